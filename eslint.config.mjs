@@ -1,0 +1,45 @@
+// Lint for the whole workspace: typescript-eslint's recommended rules plus nx module boundaries.
+// The boundaries follow shared/STYLE.md's layer table: each constraint forbids something real
+// (the coordinator can never pull in TensorFlow.js, the collective never sees the model, ...).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import nx from '@nx/eslint-plugin';
+
+const TFJS = ['@tensorflow/*'];
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', '**/.nx/**', 'runs/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { '@nx': nx },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            // The wire format depends on nothing of ours and never on a tensor library.
+            { sourceTag: 'layer:protocol', onlyDependOnLibsWithTags: [], bannedExternalImports: [...TFJS, 'ws'] },
+            // All-reduce moves plain buffers: it knows the protocol, never the model or tfjs.
+            { sourceTag: 'layer:collective', onlyDependOnLibsWithTags: ['layer:protocol'], bannedExternalImports: TFJS },
+            // The model knows nothing about the network or the data on disk.
+            { sourceTag: 'layer:model', onlyDependOnLibsWithTags: [], bannedExternalImports: ['ws', 'msgpackr', 'pino'] },
+            // Data is plain bytes: no tensors, no network protocol.
+            { sourceTag: 'layer:data', onlyDependOnLibsWithTags: [], bannedExternalImports: [...TFJS, 'ws', 'msgpackr'] },
+            // Training owns model + data + tfjs, but not the wire.
+            { sourceTag: 'layer:training', onlyDependOnLibsWithTags: ['layer:model', 'layer:data'], bannedExternalImports: ['ws', 'msgpackr'] },
+            // The coordinator never loads TensorFlow.js: it must run on a machine without it.
+            { sourceTag: 'layer:coordinator', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data'], bannedExternalImports: TFJS },
+            { sourceTag: 'layer:worker', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training'] },
+            { sourceTag: 'layer:test', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training'] },
+            { sourceTag: 'layer:bench', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training'] },
+          ],
+        },
+      ],
+    },
+  },
+);
