@@ -1,0 +1,98 @@
+// One replica's share of a training step: forward and backward over its local batch, in
+// micro-batches, accumulating the gradient into a flat Float32Array laid out by ParamLayout.
+// Everything tfjs allocates lives inside tf.tidy, so the tensor count is flat across steps
+// (checked by a test over many steps).
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core ships gradients separately from ops (tree-shaking); training needs all of them.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { correctCount, crossEntropySum } from './loss.js';
+import type { ParamLayout } from './param_layout.js';
+import type { TrainableModel } from './trainable_model.js';
+
+export interface LocalBatch {
+  /** [count, 32, 32, 3] NHWC normalised. */
+  images: Float32Array;
+  /** [count] class ids. */
+  labels: Int32Array;
+  count: number;
+}
+
+export interface GradientOptions {
+  /** Largest number of images in one forward/backward pass. */
+  microBatch: number;
+  labelSmoothing: number;
+  /** Weight of each auxiliary head's loss (0.3 in the paper). */
+  auxWeight: number;
+  /** Multiplies the summed loss: 1/globalBatch, so that the sum over workers is the global mean gradient. */
+  lossScale: number;
+  /** Seed for dropout; each micro-batch derives its own from it. */
+  seed: number;
+}
+
+/** Sums over the local batch (divide by `count` for means). */
+export interface GradientStats {
+  /** Σ objective (smoothed main loss + auxWeight·Σ aux losses). */
+  objectiveSum: number;
+  /** Σ plain cross-entropy of the main head, comparable with validation loss. */
+  lossSum: number;
+  correct: number;
+  count: number;
+}
+
+export class GradientError extends Error {
+  readonly code = 'GRAD_BAD_BATCH';
+  constructor(message: string) {
+    super(message);
+    this.name = 'GradientError';
+  }
+}
+
+/**
+ * Adds d(lossScale · Σ objective)/dθ over `batch` into `gradsOut` ([layout.size]; zero it first for a
+ * fresh step) and returns the batch's loss and accuracy sums.
+ */
+export function accumulateGradients(
+  model: TrainableModel,
+  layout: ParamLayout,
+  batch: LocalBatch,
+  opts: GradientOptions,
+  gradsOut: Float32Array,
+): GradientStats {
+  const { count } = batch;
+  if (!Number.isInteger(count) || count < 1 || batch.images.length < count * 3072 || batch.labels.length < count) {
+    throw new GradientError(`Batch must hold count >= 1 images of 32x32x3 and as many labels, but got count ${count}, ${batch.images.length} floats, ${batch.labels.length} labels`);
+  }
+  if (gradsOut.length !== layout.size) {
+    throw new GradientError(`\`gradsOut\` must hold ${layout.size} floats, but got ${gradsOut.length}`);
+  }
+  const vars = model.params.map((p) => p.variable);
+  const stats: GradientStats = { objectiveSum: 0, lossSum: 0, correct: 0, count };
+  for (let start = 0, micro = 0; start < count; start += opts.microBatch, micro++) {
+    const n = Math.min(opts.microBatch, count - start);
+    tf.tidy(() => {
+      const x = tf.tensor4d(batch.images.subarray(start * 3072, (start + n) * 3072), [n, 32, 32, 3]);
+      const y = tf.tensor1d(batch.labels.subarray(start, start + n), 'int32');
+      let lossSum: tf.Scalar | undefined;
+      let correct: tf.Scalar | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const { logits, auxLogits } = model.forward(x, { training: true, seed: opts.seed * 7919 + micro });
+        lossSum = tf.keep(crossEntropySum(logits, y, 0));
+        correct = tf.keep(correctCount(logits, y));
+        let objective = opts.labelSmoothing > 0 ? crossEntropySum(logits, y, opts.labelSmoothing) : lossSum;
+        for (const aux of auxLogits) objective = tf.add(objective, tf.mul(crossEntropySum(aux, y, opts.labelSmoothing), opts.auxWeight));
+        return tf.mul(objective, opts.lossScale);
+      }, vars);
+      layout.slots.forEach((slot, i) => {
+        const g = grads[vars[i]!.name];
+        if (!g) throw new GradientError(`No gradient reached parameter '${slot.name}': is it used by forward()?`);
+        const data = g.dataSync() as Float32Array;
+        for (let j = 0, o = slot.offset; j < slot.size; j++, o++) gradsOut[o]! += data[j]!;
+      });
+      stats.objectiveSum += value.dataSync()[0]! / opts.lossScale;
+      stats.lossSum += lossSum!.dataSync()[0]!;
+      stats.correct += correct!.dataSync()[0]!;
+      tf.dispose([lossSum!, correct!]);
+    });
+  }
+  return stats;
+}
