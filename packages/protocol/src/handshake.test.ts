@@ -1,0 +1,146 @@
+// Tests of the handshake: version refused at hello (also for a future hello layout), token and
+// peer checks, and the reject / error messages that carry an error to the other side.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Packr } from 'msgpackr';
+import { decodeMessage, encodeMessage } from './codec.js';
+import { sampleMessages } from './fixtures/sample_messages.js';
+import { checkHelloToken, checkPeerHello, errorFromReject, errorMessageFor, rejectFor } from './handshake.js';
+import { ProtocolError, type ProtocolErrorCode } from './protocol_error.js';
+import { checkProtocolVersion, PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from './version.js';
+
+const raw = new Packr({ useRecords: false, variableMapSize: true });
+
+function catchProtocolError(fn: () => unknown): ProtocolError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ProtocolError, `expected a ProtocolError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected a ProtocolError, but nothing was thrown');
+}
+
+function rejects(fn: () => unknown, code: ProtocolErrorCode, message: string, closeCode: number): void {
+  const err = catchProtocolError(fn);
+  assert.equal(err.code, code);
+  assert.equal(err.message, message);
+  assert.equal(err.closeCode, closeCode);
+}
+
+describe('protocol version', () => {
+  it('is 1, and 1 is supported', () => {
+    assert.equal(PROTOCOL_VERSION, 1);
+    assert.deepEqual(SUPPORTED_PROTOCOL_VERSIONS, [1]);
+    checkProtocolVersion(1);
+  });
+
+  it('refuses another version naming the supported ones', () => {
+    rejects(() => checkProtocolVersion(3), 'PROTO_VERSION', 'Unsupported protocol version 3 (supported: 1)', 1008);
+  });
+
+  it('is checked when a hello is decoded', () => {
+    const hello = { ...sampleMessages().hello, protocolVersion: 3 };
+    rejects(() => decodeMessage(raw.pack(hello)), 'PROTO_VERSION', 'Unsupported protocol version 3 (supported: 1)', 1008);
+  });
+
+  it('is checked before the schema, so a future hello with other fields still hears why', () => {
+    const futureHello = { type: 'hello', protocolVersion: 2, auth: { scheme: 'mtls' }, capabilities: ['fp8'] };
+    rejects(() => decodeMessage(raw.pack(futureHello)), 'PROTO_VERSION', 'Unsupported protocol version 2 (supported: 1)', 1008);
+  });
+
+  it('is checked in a peerHello too', () => {
+    const peerHello = { ...sampleMessages().peerHello, protocolVersion: 0 };
+    rejects(() => decodeMessage(raw.pack(peerHello)), 'PROTO_VERSION', 'Unsupported protocol version 0 (supported: 1)', 1008);
+  });
+
+  it('a non-integer version is a schema error', () => {
+    rejects(
+      () => decodeMessage(raw.pack({ ...sampleMessages().hello, protocolVersion: '1' })),
+      'PROTO_SCHEMA',
+      "Message 'hello' does not match its schema: protocolVersion: Invalid input: expected number, received string",
+      1002,
+    );
+  });
+});
+
+describe('checkHelloToken', () => {
+  const hello = sampleMessages().hello;
+
+  it('accepts the right token', () => {
+    checkHelloToken(hello, 's3cret');
+  });
+
+  it('accepts any token when the coordinator has none', () => {
+    checkHelloToken({ ...hello, token: 'whatever' }, '');
+  });
+
+  it('refuses a wrong token without printing either', () => {
+    rejects(
+      () => checkHelloToken({ ...hello, token: 's3cre' }, 's3cret'),
+      'PROTO_AUTH',
+      "hello.token from worker 'worker-a-4242' does not match the coordinator's token",
+      1008,
+    );
+  });
+});
+
+describe('checkPeerHello', () => {
+  const peerHello = sampleMessages().peerHello;
+  const expected = { runId: peerHello.runId, generation: 0, rank: 0 };
+
+  it('accepts the left neighbour of this generation', () => {
+    checkPeerHello(peerHello, expected);
+  });
+
+  it('refuses another run', () => {
+    rejects(
+      () => checkPeerHello({ ...peerHello, runId: 'old-run' }, expected),
+      'PROTO_PEER_MISMATCH',
+      "peerHello.runId must be 'run-2025-01-31T12-00-00Z', but got 'old-run'",
+      1008,
+    );
+  });
+
+  it('refuses a stale generation', () => {
+    rejects(
+      () => checkPeerHello(peerHello, { ...expected, generation: 1 }),
+      'PROTO_PEER_MISMATCH',
+      'peerHello.generation must be 1 (this group), but got 0',
+      1008,
+    );
+  });
+
+  it('refuses a rank that is not the left neighbour', () => {
+    rejects(
+      () => checkPeerHello({ ...peerHello, rank: 1 }, expected),
+      'PROTO_PEER_MISMATCH',
+      'peerHello.rank must be 0 (the left neighbour), but got 1',
+      1008,
+    );
+  });
+});
+
+describe('reject and error messages', () => {
+  it('a version refusal travels to the worker and becomes PROTO_REJECTED there', () => {
+    // Coordinator side: decoding the hello fails, and the error becomes a reject.
+    const versionError = catchProtocolError(() => decodeMessage(raw.pack({ ...sampleMessages().hello, protocolVersion: 3 })));
+    const frame = encodeMessage(rejectFor(versionError));
+    // Worker side: the reject arrives and is raised as an error naming the coordinator's reason.
+    const reject = decodeMessage(new Uint8Array(frame), { expect: ['welcome', 'reject'] });
+    assert.ok(reject.type === 'reject');
+    rejects(
+      () => {
+        throw errorFromReject(reject);
+      },
+      'PROTO_REJECTED',
+      'Coordinator rejected hello with PROTO_VERSION: Unsupported protocol version 3 (supported: 1)',
+      1008,
+    );
+  });
+
+  it('errorMessageFor carries code and message', () => {
+    const err = new ProtocolError('PROTO_UNEXPECTED', "Unexpected message 'gradChunk' (expected 'hello')");
+    assert.deepEqual(errorMessageFor(err), sampleMessages().error);
+  });
+});
