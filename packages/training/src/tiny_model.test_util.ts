@@ -1,5 +1,6 @@
 // A small conv net implementing TrainableModel, for fast training-loop tests (GoogLeNet itself is
-// tested in @gnet/model and end to end). conv 3x3 (3→4) + BN-free ReLU, global average pool, dense → 10.
+// tested in @gnet/model and end to end). 4x4 average pool (32→8, keeps the stock cpu backend's slow
+// conv gradient cheap), conv 3x3 (3→8) + ReLU, global average pool, dense → 10.
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainableModel } from './trainable_model.js';
 
@@ -16,7 +17,8 @@ export function tinyModel(seed: number): TrainableModel {
     params,
     buffers: [mean],
     forward(x, { training }) {
-      const h = tf.relu(tf.add(tf.conv2d(x, params[0]!.variable as tf.Tensor4D, 1, 'same'), params[1]!.variable));
+      const small = tf.avgPool(x, 4, 4, 'valid');
+      const h = tf.relu(tf.add(tf.conv2d(small, params[0]!.variable as tf.Tensor4D, 1, 'same'), params[1]!.variable));
       const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
       if (training) {
         // A running statistic, updated like BatchNorm's, to exercise buffers in checkpoints.

@@ -1,0 +1,73 @@
+// The run folder: everything a run leaves behind, in one place a person or a script can read.
+//   config.json          resolved configuration (written once at start)
+//   metrics.jsonl        one JSON object per line: {kind:'epoch',...} per epoch, {kind:'test',...} at the end
+//   chart.png            loss and accuracy per epoch (train, validation)
+//   summary.json         final figures (test accuracy, per-class accuracy, timings)
+//   checkpoints/         latest.ckpt (+ epoch-NNN.ckpt), written atomically
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { writeChartPng, type EpochPoint } from './chart.js';
+
+export interface EpochRecord extends EpochPoint {
+  kind: 'epoch';
+  steps: number;
+  images: number;
+  seconds: number;
+  imagesPerSecond: number;
+  lr: number;
+}
+
+export interface TestRecord {
+  kind: 'test';
+  split: 'test';
+  loss: number;
+  accuracy: number;
+  perClassAccuracy: Record<string, number>;
+  count: number;
+}
+
+export class RunFolder {
+  readonly checkpointsDir: string;
+  constructor(readonly dir: string) {
+    this.checkpointsDir = join(dir, 'checkpoints');
+  }
+
+  async init(config: unknown): Promise<void> {
+    await mkdir(this.checkpointsDir, { recursive: true });
+    await writeFileAtomic(join(this.dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  }
+
+  get latestCheckpoint(): string {
+    return join(this.checkpointsDir, 'latest.ckpt');
+  }
+
+  epochCheckpoint(epoch: number): string {
+    return join(this.checkpointsDir, `epoch-${String(epoch).padStart(3, '0')}.ckpt`);
+  }
+
+  async append(record: EpochRecord | TestRecord): Promise<void> {
+    await appendFile(join(this.dir, 'metrics.jsonl'), JSON.stringify(record) + '\n');
+  }
+
+  /** Rewrites metrics.jsonl from the records a checkpoint carries, so a resumed run's file has no duplicate epochs. */
+  async rewriteMetrics(records: readonly EpochRecord[]): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'metrics.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join(''));
+  }
+
+  async readMetrics(): Promise<Array<EpochRecord | TestRecord>> {
+    const text = await readFile(join(this.dir, 'metrics.jsonl'), 'utf8');
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as EpochRecord | TestRecord);
+  }
+
+  async writeChart(epochs: readonly EpochPoint[], title: string): Promise<void> {
+    await writeChartPng(join(this.dir, 'chart.png'), epochs, title);
+  }
+
+  async writeSummary(summary: unknown): Promise<void> {
+    await writeFile(join(this.dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  }
+}

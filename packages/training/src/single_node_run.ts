@@ -1,0 +1,208 @@
+// Single-process training: the development mode, and the loop the distributed worker splits in two.
+// One replica trains on the 45,000-image training split (sampled with worldSize 1), evaluates the
+// 5,000-image validation split after every epoch and the 10,000-image test split at the end, and
+// keeps the run folder (metrics, chart, checkpoints, summary) up to date.
+//
+// Determinism: the shuffle is a function of (seed, epoch), augmentation and dropout of (seed, epoch,
+// step), so a run resumed from a checkpoint (weights, buffers, momentum, position) continues exactly.
+import type { Logger } from 'pino';
+import {
+  CIFAR10_CLASSES,
+  DistributedSampler,
+  Rng,
+  deriveSeed,
+  labelsOf,
+  makeBatch,
+  readCifar10,
+  stratifiedSplit,
+  type CifarSet,
+} from '@gnet/data';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { addEvalSums, emptyEvalSums, evaluateImages, type EvalSums } from './evaluate.js';
+import type { HyperParams } from './hyperparams.js';
+import { learningRateAt } from './lr_schedule.js';
+import { Replica } from './replica.js';
+import { RunFolder, type EpochRecord, type TestRecord } from './run_folder.js';
+import type { TrainableModel } from './trainable_model.js';
+
+export interface SingleNodeRunOptions {
+  dataDir: string;
+  runDir: string;
+  hp: HyperParams;
+  /** Builds the model from the run seed (GoogLeNet in the app; small models in tests). */
+  createModel: (seed: number) => TrainableModel;
+  /** Free-form description of the model for config.json and the chart title. */
+  modelDescription: Record<string, unknown> & { name: string };
+  /** Use only the first N training-split images (quick runs, tests). 0 = all. */
+  trainLimit: number;
+  /** Use only the first N validation / test images. 0 = all. */
+  evalLimit: number;
+  evalBatch: number;
+  /** Continue from runDir/checkpoints/latest.ckpt. */
+  resume: boolean;
+  /** Stop after this many optimizer steps in this process (0 = no limit); a checkpoint is written first. Tests use it to interrupt a run. */
+  stopAfterSteps: number;
+  /** Write a mid-epoch checkpoint every N steps (0 = only at epoch ends). */
+  checkpointEverySteps: number;
+  log: Logger;
+  /** Called after each optimizer step (progress bars). */
+  onStep?: (info: { epoch: number; step: number; stepsPerEpoch: number; loss: number; imagesPerSecond: number }) => void;
+  /** Asked between steps; true stops the run cleanly after writing a checkpoint (SIGINT). */
+  shouldStop?: () => boolean;
+}
+
+export interface SingleNodeResult {
+  epochs: EpochRecord[];
+  test: TestRecord | null;
+  stoppedEarly: boolean;
+  weights: Float32Array;
+}
+
+interface Position {
+  epoch: number;
+  stepInEpoch: number;
+  globalStep: number;
+}
+
+/** Copies images (NHWC normalised, no augmentation) and labels for `indices` into fresh arrays. */
+function materialise(set: CifarSet, indices: Int32Array): { images: Float32Array; labels: Int32Array } {
+  const images = new Float32Array(indices.length * 3072);
+  const labels = new Int32Array(indices.length);
+  makeBatch(set, indices, images, { augment: null });
+  labelsOf(set, indices, labels);
+  return { images, labels };
+}
+
+function evaluateSet(model: TrainableModel, data: { images: Float32Array; labels: Int32Array }, batch: number): EvalSums {
+  return addEvalSums(emptyEvalSums(10), evaluateImages(model, data.images, data.labels, data.labels.length, batch, emptyEvalSums(10)));
+}
+
+export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNodeResult> {
+  const { hp, log } = o;
+  const folder = new RunFolder(o.runDir);
+  const trainSet = await readCifar10(o.dataDir, 'train');
+  const testSet = await readCifar10(o.dataDir, 'test');
+  const split = stratifiedSplit(trainSet.labels, hp.valPerClass, hp.seed);
+  const trainIdx = o.trainLimit > 0 ? split.train.subarray(0, o.trainLimit) : split.train;
+  const valIdx = o.evalLimit > 0 ? split.val.subarray(0, o.evalLimit) : split.val;
+  const testCount = o.evalLimit > 0 ? Math.min(o.evalLimit, testSet.count) : testSet.count;
+  const testIdx = Int32Array.from({ length: testCount }, (_, i) => i);
+  const valData = materialise(trainSet, valIdx);
+
+  const sampler = new DistributedSampler({ datasetSize: trainIdx.length, worldSize: 1, rank: 0, seed: hp.seed, shuffle: true, dropLast: true });
+  const stepsPerEpoch = Math.floor(trainIdx.length / hp.batchSize);
+  if (stepsPerEpoch < 1) {
+    throw new RangeError(`\`batchSize\` (${hp.batchSize}) must not exceed the number of training images (${trainIdx.length})`);
+  }
+  const schedule = { lrPeak: hp.lrPeak, lrFinalFraction: hp.lrFinalFraction, warmupSteps: Math.round(hp.warmupEpochs * stepsPerEpoch), totalSteps: hp.epochs * stepsPerEpoch };
+
+  const model = o.createModel(hp.seed);
+  const replica = new Replica(model, { momentum: hp.momentum, nesterov: hp.nesterov, weightDecay: hp.weightDecay });
+  let pos: Position = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
+  let epochs: EpochRecord[] = [];
+  // Partial sums of the epoch in progress, carried through a mid-epoch checkpoint.
+  let partial = { objectiveSum: 0, lossSum: 0, correct: 0, count: 0, seconds: 0 };
+
+  const config = { hp, model: o.modelDescription, dataDir: o.dataDir, trainImages: trainIdx.length, valImages: valIdx.length, testImages: testCount, stepsPerEpoch, params: replica.layout.size };
+  if (o.resume) {
+    const state = await loadCheckpoint(folder.latestCheckpoint);
+    replica.restore(state, folder.latestCheckpoint);
+    const meta = state.meta as { position: Position; epochs: EpochRecord[]; partial: typeof partial; hp: HyperParams };
+    if (JSON.stringify(meta.hp) !== JSON.stringify(hp)) {
+      log.warn({ saved: meta.hp, now: hp }, 'hyperparameters differ from the checkpoint; continuing with the new ones');
+    }
+    pos = meta.position;
+    epochs = meta.epochs;
+    partial = meta.partial;
+    await folder.rewriteMetrics(epochs);
+    log.info({ epoch: pos.epoch, stepInEpoch: pos.stepInEpoch, globalStep: pos.globalStep, checkpoint: folder.latestCheckpoint }, 'resumed');
+  } else {
+    await folder.init(config);
+    await folder.rewriteMetrics([]);
+  }
+  log.info({ ...config, startEpoch: pos.epoch }, 'training starts');
+
+  const checkpoint = async (at: Position) => {
+    await saveCheckpoint(folder.latestCheckpoint, replica.snapshot({ position: at, epochs, partial, hp, model: o.modelDescription }));
+  };
+
+  const microBatch = Math.min(hp.microBatch, hp.batchSize);
+  const images = new Float32Array(hp.batchSize * 3072);
+  const labels = new Int32Array(hp.batchSize);
+  const batchIdx = new Int32Array(hp.batchSize);
+  let stepsThisProcess = 0;
+  let stoppedEarly = false;
+
+  outer: for (; pos.epoch < hp.epochs; pos = { epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep }) {
+    const order = sampler.indicesForEpoch(pos.epoch);
+    let lr = 0;
+    for (; pos.stepInEpoch < stepsPerEpoch; ) {
+      if ((o.stopAfterSteps > 0 && stepsThisProcess >= o.stopAfterSteps) || o.shouldStop?.()) {
+        await checkpoint(pos);
+        log.info({ epoch: pos.epoch, stepInEpoch: pos.stepInEpoch }, 'stopped early; checkpoint written');
+        stoppedEarly = true;
+        break outer;
+      }
+      const t0 = performance.now();
+      for (let i = 0; i < hp.batchSize; i++) batchIdx[i] = trainIdx[order[pos.stepInEpoch * hp.batchSize + i]!]!;
+      const rng = new Rng(deriveSeed(hp.seed, 1, pos.epoch, pos.stepInEpoch));
+      makeBatch(trainSet, batchIdx, images, { augment: hp.augmentation, rng });
+      labelsOf(trainSet, batchIdx, labels);
+      lr = learningRateAt(pos.globalStep, schedule);
+      replica.zeroGrad();
+      const stats = replica.accumulate(
+        { images, labels, count: hp.batchSize },
+        { microBatch, labelSmoothing: hp.labelSmoothing, auxWeight: hp.auxWeight, lossScale: 1 / hp.batchSize, seed: deriveSeed(hp.seed, 2, pos.epoch, pos.stepInEpoch) },
+      );
+      if (!Number.isFinite(stats.objectiveSum)) {
+        throw new RangeError(`Loss became ${stats.objectiveSum} at epoch ${pos.epoch} step ${pos.stepInEpoch} (lr ${lr}): lower \`lrPeak\` or check the data`);
+      }
+      replica.apply(lr);
+      const seconds = (performance.now() - t0) / 1000;
+      partial.objectiveSum += stats.objectiveSum;
+      partial.lossSum += stats.lossSum;
+      partial.correct += stats.correct;
+      partial.count += stats.count;
+      partial.seconds += seconds;
+      pos = { ...pos, stepInEpoch: pos.stepInEpoch + 1, globalStep: pos.globalStep + 1 };
+      stepsThisProcess++;
+      const imagesPerSecond = hp.batchSize / seconds;
+      o.onStep?.({ epoch: pos.epoch, step: pos.stepInEpoch, stepsPerEpoch, loss: stats.lossSum / stats.count, imagesPerSecond });
+      log.debug({ epoch: pos.epoch, step: pos.stepInEpoch, loss: stats.lossSum / stats.count, lr, ms: seconds * 1000 }, 'step done');
+      if (o.checkpointEverySteps > 0 && pos.globalStep % o.checkpointEverySteps === 0) await checkpoint(pos);
+    }
+    const val = evaluateSet(model, valData, o.evalBatch);
+    const record: EpochRecord = {
+      kind: 'epoch',
+      epoch: pos.epoch + 1,
+      steps: stepsPerEpoch,
+      images: partial.count,
+      seconds: partial.seconds,
+      imagesPerSecond: partial.count / partial.seconds,
+      lr,
+      trainLoss: partial.lossSum / partial.count,
+      trainAccuracy: partial.correct / partial.count,
+      valLoss: val.lossSum / val.count,
+      valAccuracy: val.correct / val.count,
+    };
+    epochs.push(record);
+    partial = { objectiveSum: 0, lossSum: 0, correct: 0, count: 0, seconds: 0 };
+    await folder.append(record);
+    await folder.writeChart(epochs, `${o.modelDescription.name} on CIFAR-10`);
+    // Saved at the start of the next epoch, so a resume begins there.
+    await checkpoint({ epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep });
+    log.info({ epoch: record.epoch, trainLoss: record.trainLoss, trainAccuracy: record.trainAccuracy, valLoss: record.valLoss, valAccuracy: record.valAccuracy, imagesPerSecond: record.imagesPerSecond }, 'epoch done');
+  }
+
+  let test: TestRecord | null = null;
+  if (!stoppedEarly) {
+    const sums = evaluateSet(model, materialise(testSet, testIdx), o.evalBatch);
+    const perClassAccuracy: Record<string, number> = {};
+    CIFAR10_CLASSES.forEach((name, k) => (perClassAccuracy[name] = sums.perClassCount[k]! > 0 ? sums.perClassCorrect[k]! / sums.perClassCount[k]! : NaN));
+    test = { kind: 'test', split: 'test', loss: sums.lossSum / sums.count, accuracy: sums.correct / sums.count, perClassAccuracy, count: sums.count };
+    await folder.append(test);
+    await folder.writeSummary({ testAccuracy: test.accuracy, testLoss: test.loss, perClassAccuracy, testImages: test.count, epochs: epochs.length, lastEpoch: epochs.at(-1) ?? null });
+    log.info({ testAccuracy: test.accuracy, testLoss: test.loss, testImages: test.count }, 'final test accuracy');
+  }
+  return { epochs, test, stoppedEarly, weights: Float32Array.from(replica.weights) };
+}
