@@ -1,0 +1,142 @@
+// Configuration of single-node training: command-line flags (commander) and environment, validated
+// once by one strict zod schema, frozen, then passed down. No module reads process.env after this.
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import { defaultHyperParams } from '@gnet/training';
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const positiveInt = z.number().int().positive();
+const hp = defaultHyperParams;
+
+export const TrainConfigSchema = z
+  .object({
+    dataDir: z.string().min(1),
+    runDir: z.string().min(1),
+    resume: z.boolean(),
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+    download: z.boolean(),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
+    progress: z.boolean(),
+    epochs: positiveInt,
+    batchSize: positiveInt,
+    microBatch: positiveInt,
+    lrPeak: z.number().positive().finite(),
+    warmupEpochs: z.number().min(0),
+    momentum: z.number().min(0).lt(1),
+    nesterov: z.boolean(),
+    weightDecay: z.number().min(0),
+    labelSmoothing: z.number().min(0).lt(1),
+    auxWeight: z.number().min(0),
+    crop: z.number().int().min(0).max(16),
+    flip: z.boolean(),
+    cutout: z.number().int().min(0).max(32),
+    width: z.number().gt(0).max(4),
+    auxHeads: z.boolean(),
+    batchNorm: z.boolean(),
+    seed: z.number().int().min(0).max(2 ** 31 - 1),
+    trainLimit: z.number().int().min(0),
+    evalLimit: z.number().int().min(0),
+    evalBatch: positiveInt,
+    checkpointEverySteps: z.number().int().min(0),
+  })
+  .strict();
+
+export type TrainConfig = Readonly<z.infer<typeof TrainConfigSchema>>;
+
+const num = (v: string) => {
+  const n = Number(v);
+  return Number.isFinite(n) ? n : Number.NaN;
+};
+
+/** Parses argv (without node and script) and env into a frozen, validated config. */
+export function parseTrainConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  runsRoot = 'runs',
+  now = new Date(),
+): TrainConfig {
+  const stamp = now.toISOString().replace(/[:.]/g, '-');
+  const program = new Command('train')
+    .description('Train GoogLeNet on CIFAR-10 in one process (development mode).')
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined })
+    .option('--data-dir <dir>', 'CIFAR-10 binary folder; fetched there if missing (env CIFAR10_DIR)', env.CIFAR10_DIR ?? '')
+    .option('--run-dir <dir>', 'run folder (metrics, chart, checkpoints)', `${runsRoot}/${stamp}`)
+    .option('--resume', 'continue the run in --run-dir from its latest checkpoint', false)
+    .addOption(new Option('--backend <name>', 'TF.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
+    .option('--no-download', 'fail instead of fetching CIFAR-10 when it is missing')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(env.LOG_LEVEL ?? 'info'))
+    .option('--no-progress', 'no progress bar even at a terminal')
+    .option('--epochs <n>', 'epochs', num, hp.epochs)
+    .option('--batch-size <n>', 'images per optimizer step', num, hp.batchSize)
+    .option('--micro-batch <n>', 'images per forward/backward pass (gradient accumulation)', num, hp.microBatch)
+    .option('--lr <x>', 'peak learning rate', num, hp.lrPeak)
+    .option('--warmup-epochs <x>', 'linear warm-up length in epochs', num, hp.warmupEpochs)
+    .option('--momentum <x>', 'SGD momentum', num, hp.momentum)
+    .option('--no-nesterov', 'plain momentum instead of Nesterov')
+    .option('--weight-decay <x>', 'L2 weight decay on kernels', num, hp.weightDecay)
+    .option('--label-smoothing <x>', 'label smoothing', num, hp.labelSmoothing)
+    .option('--aux-weight <x>', 'weight of each auxiliary loss', num, hp.auxWeight)
+    .option('--crop <px>', 'random-crop padding (0 = off)', num, hp.augmentation.crop)
+    .option('--no-flip', 'no random horizontal flip')
+    .option('--cutout <px>', 'cutout side (0 = off)', num, hp.augmentation.cutout)
+    .option('--width <x>', 'GoogLeNet channel multiplier (1 = paper)', num, 1)
+    .option('--no-aux-heads', 'train without the auxiliary classifiers')
+    .option('--no-batch-norm', 'no BatchNorm after convolutions (as the paper)')
+    .option('--seed <n>', 'run seed', num, hp.seed)
+    .option('--train-limit <n>', 'use only the first N training images (0 = all 45,000)', num, 0)
+    .option('--eval-limit <n>', 'use only the first N validation and test images (0 = all)', num, 0)
+    .option('--eval-batch <n>', 'evaluation batch', num, 100)
+    .option('--checkpoint-every-steps <n>', 'also checkpoint every N steps (0 = each epoch only)', num, 0);
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    throw new ConfigError((err as Error).message.replace(/^error: /, ''));
+  }
+  const o = program.opts();
+  const candidate = {
+    dataDir: o.dataDir as string,
+    runDir: o.runDir as string,
+    resume: o.resume as boolean,
+    backend: o.backend as string,
+    download: o.download as boolean,
+    logLevel: o.logLevel as string,
+    progress: o.progress as boolean,
+    epochs: o.epochs as number,
+    batchSize: o.batchSize as number,
+    microBatch: o.microBatch as number,
+    lrPeak: o.lr as number,
+    warmupEpochs: o.warmupEpochs as number,
+    momentum: o.momentum as number,
+    nesterov: o.nesterov as boolean,
+    weightDecay: o.weightDecay as number,
+    labelSmoothing: o.labelSmoothing as number,
+    auxWeight: o.auxWeight as number,
+    crop: o.crop as number,
+    flip: o.flip as boolean,
+    cutout: o.cutout as number,
+    width: o.width as number,
+    auxHeads: o.auxHeads as boolean,
+    batchNorm: o.batchNorm as boolean,
+    seed: o.seed as number,
+    trainLimit: o.trainLimit as number,
+    evalLimit: o.evalLimit as number,
+    evalBatch: o.evalBatch as number,
+    checkpointEverySteps: o.checkpointEverySteps as number,
+  };
+  const parsed = TrainConfigSchema.safeParse(candidate);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0] ?? '');
+    const flag = '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace(/^--lr-peak$/, '--lr');
+    throw new ConfigError(`${flag === '--lr-peak' ? '--lr' : flag}: ${issue.message}, but got ${JSON.stringify((candidate as Record<string, unknown>)[key])}`);
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,113 @@
+// `nx run worker:train`: single-node development mode. Parses the config, picks the TF.js backend,
+// makes sure CIFAR-10 is on disk (fetching and verifying it if not), builds GoogLeNet and trains it,
+// leaving metrics, chart, checkpoints and a summary in the run folder.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { defaultCacheDir, ensureCifar10 } from '@gnet/data';
+import { countParams, createGoogLeNet, flopsPerImage, type GoogLeNetConfig } from '@gnet/model';
+import { runSingleNode, selectBackend, type HyperParams } from '@gnet/training';
+import { createLogger } from './logger.js';
+import { ConfigError, parseTrainConfig, type TrainConfig } from './train_config.js';
+
+/** Largest micro-batch per backend for a width-1 GoogLeNet: wasm has a 4 GB heap (batch 16 at most). */
+function microBatchFor(backend: string, cfg: TrainConfig): number {
+  if (backend !== 'wasm') return cfg.microBatch;
+  const cap = Math.max(1, Math.floor(16 / (cfg.width * cfg.width)));
+  return Math.min(cfg.microBatch, cap);
+}
+
+/** The monorepo root (holding nx.json), so runs land in <root>/runs whatever folder nx starts us in. */
+function workspaceRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'nx.json'))) return dir;
+    if (dirname(dir) === dir) return from;
+  }
+}
+
+async function main(): Promise<void> {
+  let cfg: TrainConfig;
+  try {
+    cfg = parseTrainConfig(process.argv.slice(2), process.env, join(workspaceRoot(process.cwd()), 'runs'));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`train: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  // nx starts us in apps/worker; relative paths mean the folder the user typed the command in.
+  const userCwd = process.env.INIT_CWD ?? workspaceRoot(process.cwd());
+  const runDir = resolve(userCwd, cfg.runDir);
+  const interactive = process.stdout.isTTY === true;
+  const log = createLogger({ level: cfg.logLevel, pretty: interactive, base: { app: 'worker', mode: 'single-node' } });
+  log.info({ config: cfg }, 'config resolved');
+
+  const backend = await selectBackend({ requested: cfg.backend, log: log.child({ module: 'backend' }) });
+  const dataDir = await ensureCifar10({
+    cacheDir: resolve(userCwd, cfg.dataDir || defaultCacheDir(process.env)),
+    log: log.child({ module: 'data' }),
+    progress: cfg.progress && interactive,
+    download: cfg.download,
+  });
+
+  const modelConfig: GoogLeNetConfig = { width: cfg.width, auxHeads: cfg.auxHeads, batchNorm: cfg.batchNorm, numClasses: 10, dropout: 0.4, auxDropout: 0.7 };
+  const params = countParams(modelConfig);
+  const flops = flopsPerImage(modelConfig);
+  log.info({ modelConfig, params, flopsPerImage: flops }, 'model');
+  const hp: HyperParams = {
+    epochs: cfg.epochs,
+    batchSize: cfg.batchSize,
+    microBatch: microBatchFor(backend.name, cfg),
+    lrPeak: cfg.lrPeak,
+    lrFinalFraction: 0,
+    warmupEpochs: cfg.warmupEpochs,
+    momentum: cfg.momentum,
+    nesterov: cfg.nesterov,
+    weightDecay: cfg.weightDecay,
+    labelSmoothing: cfg.labelSmoothing,
+    auxWeight: cfg.auxWeight,
+    augmentation: { crop: cfg.crop, flip: cfg.flip, cutout: cfg.cutout },
+    valPerClass: 500,
+    seed: cfg.seed,
+  };
+
+  const bar = cfg.progress && interactive ? new cliProgress.SingleBar({ format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | eta {eta_formatted}' }, cliProgress.Presets.shades_classic) : null;
+  let stopRequested = false;
+  process.once('SIGINT', () => {
+    stopRequested = true;
+    log.warn('SIGINT: finishing this step, writing a checkpoint, then stopping (resume with --resume)');
+  });
+
+  const result = await runSingleNode({
+    dataDir,
+    runDir,
+    hp,
+    createModel: (seed) => createGoogLeNet(modelConfig, seed),
+    modelDescription: { name: `GoogLeNet (width ${cfg.width})`, ...modelConfig, backend: backend.name },
+    trainLimit: cfg.trainLimit,
+    evalLimit: cfg.evalLimit,
+    evalBatch: cfg.evalBatch,
+    resume: cfg.resume,
+    stopAfterSteps: 0,
+    checkpointEverySteps: cfg.checkpointEverySteps,
+    log: log.child({ module: 'train' }),
+    shouldStop: () => stopRequested,
+    onStep: bar
+      ? ({ epoch, step, stepsPerEpoch, loss, imagesPerSecond }) => {
+          if (step === 1) bar.start(stepsPerEpoch, 0, { epoch: epoch + 1, loss: '-', ips: '-' });
+          bar.update(step, { epoch: epoch + 1, loss: loss.toFixed(3), ips: imagesPerSecond.toFixed(1) });
+          if (step === stepsPerEpoch) bar.stop();
+        }
+      : undefined,
+  });
+  bar?.stop();
+  if (result.test) {
+    log.info({ testAccuracy: result.test.accuracy, runDir }, `final test accuracy ${(result.test.accuracy * 100).toFixed(2)}%`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`train failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+  process.exit(1);
+});
