@@ -1,6 +1,6 @@
 // Configuration of single-node training: command-line flags (commander) and environment, validated
 // once by one strict zod schema, frozen, then passed down. No module reads process.env after this.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { defaultHyperParams } from '@gnet/training';
 
@@ -17,11 +17,11 @@ const hp = defaultHyperParams;
 
 export const TrainConfigSchema = z
   .object({
-    dataDir: z.string().min(1),
+    // Empty: the default cache folder (defaultCacheDir).
+    dataDir: z.string(),
     runDir: z.string().min(1),
     resume: z.boolean(),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
-    download: z.boolean(),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
     progress: z.boolean(),
     epochs: positiveInt,
@@ -50,9 +50,10 @@ export const TrainConfigSchema = z
 
 export type TrainConfig = Readonly<z.infer<typeof TrainConfigSchema>>;
 
-const num = (v: string) => {
+const num = (v: string): number => {
   const n = Number(v);
-  return Number.isFinite(n) ? n : Number.NaN;
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('Expected a finite number.');
+  return n;
 };
 
 /** Parses argv (without node and script) and env into a frozen, validated config. */
@@ -71,7 +72,6 @@ export function parseTrainConfig(
     .option('--run-dir <dir>', 'run folder (metrics, chart, checkpoints)', `${runsRoot}/${stamp}`)
     .option('--resume', 'continue the run in --run-dir from its latest checkpoint', false)
     .addOption(new Option('--backend <name>', 'TF.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
-    .option('--no-download', 'fail instead of fetching CIFAR-10 when it is missing')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(env.LOG_LEVEL ?? 'info'))
     .option('--no-progress', 'no progress bar even at a terminal')
     .option('--epochs <n>', 'epochs', num, hp.epochs)
@@ -106,7 +106,6 @@ export function parseTrainConfig(
     runDir: o.runDir as string,
     resume: o.resume as boolean,
     backend: o.backend as string,
-    download: o.download as boolean,
     logLevel: o.logLevel as string,
     progress: o.progress as boolean,
     epochs: o.epochs as number,
@@ -135,8 +134,8 @@ export function parseTrainConfig(
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = String(issue.path[0] ?? '');
-    const flag = '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace(/^--lr-peak$/, '--lr');
-    throw new ConfigError(`${flag === '--lr-peak' ? '--lr' : flag}: ${issue.message}, but got ${JSON.stringify((candidate as Record<string, unknown>)[key])}`);
+    const flag = key === 'lrPeak' ? '--lr' : '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+    throw new ConfigError(`${flag}: ${issue.message}, but got ${JSON.stringify((candidate as Record<string, unknown>)[key])}`);
   }
   return Object.freeze(parsed.data);
 }

@@ -48,7 +48,6 @@ async function main(): Promise<void> {
     cacheDir: resolve(userCwd, cfg.dataDir || defaultCacheDir(process.env)),
     log: log.child({ module: 'data' }),
     progress: cfg.progress && interactive,
-    download: cfg.download,
   });
 
   const modelConfig: GoogLeNetConfig = { width: cfg.width, auxHeads: cfg.auxHeads, batchNorm: cfg.batchNorm, numClasses: 10, dropout: 0.4, auxDropout: 0.7 };

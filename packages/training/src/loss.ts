@@ -9,16 +9,16 @@ import * as tf from '@tensorflow/tfjs-core';
  * @returns scalar: Σ_i −Σ_k target_ik · log softmax(logits)_ik, with target = (1−ε)·onehot + ε/K
  */
 export function crossEntropySum(logits: tf.Tensor2D, labels: tf.Tensor1D, labelSmoothing: number): tf.Scalar {
-  return tf.tidy(() => {
+  return tf.tidy((): tf.Scalar => {
     const numClasses = logits.shape[1];
     const logProbs = tf.logSoftmax(logits);
-    let target = tf.cast(tf.oneHot(labels, numClasses), 'float32');
+    let target: tf.Tensor = tf.cast(tf.oneHot(labels, numClasses), 'float32');
     if (labelSmoothing > 0) target = tf.add(tf.mul(target, 1 - labelSmoothing), labelSmoothing / numClasses);
-    return tf.neg(tf.sum(tf.mul(target, logProbs)));
+    return tf.neg(tf.sum(tf.mul(target, logProbs))) as tf.Scalar;
   });
 }
 
 /** Number of rows whose argmax equals the label, as a scalar int32 tensor. */
 export function correctCount(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')));
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')) as tf.Scalar);
 }
