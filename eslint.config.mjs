@@ -30,13 +30,15 @@ export default tseslint.config(
             { sourceTag: 'layer:model', onlyDependOnLibsWithTags: [], bannedExternalImports: ['ws', 'msgpackr', 'pino'] },
             // Data is plain bytes: no tensors, no network protocol.
             { sourceTag: 'layer:data', onlyDependOnLibsWithTags: [], bannedExternalImports: [...TFJS, 'ws', 'msgpackr'] },
+            // The run folder (metrics, chart, checkpoints) is plain files: no tensors, no wire.
+            { sourceTag: 'layer:run-store', onlyDependOnLibsWithTags: [], bannedExternalImports: [...TFJS, 'ws', 'msgpackr'] },
             // Training owns model + data + tfjs, but not the wire.
-            { sourceTag: 'layer:training', onlyDependOnLibsWithTags: ['layer:model', 'layer:data'], bannedExternalImports: ['ws', 'msgpackr'] },
+            { sourceTag: 'layer:training', onlyDependOnLibsWithTags: ['layer:model', 'layer:data', 'layer:run-store'], bannedExternalImports: ['ws', 'msgpackr'] },
             // The coordinator never loads TensorFlow.js: it must run on a machine without it.
-            { sourceTag: 'layer:coordinator', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data'], bannedExternalImports: TFJS },
-            { sourceTag: 'layer:worker', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training'] },
-            { sourceTag: 'layer:test', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training'] },
-            { sourceTag: 'layer:bench', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training'] },
+            { sourceTag: 'layer:coordinator', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:run-store'], bannedExternalImports: TFJS },
+            { sourceTag: 'layer:worker', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store'] },
+            { sourceTag: 'layer:test', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store'] },
+            { sourceTag: 'layer:bench', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store'] },
           ],
         },
       ],

@@ -1,2 +1,22 @@
 // Public API of @gnet/training.
-export {};
+export { defaultHyperParams, type AugmentationConfig, type HyperParams } from './hyperparams.js';
+export { learningRateAt, type LrSchedule } from './lr_schedule.js';
+export { ParamLayout, ParamLayoutError, type NamedTensorVariable, type ParamSlot } from './param_layout.js';
+export { Sgd, SgdError, type SgdOptions } from './sgd.js';
+export { crossEntropySum, correctCount } from './loss.js';
+export { accumulateGradients, GradientError, type GradientOptions, type GradientStats, type LocalBatch } from './gradients.js';
+export { addEvalSums, emptyEvalSums, evaluateImages, type EvalSums } from './evaluate.js';
+export { Replica } from './replica.js';
+export type { TrainableModel } from './trainable_model.js';
+export { runSingleNode, type SingleNodeResult, type SingleNodeRunOptions } from './single_node_run.js';
+export { selectBackend, type BackendName, type BackendSelection, type SelectBackendOptions } from './backend/select_backend.js';
+export { BackendUnavailableError, UnknownBackendError, type RequestedBackend } from './backend/backend_errors.js';
+export { NATIVE_PACKAGES, type NativeAttempt, type NativePackage } from './backend/native_backend.js';
+export {
+  TRAINING_KERNEL_NAMES,
+  registerTrainingKernels,
+  trainingKernelsRegistered,
+  unregisterTrainingKernels,
+  type KernelPlan,
+  type PureBackendName,
+} from './backend/training_kernels.js';

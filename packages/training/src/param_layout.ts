@@ -4,15 +4,9 @@
 // identical on every replica without negotiation.
 import * as tf from '@tensorflow/tfjs-core';
 
-/** One tensor's place in the flat vector. */
-export interface ParamSlot {
-  name: string;
-  shape: number[];
-  /** Offset in elements (float32) from the start of the flat vector. */
-  offset: number;
-  /** Element count. */
-  size: number;
-}
+import type { ParamSlot } from '@gnet/run-store';
+
+export type { ParamSlot };
 
 export interface NamedTensorVariable {
   name: string;

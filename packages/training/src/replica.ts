@@ -3,7 +3,7 @@
 //   zeroGrad() → accumulate(local batch) → [all-reduce `grads` across workers] → apply(lr)
 // so the distributed worker inserts its all-reduce between the two halves and single-node training
 // simply skips it.
-import { assertSlotsMatch, type CheckpointState } from './checkpoint.js';
+import { assertSlotsMatch, type CheckpointState } from '@gnet/run-store';
 import { accumulateGradients, type GradientOptions, type GradientStats, type LocalBatch } from './gradients.js';
 import { ParamLayout } from './param_layout.js';
 import { Sgd, type SgdOptions } from './sgd.js';

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import pino from 'pino';
 import { defaultHyperParams } from './hyperparams.js';
-import { RunFolder } from './run_folder.js';
+import { RunFolder } from '@gnet/run-store';
 import { runSingleNode, type SingleNodeRunOptions } from './single_node_run.js';
 import { tinyModel } from './tiny_model.test_util.js';
 

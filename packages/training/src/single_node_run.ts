@@ -17,12 +17,11 @@ import {
   stratifiedSplit,
   type CifarSet,
 } from '@gnet/data';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, RunFolder, saveCheckpoint, type EpochRecord, type TestRecord } from '@gnet/run-store';
 import { addEvalSums, emptyEvalSums, evaluateImages, type EvalSums } from './evaluate.js';
 import type { HyperParams } from './hyperparams.js';
 import { learningRateAt } from './lr_schedule.js';
 import { Replica } from './replica.js';
-import { RunFolder, type EpochRecord, type TestRecord } from './run_folder.js';
 import type { TrainableModel } from './trainable_model.js';
 
 export interface SingleNodeRunOptions {

@@ -36,6 +36,12 @@ export class KernelScope {
     return out;
   }
 
+  /** Makes the scope own `info`, created outside `run` (e.g. with `backend.write`). */
+  adopt(info: TensorInfo): TensorInfo {
+    this.owned.push(info);
+    return info;
+  }
+
   /** A view of `x` with another shape (same element count), owned by the scope. */
   reshape(x: TensorInfo, shape: number[]): TensorInfo {
     return this.run('Reshape', { x }, { shape });

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import writeFileAtomic from 'write-file-atomic';
-import type { ParamSlot } from './param_layout.js';
+import type { ParamSlot } from './param_slot.js';
 
 const MAGIC = 'GNETCKPT';
 export const CHECKPOINT_FORMAT_VERSION = 1;

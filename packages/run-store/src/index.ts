@@ -1,0 +1,15 @@
+// Public API of @gnet/run-store: what a run leaves on disk, with no tensor library, so the
+// coordinator (which never loads tfjs) and single-node training write the same folder.
+export type { ParamSlot } from './param_slot.js';
+export {
+  CHECKPOINT_FORMAT_VERSION,
+  CheckpointError,
+  assertSlotsMatch,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  type CheckpointState,
+} from './checkpoint.js';
+export { renderChartSvg, writeChartPng, type EpochPoint } from './chart.js';
+export { RunFolder, type EpochRecord, type TestRecord } from './run_folder.js';
