@@ -1,6 +1,7 @@
 // Public API of @gnet/training.
 export { defaultHyperParams, type AugmentationConfig, type HyperParams } from './hyperparams.js';
-export { learningRateAt, type LrSchedule } from './lr_schedule.js';
+// The schedule lives in @gnet/run-store so the tfjs-free coordinator can drive it; re-exported here.
+export { learningRateAt, type LrSchedule } from '@gnet/run-store';
 export { ParamLayout, ParamLayoutError, type NamedTensorVariable, type ParamSlot } from './param_layout.js';
 export { Sgd, SgdError, type SgdOptions } from './sgd.js';
 export { crossEntropySum, correctCount } from './loss.js';

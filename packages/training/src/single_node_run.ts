@@ -17,10 +17,9 @@ import {
   stratifiedSplit,
   type CifarSet,
 } from '@gnet/data';
-import { loadCheckpoint, RunFolder, saveCheckpoint, type EpochRecord, type TestRecord } from '@gnet/run-store';
+import { learningRateAt, loadCheckpoint, RunFolder, saveCheckpoint, type EpochRecord, type TestRecord } from '@gnet/run-store';
 import { addEvalSums, emptyEvalSums, evaluateImages, type EvalSums } from './evaluate.js';
 import type { HyperParams } from './hyperparams.js';
-import { learningRateAt } from './lr_schedule.js';
 import { Replica } from './replica.js';
 import type { TrainableModel } from './trainable_model.js';
 
