@@ -3,7 +3,7 @@
 // Run: node --conditions=source --import tsx bench/augment.bench.ts [cifarDir] [seconds per case]
 import { BATCH_IMAGE_FLOATS, DistributedSampler, makeBatch, readCifar10, Rng, type AugmentOptions } from '@gnet/data';
 
-const dir = process.argv[2] ?? '/work/shared/data/cifar-10-batches-bin';
+const dir = process.argv[2] ?? process.env['CIFAR10_DIR'] ?? new URL('../../shared/data/cifar-10-batches-bin', import.meta.url).pathname;
 const secondsPerCase = Number(process.argv[3] ?? 3);
 const batchSize = 128;
 

@@ -1,0 +1,128 @@
+// Benchmark of @gnet/collective's all-reduce between separate Node processes on 127.0.0.1: a full
+// GoogLeNet gradient (6,166,250 float32 ≈ 24.7 MB, CIFAR-10 GoogLeNet at width 1) summed by the
+// ring over WebSocket, the star over WebSocket (hub in its own process, like the coordinator),
+// and the same ring over raw TCP (bench/allreduce/tcp_transport.ts), for 2 and 4 workers; plus
+// raw loopback TCP throughput between two processes, one way and both ways at once. Prints ms
+// per all-reduce (median over rounds of the slowest rank), bus bandwidth 2(N-1)/N · bytes / time
+// (nccl-tests' definition, for star too), and ws-ring / tcp-ring measured in the same run.
+//
+// Run: node --conditions=source --import tsx bench/allreduce.bench.ts [rounds] [chunkBytes]
+import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_CHUNK_BYTES } from '@gnet/collective';
+import { runChild, type ChildJob, type ChildReport } from './allreduce/child.js';
+
+const GRADIENT_FLOATS = 6_166_250;
+const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ring-ws,ring-tcp,star-ws').split(',') as ChildJob['algorithm'][];
+const WORLD_SIZES = (process.env.BENCH_WORLD_SIZES ?? '2,4').split(',').map(Number);
+const SKIP_THROUGHPUT = process.env.BENCH_SKIP_THROUGHPUT === '1';
+
+if (process.argv[2] === '--child') {
+  await runChild();
+} else {
+  await main();
+}
+
+async function main(): Promise<void> {
+  const rounds = Number(process.argv[2] ?? 10);
+  const chunkBytes = Number(process.argv[3] ?? DEFAULT_CHUNK_BYTES);
+  const bytes = GRADIENT_FLOATS * 4;
+  console.log(
+    `all-reduce of ${GRADIENT_FLOATS.toLocaleString('en-US')} float32 (${(bytes / 1e6).toFixed(1)} MB), ${rounds} rounds after 3 warm-up, ` +
+      `chunk ${chunkBytes} B, node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+  );
+
+  if (!SKIP_THROUGHPUT) {
+    const oneWay = await runGroup('tcp-throughput', 2, { chunkBytes, rounds, floats: GRADIENT_FLOATS, bothWays: false });
+    const bothWays = await runGroup('tcp-throughput', 2, { chunkBytes, rounds, floats: GRADIENT_FLOATS, bothWays: true });
+    console.log(`raw TCP loopback, one way:          ${gbps(oneWay)} GB/s`);
+    console.log(`raw TCP loopback, both ways at once: ${gbps(bothWays)} GB/s per direction`);
+  }
+
+  console.log('');
+  console.log('| workers | algorithm     | ms / all-reduce (median) | min ms | bus GB/s | CPU ms / round (rank 0) | page faults / round (rank 0) |');
+  console.log('|--------:|---------------|-------------------------:|-------:|---------:|------------------------:|-----------------------------:|');
+  const ratios: string[] = [];
+  for (const worldSize of WORLD_SIZES) {
+    const results: Record<string, number> = {};
+    for (const algorithm of ALGORITHMS) {
+      const reports = await runGroup(algorithm, worldSize, { chunkBytes, rounds, floats: GRADIENT_FLOATS, bothWays: false });
+      const perRound = slowestPerRound(reports);
+      const rank0 = reports.find((r) => r.rank === 0)!;
+      const median = percentile(perRound, 0.5);
+      results[algorithm] = median;
+      const bus = ((2 * (worldSize - 1)) / worldSize) * bytes / (median / 1000) / 1e9;
+      console.log(
+        `| ${worldSize} | ${algorithm.padEnd(13)} | ${median.toFixed(1).padStart(24)} | ${Math.min(...perRound).toFixed(1).padStart(6)} | ${bus.toFixed(2).padStart(8)} | ` +
+          `${(rank0.cpuMsPerRound ?? 0).toFixed(1).padStart(23)} | ${Math.round(rank0.faultsPerRound ?? 0).toString().padStart(28)} |`,
+      );
+    }
+    if (results['ring-ws'] !== undefined && results['ring-tcp'] !== undefined) {
+      ratios.push(`N=${worldSize}: ws-ring / tcp-ring = ${(results['ring-ws'] / results['ring-tcp']).toFixed(2)}`);
+    }
+  }
+  console.log('');
+  for (const line of ratios) console.log(line);
+  console.log(`load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+/** Per round, the slowest rank's milliseconds (workers only). */
+function slowestPerRound(reports: readonly ChildReport[]): number[] {
+  const workers = reports.filter((r) => r.roundMs.length > 0);
+  return workers[0]!.roundMs.map((_, i) => Math.max(...workers.map((r) => r.roundMs[i]!)));
+}
+
+function percentile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function gbps(reports: readonly ChildReport[]): string {
+  const rates = reports.filter((r) => r.bytesPerSecond > 0).map((r) => r.bytesPerSecond / 1e9);
+  return rates.map((r) => r.toFixed(2)).join(' / ');
+}
+
+/**
+ * Forks one process per member (workers, plus the hub for star), passes every member's address
+ * to all once they listen, and collects their reports.
+ */
+async function runGroup(
+  algorithm: ChildJob['algorithm'],
+  worldSize: number,
+  settings: Pick<ChildJob, 'chunkBytes' | 'rounds' | 'floats' | 'bothWays'>,
+): Promise<ChildReport[]> {
+  const members = algorithm === 'star-ws' ? worldSize + 1 : worldSize;
+  const file = fileURLToPath(import.meta.url);
+  const children: ChildProcess[] = [];
+  const listening: Promise<string>[] = [];
+  const reports: Promise<ChildReport>[] = [];
+  for (let rank = 0; rank < members; rank += 1) {
+    const job: ChildJob = { algorithm, rank, worldSize, ...settings };
+    const child = fork(file, ['--child', JSON.stringify(job)], {
+      // BENCH_NODE_FLAGS: extra node flags for the children, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+      execArgv: ['--conditions=source', '--import', 'tsx', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '')],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    children.push(child);
+    listening.push(waitFor<{ address: string }>(child, 'listening').then((m) => m.address));
+    reports.push(waitFor<{ report: ChildReport }>(child, 'report').then((m) => m.report));
+  }
+  const addresses = await Promise.all(listening);
+  for (const child of children) child.send({ type: 'addresses', addresses });
+  const all = await Promise.all(reports);
+  await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
+  return all;
+}
+
+function waitFor<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onMessage = (message: { type: string }): void => {
+      if (message.type !== type) return;
+      child.off('message', onMessage);
+      resolve(message as T);
+    };
+    child.on('message', onMessage);
+    child.once('exit', (code) => reject(new Error(`bench child exited with ${code} before '${type}'`)));
+  });
+}

@@ -1,0 +1,23 @@
+// Keeps the benchmarks from rotting: each script runs as a real process with a tiny budget and must
+// print its table. (The figures themselves come from full runs, never from tests.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const run = promisify(execFile);
+const here = fileURLToPath(new URL('.', import.meta.url));
+const node = (script: string, args: string[]) =>
+  run(process.execPath, ['--conditions=source', '--import', 'tsx', script, ...args], { cwd: here, timeout: 180_000, maxBuffer: 1 << 24 });
+
+test('augment bench prints images/s for every case', async () => {
+  const { stdout } = await node('augment.bench.ts', [process.env['CIFAR10_DIR'] ?? fileURLToPath(new URL('../../shared/data/cifar-10-batches-bin', import.meta.url)), '0.2']);
+  const figures = stdout.match(/[\d,.]+ images\/s/g) ?? [];
+  assert.ok(figures.length >= 3, stdout);
+});
+
+test('training throughput bench prints a row per case', async () => {
+  const { stdout } = await node('train_throughput.bench.ts', ['--budget-s', '0', '--backends', 'wasm', '--widths', '0.0625', '--batches', '4']);
+  assert.match(stdout, /\| wasm \| 0\.0625 \| 4 \| 4 \| ~?[\d.]+ \| ~?[\d.]+ \| ~?[\d.]+ \| ~?[\d.]+ \|/);
+});
