@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { createGoogLeNet, flopsPerImage, type GoogLeNetConfig } from '@gnet/model';
-import { Replica, evaluateImages, emptyEvalSums, selectBackend, type BackendName } from '@gnet/training';
+import { Replica, evaluateImages, emptyEvalSums, maxMicroBatch, selectBackend, type BackendName } from '@gnet/training';
 
 const { values } = parseArgs({
   options: {
@@ -22,10 +22,6 @@ const { values } = parseArgs({
 const budgetS = Number(values['budget-s']);
 const silent = { info: () => undefined };
 
-/** wasm's heap is capped at 4 GB: width 1 fits micro-batches of 16. */
-function microBatchFor(backend: BackendName, width: number, batch: number): number {
-  return backend === 'wasm' ? Math.min(batch, Math.max(1, Math.floor(16 / (width * width)))) : batch;
-}
 
 function syntheticBatch(n: number): { images: Float32Array; labels: Int32Array } {
   const images = new Float32Array(n * 3072);
@@ -74,7 +70,7 @@ for (const requested of values.backends.split(',') as BackendName[]) {
     const model = createGoogLeNet(config, 1);
     const replica = new Replica(model, { momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
     for (const batch of values.batches.split(',').map(Number)) {
-      const micro = microBatchFor(backend, width, batch);
+      const micro = Math.min(batch, maxMicroBatch(backend, width));
       const data = syntheticBatch(batch);
       const train = timeUntilBudget(() => {
         replica.zeroGrad();

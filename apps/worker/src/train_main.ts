@@ -6,16 +6,10 @@ import { dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { defaultCacheDir, ensureCifar10 } from '@gnet/data';
 import { countParams, createGoogLeNet, flopsPerImage, type GoogLeNetConfig } from '@gnet/model';
-import { runSingleNode, selectBackend, type HyperParams } from '@gnet/training';
+import { maxMicroBatch, runSingleNode, selectBackend, type HyperParams } from '@gnet/training';
 import { createLogger } from './logger.js';
 import { ConfigError, parseTrainConfig, type TrainConfig } from './train_config.js';
 
-/** Largest micro-batch per backend for a width-1 GoogLeNet: wasm has a 4 GB heap (batch 16 at most). */
-function microBatchFor(backend: string, cfg: TrainConfig): number {
-  if (backend !== 'wasm') return cfg.microBatch;
-  const cap = Math.max(1, Math.floor(16 / (cfg.width * cfg.width)));
-  return Math.min(cfg.microBatch, cap);
-}
 
 /** The monorepo root (holding nx.json), so runs land in <root>/runs whatever folder nx starts us in. */
 function workspaceRoot(from: string): string {
@@ -57,7 +51,7 @@ async function main(): Promise<void> {
   const hp: HyperParams = {
     epochs: cfg.epochs,
     batchSize: cfg.batchSize,
-    microBatch: microBatchFor(backend.name, cfg),
+    microBatch: Math.min(cfg.microBatch, maxMicroBatch(backend.name, cfg.width)),
     lrPeak: cfg.lrPeak,
     lrFinalFraction: 0,
     warmupEpochs: cfg.warmupEpochs,

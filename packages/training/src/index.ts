@@ -21,3 +21,4 @@ export {
   type KernelPlan,
   type PureBackendName,
 } from './backend/training_kernels.js';
+export { maxMicroBatch, WASM_IMAGE_WIDTH_BUDGET } from './backend/micro_batch.js';
