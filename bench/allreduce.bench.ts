@@ -5,6 +5,9 @@
 // raw loopback TCP throughput between two processes, one way and both ways at once. Prints ms
 // per all-reduce (median over rounds of the slowest rank), bus bandwidth 2(N-1)/N · bytes / time
 // (nccl-tests' definition, for star too), and ws-ring / tcp-ring measured in the same run.
+// Also ring-ws-plain: the ring over ws's own receiver instead of WsFrameReader, for comparison.
+// Knobs (environment): BENCH_ALGORITHMS=ring-ws,ring-ws-plain,ring-tcp,star-ws BENCH_WORLD_SIZES=2,4
+// BENCH_SKIP_THROUGHPUT=1 BENCH_FLOATS=100000 BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
 //
 // Run: node --conditions=source --import tsx bench/allreduce.bench.ts [rounds] [chunkBytes]
 import { fork, type ChildProcess } from 'node:child_process';
@@ -13,8 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_CHUNK_BYTES } from '@gnet/collective';
 import { runChild, type ChildJob, type ChildReport } from './allreduce/child.js';
 
-const GRADIENT_FLOATS = 6_166_250;
-const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ring-ws,ring-tcp,star-ws').split(',') as ChildJob['algorithm'][];
+/** CIFAR-10 GoogLeNet's parameter count; BENCH_FLOATS overrides it (a smoke run uses a small one). */
+const GRADIENT_FLOATS = Number(process.env.BENCH_FLOATS ?? 6_166_250);
+const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ring-ws,ring-tcp,star-ws,ring-ws-plain').split(',') as ChildJob['algorithm'][];
 const WORLD_SIZES = (process.env.BENCH_WORLD_SIZES ?? '2,4').split(',').map(Number);
 const SKIP_THROUGHPUT = process.env.BENCH_SKIP_THROUGHPUT === '1';
 

@@ -20,7 +20,8 @@ import { TcpTransport } from './tcp_transport.js';
 
 /** What the parent asks a child to do. */
 export interface ChildJob {
-  algorithm: 'ring-ws' | 'ring-tcp' | 'star-ws' | 'tcp-throughput';
+  /** `ring-ws-plain`: the ring over ws's own receiver (no WsFrameReader), for comparison. */
+  algorithm: 'ring-ws' | 'ring-ws-plain' | 'ring-tcp' | 'star-ws' | 'tcp-throughput';
   /** Worker rank; `worldSize` is the star hub. */
   rank: number;
   worldSize: number;
@@ -79,6 +80,7 @@ export async function runChild(): Promise<void> {
       report = await ringTcp(job);
       break;
     case 'ring-ws':
+    case 'ring-ws-plain':
       report = await ringWs(job);
       break;
     case 'star-ws':
@@ -130,7 +132,16 @@ async function ringWs(job: ChildJob): Promise<ChildReport> {
   send({ type: 'listening', address: listener.url });
   const { addresses } = await nextMessage<{ addresses: string[] }>('addresses');
   const peers = addresses.map((url, rank) => ({ rank, url }));
-  const transport = await connectRing({ listener, rank: job.rank, worldSize: job.worldSize, runId: 'bench', generation: 0, peers, timeoutMs: TIMEOUT_MS });
+  const transport = await connectRing({
+    listener,
+    rank: job.rank,
+    worldSize: job.worldSize,
+    runId: 'bench',
+    generation: 0,
+    peers,
+    timeoutMs: TIMEOUT_MS,
+    fastReceive: job.algorithm === 'ring-ws',
+  });
   const ring = new RingAllReduce({ transport, rank: job.rank, worldSize: job.worldSize, chunkBytes: job.chunkBytes, timeoutMs: TIMEOUT_MS });
   const timed = await timeRounds(job, ring);
   await transport.close();
