@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 const run = promisify(execFile);
 const here = fileURLToPath(new URL('.', import.meta.url));
-const node = (script: string, args: string[]) =>
-  run(process.execPath, ['--conditions=source', '--import', 'tsx', script, ...args], { cwd: here, timeout: 180_000, maxBuffer: 1 << 24 });
+const node = (script: string, args: string[], env: Record<string, string> = {}) =>
+  run(process.execPath, ['--conditions=source', '--import', 'tsx', script, ...args], { cwd: here, timeout: 180_000, maxBuffer: 1 << 24, env: { ...process.env, ...env } });
 
 test('augment bench prints images/s for every case', async () => {
   const { stdout } = await node('augment.bench.ts', [process.env['CIFAR10_DIR'] ?? fileURLToPath(new URL('../../shared/data/cifar-10-batches-bin', import.meta.url)), '0.2']);
@@ -20,4 +20,16 @@ test('augment bench prints images/s for every case', async () => {
 test('training throughput bench prints a row per case', async () => {
   const { stdout } = await node('train_throughput.bench.ts', ['--budget-s', '0', '--backends', 'wasm', '--widths', '0.0625', '--batches', '4']);
   assert.match(stdout, /\| wasm \| 0\.0625 \| 4 \| 4 \| ~?[\d.]+ \| ~?[\d.]+ \| ~?[\d.]+ \| ~?[\d.]+ \|/);
+});
+
+test('all-reduce bench runs ring over ws and raw TCP between real processes and prints their ratio', async () => {
+  const { stdout } = await node('allreduce.bench.ts', ['1', '65536'], {
+    BENCH_FLOATS: '100000',
+    BENCH_SKIP_THROUGHPUT: '1',
+    BENCH_WORLD_SIZES: '2',
+    BENCH_ALGORITHMS: 'ring-ws,ring-tcp',
+  });
+  assert.match(stdout, /\| 2 \| ring-ws +\| +[\d.]+ \|/);
+  assert.match(stdout, /\| 2 \| ring-tcp +\| +[\d.]+ \|/);
+  assert.match(stdout, /N=2: ws-ring \/ tcp-ring = \d+\.\d+/);
 });
