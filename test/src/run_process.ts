@@ -1,6 +1,6 @@
 // Starts one of the apps as a real child process (node + tsx, as `nx run` does), collects its NDJSON
-// log lines, and kills it if it outlives its time budget, so a test can never hang.
-import { spawn } from 'node:child_process';
+// log lines as they come, and kills it if it outlives its time budget, so a test can never hang.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from './cifar_dir.js';
 
@@ -13,37 +13,92 @@ export interface ProcessResult {
   timedOut: boolean;
 }
 
-export function runApp(entry: string, args: readonly string[], opts: { timeoutMs: number; env?: Record<string, string> }): Promise<ProcessResult> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, entry), ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const logs: Array<Record<string, unknown>> = [];
-    let stdoutRest = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (stdoutRest + chunk).split('\n');
-      stdoutRest = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.trim() === '') continue;
-        try {
-          logs.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          logs.push({ msg: line, unparsed: true });
-        }
+/** A process started by {@link startApp}, observable while it runs. */
+export interface RunningApp {
+  child: ChildProcess;
+  /** Log lines so far (grows while the process runs). */
+  logs: Array<Record<string, unknown>>;
+  /** Resolves with the first line (past or future) `match` accepts; rejects after `timeoutMs` or when the process exits first. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>>;
+  /** Settles when the process has exited. */
+  done: Promise<ProcessResult>;
+}
+
+/** Starts `entry` (a path from the repository root) with `args`; SIGKILLs it after `timeoutMs`. */
+export function startApp(entry: string, args: readonly string[], opts: { timeoutMs: number; env?: Record<string, string> }): RunningApp {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, entry), ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const watchers = new Set<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }>();
+  let stdoutRest = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (stdoutRest + chunk).split('\n');
+    stdoutRest = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        parsed = { msg: line, unparsed: true };
       }
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs);
+      logs.push(parsed);
+      for (const w of watchers) if (w.match(parsed)) w.resolve(parsed);
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, opts.timeoutMs);
+  let exited = false;
+  const exitListeners = new Set<() => void>();
+  const done = new Promise<ProcessResult>((resolvePromise) => {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      exited = true;
+      for (const l of exitListeners) l();
       resolvePromise({ code, signal, logs, stderr, timedOut });
     });
   });
+  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> => {
+    const found = logs.find(match);
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const finish = (): void => {
+        clearTimeout(t);
+        watchers.delete(watcher);
+        exitListeners.delete(onExit);
+      };
+      const watcher = {
+        match,
+        resolve: (line: Record<string, unknown>) => {
+          finish();
+          resolve(line);
+        },
+      };
+      const onExit = (): void => {
+        finish();
+        reject(new Error(`process ${entry} exited before the awaited log line; stderr: ${stderr.slice(-1000)}`));
+      };
+      const t = setTimeout(() => {
+        finish();
+        reject(new Error(`no matching log line from ${entry} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      watchers.add(watcher);
+      exitListeners.add(onExit);
+      if (exited) onExit();
+    });
+  };
+  return { child, logs, waitForLog, done };
+}
+
+/** Runs `entry` to completion (or its time budget). */
+export function runApp(entry: string, args: readonly string[], opts: { timeoutMs: number; env?: Record<string, string> }): Promise<ProcessResult> {
+  return startApp(entry, args, opts).done;
 }

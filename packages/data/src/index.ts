@@ -33,6 +33,7 @@ export { stratifiedSplit, type StratifiedSplit } from './split.js';
 export { deriveSeed, mix32, Rng } from './rng.js';
 export { DistributedSampler, type DistributedSamplerOptions } from './distributed_sampler.js';
 export { evalShard, type IndexRange } from './eval_shard.js';
+export { indicesDigest } from './indices_digest.js';
 export {
   BATCH_IMAGE_FLOATS,
   CIFAR10_MEAN,

@@ -13,3 +13,4 @@ export {
 } from './checkpoint.js';
 export { renderChartSvg, writeChartPng, type EpochPoint } from './chart.js';
 export { RunFolder, type EpochRecord, type TestRecord } from './run_folder.js';
+export { learningRateAt, type LrSchedule } from './lr_schedule.js';

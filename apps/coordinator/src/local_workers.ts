@@ -1,0 +1,116 @@
+// Single-node mode (`--local-workers N`): the coordinator starts N `worker:serve` processes on this
+// machine, pointed at itself, with the same node flags it runs under (tsx), forwards their logs as
+// its own, and kills them when it ends, whichever way it ends (torchrun's --standalone).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { LocalWorkerExitError } from './errors.js';
+
+/** apps/worker/src/serve_main.ts, from src/ or dist/ of this app alike. */
+const WORKER_ENTRY = fileURLToPath(new URL('../../worker/src/serve_main.ts', import.meta.url));
+/** pino's numeric levels, for re-logging a worker's line at its own level. */
+const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+/** Bytes of each worker's stderr kept for the error message when it dies. */
+const STDERR_TAIL_BYTES = 2000;
+
+/** Options of {@link LocalWorkers.start}. */
+export interface LocalWorkersOptions {
+  count: number;
+  /** The coordinator's URL as the workers should dial it. */
+  coordinatorUrl: string;
+  token: string;
+  backend: string;
+  dataDir: string;
+  logLevel: string;
+  /** Appended to every worker's flags. */
+  extraArgs: readonly string[];
+  log: Logger;
+  /** Re-log worker lines through `log` (pretty terminal output) instead of passing the NDJSON through. */
+  relog: boolean;
+}
+
+/** The spawned workers. */
+export class LocalWorkers {
+  /** Rejects with `LocalWorkerExitError` when a worker exits before `expectExit()`; never resolves. */
+  readonly unexpectedExit: Promise<never>;
+  private readonly children: ChildProcess[] = [];
+  private exitExpected = false;
+
+  private constructor(o: LocalWorkersOptions) {
+    let fail!: (err: LocalWorkerExitError) => void;
+    this.unexpectedExit = new Promise<never>((_, reject) => (fail = reject));
+    this.unexpectedExit.catch(() => undefined);
+    // The workers run TypeScript sources like we do: keep tsx even when we run from dist/.
+    const nodeArgs = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : ['--conditions=source', '--import', 'tsx', ...process.execArgv];
+    for (let i = 0; i < o.count; i += 1) {
+      const args = [WORKER_ENTRY, '--coordinator', o.coordinatorUrl, '--backend', o.backend, '--worker-id', `local-${i}`, '--log-level', o.logLevel];
+      if (o.dataDir !== '') args.push('--data-dir', o.dataDir);
+      args.push(...o.extraArgs);
+      // The token travels in the environment, not on the command line (visible in `ps`).
+      // Own process group: Ctrl-C reaches only the coordinator, which then tells the workers to leave.
+      const child = spawn(process.execPath, [...nodeArgs, ...args], { env: { ...process.env, GNET_TOKEN: o.token }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      this.children.push(child);
+      const log = o.log.child({ localWorker: i });
+      let rest = '';
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        const lines = (rest + chunk).split('\n');
+        rest = lines.pop() ?? '';
+        for (const line of lines) if (line.trim() !== '') forward(line, log, o.relog);
+      });
+      let stderrTail = '';
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
+        process.stderr.write(chunk.replace(/^(?=.)/gm, `[worker ${i}] `));
+      });
+      child.on('exit', (code, signal) => {
+        if (this.exitExpected) return;
+        fail(new LocalWorkerExitError(i, code, signal, stderrTail.trim().split('\n').slice(-3).join(' | ')));
+      });
+      log.info({ pid: child.pid, entry: WORKER_ENTRY }, 'local worker started');
+    }
+    // Last resort: never leave workers behind, even on an uncaught exception.
+    process.once('exit', () => this.children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')));
+  }
+
+  /** Spawns `count` workers dialing `coordinatorUrl`. */
+  static start(options: LocalWorkersOptions): LocalWorkers {
+    return new LocalWorkers(options);
+  }
+
+  /** Process ids, in spawn order. */
+  get pids(): number[] {
+    return this.children.map((c) => c.pid ?? -1);
+  }
+
+  /** From now on exits are expected (the run ended). */
+  expectExit(): void {
+    this.exitExpected = true;
+  }
+
+  /** Waits up to `graceMs` for the workers to exit on their own (after `leave`), then SIGTERM, then SIGKILL. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.expectExit();
+    const alive = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
+    const exited = (c: ChildProcess): Promise<void> => (alive(c) ? new Promise((resolve) => c.once('exit', () => resolve())) : Promise.resolve());
+    const within = (ms: number): Promise<void> =>
+      Promise.race([Promise.all(this.children.map(exited)).then(() => undefined), new Promise<void>((resolve) => setTimeout(resolve, ms).unref())]);
+    await within(graceMs);
+    for (const c of this.children) if (alive(c)) c.kill('SIGTERM');
+    await within(2000);
+    for (const c of this.children) if (alive(c)) c.kill('SIGKILL');
+  }
+}
+
+/** Passes a worker's NDJSON line through, or re-logs it at its level for a human at a terminal. */
+function forward(line: string, log: Logger, relog: boolean): void {
+  if (!relog) {
+    process.stdout.write(line + '\n');
+    return;
+  }
+  try {
+    const { level, msg, time: _time, pid: _pid, hostname: _host, ...fields } = JSON.parse(line) as Record<string, unknown>;
+    log[LEVELS[level as number] ?? 'info'](fields, typeof msg === 'string' ? msg : '');
+  } catch {
+    log.info({ line }, 'worker output');
+  }
+}

@@ -1,0 +1,106 @@
+// `nx run coordinator:serve`: parses the config, makes sure CIFAR-10 is on disk (the shard plan
+// carries the training split's digest), optionally spawns local workers (single-node mode), runs
+// the coordinator and exits 0 with the final test accuracy, 1 when the run failed (naming the
+// rank), 2 on a bad setting, 130 on Ctrl-C.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { defaultCacheDir, ensureCifar10 } from '@gnet/data';
+import { ConfigError, parseCoordinatorConfig, type CoordinatorConfig } from './coordinator_config.js';
+import { runCoordinator } from './coordinator.js';
+import { WorkerLostError } from './errors.js';
+import { LocalWorkers } from './local_workers.js';
+import { createLogger } from './logger.js';
+import { modelSize } from './model_size.js';
+import { planGradientBuckets } from './run_plan.js';
+
+/** The monorepo root (holding nx.json), so runs land in <root>/runs whatever folder nx starts us in. */
+function workspaceRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'nx.json'))) return dir;
+    if (dirname(dir) === dir) return from;
+  }
+}
+
+/** Ctrl-C or SIGTERM: the run stops, workers are told to leave. */
+class InterruptedError extends Error {
+  readonly code = 'COORD_INTERRUPTED';
+  override readonly name = 'InterruptedError';
+}
+
+/** `--print-plan`: the model's sizes and the bucket layout, for scripts and the model-size test. */
+function printPlan(cfg: CoordinatorConfig): void {
+  const size = modelSize({ width: cfg.width, auxHeads: cfg.auxHeads, batchNorm: cfg.batchNorm });
+  const buckets = planGradientBuckets(size.params, cfg.bucketBytes);
+  process.stdout.write(JSON.stringify({ paramElements: size.params, bufferElements: size.buffers, buckets }) + '\n');
+}
+
+async function main(): Promise<void> {
+  let cfg: CoordinatorConfig;
+  try {
+    cfg = parseCoordinatorConfig(process.argv.slice(2), process.env, join(workspaceRoot(process.cwd()), 'runs'));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`coordinator: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (cfg.printPlan) {
+    printPlan(cfg);
+    return;
+  }
+  // nx starts us in apps/coordinator; relative paths mean the folder the user typed the command in.
+  const userCwd = process.env.INIT_CWD ?? workspaceRoot(process.cwd());
+  const runDir = resolve(userCwd, cfg.runDir);
+  const interactive = process.stdout.isTTY === true;
+  const log = createLogger({ level: cfg.logLevel, pretty: interactive, base: { app: 'coordinator' } });
+  log.info({ config: { ...cfg, token: cfg.token === '' ? '' : '<set>' } }, 'config resolved');
+
+  let failAbort!: (err: Error) => void;
+  const abort = new Promise<never>((_, reject) => (failAbort = reject));
+  abort.catch(() => undefined);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => failAbort(new InterruptedError(`Interrupted by ${signal}`)));
+  }
+  let local: LocalWorkers | null = null;
+  try {
+    const dataDir = await ensureCifar10({
+      cacheDir: resolve(userCwd, cfg.dataDir || defaultCacheDir(process.env)),
+      log: log.child({ module: 'data' }),
+      progress: interactive,
+    });
+    const result = await runCoordinator({
+      config: cfg,
+      runDir,
+      dataDir,
+      log: log.child({ module: 'coordinator' }),
+      abort,
+      onListening: (url) => {
+        if (cfg.localWorkers === 0) return;
+        // Workers on this machine dial the loopback even when we listen on every interface.
+        const dial = url.replace(/^ws:\/\/(0\.0\.0\.0|\[::\])/, 'ws://127.0.0.1');
+        local = LocalWorkers.start({ count: cfg.localWorkers, coordinatorUrl: dial, token: cfg.token, backend: cfg.backend, dataDir, logLevel: cfg.logLevel, extraArgs: cfg.localWorkerArgs, log: log.child({ module: 'local-workers' }), relog: interactive });
+        local.unexpectedExit.catch(failAbort);
+      },
+    });
+    const ips = result.epochs.at(-1)?.imagesPerSecond ?? 0;
+    log.info(
+      { testAccuracy: result.test.accuracy, testImages: result.test.count, perClassAccuracy: result.test.perClassAccuracy, imagesPerSecond: ips, runDir, worldSize: result.plan.worldSize },
+      `final test accuracy ${(result.test.accuracy * 100).toFixed(2)}%`,
+    );
+    await (local as LocalWorkers | null)?.stop();
+  } catch (err) {
+    (local as LocalWorkers | null)?.expectExit();
+    const fields = err instanceof WorkerLostError ? { rank: err.rank, workerId: err.workerId, phase: err.phase } : {};
+    log.error({ err, code: (err as { code?: string }).code, ...fields }, 'run failed');
+    process.stderr.write(`coordinator: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+    await (local as LocalWorkers | null)?.stop(2000);
+    // A setting that cannot work for the group that joined (e.g. --batch-size vs the world size) is a config error too.
+    process.exit(err instanceof InterruptedError ? 130 : err instanceof ConfigError ? 2 : 1);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`coordinator failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+  process.exit(1);
+});

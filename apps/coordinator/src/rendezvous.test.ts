@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeMessage } from '@gnet/protocol';
+import { JoinTimeoutError } from './errors.js';
+import { Rendezvous } from './rendezvous.js';
+import { capturingLogger, fakeWorker, hello } from './test_sockets.test_util.js';
+
+const listen = (worldSize: number, algorithm: 'ring' | 'star' = 'ring') =>
+  Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', worldSize, algorithm, log: capturingLogger().log });
+
+test('the group forms in join order; refused hellos get reject with a code and the close code', async () => {
+  const rv = await listen(2);
+  try {
+    assert.match(rv.url, /^ws:\/\/127\.0\.0\.1:\d+$/);
+    const joining = rv.join(5000);
+    const badToken = await fakeWorker(rv.url, hello('x', { token: 'nope' }));
+    assert.deepEqual(await badToken.next(), { type: 'reject', code: 'PROTO_AUTH', message: "hello.token from worker 'x' does not match the coordinator's token" });
+    assert.equal((await badToken.closed).code, 1008);
+    const badVersion = await fakeWorker(rv.url, versionThree());
+    const rejected = await badVersion.next();
+    assert.equal(rejected.type === 'reject' && rejected.code, 'PROTO_VERSION');
+    assert.equal(rejected.type === 'reject' && rejected.message, 'Unsupported protocol version 3 (supported: 1)');
+    const noPeer = await fakeWorker(rv.url, hello('z', { peer: null }));
+    const np = await noPeer.next();
+    assert.equal(np.type === 'reject' && np.code, 'NO_PEER_LISTENER');
+    const a = await fakeWorker(rv.url, hello('a'));
+    const dup = await fakeWorker(rv.url, hello('a'));
+    const d = await dup.next();
+    assert.equal(d.type === 'reject' && d.code, 'DUPLICATE_WORKER');
+    const b = await fakeWorker(rv.url, hello('b'));
+    const group = await joining;
+    assert.deepEqual(group.map((j) => j.hello.workerId), ['a', 'b']);
+    const late = await fakeWorker(rv.url, hello('c'));
+    const l = await late.next();
+    assert.equal(l.type === 'reject' && l.code, 'RUN_IN_PROGRESS');
+    for (const w of [a, b]) w.socket.terminate();
+  } finally {
+    rv.close();
+  }
+});
+
+test('too few workers: JoinTimeoutError names who joined', async () => {
+  const rv = await listen(2, 'star');
+  try {
+    const joining = rv.join(300);
+    const a = await fakeWorker(rv.url, hello('only-one', { peer: null }));
+    await assert.rejects(joining, (e: unknown) => e instanceof JoinTimeoutError && e.code === 'COORD_JOIN_TIMEOUT' && /^Only 1 of 2 workers joined within \d+ ms \(joined: only-one\)/.test(e.message));
+    a.socket.terminate();
+  } finally {
+    rv.close();
+  }
+});
+
+/** A hello of protocol version 3: a version-1 hello with the value patched (the codec only writes valid messages). */
+function versionThree(): Uint8Array {
+  const bytes = Buffer.from(encodeMessage(hello('y')));
+  // `protocolVersion` is a positive fixint right after its key: find the key and bump the value.
+  const key = Buffer.from('protocolVersion');
+  const at = bytes.indexOf(key) + key.length;
+  assert.equal(bytes[at], 1);
+  bytes[at] = 3;
+  return bytes;
+}

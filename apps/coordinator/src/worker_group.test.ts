@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeMessage } from '@gnet/protocol';
+import { PhaseTimeoutError, WorkerLostError } from './errors.js';
+import { Rendezvous } from './rendezvous.js';
+import { capturingLogger, fakeWorker, hello, type FakeWorker } from './test_sockets.test_util.js';
+import { WorkerGroup } from './worker_group.js';
+
+async function formGroup(lines = capturingLogger('warn')): Promise<{ group: WorkerGroup; workers: FakeWorker[]; rv: Rendezvous; lines: Record<string, unknown>[] }> {
+  const rv = await Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', worldSize: 2, algorithm: 'star', log: lines.log });
+  const joining = rv.join(5000);
+  const workers = [await fakeWorker(rv.url, hello('w0')), await fakeWorker(rv.url, hello('w1'))];
+  const group = new WorkerGroup({ joined: await joining, log: lines.log, heartbeatMs: 50, stallWarnMs: 100 });
+  return { group, workers, rv, lines: lines.lines };
+}
+
+test('collect gathers one message per rank, heartbeats flow, stragglers are named, then timed out', async () => {
+  const { group, workers, rv, lines } = await formGroup();
+  try {
+    group.setPhase('round 0 (initial weights check)');
+    const ready = group.collect('ready', { timeoutMs: 2000 });
+    workers[1]!.socket.send(encodeMessage({ type: 'heartbeat', sentAtMs: Date.now() }));
+    workers[1]!.socket.send(encodeMessage({ type: 'ready', generation: 0 }));
+    workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 0 }));
+    assert.deepEqual(await ready, [{ type: 'ready', generation: 0 }, { type: 'ready', generation: 0 }]);
+    assert.equal((await workers[0]!.next()).type, 'heartbeat');
+
+    group.setPhase('round 1 (epoch 0, step 0)');
+    const metrics = group.collect('evalResult', { timeoutMs: 400 });
+    await assert.rejects(metrics, (e: unknown) => e instanceof PhaseTimeoutError && e.code === 'COORD_TIMEOUT' && e.message === 'Ranks 0, 1 did not answer within 400 ms during round 1 (epoch 0, step 0); raise --round-timeout-ms if the workers are just slow');
+    const stall = lines.find((l) => l['msg'] === 'stall: waiting for ranks');
+    assert.ok(stall, 'a stall warning was logged');
+    assert.deepEqual(stall['missingRanks'], [0, 1]);
+    assert.ok((stall['waitingMs'] as number) >= 100);
+  } finally {
+    await group.close(null);
+    rv.close();
+  }
+});
+
+test('a worker that disappears fails the wait at once, naming its rank and the phase', async () => {
+  const { group, workers, rv } = await formGroup();
+  try {
+    group.setPhase('round 7 (epoch 1, step 3)');
+    const waiting = group.collect('metrics', { timeoutMs: 60_000 });
+    const started = performance.now();
+    workers[1]!.socket.terminate();
+    await assert.rejects(
+      waiting,
+      (e: unknown) => e instanceof WorkerLostError && e.rank === 1 && e.code === 'COORD_WORKER_LOST' && /^Rank 1 \(worker 'w1'\) lost during round 7 \(epoch 1, step 3\): connection lost \(1006/.test(e.message),
+    );
+    assert.ok(performance.now() - started < 2000);
+    // Later waits fail the same way.
+    await assert.rejects(group.collect('ready', { timeoutMs: 1000 }), WorkerLostError);
+  } finally {
+    await group.close(null);
+    rv.close();
+  }
+});
+
+test('a malformed message is answered with `error` and ends the run', async () => {
+  const { group, workers, rv } = await formGroup();
+  try {
+    const waiting = group.collect('ready', { timeoutMs: 60_000 });
+    workers[0]!.socket.send(Buffer.from([0xc1]));
+    await assert.rejects(waiting, (e: unknown) => e instanceof WorkerLostError && e.rank === 0 && /sent a bad message \(PROTO_MALFORMED\)/.test(e.message));
+    const error = await workers[0]!.next();
+    assert.equal(error.type === 'error' && error.code, 'PROTO_MALFORMED');
+    assert.equal((await workers[0]!.closed).code, 1002);
+  } finally {
+    await group.close(null);
+    rv.close();
+  }
+});

@@ -1,0 +1,78 @@
+// The worker's side of the handshake over real sockets, against a fake coordinator.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { decodeMessage, encodeMessage, PROTOCOL_VERSION, ProtocolError, type Hello, type Welcome } from '@gnet/protocol';
+import { CoordinatorLink, CoordinatorLinkError } from './coordinator_link.js';
+
+const log = pino({ level: 'silent' });
+const hello: Hello = { type: 'hello', protocolVersion: PROTOCOL_VERSION, token: 't', workerId: 'w', backend: 'cpu', device: 'test', peer: null };
+const welcome: Welcome = {
+  type: 'welcome',
+  rank: 0,
+  worldSize: 1,
+  runId: 'run',
+  generation: 0,
+  heartbeatMs: 1000,
+  hyper: {
+    epochs: 1, batchSizePerWorker: 2, microBatch: 2, lrPeak: 0.1, warmupEpochs: 0, momentum: 0.9, nesterov: true, weightDecay: 0, labelSmoothing: 0, auxWeight: 0, seed: 0,
+    augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 }, evalEvery: 0,
+  },
+  model: { width: 0.0625, auxHeads: false, batchNorm: false, dropout: 0, auxDropout: 0 },
+  shard: { datasetSize: 4, trainIndicesDigest: '0'.repeat(64), seed: 0 },
+  buckets: [{ bucket: 0, offset: 0, length: 10 }],
+  allReduce: { algorithm: 'star', chunkBytes: 4096, wireDtype: 'float32' },
+  peers: [],
+};
+
+/** A fake coordinator answering each hello with `answer(socket, hello)`. */
+async function fakeCoordinator(answer: (socket: WebSocket, hello: Hello) => void): Promise<{ url: string; close(): void }> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => server.once('listening', resolve));
+  server.on('connection', (socket) => socket.once('message', (data: Buffer) => answer(socket, decodeMessage(data) as Hello)));
+  const { port } = server.address() as { port: number };
+  return { url: `ws://127.0.0.1:${port}`, close: () => { for (const c of server.clients) c.terminate(); server.close(); } };
+}
+
+const connect = (url: string, connectTimeoutMs = 5000) => CoordinatorLink.connect({ url, hello, connectTimeoutMs, joinTimeoutMs: 5000, silenceTimeoutMs: 60_000, log });
+
+test('a reject becomes PROTO_REJECTED with the coordinator code and reason', async () => {
+  const c = await fakeCoordinator((socket) => socket.send(encodeMessage({ type: 'reject', code: 'DUPLICATE_WORKER', message: "A worker named 'w' has already joined" })));
+  try {
+    await assert.rejects(connect(c.url), (e: unknown) => e instanceof ProtocolError && e.code === 'PROTO_REJECTED' && e.message === "Coordinator rejected hello with DUPLICATE_WORKER: A worker named 'w' has already joined");
+  } finally {
+    c.close();
+  }
+});
+
+test('after welcome, control messages queue in order, heartbeats do not, and a vanished coordinator fails the next wait', async () => {
+  let coordinatorSide: WebSocket | null = null;
+  const c = await fakeCoordinator((socket, h) => {
+    assert.equal(h.workerId, 'w');
+    coordinatorSide = socket;
+    socket.send(encodeMessage(welcome));
+    socket.send(encodeMessage({ type: 'initialWeights', generation: 0, epoch: 0, step: 0, tensors: [], momentum: [] }));
+    socket.send(encodeMessage({ type: 'heartbeat', sentAtMs: 1 }));
+    socket.send(encodeMessage({ type: 'roundStart', round: 1, epoch: 0, step: 0, globalStep: 0, lr: 0.1 }));
+  });
+  try {
+    const link = await connect(c.url);
+    assert.equal(link.welcome.runId, 'run');
+    assert.equal((await link.next()).type, 'initialWeights');
+    assert.equal((await link.next()).type, 'roundStart');
+    const pending = link.next();
+    coordinatorSide!.terminate();
+    await assert.rejects(pending, (e: unknown) => e instanceof CoordinatorLinkError && e.code === 'LINK_LOST' && /^The coordinator closed the connection \(1006\): it exited or the network dropped$/.test(e.message));
+    await link.close();
+  } finally {
+    c.close();
+  }
+});
+
+test('nobody listening: LINK_UNREACHABLE after the connect timeout', async () => {
+  const c = await fakeCoordinator(() => undefined);
+  const url = c.url;
+  c.close();
+  await assert.rejects(connect(url, 1500), (e: unknown) => e instanceof CoordinatorLinkError && e.code === 'LINK_UNREACHABLE' && e.message.startsWith(`Cannot reach the coordinator at ${url} within 1500 ms`));
+});

@@ -1,0 +1,238 @@
+// The worker's connection to the coordinator: dial (retrying while the coordinator starts), send
+// `hello`, wait for `welcome` or `reject` (handshake steps 1-5, packages/protocol/README.md), then
+// carry control messages both ways. The same socket is a WsTransport to the star hub, so in star
+// mode gradient chunks share it; control frames are decoded here and queued for `next()`.
+// Every wait is bounded, and a coordinator that disappears fails the worker at once.
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import {
+  decodeMessage,
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeMessage,
+  errorFromReject,
+  errorMessageFor,
+  ProtocolError,
+  type Hello,
+  type Message,
+  type MessageType,
+  type Welcome,
+} from '@gnet/protocol';
+import { starHubRank, WsTransport } from '@gnet/collective';
+
+/** Messages the coordinator may send after `welcome`. */
+const FROM_COORDINATOR: readonly MessageType[] = ['initialWeights', 'roundStart', 'roundAbort', 'evalRequest', 'checkpointRequest', 'heartbeat', 'leave', 'error'];
+
+/** Stable codes of the link's errors. */
+export type LinkErrorCode = 'LINK_UNREACHABLE' | 'LINK_TIMEOUT' | 'LINK_LOST' | 'LINK_SILENT';
+
+/** The coordinator cannot be reached, did not answer in time, went away or fell silent: the worker stops. */
+export class CoordinatorLinkError extends Error {
+  override readonly name = 'CoordinatorLinkError';
+  constructor(
+    readonly code: LinkErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Options of {@link CoordinatorLink.connect}. */
+export interface ConnectOptions {
+  url: string;
+  hello: Hello;
+  /** Keep retrying a refused connection this long, in milliseconds. */
+  connectTimeoutMs: number;
+  /** Longest wait for `welcome` once connected (the coordinator waits for the whole group). */
+  joinTimeoutMs: number;
+  /** Fail when nothing arrived from the coordinator for this long. */
+  silenceTimeoutMs: number;
+  log: Logger;
+}
+
+/** Opens a WebSocket to `url`; rejects on refusal or after `timeoutMs`. */
+function dial(url: string, timeoutMs: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: DEFAULT_MAX_FRAME_BYTES, handshakeTimeout: timeoutMs });
+    socket.once('open', () => {
+      socket.removeAllListeners('error');
+      socket.on('error', () => undefined);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      socket.terminate();
+      reject(err);
+    });
+  });
+}
+
+/** The connection to the coordinator after `welcome`. */
+export class CoordinatorLink {
+  /** Transport to the star hub (the coordinator), peer rank `starHubRank(worldSize)`. */
+  readonly transport: WsTransport;
+  private readonly queue: Message[] = [];
+  private waiter: { resolve: (m: Message) => void; reject: (e: Error) => void } | null = null;
+  private failure: Error | null = null;
+  private readonly failureListeners: ((err: Error) => void)[] = [];
+  private lastHeardMs = performance.now();
+  private closing = false;
+  private readonly watchdog: NodeJS.Timeout;
+  private heartbeat: NodeJS.Timeout | null = null;
+
+  private constructor(
+    private readonly socket: WebSocket,
+    readonly welcome: Welcome,
+    silenceTimeoutMs: number,
+    earlyFrames: readonly Uint8Array[],
+  ) {
+    this.transport = new WsTransport({ rank: welcome.rank, onControlFrame: (_rank, frame) => this.onControl(frame) });
+    socket.on('close', (code: number, reason: Buffer) => {
+      if (this.closing) return;
+      const text = reason.toString('utf8');
+      this.fail(new CoordinatorLinkError('LINK_LOST', `The coordinator closed the connection (${code}${text === '' ? '' : ` ${text}`})${code === 1006 ? ': it exited or the network dropped' : ''}`));
+    });
+    this.transport.attach(starHubRank(welcome.worldSize), socket, 'dialed', earlyFrames);
+    // Silence check. A tick that fires late means our own event loop was blocked (a training step
+    // computes synchronously): skip it, the heartbeats that queued up meanwhile are read right after.
+    const tickMs = 1000;
+    let expected = performance.now() + tickMs;
+    this.watchdog = setInterval(() => {
+      const now = performance.now();
+      const late = now - expected > tickMs;
+      expected = now + tickMs;
+      if (!late && now - this.lastHeardMs > silenceTimeoutMs) {
+        this.fail(new CoordinatorLinkError('LINK_SILENT', `The coordinator sent nothing for ${Math.round(now - this.lastHeardMs)} ms (limit ${silenceTimeoutMs} ms)`));
+      }
+    }, tickMs);
+    this.watchdog.unref();
+  }
+
+  /** Dials the coordinator, says hello and waits for `welcome`. Rejects with `ProtocolError` `PROTO_REJECTED` on `reject`. */
+  static async connect(o: ConnectOptions): Promise<CoordinatorLink> {
+    const started = performance.now();
+    let socket: WebSocket | null = null;
+    for (let attempt = 1; socket === null; attempt += 1) {
+      const left = o.connectTimeoutMs - (performance.now() - started);
+      try {
+        socket = await dial(o.url, Math.max(1000, left));
+      } catch (err) {
+        if (left <= 1000) {
+          throw new CoordinatorLinkError('LINK_UNREACHABLE', `Cannot reach the coordinator at ${o.url} within ${o.connectTimeoutMs} ms: ${(err as Error).message}`);
+        }
+        if (attempt === 1) o.log.info({ url: o.url, reason: (err as Error).message }, 'coordinator not reachable yet; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, left - 1000)));
+      }
+    }
+    const open = socket;
+    open.send(encodeMessage(o.hello), { binary: true });
+    o.log.info({ url: o.url }, 'hello sent; waiting for the group to form');
+    return new Promise<CoordinatorLink>((resolve, reject) => {
+      const early: Uint8Array[] = [];
+      let welcome: Welcome | null = null;
+      const timer = setTimeout(() => {
+        open.terminate();
+        reject(new CoordinatorLinkError('LINK_TIMEOUT', `No welcome from ${o.url} within ${o.joinTimeoutMs} ms: the group did not form`));
+      }, o.joinTimeoutMs);
+      const onClose = (code: number, reason: Buffer): void => {
+        clearTimeout(timer);
+        reject(new CoordinatorLinkError('LINK_LOST', `The coordinator closed the connection before welcome (${code} ${reason.toString('utf8')})`));
+      };
+      open.once('close', onClose);
+      const onMessage = (data: WebSocket.RawData): void => {
+        if (welcome !== null) {
+          early.push(data as Buffer);
+          return;
+        }
+        let first: Message;
+        try {
+          first = decodeMessage(data as Buffer, { expect: ['welcome', 'reject'] });
+        } catch (err) {
+          clearTimeout(timer);
+          if (err instanceof ProtocolError) {
+            open.send(encodeMessage(errorMessageFor(err)), { binary: true });
+            open.close(err.closeCode, err.code);
+          } else open.terminate();
+          reject(err);
+          return;
+        }
+        clearTimeout(timer);
+        open.off('close', onClose);
+        if (first.type === 'reject') {
+          open.terminate();
+          reject(errorFromReject(first));
+          return;
+        }
+        welcome = first as Welcome;
+        // Attach in this same tick: later frames go to the link, none lost in between.
+        open.off('message', onMessage);
+        resolve(new CoordinatorLink(open, welcome, o.silenceTimeoutMs, early));
+      };
+      open.on('message', onMessage);
+    });
+  }
+
+  /** Sends our heartbeat every `periodMs` (`welcome.heartbeatMs`). */
+  startHeartbeat(periodMs: number): void {
+    this.heartbeat = setInterval(() => this.send({ type: 'heartbeat', sentAtMs: Date.now() }), periodMs);
+    this.heartbeat.unref();
+  }
+
+  send(message: Message): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(encodeMessage(message), { binary: true });
+  }
+
+  /** The next control message other than a heartbeat; rejects once the link failed. */
+  next(): Promise<Message> {
+    const queued = this.queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  /** Calls `listener` once, when the link fails (to abort an all-reduce in progress). */
+  onFailure(listener: (err: Error) => void): void {
+    this.failureListeners.push(listener);
+  }
+
+  /** Messages handled the moment they arrive, even mid-step (`roundAbort`, `leave`). */
+  onUrgent: ((message: Message) => void) | null = null;
+
+  /** Closes the connection on purpose (after `leave`, or failing ourselves with `code`). */
+  async close(code = 1000, reason = ''): Promise<void> {
+    this.closing = true;
+    clearInterval(this.watchdog);
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    await this.transport.close(code, reason);
+  }
+
+  private onControl(frame: Uint8Array): void {
+    this.lastHeardMs = performance.now();
+    let message: Message;
+    try {
+      message = decodeMessage(frame, { expect: FROM_COORDINATOR });
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.send(errorMessageFor(err));
+      this.fail(err);
+      void this.close(err.closeCode, err.code);
+      return;
+    }
+    if (message.type === 'heartbeat') return;
+    if (message.type === 'roundAbort' || message.type === 'leave' || message.type === 'error') this.onUrgent?.(message);
+    const waiter = this.waiter;
+    if (waiter !== null) {
+      this.waiter = null;
+      waiter.resolve(message);
+    } else this.queue.push(message);
+  }
+
+  private fail(err: Error): void {
+    if (this.failure !== null) return;
+    this.failure = err;
+    clearInterval(this.watchdog);
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.reject(err);
+    for (const listener of this.failureListeners) listener(err);
+  }
+}

@@ -1,0 +1,102 @@
+// Configuration of `nx run worker:serve` (distributed mode): where the coordinator is, how to
+// prove we belong (token), which backend to train on, where this worker's ring listener is, and
+// debugging traces. Hyperparameters are not here: they come from the coordinator in `welcome`.
+// Parsed once from flags and environment by one strict zod schema, frozen (like train_config.ts).
+import { hostname } from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
+import { ConfigError } from './train_config.js';
+
+export const ServeConfigSchema = z
+  .object({
+    /** The coordinator's WebSocket URL. */
+    coordinator: z.string().regex(/^wss?:\/\/\S+$/, 'expected a ws:// or wss:// URL'),
+    /** Shared secret sent in `hello` and required of ring neighbours; empty for none. */
+    token: z.string().max(1024),
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+    // Empty: the default cache folder (defaultCacheDir).
+    dataDir: z.string(),
+    /** Stable name of this worker in the coordinator's logs; unique within a run. */
+    workerId: z.string().min(1).max(128),
+    /** Interface of the ring listener. */
+    peerHost: z.string().min(1),
+    peerPort: z.number().int().min(0).max(65535),
+    /** Host name ring neighbours dial (differs from peerHost when listening on 0.0.0.0). */
+    advertiseHost: z.string().min(1),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
+    connectTimeoutMs: z.number().int().positive(),
+    joinTimeoutMs: z.number().int().positive(),
+    collectiveTimeoutMs: z.number().int().positive(),
+    coordinatorTimeoutMs: z.number().int().positive(),
+    traceWeights: z.boolean(),
+    traceSamples: z.boolean(),
+    /** Empty: no dumps. Otherwise final weights and BatchNorm statistics as raw float32 files. */
+    dumpDir: z.string(),
+  })
+  .strict();
+
+export type ServeConfig = Readonly<z.infer<typeof ServeConfigSchema>>;
+
+const num = (v: string): number => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('Expected a finite number.');
+  return n;
+};
+
+/** Parses argv (without node and script) and env into a frozen, validated config. */
+export function parseServeConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, pid = process.pid): ServeConfig {
+  const program = new Command('serve')
+    .description('Join a coordinator and train one GoogLeNet replica of a data-parallel run.')
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined })
+    .option('--coordinator <url>', "coordinator's URL (env GNET_COORDINATOR)", env.GNET_COORDINATOR ?? 'ws://127.0.0.1:29500')
+    .option('--token <secret>', 'shared secret of the run (env GNET_TOKEN)', env.GNET_TOKEN ?? '')
+    .addOption(new Option('--backend <name>', 'TF.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
+    .option('--data-dir <dir>', 'CIFAR-10 binary folder; fetched there if missing (env CIFAR10_DIR)', env.CIFAR10_DIR ?? '')
+    .option('--worker-id <name>', 'name in the coordinator logs (default host-pid)', `${hostname()}-${pid}`)
+    .option('--peer-host <host>', 'interface of the ring listener (0.0.0.0 across machines)', '127.0.0.1')
+    .option('--peer-port <n>', 'port of the ring listener (0 = any)', num, 0)
+    .option('--advertise-host <host>', 'host ring neighbours dial (default: --peer-host, or this hostname when it is 0.0.0.0)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(env.LOG_LEVEL ?? 'info'))
+    .option('--connect-timeout-ms <n>', 'keep retrying to reach the coordinator (and ring neighbours) this long', num, 30_000)
+    .option('--join-timeout-ms <n>', 'longest wait for the group to form (our welcome)', num, 10 * 60_000)
+    .option('--collective-timeout-ms <n>', 'bound on each all-reduce send and receive', num, 10 * 60_000)
+    .option('--coordinator-timeout-ms <n>', 'give up when the coordinator is silent this long', num, 120_000)
+    .option('--trace-weights', 'log the SHA-256 of the weights after every step (debugging, tests)', false)
+    .option('--trace-samples', 'log the training-set indices of every batch (debugging, tests)', false)
+    .option('--dump-dir <dir>', 'write final weights and BatchNorm statistics (before and after averaging) as raw float32 files', '');
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    throw new ConfigError((err as Error).message.replace(/^error: /, ''));
+  }
+  const o = program.opts();
+  const peerHost = o.peerHost as string;
+  const wildcard = peerHost === '0.0.0.0' || peerHost === '::';
+  const candidate = {
+    coordinator: o.coordinator as string,
+    token: o.token as string,
+    backend: o.backend as string,
+    dataDir: o.dataDir as string,
+    workerId: o.workerId as string,
+    peerHost,
+    peerPort: o.peerPort as number,
+    advertiseHost: (o.advertiseHost as string | undefined) ?? (wildcard ? hostname() : peerHost),
+    logLevel: o.logLevel as string,
+    connectTimeoutMs: o.connectTimeoutMs as number,
+    joinTimeoutMs: o.joinTimeoutMs as number,
+    collectiveTimeoutMs: o.collectiveTimeoutMs as number,
+    coordinatorTimeoutMs: o.coordinatorTimeoutMs as number,
+    traceWeights: o.traceWeights as boolean,
+    traceSamples: o.traceSamples as boolean,
+    dumpDir: o.dumpDir as string,
+  };
+  const parsed = ServeConfigSchema.safeParse(candidate);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0] ?? '');
+    const flag = '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+    throw new ConfigError(`${flag}: ${issue.message}, but got ${JSON.stringify((candidate as Record<string, unknown>)[key])}`);
+  }
+  return Object.freeze(parsed.data);
+}
