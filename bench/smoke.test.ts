@@ -33,3 +33,13 @@ test('all-reduce bench runs ring over ws and raw TCP between real processes and 
   assert.match(stdout, /\| 2 \| ring-tcp +\| +[\d.]+ \|/);
   assert.match(stdout, /N=2: ws-ring \/ tcp-ring = \d+\.\d+/);
 });
+
+test('scaling bench trains with 1 and 2 local workers and prints the speed-up', { timeout: 600_000 }, async () => {
+  const { stdout } = await run(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', 'scaling.bench.ts', '--width', '0.0625', '--train-limit', '128', '--batch-size', '32', '--epochs', '1'],
+    { cwd: here, timeout: 600_000, maxBuffer: 1 << 24 },
+  );
+  assert.match(stdout, /\| 1 \| [\d.]+ \| 1\.00x \| [\d.]+% \|/);
+  assert.match(stdout, /\| 2 \| [\d.]+ \| [\d.]+x \| [\d.]+% \|/);
+});
