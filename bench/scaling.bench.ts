@@ -3,8 +3,12 @@
 // the last epoch, the speed-up, and the share of step time spent in the all-reduce (including
 // waiting for the slower worker), as the coordinator writes them to metrics.jsonl.
 //
+// With --wire-dtypes float32,float16 it also compares gradient compression on the wire: the same
+// seeded run, so the accuracy columns show what fp16/bf16 all-reduce costs.
+//
 // Run: node --conditions=source --import tsx bench/scaling.bench.ts [--width 0.125] [--train-limit 1024]
-//      [--batch-size 64] [--epochs 2] [--workers 1,2] [--algorithm ring]
+//      [--batch-size 64] [--epochs 2] [--workers 1,2] [--algorithm ring] [--wire-dtypes float32]
+//      [--lr 0.05] [--eval-limit 200]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +24,9 @@ const { values } = parseArgs({
     epochs: { type: 'string', default: '2' },
     workers: { type: 'string', default: '1,2' },
     algorithm: { type: 'string', default: 'ring' },
+    'wire-dtypes': { type: 'string', default: 'float32' },
+    lr: { type: 'string', default: '0.05' },
+    'eval-limit': { type: 'string', default: '200' },
   },
 });
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -27,28 +34,39 @@ const dataDir = process.env['CIFAR10_DIR'] || join(repo, '..', 'shared', 'data',
 
 interface Row {
   workers: number;
+  wireDtype: string;
   imagesPerSecond: number;
   communicationShare: number;
+  valAccuracy: number;
+  testAccuracy: number;
 }
 const rows: Row[] = [];
-for (const workers of values.workers.split(',').map(Number)) {
+const cases = values.workers.split(',').map(Number).flatMap((workers) => values['wire-dtypes'].split(',').map((wireDtype) => ({ workers, wireDtype })));
+for (const { workers, wireDtype } of cases) {
   const runDir = mkdtempSync(join(tmpdir(), 'scaling-'));
   try {
     const args = [
       ...['--conditions=source', '--import', 'tsx', join(repo, 'apps/coordinator/src/main.ts')],
-      ...['--local-workers', String(workers), '--backend', 'wasm', '--algorithm', values.algorithm, '--port', '0'],
-      ...['--width', values.width, '--epochs', values.epochs, '--train-limit', values['train-limit'], '--eval-limit', '200'],
-      ...['--batch-size', values['batch-size'], '--warmup-epochs', '0', '--lr', '0.05', '--data-dir', dataDir, '--run-dir', runDir],
+      ...['--local-workers', String(workers), '--backend', 'wasm', '--algorithm', values.algorithm, '--port', '0', '--wire-dtype', wireDtype],
+      ...['--width', values.width, '--epochs', values.epochs, '--train-limit', values['train-limit'], '--eval-limit', values['eval-limit']],
+      ...['--batch-size', values['batch-size'], '--warmup-epochs', '0', '--lr', values.lr, '--data-dir', dataDir, '--run-dir', runDir],
     ];
     const result = spawnSync(process.execPath, args, { cwd: repo, encoding: 'utf8', timeout: 30 * 60_000, maxBuffer: 1 << 26 });
     if (result.status !== 0) throw new Error(`${workers} worker(s): coordinator exited ${result.status}: ${result.stderr.slice(-2000)}`);
-    const epochs = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+    const records = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { kind: string; imagesPerSecond?: number; communicationShare?: number })
-      .filter((r) => r.kind === 'epoch');
-    const last = epochs.at(-1)!;
-    rows.push({ workers, imagesPerSecond: last.imagesPerSecond ?? NaN, communicationShare: last.communicationShare ?? NaN });
+      .map((l) => JSON.parse(l) as { kind: string; imagesPerSecond?: number; communicationShare?: number; valAccuracy?: number; accuracy?: number });
+    const last = records.filter((r) => r.kind === 'epoch').at(-1)!;
+    const testRecord = records.find((r) => r.kind === 'test');
+    rows.push({
+      workers,
+      wireDtype,
+      imagesPerSecond: last.imagesPerSecond ?? NaN,
+      communicationShare: last.communicationShare ?? NaN,
+      valAccuracy: last.valAccuracy ?? NaN,
+      testAccuracy: testRecord?.accuracy ?? NaN,
+    });
     console.log(JSON.stringify(rows.at(-1)));
   } finally {
     rmSync(runDir, { recursive: true, force: true });
@@ -56,5 +74,8 @@ for (const workers of values.workers.split(',').map(Number)) {
 }
 const base = rows.find((r) => r.workers === 1)?.imagesPerSecond ?? NaN;
 console.log(`\nGoogLeNet width ${values.width}, global batch ${values['batch-size']}, ${values.algorithm}, last of ${values.epochs} epochs on ${values['train-limit']} images (wasm)\n`);
-console.log('| workers | images/s | speed-up vs 1 | all-reduce share of step |\n|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.workers} | ${r.imagesPerSecond.toFixed(1)} | ${(r.imagesPerSecond / base).toFixed(2)}x | ${(r.communicationShare * 100).toFixed(1)}% |`);
+console.log('| workers | wire | images/s | speed-up vs 1 | all-reduce share of step | val accuracy | test accuracy |\n|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  console.log(`| ${r.workers} | ${r.wireDtype} | ${r.imagesPerSecond.toFixed(1)} | ${(r.imagesPerSecond / base).toFixed(2)}x | ${pct(r.communicationShare)} | ${pct(r.valAccuracy)} | ${pct(r.testAccuracy)} |`);
+}

@@ -40,6 +40,6 @@ test('scaling bench trains with 1 and 2 local workers and prints the speed-up', 
     ['--conditions=source', '--import', 'tsx', 'scaling.bench.ts', '--width', '0.0625', '--train-limit', '128', '--batch-size', '32', '--epochs', '1'],
     { cwd: here, timeout: 600_000, maxBuffer: 1 << 24 },
   );
-  assert.match(stdout, /\| 1 \| [\d.]+ \| 1\.00x \| [\d.]+% \|/);
-  assert.match(stdout, /\| 2 \| [\d.]+ \| [\d.]+x \| [\d.]+% \|/);
+  assert.match(stdout, /\| 1 \| float32 \| [\d.]+ \| 1\.00x \| [\d.]+% \| [\d.]+% \| [\d.]+% \|/);
+  assert.match(stdout, /\| 2 \| float32 \| [\d.]+ \| [\d.]+x \| [\d.]+% \| [\d.]+% \| [\d.]+% \|/);
 });
