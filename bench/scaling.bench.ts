@@ -81,5 +81,5 @@ console.log(`\nGoogLeNet width ${values.width}, global batch ${values['batch-siz
 console.log('| workers | wire | images/s | speed-up vs 1 | all-reduce share of step | val accuracy | test accuracy |\n|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  console.log(`| ${r.workers} | ${r.wireDtype} | ${r.imagesPerSecond.toFixed(1)} | ${(r.imagesPerSecond / base).toFixed(2)}x | ${pct(r.communicationShare)} | ${pct(r.valAccuracy)} | ${pct(r.testAccuracy)} |`);
+  console.log(`| ${r.workers} | ${r.wireDtype} | ${r.imagesPerSecond.toFixed(1)} | ${Number.isNaN(base) ? "—" : `${(r.imagesPerSecond / base).toFixed(2)}x`} | ${pct(r.communicationShare)} | ${pct(r.valAccuracy)} | ${pct(r.testAccuracy)} |`);
 }
