@@ -3,6 +3,7 @@
 // (torch's ProcessGroup::allreduce plays the same role over Gloo / NCCL).
 import type { AllReduceAlgorithm, Bucket } from '@gnet/protocol';
 import type { ReceiveStats } from './chunk_receiver.js';
+import { CollectiveUsageError } from './errors.js';
 
 /** Which round a bucket belongs to, and how to abort it. */
 export interface BucketContext {
@@ -59,4 +60,19 @@ export async function runLoops(
   }
   await Promise.all(loops.map((loop) => loop.catch(fail)));
   if (failed) throw first;
+}
+
+/**
+ * The argument checks every `reduceBucket` starts with: `data` spans exactly the bucket, and the
+ * instance is not already reducing another one. `owner` names the algorithm in the message.
+ */
+export function checkBucketCall(owner: string, data: Float32Array, bucket: Bucket, busy: boolean): void {
+  if (data.length !== bucket.length) {
+    throw new CollectiveUsageError(
+      `${owner}.reduceBucket \`data\` must have bucket ${bucket.bucket}'s length (${bucket.length}) elements, but has ${data.length}`,
+    );
+  }
+  if (busy) {
+    throw new CollectiveUsageError(`${owner}.reduceBucket called for bucket ${bucket.bucket} while another bucket is in progress`);
+  }
 }

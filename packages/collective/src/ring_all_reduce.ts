@@ -22,7 +22,7 @@ import {
   type ChunkHeaderInit,
 } from '@gnet/protocol';
 import { abortReason } from './bounded_wait.js';
-import { runLoops, type BucketAllReduce, type BucketContext } from './bucket_all_reduce.js';
+import { checkBucketCall, runLoops, type BucketAllReduce, type BucketContext } from './bucket_all_reduce.js';
 import { checkRank, resolveChunkSettings, type ChunkOptions, type ChunkSettings } from './chunk_settings.js';
 import { expectChunk, recvChunk, type ReceiveStats } from './chunk_receiver.js';
 import { CollectiveError, CollectiveUsageError, RoundAbortedError } from './errors.js';
@@ -95,14 +95,7 @@ export class RingAllReduce implements BucketAllReduce {
   }
 
   async reduceBucket(data: Float32Array, bucket: Bucket, context: BucketContext): Promise<void> {
-    if (data.length !== bucket.length) {
-      throw new CollectiveUsageError(
-        `RingAllReduce.reduceBucket \`data\` must have bucket ${bucket.bucket}'s length (${bucket.length}) elements, but has ${data.length}`,
-      );
-    }
-    if (this.busy) {
-      throw new CollectiveUsageError(`RingAllReduce.reduceBucket called for bucket ${bucket.bucket} while another bucket is in progress`);
-    }
+    checkBucketCall('RingAllReduce', data, bucket, this.busy);
     if (this.worldSize === 1) return;
     this.busy = true;
     this.received.fill(0);

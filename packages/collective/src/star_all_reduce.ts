@@ -5,10 +5,9 @@
 // Every worker reads the same bytes from the hub, so results are bit-identical across ranks;
 // the hub's summation order is in star_hub.ts.
 import { encodeChunkInto, readChunkInto, type AllReduceAlgorithm, type Bucket, type ChunkHeaderInit } from '@gnet/protocol';
-import { runLoops, type BucketAllReduce, type BucketContext } from './bucket_all_reduce.js';
+import { checkBucketCall, runLoops, type BucketAllReduce, type BucketContext } from './bucket_all_reduce.js';
 import { checkRank, resolveChunkSettings, type ChunkOptions, type ChunkSettings } from './chunk_settings.js';
 import { expectChunk, recvChunk, type ReceiveStats } from './chunk_receiver.js';
-import { CollectiveUsageError } from './errors.js';
 import { chunksIn } from './ring_schedule.js';
 import { SendBufferPool } from './send_buffer_pool.js';
 import { starHubRank, type Transport, type WaitOptions } from './transport.js';
@@ -51,14 +50,7 @@ export class StarAllReduce implements BucketAllReduce {
   }
 
   async reduceBucket(data: Float32Array, bucket: Bucket, context: BucketContext): Promise<void> {
-    if (data.length !== bucket.length) {
-      throw new CollectiveUsageError(
-        `StarAllReduce.reduceBucket \`data\` must have bucket ${bucket.bucket}'s length (${bucket.length}) elements, but has ${data.length}`,
-      );
-    }
-    if (this.busy) {
-      throw new CollectiveUsageError(`StarAllReduce.reduceBucket called for bucket ${bucket.bucket} while another bucket is in progress`);
-    }
+    checkBucketCall('StarAllReduce', data, bucket, this.busy);
     this.busy = true;
     try {
       await runLoops(context.signal, (signal) => [
