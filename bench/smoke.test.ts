@@ -3,6 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
@@ -42,4 +45,34 @@ test('scaling bench trains with 1 and 2 local workers and prints the speed-up', 
   );
   assert.match(stdout, /\| 1 \| float32 \| [\d.]+ \| 1\.00x \| [\d.]+% \| [\d.]+% \| [\d.]+% \|/);
   assert.match(stdout, /\| 2 \| float32 \| [\d.]+ \| [\d.]+x \| [\d.]+% \| [\d.]+% \| [\d.]+% \|/);
+});
+
+test('soak bench trains 30 steps with a real coordinator and 2 workers and reports memory per worker', { timeout: 600_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'soak-smoke-'));
+  try {
+    const out = join(dir, 'soak.json');
+    const { stdout } = await run(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', 'soak.bench.ts', '--steps', '30', '--steps-per-epoch', '10', '--warmup-steps', '10', '--every', '10', '--out', out],
+      { cwd: here, timeout: 600_000, maxBuffer: 1 << 24 },
+    );
+    // A table row every 10 steps: numTensors and RSS for both workers, the coordinator's RSS.
+    for (const step of [10, 20, 30]) assert.match(stdout, new RegExp(`^\\| ${step} \\| \\d+ \\| [\\d.]+ \\| \\d+ \\| [\\d.]+ \\| [\\d.]+ \\| \\d+ \\|$`, 'm'), stdout);
+    assert.match(stdout, /^\| w0 \(rank [01]\) \| 30 \| \d+ \| \d+ \| (yes|NO) \| [\d.]+ -> [\d.]+ \| [+-][\d.]+% \|/m, stdout);
+    assert.match(stdout, /^\| w1 \(rank [01]\) \| 30 \| \d+ \| \d+ \| (yes|NO) \| [\d.]+ -> [\d.]+ \| [+-][\d.]+% \|/m, stdout);
+    const result = JSON.parse(readFileSync(out, 'utf8')) as {
+      workers: { rank: number; steps: number; numTensorsMin: number; numTensorsMax: number; rssWarmBytes: number; rssEndBytes: number }[];
+      rows: { step: number; numTensors: number[] }[];
+    };
+    assert.deepEqual(result.workers.map((w) => w.rank).sort(), [0, 1]);
+    for (const w of result.workers) {
+      assert.equal(w.steps, 30);
+      // A replica holds hundreds of tensors (weights, momentum, BatchNorm statistics).
+      assert.ok(w.numTensorsMin > 100 && w.numTensorsMax >= w.numTensorsMin, JSON.stringify(w));
+      assert.ok(w.rssWarmBytes > 50 * 1024 * 1024 && w.rssEndBytes > 50 * 1024 * 1024, JSON.stringify(w));
+    }
+    assert.deepEqual(result.rows.map((r) => r.step), [10, 20, 30]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCheckpoint } from '@gnet/run-store';
+import { loadCheckpoint, RunFolder } from '@gnet/run-store';
 import { CIFAR10_TEST_DIR } from './cifar_dir.js';
 import { COORDINATOR_ENTRY, weightDigests } from './distributed_group.js';
 import { runApp } from './run_process.js';
@@ -88,7 +88,9 @@ test('--local-workers 2, star: loss falls, accuracy far above chance, replicas i
       assert.equal(wrong, -1, `averaged statistic ${wrong}: ${avg[wrong]} is not (${a[wrong]} + ${b[wrong]}) / 2`);
     }
     await assert.rejects(stat(join(dumpDir, `rank0-bn${EPOCHS}-before.f32`)), 'no averaging before the test evaluation');
-    const checkpoint = await loadCheckpoint(join(runDir, 'checkpoints', 'latest.ckpt'));
+    const saved = await new RunFolder(runDir).checkpoints().list();
+    assert.equal(saved.at(-1)?.globalStep, EPOCHS * STEPS_PER_EPOCH, 'the last checkpoint is the end of training');
+    const checkpoint = await loadCheckpoint(saved.at(-1)!.path);
     const weights = await readFile(join(dumpDir, 'rank0-weights.f32'));
     assert.ok(Buffer.from(checkpoint.weights.buffer, checkpoint.weights.byteOffset, checkpoint.weights.byteLength).equals(weights), 'checkpoint weights are the final weights');
     const lastAverage = await readFile(join(dumpDir, `rank0-bn${EPOCHS - 1}-after.f32`));

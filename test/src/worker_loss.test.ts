@@ -1,8 +1,11 @@
-// A worker killed mid-training (SIGKILL: no goodbye, the OS just drops its sockets) must make the
-// coordinator stop promptly, exit non-zero and name the lost rank; the surviving worker must stop
-// too instead of waiting out its timeouts. For both all-reduce algorithms: in the star the
-// coordinator's hub loses a peer mid-round, in the ring the survivor loses its neighbour. And a
-// killed coordinator must make every worker fail fast, saying the coordinator went away.
+// Losses the run cannot survive must end it promptly and clearly, never hang: a worker killed
+// mid-training (SIGKILL: no goodbye, the OS just drops its sockets) when the group may not shrink
+// (--min-workers = --workers) and no replacement comes within --rejoin-timeout-ms: the
+// coordinator saves a checkpoint from the survivor, exits 1 naming the lost rank and the limit,
+// and the survivor stops too. For both all-reduce algorithms: in the star the coordinator's hub
+// loses a peer mid-round, in the ring the survivor loses its neighbour. And a killed coordinator
+// with workers told not to wait for a restart (--reconnect-timeout-ms 0) makes every worker fail
+// fast, saying the coordinator went away. (Surviving such faults: fault_tolerance.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,7 +17,7 @@ import { describe, finished, rankOf, startGroup } from './distributed_group.js';
 const PROMPT_MS = 15_000;
 
 for (const algorithm of ['star', 'ring'] as const) {
-  test(`${algorithm}: a killed worker ends the run promptly, exit code 1, naming its rank`, { timeout: 3 * 60_000 }, async () => {
+  test(`${algorithm}: a killed worker that may not be replaced ends the run promptly with a checkpoint, exit code 1, naming its rank`, { timeout: 3 * 60_000 }, async () => {
     const runDir = await mkdtemp(join(tmpdir(), `loss-${algorithm}-`));
     try {
       const group = await startGroup({
@@ -22,7 +25,7 @@ for (const algorithm of ['star', 'ring'] as const) {
         timeoutMs: 2 * 60_000,
         coordinatorArgs: [
           ...['--algorithm', algorithm, '--width', '0.0625', '--epochs', '1', '--batch-size', '16', '--train-limit', '4096'],
-          ...['--eval-limit', '10', '--log-level', 'debug', '--run-dir', runDir],
+          ...['--eval-limit', '10', '--log-level', 'debug', '--run-dir', runDir, '--rejoin-timeout-ms', '1000'],
         ],
       });
       await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['round'] as number) >= 2, 90_000);
@@ -36,10 +39,13 @@ for (const algorithm of ['star', 'ring'] as const) {
       const results = await finished(group);
       assert.ok(elapsedMs < PROMPT_MS, `the others took ${Math.round(elapsedMs)} ms to stop`);
       assert.equal(coordinator.code, 1, describe(results));
-      assert.match(coordinator.stderr, /WorkerLostError: Rank 1 \(worker 'w\d'\) lost during round \d+ \(epoch 0, step \d+\): connection lost \(1006/);
+      const lost = coordinator.logs.find((l) => l['msg'] === 'worker lost');
+      assert.equal(lost?.['rank'], 1);
+      assert.match(String(lost?.['reason']), /connection lost \(1006/);
+      assert.match(coordinator.stderr, /TooFewWorkersError: Only 1 worker left, below --min-workers 2, and no replacement joined within --rejoin-timeout-ms 1000; a checkpoint at step \d+ was saved: start workers and resume with --resume/);
       const failure = coordinator.logs.find((l) => l['msg'] === 'run failed');
-      assert.equal(failure?.['rank'], 1);
-      assert.equal(failure?.['code'], 'COORD_WORKER_LOST');
+      assert.equal(failure?.['code'], 'COORD_TOO_FEW_WORKERS');
+      assert.ok(coordinator.logs.some((l) => l['msg'] === 'checkpoint written'), 'a checkpoint was saved before stopping');
       assert.equal(survived.code, 1, describe(results));
       assert.equal(rankOf(survived.logs), 0);
       assert.ok(survived.logs.some((l) => l['msg'] === 'worker failed'), 'the survivor says why it stopped');
@@ -56,6 +62,7 @@ test('ring: a killed coordinator makes every worker fail fast with a clear error
       workers: 2,
       timeoutMs: 2 * 60_000,
       coordinatorArgs: [...['--algorithm', 'ring', '--width', '0.0625', '--epochs', '1', '--batch-size', '16', '--train-limit', '4096'], ...['--log-level', 'debug', '--run-dir', runDir]],
+      workerArgs: () => ['--reconnect-timeout-ms', '0'],
     });
     await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['round'] as number) >= 2, 90_000);
     const killedAt = performance.now();

@@ -1,50 +1,54 @@
-// The coordinator's run: rendezvous, planning, rounds, sharded evaluation, the run folder. The
-// round protocol, coordinator side, in order (handshake details in packages/protocol/README.md):
+// The coordinator's run: rendezvous, generations, rounds, sharded evaluation, checkpoints, the
+// run folder. The round protocol, coordinator side, in order (handshake details in
+// packages/protocol/README.md; worker side in apps/worker/src/distributed_worker.ts):
 //
-//  1. Listen and accept `hello`s until `--workers` have joined (version and token checked, late or
-//     duplicate workers refused with `reject`). Ranks follow join order.
-//  2. Plan the run for this group (run_plan.ts): hyperparameters, model, shard plan (the training
-//     split's digest, from the CIFAR-10 labels on this machine), gradient buckets, the micro-batch
-//     the slowest backend can take, the learning-rate schedule.
-//  3. Send each rank its `welcome`, then `initialWeights` with no tensors: every worker initialises
-//     GoogLeNet from `hyper.seed` (bit-identical on every backend) and step 4 proves they agree.
-//  4. Round 0, the weights check: each worker all-reduces the SHA-256 of its initial weights (star:
-//     through our hub) and stops if its peers' differ; then it sends `ready`.
-//  5. Each step: broadcast `roundStart` (round, epoch, step, globalStep, lr from the schedule);
+//  1. Listen and accept `hello`s (version and secret proof checked; duplicates and workers beyond
+//     --max-workers refused with `reject`). With --resume, load the run folder's latest good
+//     checkpoint first (a corrupt newest one is skipped with a warning).
+//  2. When --workers have joined, form generation 0 (generation.ts): plan the run for them
+//     (run_plan.ts), send each rank `welcome` and `initialWeights` (empty on a fresh run: every
+//     worker initialises GoogLeNet from `hyper.seed`; else the checkpoint's state), run the
+//     weights check (one all-reduce round) and wait for every `ready`.
+//  3. Each step: broadcast `roundStart` (round, epoch, step, globalStep, lr from the schedule);
 //     star: sum the gradients in our hub; wait for every rank's `metrics`, warning about missing
-//     ranks every --stall-warn-ms and giving up after --round-timeout-ms.
-//  6. After each epoch, evaluation: if weights changed since the last evaluation and the model has
-//     BatchNorm, the workers first average their running statistics in one all-reduce round (the
-//     next round number; star: our hub), so every replica evaluates, and rank 0 checkpoints, the
-//     same model. Then `evalRequest` of the validation split, one contiguous shard per rank (each
-//     image counted once); the summed `evalResult`s complete the epoch's line in metrics.jsonl and
-//     chart.png. Then `checkpointRequest` to rank 0, whose `stateSnapshot` becomes
-//     checkpoints/latest.ckpt.
-//  7. After the last epoch: the same evaluation on the test split, summary.json, `leave` (finished)
-//     to every worker, and a final log line stating the test accuracy.
-//
-// Any lost rank, `error` from a worker or timeout ends the run: `roundAbort` (if a round was in
-// progress) and `leave` (shutdown) to the others, then the error propagates to main.ts, which
-// logs it, naming the rank, and exits non-zero. Re-forming the group is issue 4.
+//     ranks every --stall-warn-ms and giving up after --round-timeout-ms. A step whose reduced
+//     gradient was not finite is skipped by every rank alike; --max-skipped-steps in a row stop
+//     the run with a checkpoint. Every --checkpoint-every-steps: `checkpointRequest` to rank 0,
+//     its `stateSnapshot` becomes checkpoints/ckpt-<step>.ckpt (the newest --keep-checkpoints kept).
+//  4. After each epoch: if weights changed and the model has BatchNorm, the workers average their
+//     running statistics in one all-reduce round (star: our hub), then `evalRequest` of the
+//     validation split, one contiguous shard per rank (each image counted once); the summed
+//     `evalResult`s complete the epoch's line in metrics.jsonl and chart.png; then a checkpoint.
+//  5. After the last epoch: the same evaluation on the test split, summary.json, `leave`
+//     (finished) to every worker, and a final log line stating the test accuracy.
+//  6. Faults (recovery.ts): a lost rank (socket closed, `error`/`leave`, silent past
+//     --worker-timeout-ms), a `roundFailed` or a timed-out phase breaks the generation. We send
+//     `roundAbort`, take the state of one survivor (`checkpointRequest` → `stateSnapshot`, which
+//     says which step it trains next), drop the lost and unresponsive ranks, admit waiting
+//     workers, and form the next generation from that state (step 2 with generation + 1): the
+//     rest of the epoch is re-sharded over the new group by the fixed global batch. Below
+//     --min-workers we wait --rejoin-timeout-ms for replacements, then checkpoint and stop.
+//     Workers that join mid-run are admitted the same way at the next step boundary.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { readServerTls } from '@gnet/collective';
 import { CIFAR10_CLASSES, indicesDigest, readCifar10, stratifiedSplit } from '@gnet/data';
-import type { Bucket, EvalSplit, Metrics, Welcome } from '@gnet/protocol';
-import { PeerLostError, StarHub } from '@gnet/collective';
-import { learningRateAt, RunFolder, saveCheckpoint, type EpochRecord, type TestRecord } from '@gnet/run-store';
-import type { CoordinatorConfig } from './coordinator_config.js';
+import type { EvalSplit, Metrics } from '@gnet/protocol';
+import { learningRateAt, RunFolder, type CheckpointStore, type EpochRecord, type TestRecord } from '@gnet/run-store';
+import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
 import { EpochMeter } from './epoch_meter.js';
-import { BadReplyError, TrainingDivergedError } from './errors.js';
+import { BadReplyError, isGroupFailure, TrainingDivergedError } from './errors.js';
 import { evalRequests, sumEvalResults, type EvalTotals } from './evaluation.js';
+import { formGeneration, type Generation, type StartState } from './generation.js';
+import { Recovery } from './recovery.js';
 import { Rendezvous } from './rendezvous.js';
 import { planRun, type RunPlan, type SplitFacts } from './run_plan.js';
-import { snapshotToCheckpoint } from './snapshot_checkpoint.js';
-import { WorkerGroup } from './worker_group.js';
+import { checkpointToStart, snapshotToCheckpoint } from './snapshot_checkpoint.js';
+import type { Candidate } from './worker_group.js';
 
 /** Validation images per class held out of the 50,000 (the single-node trainer's `valPerClass`). */
 const VAL_PER_CLASS = 500;
-/** Float32 elements of the weights check of round 0: a SHA-256 as sixteen 16-bit halves (exact sums for < 256 ranks). */
-export const WEIGHTS_CHECK_ELEMENTS = 16;
+export { WEIGHTS_CHECK_ELEMENTS } from './generation.js';
 
 /** Options of {@link runCoordinator}. */
 export interface CoordinatorRunOptions {
@@ -56,7 +60,7 @@ export interface CoordinatorRunOptions {
   log: Logger;
   /** Called once the server listens, with its URL (single-node mode starts its workers here). */
   onListening?: (url: string) => void;
-  /** Rejecting it ends the run (a local worker died). */
+  /** Rejecting it ends the run (Ctrl-C). */
   abort?: Promise<never>;
 }
 
@@ -65,9 +69,11 @@ export interface CoordinatorResult {
   epochs: EpochRecord[];
   test: TestRecord;
   plan: RunPlan;
+  /** Generations formed (1 when nothing failed and nobody joined). */
+  generations: number;
 }
 
-/** The training split's facts from the labels on this machine (step 2). */
+/** The training split's facts from the labels on this machine. */
 async function readSplitFacts(dataDir: string, seed: number, trainLimit: number): Promise<SplitFacts> {
   const train = await readCifar10(dataDir, 'train');
   const test = await readCifar10(dataDir, 'test');
@@ -76,178 +82,246 @@ async function readSplitFacts(dataDir: string, seed: number, trainLimit: number)
   return { trainImages: trainIdx.length, trainIndicesDigest: indicesDigest(trainIdx), valAvailable: split.val.length, testAvailable: test.count };
 }
 
-/** A StarHub over the group's transport for `elements` float32 values in one bucket. */
-function vectorHub(group: WorkerGroup, plan: RunPlan, cfg: CoordinatorConfig, buckets: Bucket[], exact: boolean): StarHub {
-  return new StarHub({
-    transport: group.transport,
-    worldSize: group.worldSize,
-    buckets,
-    chunkBytes: plan.allReduce.chunkBytes,
-    // Weights checks and BatchNorm statistics always travel as float32: they must be exact.
-    wireDtype: exact ? 'float32' : plan.allReduce.wireDtype,
-    timeoutMs: cfg.roundTimeoutMs,
-  });
+/** The checkpoint metadata this coordinator writes and reads back on --resume. */
+interface CheckpointMeta {
+  runId: string;
+  position: { epoch: number; stepInEpoch: number; globalStep: number };
+  epochs: EpochRecord[];
+  hyper: unknown;
+  model: unknown;
+  worldSize: number;
 }
 
 /** Runs the whole training; see the steps at the top of this file. */
 export async function runCoordinator(o: CoordinatorRunOptions): Promise<CoordinatorResult> {
   const { config: cfg, log } = o;
-  const rendezvous = await Rendezvous.listen({ host: cfg.host, port: cfg.port, token: cfg.token, worldSize: cfg.workers, algorithm: cfg.algorithm, log: log.child({ module: 'rendezvous' }) });
-  log.info({ url: rendezvous.url, workers: cfg.workers, algorithm: cfg.algorithm }, 'coordinator listening');
+  const aborted = o.abort ?? new Promise<never>(() => undefined);
+  aborted.catch(() => undefined);
+  let generation: Generation | null = null;
+  const rendezvous = await Rendezvous.listen({
+    host: cfg.host,
+    port: cfg.port,
+    token: cfg.token,
+    tls: cfg.tlsCert === '' ? null : readServerTls(cfg.tlsCert, cfg.tlsKey),
+    maxWorkers: cfg.maxWorkers,
+    activeWorkerIds: () => generation?.group.members.filter((m) => !generation!.group.lost.has(m.rank)).map((m) => m.hello.workerId) ?? [],
+    algorithm: cfg.algorithm,
+    log: log.child({ module: 'rendezvous' }),
+  });
+  log.info({ url: rendezvous.url, workers: cfg.workers, minWorkers: cfg.minWorkers, maxWorkers: cfg.maxWorkers, algorithm: cfg.algorithm }, 'coordinator listening');
   o.onListening?.(rendezvous.url);
-  let group: WorkerGroup | null = null;
   let roundInProgress: number | null = null;
   try {
-    // 1-2. Join and plan (reading the labels overlaps the wait for workers).
-    const factsPromise = readSplitFacts(o.dataDir, cfg.seed, cfg.trainLimit);
-    factsPromise.catch(() => undefined);
-    const joined = await rendezvous.join(cfg.joinTimeoutMs, o.abort);
-    // Watch the sockets from here on: a worker lost while we plan is still reported.
-    const g = new WorkerGroup({ joined, log: log.child({ module: 'group' }), heartbeatMs: cfg.heartbeatMs, stallWarnMs: cfg.stallWarnMs });
-    group = g;
-    const plan = planRun(
-      cfg,
-      joined.map((j) => j.hello.backend),
-      await Promise.race([factsPromise, g.failed, o.abort ?? factsPromise]),
-    );
-    const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
-    const workers = joined.map((j, rank) => ({ rank, workerId: j.hello.workerId, backend: j.hello.backend, device: j.hello.device }));
-    log.info(
-      { runId, workers, hyper: plan.hyper, model: plan.model, paramElements: plan.paramElements, bufferElements: plan.bufferElements, buckets: plan.buckets.length, stepsPerEpoch: plan.stepsPerEpoch, globalBatch: plan.globalBatch },
-      'group formed',
-    );
+    // 1. Data facts, the run folder, and the state to start from.
+    const facts = await Promise.race([readSplitFacts(o.dataDir, cfg.seed, cfg.trainLimit), aborted]);
+    const basePlan = planRun(cfg, Array.from({ length: cfg.workers }, () => cfg.backend), facts);
+    const spe = basePlan.stepsPerEpoch;
+    const totalSteps = basePlan.hyper.epochs * spe;
     const folder = new RunFolder(o.runDir);
-    const { token: _token, ...shownConfig } = cfg;
-    await folder.init({ config: shownConfig, runId, workers, plan: { ...plan, buckets: plan.buckets.length } });
-    await folder.rewriteMetrics([]);
+    const store: CheckpointStore = folder.checkpoints(cfg.keepCheckpoints);
+    let runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
+    let state: StartState = { globalStep: 0, tensors: [], momentum: [] };
+    let epochs: EpochRecord[] = [];
+    if (cfg.resume) {
+      const loaded = await store.loadLatestGood(log);
+      if (loaded === null) throw new ConfigError(`--resume: ${store.dir} holds no checkpoint to resume from; start without --resume`);
+      const meta = loaded.state.meta as unknown as CheckpointMeta;
+      checkResumable(meta, basePlan, loaded.path);
+      runId = meta.runId;
+      epochs = meta.epochs;
+      state = checkpointToStart(loaded.state, meta.position.globalStep);
+      log.info({ checkpoint: loaded.path, skipped: loaded.skipped.map((s) => s.path), globalStep: state.globalStep, epoch: meta.position.epoch, runId }, 'resuming from checkpoint');
+    } else {
+      const { token: _token, ...shownConfig } = cfg;
+      await folder.init({ config: shownConfig, runId, plan: { ...basePlan, buckets: basePlan.buckets.length } });
+    }
+    await folder.rewriteMetrics(epochs);
 
-    // 3. welcome + initialWeights.
-    const peers = plan.allReduce.algorithm === 'ring' ? joined.map((j, rank) => ({ rank, url: peerUrl(j.hello.peer!) })) : [];
-    joined.forEach((_, rank) => {
-      const welcome: Welcome = {
-        type: 'welcome',
-        rank,
-        worldSize: plan.worldSize,
-        runId,
-        generation: 0,
-        heartbeatMs: cfg.heartbeatMs,
-        hyper: plan.hyper,
-        model: plan.model,
-        shard: plan.shard,
-        buckets: plan.buckets,
-        allReduce: plan.allReduce,
-        peers,
-      };
-      g.send(rank, welcome);
-      g.send(rank, { type: 'initialWeights', generation: 0, epoch: 0, step: 0, tensors: [], momentum: [] });
+    // 2. The first generation.
+    let nextRound = 1;
+    let generationNumber = 0;
+    let members: Candidate[] = await rendezvous.join(cfg.workers, cfg.joinTimeoutMs, aborted);
+    const recovery = new Recovery({
+      cfg,
+      log: log.child({ module: 'recovery' }),
+      rendezvous,
+      aborted,
+      // Giving up below --min-workers: keep the survivor's state, so --resume loses nothing.
+      saveOnGiveUp: async (snapshot, g) => {
+        const step = snapshot.nextGlobalStep;
+        const meta: CheckpointMeta = { runId, position: { epoch: Math.floor(step / spe), stepInEpoch: step % spe, globalStep: step }, epochs, hyper: g.plan.hyper, model: g.plan.model, worldSize: g.plan.worldSize };
+        const saved = await store.save(snapshotToCheckpoint(snapshot, g.plan, meta as unknown as Record<string, unknown>), step);
+        log.info({ globalStep: step, path: saved.path }, 'checkpoint written');
+      },
     });
-
-    const star = plan.allReduce.algorithm === 'star';
-    const gradHub = star ? vectorHub(g, plan, cfg, plan.buckets, false) : null;
-    const checkHub = star ? vectorHub(g, plan, cfg, [{ bucket: 0, offset: 0, length: WEIGHTS_CHECK_ELEMENTS }], true) : null;
-    const bnHub = star && plan.bufferElements > 0 ? vectorHub(g, plan, cfg, [{ bucket: 0, offset: 0, length: plan.bufferElements }], true) : null;
-    const hubRound = (hub: StarHub | null, round: number): Promise<void> => (hub === null ? Promise.resolve() : hub.reduceRound(round));
-    /** Waits for a hub round and a collect together, reporting a lost rank as the group's error. */
-    const aborted = o.abort ?? new Promise<never>(() => undefined);
-    const together = async <T>(hubWork: Promise<void>, collected: Promise<T>): Promise<T> => {
-      try {
-        const [, value] = await Promise.race([Promise.all([hubWork, collected]), aborted]);
-        return value;
-      } catch (err) {
-        // A dead worker fails the hub with PeerLostError at the same moment its socket closes;
-        // the group's error names the rank and phase.
-        if (err instanceof PeerLostError && g.failedWith !== null) throw g.failedWith;
-        throw err;
+    const form = async (): Promise<Generation> => {
+      for (let attempt = 0; ; attempt += 1) {
+        const checkRound = nextRound++;
+        try {
+          const g = await formGeneration({ cfg, members, generation: generationNumber++, runId, facts, state, stepsPerEpoch: spe, checkRound, log, aborted });
+          log.info(
+            {
+              generation: g.group.generation,
+              worldSize: g.plan.worldSize,
+              workers: g.group.members.map((m) => ({ rank: m.rank, workerId: m.hello.workerId, backend: m.hello.backend, device: m.hello.device })),
+              globalStep: state.globalStep,
+              microBatch: g.plan.hyper.microBatch,
+              globalBatch: g.plan.globalBatch,
+              stepsPerEpoch: spe,
+            },
+            'group formed',
+          );
+          return g;
+        } catch (err) {
+          if (!isGroupFailure(err)) throw err;
+          const broken = (err as Error & { generation?: Generation }).generation!;
+          const next = await recovery.recover(broken, err, { snapshotFrom: 'none', state, globalStep: state.globalStep });
+          members = next.members;
+          if (attempt + 1 >= cfg.maxReforms) throw recovery.noProgress(attempt + 1, err);
+        }
       }
     };
+    generation = await form();
 
-    // 4. Round 0: the weights check, then `ready`.
-    g.setPhase('round 0 (initial weights check)');
-    await together(hubRound(checkHub, 0), g.collect('ready', { timeoutMs: cfg.roundTimeoutMs }));
-    log.info({ worldSize: plan.worldSize }, 'all ranks ready: initial weights identical');
-
-    let nextRound = 1;
-    let bnDirty = false;
     let evalId = 0;
-    const epochs: EpochRecord[] = [];
+    let skippedInARow = 0;
+    let reformsWithoutProgress = 0;
+    let meter = new EpochMeter();
+    let lastLr = 0;
+    let bnDirty = true;
+    const saveCheckpoint = async (g: Generation, globalStep: number): Promise<void> => {
+      g.group.setPhase(`checkpoint at step ${globalStep}`);
+      g.group.send(0, { type: 'checkpointRequest', requestId: globalStep, epoch: Math.floor(globalStep / spe), step: globalStep % spe, globalStep, includeMomentum: true });
+      const [snapshot] = await g.together(Promise.resolve(), g.group.collect('stateSnapshot', { timeoutMs: cfg.roundTimeoutMs, ranks: [0], match: (m) => m.requestId === globalStep }));
+      const meta: CheckpointMeta = { runId, position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep }, epochs, hyper: g.plan.hyper, model: g.plan.model, worldSize: g.plan.worldSize };
+      const saved = await store.save(snapshotToCheckpoint(snapshot!, g.plan, meta as unknown as Record<string, unknown>), globalStep);
+      log.info({ globalStep, path: saved.path, removed: saved.removed.length }, 'checkpoint written');
+    };
 
-    /** Step 6/7: BatchNorm averaging if needed, then one sharded evaluation of `split`. */
-    const evaluate = async (split: EvalSplit, epoch: number, images: number): Promise<EvalTotals> => {
+    /** One sharded evaluation of `split` (BatchNorm statistics averaged first if the weights moved). */
+    const evaluate = async (g: Generation, split: EvalSplit, epoch: number, images: number): Promise<EvalTotals> => {
       let bnWork = Promise.resolve();
-      if (bnDirty && plan.bufferElements > 0) {
-        const round = nextRound++;
-        g.setPhase(`round ${round} (BatchNorm statistics average before ${split} evaluation)`);
-        bnWork = hubRound(bnHub, round);
+      let averageRound: number | null = null;
+      if (bnDirty && g.plan.bufferElements > 0) {
+        averageRound = nextRound++;
+        g.group.setPhase(`round ${averageRound} (BatchNorm statistics average before ${split} evaluation)`);
+        bnWork = g.hubRound('bn', averageRound);
       } else {
-        g.setPhase(`${split} evaluation after epoch ${epoch + 1}`);
+        g.group.setPhase(`${split} evaluation after epoch ${epoch + 1}`);
       }
+      const id = evalId++;
+      const requests = evalRequests({ evalId: id, epoch, split, images, worldSize: g.plan.worldSize, batchSize: cfg.evalBatch, averageRound });
+      requests.forEach((request, rank) => g.group.send(rank, request));
+      const results = await g.together(bnWork, g.group.collect('evalResult', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.evalId === id }));
       bnDirty = false;
-      const requests = evalRequests({ evalId: evalId++, epoch, split, images, worldSize: plan.worldSize, batchSize: cfg.evalBatch });
-      requests.forEach((request, rank) => g.send(rank, request));
-      const results = await together(bnWork, g.collect('evalResult', { timeoutMs: cfg.roundTimeoutMs }));
       return sumEvalResults(requests, results, CIFAR10_CLASSES.length);
     };
 
-    // 5-6. Epochs.
-    const logEvery = Math.max(1, Math.floor(plan.stepsPerEpoch / 10));
-    for (let epoch = 0; epoch < plan.hyper.epochs; epoch += 1) {
-      const meter = new EpochMeter();
-      let lr = 0;
-      for (let step = 0; step < plan.stepsPerEpoch; step += 1) {
+    const logEvery = Math.max(1, Math.floor(spe / 10));
+    let globalStep = state.globalStep;
+    for (;;) {
+      const g: Generation = generation;
+      try {
+        const epochsDone = epochs.length;
+        if (epochsDone < Math.floor(globalStep / spe)) {
+          // 4. The epoch that just ended: validation, its record, a checkpoint.
+          const epoch = epochsDone;
+          const training = meter.result();
+          const val = await evaluate(g, 'val', epoch, g.plan.valImages);
+          const record: EpochRecord & { communicationShare: number; meanStepMs: typeof training.meanStepMs; worldSize: number; generation: number } = {
+            kind: 'epoch',
+            epoch: epoch + 1,
+            steps: training.steps,
+            images: training.images,
+            seconds: training.seconds,
+            imagesPerSecond: training.imagesPerSecond,
+            lr: lastLr,
+            trainLoss: training.trainLoss,
+            trainAccuracy: training.trainAccuracy,
+            valLoss: val.lossSum / val.count,
+            valAccuracy: val.correct / val.count,
+            communicationShare: training.communicationShare,
+            meanStepMs: training.meanStepMs,
+            worldSize: g.plan.worldSize,
+            generation: g.group.generation,
+          };
+          epochs = [...epochs, record];
+          await folder.append(record);
+          await folder.writeChart(epochs, `GoogLeNet (width ${g.plan.model.width}) on CIFAR-10, ${g.plan.worldSize} workers (${g.plan.allReduce.algorithm})`);
+          log.info(
+            { epoch: record.epoch, trainLoss: record.trainLoss, trainAccuracy: record.trainAccuracy, valLoss: record.valLoss, valAccuracy: record.valAccuracy, imagesPerSecond: record.imagesPerSecond, communicationShare: record.communicationShare, meanStepMs: record.meanStepMs },
+            'epoch done',
+          );
+          meter = new EpochMeter();
+          await saveCheckpoint(g, globalStep);
+          continue;
+        }
+        if (globalStep >= totalSteps) break;
+
+        // Workers waiting to join come in at this step boundary.
+        if (rendezvous.pendingCount > 0 && g.plan.worldSize < cfg.maxWorkers) {
+          log.info({ waiting: rendezvous.pendingCount, worldSize: g.plan.worldSize, globalStep }, 'admitting joining workers at a step boundary');
+          const next = await recovery.admit(g, globalStep);
+          members = next.members;
+          state = next.state;
+          generation = await form();
+          continue;
+        }
+
+        // 3. One step.
         const round = nextRound++;
-        const globalStep = epoch * plan.stepsPerEpoch + step;
-        lr = learningRateAt(globalStep, plan.schedule);
-        g.setPhase(`round ${round} (epoch ${epoch}, step ${step})`);
+        const epoch = Math.floor(globalStep / spe);
+        const step = globalStep % spe;
+        const lr = learningRateAt(globalStep, g.plan.schedule);
+        g.group.setPhase(`round ${round} (epoch ${epoch}, step ${step})`);
         const started = performance.now();
         roundInProgress = round;
-        g.broadcast({ type: 'roundStart', round, epoch, step, globalStep, lr });
-        const metrics = await together(gradHub === null ? Promise.resolve() : gradHub.reduceRound(round), g.collect('metrics', { timeoutMs: cfg.roundTimeoutMs }));
+        g.group.broadcast({ type: 'roundStart', round, epoch, step, globalStep, lr });
+        const metrics = await g.together(g.hubRound('grad', round), g.group.collect('metrics', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.round === round }));
         roundInProgress = null;
-        bnDirty = true;
-        checkMetrics(metrics, round, lr);
+        reformsWithoutProgress = 0;
+        const skipped = checkMetrics(metrics, round);
+        skippedInARow = skipped ? skippedInARow + 1 : 0;
+        if (!skipped) bnDirty = true;
+        lastLr = lr;
         const seconds = (performance.now() - started) / 1000;
         meter.addRound(metrics, seconds);
+        globalStep += 1;
         const loss = metrics.reduce((s, m) => s + m.loss * m.count, 0) / Math.max(1, metrics.reduce((s, m) => s + m.count, 0));
-        const fields = { round, epoch, step, globalStep, lr, loss, ms: Math.round(seconds * 1000), reduceMs: metrics.map((m) => Math.round(m.timings.reduceMs)) };
-        if ((step + 1) % logEvery === 0) log.info(fields, 'round done');
+        const fields = { round, epoch, step, globalStep: globalStep - 1, lr, loss, skipped, ms: Math.round(seconds * 1000), reduceMs: metrics.map((m) => Math.round(m.timings.reduceMs)) };
+        if ((step + 1) % logEvery === 0 || skipped) log.info(fields, 'round done');
         else log.debug(fields, 'round done');
+        if (skippedInARow >= cfg.maxSkippedSteps) {
+          await saveCheckpoint(g, globalStep);
+          throw new TrainingDivergedError(
+            `${skippedInARow} steps in a row (up to global step ${globalStep - 1}) had a NaN or infinite gradient and were skipped (limit --max-skipped-steps ${cfg.maxSkippedSteps}); a checkpoint was saved: lower --lr and resume with --resume`,
+          );
+        }
+        if (cfg.checkpointEverySteps > 0 && globalStep % cfg.checkpointEverySteps === 0 && globalStep % spe !== 0) await saveCheckpoint(g, globalStep);
+      } catch (err) {
+        if (!isGroupFailure(err)) throw err;
+        // 6. Re-form the group from a survivor's state.
+        reformsWithoutProgress += 1;
+        if (reformsWithoutProgress > cfg.maxReforms) throw recovery.noProgress(reformsWithoutProgress - 1, err);
+        const next = await recovery.recover(g, err, { snapshotFrom: 'survivor', state, globalStep, roundInProgress, lastCheckpoint: () => store.loadLatestGood(log) });
+        roundInProgress = null;
+        members = next.members;
+        state = next.state;
+        if (state.globalStep < globalStep && next.rolledBackTo !== null) {
+          // No survivor: back to the last checkpoint, its epoch records included.
+          epochs = next.rolledBackTo.epochs;
+          await folder.rewriteMetrics(epochs);
+          meter = new EpochMeter();
+        }
+        globalStep = state.globalStep;
+        bnDirty = true;
+        generation = await form();
       }
-      const training = meter.result();
-      const val = await evaluate('val', epoch, plan.valImages);
-      const record: EpochRecord & { communicationShare: number; meanStepMs: typeof training.meanStepMs } = {
-        kind: 'epoch',
-        epoch: epoch + 1,
-        steps: training.steps,
-        images: training.images,
-        seconds: training.seconds,
-        imagesPerSecond: training.imagesPerSecond,
-        lr,
-        trainLoss: training.trainLoss,
-        trainAccuracy: training.trainAccuracy,
-        valLoss: val.lossSum / val.count,
-        valAccuracy: val.correct / val.count,
-        communicationShare: training.communicationShare,
-        meanStepMs: training.meanStepMs,
-      };
-      epochs.push(record);
-      await folder.append(record);
-      await folder.writeChart(epochs, `GoogLeNet (width ${plan.model.width}) on CIFAR-10, ${plan.worldSize} workers (${plan.allReduce.algorithm})`);
-      log.info(
-        { epoch: record.epoch, trainLoss: record.trainLoss, trainAccuracy: record.trainAccuracy, valLoss: record.valLoss, valAccuracy: record.valAccuracy, imagesPerSecond: record.imagesPerSecond, communicationShare: record.communicationShare, meanStepMs: record.meanStepMs },
-        'epoch done',
-      );
-      // Checkpoint from rank 0 (its BatchNorm statistics were just averaged).
-      const globalStep = (epoch + 1) * plan.stepsPerEpoch;
-      g.setPhase(`checkpoint after epoch ${epoch + 1}`);
-      g.send(0, { type: 'checkpointRequest', requestId: epoch, epoch: epoch + 1, step: 0, globalStep, includeMomentum: true });
-      const [snapshot] = await together(Promise.resolve(), g.collect('stateSnapshot', { timeoutMs: cfg.roundTimeoutMs, ranks: [0] }));
-      const state = snapshotToCheckpoint(snapshot!, plan, { position: { epoch: epoch + 1, stepInEpoch: 0, globalStep }, epochs, hyper: plan.hyper, model: plan.model, worldSize: plan.worldSize, runId });
-      await saveCheckpoint(folder.latestCheckpoint, state);
-      log.debug({ epoch: epoch + 1, path: folder.latestCheckpoint }, 'checkpoint written');
     }
 
-    // 7. Test, summary, leave.
-    const totals = await evaluate('test', plan.hyper.epochs - 1, plan.testImages);
+    // 5. Test, summary, leave.
+    const g: Generation = generation;
+    const totals = await evaluate(g, 'test', basePlan.hyper.epochs - 1, g.plan.testImages);
     const perClassAccuracy: Record<string, number> = {};
     CIFAR10_CLASSES.forEach((name, k) => (perClassAccuracy[name] = totals.perClassCount[k]! > 0 ? totals.perClassCorrect[k]! / totals.perClassCount[k]! : NaN));
     const test: TestRecord = { kind: 'test', split: 'test', loss: totals.lossSum / totals.count, accuracy: totals.correct / totals.count, perClassAccuracy, count: totals.count };
@@ -260,17 +334,18 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       testImages: test.count,
       epochs: epochs.length,
       lastEpoch: last ?? null,
-      worldSize: plan.worldSize,
-      algorithm: plan.allReduce.algorithm,
-      workers,
+      worldSize: g.plan.worldSize,
+      generations: generationNumber,
+      algorithm: g.plan.allReduce.algorithm,
+      workers: g.group.members.map((m) => ({ rank: m.rank, workerId: m.hello.workerId, backend: m.hello.backend, device: m.hello.device })),
     });
-    await g.close({ type: 'leave', reason: 'finished', message: `test accuracy ${(test.accuracy * 100).toFixed(2)}%` });
-    return { epochs, test, plan };
+    await g.group.close({ type: 'leave', reason: 'finished', message: `test accuracy ${(test.accuracy * 100).toFixed(2)}%` });
+    return { epochs, test, plan: g.plan, generations: generationNumber };
   } catch (err) {
-    if (group !== null) {
+    if (generation !== null) {
       const reason = err instanceof Error ? err.message : String(err);
-      if (roundInProgress !== null) group.broadcast({ type: 'roundAbort', round: roundInProgress, reason: reason.slice(0, 1024) });
-      await group.close({ type: 'leave', reason: 'shutdown', message: reason.slice(0, 4096) }).catch(() => undefined);
+      if (roundInProgress !== null) generation.group.broadcast({ type: 'roundAbort', round: roundInProgress, reason: reason.slice(0, 1024) });
+      await generation.group.close({ type: 'leave', reason: 'shutdown', message: reason.slice(0, 4096) }).catch(() => undefined);
     }
     throw err;
   } finally {
@@ -278,17 +353,25 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
   }
 }
 
-/** `ws://host:port` of a worker's peer listener. */
-function peerUrl(peer: { host: string; port: number }): string {
-  return `ws://${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`;
+/** A checkpoint of another configuration cannot continue this run: say which setting differs. */
+function checkResumable(meta: CheckpointMeta, plan: RunPlan, path: string): void {
+  if (typeof meta?.position?.globalStep !== 'number' || !Array.isArray(meta.epochs) || typeof meta.runId !== 'string') {
+    throw new ConfigError(`--resume: ${path} was not written by a coordinator (no runId, position or epochs in its metadata)`);
+  }
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+  const { microBatch: _m1, ...hyper } = plan.hyper;
+  const { microBatch: _m2, ...saved } = (meta.hyper ?? {}) as Record<string, unknown>;
+  if (!same(saved, hyper)) throw new ConfigError(`--resume: the hyperparameters of ${path} (${JSON.stringify(saved)}) differ from the flags' (${JSON.stringify(hyper)}); pass the run's original flags`);
+  if (!same(meta.model, plan.model)) throw new ConfigError(`--resume: the model of ${path} (${JSON.stringify(meta.model)}) differs from the flags' (${JSON.stringify(plan.model)}); pass the run's original flags`);
 }
 
-/** Fails the run on a round's metrics that disagree with it, or on a diverged loss. */
-function checkMetrics(metrics: readonly Metrics[], round: number, lr: number): void {
+/** Checks a round's metrics; returns whether the step was skipped (the ranks must agree). */
+function checkMetrics(metrics: readonly Metrics[], round: number): boolean {
+  const skipped = metrics.map((m) => m.skipped);
   metrics.forEach((m, rank) => {
     if (m.round !== round) throw new BadReplyError(`metrics from rank ${rank} must be for round ${round}, but are for round ${m.round}`);
-    if (!Number.isFinite(m.loss)) {
-      throw new TrainingDivergedError(`Loss became ${m.loss} on rank ${rank} at epoch ${m.epoch} step ${m.step} (lr ${lr}): lower --lr or check the data`);
-    }
   });
+  // Every rank sees the same reduced gradient: a disagreement means the replicas diverged.
+  if (skipped.some((s) => s !== skipped[0])) throw new BadReplyError(`ranks disagree on skipping round ${round} (skipped: ${JSON.stringify(skipped)}): replicas are no longer identical`);
+  return skipped[0] ?? false;
 }

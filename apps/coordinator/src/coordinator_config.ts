@@ -2,8 +2,11 @@
 // validated once by one strict zod schema, frozen, then passed down; no module reads process.env
 // after this. Hyperparameter flags carry the same names as `worker:train`'s (the coordinator owns
 // them and sends them to every worker in `welcome`). Mirrors apps/worker/src/train_config.ts.
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
+import { CollectiveConfigError, readServerTls } from '@gnet/collective';
 
 /** A flag or environment value is invalid: the process ends at start-up (exit code 2). */
 export class ConfigError extends Error {
@@ -18,15 +21,23 @@ export class ConfigError extends Error {
 export const DEFAULT_COORDINATOR_PORT = 29500;
 
 const positiveInt = z.number().int().positive();
+/** An IP address or a host name (RFC 1123 labels; `_` too, as container names use it): no scheme, port, brackets or spaces. */
+const HostSchema = z
+  .string()
+  .refine((h) => isIP(h) !== 0 || /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/.test(h), 'expected an IP address or a host name');
 const ms = z.number().int().positive();
 
 export const CoordinatorConfigSchema = z
   .object({
-    host: z.string().min(1),
+    host: HostSchema,
     /** 0: the OS picks a free port (logged as `url` in 'coordinator listening'). */
     port: z.number().int().min(0).max(65535),
-    /** Shared secret every worker must present in `hello`; empty accepts any worker. */
+    /** Shared secret every worker must prove it knows in `hello` (never sent); empty accepts any worker. */
     token: z.string().max(1024),
+    /** Absolute path of the PEM certificate (chain) to serve `wss://` with; empty: plain `ws://`. Set with `tlsKey`. */
+    tlsCert: z.string(),
+    /** Absolute path of the PEM private key of `tlsCert`; empty when `tlsCert` is. */
+    tlsKey: z.string(),
     /** Workers to wait for; with `localWorkers` > 0 it must be equal or 0 (then it is `localWorkers`). */
     workers: z.number().int().min(0),
     /** Spawn this many workers on this machine (single-node mode); 0 = wait for remote ones. */
@@ -70,6 +81,24 @@ export const CoordinatorConfigSchema = z
     joinTimeoutMs: ms,
     roundTimeoutMs: ms,
     stallWarnMs: ms,
+    /** Elastic membership (torchrun's --nnodes=MIN:MAX): keep training while at least minWorkers remain. */
+    minWorkers: z.number().int().min(1),
+    /** Most workers at once; later arrivals are admitted at a step boundary up to this many. */
+    maxWorkers: z.number().int().min(1),
+    /** A worker silent this long is lost (heartbeats stop when its process freezes or machine dies). */
+    workerTimeoutMs: ms,
+    /** Below minWorkers, wait this long for a replacement before checkpointing and stopping. */
+    rejoinTimeoutMs: z.number().int().min(0),
+    /** Give up after this many re-formed groups in a row without a completed step. */
+    maxReforms: positiveInt,
+    /** Checkpoint every this many optimizer steps (0: only at the end of each epoch). */
+    checkpointEverySteps: z.number().int().min(0),
+    /** Checkpoints kept in <run>/checkpoints (older ones are pruned). */
+    keepCheckpoints: positiveInt,
+    /** Continue the run in --run-dir from its latest good checkpoint. */
+    resume: z.boolean(),
+    /** Stop (with a checkpoint) after this many steps in a row skipped for a non-finite gradient. */
+    maxSkippedSteps: positiveInt,
     printPlan: z.boolean(),
   })
   .strict();
@@ -102,7 +131,9 @@ export function parseCoordinatorConfig(
     .configureOutput({ writeErr: () => undefined })
     .option('--host <host>', 'interface to listen on (0.0.0.0 for workers on other machines)', '127.0.0.1')
     .option('--port <n>', 'port to listen on (0 = any free port)', num, DEFAULT_COORDINATOR_PORT)
-    .option('--token <secret>', 'shared secret workers must present (env GNET_TOKEN)', env.GNET_TOKEN ?? '')
+    .option('--token <secret>', 'shared secret workers must prove they know; never sent (env GNET_TOKEN)', env.GNET_TOKEN ?? '')
+    .option('--tls-cert <pem>', 'serve wss:// with this PEM certificate (chain); needs --tls-key', '')
+    .option('--tls-key <pem>', 'PEM private key of --tls-cert', '')
     .option('--workers <n>', 'workers to wait for (default: --local-workers, else 1)', num, 0)
     .option('--local-workers <n>', 'spawn N workers on this machine (single-node mode)', num, 0)
     .addOption(new Option('--backend <name>', 'TF.js backend of local workers').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
@@ -142,6 +173,15 @@ export function parseCoordinatorConfig(
     .option('--join-timeout-ms <n>', 'longest wait for all workers to say hello', num, 10 * 60_000)
     .option('--round-timeout-ms <n>', 'longest wait for every worker in a round, evaluation or checkpoint', num, 10 * 60_000)
     .option('--stall-warn-ms <n>', 'warn, naming the missing ranks, when a wait exceeds this', num, 30_000)
+    .option('--min-workers <n>', 'keep training while at least this many workers remain (default: --workers)', num, 0)
+    .option('--max-workers <n>', 'admit joining workers up to this many (default: --workers)', num, 0)
+    .option('--worker-timeout-ms <n>', 'a worker silent this long is lost (must exceed the longest step on the slowest worker)', num, 120_000)
+    .option('--rejoin-timeout-ms <n>', 'below --min-workers, wait this long for a replacement before checkpointing and stopping', num, 60_000)
+    .option('--max-reforms <n>', 'stop after this many re-formed groups in a row without a completed step', num, 5)
+    .option('--checkpoint-every-steps <n>', 'checkpoint every N optimizer steps (0: end of each epoch only)', num, 100)
+    .option('--keep-checkpoints <n>', 'checkpoints kept in <run-dir>/checkpoints', num, 3)
+    .option('--resume', 'continue the run in --run-dir from its latest good checkpoint', false)
+    .option('--max-skipped-steps <n>', 'stop with a checkpoint after N steps in a row skipped for a non-finite gradient', num, 5)
     .option('--print-plan', 'print the model size and bucket layout as JSON and exit', false);
   try {
     program.parse([...argv], { from: 'user' });
@@ -149,11 +189,18 @@ export function parseCoordinatorConfig(
     throw new ConfigError((err as Error).message.replace(/^error: /, ''));
   }
   const o = program.opts();
+  // 0 is the flag's "not given" default (then --local-workers, else 1); given explicitly, it asks for no workers at all.
+  if (program.getOptionValueSource('workers') === 'cli' && o.workers === 0) {
+    throw new ConfigError('--workers must be at least 1 (leave it out to use --local-workers), but got 0');
+  }
   const auxHeads = o.auxHeads as boolean;
   const candidate = {
     host: o.host as string,
     port: o.port as number,
     token: o.token as string,
+    // Relative to the folder the command was typed in (nx runs us in apps/coordinator).
+    tlsCert: (o.tlsCert as string) === '' ? '' : resolve(env.INIT_CWD ?? process.cwd(), o.tlsCert as string),
+    tlsKey: (o.tlsKey as string) === '' ? '' : resolve(env.INIT_CWD ?? process.cwd(), o.tlsKey as string),
     workers: o.workers as number,
     localWorkers: o.localWorkers as number,
     backend: o.backend as string,
@@ -192,6 +239,16 @@ export function parseCoordinatorConfig(
     joinTimeoutMs: o.joinTimeoutMs as number,
     roundTimeoutMs: o.roundTimeoutMs as number,
     stallWarnMs: o.stallWarnMs as number,
+    // 0 = "same as --workers", resolved below once --workers is known; 1 passes the schema meanwhile.
+    minWorkers: (o.minWorkers as number) || 1,
+    maxWorkers: (o.maxWorkers as number) || 1,
+    workerTimeoutMs: o.workerTimeoutMs as number,
+    rejoinTimeoutMs: o.rejoinTimeoutMs as number,
+    maxReforms: o.maxReforms as number,
+    checkpointEverySteps: o.checkpointEverySteps as number,
+    keepCheckpoints: o.keepCheckpoints as number,
+    resume: o.resume as boolean,
+    maxSkippedSteps: o.maxSkippedSteps as number,
     printPlan: o.printPlan as boolean,
   };
   const parsed = CoordinatorConfigSchema.safeParse(candidate);
@@ -202,6 +259,7 @@ export function parseCoordinatorConfig(
   }
   const cfg = parsed.data;
   // Cross-field rules, each naming both flags and the fix (Ray's pattern).
+  checkTlsFiles(cfg.tlsCert, cfg.tlsKey);
   if (cfg.localWorkers > 0 && cfg.workers !== 0 && cfg.workers !== cfg.localWorkers) {
     throw new ConfigError(
       `--workers (${cfg.workers}) must equal --local-workers (${cfg.localWorkers}) when both are given; drop --workers to wait for the local ones only`,
@@ -211,8 +269,36 @@ export function parseCoordinatorConfig(
     throw new ConfigError('--momentum must be > 0 with Nesterov momentum, but got 0; pass --no-nesterov for plain SGD');
   }
   const workers = cfg.workers > 0 ? cfg.workers : cfg.localWorkers > 0 ? cfg.localWorkers : 1;
-  if (cfg.batchSize % workers !== 0) {
-    throw new ConfigError(`--batch-size must be a positive multiple of the world size (${workers}), but got ${cfg.batchSize}`);
+  const minWorkers = (o.minWorkers as number) === 0 ? workers : cfg.minWorkers;
+  const maxWorkers = (o.maxWorkers as number) === 0 ? Math.max(workers, minWorkers) : cfg.maxWorkers;
+  if (minWorkers > workers) {
+    throw new ConfigError(`--min-workers (${minWorkers}) must not exceed --workers (${workers}), the group the run starts with`);
   }
-  return Object.freeze({ ...cfg, workers });
+  if (maxWorkers < workers) {
+    throw new ConfigError(`--max-workers (${maxWorkers}) must be at least --workers (${workers}), the group the run starts with`);
+  }
+  // The global batch is fixed for the run and split across whoever is in the group: every
+  // possible member needs at least one image of it.
+  if (cfg.batchSize < maxWorkers) {
+    throw new ConfigError(`--batch-size (${cfg.batchSize}) must be at least --max-workers (${maxWorkers}) so every worker gets an image of each global batch`);
+  }
+  return Object.freeze({ ...cfg, workers, minWorkers, maxWorkers });
+}
+
+/**
+ * `--tls-cert` and `--tls-key` come together, and are read once here so a bad file fails at
+ * start-up with its name and reason (the rendezvous reads them again to serve).
+ */
+function checkTlsFiles(certFile: string, keyFile: string): void {
+  if (certFile === '' && keyFile === '') return;
+  if (certFile === '' || keyFile === '') {
+    const [given, missing] = certFile === '' ? ['--tls-key', '--tls-cert'] : ['--tls-cert', '--tls-key'];
+    throw new ConfigError(`${missing} must be given together with ${given} (both serve wss://, neither serves ws://), but only ${given} was`);
+  }
+  try {
+    readServerTls(certFile, keyFile);
+  } catch (err) {
+    if (err instanceof CollectiveConfigError) throw new ConfigError(`--tls-cert / --tls-key: ${err.message}`);
+    throw err;
+  }
 }

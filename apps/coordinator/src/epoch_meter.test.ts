@@ -12,6 +12,8 @@ const m = (loss: number, correct: number, count: number, reduceMs: number, stepM
   correct,
   count,
   timings: { dataMs: 1, computeMs: stepMs - reduceMs - 1, reduceMs, applyMs: 0, stepMs },
+  skipped: false,
+  memory: { numTensors: 0, rssBytes: 0, heapUsedBytes: 0 },
 });
 
 test('losses are weighted by images, the communication share is averaged over reports', () => {

@@ -1,10 +1,20 @@
-// Errors that end a coordinator run, grouped by what happens next (shared/STYLE.md "Errors"): each
-// is logged once, in main.ts, and the process exits non-zero. A lost or failed worker ends the run
-// (elastic re-forming of the group is issue 4); configuration errors are `ConfigError`
+// Errors of a coordinator run, grouped by what happens next (shared/STYLE.md "Errors"). A lost
+// worker, a failed round or a timed-out phase (`GroupFailure`) breaks the current generation: the
+// coordinator re-forms the group and goes on. The others end the run: each is logged once, in
+// main.ts, and the process exits non-zero. Configuration errors are `ConfigError`
 // (coordinator_config.ts) and end the process at start-up.
 
 /** Stable codes of the coordinator's run errors. */
-export type CoordinatorErrorCode = 'COORD_JOIN_TIMEOUT' | 'COORD_WORKER_LOST' | 'COORD_TIMEOUT' | 'COORD_LOCAL_WORKER_EXIT' | 'COORD_BAD_REPLY' | 'COORD_DIVERGED';
+export type CoordinatorErrorCode =
+  | 'COORD_JOIN_TIMEOUT'
+  | 'COORD_WORKER_LOST'
+  | 'COORD_TIMEOUT'
+  | 'COORD_ROUND_FAILED'
+  | 'COORD_TOO_FEW_WORKERS'
+  | 'COORD_NO_PROGRESS'
+  | 'COORD_LOCAL_WORKER_EXIT'
+  | 'COORD_BAD_REPLY'
+  | 'COORD_DIVERGED';
 
 /** Base class of the errors that end a run. */
 export abstract class CoordinatorError extends Error {
@@ -54,6 +64,39 @@ export class PhaseTimeoutError extends CoordinatorError {
   }
 }
 
+/** A worker reported that its all-reduce of the current round failed (`roundFailed`). */
+export class RoundFailedError extends CoordinatorError {
+  readonly code = 'COORD_ROUND_FAILED' as const;
+  override readonly name = 'RoundFailedError';
+  constructor(
+    readonly rank: number,
+    readonly round: number,
+    readonly peerRank: number | null,
+    readonly reason: string,
+  ) {
+    super(`Rank ${rank} failed round ${round}${peerRank === null ? '' : ` waiting for rank ${peerRank}`}: ${reason}`);
+  }
+}
+
+/** The failures that break a generation but not the run: the coordinator re-forms the group. */
+export type GroupFailure = WorkerLostError | PhaseTimeoutError | RoundFailedError;
+
+export function isGroupFailure(err: unknown): err is GroupFailure {
+  return err instanceof WorkerLostError || err instanceof PhaseTimeoutError || err instanceof RoundFailedError;
+}
+
+/** Fewer than `--min-workers` remained and no replacement joined within `--rejoin-timeout-ms`. */
+export class TooFewWorkersError extends CoordinatorError {
+  readonly code = 'COORD_TOO_FEW_WORKERS' as const;
+  override readonly name = 'TooFewWorkersError';
+}
+
+/** The group was re-formed `--max-reforms` times in a row without completing a step. */
+export class NoProgressError extends CoordinatorError {
+  readonly code = 'COORD_NO_PROGRESS' as const;
+  override readonly name = 'NoProgressError';
+}
+
 /** A worker we spawned (`--local-workers`) exited before the run ended. */
 export class LocalWorkerExitError extends CoordinatorError {
   readonly code = 'COORD_LOCAL_WORKER_EXIT' as const;
@@ -76,7 +119,7 @@ export class BadReplyError extends CoordinatorError {
   override readonly name = 'BadReplyError';
 }
 
-/** A worker reported a loss that is NaN or infinite: the run diverged. */
+/** `--max-skipped-steps` updates in a row were skipped for a non-finite gradient: the run diverged. */
 export class TrainingDivergedError extends CoordinatorError {
   readonly code = 'COORD_DIVERGED' as const;
   override readonly name = 'TrainingDivergedError';

@@ -18,10 +18,10 @@ export interface EvalTotals {
 }
 
 /** The `evalRequest` for each rank: rank r evaluates `evalShard(images, worldSize, r)`. */
-export function evalRequests(o: { evalId: number; epoch: number; split: EvalSplit; images: number; worldSize: number; batchSize: number }): EvalRequest[] {
+export function evalRequests(o: { evalId: number; epoch: number; split: EvalSplit; images: number; worldSize: number; batchSize: number; averageRound?: number | null }): EvalRequest[] {
   return Array.from({ length: o.worldSize }, (_, rank) => {
     const { start, end } = evalShard(o.images, o.worldSize, rank);
-    return { type: 'evalRequest', evalId: o.evalId, epoch: o.epoch, split: o.split, start, end, batchSize: o.batchSize };
+    return { type: 'evalRequest', evalId: o.evalId, epoch: o.epoch, split: o.split, start, end, batchSize: o.batchSize, averageRound: o.averageRound ?? null };
   });
 }
 

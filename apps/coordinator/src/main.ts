@@ -80,7 +80,12 @@ async function main(): Promise<void> {
         // Workers on this machine dial the loopback even when we listen on every interface.
         const dial = url.replace(/^ws:\/\/(0\.0\.0\.0|\[::\])/, 'ws://127.0.0.1');
         local = LocalWorkers.start({ count: cfg.localWorkers, coordinatorUrl: dial, token: cfg.token, backend: cfg.backend, dataDir, logLevel: cfg.logLevel, extraArgs: cfg.localWorkerArgs, log: log.child({ module: 'local-workers' }), relog: interactive });
-        local.unexpectedExit.catch(failAbort);
+        // With room to shrink (--min-workers below --local-workers) the group re-forms without the
+        // dead worker; otherwise waiting for a replacement that will never come is pointless.
+        local.unexpectedExit.catch((err: Error) => {
+          if (cfg.minWorkers < cfg.localWorkers) log.warn({ err }, 'a local worker exited; the group re-forms without it');
+          else failAbort(err);
+        });
       },
     });
     const ips = result.epochs.at(-1)?.imagesPerSecond ?? 0;

@@ -1,20 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeMessage } from '@gnet/protocol';
+import { encodeMessage, PROTOCOL_VERSION } from '@gnet/protocol';
 import { JoinTimeoutError } from './errors.js';
 import { Rendezvous } from './rendezvous.js';
 import { capturingLogger, fakeWorker, hello } from './test_sockets.test_util.js';
 
-const listen = (worldSize: number, algorithm: 'ring' | 'star' = 'ring') =>
-  Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', worldSize, algorithm, log: capturingLogger().log });
+/** Worker ids of the (pretend) current generation: what the coordinator reports to the rendezvous. */
+let active: string[] = [];
+const listen = (maxWorkers: number, algorithm: 'ring' | 'star' = 'ring') =>
+  Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', maxWorkers, activeWorkerIds: () => active, algorithm, log: capturingLogger().log });
 
 test('the group forms in join order; refused hellos get reject with a code and the close code', async () => {
   const rv = await listen(2);
   try {
     assert.match(rv.url, /^ws:\/\/127\.0\.0\.1:\d+$/);
-    const joining = rv.join(5000);
-    const badToken = await fakeWorker(rv.url, hello('x', { token: 'nope' }));
-    assert.deepEqual(await badToken.next(), { type: 'reject', code: 'PROTO_AUTH', message: "hello.token from worker 'x' does not match the coordinator's token" });
+    active = [];
+    const joining = rv.join(2, 5000);
+    const badToken = await fakeWorker(rv.url, hello('x', { secret: 'nope' }));
+    assert.deepEqual(await badToken.next(), {
+      type: 'reject',
+      code: 'PROTO_AUTH',
+      message: "hello.proof from worker 'x' does not match this coordinator's secret: the two sides were given different secrets (--token / GNET_TOKEN), or one has none",
+    });
     assert.equal((await badToken.closed).code, 1008);
     const badVersion = await fakeWorker(rv.url, versionThree());
     const rejected = await badVersion.next();
@@ -30,9 +37,21 @@ test('the group forms in join order; refused hellos get reject with a code and t
     const b = await fakeWorker(rv.url, hello('b'));
     const group = await joining;
     assert.deepEqual(group.map((j) => j.hello.workerId), ['a', 'b']);
+    active = ['a', 'b'];
+    // The run is full (--max-workers 2): a third worker is refused; a member's name is taken.
     const late = await fakeWorker(rv.url, hello('c'));
     const l = await late.next();
-    assert.equal(l.type === 'reject' && l.code, 'RUN_IN_PROGRESS');
+    assert.equal(l.type === 'reject' && l.code, 'GROUP_FULL');
+    active = ['a'];
+    const again = await fakeWorker(rv.url, hello('a'));
+    const ag = await again.next();
+    assert.equal(ag.type === 'reject' && ag.code, 'DUPLICATE_WORKER');
+    // With room again, a new worker waits to be admitted at the next step boundary.
+    assert.equal(rv.pendingCount, 0);
+    const joiner = await fakeWorker(rv.url, hello('d'));
+    assert.equal(await rv.waitForPending(1, 5000), true);
+    assert.deepEqual(rv.takePending().map((j) => j.hello.workerId), ['d']);
+    joiner.socket.terminate();
     for (const w of [a, b]) w.socket.terminate();
   } finally {
     rv.close();
@@ -42,7 +61,8 @@ test('the group forms in join order; refused hellos get reject with a code and t
 test('too few workers: JoinTimeoutError names who joined', async () => {
   const rv = await listen(2, 'star');
   try {
-    const joining = rv.join(300);
+    active = [];
+    const joining = rv.join(2, 300);
     const a = await fakeWorker(rv.url, hello('only-one', { peer: null }));
     await assert.rejects(joining, (e: unknown) => e instanceof JoinTimeoutError && e.code === 'COORD_JOIN_TIMEOUT' && /^Only 1 of 2 workers joined within \d+ ms \(joined: only-one\)/.test(e.message));
     a.socket.terminate();
@@ -53,7 +73,8 @@ test('too few workers: JoinTimeoutError names who joined', async () => {
 
 /** A hello of protocol version 3: a version-1 hello with the value patched (the codec only writes valid messages). */
 function versionThree(): Uint8Array {
-  const bytes = Buffer.from(encodeMessage(hello('y')));
+  const { secret: _secret, ...fields } = hello('y');
+  const bytes = Buffer.from(encodeMessage({ ...fields, protocolVersion: PROTOCOL_VERSION, nonce: new Uint8Array(32), proof: new Uint8Array(0) }));
   // `protocolVersion` is a positive fixint right after its key: find the key and bump the value.
   const key = Buffer.from('protocolVersion');
   const at = bytes.indexOf(key) + key.length;

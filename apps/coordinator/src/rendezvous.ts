@@ -1,26 +1,38 @@
-// Rendezvous: the coordinator's WebSocket server and protocol handshake steps 1-4 (see
-// packages/protocol/README.md): each connection's first message must be a `hello` of a supported
-// version with the right token; refused ones get `reject` and are closed with the error's close
-// code. The group forms, in join order, once `worldSize` workers are in (torchrun's rendezvous).
+// Rendezvous: the coordinator's WebSocket server (`ws://`, or `wss://` with a certificate) and
+// protocol handshake steps 1-5 (see packages/protocol/README.md): each connection gets a
+// `challenge`, and its first message must be a `hello` of a supported version whose HMAC proof
+// shows it knows the shared secret, within the handshake deadline and size limit; refused ones get
+// `reject` and are closed with the error's close code. Nothing else a connection sends is read
+// before that. Accepted workers wait here until the coordinator takes them into a generation: the first
+// group once `--workers` are in, later ones at a step boundary (elastic joining, like torchrun's
+// `--nnodes=MIN:MAX` rendezvous), up to `maxWorkers` members and waiting workers together.
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import WebSocket, { WebSocketServer } from 'ws';
+import type WebSocket from 'ws';
 import {
-  checkHelloToken,
+  checkHelloProof,
   decodeMessage,
   DEFAULT_MAX_FRAME_BYTES,
   encodeMessage,
   HANDSHAKE_MAX_FRAME_BYTES,
   ProtocolError,
   rejectFor,
+  welcomeProof,
   type AllReduceAlgorithm,
   type Hello,
 } from '@gnet/protocol';
+import { challengeConnection, listenWsServer, type TlsCredentials, type WsServer } from '@gnet/collective';
 import { JoinTimeoutError } from './errors.js';
 
 /** A worker whose `hello` was accepted. */
 export interface JoinedWorker {
   hello: Hello;
   socket: WebSocket;
+  /**
+   * `welcomeProof` of this connection's nonces (empty without a secret): the `serverProof` of
+   * every `welcome` sent on this socket, by which the worker knows we hold the secret too.
+   */
+  serverProof: Uint8Array;
   /**
    * Stops collecting the socket's messages and returns those that arrived after the hello (none
    * from a well-behaved worker before `welcome`); call it in the same tick as attaching the socket
@@ -33,18 +45,26 @@ export interface JoinedWorker {
 export interface RendezvousOptions {
   host: string;
   port: number;
-  /** Shared secret of `hello.token`; empty accepts any worker. */
+  /**
+   * Shared secret (`GNET_TOKEN`) each `hello.proof` must prove, and `welcome.serverProof` proves
+   * back; never sent. Empty accepts any worker (a warning at start-up unless on loopback).
+   */
   token: string;
-  worldSize: number;
+  /** Serve `wss://` with this certificate and key; null or absent: `ws://`. */
+  tls?: TlsCredentials | null;
+  /** Most workers in the run at once: members of the current generation plus those waiting. */
+  maxWorkers: number;
+  /** workerIds of the current generation's members (a second hello under one of them is refused). */
+  activeWorkerIds: () => readonly string[];
   /** The ring needs every worker's peer listener (`hello.peer`). */
   algorithm: AllReduceAlgorithm;
   log: Logger;
-  /** How long a new connection may take to send its `hello`, in milliseconds. */
+  /** The handshake deadline: how long a new connection may take to send its `hello`, in milliseconds; default 10 000. */
   helloTimeoutMs?: number;
 }
 
 /** The coordinator's own `reject` codes, beside the protocol's (see RejectSchema). */
-export type RejectCode = 'GROUP_FULL' | 'DUPLICATE_WORKER' | 'RUN_IN_PROGRESS' | 'NO_PEER_LISTENER';
+export type RejectCode = 'GROUP_FULL' | 'DUPLICATE_WORKER' | 'NO_PEER_LISTENER';
 
 const POLICY_VIOLATION = 1008;
 
@@ -55,82 +75,101 @@ function refuse(socket: WebSocket, code: string, message: string, closeCode: num
   socket.close(closeCode, code);
 }
 
-/** Accepts workers until the group is complete; later connections are refused with `RUN_IN_PROGRESS`. */
+/** Accepts workers for the whole run; `join`, `waitForPending` and `takePending` hand them over. */
 export class Rendezvous {
   private readonly waiting: JoinedWorker[] = [];
-  private formed = false;
-  private onFormed: (() => void) | null = null;
+  /** Called whenever a worker starts waiting. */
+  private onArrival: (() => void) | null = null;
+
+  /** `ws://host:port` or `wss://host:port` as bound (the real port when asked for 0). */
+  readonly url: string;
 
   private constructor(
-    private readonly server: WebSocketServer,
+    private readonly server: WsServer,
     private readonly options: RendezvousOptions,
-    /** `ws://host:port` as bound (the real port when asked for 0). */
-    readonly url: string,
-  ) {}
+  ) {
+    this.url = server.url;
+  }
 
   /** Starts the server; resolves once the port is bound. */
   static async listen(options: RendezvousOptions): Promise<Rendezvous> {
-    const server = new WebSocketServer({ host: options.host, port: options.port, perMessageDeflate: false, maxPayload: DEFAULT_MAX_FRAME_BYTES });
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
-    });
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : options.port;
-    const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-    const rendezvous = new Rendezvous(server, options, `ws://${host}:${port}`);
-    server.on('connection', (socket, req) => rendezvous.onConnection(socket, req.socket.remoteAddress ?? '?'));
+    const server = await listenWsServer({ host: options.host, port: options.port, maxPayloadBytes: DEFAULT_MAX_FRAME_BYTES, tls: options.tls ?? null });
+    if (options.token === '' && !isLoopback(options.host)) {
+      // Once, here: anyone who reaches the port could join and receive the run's weights.
+      options.log.warn({ host: options.host, url: server.url }, 'listening beyond loopback without a shared secret: any host that reaches this port can join; set GNET_TOKEN');
+    }
+    const rendezvous = new Rendezvous(server, options);
+    server.server.on('connection', (socket: WebSocket, req: IncomingMessage) => rendezvous.onConnection(socket, req));
     return rendezvous;
   }
 
+  /** Workers accepted and not yet taken into a generation. */
+  get pendingCount(): number {
+    return this.waiting.length;
+  }
+
   /**
-   * Resolves with the group, in join order (rank = index), once `worldSize` workers said hello;
-   * rejects with `JoinTimeoutError` after `timeoutMs`. `abort` rejects it early (a local worker died).
+   * Resolves with every waiting worker, in join order, once at least `count` wait; rejects with
+   * `JoinTimeoutError` after `timeoutMs`. `abort` rejects it early (a local worker died).
    */
-  join(timeoutMs: number, abort?: Promise<never>): Promise<JoinedWorker[]> {
+  async join(count: number, timeoutMs: number, abort?: Promise<never>): Promise<JoinedWorker[]> {
     const started = performance.now();
-    return new Promise<JoinedWorker[]>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.onFormed = null;
-        reject(new JoinTimeoutError(this.waiting.map((w) => w.hello.workerId), this.options.worldSize, Math.round(performance.now() - started)));
-      }, timeoutMs);
+    if (!(await this.waitForPending(count, timeoutMs, abort))) {
+      throw new JoinTimeoutError(this.waiting.map((w) => w.hello.workerId), count, Math.round(performance.now() - started));
+    }
+    return this.takePending();
+  }
+
+  /** Resolves true once at least `count` workers wait, false after `timeoutMs`. */
+  waitForPending(count: number, timeoutMs: number, abort?: Promise<never>): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const done = (value: boolean): void => {
+        clearTimeout(timer);
+        this.onArrival = null;
+        resolve(value);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
       abort?.catch((err: unknown) => {
         clearTimeout(timer);
-        this.onFormed = null;
+        this.onArrival = null;
         reject(err);
       });
-      this.onFormed = () => {
-        clearTimeout(timer);
-        resolve([...this.waiting]);
+      this.onArrival = () => {
+        if (this.waiting.length >= count) done(true);
       };
-      this.maybeFormed();
+      this.onArrival();
     });
   }
 
-  /** Stops listening; sockets of the formed group stay open (their owner closes them). */
+  /** Takes every waiting worker (join order); they keep collecting messages until `takeEarlyFrames`. */
+  takePending(): JoinedWorker[] {
+    return this.waiting.splice(0);
+  }
+
+  /** Stops listening and drops the workers still waiting; members' sockets stay open (their owner closes them). */
   close(): void {
-    for (const w of this.waiting) if (!this.formed) w.socket.terminate();
-    for (const client of this.server.clients) if (!this.waiting.some((w) => w.socket === client)) client.terminate();
+    for (const w of this.waiting.splice(0)) w.socket.terminate();
     this.server.close();
   }
 
-  private onConnection(socket: WebSocket, remote: string): void {
+  private onConnection(socket: WebSocket, req: IncomingMessage): void {
     const log = this.options.log;
-    const helloTimeoutMs = this.options.helloTimeoutMs ?? 10_000;
+    const remote = req.socket.remoteAddress ?? '?';
     socket.on('error', (err) => log.debug({ err, remote }, 'worker socket error'));
-    const timer = setTimeout(() => refuse(socket, 'PROTO_UNEXPECTED', `No hello within ${helloTimeoutMs} ms of connecting`, 1002), helloTimeoutMs);
-    socket.once('close', () => clearTimeout(timer));
-    socket.once('message', (data: WebSocket.RawData) => {
-      clearTimeout(timer);
+    const refuseWith = (err: ProtocolError): void => {
+      log.warn({ remote, code: err.code, reason: err.message }, 'hello refused');
+      const reject = rejectFor(err);
+      refuse(socket, reject.code, reject.message, err.closeCode);
+    };
+    // The first frame: version (at decode) and proof, then the run's own rules.
+    const onFirstFrame = (frame: Uint8Array, serverNonce: Uint8Array): void => {
       let hello: Hello;
       try {
-        hello = decodeMessage(data as Buffer, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, expect: ['hello'] }) as Hello;
-        checkHelloToken(hello, this.options.token);
+        hello = decodeMessage(frame, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, expect: ['hello'] }) as Hello;
+        checkHelloProof(hello, serverNonce, this.options.token);
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
-        log.warn({ remote, code: err.code, reason: err.message }, 'hello refused');
-        const reject = rejectFor(err);
-        refuse(socket, reject.code, reject.message, err.closeCode);
+        refuseWith(err);
         return;
       }
       const refusal = this.checkJoin(hello);
@@ -146,6 +185,7 @@ export class Rendezvous {
       const joined: JoinedWorker = {
         hello,
         socket,
+        serverProof: welcomeProof(this.options.token, { serverNonce, clientNonce: hello.nonce }),
         takeEarlyFrames: () => {
           socket.off('message', collect);
           return earlyFrames;
@@ -153,36 +193,35 @@ export class Rendezvous {
       };
       socket.on('message', collect);
       socket.once('close', (code: number) => {
-        if (this.formed) return;
         const i = this.waiting.indexOf(joined);
-        if (i >= 0) this.waiting.splice(i, 1);
-        log.warn({ workerId: hello.workerId, closeCode: code, joined: this.waiting.length, worldSize: this.options.worldSize }, 'worker left before the group formed');
+        if (i < 0) return;
+        this.waiting.splice(i, 1);
+        log.warn({ workerId: hello.workerId, closeCode: code, waiting: this.waiting.length }, 'worker left while waiting to join');
       });
       this.waiting.push(joined);
-      log.info(
-        { workerId: hello.workerId, backend: hello.backend, device: hello.device, remote, joined: this.waiting.length, worldSize: this.options.worldSize },
-        'worker joined',
-      );
-      this.maybeFormed();
-    });
+      log.info({ workerId: hello.workerId, backend: hello.backend, device: hello.device, remote, waiting: this.waiting.length, maxWorkers: this.options.maxWorkers }, 'worker joined');
+      this.onArrival?.();
+    };
+    challengeConnection(socket, req.socket, { expected: 'hello', timeoutMs: this.options.helloTimeoutMs ?? 10_000, onRefused: refuseWith, onFirstFrame });
   }
 
   private checkJoin(hello: Hello): { code: RejectCode; message: string } | null {
-    const { worldSize, algorithm } = this.options;
-    if (this.formed) return { code: 'RUN_IN_PROGRESS', message: `The group of ${worldSize} workers is already formed and training; elastic joining is not supported` };
-    if (this.waiting.some((w) => w.hello.workerId === hello.workerId)) {
-      return { code: 'DUPLICATE_WORKER', message: `A worker named '${hello.workerId}' has already joined; give each worker its own --worker-id` };
+    const { maxWorkers, algorithm } = this.options;
+    const active = this.options.activeWorkerIds();
+    if (this.waiting.some((w) => w.hello.workerId === hello.workerId) || active.includes(hello.workerId)) {
+      return { code: 'DUPLICATE_WORKER', message: `A worker named '${hello.workerId}' is already in the run; give each worker its own --worker-id` };
     }
-    if (this.waiting.length >= worldSize) return { code: 'GROUP_FULL', message: `The group already has its ${worldSize} workers` };
+    if (active.length + this.waiting.length >= maxWorkers) {
+      return { code: 'GROUP_FULL', message: `The run already has its ${maxWorkers} workers (--max-workers)` };
+    }
     if (algorithm === 'ring' && hello.peer === null) {
       return { code: 'NO_PEER_LISTENER', message: `hello.peer must name the worker's peer listener when the all-reduce is 'ring', but got null` };
     }
     return null;
   }
+}
 
-  private maybeFormed(): void {
-    if (this.formed || this.onFormed === null || this.waiting.length < this.options.worldSize) return;
-    this.formed = true;
-    this.onFormed();
-  }
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

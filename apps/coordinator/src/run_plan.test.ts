@@ -9,8 +9,13 @@ const facts: SplitFacts = { trainImages: 45_000, trainIndicesDigest: 'a'.repeat(
 test('the plan splits the global batch, keeps the schedule in steps and covers every parameter', () => {
   const cfg = parseCoordinatorConfig(['--workers', '2', '--width', '0.25', '--warmup-epochs', '1', '--epochs', '3'], {});
   const plan = planRun(cfg, ['cpu', 'cpu'], facts);
-  assert.equal(plan.hyper.batchSizePerWorker, 64);
-  assert.equal(plan.stepsPerEpoch, Math.floor(22_500 / 64));
+  assert.equal(plan.hyper.globalBatch, 128);
+  assert.equal(plan.hyper.microBatch, 64);
+  assert.equal(plan.stepsPerEpoch, Math.floor(45_000 / 128));
+  // Another group size keeps the schedule: only the micro-batch follows the largest slice.
+  const three = planRun(cfg, ['cpu', 'cpu', 'cpu'], facts);
+  assert.deepEqual([three.stepsPerEpoch, three.hyper.globalBatch, three.hyper.microBatch], [plan.stepsPerEpoch, 128, 43]);
+  assert.deepEqual(three.schedule, plan.schedule);
   assert.deepEqual(plan.schedule, { lrPeak: 0.1, lrFinalFraction: 0, warmupSteps: plan.stepsPerEpoch, totalSteps: 3 * plan.stepsPerEpoch });
   assert.equal(layoutElements(plan.buckets), plan.paramElements);
   assert.deepEqual(plan.hyper.augmentation, { cropPaddingPx: 4, flip: true, cutoutPx: 16 });
@@ -18,16 +23,16 @@ test('the plan splits the global batch, keeps the schedule in steps and covers e
   assert.equal(plan.shard.datasetSize, 45_000);
 });
 
-test('a wasm worker caps the micro-batch to a divisor of the batch per worker', () => {
+test('a wasm worker caps the micro-batch to what its heap holds', () => {
   assert.equal(chooseMicroBatch(128, 64, ['cpu', 'cpu'], 1), 64);
   assert.equal(chooseMicroBatch(128, 64, ['cpu', 'wasm'], 1), 16);
   assert.equal(chooseMicroBatch(128, 48, ['wasm'], 1), 16);
-  assert.equal(chooseMicroBatch(128, 20, ['wasm'], 1), 10);
+  assert.equal(chooseMicroBatch(128, 20, ['wasm'], 1), 16);
   // wasm holds width × images <= 16 per pass (@gnet/training's maxMicroBatch).
   assert.equal(chooseMicroBatch(128, 64, ['wasm'], 0.25), 64);
   assert.equal(chooseMicroBatch(128, 128, ['wasm'], 0.25), 64);
   assert.equal(chooseMicroBatch(128, 128, ['wasm'], 0.5), 32);
-  assert.equal(chooseMicroBatch(7, 64, ['cpu'], 1), 4);
+  assert.equal(chooseMicroBatch(7, 64, ['cpu'], 1), 7);
 });
 
 test('gradient buckets are equal slices of at most bucketBytes', () => {
@@ -43,6 +48,6 @@ test('a batch larger than the training shard is refused, naming both', () => {
   const cfg = parseCoordinatorConfig(['--workers', '2', '--batch-size', '256'], {});
   assert.throws(
     () => planRun(cfg, ['cpu', 'cpu'], { ...facts, trainImages: 200 }),
-    (e: unknown) => e instanceof ConfigError && /^--batch-size \(256\) must not exceed the training images \(200, 100 per worker\)/.test(e.message),
+    (e: unknown) => e instanceof ConfigError && /^--batch-size \(256\) must not exceed the training images \(200\)/.test(e.message),
   );
 });

@@ -28,7 +28,7 @@ export interface RunPlan {
   paramElements: number;
   /** Elements of the BatchNorm running statistics (averaged across workers before evaluation). */
   bufferElements: number;
-  /** Global batch: `worldSize × hyper.batchSizePerWorker`. */
+  /** Global batch: images per optimizer step over the whole group (fixed for the run). */
   globalBatch: number;
   stepsPerEpoch: number;
   schedule: LrSchedule;
@@ -49,15 +49,14 @@ export interface SplitFacts {
 }
 
 /**
- * The micro-batch the workers use: `requested`, capped by the batch per worker and, when any worker
- * runs on wasm, by what its heap holds at this width; then lowered to a divisor of the batch per
- * worker (the protocol requires one), so every worker runs the same passes.
+ * The micro-batch the workers use: `requested`, capped by the largest slice a rank can get
+ * (`ceil(globalBatch / worldSize)`) and, when any worker runs on wasm, by what its heap holds at
+ * this width. A rank's slice is cut into passes of this size, the last one possibly smaller.
  */
-export function chooseMicroBatch(requested: number, batchPerWorker: number, backends: readonly string[], width: number): number {
-  let cap = Math.min(requested, batchPerWorker);
+export function chooseMicroBatch(requested: number, largestSlice: number, backends: readonly string[], width: number): number {
+  let cap = Math.min(requested, largestSlice);
   if (backends.includes('wasm')) cap = Math.min(cap, Math.max(1, Math.floor(WASM_IMAGE_WIDTH_BUDGET / width)));
-  for (let m = cap; m > 1; m -= 1) if (batchPerWorker % m === 0) return m;
-  return 1;
+  return Math.max(1, cap);
 }
 
 /**
@@ -72,27 +71,26 @@ export function planGradientBuckets(elements: number, bucketBytes: number): Buck
   return planBuckets(pieces, bucketBytes);
 }
 
-/** Plans the run for `backends.length` workers. Throws `ConfigError` when the settings cannot work for this group. */
+/**
+ * Plans the run for a group of `backends.length` workers. Everything but the micro-batch and the
+ * world size is the same for every group of the run, so a re-formed group continues the same
+ * schedule. Throws `ConfigError` when the settings cannot work for this group.
+ */
 export function planRun(cfg: CoordinatorConfig, backends: readonly string[], split: SplitFacts): RunPlan {
   const worldSize = backends.length;
-  if (cfg.batchSize % worldSize !== 0) {
-    throw new ConfigError(`--batch-size must be a positive multiple of the world size (${worldSize}), but got ${cfg.batchSize}`);
+  if (cfg.batchSize < worldSize) {
+    throw new ConfigError(`--batch-size (${cfg.batchSize}) must be at least the world size (${worldSize}) so every worker gets an image of each global batch`);
   }
-  const batchSizePerWorker = cfg.batchSize / worldSize;
-  // DistributedSampler with dropLast: each rank gets floor(N / worldSize) images per epoch.
-  const perRank = Math.floor(split.trainImages / worldSize);
-  const stepsPerEpoch = Math.floor(perRank / batchSizePerWorker);
+  const stepsPerEpoch = Math.floor(split.trainImages / cfg.batchSize);
   if (stepsPerEpoch < 1) {
-    throw new ConfigError(
-      `--batch-size (${cfg.batchSize}) must not exceed the training images (${split.trainImages}, ${perRank} per worker); lower it or raise --train-limit`,
-    );
+    throw new ConfigError(`--batch-size (${cfg.batchSize}) must not exceed the training images (${split.trainImages}); lower it or raise --train-limit`);
   }
   const model: ModelConfig = { width: cfg.width, auxHeads: cfg.auxHeads, batchNorm: cfg.batchNorm, dropout: cfg.dropout, auxDropout: cfg.auxDropout };
   const size = modelSize(model);
   const hyper: HyperParams = {
     epochs: cfg.epochs,
-    batchSizePerWorker,
-    microBatch: chooseMicroBatch(cfg.microBatch, batchSizePerWorker, backends, cfg.width),
+    globalBatch: cfg.batchSize,
+    microBatch: chooseMicroBatch(cfg.microBatch, Math.ceil(cfg.batchSize / worldSize), backends, cfg.width),
     lrPeak: cfg.lrPeak,
     warmupEpochs: cfg.warmupEpochs,
     momentum: cfg.momentum,

@@ -10,6 +10,7 @@ const snap = (extra = 0): StateSnapshot => ({
   epoch: 1,
   step: 0,
   globalStep: 4,
+  nextGlobalStep: 4,
   tensors: [
     tensorFromFloat32('conv/kernel', [1, 1, 1, 2], Float32Array.of(1, 2)),
     tensorFromFloat32('conv/bn/gamma', [1 + extra], Float32Array.from({ length: 1 + extra }, () => 3)),

@@ -2,9 +2,10 @@
 // training writes). The snapshot lists the trainable variables first, in the flat parameter
 // order, then the BatchNorm running statistics (apps/worker/src/wire_state.ts); momentum follows
 // the variables. The plan's element counts split the two and check the sizes.
-import { tensorToFloat32, type StateSnapshot, type WireTensor } from '@gnet/protocol';
+import { tensorFromFloat32, tensorToFloat32, type StateSnapshot, type WireTensor } from '@gnet/protocol';
 import type { CheckpointState, ParamSlot } from '@gnet/run-store';
 import { BadReplyError } from './errors.js';
+import type { StartState } from './generation.js';
 
 function slotsOf(tensors: readonly WireTensor[]): ParamSlot[] {
   let offset = 0;
@@ -51,5 +52,15 @@ export function snapshotToCheckpoint(snapshot: StateSnapshot, sizes: { paramElem
     weights: concat(params, sizes.paramElements),
     buffers: concat(buffers, sizes.bufferElements),
     velocity: snapshot.momentum.length > 0 ? concat(snapshot.momentum, sizes.paramElements) : new Float32Array(sizes.paramElements),
+  };
+}
+
+/** A checkpoint as the state a generation starts from (the inverse of `snapshotToCheckpoint`). */
+export function checkpointToStart(state: CheckpointState, globalStep: number): StartState {
+  const tensors = (slots: readonly ParamSlot[], flat: Float32Array): WireTensor[] => slots.map((s) => tensorFromFloat32(s.name, s.shape, flat.subarray(s.offset, s.offset + s.size)));
+  return {
+    globalStep,
+    tensors: [...tensors(state.weightSlots, state.weights), ...tensors(state.bufferSlots, state.buffers)],
+    momentum: tensors(state.weightSlots, state.velocity),
   };
 }

@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeMessage } from '@gnet/protocol';
-import { PhaseTimeoutError, WorkerLostError } from './errors.js';
+import { PhaseTimeoutError, RoundFailedError, WorkerLostError } from './errors.js';
 import { Rendezvous } from './rendezvous.js';
 import { capturingLogger, fakeWorker, hello, type FakeWorker } from './test_sockets.test_util.js';
 import { WorkerGroup } from './worker_group.js';
 
 async function formGroup(lines = capturingLogger('warn')): Promise<{ group: WorkerGroup; workers: FakeWorker[]; rv: Rendezvous; lines: Record<string, unknown>[] }> {
-  const rv = await Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', worldSize: 2, algorithm: 'star', log: lines.log });
-  const joining = rv.join(5000);
+  const rv = await Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', maxWorkers: 2, activeWorkerIds: () => [], algorithm: 'star', log: lines.log });
+  const joining = rv.join(2, 5000);
   const workers = [await fakeWorker(rv.url, hello('w0')), await fakeWorker(rv.url, hello('w1'))];
-  const group = new WorkerGroup({ joined: await joining, log: lines.log, heartbeatMs: 50, stallWarnMs: 100 });
+  const group = new WorkerGroup({ members: await joining, generation: 0, log: lines.log, heartbeatMs: 50, stallWarnMs: 100, workerTimeoutMs: 60_000 });
   return { group, workers, rv, lines: lines.lines };
 }
 
@@ -67,6 +67,48 @@ test('a malformed message is answered with `error` and ends the run', async () =
     const error = await workers[0]!.next();
     assert.equal(error.type === 'error' && error.code, 'PROTO_MALFORMED');
     assert.equal((await workers[0]!.closed).code, 1002);
+  } finally {
+    await group.close(null);
+    rv.close();
+  }
+});
+
+test('a silent worker is lost after --worker-timeout-ms; detach hands the survivor on and cuts the silent socket', async () => {
+  const lines = capturingLogger('warn');
+  const rv = await Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', maxWorkers: 2, activeWorkerIds: () => [], algorithm: 'star', log: lines.log });
+  const joining = rv.join(2, 5000);
+  const workers = [await fakeWorker(rv.url, hello('w0')), await fakeWorker(rv.url, hello('w1'))];
+  const group = new WorkerGroup({ members: await joining, generation: 3, log: lines.log, heartbeatMs: 50, stallWarnMs: 10_000, workerTimeoutMs: 600 });
+  // w0 keeps talking; w1 (a frozen process: its socket stays open) says nothing.
+  const beat = setInterval(() => workers[0]!.socket.send(encodeMessage({ type: 'heartbeat', sentAtMs: Date.now() })), 100);
+  try {
+    const waiting = group.collect('metrics', { timeoutMs: 30_000 });
+    await assert.rejects(waiting, (e: unknown) => e instanceof WorkerLostError && e.rank === 1 && /silent for \d+ ms \(limit --worker-timeout-ms 600\)/.test(e.message));
+    assert.deepEqual(group.aliveRanks, [0]);
+    const survivors = group.detach();
+    assert.deepEqual(survivors.map((c) => c.hello.workerId), ['w0']);
+    assert.equal((await workers[1]!.closed).code, 1006);
+    // The survivor's socket is open and its messages wait for the next generation.
+    workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 4 }));
+    const next = new WorkerGroup({ members: survivors, generation: 4, log: lines.log, heartbeatMs: 50, stallWarnMs: 10_000, workerTimeoutMs: 60_000 });
+    assert.deepEqual(await next.collect('ready', { timeoutMs: 5000, match: (m) => m.generation === 4 }), [{ type: 'ready', generation: 4 }]);
+    await next.close(null);
+  } finally {
+    clearInterval(beat);
+    rv.close();
+  }
+});
+
+test('a roundFailed report fails the wait with RoundFailedError; stale replies are dropped by match', async () => {
+  const { group, workers, rv } = await formGroup();
+  try {
+    workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 0 }));
+    workers[1]!.socket.send(encodeMessage({ type: 'ready', generation: 1 }));
+    const ready = group.collect('ready', { timeoutMs: 500, match: (m) => m.generation === 1 });
+    await assert.rejects(ready, (e: unknown) => e instanceof PhaseTimeoutError && e.missingRanks.length === 1 && e.missingRanks[0] === 0);
+    const waiting = group.collect('metrics', { timeoutMs: 30_000 });
+    workers[1]!.socket.send(encodeMessage({ type: 'roundFailed', round: 9, code: 'COLLECTIVE_PEER_LOST', message: 'Lost peer rank 0', peerRank: 0 }));
+    await assert.rejects(waiting, (e: unknown) => e instanceof RoundFailedError && e.rank === 1 && e.peerRank === 0 && e.code === 'COORD_ROUND_FAILED' && e.message === 'Rank 1 failed round 9 waiting for rank 0: Lost peer rank 0');
   } finally {
     await group.close(null);
     rv.close();

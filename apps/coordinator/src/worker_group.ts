@@ -1,10 +1,14 @@
-// The formed group as the coordinator sees it: one WebSocket per rank, carrying both the control
-// messages and (for the star all-reduce) the gradient chunks. Each socket is attached to one
-// WsTransport whose rank is the star hub's; control frames are decoded here and queued per rank,
-// chunk frames go to the transport for the StarHub. Every wait for the workers (`collect`) is
-// bounded, warns about stragglers by rank (horovod's stall inspector), and fails as soon as any
-// rank is lost.
+// One generation of the group as the coordinator sees it: one WebSocket per rank, carrying both
+// the control messages and (for the star all-reduce) the gradient chunks. Each socket is attached
+// to one WsTransport whose rank is the star hub's; control frames are decoded here and queued per
+// rank, chunk frames go to the transport for the StarHub. Every wait for the workers (`collect`)
+// is bounded, warns about stragglers by rank (horovod's stall inspector), and fails as soon as a
+// rank it waits for is lost or reports a failed round. A rank is lost when its socket closes, it
+// sends `error` or `leave`, or it is silent for `workerTimeoutMs` (heartbeats stop when a process
+// is frozen or its machine is gone). The sockets outlive the generation: `detach` hands the
+// survivors' sockets back for the next one.
 import type { Logger } from 'pino';
+import type WebSocket from 'ws';
 import {
   decodeMessage,
   encodeMessage,
@@ -17,14 +21,26 @@ import {
   type MessageType,
 } from '@gnet/protocol';
 import { starHubRank, WsTransport } from '@gnet/collective';
-import { PhaseTimeoutError, WorkerLostError } from './errors.js';
-import type { JoinedWorker } from './rendezvous.js';
+import { PhaseTimeoutError, RoundFailedError, WorkerLostError, type GroupFailure } from './errors.js';
 import { StallClock } from './stall_clock.js';
 
-/** Messages a worker may send once the group is formed. */
-const FROM_WORKER: readonly MessageType[] = ['ready', 'metrics', 'evalResult', 'stateSnapshot', 'heartbeat', 'leave', 'error'];
+/** Messages a worker may send once it has joined. */
+const FROM_WORKER: readonly MessageType[] = ['ready', 'metrics', 'roundFailed', 'evalResult', 'stateSnapshot', 'heartbeat', 'leave', 'error'];
 
-/** One rank of the group. */
+/** A connected worker whose hello was accepted: a member of a generation, or waiting to be one. */
+export interface Candidate {
+  hello: Hello;
+  socket: WebSocket;
+  /** This connection's `welcome.serverProof` (rendezvous.ts, handshake step 6); the same in every `welcome` sent on it. */
+  serverProof: Uint8Array;
+  /**
+   * Returns the messages that arrived since the last hand-over and stops collecting them; call it
+   * in the same tick as attaching the socket to its next reader, so none falls in between.
+   */
+  takeEarlyFrames(): Uint8Array[];
+}
+
+/** One rank of the generation. */
 export interface Member {
   rank: number;
   hello: Hello;
@@ -36,62 +52,93 @@ interface Collector {
   type: MessageType;
   got: Map<number, Message>;
   ranks: readonly number[];
+  match: (message: Message) => boolean;
+  /** A `roundFailed` from any rank fails the wait. */
+  watchRoundFailed: boolean;
+  reject(err: GroupFailure): void;
   check(): void;
 }
 
 /** Options of {@link WorkerGroup}. */
 export interface WorkerGroupOptions {
-  joined: readonly JoinedWorker[];
+  members: readonly Candidate[];
+  generation: number;
   log: Logger;
   /** Period of our heartbeats to every worker, in milliseconds. */
   heartbeatMs: number;
   /** A wait longer than this logs a stall warning naming the missing ranks (and again each period). */
   stallWarnMs: number;
+  /** A rank silent this long is lost, in milliseconds. */
+  workerTimeoutMs: number;
 }
 
-/** The group after rendezvous: rank `i` is `joined[i]`. */
+/** A generation: rank `i` is `members[i]`. */
 export class WorkerGroup {
   readonly worldSize: number;
+  readonly generation: number;
   readonly members: readonly Member[];
   /** Reaches every rank; its own rank is `starHubRank(worldSize)` (the StarHub runs on it). */
   readonly transport: WsTransport;
   /** Rejects with the first `WorkerLostError`; never resolves. */
   readonly failed: Promise<never>;
+  /** Every rank lost so far, with the reason. */
+  readonly lost = new Map<number, string>();
   private readonly log: Logger;
   private readonly stallWarnMs: number;
-  private readonly sockets: readonly JoinedWorker['socket'][];
+  private readonly candidates: readonly Candidate[];
   private readonly queues: Message[][];
   private collector: Collector | null = null;
   private failure: WorkerLostError | null = null;
   private fail!: (err: WorkerLostError) => void;
   private phase = 'group formation';
   private closing = false;
-  private readonly heartbeat: NodeJS.Timeout;
+  private detached = false;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly unlisten: (() => void)[] = [];
 
   constructor(options: WorkerGroupOptions) {
-    const { joined, log } = options;
+    const { members, log } = options;
     this.log = log;
+    this.generation = options.generation;
     this.stallWarnMs = options.stallWarnMs;
-    this.worldSize = joined.length;
-    this.sockets = joined.map((j) => j.socket);
-    this.queues = joined.map(() => []);
-    this.members = joined.map((j, rank) => ({ rank, hello: j.hello, lastHeardMs: performance.now() }));
+    this.worldSize = members.length;
+    this.candidates = members;
+    this.queues = members.map(() => []);
+    this.members = members.map((c, rank) => ({ rank, hello: c.hello, lastHeardMs: performance.now() }));
     this.failed = new Promise<never>((_, reject) => {
       this.fail = reject;
     });
     // Callers race `failed` against what they wait for; an unobserved rejection must not crash.
     this.failed.catch(() => undefined);
     this.transport = new WsTransport({ rank: starHubRank(this.worldSize), onControlFrame: (rank, frame) => this.onControl(rank, frame) });
-    joined.forEach((j, rank) => {
-      j.socket.on('close', (code: number, reason: Buffer) => {
+    members.forEach((c, rank) => {
+      const onClose = (code: number, reason: Buffer): void => {
         const text = reason.toString('utf8');
         this.lose(rank, code === 1006 ? 'connection lost (1006: the process died or the network dropped)' : `connection closed with ${code}${text === '' ? '' : ` ${text}`}`);
-      });
-      this.transport.attach(rank, j.socket, 'accepted', j.takeEarlyFrames());
-      if (j.socket.readyState !== j.socket.OPEN) this.lose(rank, 'connection closed while the group was forming');
+      };
+      c.socket.on('close', onClose);
+      this.unlisten.push(() => c.socket.off('close', onClose));
+      this.transport.attach(rank, c.socket, 'accepted', c.takeEarlyFrames());
+      if (c.socket.readyState !== c.socket.OPEN) this.lose(rank, 'connection closed while the group was forming');
     });
-    this.heartbeat = setInterval(() => this.broadcast({ type: 'heartbeat', sentAtMs: Date.now() }), options.heartbeatMs);
-    this.heartbeat.unref();
+    const heartbeat = setInterval(() => this.broadcast({ type: 'heartbeat', sentAtMs: Date.now() }), options.heartbeatMs);
+    // Liveness: a tick that fires late means our own event loop was blocked; skip it.
+    const tickMs = Math.min(1000, options.workerTimeoutMs);
+    let expected = performance.now() + tickMs;
+    const liveness = setInterval(() => {
+      const now = performance.now();
+      const late = now - expected > tickMs;
+      expected = now + tickMs;
+      if (late) return;
+      for (const m of this.members) {
+        const silentMs = now - m.lastHeardMs;
+        if (silentMs > options.workerTimeoutMs && !this.lost.has(m.rank)) this.lose(m.rank, `silent for ${Math.round(silentMs)} ms (limit --worker-timeout-ms ${options.workerTimeoutMs})`);
+      }
+    }, tickMs);
+    for (const t of [heartbeat, liveness]) {
+      t.unref();
+      this.timers.push(t);
+    }
   }
 
   /** What the run is doing, named in loss and timeout errors: `round 7 (epoch 1, step 3)`. */
@@ -104,34 +151,63 @@ export class WorkerGroup {
     return this.failure;
   }
 
+  /** Ranks still connected and not lost, in rank order. */
+  get aliveRanks(): number[] {
+    return this.members.filter((m) => !this.lost.has(m.rank)).map((m) => m.rank);
+  }
+
   send(rank: number, message: Message): void {
-    const socket = this.sockets[rank]!;
+    const socket = this.candidates[rank]!.socket;
     if (socket.readyState === socket.OPEN) socket.send(encodeMessage(message), { binary: true });
   }
 
   broadcast(message: Message): void {
     const frame = encodeMessage(message);
-    for (const socket of this.sockets) if (socket.readyState === socket.OPEN) socket.send(frame, { binary: true });
+    for (const { socket } of this.candidates) if (socket.readyState === socket.OPEN) socket.send(frame, { binary: true });
   }
 
   /**
-   * Waits for one `type` message from each of `ranks` (default: all), in rank order. Warns every
-   * `stallWarnMs` naming the ranks still missing and for how long; rejects with
-   * `PhaseTimeoutError` after `timeoutMs` and with `WorkerLostError` as soon as a rank is lost.
+   * Waits for one `type` message that `match` accepts from each of `ranks` (default: all), in
+   * rank order; messages of that type that `match` refuses (late replies of an aborted round) are
+   * dropped. Warns every `stallWarnMs` naming the ranks still missing and for how long; rejects
+   * with `PhaseTimeoutError` after `timeoutMs`, with `WorkerLostError` as soon as one of `ranks`
+   * is lost, and (unless `roundFailed` is false) with `RoundFailedError` when a rank reports a
+   * failed all-reduce.
    */
-  collect<K extends MessageType>(type: K, options: { timeoutMs: number; ranks?: readonly number[] }): Promise<MessageOf<K>[]> {
-    if (this.failure !== null) return Promise.reject(this.failure);
+  collect<K extends MessageType>(
+    type: K,
+    options: { timeoutMs: number; ranks?: readonly number[]; match?: (message: MessageOf<K>) => boolean; roundFailed?: boolean },
+  ): Promise<MessageOf<K>[]> {
     if (this.collector !== null) throw new Error(`WorkerGroup.collect('${type}') called while collecting '${this.collector.type}'`);
     const ranks = options.ranks ?? this.members.map((m) => m.rank);
+    const lostRank = ranks.find((r) => this.lost.has(r));
+    if (lostRank !== undefined) return Promise.reject(this.lostError(lostRank));
     const phase = this.phase;
     const clock = new StallClock(this.stallWarnMs);
+    const match = (options.match ?? (() => true)) as (message: Message) => boolean;
+    const watchRoundFailed = options.roundFailed ?? true;
     return new Promise<MessageOf<K>[]>((resolve, reject) => {
-      const collector: Collector = { type, got: new Map(), ranks, check: () => undefined };
       const missing = (): number[] => ranks.filter((r) => !collector.got.has(r));
       const finish = (): void => {
         clearInterval(ticker);
         clearTimeout(timer);
         this.collector = null;
+      };
+      const collector: Collector = {
+        type,
+        got: new Map(),
+        ranks,
+        match: (message) => message.type === type && match(message),
+        watchRoundFailed: false,
+        reject: (err) => {
+          finish();
+          reject(err);
+        },
+        check: () => {
+          if (missing().length > 0) return;
+          finish();
+          resolve(ranks.map((r) => collector.got.get(r) as MessageOf<K>));
+        },
       };
       const ticker = setInterval(() => {
         const due = clock.due(performance.now());
@@ -148,29 +224,68 @@ export class WorkerGroup {
           'stall: waiting for ranks',
         );
       }, Math.min(1000, this.stallWarnMs));
-      const timer = setTimeout(() => {
-        finish();
-        reject(new PhaseTimeoutError(phase, missing(), options.timeoutMs));
-      }, options.timeoutMs);
-      this.failed.catch((err: unknown) => {
-        if (this.collector !== collector) return;
-        finish();
-        reject(err);
-      });
-      collector.check = () => {
-        if (missing().length > 0) return;
-        finish();
-        resolve(ranks.map((r) => collector.got.get(r) as MessageOf<K>));
-      };
+      const timer = setTimeout(() => collector.reject(new PhaseTimeoutError(phase, missing(), options.timeoutMs)), options.timeoutMs);
       this.collector = collector;
       // Messages that arrived before we started waiting.
       for (const rank of ranks) {
         const queue = this.queues[rank]!;
-        const i = queue.findIndex((m) => m.type === type);
-        if (i >= 0) collector.got.set(rank, queue.splice(i, 1)[0]!);
+        for (let i = 0; i < queue.length && !collector.got.has(rank); ) {
+          const m = queue[i]!;
+          if (watchRoundFailed && m.type === 'roundFailed') {
+            collector.reject(new RoundFailedError(rank, m.round, m.peerRank, m.message));
+            return;
+          }
+          if (m.type === type) {
+            queue.splice(i, 1);
+            if (collector.match(m)) collector.got.set(rank, m);
+          } else i += 1;
+        }
+      }
+      if (watchRoundFailed) {
+        // roundFailed from ranks outside `ranks` still breaks the group.
+        for (const [rank, queue] of this.queues.entries()) {
+          const f = queue.find((m) => m.type === 'roundFailed');
+          if (f !== undefined && f.type === 'roundFailed') {
+            collector.reject(new RoundFailedError(rank, f.round, f.peerRank, f.message));
+            return;
+          }
+        }
+        collector.watchRoundFailed = true;
       }
       collector.check();
     });
+  }
+
+  /** Drops every queued message (e.g. the `roundFailed`s of a round already being recovered from). */
+  clearQueues(): void {
+    for (const q of this.queues) q.length = 0;
+  }
+
+  /**
+   * Ends this generation without closing the survivors' sockets: stops our timers, lets go of
+   * the sockets (the next generation attaches them) and fails any wait in progress. Returns the
+   * candidates of the ranks still alive, in rank order; messages they send from now on are
+   * collected for the next hand-over.
+   */
+  detach(): Candidate[] {
+    this.detached = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const off of this.unlisten) off();
+    this.transport.detach();
+    // Lost ranks whose socket is still open (silent, evicted): cut it, so a frozen process that
+    // wakes up finds its connection gone and rejoins as a new member.
+    for (const rank of this.lost.keys()) this.candidates[rank]!.socket.terminate();
+    this.collector?.reject(this.failure ?? new WorkerLostError(-1, '', this.phase, 'the generation ended'));
+    return this.aliveRanks.map((rank) => rehome(this.candidates[rank]!));
+  }
+
+  /** Closes the socket of `rank` after telling it why (`leave` evicted), e.g. a rank that stalled. */
+  evict(rank: number, message: string): void {
+    this.send(rank, { type: 'leave', reason: 'evicted', message: message.slice(0, 4096) });
+    const socket = this.candidates[rank]!.socket;
+    socket.close(1008, 'evicted');
+    setTimeout(() => socket.terminate(), 1000).unref();
+    this.lose(rank, `evicted: ${message}`);
   }
 
   /**
@@ -179,12 +294,13 @@ export class WorkerGroup {
    */
   async close(leave: Leave | null): Promise<void> {
     this.closing = true;
-    clearInterval(this.heartbeat);
+    for (const t of this.timers) clearInterval(t);
     if (leave !== null) this.broadcast(leave);
     await this.transport.close(1000, leave?.reason ?? 'done');
   }
 
   private onControl(rank: number, frame: Uint8Array): void {
+    if (this.detached) return;
     const member = this.members[rank]!;
     member.lastHeardMs = performance.now();
     let message: Message;
@@ -192,7 +308,7 @@ export class WorkerGroup {
       message = decodeMessage(frame, { expect: FROM_WORKER });
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      const socket = this.sockets[rank]!;
+      const socket = this.candidates[rank]!.socket;
       if (socket.readyState === socket.OPEN) {
         socket.send(encodeMessage(errorMessageFor(err)), { binary: true });
         socket.close(err.closeCode, err.code);
@@ -213,18 +329,56 @@ export class WorkerGroup {
         break;
     }
     const collector = this.collector;
+    if (collector !== null && message.type === 'roundFailed' && collector.watchRoundFailed) {
+      collector.reject(new RoundFailedError(rank, message.round, message.peerRank, message.message));
+      return;
+    }
     if (collector !== null && collector.type === message.type && collector.ranks.includes(rank) && !collector.got.has(rank)) {
-      collector.got.set(rank, message);
-      collector.check();
+      if (collector.match(message)) {
+        collector.got.set(rank, message);
+        collector.check();
+      } else this.log.debug({ rank, type: message.type }, 'dropped a late reply');
       return;
     }
     this.queues[rank]!.push(message);
   }
 
-  private lose(rank: number, reason: string): void {
-    if (this.closing || this.failure !== null) return;
-    const member = this.members[rank]!;
-    this.failure = new WorkerLostError(rank, member.hello.workerId, this.phase, reason);
-    this.fail(this.failure);
+  private lostError(rank: number): WorkerLostError {
+    return new WorkerLostError(rank, this.members[rank]!.hello.workerId, this.phase, this.lost.get(rank) ?? 'lost');
   }
+
+  private lose(rank: number, reason: string): void {
+    if (this.closing || this.detached || this.lost.has(rank)) return;
+    this.lost.set(rank, reason);
+    const err = this.lostError(rank);
+    this.log.warn({ generation: this.generation, rank, workerId: err.workerId, phase: this.phase, reason, lastHeardAgoMs: Math.round(performance.now() - this.members[rank]!.lastHeardMs) }, 'worker lost');
+    const collector = this.collector;
+    if (collector !== null && collector.ranks.includes(rank)) collector.reject(err);
+    if (this.failure === null) {
+      this.failure = err;
+      this.fail(err);
+    }
+  }
+}
+
+/**
+ * A survivor's socket, collecting its messages again until the next generation takes it over (a
+ * worker may still send replies of the old generation meanwhile; the next group's `collect`
+ * drops those it does not match).
+ */
+function rehome(c: Candidate): Candidate {
+  const early: Uint8Array[] = [];
+  const onMessage = (data: WebSocket.RawData): void => {
+    early.push(data as Buffer);
+  };
+  c.socket.on('message', onMessage);
+  return {
+    hello: c.hello,
+    socket: c.socket,
+    serverProof: c.serverProof,
+    takeEarlyFrames: () => {
+      c.socket.off('message', onMessage);
+      return early.splice(0);
+    },
+  };
 }

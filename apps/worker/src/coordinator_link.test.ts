@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { decodeMessage, encodeMessage, PROTOCOL_VERSION, ProtocolError, type Hello, type Welcome } from '@gnet/protocol';
-import { CoordinatorLink, CoordinatorLinkError } from './coordinator_link.js';
+import { createNonce, decodeMessage, encodeMessage, PROTOCOL_VERSION, ProtocolError, type Hello, type Welcome } from '@gnet/protocol';
+import { CoordinatorLink, CoordinatorLinkError, type HelloFields } from './coordinator_link.js';
 
 const log = pino({ level: 'silent' });
-const hello: Hello = { type: 'hello', protocolVersion: PROTOCOL_VERSION, token: 't', workerId: 'w', backend: 'cpu', device: 'test', peer: null };
+const hello: HelloFields = { type: 'hello', protocolVersion: PROTOCOL_VERSION, workerId: 'w', backend: 'cpu', device: 'test', peer: null };
 const welcome: Welcome = {
   type: 'welcome',
   rank: 0,
@@ -16,7 +16,7 @@ const welcome: Welcome = {
   generation: 0,
   heartbeatMs: 1000,
   hyper: {
-    epochs: 1, batchSizePerWorker: 2, microBatch: 2, lrPeak: 0.1, warmupEpochs: 0, momentum: 0.9, nesterov: true, weightDecay: 0, labelSmoothing: 0, auxWeight: 0, seed: 0,
+    epochs: 1, globalBatch: 2, microBatch: 2, lrPeak: 0.1, warmupEpochs: 0, momentum: 0.9, nesterov: true, weightDecay: 0, labelSmoothing: 0, auxWeight: 0, seed: 0,
     augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 }, evalEvery: 0,
   },
   model: { width: 0.0625, auxHeads: false, batchNorm: false, dropout: 0, auxDropout: 0 },
@@ -24,18 +24,23 @@ const welcome: Welcome = {
   buckets: [{ bucket: 0, offset: 0, length: 10 }],
   allReduce: { algorithm: 'star', chunkBytes: 4096, wireDtype: 'float32' },
   peers: [],
+  // No secret on either side here (coordinator_link_auth.test.ts covers the proofs).
+  serverProof: new Uint8Array(0),
 };
 
-/** A fake coordinator answering each hello with `answer(socket, hello)`. */
+/** A fake coordinator: `challenge` on each connection, then answers each hello with `answer(socket, hello)`. */
 async function fakeCoordinator(answer: (socket: WebSocket, hello: Hello) => void): Promise<{ url: string; close(): void }> {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => server.once('listening', resolve));
-  server.on('connection', (socket) => socket.once('message', (data: Buffer) => answer(socket, decodeMessage(data) as Hello)));
+  server.on('connection', (socket) => {
+    socket.once('message', (data: Buffer) => answer(socket, decodeMessage(data) as Hello));
+    socket.send(encodeMessage({ type: 'challenge', nonce: createNonce() }));
+  });
   const { port } = server.address() as { port: number };
   return { url: `ws://127.0.0.1:${port}`, close: () => { for (const c of server.clients) c.terminate(); server.close(); } };
 }
 
-const connect = (url: string, connectTimeoutMs = 5000) => CoordinatorLink.connect({ url, hello, connectTimeoutMs, joinTimeoutMs: 5000, silenceTimeoutMs: 60_000, log });
+const connect = (url: string, connectTimeoutMs = 5000) => CoordinatorLink.connect({ url, hello, secret: '', connectTimeoutMs, joinTimeoutMs: 5000, silenceTimeoutMs: 60_000, log });
 
 test('a reject becomes PROTO_REJECTED with the coordinator code and reason', async () => {
   const c = await fakeCoordinator((socket) => socket.send(encodeMessage({ type: 'reject', code: 'DUPLICATE_WORKER', message: "A worker named 'w' has already joined" })));
@@ -52,7 +57,7 @@ test('after welcome, control messages queue in order, heartbeats do not, and a v
     assert.equal(h.workerId, 'w');
     coordinatorSide = socket;
     socket.send(encodeMessage(welcome));
-    socket.send(encodeMessage({ type: 'initialWeights', generation: 0, epoch: 0, step: 0, tensors: [], momentum: [] }));
+    socket.send(encodeMessage({ type: 'initialWeights', generation: 0, round: 0, epoch: 0, step: 0, globalStep: 0, tensors: [], momentum: [] }));
     socket.send(encodeMessage({ type: 'heartbeat', sentAtMs: 1 }));
     socket.send(encodeMessage({ type: 'roundStart', round: 1, epoch: 0, step: 0, globalStep: 0, lr: 0.1 }));
   });

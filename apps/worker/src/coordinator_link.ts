@@ -1,31 +1,41 @@
-// The worker's connection to the coordinator: dial (retrying while the coordinator starts), send
-// `hello`, wait for `welcome` or `reject` (handshake steps 1-5, packages/protocol/README.md), then
+// The worker's connection to the coordinator: dial (retrying while the coordinator starts; over
+// TLS for `wss://`), answer its `challenge` with `hello` (our nonce and the HMAC proof of the
+// shared secret), wait for `welcome` (whose proof shows the coordinator knows the secret too) or
+// `reject` (handshake steps 1-6, packages/protocol/README.md), then
 // carry control messages both ways. The same socket is a WsTransport to the star hub, so in star
 // mode gradient chunks share it; control frames are decoded here and queued for `next()`.
 // Every wait is bounded, and a coordinator that disappears fails the worker at once.
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
+  checkWelcomeProof,
+  createNonce,
   decodeMessage,
   DEFAULT_MAX_FRAME_BYTES,
   encodeMessage,
   errorFromReject,
   errorMessageFor,
+  HANDSHAKE_MAX_FRAME_BYTES,
+  helloProof,
   ProtocolError,
+  type ConnectionNonces,
   type Hello,
   type Message,
   type MessageType,
   type Welcome,
 } from '@gnet/protocol';
-import { starHubRank, WsTransport } from '@gnet/collective';
+import { clientTlsOptions, describeTlsTrustError, starHubRank, WsTransport, type TrustedCa } from '@gnet/collective';
 
 /** Messages the coordinator may send after `welcome`. */
-const FROM_COORDINATOR: readonly MessageType[] = ['initialWeights', 'roundStart', 'roundAbort', 'evalRequest', 'checkpointRequest', 'heartbeat', 'leave', 'error'];
+const FROM_COORDINATOR: readonly MessageType[] = ['welcome', 'initialWeights', 'roundStart', 'roundAbort', 'evalRequest', 'checkpointRequest', 'heartbeat', 'leave', 'error'];
 
 /** Stable codes of the link's errors. */
-export type LinkErrorCode = 'LINK_UNREACHABLE' | 'LINK_TIMEOUT' | 'LINK_LOST' | 'LINK_SILENT';
+export type LinkErrorCode = 'LINK_UNREACHABLE' | 'LINK_TIMEOUT' | 'LINK_LOST' | 'LINK_SILENT' | 'LINK_TLS';
 
-/** The coordinator cannot be reached, did not answer in time, went away or fell silent: the worker stops. */
+/**
+ * The coordinator cannot be reached, did not answer in time, went away or fell silent, or (over
+ * `wss://`) presented a certificate we do not trust: the worker stops.
+ */
 export class CoordinatorLinkError extends Error {
   override readonly name = 'CoordinatorLinkError';
   constructor(
@@ -38,8 +48,14 @@ export class CoordinatorLinkError extends Error {
 
 /** Options of {@link CoordinatorLink.connect}. */
 export interface ConnectOptions {
+  /** `ws://host:port`, or `wss://host:port` for a coordinator serving TLS. */
   url: string;
-  hello: Hello;
+  /** Our `hello` without its nonce and proof, which `connect` adds once the challenge arrived. */
+  hello: HelloFields;
+  /** The shared secret (`GNET_TOKEN`) to prove, and to check `welcome.serverProof` with; empty: no authentication. Never sent. */
+  secret: string;
+  /** For `wss://`: a CA certificate (PEM) to trust beside the system's (`--tls-ca`); default null. */
+  ca?: TrustedCa;
   /** Keep retrying a refused connection this long, in milliseconds. */
   connectTimeoutMs: number;
   /** Longest wait for `welcome` once connected (the coordinator waits for the whole group). */
@@ -49,14 +65,31 @@ export interface ConnectOptions {
   log: Logger;
 }
 
+/** A `hello` before the challenge: everything but its nonce and proof. */
+export type HelloFields = Omit<Hello, 'nonce' | 'proof'>;
+
+/** An open socket and its first message (the coordinator's `challenge`), caught from the start so none slips by. */
+interface Dialed {
+  socket: WebSocket;
+  first: Promise<Buffer>;
+}
+
 /** Opens a WebSocket to `url`; rejects on refusal or after `timeoutMs`. */
-function dial(url: string, timeoutMs: number): Promise<WebSocket> {
+function dial(url: string, timeoutMs: number, ca: TrustedCa): Promise<Dialed> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: DEFAULT_MAX_FRAME_BYTES, handshakeTimeout: timeoutMs });
+    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: DEFAULT_MAX_FRAME_BYTES, handshakeTimeout: timeoutMs, ...clientTlsOptions(url, ca) });
+    // ws may emit a message that came with the upgrade response before our caller resumes.
+    const first = new Promise<Buffer>((resolveFirst, rejectFirst) => {
+      socket.once('message', (data: WebSocket.RawData) => resolveFirst(data as Buffer));
+      socket.once('close', (code: number, reason: Buffer) => {
+        rejectFirst(new CoordinatorLinkError('LINK_LOST', `The coordinator closed the connection before its challenge (${code} ${reason.toString('utf8')})`));
+      });
+    });
+    first.catch(() => undefined);
     socket.once('open', () => {
       socket.removeAllListeners('error');
       socket.on('error', () => undefined);
-      resolve(socket);
+      resolve({ socket, first });
     });
     socket.once('error', (err) => {
       socket.terminate();
@@ -68,7 +101,10 @@ function dial(url: string, timeoutMs: number): Promise<WebSocket> {
 /** The connection to the coordinator after `welcome`. */
 export class CoordinatorLink {
   /** Transport to the star hub (the coordinator), peer rank `starHubRank(worldSize)`. */
-  readonly transport: WsTransport;
+  /** The star transport of the current generation (ranks change when the group is re-formed). */
+  transport: WsTransport;
+  /** The latest `welcome`: a new one arrives each time the coordinator re-forms the group. */
+  welcome: Welcome;
   private readonly queue: Message[] = [];
   private waiter: { resolve: (m: Message) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
@@ -80,10 +116,11 @@ export class CoordinatorLink {
 
   private constructor(
     private readonly socket: WebSocket,
-    readonly welcome: Welcome,
+    welcome: Welcome,
     silenceTimeoutMs: number,
     earlyFrames: readonly Uint8Array[],
   ) {
+    this.welcome = welcome;
     this.transport = new WsTransport({ rank: welcome.rank, onControlFrame: (_rank, frame) => this.onControl(frame) });
     socket.on('close', (code: number, reason: Buffer) => {
       if (this.closing) return;
@@ -109,12 +146,17 @@ export class CoordinatorLink {
   /** Dials the coordinator, says hello and waits for `welcome`. Rejects with `ProtocolError` `PROTO_REJECTED` on `reject`. */
   static async connect(o: ConnectOptions): Promise<CoordinatorLink> {
     const started = performance.now();
-    let socket: WebSocket | null = null;
-    for (let attempt = 1; socket === null; attempt += 1) {
+    let dialed: Dialed | null = null;
+    for (let attempt = 1; dialed === null; attempt += 1) {
       const left = o.connectTimeoutMs - (performance.now() - started);
       try {
-        socket = await dial(o.url, Math.max(1000, left));
+        dialed = await dial(o.url, Math.max(1000, left), o.ca ?? null);
       } catch (err) {
+        // An untrusted certificate will not become trusted by retrying.
+        const untrusted = describeTlsTrustError(err);
+        if (untrusted !== null) {
+          throw new CoordinatorLinkError('LINK_TLS', `The coordinator at ${o.url} cannot be trusted: ${untrusted}; pass the certificate of the CA that signed it with --tls-ca <pem>`);
+        }
         if (left <= 1000) {
           throw new CoordinatorLinkError('LINK_UNREACHABLE', `Cannot reach the coordinator at ${o.url} within ${o.connectTimeoutMs} ms: ${(err as Error).message}`);
         }
@@ -122,8 +164,8 @@ export class CoordinatorLink {
         await new Promise((resolve) => setTimeout(resolve, Math.min(1000, left - 1000)));
       }
     }
-    const open = socket;
-    open.send(encodeMessage(o.hello), { binary: true });
+    const open = dialed.socket;
+    const nonces = await answerChallenge(open, dialed.first, o);
     o.log.info({ url: o.url }, 'hello sent; waiting for the group to form');
     return new Promise<CoordinatorLink>((resolve, reject) => {
       const early: Uint8Array[] = [];
@@ -145,6 +187,8 @@ export class CoordinatorLink {
         let first: Message;
         try {
           first = decodeMessage(data as Buffer, { expect: ['welcome', 'reject'] });
+          // Never train for a coordinator that cannot prove it knows our secret.
+          if (first.type === 'welcome') checkWelcomeProof(first, nonces, o.secret);
         } catch (err) {
           clearTimeout(timer);
           if (err instanceof ProtocolError) {
@@ -217,6 +261,14 @@ export class CoordinatorLink {
       return;
     }
     if (message.type === 'heartbeat') return;
+    if (message.type === 'welcome') {
+      // A re-formed group: our rank and the star hub's rank change. Hand the socket to a
+      // transport numbered for the new generation, in this tick, so no later frame is misrouted.
+      this.welcome = message;
+      this.transport.detach();
+      this.transport = new WsTransport({ rank: message.rank, onControlFrame: (_rank, f) => this.onControl(f) });
+      this.transport.attach(starHubRank(message.worldSize), this.socket, 'dialed');
+    }
     if (message.type === 'roundAbort' || message.type === 'leave' || message.type === 'error') this.onUrgent?.(message);
     const waiter = this.waiter;
     if (waiter !== null) {
@@ -235,4 +287,38 @@ export class CoordinatorLink {
     waiter?.reject(err);
     for (const listener of this.failureListeners) listener(err);
   }
+}
+
+/**
+ * Handshake steps 1-2, worker side: waits (at most `connectTimeoutMs`) for the coordinator's
+ * `challenge`, then sends our `hello` with a fresh nonce and its proof. A `reject` instead (a
+ * coordinator that refused us before any hello) fails with `PROTO_REJECTED`; anything else with
+ * its ProtocolError, told to the coordinator before closing.
+ */
+async function answerChallenge(socket: WebSocket, first: Promise<Buffer>, o: ConnectOptions): Promise<ConnectionNonces> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CoordinatorLinkError('LINK_TIMEOUT', `No challenge from ${o.url} within ${o.connectTimeoutMs} ms: is it a gnet coordinator?`)), o.connectTimeoutMs);
+  });
+  let message: Message;
+  try {
+    message = decodeMessage(await Promise.race([first, timeout]), { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, expect: ['challenge', 'reject'] });
+  } catch (err) {
+    if (err instanceof ProtocolError) {
+      socket.send(encodeMessage(errorMessageFor(err)), { binary: true });
+      socket.close(err.closeCode, err.code);
+    } else socket.terminate();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (message.type === 'reject') {
+    socket.terminate();
+    throw errorFromReject(message);
+  }
+  if (message.type !== 'challenge') throw new Error(`unreachable: ${message.type}`);
+  // Copied: the nonce is a view into the received frame.
+  const nonces = { serverNonce: Uint8Array.from(message.nonce), clientNonce: createNonce() };
+  socket.send(encodeMessage({ ...o.hello, nonce: nonces.clientNonce, proof: helloProof(o.secret, nonces, o.hello.workerId) }), { binary: true });
+  return nonces;
 }

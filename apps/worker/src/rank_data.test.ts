@@ -9,7 +9,7 @@ import { RankData, ShardMismatchError } from './rank_data.js';
 const DIR = process.env['CIFAR10_DIR'] || fileURLToPath(new URL('../../../../shared/data/cifar-10-batches-bin', import.meta.url));
 let train: CifarSet;
 let testSet: CifarSet;
-const hyper = { batchSizePerWorker: 8, seed: 7, augmentation: { cropPaddingPx: 4, flip: true, cutoutPx: 0 } };
+const hyper = { globalBatch: 16, seed: 7, augmentation: { cropPaddingPx: 4, flip: true, cutoutPx: 0 } };
 
 test.before(async () => {
   [train, testSet] = await Promise.all([readCifar10(DIR, 'train'), readCifar10(DIR, 'test')]);
@@ -19,26 +19,29 @@ test('two ranks together train on each of the run images exactly once per epoch'
   const datasetSize = 64;
   const trainIdx = stratifiedSplit(train.labels, 500, hyper.seed).train.subarray(0, datasetSize);
   const shard = { datasetSize, trainIndicesDigest: indicesDigest(trainIdx), seed: hyper.seed };
-  const ranks = [0, 1].map((rank) => new RankData({ train, test: testSet, shard, hyper, rank, worldSize: 2 }));
+  const data = new RankData({ train, test: testSet, shard, hyper });
+  assert.equal(data.stepsPerEpoch, 4);
   for (const epoch of [0, 1]) {
     const seen: number[] = [];
-    for (const data of ranks) {
-      assert.equal(data.stepsPerEpoch, 4);
-      for (let step = 0; step < data.stepsPerEpoch; step += 1) seen.push(...data.batchIndices(epoch, step, new Int32Array(8)));
-    }
+    for (let step = 0; step < data.stepsPerEpoch; step += 1) for (const rank of [0, 1]) seen.push(...data.batchIndices(epoch, step, rank, 2, new Int32Array(16)));
     assert.deepEqual([...seen].sort((a, b) => a - b), [...trainIdx].sort((a, b) => a - b));
   }
-  // Batches differ between epochs (one permutation per epoch) and augmentation differs between ranks.
-  assert.notDeepEqual(ranks[0]!.batchIndices(0, 0, new Int32Array(8)), ranks[0]!.batchIndices(1, 0, new Int32Array(8)));
-  const batch = { images: new Float32Array(8 * 3072), labels: new Int32Array(8), count: 8 };
-  const idx = new Int32Array(8);
-  ranks[0]!.fillBatch(0, 0, batch, idx);
-  assert.deepEqual(Array.from(batch.labels), Array.from(idx, (i) => train.labels[i]!));
+  // Batches differ between epochs (one permutation per epoch).
+  assert.notDeepEqual(data.batchIndices(0, 0, 0, 2, new Int32Array(16)), data.batchIndices(1, 0, 0, 2, new Int32Array(16)));
+  // Three ranks take slices of 5, 5 and 6 of the same global batch; one rank takes all 16.
+  const whole = [...data.batchIndices(0, 1, 0, 1, new Int32Array(16))];
+  const thirds = [0, 1, 2].map((r) => [...data.batchIndices(0, 1, r, 3, new Int32Array(16))]);
+  assert.deepEqual(thirds.map((t) => t.length), [5, 5, 6]);
+  assert.deepEqual(thirds.flat(), whole);
+  const batch = { images: new Float32Array(16 * 3072), labels: new Int32Array(16), count: 0 };
+  const idx = data.fillBatch(0, 0, 1, 3, batch, new Int32Array(16));
+  assert.equal(batch.count, 5);
+  assert.deepEqual(Array.from(batch.labels.subarray(0, 5)), Array.from(idx, (i) => train.labels[i]!));
 });
 
 test('evaluation shards read the validation and test splits, unaugmented', () => {
   const trainIdx = stratifiedSplit(train.labels, 500, hyper.seed).train.subarray(0, 16);
-  const data = new RankData({ train, test: testSet, shard: { datasetSize: 16, trainIndicesDigest: indicesDigest(trainIdx), seed: 7 }, hyper, rank: 0, worldSize: 1 });
+  const data = new RankData({ train, test: testSet, shard: { datasetSize: 16, trainIndicesDigest: indicesDigest(trainIdx), seed: 7 }, hyper });
   const val = data.evalImages('val', 10, 14);
   assert.equal(val.count, 4);
   assert.deepEqual(Array.from(val.labels), Array.from(data.valIndices.subarray(10, 14), (i) => train.labels[i]!));
@@ -48,7 +51,7 @@ test('evaluation shards read the validation and test splits, unaugmented', () =>
 
 test('another split on disk is refused, showing both digests', () => {
   assert.throws(
-    () => new RankData({ train, test: testSet, shard: { datasetSize: 16, trainIndicesDigest: 'f'.repeat(64), seed: 7 }, hyper, rank: 0, worldSize: 1 }),
+    () => new RankData({ train, test: testSet, shard: { datasetSize: 16, trainIndicesDigest: 'f'.repeat(64), seed: 7 }, hyper }),
     (e: unknown) => e instanceof ShardMismatchError && e.code === 'WORKER_SHARD_MISMATCH' && /differs from the coordinator's \(ffffffffffff…\)/.test(e.message),
   );
 });

@@ -1,11 +1,13 @@
-// A rank's data: its shard of the training split (DistributedSampler over the split's indices,
-// dropLast, one permutation per epoch from the run seed) cut into per-step batches, and its
-// evaluation shards. Follows the single-node loop (packages/training/src/single_node_run.ts):
-// same split, same sampler, augmentation drawn from `Rng(deriveSeed(seed, 1, epoch, step, rank))`,
-// i.e. the single-node stream with the rank appended so ranks never share crops or flips.
+// A worker's view of CIFAR-10 for a run: the coordinator's training split (checked by digest),
+// cut by the elastic GlobalBatchSampler (one permutation per epoch, consecutive global batches
+// of a size fixed for the run, rank r of W taking its slice), and the evaluation shards.
+// Membership may change between generations, so rank and world size are arguments of each call,
+// not state. Augmentation is drawn from `Rng(deriveSeed(seed, 1, epoch, step, sliceStart))`: the
+// position of the slice in the global batch, so two ranks never share crops or flips.
 import {
-  DistributedSampler,
+  GlobalBatchSampler,
   Rng,
+  rankSlice,
   deriveSeed,
   indicesDigest,
   labelsOf,
@@ -41,9 +43,7 @@ export interface RankDataOptions {
   train: CifarSet;
   test: CifarSet;
   shard: ShardPlan;
-  hyper: Pick<HyperParams, 'batchSizePerWorker' | 'seed' | 'augmentation'>;
-  rank: number;
-  worldSize: number;
+  hyper: Pick<HyperParams, 'globalBatch' | 'seed' | 'augmentation'>;
 }
 
 /** One rank's view of CIFAR-10 for a run. */
@@ -51,12 +51,13 @@ export class RankData {
   /** Dataset indices of the training split used by the run (`shard.datasetSize` of them). */
   readonly trainIndices: Int32Array;
   readonly valIndices: Int32Array;
-  readonly sampler: DistributedSampler;
+  readonly sampler: GlobalBatchSampler;
   readonly stepsPerEpoch: number;
+  /** The largest slice any rank can get: the whole global batch (a group of one). */
+  readonly maxBatch: number;
   private readonly augment: AugmentOptions;
   private readonly train: CifarSet;
   private readonly test: CifarSet;
-  private order: { epoch: number; positions: Int32Array } | null = null;
 
   /** Throws `ShardMismatchError` when the split on disk is not the coordinator's. */
   constructor(private readonly o: RankDataOptions) {
@@ -74,29 +75,42 @@ export class RankData {
         `The training split on this machine (digest ${digest.slice(0, 12)}…) differs from the coordinator's (${o.shard.trainIndicesDigest.slice(0, 12)}…): different CIFAR-10 files or code versions`,
       );
     }
-    this.sampler = new DistributedSampler({ datasetSize: o.shard.datasetSize, worldSize: o.worldSize, rank: o.rank, seed: o.shard.seed, shuffle: true, dropLast: true });
-    this.stepsPerEpoch = Math.floor(this.sampler.numSamplesPerRank / o.hyper.batchSizePerWorker);
+    this.sampler = new GlobalBatchSampler({ datasetSize: o.shard.datasetSize, globalBatch: o.hyper.globalBatch, seed: o.shard.seed });
+    this.stepsPerEpoch = this.sampler.stepsPerEpoch;
+    this.maxBatch = o.hyper.globalBatch;
     const a = o.hyper.augmentation;
     this.augment = { crop: a.cropPaddingPx, flip: a.flip, cutout: a.cutoutPx };
   }
 
-  /** Dataset indices of this rank's batch at (`epoch`, `step`), written into `out` ([batchSizePerWorker]). */
-  batchIndices(epoch: number, step: number, out: Int32Array): Int32Array {
-    if (this.order?.epoch !== epoch) this.order = { epoch, positions: this.sampler.indicesForEpoch(epoch) };
-    const b = this.o.hyper.batchSizePerWorker;
-    if (!Number.isInteger(step) || step < 0 || step >= this.stepsPerEpoch) {
-      throw new RangeError(`\`step\` passed to RankData.batchIndices must be in [0, ${this.stepsPerEpoch}), but got ${step}`);
-    }
-    for (let i = 0; i < b; i += 1) out[i] = this.trainIndices[this.order.positions[step * b + i]!]!;
-    return out;
+  /** Samples `rank` of `worldSize` trains on at (`epoch`, `step`). */
+  batchSize(rank: number, worldSize: number): number {
+    const slice = rankSlice(rank, worldSize, this.o.hyper.globalBatch);
+    return slice.end - slice.start;
   }
 
-  /** Fills `batch` with this rank's augmented batch at (`epoch`, `step`); `indices` receives its dataset indices. */
-  fillBatch(epoch: number, step: number, batch: ImageBatch, indices: Int32Array): void {
-    this.batchIndices(epoch, step, indices);
-    const rng = new Rng(deriveSeed(this.o.hyper.seed, 1, epoch, step, this.o.rank));
-    makeBatch(this.train, indices, batch.images, { augment: this.augment, rng });
-    labelsOf(this.train, indices, batch.labels);
+  /**
+   * Dataset indices of `rank`'s batch at (`epoch`, `step`) in a group of `worldSize`, written
+   * into the front of `out` (which holds at least `maxBatch`); returns the filled view.
+   */
+  batchIndices(epoch: number, step: number, rank: number, worldSize: number, out: Int32Array): Int32Array {
+    const view = out.subarray(0, this.batchSize(rank, worldSize));
+    this.sampler.positions(epoch, step, rank, worldSize, view);
+    for (let i = 0; i < view.length; i += 1) view[i] = this.trainIndices[view[i]!]!;
+    return view;
+  }
+
+  /**
+   * Fills `batch` (capacity `maxBatch`) with `rank`'s augmented batch at (`epoch`, `step`) and sets
+   * `batch.count`; `indices` receives its dataset indices. Returns the indices' view.
+   */
+  fillBatch(epoch: number, step: number, rank: number, worldSize: number, batch: ImageBatch, indices: Int32Array): Int32Array {
+    const view = this.batchIndices(epoch, step, rank, worldSize, indices);
+    const { start } = rankSlice(rank, worldSize, this.o.hyper.globalBatch);
+    const rng = new Rng(deriveSeed(this.o.hyper.seed, 1, epoch, step, start));
+    batch.count = view.length;
+    makeBatch(this.train, view, batch.images.subarray(0, view.length * IMAGE_FLOATS), { augment: this.augment, rng });
+    labelsOf(this.train, view, batch.labels.subarray(0, view.length));
+    return view;
   }
 
   /** Images `[start, end)` of a split (validation: the held-out 5,000; test: the 10,000), unaugmented. */

@@ -1,96 +1,155 @@
-// What one rank does with its replica between the coordinator's messages: the round-0 weights
-// check, training steps, evaluation after averaging BatchNorm statistics, checkpoint snapshots and
-// the debugging traces. The I/O around it (connections, the message loop) is distributed_worker.ts;
-// steps 3-6 of the worker's round protocol are here.
+// What one worker does with its replica between the coordinator's messages: the weights check of
+// each generation, training steps (with the non-finite-gradient skip), evaluation after averaging
+// BatchNorm statistics, checkpoint snapshots and the debugging traces. The replica outlives the
+// generations of an elastic group: `setGroup` swaps in each generation's rank, world size and
+// all-reduce. The I/O around it (connections, the message loop) is distributed_worker.ts.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { deriveSeed } from '@gnet/data';
 import type { CheckpointRequest, EvalRequest, HyperParams, Message, RoundStart } from '@gnet/protocol';
-import type { GradientReducer } from '@gnet/collective';
-import { emptyEvalSums, evaluateImages, type Replica } from '@gnet/training';
+import { CollectiveError, PeerLostError, CollectiveTimeoutError, RoundAbortedError, type GradientReducer } from '@gnet/collective';
+import { emptyEvalSums, evaluateImages, memoryStats, type Replica } from '@gnet/training';
 import type { ImageBatch, RankData } from './rank_data.js';
 import { digestsAgree, digestVector, floatsDigest, slotTensors } from './wire_state.js';
 import { WorkerRunError } from './worker_run_error.js';
 
-/** Options of {@link ReplicaSession}. */
-export interface ReplicaSessionOptions {
-  replica: Replica;
-  data: RankData;
-  hyper: HyperParams;
+/** One generation of the group, as this worker sees it. */
+export interface GenerationGroup {
+  generation: number;
   rank: number;
   worldSize: number;
   /** Sums the flat gradient across ranks (bucketed; the welcome's wire dtype). */
   reducer: GradientReducer;
   /** Sums a float32 vector across ranks exactly, in all-reduce round `round`. */
   allReduceVector(values: Float32Array, round: number): Promise<void>;
+}
+
+/** How a round ended for this worker. */
+export type RoundOutcome = 'done' | 'failed' | 'aborted';
+
+/** Options of {@link ReplicaSession}. */
+export interface ReplicaSessionOptions {
+  replica: Replica;
+  data: RankData;
+  hyper: HyperParams;
   /** Sends a message to the coordinator. */
   send(message: Message): void;
   log: Logger;
   /** `--trace-weights`, `--trace-samples`, `--dump-dir` (empty: none). */
   trace: { weights: boolean; samples: boolean; dumpDir: string };
+  /** Fault injection for tests (`--fault-nan-at-step`): poison this worker's gradient at this global step; -1 never. */
+  nanAtGlobalStep: number;
 }
 
 /** One rank's replica during a run. */
 export class ReplicaSession {
-  /** Optimizer steps taken. */
+  /** Optimizer steps this worker computed and applied or skipped (all generations). */
   steps = 0;
+  /** Steps whose update was skipped because the reduced gradient was not finite. */
+  skippedSteps = 0;
+  /** The global step this replica's state trains next (sent in `stateSnapshot`). */
+  nextGlobalStep = 0;
+  private group: GenerationGroup | null = null;
+  /** Rounds the coordinator aborted: a `roundStart` for one of them is dropped unrun. */
+  private readonly abortedRounds = new Set<number>();
   private readonly batch: ImageBatch;
   private readonly indices: Int32Array;
-  /** The highest all-reduce round seen: a BatchNorm averaging round is the next one. */
-  private lastRound = 0;
-  /** Weights changed since the BatchNorm statistics were last averaged. */
-  private bnDirty = false;
   private bnAverages = 0;
 
-  constructor(private readonly o: ReplicaSessionOptions) {
-    const b = o.hyper.batchSizePerWorker;
-    this.batch = { images: new Float32Array(b * 3072), labels: new Int32Array(b), count: b };
+  constructor(private o: ReplicaSessionOptions) {
+    const b = o.data.maxBatch;
+    this.batch = { images: new Float32Array(b * 3072), labels: new Int32Array(b), count: 0 };
     this.indices = new Int32Array(b);
   }
 
+  /** Starts a generation: its rank, world size and all-reduce; the replica's state is set by the caller. */
+  setGroup(group: GenerationGroup, nextGlobalStep: number): void {
+    this.group = group;
+    this.nextGlobalStep = nextGlobalStep;
+  }
+
+  /** A new connection to the coordinator (after a rejoin): messages and logs go there from now on. */
+  rebind(io: Pick<ReplicaSessionOptions, 'send' | 'log'>): void {
+    this.o = { ...this.o, ...io };
+  }
+
+  /** True when the coordinator aborted `round`. */
+  isAborted(round: number): boolean {
+    return this.abortedRounds.has(round);
+  }
+
+  /** The coordinator aborted `round` (`roundAbort`); its all-reduce, if running, is failed by the caller. */
+  markAborted(round: number): void {
+    this.abortedRounds.add(round);
+    // Only recent rounds can still arrive; keep the set small over a long run.
+    if (this.abortedRounds.size > 64) this.abortedRounds.delete(Math.min(...this.abortedRounds));
+  }
+
+  private get g(): GenerationGroup {
+    if (this.group === null) throw new WorkerRunError('WORKER_PROTOCOL', 'a round arrived before the first welcome');
+    return this.group;
+  }
+
   /**
-   * Round 0: all-reduces the SHA-256 of the initial weights and throws `WORKER_WEIGHTS_DIFFER`
-   * unless every rank has ours. Returns the digest.
+   * A generation's first round (`round`): all-reduces the SHA-256 of the weights and throws
+   * `WORKER_WEIGHTS_DIFFER` unless every rank has ours. Returns the digest.
    */
-  async checkInitialWeights(): Promise<string> {
+  async checkInitialWeights(round: number): Promise<string> {
     const digest = floatsDigest(this.o.replica.weights);
     const mine = digestVector(digest);
     const summed = Float32Array.from(mine);
-    await this.o.allReduceVector(summed, 0);
-    if (!digestsAgree(summed, mine, this.o.worldSize)) {
+    await this.g.allReduceVector(summed, round);
+    if (!digestsAgree(summed, mine, this.g.worldSize)) {
       throw new WorkerRunError('WORKER_WEIGHTS_DIFFER', `Initial weights differ across ranks: ours have SHA-256 ${digest}, and not every rank's matches it; check every worker runs the same code and backend`);
     }
     return digest;
   }
 
   /**
-   * Step 4: this rank's batch → forward/backward in micro-batches (loss scaled by 1 / global
-   * batch) → all-reduce (the sum is the global mean gradient) → SGD with the round's lr → metrics.
+   * Step 4: this rank's slice of the global batch → forward/backward in micro-batches (loss
+   * scaled by 1 / global batch) → all-reduce (the sum is the global mean gradient) → SGD with the
+   * round's lr, unless the reduced gradient holds a NaN or infinity (then every rank skips alike)
+   * → metrics. A failed all-reduce is reported (`roundFailed`) and the state left as it was.
    */
-  async trainStep(m: RoundStart): Promise<void> {
-    const { replica, hyper, rank, worldSize, data, log } = this.o;
+  async trainStep(m: RoundStart): Promise<RoundOutcome> {
+    const { replica, hyper, data, log } = this.o;
+    if (this.abortedRounds.has(m.round)) return 'aborted';
+    const { rank, worldSize, generation } = this.g;
     const t0 = performance.now();
-    this.lastRound = Math.max(this.lastRound, m.round);
-    data.fillBatch(m.epoch, m.step, this.batch, this.indices);
+    data.fillBatch(m.epoch, m.step, rank, worldSize, this.batch, this.indices);
     const t1 = performance.now();
     replica.zeroGrad();
     const stats = replica.accumulate(this.batch, {
       microBatch: hyper.microBatch,
       labelSmoothing: hyper.labelSmoothing,
       auxWeight: hyper.auxWeight,
-      lossScale: 1 / (hyper.batchSizePerWorker * worldSize),
+      lossScale: 1 / hyper.globalBatch,
       // Dropout masks differ per rank, like the batches (single-node: deriveSeed(seed, 2, epoch, step)).
       seed: deriveSeed(hyper.seed, 2, m.epoch, m.step, rank),
     });
-    const t2 = performance.now();
-    await this.o.reducer.allReduce(replica.grads, { round: m.round });
-    const t3 = performance.now();
-    replica.apply(m.lr);
-    this.bnDirty = true;
-    this.steps += 1;
-    const t4 = performance.now();
     const loss = stats.lossSum / stats.count;
+    // A non-finite local loss may still leave a finite gradient; poison it so the all-reduced
+    // gradient is non-finite on every rank and every rank skips the step alike.
+    if (!Number.isFinite(stats.objectiveSum) || m.globalStep === this.o.nanAtGlobalStep) replica.grads[0] = Number.NaN;
+    const t2 = performance.now();
+    try {
+      await this.g.reducer.allReduce(replica.grads, { round: m.round });
+    } catch (err) {
+      return this.roundFailed(m.round, err);
+    }
+    const t3 = performance.now();
+    const skipped = !allFinite(replica.grads);
+    if (skipped) {
+      this.skippedSteps += 1;
+      log.warn({ round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, loss, skippedSteps: this.skippedSteps }, 'non-finite gradient: update skipped on every rank');
+    } else {
+      replica.apply(m.lr);
+    }
+    this.steps += 1;
+    this.nextGlobalStep = m.globalStep + 1;
+    const t4 = performance.now();
+    const memory = memoryStats();
     this.o.send({
       type: 'metrics',
       round: m.round,
@@ -100,28 +159,45 @@ export class ReplicaSession {
       correct: stats.correct,
       count: stats.count,
       timings: { dataMs: t1 - t0, computeMs: t2 - t1, reduceMs: t3 - t2, applyMs: t4 - t3, stepMs: t4 - t0 },
+      skipped,
+      memory,
     });
-    const at = { round: m.round, epoch: m.epoch, step: m.step };
-    log.debug({ ...at, loss, objective: stats.objectiveSum / stats.count, computeMs: Math.round(t2 - t1), reduceMs: Math.round(t3 - t2) }, 'step done');
-    if (this.o.trace.samples) log.info({ ...at, samples: Array.from(this.indices) }, 'batch samples');
+    const at = { round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, generation };
+    log.debug({ ...at, loss, objective: stats.objectiveSum / stats.count, computeMs: Math.round(t2 - t1), reduceMs: Math.round(t3 - t2), ...memory }, 'step done');
+    if (this.o.trace.samples) log.info({ ...at, rank, worldSize, samples: Array.from(this.indices.subarray(0, this.batch.count)) }, 'batch samples');
     if (this.o.trace.weights) log.info({ ...at, weightsSha256: floatsDigest(replica.weights) }, 'weights digest');
+    return 'done';
+  }
+
+  /** Reports a failed all-reduce of `round` to the coordinator (unless it aborted the round itself). */
+  private roundFailed(round: number, err: unknown): RoundOutcome {
+    if (err instanceof RoundAbortedError || this.abortedRounds.has(round)) return 'aborted';
+    if (!(err instanceof CollectiveError)) throw err;
+    const peerRank = err instanceof PeerLostError || err instanceof CollectiveTimeoutError ? err.peerRank : null;
+    this.o.log.warn({ round, code: err.code, peerRank, reason: err.message }, 'all-reduce failed; waiting for the coordinator to re-form the group');
+    this.o.send({ type: 'roundFailed', round, code: err.code, message: err.message.slice(0, 4096), peerRank });
+    return 'failed';
   }
 
   /** Step 5: average BatchNorm statistics if the weights moved, then evaluate the shard and send the sums. */
-  async evaluate(m: EvalRequest): Promise<void> {
-    const { replica, data, worldSize, log } = this.o;
-    if (this.bnDirty && replica.bufferLayout.size > 0) {
-      const round = ++this.lastRound;
+  async evaluate(m: EvalRequest): Promise<RoundOutcome> {
+    const { replica, data, log } = this.o;
+    const { worldSize } = this.g;
+    if (m.averageRound !== null && replica.bufferLayout.size > 0) {
+      const round = m.averageRound;
       const buffers = replica.readBuffers();
       await this.dump(`bn${this.bnAverages}-before`, buffers);
-      await this.o.allReduceVector(buffers, round);
+      try {
+        await this.g.allReduceVector(buffers, round);
+      } catch (err) {
+        return this.roundFailed(round, err);
+      }
       for (let i = 0; i < buffers.length; i += 1) buffers[i] = buffers[i]! / worldSize;
       replica.writeBuffers(buffers);
       await this.dump(`bn${this.bnAverages}-after`, buffers);
       log.debug({ round, buffersSha256: floatsDigest(buffers) }, 'BatchNorm statistics averaged');
       this.bnAverages += 1;
     }
-    this.bnDirty = false;
     const shard = data.evalImages(m.split, m.start, m.end);
     const sums = evaluateImages(replica.model, shard.images, shard.labels, shard.count, m.batchSize, emptyEvalSums(10));
     this.o.send({
@@ -138,6 +214,7 @@ export class ReplicaSession {
       perClassCount: sums.perClassCount,
     });
     log.debug({ split: m.split, epoch: m.epoch, start: m.start, end: m.end, accuracy: sums.count > 0 ? sums.correct / sums.count : null }, 'evaluation done');
+    return 'done';
   }
 
   /** Step 6: the full state for the coordinator's checkpoint (variables, then BatchNorm statistics; momentum if asked). */
@@ -145,7 +222,7 @@ export class ReplicaSession {
     const { replica } = this.o;
     const tensors = [...slotTensors(replica.layout.slots, replica.weights), ...slotTensors(replica.bufferLayout.slots, replica.readBuffers())];
     const momentum = m.includeMomentum ? slotTensors(replica.layout.slots, replica.sgd.velocity) : [];
-    this.o.send({ type: 'stateSnapshot', requestId: m.requestId, epoch: m.epoch, step: m.step, globalStep: m.globalStep, tensors, momentum });
+    this.o.send({ type: 'stateSnapshot', requestId: m.requestId, epoch: m.epoch, step: m.step, globalStep: m.globalStep, nextGlobalStep: this.nextGlobalStep, tensors, momentum });
   }
 
   /** The run finished: writes the final dumps and returns the weights' digest. */
@@ -160,6 +237,12 @@ export class ReplicaSession {
     const dir = this.o.trace.dumpDir;
     if (dir === '') return;
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, `rank${this.o.rank}-${name}.f32`), new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    await writeFile(join(dir, `rank${this.group?.rank ?? 0}-${name}.f32`), new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   }
+}
+
+/** True when no element is NaN or ±Infinity. */
+function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i += 1) if (!Number.isFinite(values[i]!)) return false;
+  return true;
 }

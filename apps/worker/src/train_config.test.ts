@@ -31,3 +31,37 @@ test('bad values are ConfigErrors naming the flag, the rule and the value', () =
   bad(['--backend', 'webgl'], /argument 'webgl' is invalid/);
   bad(['--bogus'], /unknown option '--bogus'/);
 });
+
+test('checkpoint flags: every N steps (0 = epoch ends) and how many to keep (>= 1)', () => {
+  const defaults = parseTrainConfig([], {}, '/r', at);
+  assert.deepEqual([defaults.checkpointEverySteps, defaults.keepCheckpoints], [0, 3]);
+  const cfg = parseTrainConfig(['--checkpoint-every-steps', '50', '--keep-checkpoints', '5'], {}, '/r', at);
+  assert.deepEqual([cfg.checkpointEverySteps, cfg.keepCheckpoints], [50, 5]);
+  assert.throws(() => parseTrainConfig(['--keep-checkpoints', '0'], {}, '/r', at), (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && /^--keep-checkpoints: .*but got 0$/.test(e.message));
+  assert.throws(() => parseTrainConfig(['--checkpoint-every-steps', '-1'], {}, '/r', at), (e: unknown) => e instanceof ConfigError && /^--checkpoint-every-steps: .*but got -1$/.test(e.message));
+});
+
+test('hostile values: each a ConfigError naming the flag, what was expected and the value', () => {
+  const cases: Array<[string[], string]> = [
+    [['--lr', '0'], '--lr: Too small: expected number to be >0, but got 0'],
+    [['--lr', '-0.5'], '--lr: Too small: expected number to be >0, but got -0.5'],
+    [['--lr', 'NaN'], "option '--lr <x>' argument 'NaN' is invalid. Expected a finite number."],
+    [['--lr', '-Infinity'], "option '--lr <x>' argument '-Infinity' is invalid. Expected a finite number."],
+    [['--epochs', '-3'], '--epochs: Too small: expected number to be >0, but got -3'],
+    [['--epochs', '0'], '--epochs: Too small: expected number to be >0, but got 0'],
+    [['--batch-size', '0'], '--batch-size: Too small: expected number to be >0, but got 0'],
+    [['--batch-size', '-128'], '--batch-size: Too small: expected number to be >0, but got -128'],
+    [['--micro-batch', '0'], '--micro-batch: Too small: expected number to be >0, but got 0'],
+    [['--momentum', '1'], '--momentum: Too big: expected number to be <1, but got 1'],
+    [['--weight-decay', '-1e-4'], '--weight-decay: Too small: expected number to be >=0, but got -0.0001'],
+    [['--width', '1e309'], "option '--width <x>' argument '1e309' is invalid. Expected a finite number."],
+    [['--seed', '-1'], '--seed: Too small: expected number to be >=0, but got -1'],
+    [['--train-limit', '-1'], '--train-limit: Too small: expected number to be >=0, but got -1'],
+    [['--workers', '2'], "unknown option '--workers'"],
+    [['--epochs'], "option '--epochs <n>' argument missing"],
+    [['10'], 'too many arguments. Expected 0 arguments but got 1.'],
+  ];
+  for (const [argv, message] of cases) {
+    assert.throws(() => parseTrainConfig(argv, {}, '/r', at), (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && e.message === message, `${argv.join(' ')} → ${message}`);
+  }
+});

@@ -45,6 +45,7 @@ export const TrainConfigSchema = z
     evalLimit: z.number().int().min(0),
     evalBatch: positiveInt,
     checkpointEverySteps: z.number().int().min(0),
+    keepCheckpoints: z.number().int().min(1),
   })
   .strict();
 
@@ -70,7 +71,7 @@ export function parseTrainConfig(
     .configureOutput({ writeErr: () => undefined })
     .option('--data-dir <dir>', 'CIFAR-10 binary folder; fetched there if missing (env CIFAR10_DIR)', env.CIFAR10_DIR ?? '')
     .option('--run-dir <dir>', 'run folder (metrics, chart, checkpoints)', `${runsRoot}/${stamp}`)
-    .option('--resume', 'continue the run in --run-dir from its latest checkpoint', false)
+    .option('--resume', 'continue the run in --run-dir from its newest good checkpoint', false)
     .addOption(new Option('--backend <name>', 'TF.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(env.LOG_LEVEL ?? 'info'))
     .option('--no-progress', 'no progress bar even at a terminal')
@@ -94,7 +95,10 @@ export function parseTrainConfig(
     .option('--train-limit <n>', 'use only the first N training images (0 = all 45,000)', num, 0)
     .option('--eval-limit <n>', 'use only the first N validation and test images (0 = all)', num, 0)
     .option('--eval-batch <n>', 'evaluation batch', num, 100)
-    .option('--checkpoint-every-steps <n>', 'also checkpoint every N steps (0 = each epoch only)', num, 0);
+    // 0: a checkpoint at each epoch end only (an epoch of full CIFAR-10 is ~350 steps at batch 128).
+    .option('--checkpoint-every-steps <n>', 'also checkpoint every N steps (0 = only at epoch ends)', num, 0)
+    // 3: survives a torn newest checkpoint and one more, at 3x the checkpoint size on disk.
+    .option('--keep-checkpoints <n>', 'checkpoints kept in <run-dir>/checkpoints, newest first (>= 1)', num, 3);
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
@@ -129,6 +133,7 @@ export function parseTrainConfig(
     evalLimit: o.evalLimit as number,
     evalBatch: o.evalBatch as number,
     checkpointEverySteps: o.checkpointEverySteps as number,
+    keepCheckpoints: o.keepCheckpoints as number,
   };
   const parsed = TrainConfigSchema.safeParse(candidate);
   if (!parsed.success) {

@@ -84,6 +84,7 @@ async function main(): Promise<void> {
     resume: cfg.resume,
     stopAfterSteps: 0,
     checkpointEverySteps: cfg.checkpointEverySteps,
+    keepCheckpoints: cfg.keepCheckpoints,
     log: log.child({ module: 'train' }),
     shouldStop: () => stopRequested,
     onStep: bar

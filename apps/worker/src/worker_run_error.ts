@@ -2,7 +2,7 @@
 // a lost ring neighbour (the collective's PeerLostError) or a refused hello (ProtocolError).
 
 /** Stable codes of {@link WorkerRunError}. */
-export type WorkerRunErrorCode = 'WORKER_LAYOUT_MISMATCH' | 'WORKER_MICRO_BATCH' | 'WORKER_WEIGHTS_DIFFER' | 'WORKER_ABORTED' | 'WORKER_PROTOCOL';
+export type WorkerRunErrorCode = 'WORKER_LAYOUT_MISMATCH' | 'WORKER_MICRO_BATCH' | 'WORKER_WEIGHTS_DIFFER' | 'WORKER_ABORTED' | 'WORKER_EVICTED' | 'WORKER_PROTOCOL';
 
 /** The run cannot go on for this worker; the process exits 1 with this message. */
 export class WorkerRunError extends Error {

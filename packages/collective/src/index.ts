@@ -17,6 +17,10 @@ export { boundedWait, type Settle } from './bounded_wait.js';
 export { FrameInbox, type FailureFactory, type InboxFlowControl } from './frame_inbox.js';
 export { MemoryHub, MemoryTransport, type MemoryHubOptions } from './memory_transport.js';
 export { WsTransport, type WsRole, type WsTransportOptions } from './ws_transport.js';
+export { listenWsServer, wsUrl, type TlsCredentials, type WsServer, type WsServerOptions } from './ws_server.js';
+export { challengeConnection, type ChallengeOptions } from './challenge_connection.js';
+export { clientTlsOptions, describeTlsTrustError, type TrustedCa } from './tls_client.js';
+export { readPemFile, readServerTls } from './tls_files.js';
 export {
   WsPeerListener,
   type AcceptedPeer,

@@ -1,10 +1,28 @@
-// Opening WebSocket transports for a group (protocol handshake step 6): the ring, where rank r
+// Opening WebSocket transports for a group (protocol handshake step 7): the ring, where rank r
 // dials rank r + 1 and accepts rank r - 1, and the star, where every worker dials the hub. Each
-// dialer presents the listener's bearer token on the upgrade and sends `peerHello` first.
-import { DEFAULT_MAX_FRAME_BYTES, encodeMessage, PROTOCOL_VERSION, ProtocolError, type Peer, type PeerHello } from '@gnet/protocol';
+// dialer waits for the listener's `challenge`, answers with `peerHello` (its nonce and the HMAC
+// proof of the shared secret), and sends nothing else until the listener's `peerWelcome` proved
+// that the listener knows the secret too. `wss://` URLs are dialed over TLS.
+import {
+  checkPeerWelcomeProof,
+  createNonce,
+  decodeMessage,
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeMessage,
+  errorMessageFor,
+  HANDSHAKE_MAX_FRAME_BYTES,
+  peerHelloProof,
+  PROTOCOL_ERRORS,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type Peer,
+  type PeerIdentity,
+  type ProtocolErrorCode,
+} from '@gnet/protocol';
 import WebSocket from 'ws';
 import { checkRank } from './chunk_settings.js';
 import { CollectiveConfigError, CollectiveTimeoutError, PeerLostError } from './errors.js';
+import { clientTlsOptions, describeTlsTrustError, type TrustedCa } from './tls_client.js';
 import { starHubRank } from './transport.js';
 import { WsFrameReader } from './ws_frame_reader.js';
 import type { WsPeerListener } from './ws_peer_listener.js';
@@ -18,14 +36,17 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
 /** Options of {@link dialPeer}. */
 export interface DialPeerOptions {
-  /** The peer's listener, `ws://host:port`. */
+  /** The peer's listener, `ws://host:port` or `wss://host:port`. */
   url: string;
   /** Rank of the peer dialed (for errors). */
   peerRank: number;
-  /** The first message sent. */
-  hello: PeerHello;
-  /** The listener's bearer token; empty sends none. */
+  /** Who we are, sent (with version, nonce and proof) in `peerHello`. */
+  hello: PeerIdentity;
+  /** The shared secret (`GNET_TOKEN`) to prove; empty: no authentication. Never sent. */
   token?: string;
+  /** For `wss://`: a CA certificate (PEM) to trust beside the system's, e.g. of a self-signed cluster certificate. */
+  ca?: TrustedCa;
+  /** Bounds the dial and the whole handshake, in milliseconds; default {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
   timeoutMs?: number;
   /** Largest message accepted (ws `maxPayload`), in bytes; default DEFAULT_MAX_FRAME_BYTES. */
   maxPayloadBytes?: number;
@@ -36,10 +57,11 @@ export interface DialPeerOptions {
    */
   zeroMask?: boolean;
   /**
-   * Parse incoming frames with {@link WsFrameReader} (default true): reads land in one reused
-   * buffer and messages in recycled ones, instead of ws's fresh buffer per frame plus Node's per
-   * read. Frames then stay valid only until the next `recv` from this peer (the Transport
-   * contract). Off: ws's own receiver.
+   * Parse incoming frames with {@link WsFrameReader} (default true for `ws://`): reads land in one
+   * reused buffer and messages in recycled ones, instead of ws's fresh buffer per frame plus
+   * Node's per read. Frames then stay valid only until the next `recv` from this peer (the
+   * Transport contract). Off: ws's own receiver. Always off for `wss://` (the reader sits on the
+   * TCP socket, below TLS).
    */
   fastReceive?: boolean;
 }
@@ -48,35 +70,47 @@ function zeroMask(mask: Uint8Array): void {
   mask.fill(0);
 }
 
-/** An open connection to a peer, its `peerHello` sent. */
+/** An open, authenticated connection to a peer (its `peerWelcome` checked). */
 export interface DialedPeer {
   socket: WebSocket;
   /**
-   * Stops collecting the socket's messages and returns those that arrived since it opened; call
-   * it in the same tick as `WsTransport.attach(rank, socket, 'dialed', takeEarlyFrames())`.
+   * Stops collecting the socket's messages and returns those that arrived after `peerWelcome`;
+   * call it in the same tick as `WsTransport.attach(rank, socket, 'dialed', takeEarlyFrames())`.
    */
   takeEarlyFrames(): Uint8Array[];
 }
 
+/** The error for an `error` message a listener sent instead of `peerWelcome`, keeping its code when it is one of ours. */
+function refusedBy(url: string, peerRank: number, code: string, message: string): ProtocolError {
+  const known: ProtocolErrorCode = code in PROTOCOL_ERRORS ? (code as ProtocolErrorCode) : 'PROTO_REJECTED';
+  return new ProtocolError(known, `Peer listener ${url} (rank ${peerRank}) refused our peerHello with ${code}: ${message}`);
+}
+
 /**
- * Dials a peer listener and sends `hello`; resolves with the open socket once the hello is
- * written. Refused tokens fail with `ProtocolError` `PROTO_AUTH`; unreachable peers with
- * `PeerLostError`; a slow one with `CollectiveTimeoutError`. A refused `peerHello` shows later,
- * as the socket closing with the listener's code (the protocol has no acknowledgement).
+ * Dials a peer listener and runs the handshake: `challenge` in, `peerHello` out, `peerWelcome`
+ * in (its proof checked). Resolves with the open socket once the listener proved itself.
+ * Failures: a listener that refuses us (wrong secret, version) with `ProtocolError` of the
+ * listener's code (`PROTO_AUTH`, `PROTO_VERSION`...); a listener whose proof is wrong with
+ * `PROTO_AUTH` (we send `error` and close 1008); a `wss://` certificate we do not trust with
+ * `CollectiveConfigError`; an unreachable peer with `PeerLostError`; a slow one with
+ * `CollectiveTimeoutError`. A `peerHello` of the wrong run or generation shows later, as the
+ * socket closing with `PROTO_PEER_MISMATCH`.
  */
 export function dialPeer(options: DialPeerOptions): Promise<DialedPeer> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const site = { peerRank: options.peerRank, operation: `dial ${options.url}`, round: null };
+  const { url, peerRank } = options;
+  const site = { peerRank, operation: `dial ${url}`, round: null };
   const token = options.token ?? '';
   const startedMs = performance.now();
   const maxPayload = options.maxPayloadBytes ?? DEFAULT_MAX_FRAME_BYTES;
-  const reader = options.fastReceive === false ? null : new WsFrameReader(maxPayload);
+  const secure = url.startsWith('wss://');
+  const reader = options.fastReceive === false || secure ? null : new WsFrameReader(maxPayload);
   return new Promise<DialedPeer>((resolve, reject) => {
-    const socket = new WebSocket(options.url, {
+    const socket = new WebSocket(url, {
       perMessageDeflate: false,
       maxPayload,
       handshakeTimeout: timeoutMs,
-      headers: token === '' ? {} : { authorization: `Bearer ${token}` },
+      ...clientTlsOptions(url, options.ca ?? null),
       ...(options.zeroMask === true ? { generateMask: zeroMask } : {}),
       ...(reader === null ? {} : { createConnection: reader.createConnection as never }),
     });
@@ -89,43 +123,81 @@ export function dialPeer(options: DialPeerOptions): Promise<DialedPeer> {
       socket.terminate();
       reject(err);
     };
+    /** Tells the listener why (`error`), closes with the error's code, and fails the dial. */
+    const refuse = (err: ProtocolError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.send(encodeMessage(errorMessageFor(err)), { binary: true }, () => undefined);
+      socket.close(err.closeCode, err.code);
+      reject(err);
+    };
     const timer = setTimeout(() => fail(new CollectiveTimeoutError(site, performance.now() - startedMs)), timeoutMs);
-    socket.once('unexpected-response', (_req, res) => {
-      const status = res.statusCode ?? 0;
+    socket.once('unexpected-response', (_req, res) => fail(new PeerLostError(site, `upgrade refused with HTTP ${res.statusCode ?? 0}`)));
+    socket.once('error', (err) => {
+      const untrusted = secure ? describeTlsTrustError(err) : null;
       fail(
-        status === 401
-          ? new ProtocolError('PROTO_AUTH', `Peer listener ${options.url} (rank ${options.peerRank}) refused our token (HTTP 401)`)
-          : new PeerLostError(site, `upgrade refused with HTTP ${status}`),
+        untrusted === null
+          ? new PeerLostError(site, `cannot connect: ${err.message}`)
+          : new CollectiveConfigError(`Peer listener ${url} (rank ${peerRank}): ${untrusted}; trust its CA with \`ca\` (worker flag --tls-ca)`),
       );
     });
-    socket.once('error', (err) => fail(new PeerLostError(site, `cannot connect: ${err.message}`)));
-    socket.once('close', (code) => fail(new PeerLostError(site, `closed with ${code} before the hello was sent`)));
+    socket.once('close', (code) => fail(new PeerLostError(site, `closed with ${code} before the handshake finished`)));
+
+    let clientNonce: Uint8Array | null = null;
+    let serverNonce: Uint8Array | null = null;
     const earlyFrames: Uint8Array[] = [];
-    const collect = (data: WebSocket.RawData): void => {
-      earlyFrames.push(data as Buffer);
-    };
-    socket.once('open', () => {
-      socket.on('message', collect);
-      socket.send(encodeMessage(options.hello), { binary: true }, (err) => {
-        if (err) {
-          fail(new PeerLostError(site, `cannot send peerHello: ${err.message}`));
-          return;
-        }
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        socket.removeAllListeners('close');
-        // Keep an error listener until a transport attaches: an unhandled 'error' would crash.
-        socket.on('error', () => undefined);
-        resolve({
-          socket,
-          takeEarlyFrames: () => {
-            socket.off('message', collect);
-            return earlyFrames;
-          },
-        });
+    const done = (): void => {
+      settled = true;
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      socket.removeAllListeners('close');
+      socket.removeAllListeners('unexpected-response');
+      // Keep an error listener until a transport attaches: an unhandled 'error' would crash.
+      socket.on('error', () => undefined);
+      // With the frame reader, frames after `peerWelcome` wait in the reader until attach.
+      reader?.setSink(null);
+      resolve({
+        socket,
+        takeEarlyFrames: () => {
+          socket.off('message', onMessage);
+          return earlyFrames;
+        },
       });
+    };
+    /** The handshake, one frame at a time; frames after it are kept for the transport. */
+    const onFrame = (frame: Uint8Array): void => {
+      if (settled) {
+        earlyFrames.push(frame);
+        return;
+      }
+      try {
+        const message = decodeMessage(frame, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, expect: serverNonce === null ? ['challenge', 'error'] : ['peerWelcome', 'error'] });
+        if (message.type === 'error') {
+          fail(refusedBy(url, peerRank, message.code, message.message));
+        } else if (message.type === 'challenge') {
+          // Copied: the nonce is a view into a frame the reader recycles.
+          serverNonce = Uint8Array.from(message.nonce);
+          clientNonce = createNonce();
+          const nonces = { serverNonce, clientNonce };
+          const hello = { runId: options.hello.runId, generation: options.hello.generation, rank: options.hello.rank };
+          const proof = peerHelloProof(token, nonces, hello);
+          socket.send(encodeMessage({ type: 'peerHello', protocolVersion: PROTOCOL_VERSION, ...hello, nonce: clientNonce, proof }), { binary: true });
+        } else if (message.type === 'peerWelcome') {
+          checkPeerWelcomeProof(message, { serverNonce: serverNonce!, clientNonce: clientNonce! }, token);
+          done();
+        }
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        refuse(new ProtocolError(err.code, `Peer listener ${url} (rank ${peerRank}): ${err.message}`, { cause: err }));
+      } finally {
+        reader?.release(frame);
+      }
+    };
+    const onMessage = (data: WebSocket.RawData): void => onFrame(data as Buffer);
+    socket.once('open', () => {
+      if (reader !== null) reader.setSink((message) => onFrame(message));
+      else socket.on('message', onMessage);
     });
   });
 }
@@ -140,7 +212,10 @@ export interface ConnectRingOptions extends Omit<WsTransportOptions, 'rank'> {
   generation: number;
   /** `welcome.peers`: every rank's listener, in rank order. */
   peers: readonly Peer[];
+  /** The shared secret; see {@link DialPeerOptions.token}. */
   token?: string;
+  /** For `wss://` peers; see {@link DialPeerOptions.ca}. */
+  ca?: TrustedCa;
   timeoutMs?: number;
   maxPayloadBytes?: number;
   /** See {@link DialPeerOptions.fastReceive}; default true. */
@@ -164,13 +239,14 @@ export async function connectRing(options: ConnectRingOptions): Promise<WsTransp
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const right = (rank + 1) % worldSize;
   const left = (rank - 1 + worldSize) % worldSize;
-  const hello: PeerHello = { type: 'peerHello', protocolVersion: PROTOCOL_VERSION, runId: options.runId, generation: options.generation, rank };
+  const hello: PeerIdentity = { runId: options.runId, generation: options.generation, rank };
   const [dialed, accepted] = await Promise.allSettled([
     dialPeer({
       url: peers[right]!.url,
       peerRank: right,
       hello,
       token: options.token,
+      ca: options.ca,
       timeoutMs,
       maxPayloadBytes: options.maxPayloadBytes,
       fastReceive: options.fastReceive,
@@ -196,7 +272,10 @@ export interface ConnectStarWorkerOptions extends Omit<WsTransportOptions, 'rank
   worldSize: number;
   runId: string;
   generation: number;
+  /** The shared secret; see {@link DialPeerOptions.token}. */
   token?: string;
+  /** For a `wss://` hub; see {@link DialPeerOptions.ca}. */
+  ca?: TrustedCa;
   timeoutMs?: number;
   maxPayloadBytes?: number;
   /** See {@link DialPeerOptions.zeroMask}: workers are WebSocket clients, so their chunks are masked. */
@@ -210,12 +289,12 @@ export async function connectStarWorker(options: ConnectStarWorkerOptions): Prom
   const { rank, worldSize } = options;
   checkRank(rank, worldSize, 'connectStarWorker');
   const hub = starHubRank(worldSize);
-  const hello: PeerHello = { type: 'peerHello', protocolVersion: PROTOCOL_VERSION, runId: options.runId, generation: options.generation, rank };
   const dialed = await dialPeer({
     url: options.url,
     peerRank: hub,
-    hello,
+    hello: { runId: options.runId, generation: options.generation, rank },
     token: options.token,
+    ca: options.ca,
     timeoutMs: options.timeoutMs,
     maxPayloadBytes: options.maxPayloadBytes,
     zeroMask: options.zeroMask,

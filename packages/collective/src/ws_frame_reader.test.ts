@@ -1,11 +1,12 @@
 // WsFrameReader against a hand-written WebSocket server, so every byte of every frame is ours:
 // split headers, 16-bit lengths, fragmented messages, pings, close frames and a frame that breaks
-// RFC 6455.
+// RFC 6455. The server runs the peer handshake by hand too (challenge, then peerWelcome once the
+// peerHello arrived; no secret), since dialPeer hands over the socket only after it.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { test } from 'node:test';
-import { PROTOCOL_VERSION } from '@gnet/protocol';
+import { createNonce, encodeMessage } from '@gnet/protocol';
 import { PeerLostError } from './errors.js';
 import { dialPeer } from './ws_connect.js';
 import { WsTransport } from './ws_transport.js';
@@ -39,7 +40,7 @@ function clientFrames(data: Buffer): [number, Buffer][] {
   return out;
 }
 
-/** A server that completes the opening handshake by hand, then gives `script` the socket. */
+/** A server that completes the opening and peer handshakes by hand, then gives `script` the socket. */
 async function rawServer(script: (socket: net.Socket, received: () => Buffer) => Promise<void>): Promise<{ url: string; done: Promise<void>; close: () => void }> {
   let finish!: () => void;
   let fail!: (err: unknown) => void;
@@ -60,7 +61,14 @@ async function rawServer(script: (socket: net.Socket, received: () => Buffer) =>
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
       buffered = buffered.subarray(end + 4);
       upgraded = true;
-      script(socket, () => buffered).then(finish, fail);
+      socket.write(frame(2, encodeMessage({ type: 'challenge', nonce: createNonce() })));
+      const welcomeAfterHello = async (): Promise<void> => {
+        for (let i = 0; i < 200 && clientFrames(buffered).length === 0; i += 1) await pause(5);
+        assert.equal(clientFrames(buffered).length, 1, 'the peerHello');
+        socket.write(frame(2, encodeMessage({ type: 'peerWelcome', serverProof: new Uint8Array(0) })));
+        await script(socket, () => buffered);
+      };
+      welcomeAfterHello().then(finish, fail);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -69,7 +77,7 @@ async function rawServer(script: (socket: net.Socket, received: () => Buffer) =>
 }
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const hello = { type: 'peerHello' as const, protocolVersion: PROTOCOL_VERSION, runId: 'run', generation: 0, rank: 0 };
+const hello = { runId: 'run', generation: 0, rank: 0 };
 const w = { timeoutMs: 2000, operation: 'recv', round: 1 };
 
 test('split headers, 16-bit lengths and fragmented messages arrive whole; pings are answered', async () => {

@@ -95,9 +95,13 @@ export class WsFrameReader {
     readers.set(websocket, this);
   }
 
-  /** Sends complete messages to `sink`, first those that arrived before. */
-  setSink(sink: MessageSink): void {
+  /**
+   * Sends complete messages to `sink`, first those that arrived before; null keeps them until
+   * the next sink (a handshake reads its frames, then leaves the rest for the transport).
+   */
+  setSink(sink: MessageSink | null): void {
     this.sink = sink;
+    if (sink === null) return;
     const early = this.early;
     this.early = [];
     for (const { message, isBinary } of early) sink(message, isBinary);

@@ -1,22 +1,26 @@
-// A worker's (or the star hub's) listener for peer connections: a small WebSocketServer that
-// checks an optional bearer token on the HTTP upgrade, then waits for each connection's first
-// message, a `peerHello` (protocol handshake step 6), and holds the connection until the caller
-// says which run, generation and ranks it expects. Connections that arrive before the worker has
-// its `welcome` wait; mismatches get an `error` message and are closed with its close code.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// A worker's (or the star hub's) listener for peer connections (protocol handshake step 7): a
+// small WebSocket server (`ws://`, or `wss://` with a certificate) that sends each new connection
+// a `challenge`, checks the `peerHello` that answers it (version, then the HMAC proof of the
+// shared secret), proves itself back with `peerWelcome`, and holds the connection until the
+// caller says which run, generation and ranks it expects. Connections that arrive before the
+// worker has its `welcome` wait; failures get an `error` message and are closed with its code.
 import type { IncomingMessage } from 'node:http';
 import {
   checkPeerHello,
+  checkPeerHelloProof,
   decodeMessage,
   DEFAULT_MAX_FRAME_BYTES,
   encodeMessage,
   errorMessageFor,
   HANDSHAKE_MAX_FRAME_BYTES,
+  peerWelcomeProof,
   ProtocolError,
   type PeerHello,
 } from '@gnet/protocol';
-import WebSocket, { WebSocketServer } from 'ws';
+import type WebSocket from 'ws';
+import { challengeConnection } from './challenge_connection.js';
 import { CollectiveConfigError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
+import { listenWsServer, type TlsCredentials, type WsServer } from './ws_server.js';
 
 /** Options of {@link WsPeerListener.listen}. */
 export interface WsPeerListenerOptions {
@@ -25,14 +29,16 @@ export interface WsPeerListenerOptions {
   /** Port; default 0 (the OS picks one, read it from `port`). */
   port?: number;
   /**
-   * Shared secret the dialer must present as `Authorization: Bearer <token>` on the upgrade;
-   * empty (the default) accepts any dialer. `peerHello` carries no token, so this is what keeps
-   * strangers from joining a ring.
+   * Shared secret (`GNET_TOKEN`) a dialer must prove it knows in `peerHello.proof`, and that we
+   * prove back in `peerWelcome`; it never crosses the wire. Empty (the default): no
+   * authentication, any dialer is taken.
    */
   token?: string;
+  /** Serve `wss://` with this certificate and key; default null (`ws://`). */
+  tls?: TlsCredentials | null;
   /** Largest message accepted (ws `maxPayload`), in bytes; default the protocol's DEFAULT_MAX_FRAME_BYTES. */
   maxPayloadBytes?: number;
-  /** How long a new connection may take to send its `peerHello`, in milliseconds; default 10 000. */
+  /** The handshake deadline: how long a new connection may take to send its `peerHello`, in milliseconds; default 10 000. */
   handshakeTimeoutMs?: number;
 }
 
@@ -69,10 +75,6 @@ interface Acceptance extends PeerAcceptance {
   resolve: (peers: AcceptedPeer[]) => void;
 }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
-}
-
 /** Sends the `error` message for `err`, then closes with its close code (protocol README, "Error codes"). */
 export function refuse(socket: WebSocket, err: ProtocolError): void {
   if (socket.readyState !== socket.OPEN) return;
@@ -84,22 +86,27 @@ export function refuse(socket: WebSocket, err: ProtocolError): void {
 export class WsPeerListener {
   readonly host: string;
   readonly port: number;
-  private readonly server: WebSocketServer;
+  /** `ws://host:port` or, with TLS, `wss://host:port`: what `hello.peer` / `welcome.peers` advertise. */
+  readonly url: string;
+  /** True when serving `wss://`. */
+  readonly tls: boolean;
+  private readonly server: WsServer;
+  private readonly token: string;
+  private readonly handshakeTimeoutMs: number;
   private readonly held = new Set<Held>();
   /** Sockets given to a caller by `accept`: theirs to close, not ours. */
   private readonly handedOver = new WeakSet<WebSocket>();
   private acceptance: Acceptance | null = null;
   private closed = false;
 
-  private constructor(server: WebSocketServer, host: string, port: number) {
+  private constructor(server: WsServer, host: string, options: { token: string; tls: boolean; handshakeTimeoutMs: number }) {
     this.server = server;
     this.host = host;
-    this.port = port;
-  }
-
-  /** `ws://host:port`, for `hello.peer` / `welcome.peers`. */
-  get url(): string {
-    return `ws://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+    this.port = server.port;
+    this.url = server.url;
+    this.tls = options.tls;
+    this.token = options.token;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs;
   }
 
   /** Starts listening; resolves once the port is bound. */
@@ -113,28 +120,10 @@ export class WsPeerListener {
         `WsPeerListener \`maxPayloadBytes\` must be an integer >= ${HANDSHAKE_MAX_FRAME_BYTES}, but got ${maxPayload}`,
       );
     }
-    const expected = digest(`Bearer ${token}`);
-    const server = new WebSocketServer({
-      host,
-      port: options.port ?? 0,
-      perMessageDeflate: false,
-      maxPayload,
-      verifyClient:
-        token === ''
-          ? undefined
-          : (info: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
-              const given = info.req.headers.authorization ?? '';
-              done(timingSafeEqual(digest(given), expected), 401, 'Unauthorized');
-            },
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
-    });
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : 0;
-    const listener = new WsPeerListener(server, host, port);
-    server.on('connection', (socket) => listener.onConnection(socket, handshakeTimeoutMs));
+    const tls = options.tls ?? null;
+    const server = await listenWsServer({ host, port: options.port ?? 0, maxPayloadBytes: maxPayload, tls });
+    const listener = new WsPeerListener(server, host, { token, tls: tls !== null, handshakeTimeoutMs });
+    server.server.on('connection', (socket: WebSocket, request: IncomingMessage) => listener.onConnection(socket, request));
     return listener;
   }
 
@@ -178,7 +167,7 @@ export class WsPeerListener {
     for (const held of this.held) held.socket.terminate();
     this.held.clear();
     // Handed-over sockets belong to their transports; only unclaimed ones are ours to end.
-    for (const client of this.server.clients) if (!this.isHandedOver(client)) client.terminate();
+    for (const client of this.server.server.clients) if (!this.isHandedOver(client)) client.terminate();
     // Not waiting for the server's 'close': Node emits it only once every connection has ended,
     // and the handed-over ones live on in their transports. The port is released right away.
     this.server.close();
@@ -189,39 +178,49 @@ export class WsPeerListener {
     return this.handedOver.has(socket);
   }
 
-  private onConnection(socket: WebSocket, handshakeTimeoutMs: number): void {
+  private onConnection(socket: WebSocket, request: IncomingMessage): void {
     if (this.closed) {
       socket.terminate();
       return;
     }
-    const timer = setTimeout(() => {
-      refuse(socket, new ProtocolError('PROTO_UNEXPECTED', `No peerHello within ${handshakeTimeoutMs} ms of connecting`));
-    }, handshakeTimeoutMs);
-    socket.once('close', () => clearTimeout(timer));
-    socket.once('message', (data: WebSocket.RawData) => {
-      clearTimeout(timer);
-      let hello: PeerHello;
-      try {
-        const frame = data as Buffer;
-        hello = decodeMessage(frame, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, expect: ['peerHello'] }) as PeerHello;
-      } catch (err) {
-        if (err instanceof ProtocolError) refuse(socket, err);
-        else socket.terminate();
-        return;
-      }
-      const held: Held = {
-        hello,
-        socket,
-        earlyFrames: [],
-        onMessage: (more) => held.earlyFrames.push(more as Buffer),
-        onClose: () => this.held.delete(held),
-      };
-      socket.on('message', held.onMessage);
-      socket.once('close', held.onClose);
-      this.held.add(held);
-      this.match(held);
-      this.maybeDone();
+    socket.on('error', () => undefined);
+    challengeConnection(socket, request.socket, {
+      expected: 'peerHello',
+      timeoutMs: this.handshakeTimeoutMs,
+      onRefused: (err) => refuse(socket, err),
+      onFirstFrame: (frame, serverNonce) => this.onPeerHello(socket, frame, serverNonce),
     });
+  }
+
+  /** The first message: version (at decode), then the proof; `peerWelcome` back, then hold. */
+  private onPeerHello(socket: WebSocket, frame: Uint8Array, serverNonce: Uint8Array): void {
+    if (this.closed) {
+      socket.terminate();
+      return;
+    }
+    let hello: PeerHello;
+    try {
+      hello = decodeMessage(frame, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, expect: ['peerHello'] }) as PeerHello;
+      checkPeerHelloProof(hello, serverNonce, this.token);
+    } catch (err) {
+      if (err instanceof ProtocolError) refuse(socket, err);
+      else socket.terminate();
+      return;
+    }
+    const serverProof = peerWelcomeProof(this.token, { serverNonce, clientNonce: hello.nonce });
+    socket.send(encodeMessage({ type: 'peerWelcome', serverProof }), { binary: true }, () => undefined);
+    const held: Held = {
+      hello,
+      socket,
+      earlyFrames: [],
+      onMessage: (more) => held.earlyFrames.push(more as Buffer),
+      onClose: () => this.held.delete(held),
+    };
+    socket.on('message', held.onMessage);
+    socket.once('close', held.onClose);
+    this.held.add(held);
+    this.match(held);
+    this.maybeDone();
   }
 
   /** Hands `held` to the acceptance in progress, or refuses it; leaves it held when none is. */

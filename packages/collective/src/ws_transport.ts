@@ -53,6 +53,8 @@ interface Link {
   sendSocket: WebSocket | null;
   pendingSends: Set<PendingSend>;
   lostReason: string | null;
+  /** Removes the listeners `attach` put on the sockets (see `detach`). */
+  unlisten: (() => void)[];
 }
 
 const DEFAULT_HIGH_WATER_BYTES = 64 * 1024 * 1024;
@@ -101,7 +103,7 @@ export class WsTransport implements Transport {
         pause: () => link!.sockets.forEach((s) => s.socket.pause()),
         resume: () => link!.sockets.forEach((s) => s.socket.resume()),
       });
-      link = { peerRank, inbox, reader: null, lent: null, sockets: [], sendSocket: null, pendingSends: new Set(), lostReason: null };
+      link = { peerRank, inbox, reader: null, lent: null, sockets: [], sendSocket: null, pendingSends: new Set(), lostReason: null, unlisten: [] };
       this.links.set(peerRank, link);
     }
     const target = link;
@@ -109,17 +111,19 @@ export class WsTransport implements Transport {
     if (target.sendSocket === null || role === 'accepted') target.sendSocket = socket;
     socket.binaryType = 'nodebuffer';
     let errorText = '';
-    socket.on('message', (data: Buffer, isBinary: boolean) => {
+    const onMessage = (data: Buffer, isBinary: boolean): void => {
       if (!isBinary && this.onControlFrame === null) {
         // Text is never part of our protocol; hand it on so the receiving algorithm's decoder rejects it.
         target.inbox.push(data);
         return;
       }
       this.deliver(target, data);
-    });
-    socket.on('error', (err: Error) => {
+    };
+    const onError = (err: Error): void => {
       errorText = err.message;
-    });
+    };
+    socket.on('message', onMessage);
+    socket.on('error', onError);
     const describeClose = (code: number, text: string): string => {
       // With a frame reader, ws never sees the peer's close frame: the reader kept it.
       const info = reader?.closeInfo ?? null;
@@ -129,7 +133,13 @@ export class WsTransport implements Transport {
       if (peerCode === 1006) return `connection lost (1006${errorText === '' ? '' : `, ${errorText}`})`;
       return `closed by peer with ${peerCode}${peerText === '' ? '' : ` ${peerText}`}`;
     };
-    socket.on('close', (code: number, reason: Buffer) => this.losePeer(target, describeClose(code, reason.toString('utf8'))));
+    const onClose = (code: number, reason: Buffer): void => this.losePeer(target, describeClose(code, reason.toString('utf8')));
+    socket.on('close', onClose);
+    target.unlisten.push(() => {
+      socket.off('message', onMessage);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+    });
     for (const frame of earlyFrames) this.deliver(target, frame);
     if (reader !== null) {
       target.reader = reader;
@@ -199,6 +209,26 @@ export class WsTransport implements Transport {
       for (const { socket } of link.sockets) waits.push(closeSocket(socket, code, reason, this.closeTimeoutMs));
     }
     await Promise.all(waits);
+  }
+
+  /**
+   * Lets go of every socket without closing it, so a new transport can take them over (the
+   * coordinator connection outlives each generation of an elastic group, whose ranks change).
+   * Our pending and later calls fail with `TransportClosedError`; frames not yet received are
+   * dropped. Call it and the new transport's `attach` in the same tick, so no frame falls between.
+   * Sockets read through a frame reader (ring connections) cannot be handed over: close those.
+   */
+  detach(): void {
+    if (this.closedError !== null) return;
+    const closed = new TransportClosedError(`WsTransport of rank ${this.rank} was detached from its sockets`);
+    this.closedError = closed;
+    for (const link of this.links.values()) {
+      if (link.reader !== null) throw new CollectiveUsageError(`WsTransport.detach: the socket to rank ${link.peerRank} is read through a frame reader and cannot be handed over`);
+      link.inbox.close(() => closed);
+      for (const pending of link.pendingSends) pending.settle.reject(closed);
+      link.pendingSends.clear();
+      for (const off of link.unlisten) off();
+    }
   }
 
   /**

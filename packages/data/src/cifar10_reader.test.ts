@@ -1,11 +1,12 @@
-// Tests of the CIFAR-10 binary reader on the real files and on corrupted copies in a temp dir.
+// Tests of the CIFAR-10 binary reader on the real files and on corrupted copies in a temp dir
+// (never in the real data folder, which is read-only).
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CIFAR10_CLASSES, CIFAR10_IMAGE_BYTES, CIFAR10_RECORD_BYTES, CIFAR10_META_TEXT } from './cifar10_layout.js';
+import { CIFAR10_CLASSES, CIFAR10_IMAGE_BYTES, CIFAR10_RECORD_BYTES, CIFAR10_META_TEXT, CIFAR10_TRAIN_FILES } from './cifar10_layout.js';
 import { readCifar10, readCifar10File } from './cifar10_reader.js';
 import { Cifar10FormatError } from './errors.js';
 
@@ -123,5 +124,109 @@ describe('readCifar10File on corrupted copies', () => {
       code: 'CIFAR10_FILE_MISSING',
       message: `CIFAR-10 file ${join(dir, 'test_batch.bin')} does not exist`,
     });
+  });
+});
+
+describe('readCifar10 on damaged copies of the real training batches', () => {
+  // A folder with copies of all five real batches; each test damages one copy and restores it.
+  let dir = '';
+  const originals = new Map<string, Buffer>();
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gnet-cifar-damaged-'));
+    for (const name of CIFAR10_TRAIN_FILES) {
+      const bytes = await readFile(join(REAL_DIR, name));
+      originals.set(name, bytes);
+      await writeFile(join(dir, name), bytes);
+    }
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  /** Writes a damaged copy of `name`, runs `check`, then puts the intact copy back. */
+  async function damaged(name: string, damage: (bytes: Buffer) => Buffer, check: (path: string) => Promise<void>): Promise<void> {
+    const path = join(dir, name);
+    await writeFile(path, damage(Buffer.from(originals.get(name)!)));
+    try {
+      await check(path);
+    } finally {
+      await rm(path, { recursive: true, force: true });
+      await writeFile(path, originals.get(name)!);
+    }
+  }
+
+  test('the intact copies read as the real train split', async () => {
+    assert.equal((await readCifar10(dir, 'train')).count, 50_000);
+  });
+
+  test('label 255 in the last record of batch 4: CIFAR10_BAD_LABEL naming the file, the record and the byte', async () => {
+    const at = 9_999 * CIFAR10_RECORD_BYTES;
+    await damaged('data_batch_4.bin', (b) => ((b[at] = 255), b), async (path) => {
+      await assert.rejects(readCifar10(dir, 'train'), {
+        name: 'Cifar10FormatError',
+        code: 'CIFAR10_BAD_LABEL',
+        file: path,
+        message: `CIFAR-10 file ${path} record 9999 (byte offset ${at}) must have a label in 0..9, but has 255`,
+      });
+    });
+  });
+
+  test('batch 3 cut in the middle of a record: CIFAR10_BAD_SIZE naming the file and both sizes', async () => {
+    await damaged('data_batch_3.bin', (b) => b.subarray(0, 5_000 * CIFAR10_RECORD_BYTES + 17), async (path) => {
+      await assert.rejects(readCifar10(dir, 'train'), {
+        name: 'Cifar10FormatError',
+        code: 'CIFAR10_BAD_SIZE',
+        file: path,
+        message: `CIFAR-10 file ${path} must hold whole 3073-byte records (30730000 bytes), but has ${5_000 * CIFAR10_RECORD_BYTES + 17} bytes (5000 records and 17 bytes over)`,
+      });
+    });
+  });
+
+  test('batch 2 with a record too many, or empty: CIFAR10_BAD_RECORD_COUNT', async () => {
+    await damaged('data_batch_2.bin', (b) => Buffer.concat([b, b.subarray(0, CIFAR10_RECORD_BYTES)]), async (path) => {
+      await assert.rejects(readCifar10(dir, 'train'), {
+        name: 'Cifar10FormatError',
+        code: 'CIFAR10_BAD_RECORD_COUNT',
+        file: path,
+        message: `CIFAR-10 file ${path} must hold 10000 records, but holds 10001 (30733073 bytes)`,
+      });
+    });
+    await damaged('data_batch_2.bin', () => Buffer.alloc(0), async (path) => {
+      await assert.rejects(readCifar10(dir, 'train'), {
+        code: 'CIFAR10_BAD_RECORD_COUNT',
+        message: `CIFAR-10 file ${path} must hold 10000 records, but holds 0 (0 bytes)`,
+      });
+    });
+  });
+
+  test('a directory where batch 5 should be: CIFAR10_FILE_UNREADABLE naming the file and the system error', async () => {
+    const path = join(dir, 'data_batch_5.bin');
+    await rm(path);
+    await mkdir(path);
+    try {
+      await assert.rejects(readCifar10(dir, 'train'), (err: unknown) => {
+        assert.ok(err instanceof Cifar10FormatError);
+        assert.equal(err.code, 'CIFAR10_FILE_UNREADABLE');
+        assert.equal(err.file, path);
+        assert.equal(err.message, `CIFAR-10 file ${path} must be a readable file, but reading it failed with EISDIR`);
+        assert.equal((err.cause as NodeJS.ErrnoException).code, 'EISDIR');
+        return true;
+      });
+    } finally {
+      await rm(path, { recursive: true, force: true });
+      await writeFile(path, originals.get('data_batch_5.bin')!);
+    }
+  });
+
+  test('every label byte from 10 to 255 is refused, wherever the record is', async () => {
+    const name = 'data_batch_1.bin';
+    for (const [label, record] of [[10, 0], [11, 1], [127, 4_242], [128, 5_000], [254, 9_998]] as const) {
+      const at = record * CIFAR10_RECORD_BYTES;
+      await damaged(name, (b) => ((b[at] = label), b), async (path) => {
+        await assert.rejects(readCifar10File(path), {
+          code: 'CIFAR10_BAD_LABEL',
+          message: `CIFAR-10 file ${path} record ${record} (byte offset ${at}) must have a label in 0..9, but has ${label}`,
+        });
+      });
+    }
   });
 });

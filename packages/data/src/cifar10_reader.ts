@@ -31,7 +31,8 @@ export interface ReadCifar10FileOptions {
 /**
  * Reads one CIFAR-10 .bin file.
  *
- * @throws Cifar10FormatError `CIFAR10_FILE_MISSING`, `CIFAR10_BAD_SIZE` (not whole records),
+ * @throws Cifar10FormatError `CIFAR10_FILE_MISSING`, `CIFAR10_FILE_UNREADABLE` (a directory, no
+ *   permission, an I/O error), `CIFAR10_BAD_SIZE` (not whole records),
  *   `CIFAR10_BAD_RECORD_COUNT` (not `expectedRecords` records) or `CIFAR10_BAD_LABEL` (label > 9).
  */
 export async function readCifar10File(path: string, options: ReadCifar10FileOptions = {}): Promise<CifarSet> {
@@ -68,10 +69,12 @@ async function readWholeFile(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
       throw new Cifar10FormatError('CIFAR10_FILE_MISSING', path, `CIFAR-10 file ${path} does not exist`);
     }
-    throw err;
+    // Still the data's fault, not ours: name the file, the way missing and malformed files are named.
+    throw new Cifar10FormatError('CIFAR10_FILE_UNREADABLE', path, `CIFAR-10 file ${path} must be a readable file, but reading it failed with ${code ?? String(err)}`, { cause: err });
   }
 }
 

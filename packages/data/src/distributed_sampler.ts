@@ -72,7 +72,7 @@ export class DistributedSampler {
 }
 
 /** Permutation of [0, n): Fisher-Yates from `seed`, or the identity when `seed` is null. */
-function epochPermutation(n: number, seed: number | null): Int32Array {
+export function epochPermutation(n: number, seed: number | null): Int32Array {
   const perm = new Int32Array(n);
   for (let i = 0; i < n; i++) perm[i] = i;
   if (seed === null) return perm;

@@ -5,6 +5,7 @@
 /** Codes of {@link Cifar10FormatError}: a file does not have the CIFAR-10 layout. */
 export type Cifar10FormatErrorCode =
   | 'CIFAR10_FILE_MISSING' // a file the split needs is not there
+  | 'CIFAR10_FILE_UNREADABLE' // it is there but cannot be read (a directory, no permission, an I/O error)
   | 'CIFAR10_BAD_SIZE' // byte length is not a multiple of the 3,073-byte record
   | 'CIFAR10_BAD_RECORD_COUNT' // whole records, but not as many as expected (10,000)
   | 'CIFAR10_BAD_LABEL' // a label byte above 9
@@ -21,8 +22,9 @@ export class Cifar10FormatError extends Error {
     /** Path or name of the offending file. */
     readonly file: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

@@ -32,6 +32,7 @@ export {
 export { stratifiedSplit, type StratifiedSplit } from './split.js';
 export { deriveSeed, mix32, Rng } from './rng.js';
 export { DistributedSampler, type DistributedSamplerOptions } from './distributed_sampler.js';
+export { GlobalBatchSampler, rankSlice, type GlobalBatchSamplerOptions, type SliceRange } from './global_batch_sampler.js';
 export { evalShard, type IndexRange } from './eval_shard.js';
 export { indicesDigest } from './indices_digest.js';
 export {

@@ -25,11 +25,11 @@ function rejectsBytes(message: object, code: ProtocolErrorCode, text: string): v
 describe('welcome invariants', () => {
   const welcome = sampleWelcome();
 
-  it('microBatch must divide batchSizePerWorker', () => {
+  it('every rank gets at least one sample of the global batch', () => {
     rejectsBytes(
-      { ...welcome, hyper: { ...welcome.hyper, microBatch: 48 } },
+      { ...welcome, hyper: { ...welcome.hyper, globalBatch: 1 } },
       'PROTO_SEMANTIC',
-      'welcome.hyper.microBatch must divide welcome.hyper.batchSizePerWorker (128), but got 48',
+      'welcome.hyper.globalBatch must be at least welcome.worldSize (2) so every rank has a sample, but got 1',
     );
   });
 
@@ -45,7 +45,7 @@ describe('welcome invariants', () => {
     rejectsBytes(
       { ...welcome, shard: { ...welcome.shard, datasetSize: 200 } },
       'PROTO_SEMANTIC',
-      'welcome.shard.datasetSize must be at least worldSize × batchSizePerWorker (256), but got 200',
+      'welcome.shard.datasetSize must be at least welcome.hyper.globalBatch (256), but got 200',
     );
   });
 

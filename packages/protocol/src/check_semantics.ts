@@ -15,19 +15,14 @@ function fail(message: string): never {
 function checkWelcome(msg: Welcome): void {
   const { rank, worldSize, hyper, model, shard, buckets, allReduce, peers } = msg;
   if (rank >= worldSize) fail(`welcome.rank must be less than welcome.worldSize (${worldSize}), but got ${rank}`);
-  if (hyper.batchSizePerWorker % hyper.microBatch !== 0) {
-    fail(
-      `welcome.hyper.microBatch must divide welcome.hyper.batchSizePerWorker (${hyper.batchSizePerWorker}), but got ${hyper.microBatch}`,
-    );
+  if (hyper.globalBatch < worldSize) {
+    fail(`welcome.hyper.globalBatch must be at least welcome.worldSize (${worldSize}) so every rank has a sample, but got ${hyper.globalBatch}`);
   }
   if (hyper.auxWeight !== 0 && !model.auxHeads) {
     fail(`welcome.hyper.auxWeight must be 0 when welcome.model.auxHeads is false, but got ${hyper.auxWeight}; set auxHeads or auxWeight 0`);
   }
-  const globalBatch = worldSize * hyper.batchSizePerWorker;
-  if (shard.datasetSize < globalBatch) {
-    fail(
-      `welcome.shard.datasetSize must be at least worldSize × batchSizePerWorker (${globalBatch}), but got ${shard.datasetSize}`,
-    );
+  if (shard.datasetSize < hyper.globalBatch) {
+    fail(`welcome.shard.datasetSize must be at least welcome.hyper.globalBatch (${hyper.globalBatch}), but got ${shard.datasetSize}`);
   }
   let offset = 0;
   buckets.forEach((bucket, i) => {

@@ -1,11 +1,20 @@
-// Tests of the handshake: version refused at hello (also for a future hello layout), token and
+// Tests of the handshake: version refused at hello (also for a future hello layout), proof and
 // peer checks, and the reject / error messages that carry an error to the other side.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Packr } from 'msgpackr';
 import { decodeMessage, encodeMessage } from './codec.js';
-import { sampleMessages } from './fixtures/sample_messages.js';
-import { checkHelloToken, checkPeerHello, errorFromReject, errorMessageFor, rejectFor } from './handshake.js';
+import { SAMPLE_NONCES, SAMPLE_SECRET, sampleMessages } from './fixtures/sample_messages.js';
+import {
+  checkHelloProof,
+  checkPeerHello,
+  checkPeerHelloProof,
+  checkPeerWelcomeProof,
+  checkWelcomeProof,
+  errorFromReject,
+  errorMessageFor,
+  rejectFor,
+} from './handshake.js';
 import { ProtocolError, type ProtocolErrorCode } from './protocol_error.js';
 import { checkProtocolVersion, PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from './version.js';
 
@@ -64,24 +73,82 @@ describe('protocol version', () => {
   });
 });
 
-describe('checkHelloToken', () => {
-  const hello = sampleMessages().hello;
+describe('proof checks', () => {
+  const samples = sampleMessages();
+  const server = SAMPLE_NONCES.server;
 
-  it('accepts the right token', () => {
-    checkHelloToken(hello, 's3cret');
+  it('accept the sample proofs made with the right secret', () => {
+    checkHelloProof(samples.hello, server, SAMPLE_SECRET);
+    checkWelcomeProof(samples.welcome, { serverNonce: server, clientNonce: samples.hello.nonce }, SAMPLE_SECRET);
+    checkPeerHelloProof(samples.peerHello, server, SAMPLE_SECRET);
+    checkPeerWelcomeProof(samples.peerWelcome, { serverNonce: server, clientNonce: samples.peerHello.nonce }, SAMPLE_SECRET);
   });
 
-  it('accepts any token when the coordinator has none', () => {
-    checkHelloToken({ ...hello, token: 'whatever' }, '');
+  it('accept anything when this side has no secret', () => {
+    checkHelloProof({ ...samples.hello, proof: new Uint8Array(0) }, server, '');
+    checkWelcomeProof({ ...samples.welcome, serverProof: new Uint8Array(32) }, { serverNonce: server, clientNonce: samples.hello.nonce }, '');
   });
 
-  it('refuses a wrong token without printing either', () => {
+  it('refuse a hello made with another secret, naming neither secret', () => {
+    const err = catchProtocolError(() => checkHelloProof(samples.hello, server, 'other-secret'));
+    assert.equal(err.code, 'PROTO_AUTH');
+    assert.equal(err.closeCode, 1008);
+    assert.equal(
+      err.message,
+      "hello.proof from worker 'worker-a-4242' does not match this coordinator's secret: the two sides were given different secrets (--token / GNET_TOKEN), or one has none",
+    );
+    assert.ok(!err.message.includes(SAMPLE_SECRET) && !err.message.includes('other-secret'));
+  });
+
+  it('refuse a hello answering another challenge (replayed on a new connection)', () => {
     rejects(
-      () => checkHelloToken({ ...hello, token: 's3cre' }, 's3cret'),
+      () => checkHelloProof(samples.hello, SAMPLE_NONCES.peerHello, SAMPLE_SECRET),
       'PROTO_AUTH',
-      "hello.token from worker 'worker-a-4242' does not match the coordinator's token",
+      "hello.proof from worker 'worker-a-4242' does not match this coordinator's secret: the two sides were given different secrets (--token / GNET_TOKEN), or one has none",
       1008,
     );
+  });
+
+  it('refuse a hello without a proof when the coordinator has a secret', () => {
+    assert.equal(catchProtocolError(() => checkHelloProof({ ...samples.hello, proof: new Uint8Array(0) }, server, SAMPLE_SECRET)).code, 'PROTO_AUTH');
+  });
+
+  it('refuse a welcome whose server proof is wrong (the coordinator does not know our secret)', () => {
+    rejects(
+      () => checkWelcomeProof(samples.welcome, { serverNonce: server, clientNonce: samples.hello.nonce }, 'other-secret'),
+      'PROTO_AUTH',
+      "welcome.serverProof does not match this worker's secret: the coordinator could not prove it knows it (the two sides were given different secrets (--token / GNET_TOKEN), or one has none)",
+      1008,
+    );
+  });
+
+  it('refuse a peerHello of another rank than it was proved for, and a wrong peerWelcome', () => {
+    rejects(
+      () => checkPeerHelloProof({ ...samples.peerHello, rank: 1 }, server, SAMPLE_SECRET),
+      'PROTO_AUTH',
+      "peerHello.proof from rank 1 does not match this worker's secret: the two sides were given different secrets (--token / GNET_TOKEN), or one has none",
+      1008,
+    );
+    rejects(
+      () => checkPeerWelcomeProof(samples.peerWelcome, { serverNonce: server, clientNonce: SAMPLE_NONCES.hello }, SAMPLE_SECRET),
+      'PROTO_AUTH',
+      "peerWelcome.serverProof does not match this worker's secret: the peer listener could not prove it knows it (the two sides were given different secrets (--token / GNET_TOKEN), or one has none)",
+      1008,
+    );
+  });
+});
+
+describe('handshake schemas', () => {
+  it('a nonce must be exactly 32 bytes and a proof 32 bytes or empty', () => {
+    rejects(() => decodeMessage(raw.pack({ ...sampleMessages().hello, nonce: new Uint8Array(31) })), 'PROTO_SCHEMA', "Message 'hello' does not match its schema: nonce: expected 32 bytes", 1002);
+    rejects(() => decodeMessage(raw.pack({ ...sampleMessages().challenge, nonce: 'abc' })), 'PROTO_SCHEMA', "Message 'challenge' does not match its schema: nonce: Invalid input: expected binary", 1002);
+    rejects(
+      () => decodeMessage(raw.pack({ ...sampleMessages().peerWelcome, serverProof: new Uint8Array(5) })),
+      'PROTO_SCHEMA',
+      "Message 'peerWelcome' does not match its schema: serverProof: expected 32 bytes (or none without a secret)",
+      1002,
+    );
+    assert.equal(decodeMessage(raw.pack({ ...sampleMessages().hello, proof: new Uint8Array(0) })).type, 'hello');
   });
 });
 

@@ -1,24 +1,59 @@
-// Checks and replies of the handshake (steps in the package README): the token in `hello`, the
-// run and generation in `peerHello`, and turning a ProtocolError into the `reject` / `error`
-// message that tells the peer why before the connection closes.
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Hello, PeerHello, Reject } from './handshake_messages.js';
+// Checks and replies of the handshake (steps in the package README): the proofs of `hello`,
+// `welcome`, `peerHello` and `peerWelcome` (HMAC-SHA256, auth.ts), the run and generation in
+// `peerHello`, and turning a ProtocolError into the `reject` / `error` message that tells the peer
+// why before the connection closes. No message here ever contains the secret or a proof.
+import {
+  helloProof,
+  peerHelloProof,
+  peerWelcomeProof,
+  proofMatches,
+  welcomeProof,
+  type ConnectionNonces,
+} from './auth.js';
+import type { Hello, PeerHello, PeerWelcome, Reject, Welcome } from './handshake_messages.js';
 import { ProtocolError } from './protocol_error.js';
 import type { ErrorMessage } from './service_messages.js';
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
+/** Where to look when two sides disagree about the secret. */
+const SECRET_HINT = 'the two sides were given different secrets (--token / GNET_TOKEN), or one has none';
+
+/**
+ * Coordinator side: throws `PROTO_AUTH` unless `hello.proof` is `helloProof(secret, ...)` over
+ * our challenge nonce and the worker's. An empty `secret` accepts any hello (no authentication).
+ */
+export function checkHelloProof(hello: Hello, serverNonce: Uint8Array, secret: string): void {
+  if (secret === '') return;
+  const expected = helloProof(secret, { serverNonce, clientNonce: hello.nonce }, hello.workerId);
+  if (!proofMatches(expected, hello.proof)) {
+    throw new ProtocolError('PROTO_AUTH', `hello.proof from worker '${hello.workerId}' does not match this coordinator's secret: ${SECRET_HINT}`);
+  }
 }
 
 /**
- * Throws `PROTO_AUTH` unless `hello.token` equals `expectedToken`. Compares SHA-256 digests in
- * constant time, so neither the token's length nor its prefix leaks through timing. The message
- * never contains either token. An empty `expectedToken` accepts any hello (no auth configured).
+ * Worker side: throws `PROTO_AUTH` unless `welcome.serverProof` is `welcomeProof(secret, nonces)`,
+ * i.e. the coordinator knows our secret too. An empty `secret` accepts any welcome.
  */
-export function checkHelloToken(hello: Hello, expectedToken: string): void {
-  if (expectedToken === '') return;
-  if (!timingSafeEqual(digest(hello.token), digest(expectedToken))) {
-    throw new ProtocolError('PROTO_AUTH', `hello.token from worker '${hello.workerId}' does not match the coordinator's token`);
+export function checkWelcomeProof(welcome: Pick<Welcome, 'serverProof'>, nonces: ConnectionNonces, secret: string): void {
+  if (secret === '') return;
+  if (!proofMatches(welcomeProof(secret, nonces), welcome.serverProof)) {
+    throw new ProtocolError('PROTO_AUTH', `welcome.serverProof does not match this worker's secret: the coordinator could not prove it knows it (${SECRET_HINT})`);
+  }
+}
+
+/** Listener side: throws `PROTO_AUTH` unless `peerHello.proof` matches; an empty `secret` accepts any. */
+export function checkPeerHelloProof(peerHello: PeerHello, serverNonce: Uint8Array, secret: string): void {
+  if (secret === '') return;
+  const expected = peerHelloProof(secret, { serverNonce, clientNonce: peerHello.nonce }, peerHello);
+  if (!proofMatches(expected, peerHello.proof)) {
+    throw new ProtocolError('PROTO_AUTH', `peerHello.proof from rank ${peerHello.rank} does not match this worker's secret: ${SECRET_HINT}`);
+  }
+}
+
+/** Dialer side: throws `PROTO_AUTH` unless `peerWelcome.serverProof` matches; an empty `secret` accepts any. */
+export function checkPeerWelcomeProof(peerWelcome: Pick<PeerWelcome, 'serverProof'>, nonces: ConnectionNonces, secret: string): void {
+  if (secret === '') return;
+  if (!proofMatches(peerWelcomeProof(secret, nonces), peerWelcome.serverProof)) {
+    throw new ProtocolError('PROTO_AUTH', `peerWelcome.serverProof does not match this worker's secret: the peer listener could not prove it knows it (${SECRET_HINT})`);
   }
 }
 

@@ -19,15 +19,18 @@ export const AugmentationSchema = z.strictObject({
 export type Augmentation = z.infer<typeof AugmentationSchema>;
 
 /**
- * Optimisation hyperparameters. The global batch is `worldSize × batchSizePerWorker`; the
- * learning rate schedule lives on the coordinator, which sends each step's `lr` in `roundStart`.
+ * Optimisation hyperparameters. The global batch is fixed for the whole run, whatever the
+ * membership: each step takes the next `globalBatch` samples of the epoch's permutation and rank r
+ * of W takes the slice [floor(r·B/W), floor((r+1)·B/W)), so a group re-formed mid-epoch with
+ * fewer or more workers trains on exactly the same samples with the same learning rate. The
+ * learning-rate schedule lives on the coordinator, which sends each step's `lr` in `roundStart`.
  */
 export const HyperParamsSchema = z.strictObject({
   /** Passes over the training split. */
   epochs: z.int().min(1),
-  /** Samples per worker per optimizer step. */
-  batchSizePerWorker: z.int().min(1),
-  /** Samples per forward/backward pass; gradients of `batchSizePerWorker / microBatch` passes are summed. Must divide `batchSizePerWorker`. */
+  /** Samples per optimizer step over all workers together; at least the world size. */
+  globalBatch: z.int().min(1),
+  /** Samples per forward/backward pass; a rank's slice is cut into passes of this size (the last may be smaller) whose gradients are summed. */
   microBatch: z.int().min(1),
   /** Learning rate at the end of warm-up (for the global batch). */
   lrPeak: z.number().positive(),

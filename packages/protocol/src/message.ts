@@ -3,9 +3,11 @@
 // and service_messages.ts.
 import { z } from 'zod';
 import {
+  ChallengeSchema,
   HelloSchema,
   InitialWeightsSchema,
   PeerHelloSchema,
+  PeerWelcomeSchema,
   ReadySchema,
   RejectSchema,
   WelcomeSchema,
@@ -15,6 +17,7 @@ import {
   MetricsSchema,
   ReducedChunkSchema,
   RoundAbortSchema,
+  RoundFailedSchema,
   RoundStartSchema,
 } from './round_messages.js';
 import {
@@ -29,14 +32,17 @@ import {
 
 /** Every message of the protocol, discriminated on `type`. */
 export const MessageSchema = z.discriminatedUnion('type', [
+  ChallengeSchema,
   HelloSchema,
   WelcomeSchema,
   RejectSchema,
   InitialWeightsSchema,
   PeerHelloSchema,
+  PeerWelcomeSchema,
   ReadySchema,
   RoundStartSchema,
   RoundAbortSchema,
+  RoundFailedSchema,
   GradChunkSchema,
   ReducedChunkSchema,
   MetricsSchema,

@@ -55,7 +55,11 @@ export const PROTOCOL_ERRORS = {
   },
   PROTO_AUTH: {
     closeCode: CLOSE_CODES.policyViolation,
-    summary: 'A `hello` carries a token that does not match the coordinator\'s.',
+    summary: 'A `hello` / `peerHello` proof, or a `welcome` / `peerWelcome` server proof, does not match this side\'s shared secret (HMAC-SHA256 over both nonces of the connection).',
+  },
+  PROTO_HANDSHAKE_TIMEOUT: {
+    closeCode: CLOSE_CODES.policyViolation,
+    summary: 'A new connection did not send its `hello` / `peerHello` within the handshake deadline; the server drops it.',
   },
   PROTO_PEER_MISMATCH: {
     closeCode: CLOSE_CODES.policyViolation,

@@ -30,8 +30,10 @@ export type RoundStart = z.infer<typeof RoundStartSchema>;
 
 /**
  * coordinator → every worker: a round failed (a rank was lost or timed out). Workers drop their
- * partial all-reduce and keep the pre-round weights; a new `welcome` (re-formed group) or
- * `roundStart` follows.
+ * partial all-reduce (a worker that already applied the round keeps it: the re-formed group
+ * starts from one survivor's state, whichever it is, so replicas stay identical) and wait for
+ * the coordinator: `checkpointRequest` to the survivor chosen as the source, then a new `welcome`
+ * (next generation) and `initialWeights` to every member.
  */
 export const RoundAbortSchema = z.strictObject({
   type: z.literal('roundAbort'),
@@ -79,6 +81,36 @@ export type ReducedChunk = z.infer<typeof ReducedChunkSchema>;
 /** A chunk message of either kind. */
 export type ChunkMessage = GradChunk | ReducedChunk;
 
+/**
+ * worker → coordinator: this worker's all-reduce of `round` failed (a neighbour closed, or sent
+ * nothing within the collective timeout). The worker keeps its weights and waits for the
+ * coordinator's decision (`roundAbort`, then a re-formed group). `peerRank` names the rank it
+ * was waiting for, or is null when unknown: a rank that nobody reports and that sent neither
+ * `metrics` nor `roundFailed` is the one the coordinator drops after a stall.
+ */
+export const RoundFailedSchema = z.strictObject({
+  type: z.literal('roundFailed'),
+  round: Uint32Schema,
+  /** The collective error's code, e.g. `COLL_PEER_LOST`, `COLL_TIMEOUT`. */
+  code: z.string().min(1).max(64),
+  message: z.string().max(4096),
+  peerRank: z.int().min(0).nullable(),
+});
+/** worker → coordinator: the round's all-reduce failed here. */
+export type RoundFailed = z.infer<typeof RoundFailedSchema>;
+
+/** Memory figures of a worker after a step, for leak watching (`bench/soak`, the dashboard). */
+export const WorkerMemorySchema = z.strictObject({
+  /** `tf.memory().numTensors`: flat across steps unless something leaks. */
+  numTensors: z.int().min(0),
+  /** Resident set size of the worker process, in bytes. */
+  rssBytes: z.number().min(0),
+  /** V8 heap in use, in bytes. */
+  heapUsedBytes: z.number().min(0),
+});
+/** Memory figures of a worker. */
+export type WorkerMemory = z.infer<typeof WorkerMemorySchema>;
+
 /** A loss value: NaN and ±Infinity are allowed, because a diverging run must still be able to say so. */
 export const LossSchema = z.custom<number>((value) => typeof value === 'number', 'expected a number');
 
@@ -114,6 +146,13 @@ export const MetricsSchema = z.strictObject({
   /** Samples in the worker's batch. */
   count: z.int().min(0),
   timings: StepTimingsSchema,
+  /**
+   * The all-reduced gradient held a NaN or infinity, so the update was not applied. Every rank
+   * sees the same reduced gradient, so every rank skips alike and replicas stay identical (a rank
+   * whose own loss is not finite poisons its gradient with NaN to make sure of it).
+   */
+  skipped: z.boolean(),
+  memory: WorkerMemorySchema,
 });
 /** worker → coordinator: a finished step's numbers. */
 export type Metrics = z.infer<typeof MetricsSchema>;

@@ -39,6 +39,12 @@ export const EvalRequestSchema = z.strictObject({
   end: z.int().min(0),
   /** Samples per forward pass. */
   batchSize: z.int().min(1),
+  /**
+   * The all-reduce round in which every worker first averages its BatchNorm running statistics
+   * (the weights moved since the last average), or null to evaluate as they are. The coordinator
+   * decides, so both sides always agree on whether and in which round to average.
+   */
+  averageRound: z.int().min(0).max(0xffffffff).nullable(),
 });
 /** coordinator → worker: evaluate a shard. */
 export type EvalRequest = z.infer<typeof EvalRequestSchema>;
@@ -94,6 +100,12 @@ export const StateSnapshotSchema = z.strictObject({
   epoch: z.int().min(0),
   step: z.int().min(0),
   globalStep: z.int().min(0),
+  /**
+   * Optimizer steps this state has taken (applied or skipped): the global step it trains next.
+   * Equals `globalStep` when the request came between rounds; after an aborted round it tells the
+   * coordinator whether this survivor applied that round.
+   */
+  nextGlobalStep: z.int().min(0),
   /** Trainable variables and BatchNorm moving statistics, by name. */
   tensors: z.array(WireTensorSchema),
   momentum: z.array(WireTensorSchema),

@@ -1,23 +1,40 @@
 // Checkpoints: weights, BatchNorm buffers, optimizer state, position (epoch, step) and RNG state in
-// one self-describing file, written atomically (temp file, fsync, rename — write-file-atomic) so a
-// crash mid-write never leaves a torn checkpoint, and checked by SHA-256 on load.
+// one self-describing file, written durably (temp file, fsync, rename, fsync of the folder:
+// durable_write.ts) so a crash mid-write never leaves a torn checkpoint, and checked by SHA-256 on load.
 //
-// File layout (little-endian):
-//   "GNETCKPT" | u32 format version | u32 header bytes | header (UTF-8 JSON) | body
-// The header lists each section of the body (name, offset and length in float32 elements) and the
-// SHA-256 of the body. Sections are raw float32 arrays: weights and velocity follow the ParamLayout,
-// buffers follow the model's buffer order.
+// File layout, format version 2 (little-endian):
+//   "GNETCKPT" | u32 format version | u32 header bytes | header (UTF-8 JSON) | body | SHA-256
+// The header lists each section of the body (name, offset and length in float32 elements). The
+// 32-byte SHA-256 at the end covers every byte before it, header included, so a flipped bit in the
+// metadata (epoch, step) is caught as surely as one in the weights. Sections are raw float32
+// arrays: weights and velocity follow the ParamLayout, buffers follow the model's buffer order.
+// Version 1 (still read) had no trailer; its header carried `bodySha256`, which covered the body only.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileDurable } from './durable_write.js';
 import type { ParamSlot } from './param_slot.js';
 
 const MAGIC = 'GNETCKPT';
-export const CHECKPOINT_FORMAT_VERSION = 1;
+/** magic (8) + format version (4) + header length (4). */
+const PREFIX_BYTES = 16;
+const SHA256_BYTES = 32;
+export const CHECKPOINT_FORMAT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
+const SECTION_NAMES = ['weights', 'buffers', 'velocity'] as const;
+
+/**
+ * - `CKPT_NOT_FOUND`: the file does not exist.
+ * - `CKPT_UNREADABLE`: the file exists but reading it failed (permissions, I/O error).
+ * - `CKPT_CORRUPT`: not a checkpoint, truncated, malformed header or failed SHA-256 check.
+ * - `CKPT_INCOMPATIBLE`: another format version, or tensors that do not fit the model.
+ * - `CKPT_NONE_GOOD`: a checkpoint folder holds checkpoints, but none of them loads (NoGoodCheckpointError).
+ * - `CKPT_INVALID_ARGUMENT`: a caller passed a bad `keep` or `globalStep`.
+ */
+export type CheckpointErrorCode = 'CKPT_NOT_FOUND' | 'CKPT_UNREADABLE' | 'CKPT_CORRUPT' | 'CKPT_INCOMPATIBLE' | 'CKPT_NONE_GOOD' | 'CKPT_INVALID_ARGUMENT';
 
 export class CheckpointError extends Error {
   constructor(
-    readonly code: 'CKPT_NOT_FOUND' | 'CKPT_CORRUPT' | 'CKPT_INCOMPATIBLE',
+    readonly code: CheckpointErrorCode,
     message: string,
   ) {
     super(message);
@@ -36,76 +53,142 @@ export interface CheckpointState {
   velocity: Float32Array;
 }
 
+type SectionName = (typeof SECTION_NAMES)[number];
+
 interface Header {
   meta: Record<string, unknown>;
   weightSlots: ParamSlot[];
   bufferSlots: ParamSlot[];
-  sections: Array<{ name: 'weights' | 'buffers' | 'velocity'; offset: number; length: number }>;
-  bodySha256: string;
+  sections: Array<{ name: SectionName; offset: number; length: number }>;
+  /** Format version 1 only. */
+  bodySha256?: string;
 }
 
 function bytesOf(a: Float32Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** Serialises a checkpoint to bytes (exported for tests and for sending over the wire). */
+function sha256(bytes: Uint8Array): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
+
+/** Serialises a checkpoint to bytes in the current format (exported for tests and tools). */
 export function encodeCheckpoint(state: CheckpointState): Buffer {
   const parts = [state.weights, state.buffers, state.velocity];
-  const body = Buffer.concat(parts.map(bytesOf));
   let offset = 0;
-  const sections = (['weights', 'buffers', 'velocity'] as const).map((name, i) => {
+  const sections = SECTION_NAMES.map((name, i) => {
     const s = { name, offset, length: parts[i]!.length };
     offset += parts[i]!.length;
     return s;
   });
-  const header: Header = {
-    meta: state.meta,
-    weightSlots: [...state.weightSlots],
-    bufferSlots: [...state.bufferSlots],
-    sections,
-    bodySha256: createHash('sha256').update(body).digest('hex'),
-  };
+  const header: Header = { meta: state.meta, weightSlots: [...state.weightSlots], bufferSlots: [...state.bufferSlots], sections };
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
-  const prefix = Buffer.alloc(16);
+  const prefix = Buffer.alloc(PREFIX_BYTES);
   prefix.write(MAGIC, 0, 'latin1');
   prefix.writeUInt32LE(CHECKPOINT_FORMAT_VERSION, 8);
   prefix.writeUInt32LE(headerBytes.length, 12);
-  return Buffer.concat([prefix, headerBytes, body]);
+  const unsigned = Buffer.concat([prefix, headerBytes, ...parts.map(bytesOf)]);
+  return Buffer.concat([unsigned, sha256(unsigned)]);
 }
 
+const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+
+function isSlot(x: unknown): x is ParamSlot {
+  const s = x as ParamSlot;
+  return typeof s === 'object' && s !== null && typeof s.name === 'string' && Array.isArray(s.shape) && s.shape.every(isCount) && isCount(s.offset) && isCount(s.size);
+}
+
+/** Returns what is wrong with a parsed header, or null. The checksum guards the bytes; this guards against a writer bug. */
+function headerProblem(h: Header, version: number): string | null {
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) return 'is not a JSON object';
+  if (typeof h.meta !== 'object' || h.meta === null || Array.isArray(h.meta)) return "has no 'meta' object";
+  if (!Array.isArray(h.weightSlots) || !h.weightSlots.every(isSlot)) return "has no valid 'weightSlots' list";
+  if (!Array.isArray(h.bufferSlots) || !h.bufferSlots.every(isSlot)) return "has no valid 'bufferSlots' list";
+  if (!Array.isArray(h.sections)) return "has no 'sections' list";
+  for (const name of SECTION_NAMES) {
+    const s = h.sections.filter((x) => x?.name === name);
+    if (s.length !== 1) return `has ${s.length} '${name}' sections, expected 1`;
+    if (!isCount(s[0]!.offset) || !isCount(s[0]!.length)) return `has a '${name}' section without a valid offset and length`;
+  }
+  if (h.sections.length !== SECTION_NAMES.length) return `has ${h.sections.length} sections, expected ${SECTION_NAMES.length}`;
+  if (version === 1 && (typeof h.bodySha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.bodySha256))) return "has no valid 'bodySha256'";
+  return null;
+}
+
+/**
+ * Parses and verifies checkpoint bytes (format version 1 or 2). `source` names the file in error
+ * messages. Throws `CheckpointError` (`CKPT_CORRUPT` or `CKPT_INCOMPATIBLE`) saying what is wrong.
+ */
 export function decodeCheckpoint(bytes: Buffer, source = 'checkpoint'): CheckpointState {
-  if (bytes.length < 16 || bytes.toString('latin1', 0, 8) !== MAGIC) {
-    throw new CheckpointError('CKPT_CORRUPT', `${source} is not a checkpoint: expected magic '${MAGIC}' in its first 8 bytes`);
+  const corrupt = (what: string) => new CheckpointError('CKPT_CORRUPT', `${source} ${what}`);
+  if (bytes.length < PREFIX_BYTES) {
+    const head = bytes.toString('latin1', 0, Math.min(bytes.length, MAGIC.length));
+    if (MAGIC.startsWith(head)) throw corrupt(`is truncated: it holds ${bytes.length} bytes, fewer than the ${PREFIX_BYTES}-byte prefix`);
+  }
+  if (bytes.length < PREFIX_BYTES || bytes.toString('latin1', 0, 8) !== MAGIC) {
+    throw corrupt(`is not a checkpoint: expected magic '${MAGIC}' in its first 8 bytes`);
   }
   const version = bytes.readUInt32LE(8);
-  if (version !== CHECKPOINT_FORMAT_VERSION) {
-    throw new CheckpointError('CKPT_INCOMPATIBLE', `${source} has format version ${version}, but this build reads version ${CHECKPOINT_FORMAT_VERSION}`);
+  if (!READABLE_VERSIONS.includes(version)) {
+    throw new CheckpointError('CKPT_INCOMPATIBLE', `${source} has format version ${version}, but this build reads versions ${READABLE_VERSIONS.join(' and ')}`);
   }
+  const trailerBytes = version >= 2 ? SHA256_BYTES : 0;
   const headerLength = bytes.readUInt32LE(12);
-  if (16 + headerLength > bytes.length) {
-    throw new CheckpointError('CKPT_CORRUPT', `${source} is truncated: header of ${headerLength} bytes runs past the end of a ${bytes.length}-byte file`);
+  const headerEnd = PREFIX_BYTES + headerLength;
+  if (headerEnd + trailerBytes > bytes.length) {
+    throw corrupt(`is truncated: its ${headerLength}-byte header runs past the end of a ${bytes.length}-byte file`);
   }
+  const parseHeader = (): Header => {
+    let header: Header;
+    try {
+      header = JSON.parse(bytes.toString('utf8', PREFIX_BYTES, headerEnd)) as Header;
+    } catch (err) {
+      throw corrupt(`has an unreadable header: ${(err as Error).message}`);
+    }
+    const problem = headerProblem(header, version);
+    if (problem) throw corrupt(`has a malformed header: it ${problem}`);
+    return header;
+  };
+  const floatsOf = (h: Header) => h.sections.reduce((n, s) => n + s.length, 0);
+  const sizeProblem = (h: Header): string | null => {
+    const expected = headerEnd + floatsOf(h) * 4 + trailerBytes;
+    if (bytes.length < expected) return `is truncated: it holds ${bytes.length} bytes, but its header describes ${expected}`;
+    if (bytes.length > expected) return `holds ${bytes.length} bytes, but its header describes ${expected}: trailing bytes`;
+    return null;
+  };
   let header: Header;
-  try {
-    header = JSON.parse(bytes.toString('utf8', 16, 16 + headerLength)) as Header;
-  } catch (err) {
-    throw new CheckpointError('CKPT_CORRUPT', `${source} has an unreadable header: ${(err as Error).message}`);
+  if (version >= 2) {
+    // Checksum first: once it holds, the header is the one the writer wrote. When it fails, a
+    // header that still parses tells a truncation (wrong size) from a flipped bit.
+    const expected = bytes.subarray(bytes.length - SHA256_BYTES).toString('hex');
+    const got = sha256(bytes.subarray(0, bytes.length - SHA256_BYTES)).toString('hex');
+    if (got !== expected) {
+      let size: string | null = null;
+      try {
+        size = sizeProblem(parseHeader());
+      } catch {
+        // The header is damaged too; the checksum failure below says enough.
+      }
+      throw corrupt(size ?? `failed its SHA-256 check: expected ${expected}, got ${got}`);
+    }
+    header = parseHeader();
+    const size = sizeProblem(header);
+    if (size) throw corrupt(size);
+  } else {
+    header = parseHeader();
+    const size = sizeProblem(header);
+    if (size) throw corrupt(size);
+    const got = sha256(bytes.subarray(headerEnd, bytes.length)).toString('hex');
+    if (got !== header.bodySha256) throw corrupt(`failed its SHA-256 check: expected ${header.bodySha256}, got ${got}`);
   }
-  const body = bytes.subarray(16 + headerLength);
-  const expectedFloats = header.sections.reduce((n, s) => n + s.length, 0);
-  if (body.length !== expectedFloats * 4) {
-    throw new CheckpointError('CKPT_CORRUPT', `${source} body holds ${body.length} bytes, but its header describes ${expectedFloats * 4}`);
-  }
-  const sha = createHash('sha256').update(body).digest('hex');
-  if (sha !== header.bodySha256) {
-    throw new CheckpointError('CKPT_CORRUPT', `${source} failed its SHA-256 check: expected ${header.bodySha256}, got ${sha}`);
-  }
+  const floats = floatsOf(header);
+  const body = bytes.subarray(headerEnd, headerEnd + floats * 4);
   // Copy into fresh, aligned Float32Arrays (the body's byte offset is not a multiple of 4 in general).
-  const aligned = new Float32Array(expectedFloats);
+  const aligned = new Float32Array(floats);
   new Uint8Array(aligned.buffer).set(body);
-  const section = (name: string): Float32Array => {
-    const s = header.sections.find((x) => x.name === name);
-    if (!s) throw new CheckpointError('CKPT_CORRUPT', `${source} has no '${name}' section`);
+  const section = (name: SectionName): Float32Array => {
+    const s = header.sections.find((x) => x.name === name)!;
+    if (s.offset + s.length > floats) throw corrupt(`has a '${name}' section [${s.offset}, ${s.offset + s.length}) past the end of its ${floats}-element body`);
     return aligned.subarray(s.offset, s.offset + s.length);
   };
   return {
@@ -118,17 +201,22 @@ export function decodeCheckpoint(bytes: Buffer, source = 'checkpoint'): Checkpoi
   };
 }
 
-/** Writes atomically: readers see the old file or the new one, never a mix. */
+/**
+ * Writes atomically and durably: readers see the old file or the new one, never a mix, and the
+ * new one survives a crash or power loss once the promise resolves.
+ */
 export async function saveCheckpoint(path: string, state: CheckpointState): Promise<void> {
-  await writeFileAtomic(path, encodeCheckpoint(state), { fsync: true });
+  await writeFileDurable(path, encodeCheckpoint(state));
 }
 
+/** Reads and verifies one checkpoint file; every failure is a `CheckpointError` naming `path` and what was wrong. */
 export async function loadCheckpoint(path: string): Promise<CheckpointState> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new CheckpointError('CKPT_NOT_FOUND', `Cannot read checkpoint ${path}: ${(err as Error).message}`);
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new CheckpointError(missing ? 'CKPT_NOT_FOUND' : 'CKPT_UNREADABLE', `Cannot read checkpoint ${path}: ${(err as Error).message}`);
   }
   return decodeCheckpoint(bytes, path);
 }

@@ -5,12 +5,23 @@ export {
   CHECKPOINT_FORMAT_VERSION,
   CheckpointError,
   assertSlotsMatch,
+  type CheckpointErrorCode,
   decodeCheckpoint,
   encodeCheckpoint,
   loadCheckpoint,
   saveCheckpoint,
   type CheckpointState,
 } from './checkpoint.js';
+export {
+  CheckpointStore,
+  DEFAULT_KEEP_CHECKPOINTS,
+  NoGoodCheckpointError,
+  type CheckpointEntry,
+  type CheckpointWarnLog,
+  type LoadedCheckpoint,
+  type SavedCheckpoint,
+  type SkippedCheckpoint,
+} from './checkpoint_store.js';
 export { renderChartSvg, writeChartPng, type EpochPoint } from './chart.js';
 export { RunFolder, type EpochRecord, type TestRecord } from './run_folder.js';
 export { learningRateAt, type LrSchedule } from './lr_schedule.js';

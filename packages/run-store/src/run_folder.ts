@@ -3,11 +3,13 @@
 //   metrics.jsonl        one JSON object per line: {kind:'epoch',...} per epoch, {kind:'test',...} at the end
 //   chart.png            loss and accuracy per epoch (train, validation)
 //   summary.json         final figures (test accuracy, per-class accuracy, timings)
-//   checkpoints/         latest.ckpt (+ epoch-NNN.ckpt), written atomically
+//   checkpoints/         ckpt-<global step>.ckpt, the newest few (CheckpointStore), written atomically;
+//                        latest.ckpt in runs written before the store
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { writeChartPng, type EpochPoint } from './chart.js';
+import { CheckpointStore, DEFAULT_KEEP_CHECKPOINTS } from './checkpoint_store.js';
 
 export interface EpochRecord extends EpochPoint {
   kind: 'epoch';
@@ -38,6 +40,12 @@ export class RunFolder {
     await writeFileAtomic(join(this.dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   }
 
+  /** The run's checkpoints (`<run>/checkpoints/ckpt-<step>.ckpt`), keeping the newest `keep`. */
+  checkpoints(keep = DEFAULT_KEEP_CHECKPOINTS): CheckpointStore {
+    return new CheckpointStore(this.checkpointsDir, { keep });
+  }
+
+  /** The single-file checkpoint of runs written before `checkpoints()`. */
   get latestCheckpoint(): string {
     return join(this.checkpointsDir, 'latest.ckpt');
   }

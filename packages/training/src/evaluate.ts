@@ -1,5 +1,6 @@
 // Inference-mode evaluation of one shard: sums (not means) so that shards from several workers add up
-// to exact dataset totals, each image counted once.
+// to exact dataset totals, each image counted once. The confusion matrix is a sum too (counts), so
+// shards add up to the dataset's matrix the same way.
 import * as tf from '@tensorflow/tfjs-core';
 import { crossEntropySum } from './loss.js';
 import type { TrainableModel } from './trainable_model.js';
@@ -12,10 +13,16 @@ export interface EvalSums {
   perClassCorrect: number[];
   /** [numClasses] images per true class. */
   perClassCount: number[];
+  /**
+   * [numClasses][numClasses] image counts: `confusion[t][p]` images of true class t predicted as
+   * p. Row t sums to `perClassCount[t]`, the diagonal is `perClassCorrect`.
+   */
+  confusion: number[][];
 }
 
 export function emptyEvalSums(numClasses: number): EvalSums {
-  return { lossSum: 0, correct: 0, count: 0, perClassCorrect: new Array<number>(numClasses).fill(0), perClassCount: new Array<number>(numClasses).fill(0) };
+  const zeros = (): number[] => new Array<number>(numClasses).fill(0);
+  return { lossSum: 0, correct: 0, count: 0, perClassCorrect: zeros(), perClassCount: zeros(), confusion: Array.from({ length: numClasses }, zeros) };
 }
 
 /** Adds `b` into `a` (per-class arrays too) and returns `a`. */
@@ -25,6 +32,7 @@ export function addEvalSums(a: EvalSums, b: EvalSums): EvalSums {
   a.count += b.count;
   b.perClassCorrect.forEach((v, k) => (a.perClassCorrect[k]! += v));
   b.perClassCount.forEach((v, k) => (a.perClassCount[k]! += v));
+  b.confusion.forEach((row, t) => row.forEach((v, p) => (a.confusion[t]![p]! += v)));
   return a;
 }
 
@@ -53,6 +61,7 @@ export function evaluateImages(
     for (let i = 0; i < n; i++) {
       const label = labels[start + i]!;
       into.perClassCount[label]! += 1;
+      into.confusion[label]![pred[i]!]! += 1;
       if (pred[i] === label) {
         into.perClassCorrect[label]! += 1;
         into.correct += 1;

@@ -22,3 +22,4 @@ export {
   type PureBackendName,
 } from './backend/training_kernels.js';
 export { maxMicroBatch, WASM_IMAGE_WIDTH_BUDGET } from './backend/micro_batch.js';
+export { memoryStats, type MemoryStats } from './memory_stats.js';

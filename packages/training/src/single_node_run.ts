@@ -17,7 +17,7 @@ import {
   stratifiedSplit,
   type CifarSet,
 } from '@gnet/data';
-import { learningRateAt, loadCheckpoint, RunFolder, saveCheckpoint, type EpochRecord, type TestRecord } from '@gnet/run-store';
+import { CheckpointError, DEFAULT_KEEP_CHECKPOINTS, learningRateAt, RunFolder, type EpochRecord, type TestRecord } from '@gnet/run-store';
 import { addEvalSums, emptyEvalSums, evaluateImages, type EvalSums } from './evaluate.js';
 import type { HyperParams } from './hyperparams.js';
 import { Replica } from './replica.js';
@@ -36,12 +36,14 @@ export interface SingleNodeRunOptions {
   /** Use only the first N validation / test images. 0 = all. */
   evalLimit: number;
   evalBatch: number;
-  /** Continue from runDir/checkpoints/latest.ckpt. */
+  /** Continue from the newest good checkpoint in runDir/checkpoints/ (older ones stand in for a torn or corrupt newest). */
   resume: boolean;
   /** Stop after this many optimizer steps in this process (0 = no limit); a checkpoint is written first. Tests use it to interrupt a run. */
   stopAfterSteps: number;
   /** Write a mid-epoch checkpoint every N steps (0 = only at epoch ends). */
   checkpointEverySteps: number;
+  /** Checkpoints kept in runDir/checkpoints/, newest first (default DEFAULT_KEEP_CHECKPOINTS = 3; at least 1). */
+  keepCheckpoints?: number;
   log: Logger;
   /** Called after each optimizer step (progress bars). */
   onStep?: (info: { epoch: number; step: number; stepsPerEpoch: number; loss: number; imagesPerSecond: number }) => void;
@@ -102,9 +104,13 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   let partial = { objectiveSum: 0, lossSum: 0, correct: 0, count: 0, seconds: 0 };
 
   const config = { hp, model: o.modelDescription, dataDir: o.dataDir, trainImages: trainIdx.length, valImages: valIdx.length, testImages: testCount, stepsPerEpoch, params: replica.layout.size };
+  const store = folder.checkpoints(o.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS);
   if (o.resume) {
-    const state = await loadCheckpoint(folder.latestCheckpoint);
-    replica.restore(state, folder.latestCheckpoint);
+    // Each skipped checkpoint is logged (warn) by the store; the 'resumed' line names them again.
+    const latest = await store.loadLatestGood(log);
+    if (!latest) throw new CheckpointError('CKPT_NOT_FOUND', `Cannot resume: ${store.dir} holds no checkpoint (ckpt-<step>.ckpt)`);
+    const { state, path } = latest;
+    replica.restore(state, path);
     const meta = state.meta as { position: Position; epochs: EpochRecord[]; partial: typeof partial; hp: HyperParams };
     if (JSON.stringify(meta.hp) !== JSON.stringify(hp)) {
       log.warn({ saved: meta.hp, now: hp }, 'hyperparameters differ from the checkpoint; continuing with the new ones');
@@ -113,7 +119,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
     epochs = meta.epochs;
     partial = meta.partial;
     await folder.rewriteMetrics(epochs);
-    log.info({ epoch: pos.epoch, stepInEpoch: pos.stepInEpoch, globalStep: pos.globalStep, checkpoint: folder.latestCheckpoint }, 'resumed');
+    log.info({ epoch: pos.epoch, stepInEpoch: pos.stepInEpoch, globalStep: pos.globalStep, checkpoint: path, skipped: latest.skipped.map((x) => x.path) }, 'resumed');
   } else {
     await folder.init(config);
     await folder.rewriteMetrics([]);
@@ -121,7 +127,8 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   log.info({ ...config, startEpoch: pos.epoch }, 'training starts');
 
   const checkpoint = async (at: Position) => {
-    await saveCheckpoint(folder.latestCheckpoint, replica.snapshot({ position: at, epochs, partial, hp, model: o.modelDescription }));
+    const saved = await store.save(replica.snapshot({ position: at, epochs, partial, hp, model: o.modelDescription }), at.globalStep);
+    log.debug({ path: saved.path, globalStep: saved.globalStep, removed: saved.removed }, 'checkpoint written');
   };
 
   const microBatch = Math.min(hp.microBatch, hp.batchSize);
@@ -167,7 +174,8 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       const imagesPerSecond = hp.batchSize / seconds;
       o.onStep?.({ epoch: pos.epoch, step: pos.stepInEpoch, stepsPerEpoch, loss: stats.lossSum / stats.count, imagesPerSecond });
       log.debug({ epoch: pos.epoch, step: pos.stepInEpoch, loss: stats.lossSum / stats.count, lr, ms: seconds * 1000 }, 'step done');
-      if (o.checkpointEverySteps > 0 && pos.globalStep % o.checkpointEverySteps === 0) await checkpoint(pos);
+      // At an epoch's last step the epoch-end checkpoint below (same global step) replaces this one.
+      if (o.checkpointEverySteps > 0 && pos.globalStep % o.checkpointEverySteps === 0 && pos.stepInEpoch < stepsPerEpoch) await checkpoint(pos);
     }
     const val = evaluateSet(model, valData, o.evalBatch);
     const record: EpochRecord = {

@@ -2,6 +2,7 @@
 // listener, dialing its right neighbour) or a star (workers dialing a hub's listener).
 import { connectRing, connectStarWorker, acceptStarWorkers } from '../ws_connect.js';
 import { WsPeerListener } from '../ws_peer_listener.js';
+import type { TlsCredentials } from '../ws_server.js';
 import type { WsTransport } from '../ws_transport.js';
 
 export interface WsGroup {
@@ -9,13 +10,16 @@ export interface WsGroup {
   close(): Promise<void>;
 }
 
-/** `worldSize` ranks connected in a ring (run `ring-test`, generation 0). */
-export async function wsRing(worldSize: number, token = 'secret'): Promise<WsGroup> {
-  const listeners = await Promise.all(Array.from({ length: worldSize }, () => WsPeerListener.listen({ token })));
+/**
+ * `worldSize` ranks connected in a ring (run `ring-test`, generation 0), authenticated with
+ * `token`; with `tls`, every listener serves `wss://` with that certificate, which dialers trust.
+ */
+export async function wsRing(worldSize: number, token = 'secret', tls: TlsCredentials | null = null): Promise<WsGroup> {
+  const listeners = await Promise.all(Array.from({ length: worldSize }, () => WsPeerListener.listen({ token, tls })));
   const peers = listeners.map((l, rank) => ({ rank, url: l.url }));
   const transports = await Promise.all(
     listeners.map((listener, rank) =>
-      connectRing({ listener, rank, worldSize, runId: 'ring-test', generation: 0, peers, token, timeoutMs: 5000 }),
+      connectRing({ listener, rank, worldSize, runId: 'ring-test', generation: 0, peers, token, ca: tls?.cert ?? null, timeoutMs: 5000 }),
     ),
   );
   return {

@@ -1,0 +1,177 @@
+// What the coordinator does when a generation breaks (step 6 of coordinator.ts) or a worker waits
+// to join: choose who goes on, take the state the next generation starts from, and hand the
+// survivors' sockets over. Like torchrun's elastic agent, but without restarting anyone: the
+// survivors keep their processes, models and data, and one of them sends its state.
+//
+//  1. `roundAbort` to everyone if a round was running; after a `roundFailed`, a short grace so
+//     the socket close of the rank that really died arrives before we decide.
+//  2. Drop the lost ranks, and evict (`leave` evicted) those that timed out: a frozen or stuck
+//     worker, alive on the socket but not answering. An evicted worker that wakes up rejoins.
+//  3. The state: `checkpointRequest` to the first survivor (then the next, if it fails too). Its
+//     `stateSnapshot.nextGlobalStep` says whether it applied the aborted round; every member of
+//     the next generation gets this one state, so replicas stay identical either way. No survivor:
+//     the last good checkpoint (or the seed).
+//  4. Members of the next generation: the survivors in rank order, then waiting workers, up to
+//     --max-workers. Below --min-workers, wait --rejoin-timeout-ms for replacements (heartbeating
+//     the survivors meanwhile), then save a checkpoint and stop with `TooFewWorkersError`.
+import type { Logger } from 'pino';
+import { encodeMessage, type StateSnapshot } from '@gnet/protocol';
+import type { EpochRecord, LoadedCheckpoint } from '@gnet/run-store';
+import type { CoordinatorConfig } from './coordinator_config.js';
+import { NoProgressError, PhaseTimeoutError, RoundFailedError, TooFewWorkersError, isGroupFailure, type GroupFailure } from './errors.js';
+import type { Generation, StartState } from './generation.js';
+import type { Rendezvous } from './rendezvous.js';
+import { checkpointToStart } from './snapshot_checkpoint.js';
+import type { Candidate } from './worker_group.js';
+
+/** Options of {@link Recovery}. */
+export interface RecoveryOptions {
+  cfg: CoordinatorConfig;
+  log: Logger;
+  rendezvous: Rendezvous;
+  aborted: Promise<never>;
+  /** Saves `state` as a checkpoint before giving up below --min-workers. */
+  saveOnGiveUp?: (state: StateSnapshot, g: Generation) => Promise<void>;
+}
+
+/** Who forms the next generation, and from which state. */
+export interface NextGeneration {
+  members: Candidate[];
+  state: StartState;
+  /** Set when no survivor had a state and the run went back to a checkpoint (or the start). */
+  rolledBackTo: { epochs: EpochRecord[] } | null;
+}
+
+/** How `recover` finds the next state. */
+export interface RecoverContext {
+  /** `survivor`: ask a survivor; `none`: keep `state` (the generation failed while forming). */
+  snapshotFrom: 'survivor' | 'none';
+  state: StartState;
+  globalStep: number;
+  roundInProgress?: number | null;
+  lastCheckpoint?: () => Promise<LoadedCheckpoint | null>;
+}
+
+let requestIds = 1_000_000_000;
+
+export class Recovery {
+  constructor(private readonly o: RecoveryOptions) {}
+
+  /** Re-forms after `err` broke generation `g`; see the steps at the top of this file. */
+  async recover(g: Generation, err: GroupFailure, ctx: RecoverContext): Promise<NextGeneration> {
+    const { cfg, log } = this.o;
+    const started = performance.now();
+    const { group } = g;
+    log.warn({ generation: group.generation, code: err.code, reason: err.message, lost: Object.fromEntries(group.lost), globalStep: ctx.globalStep }, 'generation broken; re-forming the group');
+    // 1.
+    if (ctx.roundInProgress !== null && ctx.roundInProgress !== undefined) group.broadcast({ type: 'roundAbort', round: ctx.roundInProgress, reason: err.message.slice(0, 1024) });
+    if (err instanceof RoundFailedError && group.lost.size === 0) await sleep(Math.min(2000, cfg.heartbeatMs));
+    // 2.
+    if (err instanceof PhaseTimeoutError) for (const rank of err.missingRanks) if (!group.lost.has(rank)) group.evict(rank, `no answer within ${err.waitedMs} ms during ${err.phase}`);
+    // 3.
+    let state = ctx.state;
+    let rolledBackTo: NextGeneration['rolledBackTo'] = null;
+    let snapshot: StateSnapshot | null = null;
+    if (ctx.snapshotFrom === 'survivor') {
+      group.clearQueues();
+      for (const rank of group.aliveRanks) {
+        snapshot = await this.snapshotOf(g, rank, ctx.globalStep);
+        if (snapshot !== null) break;
+      }
+      if (snapshot !== null) {
+        state = { globalStep: snapshot.nextGlobalStep, tensors: snapshot.tensors, momentum: snapshot.momentum };
+        log.info({ globalStep: state.globalStep, appliedAbortedRound: state.globalStep > ctx.globalStep }, 'took the state of a survivor');
+      } else {
+        const loaded = (await ctx.lastCheckpoint?.()) ?? null;
+        if (loaded !== null) {
+          const meta = loaded.state.meta as { position: { globalStep: number }; epochs: EpochRecord[] };
+          state = checkpointToStart(loaded.state, meta.position.globalStep);
+          rolledBackTo = { epochs: meta.epochs };
+          log.warn({ checkpoint: loaded.path, globalStep: state.globalStep }, 'no survivor holds the state; back to the last checkpoint');
+        } else {
+          state = { globalStep: 0, tensors: [], momentum: [] };
+          rolledBackTo = { epochs: [] };
+          log.warn('no survivor holds the state and there is no checkpoint; starting over');
+        }
+      }
+    }
+    // 4.
+    const members = group.detach();
+    members.push(...this.takeJoiners(members.length));
+    if (members.length < cfg.minWorkers) {
+      log.warn({ survivors: members.length, minWorkers: cfg.minWorkers, waitMs: cfg.rejoinTimeoutMs }, 'below --min-workers; waiting for replacements');
+      const beat = setInterval(() => {
+        const frame = encodeMessage({ type: 'heartbeat', sentAtMs: Date.now() });
+        for (const m of members) if (m.socket.readyState === m.socket.OPEN) m.socket.send(frame, { binary: true });
+      }, cfg.heartbeatMs);
+      try {
+        await this.o.rendezvous.waitForPending(cfg.minWorkers - members.length, cfg.rejoinTimeoutMs, this.o.aborted);
+      } finally {
+        clearInterval(beat);
+      }
+      members.push(...this.takeJoiners(members.length));
+      const open = members.filter((m) => m.socket.readyState === m.socket.OPEN);
+      if (open.length < cfg.minWorkers) {
+        if (snapshot !== null) await this.o.saveOnGiveUp?.(snapshot, g);
+        const text = `Only ${open.length} worker${open.length === 1 ? '' : 's'} left, below --min-workers ${cfg.minWorkers}, and no replacement joined within --rejoin-timeout-ms ${cfg.rejoinTimeoutMs}; ${snapshot !== null ? `a checkpoint at step ${snapshot.nextGlobalStep} was saved` : 'the last checkpoint stands'}: start workers and resume with --resume`;
+        const leave = encodeMessage({ type: 'leave', reason: 'shutdown', message: text.slice(0, 4096) });
+        for (const m of open) {
+          m.socket.send(leave, { binary: true });
+          m.socket.close(1000, 'too few workers');
+        }
+        throw new TooFewWorkersError(text);
+      }
+    }
+    log.info({ members: members.map((m) => m.hello.workerId), globalStep: state.globalStep, recoveryMs: Math.round(performance.now() - started) }, 'next generation chosen');
+    return { members, state, rolledBackTo };
+  }
+
+  /** Admits waiting workers at a step boundary: rank 0's state, then survivors plus joiners. */
+  async admit(g: Generation, globalStep: number): Promise<{ members: Candidate[]; state: StartState }> {
+    const snapshot = await this.snapshotOrThrow(g, 0, globalStep);
+    const members = g.group.detach();
+    members.push(...this.takeJoiners(members.length));
+    return { members, state: { globalStep: snapshot.nextGlobalStep, tensors: snapshot.tensors, momentum: snapshot.momentum } };
+  }
+
+  /** The run cannot make progress: too many failed generations in a row. */
+  noProgress(reforms: number, last: Error): NoProgressError {
+    return new NoProgressError(`The group was re-formed ${reforms} times in a row without completing a step (limit --max-reforms ${this.o.cfg.maxReforms}); last failure: ${last.message}`);
+  }
+
+  private takeJoiners(present: number): Candidate[] {
+    const room = Math.max(0, this.o.cfg.maxWorkers - present);
+    const pending = this.o.rendezvous.takePending();
+    // Beyond --max-workers (cannot happen while the rendezvous enforces it): refuse politely.
+    for (const extra of pending.slice(room)) extra.socket.close(1008, 'GROUP_FULL');
+    return pending.slice(0, room);
+  }
+
+  /** `stateSnapshot` of `rank`, or null (and the rank evicted) when it fails to send one. */
+  private async snapshotOf(g: Generation, rank: number, globalStep: number): Promise<StateSnapshot | null> {
+    try {
+      return await this.snapshotOrThrow(g, rank, globalStep);
+    } catch (err) {
+      if (!isGroupFailure(err)) throw err;
+      this.o.log.warn({ rank, reason: err.message }, 'survivor could not send its state');
+      if (!g.group.lost.has(rank)) g.group.evict(rank, `no state snapshot: ${err.message}`);
+      return null;
+    }
+  }
+
+  private async snapshotOrThrow(g: Generation, rank: number, globalStep: number): Promise<StateSnapshot> {
+    const requestId = requestIds++;
+    g.group.setPhase(`state snapshot from rank ${rank} at step ${globalStep}`);
+    g.group.send(rank, { type: 'checkpointRequest', requestId, epoch: 0, step: 0, globalStep, includeMomentum: true });
+    const [snapshot] = await g.together(
+      Promise.resolve(),
+      g.group.collect('stateSnapshot', { timeoutMs: this.o.cfg.roundTimeoutMs, ranks: [rank], match: (m) => m.requestId === requestId, roundFailed: false }),
+    );
+    return snapshot!;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+

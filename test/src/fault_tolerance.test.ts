@@ -1,0 +1,262 @@
+// Fault injection with real processes over real sockets on 127.0.0.1 (issue 4's proof): a worker
+// SIGKILLed mid-epoch, a worker frozen (SIGSTOP) and woken, a worker joining mid-run, the
+// coordinator SIGKILLed and restarted with --resume, and a NaN gradient on one worker. In each,
+// training finishes, the replicas of every generation stay bit-identical step by step, and the
+// epoch's sample accounting holds: for every step, the samples of its last (successful) attempt,
+// over all ranks, are exactly that step's global batch, and together each training image once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readCifar10, stratifiedSplit } from '@gnet/data';
+import { CIFAR10_TEST_DIR } from './cifar_dir.js';
+import { COORDINATOR_ENTRY, describe, finished, startGroup, WORKER_ENTRY, type Group } from './distributed_group.js';
+import { startApp, type ProcessResult } from './run_process.js';
+
+const SEED = 5;
+const TRAIN_IMAGES = 384;
+const GLOBAL_BATCH = 24;
+const STEPS_PER_EPOCH = TRAIN_IMAGES / GLOBAL_BATCH;
+const TIMEOUT_MS = 4 * 60_000;
+
+/**
+ * A worker silent this long is lost. A training step blocks a worker's event loop (and so its
+ * heartbeats), and these 2 shared cores may be very busy: short enough for a test, long enough
+ * that no healthy worker is ever taken for a frozen one.
+ */
+const WORKER_TIMEOUT_MS = 15_000;
+
+/** A tiny run: narrow GoogLeNet, 2 epochs of 16 steps, quick failure detection. */
+function coordinatorArgs(runDir: string, algorithm: 'ring' | 'star', extra: string[] = []): string[] {
+  return [
+    ...['--algorithm', algorithm, '--width', '0.0625', '--epochs', '2', '--batch-size', String(GLOBAL_BATCH), '--seed', String(SEED)],
+    ...['--train-limit', String(TRAIN_IMAGES), '--eval-limit', '40', '--warmup-epochs', '0', '--run-dir', runDir, '--log-level', 'debug'],
+    ...['--heartbeat-ms', '500', '--worker-timeout-ms', String(WORKER_TIMEOUT_MS), '--round-timeout-ms', '60000', '--rejoin-timeout-ms', '20000'],
+    ...extra,
+  ];
+}
+
+const WORKER_ARGS = ['--trace-weights', '--trace-samples', '--log-level', 'debug', '--coordinator-timeout-ms', '30000', '--reconnect-timeout-ms', '60000', '--collective-timeout-ms', '30000'];
+
+type Line = Record<string, unknown>;
+
+/** Per global step, the last attempt's weight digest of each worker (key `workerId`). */
+function digestsByStep(results: readonly ProcessResult[]): Map<number, Map<string, string>> {
+  const out = new Map<number, Map<string, string>>();
+  results.forEach((r, i) => {
+    for (const l of r.logs.filter((x) => x['msg'] === 'weights digest')) {
+      const step = l['globalStep'] as number;
+      if (!out.has(step)) out.set(step, new Map());
+      out.get(step)!.set(`w${i}`, l['weightsSha256'] as string);
+    }
+  });
+  return out;
+}
+
+/**
+ * For each global step, the lines `msg` of its final attempt: those of the highest generation
+ * that ran it. Generation numbers restart when a coordinator restarts; with `lastPerWorker` each
+ * worker's latest line for the step counts instead (right when every worker took part in the
+ * final attempt of every step, as when only the coordinator died).
+ */
+function finalAttempts(results: readonly ProcessResult[], msg: string, lastPerWorker = false): Map<number, Line[]> {
+  const final = new Map<number, { generation: number; lines: Line[] }>();
+  for (const r of results) {
+    const mine = new Map<number, Line>();
+    for (const l of r.logs.filter((x) => x['msg'] === msg)) mine.set(l['globalStep'] as number, l);
+    const lines = lastPerWorker ? [...mine.values()] : r.logs.filter((x) => x['msg'] === msg);
+    for (const l of lines) {
+      const step = l['globalStep'] as number;
+      const generation = lastPerWorker ? 0 : (l['generation'] as number);
+      const seen = final.get(step);
+      if (seen === undefined || generation > seen.generation) final.set(step, { generation, lines: [l] });
+      else if (generation === seen.generation) seen.lines.push(l);
+    }
+  }
+  return new Map([...final].map(([step, v]) => [step, v.lines]));
+}
+
+/** Replicas that trained a step in its final attempt agree on the weights after it. */
+function assertIdenticalReplicas(results: readonly ProcessResult[], lastPerWorker = false): void {
+  const final = finalAttempts(results, 'weights digest', lastPerWorker);
+  assert.ok(final.size > 0, 'no weight digests were logged');
+  for (const [step, lines] of final) {
+    const digests = lines.map((l) => l['weightsSha256'] as string);
+    assert.equal(new Set(digests).size, 1, `replicas differ after global step ${step}: ${digests.join(', ')}`);
+  }
+}
+
+/** Every step of both epochs ran, and each epoch's final attempts cover the training images exactly once. */
+async function assertSampleAccounting(results: readonly ProcessResult[], lastPerWorker = false): Promise<void> {
+  const final = new Map([...finalAttempts(results, 'batch samples', lastPerWorker)].map(([step, lines]) => [step, { samples: lines.flatMap((l) => l['samples'] as number[]) }]));
+  const train = await readCifar10(CIFAR10_TEST_DIR, 'train');
+  const runImages = [...stratifiedSplit(train.labels, 500, SEED).train.subarray(0, TRAIN_IMAGES)].sort((a, b) => a - b);
+  for (const epoch of [0, 1]) {
+    const seen: number[] = [];
+    for (let step = 0; step < STEPS_PER_EPOCH; step += 1) {
+      const attempt = final.get(epoch * STEPS_PER_EPOCH + step);
+      assert.ok(attempt !== undefined, `global step ${epoch * STEPS_PER_EPOCH + step} never trained`);
+      assert.equal(attempt.samples.length, GLOBAL_BATCH, `step ${epoch * STEPS_PER_EPOCH + step} saw ${attempt.samples.length} samples`);
+      seen.push(...attempt.samples);
+    }
+    assert.deepEqual([...seen].sort((a, b) => a - b), runImages, `epoch ${epoch}: not every training image exactly once`);
+  }
+}
+
+/** The coordinator's 'group formed' lines: generation → world size. */
+function generations(coordinator: readonly Line[]): Array<{ generation: number; worldSize: number; globalStep: number }> {
+  return coordinator
+    .filter((l) => l['msg'] === 'group formed')
+    .map((l) => ({ generation: l['generation'] as number, worldSize: l['worldSize'] as number, globalStep: l['globalStep'] as number }));
+}
+
+async function withRunDir(name: string, body: (runDir: string) => Promise<void>): Promise<void> {
+  const runDir = await mkdtemp(join(tmpdir(), `fault-${name}-`));
+  try {
+    await body(runDir);
+  } finally {
+    await rm(runDir, { recursive: true, force: true });
+  }
+}
+
+function finalAccuracy(coordinator: ProcessResult): number {
+  const line = coordinator.logs.find((l) => typeof l['testAccuracy'] === 'number');
+  assert.ok(line, 'the coordinator logged no final test accuracy');
+  return line['testAccuracy'] as number;
+}
+
+async function workerWithRank(group: Group, rank: number): Promise<number> {
+  const ranks = await Promise.all(group.workers.map(async (w) => (await w.waitForLog((l) => l['msg'] === 'welcome', 60_000))['rank'] as number));
+  return ranks.indexOf(rank);
+}
+
+test('ring, 3 workers: one SIGKILLed mid-epoch; the two survivors re-form, stay identical and finish with exact sample accounting', { timeout: TIMEOUT_MS + 30_000 }, async (t) => {
+  await withRunDir('kill', async (runDir) => {
+    const group = await startGroup({ workers: 3, timeoutMs: TIMEOUT_MS, coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--min-workers', '2']), workerArgs: () => WORKER_ARGS });
+    await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 5, 120_000);
+    const victim = group.workers[await workerWithRank(group, 1)]!;
+    const killedAt = performance.now();
+    victim.child.kill('SIGKILL');
+    const reformed = await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && (l['generation'] as number) >= 1, 60_000);
+    const recoveryMs = performance.now() - killedAt;
+    const results = await finished(group);
+    assert.equal(results.coordinator.code, 0, describe(results));
+    const survivors = results.workers.filter((w) => w.signal !== 'SIGKILL');
+    assert.equal(survivors.length, 2);
+    for (const w of survivors) assert.equal(w.code, 0, describe(results));
+    assert.equal(reformed['worldSize'], 2);
+    const lost = results.coordinator.logs.find((l) => l['msg'] === 'worker lost');
+    assert.equal(lost?.['rank'], 1);
+    assert.match(String(lost?.['reason']), /connection lost \(1006/);
+    assertIdenticalReplicas(results.workers);
+    await assertSampleAccounting(results.workers);
+    assert.ok(finalAccuracy(results.coordinator) >= 0);
+    t.diagnostic(`worker loss: kill → next generation formed in ${Math.round(recoveryMs)} ms; generations ${JSON.stringify(generations(results.coordinator.logs))}`);
+  });
+});
+
+test('star, 2 workers: one frozen (SIGSTOP) is evicted after --worker-timeout-ms, and when woken rejoins at a step boundary', { timeout: TIMEOUT_MS + 30_000 }, async (t) => {
+  await withRunDir('stall', async (runDir) => {
+    const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: coordinatorArgs(runDir, 'star', ['--min-workers', '1']), workerArgs: () => WORKER_ARGS });
+    await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
+    const frozen = group.workers[await workerWithRank(group, 1)]!;
+    const stoppedAt = performance.now();
+    frozen.child.kill('SIGSTOP');
+    const lost = await group.coordinator.waitForLog((l) => l['msg'] === 'worker lost', 60_000);
+    const detectMs = performance.now() - stoppedAt;
+    assert.match(String(lost['reason']), /silent for \d+ ms \(limit --worker-timeout-ms 15000\)/);
+    await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 1, 60_000);
+    frozen.child.kill('SIGCONT');
+    await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 2 && (l['generation'] as number) >= 2, 90_000);
+    const results = await finished(group);
+    assert.equal(results.coordinator.code, 0, describe(results));
+    for (const w of results.workers) assert.equal(w.code, 0, describe(results));
+    assert.ok(results.workers.some((w) => w.logs.some((l) => l['msg'] === 'lost the coordinator; dialing again to rejoin')), 'the woken worker rejoined');
+    assertIdenticalReplicas(results.workers);
+    await assertSampleAccounting(results.workers);
+    t.diagnostic(`stall: SIGSTOP → evicted in ${Math.round(detectMs)} ms; generations ${JSON.stringify(generations(results.coordinator.logs))}`);
+  });
+});
+
+test('ring: a worker joining mid-run is admitted at a step boundary with the current weights and momentum', { timeout: TIMEOUT_MS + 30_000 }, async (t) => {
+  await withRunDir('join', async (runDir) => {
+    const group = await startGroup({ workers: 1, timeoutMs: TIMEOUT_MS, coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--max-workers', '2']), workerArgs: () => WORKER_ARGS });
+    await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 4, 120_000);
+    const late = startApp(WORKER_ENTRY, ['--coordinator', group.url, '--worker-id', 'late', '--backend', 'wasm', '--data-dir', CIFAR10_TEST_DIR, ...WORKER_ARGS], {
+      timeoutMs: TIMEOUT_MS,
+      env: { GNET_TOKEN: 'integration-secret' },
+    });
+    group.workers.push(late);
+    const joined = await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 2, 90_000);
+    const results = await finished(group);
+    assert.equal(results.coordinator.code, 0, describe(results));
+    for (const w of results.workers) assert.equal(w.code, 0, describe(results));
+    const lateWelcome = results.workers[1]!.logs.find((l) => l['msg'] === 'welcome');
+    assert.equal(lateWelcome?.['stateFrom'], 'sent');
+    assert.equal(lateWelcome?.['globalStep'], joined['globalStep']);
+    assertIdenticalReplicas(results.workers);
+    await assertSampleAccounting(results.workers);
+    t.diagnostic(`join: admitted at global step ${String(joined['globalStep'])}; generations ${JSON.stringify(generations(results.coordinator.logs))}`);
+  });
+});
+
+test('ring: the coordinator SIGKILLed and restarted with --resume continues from its checkpoint; the workers rejoin and finish', { timeout: TIMEOUT_MS + 60_000 }, async (t) => {
+  await withRunDir('resume', async (runDir) => {
+    const args = coordinatorArgs(runDir, 'ring', ['--checkpoint-every-steps', '4']);
+    const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
+    const port = new URL(group.url).port;
+    await group.coordinator.waitForLog((l) => l['msg'] === 'checkpoint written' && (l['globalStep'] as number) >= 8, 120_000);
+    const stepsBefore = Math.max(...group.coordinator.logs.filter((l) => l['msg'] === 'round done').map((l) => l['globalStep'] as number));
+    const killedAt = performance.now();
+    group.coordinator.child.kill('SIGKILL');
+    const first = await group.coordinator.done;
+    assert.equal(first.signal, 'SIGKILL');
+    assert.ok((await readdir(join(runDir, 'checkpoints'))).some((f) => /^ckpt-\d+\.ckpt$/.test(f)));
+    const restarted = startApp(
+      COORDINATOR_ENTRY,
+      ['--workers', '2', '--data-dir', CIFAR10_TEST_DIR, '--join-timeout-ms', '120000', ...args, '--port', port, '--resume'],
+      { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: 'integration-secret' } },
+    );
+    const resumed = await restarted.waitForLog((l) => l['msg'] === 'resuming from checkpoint', 60_000);
+    await restarted.waitForLog((l) => l['msg'] === 'round done', 120_000);
+    const recoveryMs = performance.now() - killedAt;
+    const coordinator = await restarted.done;
+    const workers = await Promise.all(group.workers.map((w) => w.done));
+    const results = { coordinator, workers };
+    assert.equal(coordinator.code, 0, describe(results));
+    for (const w of workers) assert.equal(w.code, 0, describe(results));
+    const resumedAt = resumed['globalStep'] as number;
+    assert.ok(resumedAt >= 8 && resumedAt <= stepsBefore + 1, `resumed at ${resumedAt}, last step before the kill ${stepsBefore}`);
+    assert.ok(stepsBefore + 1 - resumedAt <= 4, 'lost more than one checkpoint interval');
+    for (const w of workers) assert.ok(w.logs.some((l) => l['msg'] === 'lost the coordinator; dialing again to rejoin'));
+    assertIdenticalReplicas(workers, true);
+    await assertSampleAccounting(workers, true);
+    assert.ok(finalAccuracy(coordinator) >= 0);
+    t.diagnostic(`coordinator restart: kill → first round of the resumed run in ${Math.round(recoveryMs)} ms; resumed at step ${resumedAt}, ${stepsBefore + 1 - resumedAt} steps recomputed`);
+  });
+});
+
+test('ring: a NaN gradient on one worker is skipped by every replica alike and the run goes on', { timeout: TIMEOUT_MS }, async () => {
+  await withRunDir('nan', async (runDir) => {
+    const group = await startGroup({
+      workers: 2,
+      timeoutMs: TIMEOUT_MS,
+      coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--epochs', '1']),
+      workerArgs: (i) => [...WORKER_ARGS, ...(i === 0 ? ['--fault-nan-at-step', '3'] : [])],
+    });
+    const results = await finished(group);
+    assert.equal(results.coordinator.code, 0, describe(results));
+    const skipped = results.coordinator.logs.filter((l) => l['msg'] === 'round done' && l['skipped'] === true);
+    assert.deepEqual(skipped.map((l) => l['globalStep']), [3]);
+    for (const w of results.workers) {
+      assert.equal(w.code, 0, describe(results));
+      assert.ok(w.logs.some((l) => l['msg'] === 'non-finite gradient: update skipped on every rank' && l['globalStep'] === 3));
+    }
+    const digests = digestsByStep(results.workers);
+    // Skipped: the weights after step 3 are those after step 2, on both replicas.
+    assert.equal(new Set([...digests.get(3)!.values()]).size, 1);
+    assert.deepEqual([...digests.get(3)!.values()], [...digests.get(2)!.values()]);
+    assert.notDeepEqual([...digests.get(4)!.values()], [...digests.get(3)!.values()]);
+  });
+});
