@@ -41,6 +41,7 @@ import { BadReplyError, isGroupFailure, TrainingDivergedError } from './errors.j
 import { evalRequests, sumEvalResults, type EvalTotals } from './evaluation.js';
 import { formGeneration, type Generation, type StartState } from './generation.js';
 import { Recovery } from './recovery.js';
+import { RunEvents, type WorkerStep } from './run_events.js';
 import { Rendezvous } from './rendezvous.js';
 import { planRun, type RunPlan, type SplitFacts } from './run_plan.js';
 import { checkpointToStart, snapshotToCheckpoint } from './snapshot_checkpoint.js';
@@ -62,6 +63,8 @@ export interface CoordinatorRunOptions {
   onListening?: (url: string) => void;
   /** Rejecting it ends the run (Ctrl-C). */
   abort?: Promise<never>;
+  /** The live feed (dashboard, /metrics, progress); a private one when not given. */
+  events?: RunEvents;
 }
 
 /** What a finished run produced. */
@@ -95,6 +98,8 @@ interface CheckpointMeta {
 /** Runs the whole training; see the steps at the top of this file. */
 export async function runCoordinator(o: CoordinatorRunOptions): Promise<CoordinatorResult> {
   const { config: cfg, log } = o;
+  const events = o.events ?? new RunEvents();
+  const now = (): number => Date.now();
   const aborted = o.abort ?? new Promise<never>(() => undefined);
   aborted.catch(() => undefined);
   let generation: Generation | null = null;
@@ -107,6 +112,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     activeWorkerIds: () => generation?.group.members.filter((m) => !generation!.group.lost.has(m.rank)).map((m) => m.hello.workerId) ?? [],
     algorithm: cfg.algorithm,
     log: log.child({ module: 'rendezvous' }),
+    onJoined: (hello) => events.emit({ kind: 'membership', atMs: now(), event: 'joined', workerId: hello.workerId, rank: null, reason: `${hello.backend} on ${hello.device}` }),
   });
   log.info({ url: rendezvous.url, workers: cfg.workers, minWorkers: cfg.minWorkers, maxWorkers: cfg.maxWorkers, algorithm: cfg.algorithm }, 'coordinator listening');
   o.onListening?.(rendezvous.url);
@@ -136,6 +142,11 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       await folder.init({ config: shownConfig, runId, plan: { ...basePlan, buckets: basePlan.buckets.length } });
     }
     await folder.rewriteMetrics(epochs);
+    {
+      const { token: _token, ...shown } = cfg;
+      events.emit({ kind: 'started', atMs: now(), runId, config: shown as Record<string, unknown>, stepsPerEpoch: spe, totalSteps, epochs: basePlan.hyper.epochs, resumedAtStep: cfg.resume ? state.globalStep : null });
+    }
+    const onLost = (rank: number, workerId: string, reason: string): void => events.emit({ kind: 'membership', atMs: now(), event: 'lost', workerId, rank, reason });
 
     // 2. The first generation.
     let nextRound = 1;
@@ -158,7 +169,9 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       for (let attempt = 0; ; attempt += 1) {
         const checkRound = nextRound++;
         try {
-          const g = await formGeneration({ cfg, members, generation: generationNumber++, runId, facts, state, stepsPerEpoch: spe, checkRound, log, aborted });
+          const g = await formGeneration({ cfg, members, generation: generationNumber++, runId, facts, state, stepsPerEpoch: spe, checkRound, log, aborted, onLost });
+          const workers = g.group.members.map((m) => ({ rank: m.rank, workerId: m.hello.workerId, backend: m.hello.backend, device: m.hello.device }));
+          events.emit({ kind: 'generation', atMs: now(), generation: g.group.generation, worldSize: g.plan.worldSize, globalStep: state.globalStep, workers, microBatch: g.plan.hyper.microBatch });
           log.info(
             {
               generation: g.group.generation,
@@ -196,6 +209,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       const meta: CheckpointMeta = { runId, position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep }, epochs, hyper: g.plan.hyper, model: g.plan.model, worldSize: g.plan.worldSize };
       const saved = await store.save(snapshotToCheckpoint(snapshot!, g.plan, meta as unknown as Record<string, unknown>), globalStep);
       log.info({ globalStep, path: saved.path, removed: saved.removed.length }, 'checkpoint written');
+      events.emit({ kind: 'checkpoint', atMs: now(), globalStep, path: saved.path });
     };
 
     /** One sharded evaluation of `split` (BatchNorm statistics averaged first if the weights moved). */
@@ -214,7 +228,10 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       requests.forEach((request, rank) => g.group.send(rank, request));
       const results = await g.together(bnWork, g.group.collect('evalResult', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.evalId === id }));
       bnDirty = false;
-      return sumEvalResults(requests, results, CIFAR10_CLASSES.length);
+      const totals = sumEvalResults(requests, results, CIFAR10_CLASSES.length);
+      const perClassAccuracy = Object.fromEntries(CIFAR10_CLASSES.map((name, k) => [name, totals.perClassCount[k]! > 0 ? totals.perClassCorrect[k]! / totals.perClassCount[k]! : 0]));
+      events.emit({ kind: 'evaluation', atMs: now(), split, epoch, loss: totals.lossSum / totals.count, accuracy: totals.correct / totals.count, count: totals.count, perClassAccuracy, confusion: totals.confusion });
+      return totals;
     };
 
     const logEvery = Math.max(1, Math.floor(spe / 10));
@@ -246,6 +263,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
             generation: g.group.generation,
           };
           epochs = [...epochs, record];
+          events.emit({ kind: 'epoch', atMs: now(), record });
           await folder.append(record);
           await folder.writeChart(epochs, `GoogLeNet (width ${g.plan.model.width}) on CIFAR-10, ${g.plan.worldSize} workers (${g.plan.allReduce.algorithm})`);
           log.info(
@@ -287,7 +305,34 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
         const seconds = (performance.now() - started) / 1000;
         meter.addRound(metrics, seconds);
         globalStep += 1;
-        const loss = metrics.reduce((s, m) => s + m.loss * m.count, 0) / Math.max(1, metrics.reduce((s, m) => s + m.count, 0));
+        const images = metrics.reduce((s, m) => s + m.count, 0);
+        const loss = metrics.reduce((s, m) => s + m.loss * m.count, 0) / Math.max(1, images);
+        const workers: WorkerStep[] = metrics.map((m, rank) => ({
+          rank,
+          workerId: g.group.members[rank]!.hello.workerId,
+          loss: m.loss,
+          count: m.count,
+          correct: m.correct,
+          timings: m.timings,
+          waitMs: Math.max(0, seconds * 1000 - m.timings.stepMs),
+          memory: m.memory,
+        }));
+        events.emit({
+          kind: 'step',
+          atMs: now(),
+          globalStep: globalStep - 1,
+          epoch,
+          step,
+          lr,
+          loss,
+          accuracy: metrics.reduce((s, m) => s + m.correct, 0) / Math.max(1, images),
+          images,
+          seconds,
+          imagesPerSecond: images / Math.max(1e-9, seconds),
+          skipped,
+          generation: g.group.generation,
+          workers,
+        });
         const fields = { round, epoch, step, globalStep: globalStep - 1, lr, loss, skipped, ms: Math.round(seconds * 1000), reduceMs: metrics.map((m) => Math.round(m.timings.reduceMs)) };
         if ((step + 1) % logEvery === 0 || skipped) log.info(fields, 'round done');
         else log.debug(fields, 'round done');
@@ -326,6 +371,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     CIFAR10_CLASSES.forEach((name, k) => (perClassAccuracy[name] = totals.perClassCount[k]! > 0 ? totals.perClassCorrect[k]! / totals.perClassCount[k]! : NaN));
     const test: TestRecord = { kind: 'test', split: 'test', loss: totals.lossSum / totals.count, accuracy: totals.correct / totals.count, perClassAccuracy, count: totals.count };
     await folder.append(test);
+    events.emit({ kind: 'finished', atMs: now(), test });
     const last = epochs.at(-1) as (EpochRecord & { communicationShare: number }) | undefined;
     await folder.writeSummary({
       testAccuracy: test.accuracy,
@@ -342,6 +388,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     await g.group.close({ type: 'leave', reason: 'finished', message: `test accuracy ${(test.accuracy * 100).toFixed(2)}%` });
     return { epochs, test, plan: g.plan, generations: generationNumber };
   } catch (err) {
+    events.emit({ kind: 'failed', atMs: now(), code: (err as { code?: string }).code ?? 'UNKNOWN', message: err instanceof Error ? err.message : String(err) });
     if (generation !== null) {
       const reason = err instanceof Error ? err.message : String(err);
       if (roundInProgress !== null) generation.group.broadcast({ type: 'roundAbort', round: roundInProgress, reason: reason.slice(0, 1024) });

@@ -7,7 +7,9 @@ import { evalRequests, sumEvalResults } from './evaluation.js';
 function reply(r: { evalId: number; split: 'val' | 'test'; start: number; end: number; epoch: number }, correct: number[]): EvalResult {
   const count = r.end - r.start;
   const perClassCount = [count, 0, 0];
-  return { type: 'evalResult', evalId: r.evalId, epoch: r.epoch, split: r.split, start: r.start, end: r.end, lossSum: count, correct: correct[0]!, count, perClassCorrect: correct, perClassCount };
+  // Class 0 only: its correct images on the diagonal, the rest predicted as class 1.
+  const confusion = count === 0 ? [] : [correct[0]!, count - correct[0]!, 0, 0, 0, 0, 0, 0, 0];
+  return { type: 'evalResult', evalId: r.evalId, epoch: r.epoch, split: r.split, start: r.start, end: r.end, lossSum: count, correct: correct[0]!, count, perClassCorrect: correct, perClassCount, confusion };
 }
 
 test('shards tile the split and the sums count every image once', () => {
@@ -15,6 +17,7 @@ test('shards tile the split and the sums count every image once', () => {
   assert.deepEqual(requests.map((r) => [r.start, r.end]), [[0, 4], [4, 7], [7, 10]]);
   const totals = sumEvalResults(requests, requests.map((r) => reply(r, [1, 0, 0])), 3);
   assert.deepEqual([totals.count, totals.correct, totals.lossSum, totals.perClassCount], [10, 3, 10, [10, 0, 0]]);
+  assert.deepEqual(totals.confusion, [3, 7, 0, 0, 0, 0, 0, 0, 0]);
 });
 
 test('more workers than images: empty shards still answer', () => {

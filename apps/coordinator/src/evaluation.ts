@@ -15,6 +15,8 @@ export interface EvalTotals {
   perClassCorrect: number[];
   /** [numClasses] */
   perClassCount: number[];
+  /** Row-major [true][predicted] image counts over the whole split. */
+  confusion: number[];
 }
 
 /** The `evalRequest` for each rank: rank r evaluates `evalShard(images, worldSize, r)`. */
@@ -37,6 +39,7 @@ export function sumEvalResults(requests: readonly EvalRequest[], results: readon
     count: 0,
     perClassCorrect: new Array<number>(numClasses).fill(0),
     perClassCount: new Array<number>(numClasses).fill(0),
+    confusion: new Array<number>(numClasses * numClasses).fill(0),
   };
   let covered = 0;
   results.forEach((result, rank) => {
@@ -58,6 +61,7 @@ export function sumEvalResults(requests: readonly EvalRequest[], results: readon
     totals.count += result.count;
     result.perClassCorrect.forEach((v, k) => (totals.perClassCorrect[k]! += v));
     result.perClassCount.forEach((v, k) => (totals.perClassCount[k]! += v));
+    result.confusion.forEach((v, k) => (totals.confusion[k]! += v));
   });
   const images = requests.at(-1)!.end;
   if (covered !== images || totals.count !== images) {

@@ -47,6 +47,7 @@ export interface FormOptions {
   log: Logger;
   /** Rejecting it ends the wait (Ctrl-C). */
   aborted: Promise<never>;
+  onLost?: (rank: number, workerId: string, reason: string) => void;
 }
 
 /** `ws://host:port` (or `wss://` when it serves TLS) of a worker's peer listener. */
@@ -85,6 +86,7 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
     heartbeatMs: cfg.heartbeatMs,
     stallWarnMs: cfg.stallWarnMs,
     workerTimeoutMs: cfg.workerTimeoutMs,
+    onLost: o.onLost,
   });
   const star = plan.allReduce.algorithm === 'star';
   const hubs = star

@@ -56,6 +56,8 @@ export interface RendezvousOptions {
   maxWorkers: number;
   /** workerIds of the current generation's members (a second hello under one of them is refused). */
   activeWorkerIds: () => readonly string[];
+  /** Called for each accepted hello (the dashboard's membership events). */
+  onJoined?: (hello: Hello) => void;
   /** The ring needs every worker's peer listener (`hello.peer`). */
   algorithm: AllReduceAlgorithm;
   log: Logger;
@@ -200,6 +202,7 @@ export class Rendezvous {
       });
       this.waiting.push(joined);
       log.info({ workerId: hello.workerId, backend: hello.backend, device: hello.device, remote, waiting: this.waiting.length, maxWorkers: this.options.maxWorkers }, 'worker joined');
+      this.options.onJoined?.(hello);
       this.onArrival?.();
     };
     challengeConnection(socket, req.socket, { expected: 'hello', timeoutMs: this.options.helloTimeoutMs ?? 10_000, onRefused: refuseWith, onFirstFrame });

@@ -70,6 +70,8 @@ export interface WorkerGroupOptions {
   stallWarnMs: number;
   /** A rank silent this long is lost, in milliseconds. */
   workerTimeoutMs: number;
+  /** Called once per lost rank (the dashboard's membership events). */
+  onLost?: (rank: number, workerId: string, reason: string) => void;
 }
 
 /** A generation: rank `i` is `members[i]`. */
@@ -95,8 +97,10 @@ export class WorkerGroup {
   private detached = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly unlisten: (() => void)[] = [];
+  private readonly onLost: WorkerGroupOptions['onLost'];
 
   constructor(options: WorkerGroupOptions) {
+    this.onLost = options.onLost;
     const { members, log } = options;
     this.log = log;
     this.generation = options.generation;
@@ -351,6 +355,7 @@ export class WorkerGroup {
     if (this.closing || this.detached || this.lost.has(rank)) return;
     this.lost.set(rank, reason);
     const err = this.lostError(rank);
+    this.onLost?.(rank, err.workerId, reason);
     this.log.warn({ generation: this.generation, rank, workerId: err.workerId, phase: this.phase, reason, lastHeardAgoMs: Math.round(performance.now() - this.members[rank]!.lastHeardMs) }, 'worker lost');
     const collector = this.collector;
     if (collector !== null && collector.ranks.includes(rank)) collector.reject(err);

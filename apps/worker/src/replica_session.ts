@@ -118,6 +118,10 @@ export class ReplicaSession {
     const { rank, worldSize, generation } = this.g;
     const t0 = performance.now();
     data.fillBatch(m.epoch, m.step, rank, worldSize, this.batch, this.indices);
+    const at = { round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, generation };
+    // Logged before the gradient leaves this process: if we die after sending it, the survivors may
+    // still apply the step, and the trace must show these samples were trained.
+    if (this.o.trace.samples) log.info({ ...at, rank, worldSize, samples: Array.from(this.indices.subarray(0, this.batch.count)) }, 'batch samples');
     const t1 = performance.now();
     replica.zeroGrad();
     const stats = replica.accumulate(this.batch, {
@@ -162,9 +166,7 @@ export class ReplicaSession {
       skipped,
       memory,
     });
-    const at = { round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, generation };
     log.debug({ ...at, loss, objective: stats.objectiveSum / stats.count, computeMs: Math.round(t2 - t1), reduceMs: Math.round(t3 - t2), ...memory }, 'step done');
-    if (this.o.trace.samples) log.info({ ...at, rank, worldSize, samples: Array.from(this.indices.subarray(0, this.batch.count)) }, 'batch samples');
     if (this.o.trace.weights) log.info({ ...at, weightsSha256: floatsDigest(replica.weights) }, 'weights digest');
     return 'done';
   }
@@ -212,6 +214,7 @@ export class ReplicaSession {
       count: sums.count,
       perClassCorrect: sums.perClassCorrect,
       perClassCount: sums.perClassCount,
+      confusion: sums.count > 0 ? sums.confusion.flat() : [],
     });
     log.debug({ split: m.split, epoch: m.epoch, start: m.start, end: m.end, accuracy: sums.count > 0 ? sums.correct / sums.count : null }, 'evaluation done');
     return 'done';

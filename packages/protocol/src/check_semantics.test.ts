@@ -169,6 +169,20 @@ describe('evaluation invariants', () => {
   });
 });
 
+describe('evalResult confusion matrix', () => {
+  const result = sampleMessages().evalResult;
+  it('has classes² entries whose rows sum to the per-class counts and whose diagonal is the per-class correct', () => {
+    rejectsBytes({ ...result, confusion: result.confusion.slice(1) }, 'PROTO_SEMANTIC', 'evalResult.confusion must have perClassCount.length² (100) entries, but has 99');
+    const moved = [...result.confusion];
+    moved[1] = moved[1]! + 1;
+    rejectsBytes({ ...result, confusion: moved }, 'PROTO_SEMANTIC', 'evalResult.confusion row 0 must sum to perClassCount[0] (2), but sums to 3');
+    const offDiagonal = [...result.confusion];
+    offDiagonal[0] = offDiagonal[0]! - 1;
+    offDiagonal[2] = offDiagonal[2]! + 1;
+    rejectsBytes({ ...result, confusion: offDiagonal }, 'PROTO_SEMANTIC', 'evalResult.confusion[0][0] must equal perClassCorrect[0] (1), but is 0');
+  });
+});
+
 describe('metrics invariants', () => {
   it('correct is at most count', () => {
     rejectsBytes({ ...sampleMessages().metrics, correct: 129 }, 'PROTO_SEMANTIC', 'metrics.correct must be at most count (128), but got 129');

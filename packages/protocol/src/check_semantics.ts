@@ -82,6 +82,15 @@ function checkEvalResult(msg: EvalResult): void {
   if (perClassCorrect.length > 0 && sum(perClassCorrect) !== msg.correct) {
     fail(`evalResult.perClassCorrect must sum to correct (${msg.correct}), but sums to ${sum(perClassCorrect)}`);
   }
+  const classes = perClassCount.length;
+  if (msg.confusion.length > 0 && msg.confusion.length !== classes * classes) {
+    fail(`evalResult.confusion must have perClassCount.length² (${classes * classes}) entries, but has ${msg.confusion.length}`);
+  }
+  for (let t = 0; msg.confusion.length > 0 && t < classes; t += 1) {
+    const row = sum(msg.confusion.slice(t * classes, (t + 1) * classes));
+    if (row !== perClassCount[t]) fail(`evalResult.confusion row ${t} must sum to perClassCount[${t}] (${perClassCount[t]!}), but sums to ${row}`);
+    if (msg.confusion[t * classes + t] !== perClassCorrect[t]) fail(`evalResult.confusion[${t}][${t}] must equal perClassCorrect[${t}] (${perClassCorrect[t]!}), but is ${msg.confusion[t * classes + t]!}`);
+  }
 }
 
 /**

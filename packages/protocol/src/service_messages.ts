@@ -68,6 +68,11 @@ export const EvalResultSchema = z.strictObject({
   count: z.int().min(0),
   perClassCorrect: z.array(z.int().min(0)).max(1000),
   perClassCount: z.array(z.int().min(0)).max(1000),
+  /**
+   * Confusion matrix, row-major `[true class][predicted class]` image counts, `perClassCount.length²`
+   * entries (a sum too, so shards add up); empty when the shard is empty.
+   */
+  confusion: z.array(z.int().min(0)).max(1_000_000),
 });
 /** worker → coordinator: evaluation sums for a shard. */
 export type EvalResult = z.infer<typeof EvalResultSchema>;
