@@ -39,7 +39,7 @@ import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
 import { EpochMeter } from './epoch_meter.js';
 import { BadReplyError, isGroupFailure, TrainingDivergedError } from './errors.js';
 import { evalRequests, sumEvalResults, type EvalTotals } from './evaluation.js';
-import { formGeneration, type Generation, type StartState } from './generation.js';
+import { formGeneration, generationOf, type Generation, type StartState } from './generation.js';
 import { Recovery } from './recovery.js';
 import { RunEvents, type WorkerStep } from './run_events.js';
 import { Rendezvous } from './rendezvous.js';
@@ -187,7 +187,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
           return g;
         } catch (err) {
           if (!isGroupFailure(err)) throw err;
-          const broken = (err as Error & { generation?: Generation }).generation!;
+          const broken = generationOf(err);
           const next = await recovery.recover(broken, err, { snapshotFrom: 'none', state, globalStep: state.globalStep });
           members = next.members;
           if (attempt + 1 >= cfg.maxReforms) throw recovery.noProgress(attempt + 1, err);

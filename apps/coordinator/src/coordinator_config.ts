@@ -19,6 +19,8 @@ export class ConfigError extends Error {
 
 /** Default port: torchrun's MASTER_PORT, so the launch reads the same as torch's. */
 export const DEFAULT_COORDINATOR_PORT = 29500;
+/** Default dashboard port: the one after the coordinator's, as Ray puts its dashboard beside its head. */
+export const DEFAULT_DASHBOARD_PORT = 29501;
 
 const positiveInt = z.number().int().positive();
 /** An IP address or a host name (RFC 1123 labels; `_` too, as container names use it): no scheme, port, brackets or spaces. */
@@ -100,6 +102,10 @@ export const CoordinatorConfigSchema = z
     /** Stop (with a checkpoint) after this many steps in a row skipped for a non-finite gradient. */
     maxSkippedSteps: positiveInt,
     printPlan: z.boolean(),
+    /** Serve the live dashboard and /metrics over HTTP on `host` (`--no-dashboard`: off). */
+    dashboard: z.boolean(),
+    /** Port of the dashboard; 0: the OS picks a free one (logged as `dashboard` in 'dashboard listening'). */
+    dashboardPort: z.number().int().min(0).max(65535),
   })
   .strict();
 
@@ -182,7 +188,9 @@ export function parseCoordinatorConfig(
     .option('--keep-checkpoints <n>', 'checkpoints kept in <run-dir>/checkpoints', num, 3)
     .option('--resume', 'continue the run in --run-dir from its latest good checkpoint', false)
     .option('--max-skipped-steps <n>', 'stop with a checkpoint after N steps in a row skipped for a non-finite gradient', num, 5)
-    .option('--print-plan', 'print the model size and bucket layout as JSON and exit', false);
+    .option('--print-plan', 'print the model size and bucket layout as JSON and exit', false)
+    .option('--dashboard-port <n>', 'port of the live dashboard and /metrics on --host (0 = any free port)', num, DEFAULT_DASHBOARD_PORT)
+    .option('--no-dashboard', 'serve no dashboard and no /metrics');
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
@@ -250,6 +258,8 @@ export function parseCoordinatorConfig(
     resume: o.resume as boolean,
     maxSkippedSteps: o.maxSkippedSteps as number,
     printPlan: o.printPlan as boolean,
+    dashboard: o.dashboard as boolean,
+    dashboardPort: o.dashboardPort as number,
   };
   const parsed = CoordinatorConfigSchema.safeParse(candidate);
   if (!parsed.success) {

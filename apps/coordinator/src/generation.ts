@@ -33,6 +33,19 @@ export interface Generation {
   hubRound(hub: 'grad' | 'check' | 'bn', round: number): Promise<void>;
 }
 
+/**
+ * The generation a failed `formGeneration` leaves behind, kept beside its error (not on it: errors
+ * are logged, and a group with its sockets must never reach the log serializer).
+ */
+const brokenGenerations = new WeakMap<object, Generation>();
+
+/** The generation whose formation failed with `err`. */
+export function generationOf(err: Error): Generation {
+  const g = brokenGenerations.get(err);
+  if (g === undefined) throw new Error(`no generation recorded for ${err.name}`);
+  return g;
+}
+
 /** Options of {@link formGeneration}. */
 export interface FormOptions {
   cfg: CoordinatorConfig;
@@ -69,8 +82,8 @@ function vectorHub(group: WorkerGroup, plan: RunPlan, cfg: CoordinatorConfig, bu
 
 /**
  * Forms a generation of `members` (rank = index). Resolves once every rank passed the weights
- * check and said `ready`; rejects with a `GroupFailure` (the group is returned on the error as
- * `err.group` so the caller can detach the survivors).
+ * check and said `ready`; rejects with a `GroupFailure` (`generationOf(err)` gives the group, so
+ * the caller can detach the survivors).
  */
 export async function formGeneration(o: FormOptions): Promise<Generation> {
   const { cfg, members, generation, state } = o;
@@ -145,7 +158,7 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
     );
     return gen;
   } catch (err) {
-    if (err instanceof Error) Object.assign(err, { generation: gen });
+    if (err instanceof Error) brokenGenerations.set(err, gen);
     throw err;
   }
 }

@@ -10,6 +10,10 @@ import { runCoordinator } from './coordinator.js';
 import { WorkerLostError } from './errors.js';
 import { LocalWorkers } from './local_workers.js';
 import { createLogger } from './logger.js';
+import { FinalReport } from './final_report.js';
+import { attachProgress, expectedEvalImages } from './progress.js';
+import { openDashboard } from './dashboard/open_dashboard.js';
+import { RunEvents } from './run_events.js';
 import { modelSize } from './model_size.js';
 import { planGradientBuckets } from './run_plan.js';
 
@@ -55,6 +59,12 @@ async function main(): Promise<void> {
   const interactive = process.stdout.isTTY === true;
   const log = createLogger({ level: cfg.logLevel, pretty: interactive, base: { app: 'coordinator' } });
   log.info({ config: { ...cfg, token: cfg.token === '' ? '' : '<set>' } }, 'config resolved');
+  // The run's live feed: the dashboard and /metrics subscribe to it.
+  const events = new RunEvents((err) => log.warn({ err }, 'run event listener failed and was dropped'));
+  const dashboard = await openDashboard(cfg, events, log.child({ module: 'dashboard' }));
+  // From the same feed: the end-of-run report's test confusion matrix, and bars at a terminal (none otherwise).
+  const finalReport = new FinalReport(events);
+  const progress = attachProgress({ events, stream: process.stdout, expectedEvalImages: expectedEvalImages(cfg.evalLimit) });
 
   let failAbort!: (err: Error) => void;
   const abort = new Promise<never>((_, reject) => (failAbort = reject));
@@ -75,6 +85,7 @@ async function main(): Promise<void> {
       dataDir,
       log: log.child({ module: 'coordinator' }),
       abort,
+      events,
       onListening: (url) => {
         if (cfg.localWorkers === 0) return;
         // Workers on this machine dial the loopback even when we listen on every interface.
@@ -88,18 +99,24 @@ async function main(): Promise<void> {
         });
       },
     });
+    progress?.detach();
+    const report = await finalReport.write(runDir, result);
+    log.info({ report: report.markdown, confusion: report.confusionPng }, 'report written');
     const ips = result.epochs.at(-1)?.imagesPerSecond ?? 0;
     log.info(
       { testAccuracy: result.test.accuracy, testImages: result.test.count, perClassAccuracy: result.test.perClassAccuracy, imagesPerSecond: ips, runDir, worldSize: result.plan.worldSize },
       `final test accuracy ${(result.test.accuracy * 100).toFixed(2)}%`,
     );
     await (local as LocalWorkers | null)?.stop();
+    await dashboard?.close();
   } catch (err) {
+    progress?.detach();
     (local as LocalWorkers | null)?.expectExit();
     const fields = err instanceof WorkerLostError ? { rank: err.rank, workerId: err.workerId, phase: err.phase } : {};
     log.error({ err, code: (err as { code?: string }).code, ...fields }, 'run failed');
     process.stderr.write(`coordinator: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
     await (local as LocalWorkers | null)?.stop(2000);
+    await dashboard?.close();
     // A setting that cannot work for the group that joined (e.g. --batch-size vs the world size) is a config error too.
     process.exit(err instanceof InterruptedError ? 130 : err instanceof ConfigError ? 2 : 1);
   }

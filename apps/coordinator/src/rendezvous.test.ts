@@ -26,7 +26,7 @@ test('the group forms in join order; refused hellos get reject with a code and t
     const badVersion = await fakeWorker(rv.url, versionThree());
     const rejected = await badVersion.next();
     assert.equal(rejected.type === 'reject' && rejected.code, 'PROTO_VERSION');
-    assert.equal(rejected.type === 'reject' && rejected.message, 'Unsupported protocol version 3 (supported: 1)');
+    assert.equal(rejected.type === 'reject' && rejected.message, 'Unsupported protocol version 3 (supported: 2)');
     const noPeer = await fakeWorker(rv.url, hello('z', { peer: null }));
     const np = await noPeer.next();
     assert.equal(np.type === 'reject' && np.code, 'NO_PEER_LISTENER');
@@ -78,7 +78,7 @@ function versionThree(): Uint8Array {
   // `protocolVersion` is a positive fixint right after its key: find the key and bump the value.
   const key = Buffer.from('protocolVersion');
   const at = bytes.indexOf(key) + key.length;
-  assert.equal(bytes[at], 1);
+  assert.equal(bytes[at], 2);
   bytes[at] = 3;
   return bytes;
 }

@@ -85,6 +85,12 @@ function describeDevice(): string {
   return `${cpu.length}x ${cpu[0]?.model.trim() ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB`.slice(0, 256);
 }
 
+/**
+ * The run state a failed `serveLink` leaves behind, kept beside its error (not on it: an error is
+ * logged, and a model with its weights must never reach the log serializer).
+ */
+const runOfError = new WeakMap<object, RunState | null>();
+
 /** Failures after which the worker dials the coordinator again instead of exiting. */
 function canRejoin(err: unknown): boolean {
   if (err instanceof CoordinatorLinkError) return err.code === 'LINK_LOST' || err.code === 'LINK_SILENT';
@@ -126,8 +132,8 @@ export async function runDistributedWorker(o: DistributedWorkerOptions): Promise
         run = served.run;
         if (served.outcome !== null) return { ...served.outcome, rejoins };
       } catch (err) {
-        const failed = err as Error & { run?: RunState | null };
-        run = failed.run ?? run;
+        const failed = err as Error;
+        run = runOfError.get(failed) ?? run;
         if (!canRejoin(err) || cfg.reconnectTimeoutMs === 0 || (o.signal?.aborted ?? false)) throw err;
         rejoins += 1;
         o.log.warn({ reason: failed.message, rejoins, reconnectTimeoutMs: cfg.reconnectTimeoutMs }, 'lost the coordinator; dialing again to rejoin');
@@ -141,7 +147,7 @@ export async function runDistributedWorker(o: DistributedWorkerOptions): Promise
 
 /**
  * Serves one connection to the coordinator: generations until `leave` (outcome) or a failure
- * (thrown, with the run state attached as `err.run` so a rejoin keeps the model).
+ * (thrown; the run state is kept in `runOfError` so a rejoin keeps the model).
  */
 async function serveLink(
   link: CoordinatorLink,
@@ -297,7 +303,7 @@ async function serveLink(
     const reason = (err instanceof Error ? err.message : String(err)).slice(0, 120);
     await closeRing(1011, reason);
     await link.close(canRejoin(err) ? 1001 : 1011, reason).catch(() => undefined);
-    if (err instanceof Error) Object.assign(err, { run });
+    if (err instanceof Error) runOfError.set(err, run);
     throw err;
   } finally {
     o.signal?.removeEventListener('abort', onShutdown);

@@ -111,7 +111,7 @@ test('a peerHello of another protocol version is refused with PROTO_VERSION befo
     client.socket.send(frame);
     assert.deepEqual(await client.closed, [1008, 'PROTO_VERSION']);
     const error = client.messages.find((m) => m.type === 'error');
-    assert.equal(error?.type === 'error' && error.message, 'Unsupported protocol version 3 (supported: 1)');
+    assert.equal(error?.type === 'error' && error.message, 'Unsupported protocol version 3 (supported: 2)');
   } finally {
     await listener.close();
   }

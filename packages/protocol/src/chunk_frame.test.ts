@@ -49,7 +49,7 @@ describe('encodeChunkInto', () => {
       Buffer.from(frame).toString('hex'),
       [
         '474e434b', // magic "GNCK"
-        '01', // version
+        '02', // version
         '02', // kind: reducedChunk
         '02', // dtype: float16
         '00', // reserved
@@ -169,7 +169,7 @@ describe('decodeChunk', () => {
   });
 
   it('refuses a wrong version byte', () => {
-    rejects(() => decodeChunk(corrupt(4, 3)), 'PROTO_BAD_CHUNK', 'Chunk frame version byte must be 1, but got 3');
+    rejects(() => decodeChunk(corrupt(4, 3)), 'PROTO_BAD_CHUNK', 'Chunk frame version byte must be 2, but got 3');
   });
 
   it('refuses an unknown kind', () => {

@@ -185,7 +185,7 @@ describe('decodeMessage stage 3: type and schema', () => {
   });
 
   it('refuses an unknown type', () => {
-    rejects(() => decodeMessage(raw.pack({ type: 'gossip', text: 'hi' })), 'PROTO_UNKNOWN_TYPE', "Unknown message type 'gossip' (protocol version 1)");
+    rejects(() => decodeMessage(raw.pack({ type: 'gossip', text: 'hi' })), 'PROTO_UNKNOWN_TYPE', "Unknown message type 'gossip' (protocol version 2)");
   });
 
   it('refuses a chunk type sent as MessagePack', () => {

@@ -38,29 +38,30 @@ function rejects(fn: () => unknown, code: ProtocolErrorCode, message: string, cl
 }
 
 describe('protocol version', () => {
-  it('is 1, and 1 is supported', () => {
-    assert.equal(PROTOCOL_VERSION, 1);
-    assert.deepEqual(SUPPORTED_PROTOCOL_VERSIONS, [1]);
-    checkProtocolVersion(1);
+  it('is 2, and only 2 is supported', () => {
+    assert.equal(PROTOCOL_VERSION, 2);
+    assert.deepEqual(SUPPORTED_PROTOCOL_VERSIONS, [2]);
+    checkProtocolVersion(2);
+    rejects(() => checkProtocolVersion(1), 'PROTO_VERSION', 'Unsupported protocol version 1 (supported: 2)', 1008);
   });
 
   it('refuses another version naming the supported ones', () => {
-    rejects(() => checkProtocolVersion(3), 'PROTO_VERSION', 'Unsupported protocol version 3 (supported: 1)', 1008);
+    rejects(() => checkProtocolVersion(3), 'PROTO_VERSION', 'Unsupported protocol version 3 (supported: 2)', 1008);
   });
 
   it('is checked when a hello is decoded', () => {
     const hello = { ...sampleMessages().hello, protocolVersion: 3 };
-    rejects(() => decodeMessage(raw.pack(hello)), 'PROTO_VERSION', 'Unsupported protocol version 3 (supported: 1)', 1008);
+    rejects(() => decodeMessage(raw.pack(hello)), 'PROTO_VERSION', 'Unsupported protocol version 3 (supported: 2)', 1008);
   });
 
   it('is checked before the schema, so a future hello with other fields still hears why', () => {
-    const futureHello = { type: 'hello', protocolVersion: 2, auth: { scheme: 'mtls' }, capabilities: ['fp8'] };
-    rejects(() => decodeMessage(raw.pack(futureHello)), 'PROTO_VERSION', 'Unsupported protocol version 2 (supported: 1)', 1008);
+    const futureHello = { type: 'hello', protocolVersion: 3, auth: { scheme: 'mtls' }, capabilities: ['fp8'] };
+    rejects(() => decodeMessage(raw.pack(futureHello)), 'PROTO_VERSION', 'Unsupported protocol version 3 (supported: 2)', 1008);
   });
 
   it('is checked in a peerHello too', () => {
     const peerHello = { ...sampleMessages().peerHello, protocolVersion: 0 };
-    rejects(() => decodeMessage(raw.pack(peerHello)), 'PROTO_VERSION', 'Unsupported protocol version 0 (supported: 1)', 1008);
+    rejects(() => decodeMessage(raw.pack(peerHello)), 'PROTO_VERSION', 'Unsupported protocol version 0 (supported: 2)', 1008);
   });
 
   it('a non-integer version is a schema error', () => {
@@ -201,7 +202,7 @@ describe('reject and error messages', () => {
         throw errorFromReject(reject);
       },
       'PROTO_REJECTED',
-      'Coordinator rejected hello with PROTO_VERSION: Unsupported protocol version 3 (supported: 1)',
+      'Coordinator rejected hello with PROTO_VERSION: Unsupported protocol version 3 (supported: 2)',
       1008,
     );
   });

@@ -102,8 +102,8 @@ export function errorMessageFor(err: ProtocolError): ErrorMessage {
  * coordinator's code and reason.
  *
  * @example
- * errorFromReject({ type: 'reject', code: 'PROTO_VERSION', message: 'Unsupported protocol version 3 (supported: 1)' }).message
- * // "Coordinator rejected hello with PROTO_VERSION: Unsupported protocol version 3 (supported: 1)"
+ * errorFromReject({ type: 'reject', code: 'PROTO_VERSION', message: 'Unsupported protocol version 3 (supported: 2)' }).message
+ * // "Coordinator rejected hello with PROTO_VERSION: Unsupported protocol version 3 (supported: 2)"
  */
 export function errorFromReject(reject: Reject): ProtocolError {
   return new ProtocolError('PROTO_REJECTED', `Coordinator rejected hello with ${reject.code}: ${reject.message}`);

@@ -24,4 +24,17 @@ export {
 } from './checkpoint_store.js';
 export { renderChartSvg, writeChartPng, type EpochPoint } from './chart.js';
 export { RunFolder, type EpochRecord, type TestRecord } from './run_folder.js';
+export {
+  checkConfusion,
+  classFigures,
+  confusionCsv,
+  confusionFromRowMajor,
+  confusionTotals,
+  ReportError,
+  type ClassFigures,
+  type ConfusionMatrix,
+  type ReportErrorCode,
+} from './confusion_matrix.js';
+export { renderConfusionSvg, writeConfusionPng } from './confusion_chart.js';
+export { reportMarkdown, writeRunReport, type RunReport, type WrittenReport } from './report.js';
 export { learningRateAt, type LrSchedule } from './lr_schedule.js';

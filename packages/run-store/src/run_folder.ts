@@ -3,6 +3,8 @@
 //   metrics.jsonl        one JSON object per line: {kind:'epoch',...} per epoch, {kind:'test',...} at the end
 //   chart.png            loss and accuracy per epoch (train, validation)
 //   summary.json         final figures (test accuracy, per-class accuracy, timings)
+//   report.md            end-of-run report: final accuracy table, per epoch, per class (report.ts)
+//   confusion.png/.json/.csv  the test split's confusion matrix as an image and as data
 //   checkpoints/         ckpt-<global step>.ckpt, the newest few (CheckpointStore), written atomically;
 //                        latest.ckpt in runs written before the store
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { writeChartPng, type EpochPoint } from './chart.js';
 import { CheckpointStore, DEFAULT_KEEP_CHECKPOINTS } from './checkpoint_store.js';
+import { writeRunReport, type RunReport, type WrittenReport } from './report.js';
 
 export interface EpochRecord extends EpochPoint {
   kind: 'epoch';
@@ -77,5 +80,10 @@ export class RunFolder {
 
   async writeSummary(summary: unknown): Promise<void> {
     await writeFile(join(this.dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  }
+
+  /** The end-of-run report: report.md and the test confusion matrix (PNG, JSON, CSV). */
+  async writeReport(report: RunReport): Promise<WrittenReport> {
+    return writeRunReport(this.dir, report);
   }
 }

@@ -54,6 +54,12 @@ test('a run leaves metrics, chart, summary and checkpoint in its folder', async 
     assert.equal(summary.testAccuracy, result.test!.accuracy);
     assert.equal(Object.keys(summary.perClassAccuracy).length, 10);
     assert.ok((await stat(join(dir, 'chart.png'))).size > 10_000);
+    // The end-of-run report: the test confusion matrix counts every test image, its diagonal the correct ones.
+    const confusion = JSON.parse(await readFile(join(dir, 'confusion.json'), 'utf8')) as { matrix: number[][] };
+    assert.equal(confusion.matrix.flat().reduce((s, v) => s + v, 0), 200);
+    assert.equal(confusion.matrix.reduce((s, row, k) => s + row[k]!, 0), Math.round(result.test!.accuracy * 200));
+    assert.ok((await stat(join(dir, 'confusion.png'))).size > 10_000);
+    assert.match(await readFile(join(dir, 'report.md'), 'utf8'), /^# tiny on CIFAR-10\n[^]*\| test \| 200 \|/);
     // 8 steps per epoch, checkpoints at epoch ends only.
     assert.deepEqual((await new RunFolder(dir).checkpoints().list()).map((c) => c.globalStep), [8, 16]);
     assert.ok((await stat(join(dir, 'checkpoints', 'ckpt-000000016.ckpt'))).size > 0);

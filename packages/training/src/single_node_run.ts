@@ -1,7 +1,7 @@
 // Single-process training: the development mode, and the loop the distributed worker splits in two.
 // One replica trains on the 45,000-image training split (sampled with worldSize 1), evaluates the
 // 5,000-image validation split after every epoch and the 10,000-image test split at the end, and
-// keeps the run folder (metrics, chart, checkpoints, summary) up to date.
+// keeps the run folder (metrics, chart, checkpoints, summary, and the end-of-run report) up to date.
 //
 // Determinism: the shuffle is a function of (seed, epoch), augmentation and dropout of (seed, epoch,
 // step), so a run resumed from a checkpoint (weights, buffers, momentum, position) continues exactly.
@@ -208,6 +208,15 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
     test = { kind: 'test', split: 'test', loss: sums.lossSum / sums.count, accuracy: sums.correct / sums.count, perClassAccuracy, count: sums.count };
     await folder.append(test);
     await folder.writeSummary({ testAccuracy: test.accuracy, testLoss: test.loss, perClassAccuracy, testImages: test.count, epochs: epochs.length, lastEpoch: epochs.at(-1) ?? null });
+    await folder.writeReport({
+      title: `${o.modelDescription.name} on CIFAR-10`,
+      classes: CIFAR10_CLASSES,
+      epochs,
+      test,
+      confusion: sums.confusion,
+      valImages: valIdx.length,
+      details: [['mode', 'single process'], ['batch size', hp.batchSize], ['epochs', hp.epochs], ['lr (peak)', hp.lrPeak], ...(typeof o.modelDescription['backend'] === 'string' ? [['backend', o.modelDescription['backend']] as const] : [])],
+    });
     log.info({ testAccuracy: test.accuracy, testLoss: test.loss, testImages: test.count }, 'final test accuracy');
   }
   return { epochs, test, stoppedEarly, weights: Float32Array.from(replica.weights) };

@@ -1,0 +1,212 @@
+// The coordinator's HTTP side for people and monitoring (node:http, no framework: six read-only
+// routes). What a watcher of the run sees, from the live feed (run_events.ts):
+//
+//   GET /             the dashboard page (static/index.html, app.js, style.css)
+//   GET /vendor/...   uPlot, the charting library, served from node_modules (machines may have no internet)
+//   GET /events       Server-Sent Events: the run so far, then every event as it happens (sse_client.ts)
+//   GET /api/state    the latest figures as JSON (run_state.ts)
+//   GET /metrics      Prometheus text format (run_metrics.ts)
+//
+// Everything else is 404, every other method 405. Every route is bounded: static files are read
+// once at start-up, SSE subscribers are capped in number and in buffered bytes, the server caps
+// connections and the time to receive a request. It shows no secret (the config comes without the
+// token) and changes nothing, but it does show the run's settings to whoever reaches --host.
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
+import type { RunEvents } from '../run_events.js';
+import { RunMetrics } from './run_metrics.js';
+import { RunStateView } from './run_state.js';
+import { DEFAULT_SSE_LIMITS, SseClient, type SseCloseReason, type SseLimits } from './sse_client.js';
+
+/** Options of {@link DashboardServer.listen}. */
+export interface DashboardOptions {
+  host: string;
+  /** 0: any free port. */
+  port: number;
+  events: RunEvents;
+  log: Logger;
+  /** Bounds of each `/events` subscriber. */
+  sse?: Partial<SseLimits>;
+  /** Most `/events` subscribers at once; more get 503 (each holds a socket and a queue). */
+  maxSubscribers?: number;
+}
+
+/** Open sockets of every kind; beyond it the OS backlog holds new ones (Node's `maxConnections`). */
+const MAX_CONNECTIONS = 128;
+const DEFAULT_MAX_SUBSCRIBERS = 32;
+/** Time to receive a request's headers (and a whole request): slowloris guard. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+interface StaticFile {
+  body: Buffer;
+  type: string;
+}
+
+/** Files of the page, read once: route → (path, content type). */
+function staticRoutes(): Record<string, { path: string; type: string }> {
+  const req = createRequire(import.meta.url);
+  const here = (name: string): string => fileURLToPath(new URL(`./static/${name}`, import.meta.url));
+  return {
+    '/': { path: here('index.html'), type: 'text/html; charset=utf-8' },
+    '/app.js': { path: here('app.js'), type: 'text/javascript; charset=utf-8' },
+    '/style.css': { path: here('style.css'), type: 'text/css; charset=utf-8' },
+    '/vendor/uPlot.iife.min.js': { path: req.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
+    '/vendor/uPlot.min.css': { path: req.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
+  };
+}
+
+/** Headers of every answer: nothing cached, nothing loaded from elsewhere. */
+const COMMON_HEADERS = {
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+};
+
+/** The dashboard and /metrics server of one run. */
+export class DashboardServer {
+  readonly metrics: RunMetrics;
+  private readonly state = new RunStateView();
+  private readonly subscribers = new Set<SseClient>();
+  private readonly unsubscribe: () => void;
+  private readonly maxSubscribers: number;
+  private readonly sseLimits: SseLimits;
+  private readonly subscriberGauge: Gauge;
+  private readonly droppedCounter: Counter<'reason'>;
+  private dropped = 0;
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    private readonly files: ReadonlyMap<string, StaticFile>,
+    private readonly o: DashboardOptions,
+  ) {
+    this.maxSubscribers = o.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS;
+    this.sseLimits = { ...DEFAULT_SSE_LIMITS, ...o.sse };
+    this.metrics = new RunMetrics(o.events);
+    const registers = [this.metrics.registry];
+    this.subscriberGauge = new Gauge({ name: 'gnet_dashboard_subscribers', help: 'Dashboard pages connected to /events.', registers });
+    this.droppedCounter = new Counter({ name: 'gnet_dashboard_subscribers_dropped_total', help: 'Dashboard subscribers dropped because they stopped reading.', labelNames: ['reason'], registers });
+    for (const e of o.events.history) this.state.apply(e);
+    this.unsubscribe = o.events.subscribe((e) => {
+      this.state.apply(e);
+      for (const client of this.subscribers) client.push(e);
+    });
+    server.on('request', (req, res) => this.route(req, res));
+  }
+
+  /** Binds `host:port`; rejects with the listen error (e.g. EADDRINUSE). */
+  static async listen(o: DashboardOptions): Promise<DashboardServer> {
+    const files = new Map<string, StaticFile>();
+    for (const [route, { path, type }] of Object.entries(staticRoutes())) files.set(route, { body: await readFile(path), type });
+    const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS });
+    server.maxConnections = MAX_CONNECTIONS;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port, o.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+    return new DashboardServer(server, `http://${host}:${port}/`, files, o);
+  }
+
+  /** `/events` subscribers connected now. */
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** Subscribers dropped so far for not reading (`slow` or `stalled`). */
+  get droppedCount(): number {
+    return this.dropped;
+  }
+
+  /**
+   * Stops: subscribers get what is queued (so a page sees the run's last event) for up to
+   * `graceMs`, then every connection is closed.
+   */
+  async close(graceMs = 1000): Promise<void> {
+    this.unsubscribe();
+    this.metrics.close();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const client of this.subscribers) client.end();
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    for (const [name, value] of Object.entries(COMMON_HEADERS)) res.setHeader(name, value);
+    if (req.method !== 'GET') {
+      res.setHeader('Allow', 'GET');
+      text(res, 405, `${req.method ?? '?'} is not allowed: the dashboard is read-only (GET only)\n`);
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0]!;
+    const file = this.files.get(path === '/index.html' ? '/' : path);
+    if (file !== undefined) {
+      res.writeHead(200, { 'Content-Type': file.type, 'Content-Length': file.body.length });
+      res.end(file.body);
+      return;
+    }
+    switch (path) {
+      case '/events':
+        this.subscribe(res);
+        return;
+      case '/api/state': {
+        const body = JSON.stringify(this.state.snapshot);
+        res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
+      case '/metrics':
+        this.metrics.text().then(
+          (body) => {
+            res.writeHead(200, { 'Content-Type': this.metrics.contentType, 'Content-Length': Buffer.byteLength(body) });
+            res.end(body);
+          },
+          (err: unknown) => {
+            this.o.log.warn({ err }, 'metrics collection failed');
+            text(res, 500, 'metrics collection failed\n');
+          },
+        );
+        return;
+      default:
+        text(res, 404, `${path.slice(0, 200)} not found: try /, /events, /api/state or /metrics\n`);
+    }
+  }
+
+  private subscribe(res: ServerResponse): void {
+    if (this.subscribers.size >= this.maxSubscribers) {
+      res.setHeader('Retry-After', '10');
+      text(res, 503, `too many dashboard subscribers (at most ${this.maxSubscribers})\n`);
+      return;
+    }
+    let client: SseClient | null = null;
+    const onClose = (reason: SseCloseReason): void => {
+      if (client !== null) this.subscribers.delete(client);
+      this.subscriberGauge.set(this.subscribers.size);
+      if (reason === 'slow' || reason === 'stalled') {
+        this.dropped += 1;
+        this.droppedCounter.inc({ reason });
+        this.o.log.warn({ reason, subscribers: this.subscribers.size }, 'dashboard subscriber dropped');
+      }
+    };
+    // A copy of the history: the feed thins its own as it grows, which would shift the replay.
+    client = new SseClient(res, [...this.o.events.history], this.sseLimits, onClose);
+    if (client.open) this.subscribers.add(client);
+    this.subscriberGauge.set(this.subscribers.size);
+  }
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}

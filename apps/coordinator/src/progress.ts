@@ -1,0 +1,252 @@
+// Terminal progress of a coordinator run: one bar per epoch (steps, images/s, ETA, loss) and one per
+// evaluation (images, images/s, ETA, then accuracy), drawn by cli-progress from the run's live feed
+// (run_events.ts), the way `worker:train` draws its epochs. Only at a terminal: when stdout is not
+// a TTY nothing is drawn and the log is the progress (coordinator.ts logs `round done` at info
+// about every tenth of an epoch, `epoch done` after each validation).
+//
+// Workers answer an `evalRequest` only when their shard is done, so an evaluation has no
+// intermediate figures: its bar advances on an estimate (the images of the split, the rate of the
+// previous evaluation, shown with `~`) and jumps to the measured count and rate when it ends.
+import cliProgress from 'cli-progress';
+import { CIFAR10_RECORDS_PER_FILE } from '@gnet/data';
+import type { EvalSplit } from '@gnet/protocol';
+import type { RunEvent, RunEvents } from './run_events.js';
+
+/** What one bar shows, as plain data (so the update logic is tested without a terminal). */
+export interface BarState {
+  /** `epoch 3/100`, `validation 3/100`, `test`. */
+  label: string;
+  value: number;
+  /** 1 (and value 0) while an evaluation's size is unknown. */
+  total: number;
+  /** `12/352 steps`, `~2100/5000 images`. */
+  progress: string;
+  /** `412.3 img/s` (measured), `~900.0 img/s` (estimate), `—`. */
+  rate: string;
+  /** `1m05s`, `0s`, `?`. */
+  eta: string;
+  /** `loss 1.234`, `accuracy 61.20%`, `elapsed 12s`. */
+  info: string;
+}
+
+/** A change of the single bar on screen. */
+export type BarChange = { op: 'start' | 'update' | 'stop'; bar: BarState };
+
+/** Validation and test images of a run with `--eval-limit` (0 = all): CIFAR-10 holds 500 images per class out of training (coordinator.ts) and tests on 10,000. */
+export function expectedEvalImages(evalLimit: number): Record<EvalSplit, number> {
+  const val = 500 * 10;
+  const test = CIFAR10_RECORDS_PER_FILE;
+  return evalLimit > 0 ? { val: Math.min(evalLimit, val), test: Math.min(evalLimit, test) } : { val, test };
+}
+
+/** `45s`, `3m07s`, `2h05m`. */
+export function formatSeconds(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+interface EpochBar {
+  kind: 'epoch';
+  epoch: number;
+  /** Steps of the epoch already done before the first one this process saw (a resumed run). */
+  firstStep: number;
+  startedAtMs: number;
+  images: number;
+  state: BarState;
+}
+
+interface EvalBar {
+  kind: 'eval';
+  split: EvalSplit;
+  startedAtMs: number;
+  state: BarState;
+}
+
+/**
+ * The bars' logic: feed it the run's events (and `tick` it while an evaluation runs); it answers
+ * with the changes to draw. One bar at a time, in the order the coordinator works.
+ */
+export class ProgressModel {
+  private stepsPerEpoch = 0;
+  private totalSteps = 0;
+  private epochs = 0;
+  private epochsDone = 0;
+  private bar: EpochBar | EvalBar | null = null;
+  /** Images per second of the last evaluation (same model and batch: the next one's estimate). */
+  private evalRate: number | null = null;
+  private readonly evalImages: Partial<Record<EvalSplit, number>>;
+
+  constructor(expected: Partial<Record<EvalSplit, number>> = {}) {
+    this.evalImages = { ...expected };
+  }
+
+  onEvent(event: RunEvent): BarChange[] {
+    switch (event.kind) {
+      case 'started':
+        this.stepsPerEpoch = event.stepsPerEpoch;
+        this.totalSteps = event.totalSteps;
+        this.epochs = event.epochs;
+        this.epochsDone = Math.floor((event.resumedAtStep ?? 0) / Math.max(1, event.stepsPerEpoch));
+        return [];
+      case 'step':
+        return this.onStep(event);
+      case 'evaluation':
+        return this.onEvaluation(event);
+      case 'epoch':
+        this.epochsDone = event.record.epoch;
+        return [];
+      case 'checkpoint':
+        // The end-of-training checkpoint: the test evaluation is next.
+        if (event.globalStep === this.totalSteps && this.epochsDone === this.epochs && this.bar === null) return this.startEval('test', event.atMs);
+        return [];
+      case 'finished':
+      case 'failed':
+        return this.stopCurrent(event.kind === 'failed' ? `failed: ${event.code}` : null);
+      default:
+        return [];
+    }
+  }
+
+  /** The evaluation in progress, re-estimated at `nowMs`; null when none runs. */
+  tick(nowMs: number): BarChange | null {
+    if (this.bar?.kind !== 'eval') return null;
+    this.bar.state = this.estimate(this.bar.split, this.bar.state.label, nowMs - this.bar.startedAtMs);
+    return { op: 'update', bar: this.bar.state };
+  }
+
+  private onStep(e: Extract<RunEvent, { kind: 'step' }>): BarChange[] {
+    const changes: BarChange[] = [];
+    if (this.bar !== null && (this.bar.kind !== 'epoch' || this.bar.epoch !== e.epoch)) changes.push(...this.stopCurrent(null));
+    let bar = this.bar as EpochBar | null;
+    if (bar === null) {
+      bar = { kind: 'epoch', epoch: e.epoch, firstStep: e.step, startedAtMs: e.atMs - e.seconds * 1000, images: 0, state: this.epochState(e.epoch, e.step, '', '?', '') };
+      this.bar = bar;
+      changes.push({ op: 'start', bar: bar.state });
+    }
+    const done = e.step + 1;
+    const seconds = Math.max(1e-3, (e.atMs - bar.startedAtMs) / 1000);
+    bar.images += e.images;
+    const secondsPerStep = seconds / (done - bar.firstStep);
+    bar.state = this.epochState(e.epoch, done, `${(bar.images / seconds).toFixed(1)} img/s`, formatSeconds((this.stepsPerEpoch - done) * secondsPerStep), `loss ${e.loss.toFixed(3)}${e.skipped ? ' (step skipped)' : ''}`);
+    changes.push({ op: 'update', bar: bar.state });
+    if (done >= this.stepsPerEpoch) {
+      changes.push(...this.stopCurrent(null));
+      // The coordinator validates right after an epoch's last step.
+      changes.push(...this.startEval('val', e.atMs));
+    }
+    return changes;
+  }
+
+  private onEvaluation(e: Extract<RunEvent, { kind: 'evaluation' }>): BarChange[] {
+    const changes: BarChange[] = [];
+    if (this.bar?.kind !== 'eval' || this.bar.split !== e.split) {
+      changes.push(...this.stopCurrent(null), ...this.startEval(e.split, e.atMs));
+    }
+    const bar = this.bar as EvalBar;
+    const seconds = (e.atMs - bar.startedAtMs) / 1000;
+    const rate = seconds > 0 ? e.count / seconds : null;
+    if (rate !== null) this.evalRate = rate;
+    this.evalImages[e.split] = e.count;
+    bar.state = {
+      label: bar.state.label,
+      value: e.count,
+      total: Math.max(1, e.count),
+      progress: `${e.count}/${e.count} images`,
+      rate: rate === null ? '—' : `${rate.toFixed(1)} img/s`,
+      eta: '0s',
+      info: `accuracy ${(e.accuracy * 100).toFixed(2)}%, loss ${e.loss.toFixed(3)}, took ${formatSeconds(seconds)}`,
+    };
+    changes.push({ op: 'update', bar: bar.state }, ...this.stopCurrent(null));
+    return changes;
+  }
+
+  private startEval(split: EvalSplit, atMs: number): BarChange[] {
+    const label = split === 'test' ? 'test' : `validation ${this.epochsDone + 1}/${this.epochs}`;
+    const bar: EvalBar = { kind: 'eval', split, startedAtMs: atMs, state: this.estimate(split, label, 0) };
+    this.bar = bar;
+    return [{ op: 'start', bar: bar.state }];
+  }
+
+  /** The estimated state of an evaluation `elapsedMs` in. */
+  private estimate(split: EvalSplit, label: string, elapsedMs: number): BarState {
+    const images = this.evalImages[split];
+    const rate = this.evalRate;
+    const elapsed = elapsedMs / 1000;
+    const info = `elapsed ${formatSeconds(elapsed)}`;
+    if (images === undefined) return { label, value: 0, total: 1, progress: '? images', rate: rate === null ? '—' : `~${rate.toFixed(1)} img/s`, eta: '?', info };
+    if (rate === null) return { label, value: 0, total: images, progress: `?/${images} images`, rate: '—', eta: '?', info };
+    // Never shown as done before the results are in.
+    const value = Math.min(images - 1, Math.floor(rate * elapsed));
+    return { label, value, total: images, progress: `~${value}/${images} images`, rate: `~${rate.toFixed(1)} img/s`, eta: formatSeconds(Math.max(0, images / rate - elapsed)), info };
+  }
+
+  private epochState(epoch: number, done: number, rate: string, eta: string, info: string): BarState {
+    return { label: `epoch ${epoch + 1}/${this.epochs}`, value: done, total: this.stepsPerEpoch, progress: `${done}/${this.stepsPerEpoch} steps`, rate, eta, info };
+  }
+
+  private stopCurrent(why: string | null): BarChange[] {
+    if (this.bar === null) return [];
+    const state = why === null ? this.bar.state : { ...this.bar.state, info: why };
+    this.bar = null;
+    return [{ op: 'stop', bar: state }];
+  }
+}
+
+/** A writable stream that may be a terminal (process.stdout, or a fake one in tests). */
+export type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+
+/** Bars on screen; {@link detach} stops them. */
+export interface ProgressDisplay {
+  detach(): void;
+}
+
+/** Redraws of an evaluation's estimate, per second. */
+const EVAL_TICKS_PER_SECOND = 4;
+
+/**
+ * Draws the run's progress on `stream` when it is a terminal; returns null (draws nothing) when it
+ * is not: the log lines are the progress then.
+ */
+export function attachProgress(o: { events: RunEvents; stream: ProgressStream; expectedEvalImages?: Partial<Record<EvalSplit, number>>; now?: () => number }): ProgressDisplay | null {
+  if (o.stream.isTTY !== true) return null;
+  const now = o.now ?? Date.now;
+  const model = new ProgressModel(o.expectedEvalImages);
+  const bar = new cliProgress.SingleBar(
+    { stream: o.stream, format: '{label} |{bar}| {progress} | {rate} | eta {remaining} | {info}', barsize: 30, hideCursor: false, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
+  let active = false;
+  const apply = (change: BarChange): void => {
+    // `eta` is a token of cli-progress's own (its estimate); ours travels as `remaining`.
+    const { value, total, eta, ...rest } = change.bar;
+    const payload = { ...rest, remaining: eta };
+    if (change.op === 'start') {
+      bar.start(total, value, payload);
+      active = true;
+    } else if (active) {
+      bar.setTotal(total);
+      bar.update(value, payload);
+      if (change.op === 'stop') {
+        bar.stop();
+        active = false;
+      }
+    }
+  };
+  const timer = setInterval(() => {
+    const change = model.tick(now());
+    if (change !== null) apply(change);
+  }, 1000 / EVAL_TICKS_PER_SECOND);
+  timer.unref();
+  const unsubscribe = o.events.subscribe((event) => model.onEvent(event).forEach(apply));
+  return {
+    detach(): void {
+      unsubscribe();
+      clearInterval(timer);
+      if (active) bar.stop();
+      active = false;
+    },
+  };
+}
