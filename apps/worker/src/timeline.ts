@@ -96,16 +96,16 @@ export class Timeline {
   private add(event: TraceEvent): void {
     if (this.fd === null) return;
     const text = (this.events === 0 ? '' : ',\n') + JSON.stringify(event);
-    this.write(Buffer.byteLength(text), text);
-    this.events += 1;
+    if (this.write(Buffer.byteLength(text), text)) this.events += 1;
   }
 
-  /** Writes `text` then TAIL at the current position, in one write; advances past `text` (`length` bytes). */
-  private write(length: number, text: string): void {
+  /** Writes `text` then TAIL at the current position, in one write; advances past `text` (`length` bytes). False when it failed. */
+  private write(length: number, text: string): boolean {
     try {
       const bytes = Buffer.from(text + TAIL);
       writeSync(this.fd!, bytes, 0, bytes.length, this.position);
       this.position += length;
+      return true;
     } catch (err) {
       const fd = this.fd;
       this.fd = null;
@@ -115,6 +115,7 @@ export class Timeline {
         // Already failing; the first error is the one to report.
       }
       this.onError(err as Error);
+      return false;
     }
   }
 }

@@ -68,8 +68,14 @@ export function challengeConnection(socket: WebSocket, raw: Duplex, options: Cha
     );
     setTimeout(() => socket.terminate(), 200).unref();
   };
-  const onMessage = (data: WebSocket.RawData): void => {
+  const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
     if (settled) return;
+    // Our protocol is binary only: a text frame is malformed whatever it says (the servers skip
+    // ws's UTF-8 check, so invalid UTF-8 is refused here with our code too, not with ws's 1007).
+    if (!isBinary) {
+      refuse(new ProtocolError('PROTO_MALFORMED', `The first message must be a binary ${expected} frame, but came as a text frame`));
+      return;
+    }
     settle();
     options.onFirstFrame(data as Buffer, serverNonce);
   };

@@ -43,7 +43,7 @@ export async function listenWsServer(options: WsServerOptions): Promise<WsServer
   let https: Server | null = null;
   let server: WebSocketServer;
   if (tls === null) {
-    server = new WebSocketServer({ host, port, perMessageDeflate: false, maxPayload: maxPayloadBytes });
+    server = new WebSocketServer({ host, port, perMessageDeflate: false, maxPayload: maxPayloadBytes, skipUTF8Validation: true });
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
@@ -51,7 +51,7 @@ export async function listenWsServer(options: WsServerOptions): Promise<WsServer
   } else {
     const secure = createServer({ cert: tls.cert, key: tls.key });
     https = secure;
-    server = new WebSocketServer({ server: secure, perMessageDeflate: false, maxPayload: maxPayloadBytes });
+    server = new WebSocketServer({ server: secure, perMessageDeflate: false, maxPayload: maxPayloadBytes, skipUTF8Validation: true });
     await new Promise<void>((resolve, reject) => {
       secure.once('listening', resolve);
       secure.once('error', reject);
