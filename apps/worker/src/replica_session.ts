@@ -11,6 +11,7 @@ import type { CheckpointRequest, EvalRequest, HyperParams, Message, RoundStart }
 import { CollectiveError, PeerLostError, CollectiveTimeoutError, RoundAbortedError, type GradientReducer } from '@gnet/collective';
 import { emptyEvalSums, evaluateImages, memoryStats, type Replica } from '@gnet/training';
 import type { ImageBatch, RankData } from './rank_data.js';
+import type { Timeline } from './timeline.js';
 import { digestsAgree, digestVector, floatsDigest, slotTensors } from './wire_state.js';
 import { WorkerRunError } from './worker_run_error.js';
 
@@ -40,6 +41,8 @@ export interface ReplicaSessionOptions {
   trace: { weights: boolean; samples: boolean; dumpDir: string };
   /** Fault injection for tests (`--fault-nan-at-step`): poison this worker's gradient at this global step; -1 never. */
   nanAtGlobalStep: number;
+  /** `--timeline`: each step's phases, evaluations and weights checks as trace events; null or absent: none. */
+  timeline?: Timeline | null;
 }
 
 /** One rank's replica during a run. */
@@ -99,7 +102,9 @@ export class ReplicaSession {
     const digest = floatsDigest(this.o.replica.weights);
     const mine = digestVector(digest);
     const summed = Float32Array.from(mine);
+    const started = performance.now();
     await this.g.allReduceVector(summed, round);
+    this.o.timeline?.span('weights check', 'collective', started, performance.now(), { round, generation: this.g.generation });
     if (!digestsAgree(summed, mine, this.g.worldSize)) {
       throw new WorkerRunError('WORKER_WEIGHTS_DIFFER', `Initial weights differ across ranks: ours have SHA-256 ${digest}, and not every rank's matches it; check every worker runs the same code and backend`);
     }
@@ -140,6 +145,7 @@ export class ReplicaSession {
     try {
       await this.g.reducer.allReduce(replica.grads, { round: m.round });
     } catch (err) {
+      this.o.timeline?.span('all-reduce (failed)', 'collective', t2, performance.now(), { round: m.round });
       return this.roundFailed(m.round, err);
     }
     const t3 = performance.now();
@@ -153,6 +159,7 @@ export class ReplicaSession {
     this.steps += 1;
     this.nextGlobalStep = m.globalStep + 1;
     const t4 = performance.now();
+    this.o.timeline?.trainStep({ ...at, loss, skipped }, [t0, t1, t2, t3, t4]);
     const memory = memoryStats();
     this.o.send({
       type: 'metrics',
@@ -185,6 +192,7 @@ export class ReplicaSession {
   async evaluate(m: EvalRequest): Promise<RoundOutcome> {
     const { replica, data, log } = this.o;
     const { worldSize } = this.g;
+    const e0 = performance.now();
     if (m.averageRound !== null && replica.bufferLayout.size > 0) {
       const round = m.averageRound;
       const buffers = replica.readBuffers();
@@ -200,8 +208,15 @@ export class ReplicaSession {
       log.debug({ round, buffersSha256: floatsDigest(buffers) }, 'BatchNorm statistics averaged');
       this.bnAverages += 1;
     }
+    const e1 = performance.now();
     const shard = data.evalImages(m.split, m.start, m.end);
     const sums = evaluateImages(replica.model, shard.images, shard.labels, shard.count, m.batchSize, emptyEvalSums(10));
+    if (this.o.timeline) {
+      const e2 = performance.now();
+      this.o.timeline.span('evaluation', 'eval', e0, e2, { evalId: m.evalId, split: m.split, epoch: m.epoch, images: sums.count });
+      if (m.averageRound !== null && replica.bufferLayout.size > 0) this.o.timeline.span('BatchNorm average', 'collective', e0, e1, { round: m.averageRound });
+      this.o.timeline.span('evaluate shard', 'eval', e1, e2, { start: m.start, end: m.end });
+    }
     this.o.send({
       type: 'evalResult',
       evalId: m.evalId,

@@ -91,7 +91,7 @@ export class SseClient {
     if (this.closed || this.ending) return;
     this.queue.push(text);
     this.queuedBytes += text.length;
-    if (false && this.queuedBytes > this.limits.maxQueuedBytes) {
+    if (this.queuedBytes > this.limits.maxQueuedBytes) {
       this.destroy('slow');
       return;
     }
