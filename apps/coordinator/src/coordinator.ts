@@ -267,7 +267,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
           await folder.append(record);
           await folder.writeChart(epochs, `GoogLeNet (width ${g.plan.model.width}) on CIFAR-10, ${g.plan.worldSize} workers (${g.plan.allReduce.algorithm})`);
           log.info(
-            { epoch: record.epoch, trainLoss: record.trainLoss, trainAccuracy: record.trainAccuracy, valLoss: record.valLoss, valAccuracy: record.valAccuracy, imagesPerSecond: record.imagesPerSecond, communicationShare: record.communicationShare, meanStepMs: record.meanStepMs },
+            { epoch: record.epoch, trainLoss: record.trainLoss, trainAccuracy: record.trainAccuracy, valLoss: record.valLoss, valAccuracy: record.valAccuracy, imagesPerSecond: record.imagesPerSecond, communicationShare: record.communicationShare, meanStepMs: record.meanStepMs, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
             'epoch done',
           );
           meter = new EpochMeter();

@@ -3,10 +3,10 @@
 // after this. Hyperparameter flags carry the same names as `worker:train`'s (the coordinator owns
 // them and sends them to every worker in `welcome`). Mirrors apps/worker/src/train_config.ts.
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { CollectiveConfigError, readServerTls } from '@gnet/collective';
+import { resolveUserPath } from '@gnet/data';
 
 /** A flag or environment value is invalid: the process ends at start-up (exit code 2). */
 export class ConfigError extends Error {
@@ -207,8 +207,8 @@ export function parseCoordinatorConfig(
     port: o.port as number,
     token: o.token as string,
     // Relative to the folder the command was typed in (nx runs us in apps/coordinator).
-    tlsCert: (o.tlsCert as string) === '' ? '' : resolve(env.INIT_CWD ?? process.cwd(), o.tlsCert as string),
-    tlsKey: (o.tlsKey as string) === '' ? '' : resolve(env.INIT_CWD ?? process.cwd(), o.tlsKey as string),
+    tlsCert: (o.tlsCert as string) === '' ? '' : resolveUserPath(o.tlsCert as string, env),
+    tlsKey: (o.tlsKey as string) === '' ? '' : resolveUserPath(o.tlsKey as string, env),
     workers: o.workers as number,
     localWorkers: o.localWorkers as number,
     backend: o.backend as string,

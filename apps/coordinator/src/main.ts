@@ -1,29 +1,21 @@
 // `nx run coordinator:serve`: parses the config, makes sure CIFAR-10 is on disk (the shard plan
 // carries the training split's digest), optionally spawns local workers (single-node mode), runs
-// the coordinator and exits 0 with the final test accuracy, 1 when the run failed (naming the
-// rank), 2 on a bad setting, 130 on Ctrl-C.
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { defaultCacheDir, ensureCifar10 } from '@gnet/data';
+// the coordinator, writes the end-of-run report (report.md, confusion matrix) and exits 0 with
+// the final test accuracy, 1 when the run failed (naming the rank), 2 on a bad setting, 130 on
+// Ctrl-C. At a terminal, progress bars (progress.ts) with the log lines above them.
+import { join, resolve } from 'node:path';
+import { defaultCacheDir, ensureCifar10, userDirectory, workspaceRoot } from '@gnet/data';
 import { ConfigError, parseCoordinatorConfig, type CoordinatorConfig } from './coordinator_config.js';
 import { runCoordinator } from './coordinator.js';
 import { WorkerLostError } from './errors.js';
 import { LocalWorkers } from './local_workers.js';
 import { createLogger } from './logger.js';
 import { FinalReport } from './final_report.js';
-import { attachProgress, expectedEvalImages } from './progress.js';
+import { expectedEvalImages, TerminalProgress } from './progress.js';
 import { openDashboard } from './dashboard/open_dashboard.js';
 import { RunEvents } from './run_events.js';
 import { modelSize } from './model_size.js';
 import { planGradientBuckets } from './run_plan.js';
-
-/** The monorepo root (holding nx.json), so runs land in <root>/runs whatever folder nx starts us in. */
-function workspaceRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'nx.json'))) return dir;
-    if (dirname(dir) === dir) return from;
-  }
-}
 
 /** Ctrl-C or SIGTERM: the run stops, workers are told to leave. */
 class InterruptedError extends Error {
@@ -54,17 +46,20 @@ async function main(): Promise<void> {
     return;
   }
   // nx starts us in apps/coordinator; relative paths mean the folder the user typed the command in.
-  const userCwd = process.env.INIT_CWD ?? workspaceRoot(process.cwd());
+  // Relative paths: the workspace root under nx, else the folder the command was typed in.
+  const userCwd = userDirectory(process.env);
   const runDir = resolve(userCwd, cfg.runDir);
   const interactive = process.stdout.isTTY === true;
-  const log = createLogger({ level: cfg.logLevel, pretty: interactive, base: { app: 'coordinator' } });
+  // At a terminal: progress bars, with the log lines printed above them (null otherwise: the log is the progress).
+  const progress = TerminalProgress.create(process.stdout);
+  const log = createLogger({ level: cfg.logLevel, pretty: interactive, base: { app: 'coordinator' }, ...(progress ? { write: (text: string) => progress.write(text) } : {}) });
   log.info({ config: { ...cfg, token: cfg.token === '' ? '' : '<set>' } }, 'config resolved');
   // The run's live feed: the dashboard and /metrics subscribe to it.
   const events = new RunEvents((err) => log.warn({ err }, 'run event listener failed and was dropped'));
   const dashboard = await openDashboard(cfg, events, log.child({ module: 'dashboard' }));
-  // From the same feed: the end-of-run report's test confusion matrix, and bars at a terminal (none otherwise).
+  // From the same feed: the end-of-run report's test confusion matrix, and the bars.
   const finalReport = new FinalReport(events);
-  const progress = attachProgress({ events, stream: process.stdout, expectedEvalImages: expectedEvalImages(cfg.evalLimit) });
+  progress?.attach(events, { expectedEvalImages: expectedEvalImages(cfg.evalLimit) });
 
   let failAbort!: (err: Error) => void;
   const abort = new Promise<never>((_, reject) => (failAbort = reject));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { attachProgress, expectedEvalImages, formatSeconds, ProgressModel, type BarChange, type ProgressStream } from './progress.js';
+import { expectedEvalImages, formatSeconds, ProgressModel, TerminalProgress, type BarChange, type ProgressStream } from './progress.js';
 import { RunEvents, type RunEvent } from './run_events.js';
 
 const T0 = 1_700_000_000_000;
@@ -26,6 +26,7 @@ test('an epoch bar counts steps, with images/s and an ETA from the steps so far'
   // The first step took 0.5 s and ended at T0 + 500: the epoch started at T0.
   const first = model.onEvent(step(0, 0, T0 + 500));
   assert.deepEqual(ops(first), ['start epoch 1/2', 'update epoch 1/2']);
+  assert.equal(first[0]!.bar.rate, '—');
   assert.deepEqual(first[1]!.bar, { label: 'epoch 1/2', value: 1, total: STEPS, progress: `1/${STEPS} steps`, rate: '128.0 img/s', eta: '2s', info: 'loss 2.000' });
   // Second step at T0 + 2000: 2 steps in 2 s, 1 s a step, 2 to go.
   const second = model.onEvent(step(0, 1, T0 + 2000, 0.5, 1.8765));
@@ -50,7 +51,7 @@ test('an evaluation bar estimates from the previous evaluation and ends on the m
   // It took 2 s: 250 images/s.
   const done = model.onEvent(evaluation('val', T0 + 6000, 500, 0.312));
   assert.deepEqual(ops(done), ['update validation 1/2', 'stop validation 1/2']);
-  assert.deepEqual(done[0]!.bar, { label: 'validation 1/2', value: 500, total: 500, progress: '500/500 images', rate: '250.0 img/s', eta: '0s', info: 'accuracy 31.20%, loss 1.500, took 2s' });
+  assert.deepEqual(done[0]!.bar, { label: 'validation 1/2', value: 500, total: 500, progress: '500/500 images', rate: '250.0 img/s', eta: '0s', info: 'accuracy 31.20%, loss 1.500, took 2.0s' });
   assert.equal(model.tick(T0 + 6100), null, 'no evaluation in progress');
   model.onEvent({ kind: 'epoch', atMs: T0 + 6000, record: { kind: 'epoch', epoch: 1, steps: STEPS, images: 256, seconds: 4, imagesPerSecond: 64, lr: 0.1, trainLoss: 2, trainAccuracy: 0.2 } });
   for (let s = 0; s < STEPS; s += 1) model.onEvent(step(1, s, T0 + 7000 + 1000 * s));
@@ -78,34 +79,38 @@ test('a resumed run starts its bar at the step it resumed from; a failure stops 
   assert.deepEqual(failed.map((c) => [c.op, c.bar.info]), [['stop', 'failed: COORD_WORKER_LOST']]);
 });
 
-test('not a terminal: no bars, nothing written (the log lines are the progress)', async () => {
-  let written = '';
-  const stream = new Writable({ write: (chunk: Buffer, _enc, done) => ((written += chunk.toString()), done()) }) as ProgressStream;
-  const events = new RunEvents();
-  assert.equal(attachProgress({ events, stream }), null);
-  events.emit(started);
-  for (let s = 0; s < STEPS; s += 1) events.emit(step(0, s, T0 + 1000 * (s + 1)));
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.equal(written, '');
+test('not a terminal: no bars (the log lines are the progress)', () => {
+  const stream = new Writable({ write: (_chunk, _enc, done) => done() }) as ProgressStream;
+  assert.equal(TerminalProgress.create(stream), null);
+  assert.equal(TerminalProgress.create(Object.assign(stream, { isTTY: false })), null);
 });
 
-test('at a terminal, cli-progress draws the bars from the feed', async () => {
+test('at a terminal, cli-progress draws the bars from the feed and prints log lines above them', async () => {
   let written = '';
   const stream = Object.assign(new Writable({ write: (chunk: Buffer, _enc, done) => ((written += chunk.toString()), done()) }), { isTTY: true, columns: 160 }) as ProgressStream;
   const events = new RunEvents((err) => assert.fail(err as Error));
-  const display = attachProgress({ events, stream, expectedEvalImages: { val: 500, test: 1000 } });
-  assert.ok(display !== null);
+  const progress = TerminalProgress.create(stream);
+  assert.ok(progress !== null);
+  progress.write('before the run\n');
+  progress.attach(events, { expectedEvalImages: { val: 500, test: 1000 } });
   try {
     events.emit(started);
-    for (let s = 0; s < STEPS; s += 1) events.emit(step(0, s, T0 + 1000 * (s + 1)));
+    events.emit(step(0, 0, T0 + 1000));
+    progress.write('a log line\n');
+    for (let s = 1; s < STEPS; s += 1) events.emit(step(0, s, T0 + 1000 * (s + 1)));
     events.emit(evaluation('val', T0 + 6000, 500, 0.312));
     await new Promise((resolve) => setTimeout(resolve, 50));
   } finally {
-    display.detach();
+    progress.detach();
   }
+  assert.ok(written.startsWith('before the run\n'), 'no bar: straight through');
   // 256 images in the 3.5 s from the first step's start (T0 + 500) to the last one's end.
   assert.match(written, /epoch 1\/2 \|[█░]+\| 4\/4 steps \| 73\.1 img\/s \| eta 0s \| loss 2\.000/);
-  assert.match(written, /validation 1\/2 \|█+\| 500\/500 images \| 250\.0 img\/s \| eta 0s \| accuracy 31\.20%/);
+  assert.match(written, /validation 1\/2 \|█+\| 500\/500 images \| 250\.0 img\/s \| eta 0s \| accuracy 31\.20%, loss 1\.500, took 2\.0s/);
+  // The log line is on a line of its own (the bar's line cleared first), and the bar is drawn again below it.
+  const at = written.indexOf('a log line\n');
+  assert.ok(at > 0 && written.indexOf('epoch 1/2', at) > at, written);
+  assert.doesNotMatch(written, /steps[^\n]*a log line/);
 });
 
 test('durations and evaluation sizes', () => {

@@ -3,6 +3,7 @@
 // (run_events.ts), the way `worker:train` draws its epochs. Only at a terminal: when stdout is not
 // a TTY nothing is drawn and the log is the progress (coordinator.ts logs `round done` at info
 // about every tenth of an epoch, `epoch done` after each validation).
+// At a terminal the log lines go through TerminalProgress#write, above the bar (main.ts).
 //
 // Workers answer an `evalRequest` only when their shard is done, so an evaluation has no
 // intermediate figures: its bar advances on an estimate (the images of the split, the rate of the
@@ -122,7 +123,7 @@ export class ProgressModel {
     if (this.bar !== null && (this.bar.kind !== 'epoch' || this.bar.epoch !== e.epoch)) changes.push(...this.stopCurrent(null));
     let bar = this.bar as EpochBar | null;
     if (bar === null) {
-      bar = { kind: 'epoch', epoch: e.epoch, firstStep: e.step, startedAtMs: e.atMs - e.seconds * 1000, images: 0, state: this.epochState(e.epoch, e.step, '', '?', '') };
+      bar = { kind: 'epoch', epoch: e.epoch, firstStep: e.step, startedAtMs: e.atMs - e.seconds * 1000, images: 0, state: this.epochState(e.epoch, e.step, '—', '?', '') };
       this.bar = bar;
       changes.push({ op: 'start', bar: bar.state });
     }
@@ -157,7 +158,7 @@ export class ProgressModel {
       progress: `${e.count}/${e.count} images`,
       rate: rate === null ? '—' : `${rate.toFixed(1)} img/s`,
       eta: '0s',
-      info: `accuracy ${(e.accuracy * 100).toFixed(2)}%, loss ${e.loss.toFixed(3)}, took ${formatSeconds(seconds)}`,
+      info: `accuracy ${(e.accuracy * 100).toFixed(2)}%, loss ${e.loss.toFixed(3)}, took ${seconds < 10 ? `${seconds.toFixed(1)}s` : formatSeconds(seconds)}`,
     };
     changes.push({ op: 'update', bar: bar.state }, ...this.stopCurrent(null));
     return changes;
@@ -198,55 +199,79 @@ export class ProgressModel {
 /** A writable stream that may be a terminal (process.stdout, or a fake one in tests). */
 export type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
-/** Bars on screen; {@link detach} stops them. */
-export interface ProgressDisplay {
-  detach(): void;
-}
-
 /** Redraws of an evaluation's estimate, per second. */
 const EVAL_TICKS_PER_SECOND = 4;
 
 /**
- * Draws the run's progress on `stream` when it is a terminal; returns null (draws nothing) when it
- * is not: the log lines are the progress then.
+ * The bars on a terminal, and the log lines written around them: while a bar is drawn, a log line
+ * goes above it (cli-progress's MultiBar log), never into it. One MultiBar per phase, stopped when
+ * the phase ends, so each finished epoch and evaluation stays on screen as one line.
  */
-export function attachProgress(o: { events: RunEvents; stream: ProgressStream; expectedEvalImages?: Partial<Record<EvalSplit, number>>; now?: () => number }): ProgressDisplay | null {
-  if (o.stream.isTTY !== true) return null;
-  const now = o.now ?? Date.now;
-  const model = new ProgressModel(o.expectedEvalImages);
-  const bar = new cliProgress.SingleBar(
-    { stream: o.stream, format: '{label} |{bar}| {progress} | {rate} | eta {remaining} | {info}', barsize: 30, hideCursor: false, clearOnComplete: false },
-    cliProgress.Presets.shades_classic,
-  );
-  let active = false;
-  const apply = (change: BarChange): void => {
+export class TerminalProgress {
+  private multibar: cliProgress.MultiBar | null = null;
+  private bar: cliProgress.SingleBar | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+
+  private constructor(private readonly stream: ProgressStream) {}
+
+  /** Bars on `stream` when it is a terminal; null (nothing drawn) when not: the log lines are the progress then. */
+  static create(stream: ProgressStream): TerminalProgress | null {
+    return stream.isTTY === true ? new TerminalProgress(stream) : null;
+  }
+
+  /** Writes a (newline-terminated) log line: above the bar while one is drawn. */
+  write(text: string): void {
+    if (this.multibar !== null) this.multibar.log(text.endsWith('\n') ? text : text + '\n');
+    else this.stream.write(text);
+  }
+
+  /** Draws `events` from now on. */
+  attach(events: RunEvents, o: { expectedEvalImages?: Partial<Record<EvalSplit, number>>; now?: () => number } = {}): void {
+    const now = o.now ?? Date.now;
+    const model = new ProgressModel(o.expectedEvalImages);
+    this.timer = setInterval(() => {
+      const change = model.tick(now());
+      if (change !== null) this.apply(change);
+    }, 1000 / EVAL_TICKS_PER_SECOND);
+    this.timer.unref();
+    this.unsubscribe = events.subscribe((event) => model.onEvent(event).forEach((change) => this.apply(change)));
+  }
+
+  /** Stops listening and leaves the current bar as it is, with the log lines still pending printed above it. */
+  detach(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.stopBar();
+  }
+
+  private apply(change: BarChange): void {
     // `eta` is a token of cli-progress's own (its estimate); ours travels as `remaining`.
     const { value, total, eta, ...rest } = change.bar;
     const payload = { ...rest, remaining: eta };
     if (change.op === 'start') {
-      bar.start(total, value, payload);
-      active = true;
-    } else if (active) {
-      bar.setTotal(total);
-      bar.update(value, payload);
-      if (change.op === 'stop') {
-        bar.stop();
-        active = false;
-      }
+      this.stopBar();
+      this.multibar = new cliProgress.MultiBar(
+        { stream: this.stream, format: '{label} |{bar}| {progress} | {rate} | eta {remaining} | {info}', barsize: 30, hideCursor: false, clearOnComplete: false, gracefulExit: false },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar = this.multibar.create(total, value, payload);
+      return;
     }
-  };
-  const timer = setInterval(() => {
-    const change = model.tick(now());
-    if (change !== null) apply(change);
-  }, 1000 / EVAL_TICKS_PER_SECOND);
-  timer.unref();
-  const unsubscribe = o.events.subscribe((event) => model.onEvent(event).forEach(apply));
-  return {
-    detach(): void {
-      unsubscribe();
-      clearInterval(timer);
-      if (active) bar.stop();
-      active = false;
-    },
-  };
+    if (this.bar === null) return;
+    this.bar.setTotal(total);
+    this.bar.update(value, payload);
+    if (change.op === 'stop') this.stopBar();
+  }
+
+  private stopBar(): void {
+    if (this.multibar === null) return;
+    // update() prints the log lines still buffered; stop() draws the bar a last time and ends its line.
+    this.multibar.update();
+    this.multibar.stop();
+    this.multibar = null;
+    this.bar = null;
+  }
 }

@@ -161,7 +161,9 @@ export class CoordinatorLink {
           throw new CoordinatorLinkError('LINK_UNREACHABLE', `Cannot reach the coordinator at ${o.url} within ${o.connectTimeoutMs} ms: ${(err as Error).message}`);
         }
         if (attempt === 1) o.log.info({ url: o.url, reason: (err as Error).message }, 'coordinator not reachable yet; retrying');
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, left - 1000)));
+        // Exponential backoff from 250 ms, capped at 4 s and by the time left: quick when the
+        // coordinator is just starting, gentle on a restarting one.
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(250 * 2 ** Math.min(attempt - 1, 4), 4000, left - 1000))));
       }
     }
     const open = dialed.socket;

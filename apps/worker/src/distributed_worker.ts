@@ -46,6 +46,7 @@ import { CoordinatorLink, CoordinatorLinkError, type HelloFields } from './coord
 import { RankData } from './rank_data.js';
 import { ReplicaSession } from './replica_session.js';
 import type { ServeConfig } from './serve_config.js';
+import type { Timeline } from './timeline.js';
 import { tensorsInto } from './wire_state.js';
 import { WorkerRunError } from './worker_run_error.js';
 import { listenerTls, trustedCa } from './worker_tls.js';
@@ -60,6 +61,8 @@ export interface DistributedWorkerOptions {
   log: Logger;
   /** Aborting it (SIGTERM) tells the coordinator `leave` (shutdown) and stops the worker. */
   signal?: AbortSignal;
+  /** `--timeline`: where each step's phases go (opened and closed by the caller); absent: nowhere. */
+  timeline?: Timeline | null;
 }
 
 /** How the run ended for this worker. */
@@ -345,6 +348,7 @@ function prepareRun(
       log,
       trace: { weights: o.config.traceWeights, samples: o.config.traceSamples, dumpDir: o.config.dumpDir },
       nanAtGlobalStep: o.config.faultNanAtStep,
+      timeline: o.timeline ?? null,
     });
     run = { runId: w.runId, model, replica, data, session };
   } else {

@@ -17,6 +17,11 @@ test('listening on every interface advertises the host name unless told otherwis
   assert.equal(parseServeConfig(['--peer-host', '0.0.0.0', '--advertise-host', 'node7'], {}).advertiseHost, 'node7');
 });
 
+test('--timeline is made absolute where the command was typed, with {workerId} filled in; empty by default', () => {
+  assert.equal(parseServeConfig([], {}).timeline, '');
+  assert.equal(parseServeConfig(['--timeline', 'traces/{workerId}.json', '--worker-id', 'w3'], { INIT_CWD: '/home/u/run' }).timeline, '/home/u/run/traces/w3.json');
+});
+
 test('bad values are ConfigErrors naming the flag, the rule and the value', () => {
   const bad = (argv: string[], pattern: RegExp) =>
     assert.throws(() => parseServeConfig(argv, {}), (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && pattern.test(e.message), `expected ${String(pattern)}`);

@@ -4,11 +4,11 @@
 // Parsed once from flags and environment by one strict zod schema, frozen (like train_config.ts).
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { CollectiveConfigError, readPemFile, readServerTls } from '@gnet/collective';
 import { ConfigError } from './train_config.js';
+import { resolveUserPath } from '@gnet/data';
 
 /** An IP address or a host name (RFC 1123 labels; `_` too, as container names use it): no scheme, port, brackets or spaces. */
 const HostSchema = z
@@ -55,6 +55,8 @@ export const ServeConfigSchema = z
     traceSamples: z.boolean(),
     /** Empty: no dumps. Otherwise final weights and BatchNorm statistics as raw float32 files. */
     dumpDir: z.string(),
+    /** Absolute path of the Chrome trace-event file of each step's phases (`{workerId}` replaced); empty: none. */
+    timeline: z.string(),
   })
   .strict();
 
@@ -92,7 +94,8 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     .option('--fault-nan-at-step <n>', 'fault injection (tests): poison this worker\'s gradient with NaN at this global step', num, -1)
     .option('--trace-weights', 'log the SHA-256 of the weights after every step (debugging, tests)', false)
     .option('--trace-samples', 'log the training-set indices of every batch (debugging, tests)', false)
-    .option('--dump-dir <dir>', 'write final weights and BatchNorm statistics (before and after averaging) as raw float32 files', '');
+    .option('--dump-dir <dir>', 'write final weights and BatchNorm statistics (before and after averaging) as raw float32 files', '')
+    .option('--timeline <file>', "write each step's phases (data, compute, all-reduce, apply), evaluations and weights checks as Chrome trace-event JSON; {workerId} in the name is replaced", '');
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
@@ -124,6 +127,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     traceWeights: o.traceWeights as boolean,
     traceSamples: o.traceSamples as boolean,
     dumpDir: o.dumpDir as string,
+    timeline: absolute((o.timeline as string).replaceAll('{workerId}', o.workerId as string), env),
   };
   const parsed = ServeConfigSchema.safeParse(candidate);
   if (!parsed.success) {
@@ -138,7 +142,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
 
 /** `path` made absolute against the folder the command was typed in; empty stays empty. */
 function absolute(path: string, env: Readonly<Record<string, string | undefined>>): string {
-  return path === '' ? '' : resolve(env.INIT_CWD ?? process.cwd(), path);
+  return resolveUserPath(path, env);
 }
 
 /**

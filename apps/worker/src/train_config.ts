@@ -46,6 +46,8 @@ export const TrainConfigSchema = z
     evalBatch: positiveInt,
     checkpointEverySteps: z.number().int().min(0),
     keepCheckpoints: z.number().int().min(1),
+    /** Chrome trace-event file of each step's phases and each evaluation (relative: to the folder the command was typed in); empty: none. */
+    timeline: z.string(),
   })
   .strict();
 
@@ -98,7 +100,8 @@ export function parseTrainConfig(
     // 0: a checkpoint at each epoch end only (an epoch of full CIFAR-10 is ~350 steps at batch 128).
     .option('--checkpoint-every-steps <n>', 'also checkpoint every N steps (0 = only at epoch ends)', num, 0)
     // 3: survives a torn newest checkpoint and one more, at 3x the checkpoint size on disk.
-    .option('--keep-checkpoints <n>', 'checkpoints kept in <run-dir>/checkpoints, newest first (>= 1)', num, 3);
+    .option('--keep-checkpoints <n>', 'checkpoints kept in <run-dir>/checkpoints, newest first (>= 1)', num, 3)
+    .option('--timeline <file>', "write each step's phases (data, compute, apply) and evaluations as Chrome trace-event JSON", '');
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
@@ -134,6 +137,7 @@ export function parseTrainConfig(
     evalBatch: o.evalBatch as number,
     checkpointEverySteps: o.checkpointEverySteps as number,
     keepCheckpoints: o.keepCheckpoints as number,
+    timeline: o.timeline as string,
   };
   const parsed = TrainConfigSchema.safeParse(candidate);
   if (!parsed.success) {

@@ -1,23 +1,15 @@
 // `nx run worker:train`: single-node development mode. Parses the config, picks the TF.js backend,
 // makes sure CIFAR-10 is on disk (fetching and verifying it if not), builds GoogLeNet and trains it,
 // leaving metrics, chart, checkpoints and a summary in the run folder.
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { defaultCacheDir, ensureCifar10 } from '@gnet/data';
+import { defaultCacheDir, ensureCifar10, userDirectory, workspaceRoot } from '@gnet/data';
 import { countParams, createGoogLeNet, flopsPerImage, type GoogLeNetConfig } from '@gnet/model';
 import { maxMicroBatch, runSingleNode, selectBackend, type HyperParams } from '@gnet/training';
 import { createLogger } from './logger.js';
+import { Timeline } from './timeline.js';
 import { ConfigError, parseTrainConfig, type TrainConfig } from './train_config.js';
 
-
-/** The monorepo root (holding nx.json), so runs land in <root>/runs whatever folder nx starts us in. */
-function workspaceRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'nx.json'))) return dir;
-    if (dirname(dir) === dir) return from;
-  }
-}
 
 async function main(): Promise<void> {
   let cfg: TrainConfig;
@@ -30,8 +22,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  // nx starts us in apps/worker; relative paths mean the folder the user typed the command in.
-  const userCwd = process.env.INIT_CWD ?? workspaceRoot(process.cwd());
+  // Relative paths: the workspace root under nx, else the folder the command was typed in.
+  const userCwd = userDirectory(process.env);
   const runDir = resolve(userCwd, cfg.runDir);
   const interactive = process.stdout.isTTY === true;
   const log = createLogger({ level: cfg.logLevel, pretty: interactive, base: { app: 'worker', mode: 'single-node' } });
@@ -66,6 +58,7 @@ async function main(): Promise<void> {
   };
 
   const bar = cfg.progress && interactive ? new cliProgress.SingleBar({ format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | eta {eta_formatted}' }, cliProgress.Presets.shades_classic) : null;
+  const timeline = cfg.timeline === '' ? null : Timeline.open(resolve(userCwd, cfg.timeline), { processName: 'worker:train', onError: (err) => log.warn({ err }, 'timeline write failed; no more timeline events') });
   let stopRequested = false;
   process.once('SIGINT', () => {
     stopRequested = true;
@@ -87,6 +80,7 @@ async function main(): Promise<void> {
     keepCheckpoints: cfg.keepCheckpoints,
     log: log.child({ module: 'train' }),
     shouldStop: () => stopRequested,
+    timeline,
     onStep: bar
       ? ({ epoch, step, stepsPerEpoch, loss, imagesPerSecond }) => {
           if (step === 1) bar.start(stepsPerEpoch, 0, { epoch: epoch + 1, loss: '-', ips: '-' });
@@ -96,6 +90,7 @@ async function main(): Promise<void> {
       : undefined,
   });
   bar?.stop();
+  timeline?.close();
   if (result.test) {
     log.info({ testAccuracy: result.test.accuracy, runDir }, `final test accuracy ${(result.test.accuracy * 100).toFixed(2)}%`);
   }

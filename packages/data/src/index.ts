@@ -44,3 +44,4 @@ export {
   type AugmentOptions,
   type MakeBatchOptions,
 } from './augment.js';
+export { resolveUserPath, userDirectory, workspaceRoot } from './user_path.js';

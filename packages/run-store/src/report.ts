@@ -60,7 +60,7 @@ export function reportMarkdown(report: RunReport, hasChart: boolean): string {
   const last = report.epochs.at(-1);
   const lines: string[] = [`# ${report.title}`, '', `End-of-run report, written ${(report.at ?? new Date()).toISOString()}.`, ''];
   if (report.details !== undefined && report.details.length > 0) {
-    lines.push('## Run', '', row(['', '']), row(['---', '---']), ...report.details.map(([k, v]) => row([k, v])), '');
+    lines.push('## Run', '', row(['setting', 'value']), row(['---', '---']), ...report.details.map(([k, v]) => row([k, v])), '');
   }
   lines.push('## Final accuracy', '', row(['split', 'images', 'loss', 'accuracy']), row(['---', '---:', '---:', '---:']));
   if (last !== undefined) {

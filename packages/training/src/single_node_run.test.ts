@@ -43,9 +43,15 @@ function options(runDir: string, extra: Partial<SingleNodeRunOptions> = {}): Sin
 test('a run leaves metrics, chart, summary and checkpoint in its folder', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'run-'));
   try {
-    const result = await runSingleNode(options(dir));
+    const spans: Array<{ name: string; startMs: number; endMs: number }> = [];
+    const result = await runSingleNode(options(dir, { timeline: { span: (name, _cat, startMs, endMs) => spans.push({ name, startMs, endMs }) } }));
     assert.equal(result.epochs.length, 2);
     assert.ok(result.test && result.test.count === 200);
+    // --timeline: 16 steps of four spans each (the step, then data, compute, apply inside it), 2 validations, 1 test.
+    const names = spans.map((s) => s.name);
+    assert.deepEqual(names.slice(0, 4), ['step', 'data', 'compute', 'apply']);
+    assert.deepEqual([names.filter((n) => n === 'step').length, names.filter((n) => n === 'evaluation').length, names.length], [16, 3, 16 * 4 + 3]);
+    assert.ok(spans.every((s) => s.endMs >= s.startMs));
     const records = await new RunFolder(dir).readMetrics();
     assert.deepEqual(records.map((r) => r.kind), ['epoch', 'epoch', 'test']);
     const first = records[0]!;

@@ -49,6 +49,13 @@ export interface SingleNodeRunOptions {
   onStep?: (info: { epoch: number; step: number; stepsPerEpoch: number; loss: number; imagesPerSecond: number }) => void;
   /** Asked between steps; true stops the run cleanly after writing a checkpoint (SIGINT). */
   shouldStop?: () => boolean;
+  /** `--timeline`: receives each step's phases (data, compute, apply) and each evaluation, in `performance.now()` ms. */
+  timeline?: PhaseTimeline | null;
+}
+
+/** Where phase timings go (the worker's Chrome-trace Timeline). */
+export interface PhaseTimeline {
+  span(name: string, cat: string, startMs: number, endMs: number, args?: Record<string, unknown>): void;
 }
 
 export interface SingleNodeResult {
@@ -153,6 +160,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       const rng = new Rng(deriveSeed(hp.seed, 1, pos.epoch, pos.stepInEpoch));
       makeBatch(trainSet, batchIdx, images, { augment: hp.augmentation, rng });
       labelsOf(trainSet, batchIdx, labels);
+      const t1 = performance.now();
       lr = learningRateAt(pos.globalStep, schedule);
       replica.zeroGrad();
       const stats = replica.accumulate(
@@ -162,8 +170,16 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       if (!Number.isFinite(stats.objectiveSum)) {
         throw new RangeError(`Loss became ${stats.objectiveSum} at epoch ${pos.epoch} step ${pos.stepInEpoch} (lr ${lr}): lower \`lrPeak\` or check the data`);
       }
+      const t2 = performance.now();
       replica.apply(lr);
-      const seconds = (performance.now() - t0) / 1000;
+      const t3 = performance.now();
+      if (o.timeline) {
+        o.timeline.span('step', 'step', t0, t3, { epoch: pos.epoch, step: pos.stepInEpoch, globalStep: pos.globalStep, loss: stats.lossSum / stats.count, lr });
+        o.timeline.span('data', 'step', t0, t1);
+        o.timeline.span('compute', 'step', t1, t2);
+        o.timeline.span('apply', 'step', t2, t3);
+      }
+      const seconds = (t3 - t0) / 1000;
       partial.objectiveSum += stats.objectiveSum;
       partial.lossSum += stats.lossSum;
       partial.correct += stats.correct;
@@ -177,7 +193,9 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       // At an epoch's last step the epoch-end checkpoint below (same global step) replaces this one.
       if (o.checkpointEverySteps > 0 && pos.globalStep % o.checkpointEverySteps === 0 && pos.stepInEpoch < stepsPerEpoch) await checkpoint(pos);
     }
+    const v0 = performance.now();
     const val = evaluateSet(model, valData, o.evalBatch);
+    o.timeline?.span('evaluation', 'eval', v0, performance.now(), { split: 'val', epoch: pos.epoch, images: val.count });
     const record: EpochRecord = {
       kind: 'epoch',
       epoch: pos.epoch + 1,
@@ -202,7 +220,9 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
 
   let test: TestRecord | null = null;
   if (!stoppedEarly) {
+    const e0 = performance.now();
     const sums = evaluateSet(model, materialise(testSet, testIdx), o.evalBatch);
+    o.timeline?.span('evaluation', 'eval', e0, performance.now(), { split: 'test', images: sums.count });
     const perClassAccuracy: Record<string, number> = {};
     CIFAR10_CLASSES.forEach((name, k) => (perClassAccuracy[name] = sums.perClassCount[k]! > 0 ? sums.perClassCorrect[k]! / sums.perClassCount[k]! : NaN));
     test = { kind: 'test', split: 'test', loss: sums.lossSum / sums.count, accuracy: sums.correct / sums.count, perClassAccuracy, count: sums.count };

@@ -13,7 +13,7 @@ function worker(rank: number, workerId: string, stepMs: number, reduceMs: number
 }
 
 /** A step of the sample run with two workers (or only `w0` from generation 1 on). */
-export function stepEvent(globalStep: number, o: { skipped?: boolean; generation?: number; loss?: number } = {}): RunEvent {
+export function stepEvent(globalStep: number, o: { skipped?: boolean; generation?: number; loss?: number } = {}): Extract<RunEvent, { kind: 'step' }> {
   const generation = o.generation ?? 0;
   const workers = generation === 0 ? [worker(0, 'w0', 900, 300, 100), worker(1, 'w1', 1000, 310, 0)] : [worker(0, 'w0', 800, 0, 50)];
   const images = workers.reduce((s, w) => s + w.count, 0);

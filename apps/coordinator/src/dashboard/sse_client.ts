@@ -38,8 +38,9 @@ export class SseClient {
   private ending = false;
 
   /**
-   * Starts the stream on `res` (headers sent here) with `history` to replay first (a copy: the feed's own history thins as it grows). `onClose` is
-   * called once, with the reason, when the client goes away or is dropped.
+   * Starts the stream on `res` (headers sent here) with `history` to replay first (a copy: the
+   * feed's own history thins as it grows). `onClose` is called once, with the reason, when the
+   * client goes away or is dropped.
    */
   constructor(
     private readonly res: ServerResponse,

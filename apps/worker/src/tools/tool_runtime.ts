@@ -1,12 +1,12 @@
 // What the three tool mains share: paths as the user typed them, a logger on stderr (stdout holds
 // only the report, so `--json` output can be piped), and one place that turns an error into its
 // line on stderr and the exit code (2: bad flags, 1: anything else).
-import { isAbsolute, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { CheckpointError } from '@gnet/run-store';
 import { ConfigError } from '../train_config.js';
 import { HelpShown } from './tool_config.js';
 import { ToolError } from './tool_errors.js';
+import { resolveUserPath } from '@gnet/data';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -16,7 +16,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  * --run-dir), the current folder when the script is run directly.
  */
 export function userPath(path: string, env: Env, cwd = process.cwd()): string {
-  return isAbsolute(path) ? path : resolve(env.INIT_CWD ?? cwd, path);
+  return resolveUserPath(path, env, cwd);
 }
 
 /** NDJSON logs on stderr; pretty-printed when stderr is a terminal. */

@@ -298,7 +298,7 @@
     setText('step', s ? `${done} / ${s.totalSteps}` : dash);
     setText('world-size', model.worldSize > 0 ? String(model.worldSize) : dash);
     setText('generation', model.generation === null ? dash : String(model.generation));
-    setText('lr', last ? last.lr.toPrecision(3) : dash);
+    setText('lr', last ? (last.lr >= 1e-3 || last.lr === 0 ? last.lr.toPrecision(3) : last.lr.toExponential(2)) : dash);
     setText('ips', last ? num(last.imagesPerSecond, 1) : dash);
     setText('loss', last ? num(last.loss, 4) : dash);
     setText('val-acc', model.lastVal ? pct(model.lastVal.accuracy) : dash);
@@ -400,13 +400,16 @@
     const config = model.started ? model.started.config : null;
     if (config === configShown) return;
     configShown = config;
-    const body = $('config').tBodies[0];
-    body.replaceChildren();
+    const list = $('config');
+    list.replaceChildren();
     for (const [key, value] of Object.entries(config ?? {})) {
-      const row = document.createElement('tr');
-      cell(row, key);
-      cell(row, typeof value === 'string' ? value : JSON.stringify(value));
-      body.appendChild(row);
+      const item = document.createElement('div');
+      const dt = document.createElement('dt');
+      dt.textContent = key;
+      const dd = document.createElement('dd');
+      dd.textContent = typeof value === 'string' ? value : JSON.stringify(value);
+      item.append(dt, dd);
+      list.appendChild(item);
     }
   }
 
