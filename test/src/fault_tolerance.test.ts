@@ -260,3 +260,23 @@ test('ring: a NaN gradient on one worker is skipped by every replica alike and t
     assert.notDeepEqual([...digests.get(4)!.values()], [...digests.get(3)!.values()]);
   });
 });
+
+test('ring: --max-skipped-steps non-finite steps in a row stop the run with a checkpoint and a clear message', { timeout: TIMEOUT_MS }, async () => {
+  await withRunDir('diverged', async (runDir) => {
+    const group = await startGroup({
+      workers: 2,
+      timeoutMs: TIMEOUT_MS,
+      coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--epochs', '1', '--max-skipped-steps', '1']),
+      workerArgs: (i) => [...WORKER_ARGS, ...(i === 1 ? ['--fault-nan-at-step', '2'] : [])],
+    });
+    const results = await finished(group);
+    assert.equal(results.coordinator.code, 1, describe(results));
+    assert.match(
+      results.coordinator.stderr,
+      /TrainingDivergedError: 1 steps in a row \(up to global step 2\) had a NaN or infinite gradient and were skipped \(limit --max-skipped-steps 1\); a checkpoint was saved: lower --lr and resume with --resume/,
+    );
+    // The checkpoint holds the state after the skipped step (which trains step 3 next).
+    assert.ok((await readdir(join(runDir, 'checkpoints'))).includes('ckpt-000000003.ckpt'));
+    for (const w of results.workers) assert.equal(w.code, 1, describe(results));
+  });
+});
