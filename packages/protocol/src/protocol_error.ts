@@ -27,7 +27,7 @@ export const PROTOCOL_ERRORS = {
   },
   PROTO_MALFORMED: {
     closeCode: CLOSE_CODES.protocolError,
-    summary: 'The frame is not one complete MessagePack value (truncated, trailing bytes, invalid byte).',
+    summary: 'The frame is not one complete MessagePack value (truncated, trailing bytes, invalid byte), or a handshake frame came as a WebSocket text frame (the protocol is binary only).',
   },
   PROTO_UNKNOWN_TYPE: {
     closeCode: CLOSE_CODES.protocolError,
