@@ -33,7 +33,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { readServerTls } from '@gnet/collective';
 import { CIFAR10_CLASSES, indicesDigest, readCifar10, stratifiedSplit } from '@gnet/data';
-import type { EvalSplit, Metrics } from '@gnet/protocol';
+import type { EvalSplit, Metrics, StateSnapshot } from '@gnet/protocol';
 import { learningRateAt, RunFolder, type CheckpointStore, type EpochRecord, type TestRecord } from '@gnet/run-store';
 import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
 import { EpochMeter } from './epoch_meter.js';
@@ -152,18 +152,20 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     let nextRound = 1;
     let generationNumber = 0;
     let members: Candidate[] = await rendezvous.join(cfg.workers, cfg.joinTimeoutMs, aborted);
+    /** `snapshot` (the state that trains `globalStep` next) as checkpoints/ckpt-<globalStep>.ckpt. */
+    const writeCheckpoint = async (snapshot: StateSnapshot, g: Generation, globalStep: number): Promise<void> => {
+      const meta: CheckpointMeta = { runId, position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep }, epochs, hyper: g.plan.hyper, model: g.plan.model, worldSize: g.plan.worldSize };
+      const saved = await store.save(snapshotToCheckpoint(snapshot, g.plan, meta as unknown as Record<string, unknown>), globalStep);
+      log.info({ globalStep, path: saved.path, removed: saved.removed.length }, 'checkpoint written');
+      events.emit({ kind: 'checkpoint', atMs: now(), globalStep, path: saved.path });
+    };
     const recovery = new Recovery({
       cfg,
       log: log.child({ module: 'recovery' }),
       rendezvous,
       aborted,
       // Giving up below --min-workers: keep the survivor's state, so --resume loses nothing.
-      saveOnGiveUp: async (snapshot, g) => {
-        const step = snapshot.nextGlobalStep;
-        const meta: CheckpointMeta = { runId, position: { epoch: Math.floor(step / spe), stepInEpoch: step % spe, globalStep: step }, epochs, hyper: g.plan.hyper, model: g.plan.model, worldSize: g.plan.worldSize };
-        const saved = await store.save(snapshotToCheckpoint(snapshot, g.plan, meta as unknown as Record<string, unknown>), step);
-        log.info({ globalStep: step, path: saved.path }, 'checkpoint written');
-      },
+      saveOnGiveUp: (snapshot, g) => writeCheckpoint(snapshot, g, snapshot.nextGlobalStep),
     });
     const form = async (): Promise<Generation> => {
       for (let attempt = 0; ; attempt += 1) {
@@ -206,10 +208,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       g.group.setPhase(`checkpoint at step ${globalStep}`);
       g.group.send(0, { type: 'checkpointRequest', requestId: globalStep, epoch: Math.floor(globalStep / spe), step: globalStep % spe, globalStep, includeMomentum: true });
       const [snapshot] = await g.together(Promise.resolve(), g.group.collect('stateSnapshot', { timeoutMs: cfg.roundTimeoutMs, ranks: [0], match: (m) => m.requestId === globalStep }));
-      const meta: CheckpointMeta = { runId, position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep }, epochs, hyper: g.plan.hyper, model: g.plan.model, worldSize: g.plan.worldSize };
-      const saved = await store.save(snapshotToCheckpoint(snapshot!, g.plan, meta as unknown as Record<string, unknown>), globalStep);
-      log.info({ globalStep, path: saved.path, removed: saved.removed.length }, 'checkpoint written');
-      events.emit({ kind: 'checkpoint', atMs: now(), globalStep, path: saved.path });
+      await writeCheckpoint(snapshot!, g, globalStep);
     };
 
     /** One sharded evaluation of `split` (BatchNorm statistics averaged first if the weights moved). */

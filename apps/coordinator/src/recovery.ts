@@ -79,7 +79,7 @@ export class Recovery {
         if (snapshot !== null) break;
       }
       if (snapshot !== null) {
-        state = { globalStep: snapshot.nextGlobalStep, tensors: snapshot.tensors, momentum: snapshot.momentum };
+        state = startOf(snapshot);
         log.info({ globalStep: state.globalStep, appliedAbortedRound: state.globalStep > ctx.globalStep }, 'took the state of a survivor');
       } else {
         const loaded = (await ctx.lastCheckpoint?.()) ?? null;
@@ -131,7 +131,7 @@ export class Recovery {
     const snapshot = await this.snapshotOrThrow(g, 0, globalStep);
     const members = g.group.detach();
     members.push(...this.takeJoiners(members.length));
-    return { members, state: { globalStep: snapshot.nextGlobalStep, tensors: snapshot.tensors, momentum: snapshot.momentum } };
+    return { members, state: startOf(snapshot) };
   }
 
   /** The run cannot make progress: too many failed generations in a row. */
@@ -169,6 +169,11 @@ export class Recovery {
     );
     return snapshot!;
   }
+}
+
+/** A survivor's snapshot as the state the next generation starts from (the step it trains next). */
+function startOf(snapshot: StateSnapshot): StartState {
+  return { globalStep: snapshot.nextGlobalStep, tensors: snapshot.tensors, momentum: snapshot.momentum };
 }
 
 function sleep(ms: number): Promise<void> {

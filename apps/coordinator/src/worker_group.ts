@@ -230,23 +230,8 @@ export class WorkerGroup {
       }, Math.min(1000, this.stallWarnMs));
       const timer = setTimeout(() => collector.reject(new PhaseTimeoutError(phase, missing(), options.timeoutMs)), options.timeoutMs);
       this.collector = collector;
-      // Messages that arrived before we started waiting.
-      for (const rank of ranks) {
-        const queue = this.queues[rank]!;
-        for (let i = 0; i < queue.length && !collector.got.has(rank); ) {
-          const m = queue[i]!;
-          if (watchRoundFailed && m.type === 'roundFailed') {
-            collector.reject(new RoundFailedError(rank, m.round, m.peerRank, m.message));
-            return;
-          }
-          if (m.type === type) {
-            queue.splice(i, 1);
-            if (collector.match(m)) collector.got.set(rank, m);
-          } else i += 1;
-        }
-      }
       if (watchRoundFailed) {
-        // roundFailed from ranks outside `ranks` still breaks the group.
+        // A roundFailed already queued, from any rank (also outside `ranks`), breaks the group.
         for (const [rank, queue] of this.queues.entries()) {
           const f = queue.find((m) => m.type === 'roundFailed');
           if (f !== undefined && f.type === 'roundFailed') {
@@ -255,6 +240,17 @@ export class WorkerGroup {
           }
         }
         collector.watchRoundFailed = true;
+      }
+      // Messages that arrived before we started waiting.
+      for (const rank of ranks) {
+        const queue = this.queues[rank]!;
+        for (let i = 0; i < queue.length && !collector.got.has(rank); ) {
+          const m = queue[i]!;
+          if (m.type === type) {
+            queue.splice(i, 1);
+            if (collector.match(m)) collector.got.set(rank, m);
+          } else i += 1;
+        }
       }
       collector.check();
     });

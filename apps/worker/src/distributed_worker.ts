@@ -32,7 +32,6 @@ import { readCifar10, type CifarSet } from '@gnet/data';
 import { createGoogLeNet, type GoogLeNet } from '@gnet/model';
 import { PROTOCOL_VERSION, type InitialWeights, type Message, type Welcome } from '@gnet/protocol';
 import {
-  CollectiveError,
   connectRing,
   createBucketAllReduce,
   GradientReducer,
@@ -224,9 +223,7 @@ async function serveLink(
             ? await connectRing({ listener, rank: w.rank, worldSize: w.worldSize, runId: w.runId, generation: w.generation, peers: w.peers, token: cfg.token, ca: trustedCa(cfg), timeoutMs: cfg.connectTimeoutMs })
             : link.transport;
       } catch (err) {
-        if (!(err instanceof CollectiveError)) throw err;
-        log.warn({ generation: w.generation, reason: err.message }, 'could not open the ring; waiting for the coordinator');
-        link.send({ type: 'roundFailed', round: initial.round, code: err.code, message: err.message.slice(0, 4096), peerRank: 'peerRank' in err ? (err as { peerRank: number }).peerRank : null });
+        session.reportRoundFailed(initial.round, err, 'opening the ring');
         ready = false;
       }
       if (ready) {
@@ -259,9 +256,7 @@ async function serveLink(
           log.info({ generation: w.generation, weightsSha256: digest, params: replica.layout.size, buffers: replica.bufferLayout.size, microBatch: w.hyper.microBatch, stepsPerEpoch: run.data.stepsPerEpoch }, 'initial weights checked');
           link.send({ type: 'ready', generation: w.generation });
         } catch (err) {
-          if (!(err instanceof CollectiveError)) throw err;
-          log.warn({ generation: w.generation, reason: err.message }, 'weights check failed; waiting for the coordinator');
-          link.send({ type: 'roundFailed', round: initial.round, code: err.code, message: err.message.slice(0, 4096), peerRank: null });
+          session.reportRoundFailed(initial.round, err, 'weights check');
         }
       }
 

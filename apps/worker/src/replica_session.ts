@@ -146,7 +146,7 @@ export class ReplicaSession {
       await this.g.reducer.allReduce(replica.grads, { round: m.round });
     } catch (err) {
       this.o.timeline?.span('all-reduce (failed)', 'collective', t2, performance.now(), { round: m.round });
-      return this.roundFailed(m.round, err);
+      return this.reportRoundFailed(m.round, err);
     }
     const t3 = performance.now();
     const skipped = !allFinite(replica.grads);
@@ -178,12 +178,16 @@ export class ReplicaSession {
     return 'done';
   }
 
-  /** Reports a failed all-reduce of `round` to the coordinator (unless it aborted the round itself). */
-  private roundFailed(round: number, err: unknown): RoundOutcome {
+  /**
+   * Reports that `what` (the round's all-reduce, opening the ring, the weights check) failed in
+   * `round` to the coordinator, unless it aborted the round itself; rethrows anything that is not
+   * a collective failure.
+   */
+  reportRoundFailed(round: number, err: unknown, what = 'all-reduce'): RoundOutcome {
     if (err instanceof RoundAbortedError || this.abortedRounds.has(round)) return 'aborted';
     if (!(err instanceof CollectiveError)) throw err;
     const peerRank = err instanceof PeerLostError || err instanceof CollectiveTimeoutError ? err.peerRank : null;
-    this.o.log.warn({ round, code: err.code, peerRank, reason: err.message }, 'all-reduce failed; waiting for the coordinator to re-form the group');
+    this.o.log.warn({ round, what, code: err.code, peerRank, reason: err.message }, 'round failed; waiting for the coordinator to re-form the group');
     this.o.send({ type: 'roundFailed', round, code: err.code, message: err.message.slice(0, 4096), peerRank });
     return 'failed';
   }
@@ -200,7 +204,7 @@ export class ReplicaSession {
       try {
         await this.g.allReduceVector(buffers, round);
       } catch (err) {
-        return this.roundFailed(round, err);
+        return this.reportRoundFailed(round, err, 'BatchNorm average');
       }
       for (let i = 0; i < buffers.length; i += 1) buffers[i] = buffers[i]! / worldSize;
       replica.writeBuffers(buffers);
