@@ -185,3 +185,27 @@ test('detach hands a live socket to a new transport: frames after the hand-over 
     server.close();
   }
 });
+
+for (const fastReceive of [true, false]) {
+  test(`a peer that closes normally right after sending loses none of its frames (N = 2, ${fastReceive ? 'frame reader' : 'ws receiver'})`, async () => {
+    // Each direction of an N = 2 ring has its own socket: the close of the idle one arrives before
+    // the frames still in flight on the other, and must not cut them off (a TLS ring reads through ws).
+    const group = await wsRing(2, 'secret', null, fastReceive);
+    try {
+      const [a, b] = group.transports;
+      const frames = Array.from({ length: 16 }, (_, i) => new Uint8Array(1 << 20).fill(i));
+      const sends = frames.map((frame) => a!.send(1, frame, wait(10_000)).catch((e: unknown) => e));
+      const closing = a!.close();
+      for (let i = 0; i < frames.length; i += 1) {
+        const frame = await b!.recv(0, wait(10_000));
+        assert.equal(frame.byteLength, 1 << 20);
+        assert.equal(frame[0], i, `frame ${i} arrived out of order`);
+      }
+      await closing;
+      await Promise.all(sends);
+      await assert.rejects(b!.recv(0, wait()), PeerLostError);
+    } finally {
+      await group.close();
+    }
+  });
+}

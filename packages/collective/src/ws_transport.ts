@@ -133,7 +133,19 @@ export class WsTransport implements Transport {
       if (peerCode === 1006) return `connection lost (1006${errorText === '' ? '' : `, ${errorText}`})`;
       return `closed by peer with ${peerCode}${peerText === '' ? '' : ` ${peerText}`}`;
     };
-    const onClose = (code: number, reason: Buffer): void => this.losePeer(target, describeClose(code, reason.toString('utf8')));
+    const onClose = (code: number, reason: Buffer): void => {
+      // A peer that closes normally (1000) after its last send closes each of its sockets; the
+      // close of one may overtake frames still unread on the other (paused, or not yet parsed),
+      // so the link is lost only once no socket is left to read them from.
+      const info = reader?.closeInfo ?? null;
+      const normal = info === null ? code === 1000 : info.byPeer && info.code === 1000;
+      const open = target.sockets.filter((s) => s.socket !== socket && s.socket.readyState === s.socket.OPEN);
+      if (normal && open.length > 0) {
+        if (target.sendSocket === socket) target.sendSocket = open[0]!.socket;
+        return;
+      }
+      this.losePeer(target, describeClose(code, reason.toString('utf8')));
+    };
     socket.on('close', onClose);
     target.unlisten.push(() => {
       socket.off('message', onMessage);

@@ -12,14 +12,15 @@ export interface WsGroup {
 
 /**
  * `worldSize` ranks connected in a ring (run `ring-test`, generation 0), authenticated with
- * `token`; with `tls`, every listener serves `wss://` with that certificate, which dialers trust.
+ * `token`; with `tls`, every listener serves `wss://` with that certificate, which dialers trust;
+ * `fastReceive` false reads dialed sockets through ws instead of a WsFrameReader.
  */
-export async function wsRing(worldSize: number, token = 'secret', tls: TlsCredentials | null = null): Promise<WsGroup> {
+export async function wsRing(worldSize: number, token = 'secret', tls: TlsCredentials | null = null, fastReceive = true): Promise<WsGroup> {
   const listeners = await Promise.all(Array.from({ length: worldSize }, () => WsPeerListener.listen({ token, tls })));
   const peers = listeners.map((l, rank) => ({ rank, url: l.url }));
   const transports = await Promise.all(
     listeners.map((listener, rank) =>
-      connectRing({ listener, rank, worldSize, runId: 'ring-test', generation: 0, peers, token, ca: tls?.cert ?? null, timeoutMs: 5000 }),
+      connectRing({ listener, rank, worldSize, runId: 'ring-test', generation: 0, peers, token, ca: tls?.cert ?? null, timeoutMs: 5000, fastReceive }),
     ),
   );
   return {
