@@ -37,14 +37,17 @@ test('all-reduce bench runs ring over ws and raw TCP between real processes and 
   assert.match(stdout, /N=2: ws-ring \/ tcp-ring = \d+\.\d+/);
 });
 
-test('scaling bench trains with 1 and 2 local workers and prints the speed-up', { timeout: 600_000 }, async () => {
+test('scaling bench trains with 1 and 2 local workers and 2 independent runs, and prints the speed-up and the share of the ceiling', { timeout: 600_000 }, async () => {
   const { stdout } = await run(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', 'scaling.bench.ts', '--width', '0.0625', '--train-limit', '128', '--batch-size', '32', '--epochs', '1'],
+    ['--conditions=source', '--import', 'tsx', 'scaling.bench.ts', '--width', '0.0625', '--train-limit', '128', '--per-worker-batch', '16', '--epochs', '1', '--ceiling'],
     { cwd: here, timeout: 600_000, maxBuffer: 1 << 24 },
   );
-  assert.match(stdout, /\| 1 \| float32 \| [\d.]+ \| 1\.00x \| [\d.]+% \| [\d.]+% \| [\d.]+% \|/);
-  assert.match(stdout, /\| 2 \| float32 \| [\d.]+ \| [\d.]+x \| [\d.]+% \| [\d.]+% \| [\d.]+% \|/);
+  const split = String.raw`\d+ \(\d+ / \d+\)`;
+  assert.match(stdout, new RegExp(String.raw`\| 1 \| float32 \| [\d.]+ \| 1\.00x \| — \| ${split} \| [\d.]+% \| [\d.]+% \| [\d.]+% \|`), stdout);
+  assert.match(stdout, new RegExp(String.raw`\| 2 \| float32 \| [\d.]+ \| [\d.]+x \| [\d.]+% \| ${split} \| [\d.]+% \| [\d.]+% \| [\d.]+% \|`), stdout);
+  assert.match(stdout, /\| 2 independent 1-worker runs at once \(no communication\) \| float32 \| [\d.]+ \| [\d.]+x \| 100% \|/, stdout);
+  assert.match(stdout, /batch 16 per worker/);
 });
 
 test('soak bench trains 30 steps with a real coordinator and 2 workers and reports memory per worker', { timeout: 600_000 }, async () => {

@@ -72,7 +72,8 @@ function resize(rgba, w, h, n) {
     const preview = new ImageData(size, size);
     for (let p = 0; p < size * size; p++) { preview.data.set(rgb.subarray(3 * p, 3 * p + 3), 4 * p); preview.data[4 * p + 3] = 255; }
     document.getElementById('small').getContext('2d').putImageData(preview, 0, 0);
-    const x = tf.tidy(() => tf.tensor(rgb, [1, size, size, 3]).div(meta.input.pixelScale).sub(meta.input.mean).div(meta.input.std));
+    // Functional ops, not chained ones (x.div(...)): those exist only where a bundle registers them.
+    const x = tf.tidy(() => tf.div(tf.sub(tf.div(tf.tensor(rgb, [1, size, size, 3]), meta.input.pixelScale), meta.input.mean), meta.input.std));
     const probs = await model.predict(x).data();
     x.dispose();
     const top = [...probs].map((p, k) => [p, k]).sort((a, b) => b[0] - a[0]).slice(0, 3);
