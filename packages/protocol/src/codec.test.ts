@@ -127,12 +127,30 @@ describe('decodeMessage stage 2: unpack', () => {
     );
   });
 
-  it('refuses an unknown extension type', () => {
+  it('refuses every extension type, msgpackr\'s own included (plain MessagePack only)', () => {
     rejects(
       () => decodeMessage(Buffer.from([0xc7, 0x00, 0x0a])),
       'PROTO_MALFORMED',
-      'Frame of 3 bytes is not one complete MessagePack value: Unknown extension type 10',
+      'Frame of 3 bytes uses a MessagePack extension (header 0xc7, type 0x0a) at byte 0: the protocol is plain MessagePack without extensions',
     );
+    // msgpackr's default "records" (0xd4 0x72 definitions), which its decoder reads whatever its
+    // options say: the same heartbeat a default msgpackr encoder writes is refused.
+    const heartbeat = sampleMessages().heartbeat;
+    const records = new Packr().pack([heartbeat, heartbeat]);
+    assert.ok(records.includes(0x72), 'the default encoder wrote a record definition');
+    rejects(() => decodeMessage(records), 'PROTO_MALFORMED', /uses a MessagePack extension \(header 0xd4, type 0x72\) at byte 1: /);
+    rejects(() => decodeMessage(new Packr({ useRecords: false }).pack({ ...heartbeat, sentAtMs: new Date(0) })), 'PROTO_MALFORMED', /type 0xff \(-1\)\) at byte \d+/);
+    rejects(() => decodeMessage(new Packr({ useRecords: false, moreTypes: true }).pack({ ...heartbeat, extra: new Float32Array(3) })), 'PROTO_MALFORMED', /uses a MessagePack extension/);
+  });
+
+  it('reads past extension-like bytes inside strings and binaries', () => {
+    const weights = sampleInitialWeights();
+    const bytes = weights.tensors[0]!.bytes;
+    for (let i = 0; i + 1 < bytes.length; i += 2) [bytes[i], bytes[i + 1]] = [0xd4, 0x72];
+    weights.tensors[0]!.name = 'stem/\u00d4r';
+    const back = roundTrip(weights) as typeof weights;
+    assert.deepEqual([...back.tensors[0]!.bytes.subarray(0, 4)], [0xd4, 0x72, 0xd4, 0x72]);
+    assert.equal(back.tensors[0]!.name, 'stem/\u00d4r');
   });
 
   it('refuses trailing bytes after the message', () => {
@@ -169,11 +187,8 @@ describe('decodeMessage stage 3: type and schema', () => {
   it('refuses a top-level value that is not a map', () => {
     rejects(() => decodeMessage(raw.pack([1, 2])), 'PROTO_SCHEMA', 'Message must be a MessagePack map with a string `type`, but got an array');
     rejects(() => decodeMessage(raw.pack(7)), 'PROTO_SCHEMA', 'Message must be a MessagePack map with a string `type`, but got a number');
-    rejects(
-      () => decodeMessage(raw.pack(new Date(0))),
-      'PROTO_SCHEMA',
-      'Message must be a MessagePack map with a string `type`, but got an extension value (Date)',
-    );
+    // A Date travels as the timestamp extension, refused at stage 2 (see above).
+    rejects(() => decodeMessage(raw.pack(new Date(0))), 'PROTO_MALFORMED', /uses a MessagePack extension \(header 0xd6, type 0xff \(-1\)\) at byte 0/);
   });
 
   it('refuses a map without a string type', () => {

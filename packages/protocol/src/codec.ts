@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { checkSemantics } from './check_semantics.js';
 import { decodeChunk, encodeChunk, isChunkFrame } from './chunk_frame.js';
 import { expectMessage } from './expect_message.js';
+import { assertPlainMessagePack } from './plain_msgpack.js';
 import { checkFrameSize, type DecodeOptions } from './frame_size.js';
 import { CHUNK_MESSAGE_TYPES, isMessageType, MessageSchema, type Message, type MessageType } from './message.js';
 import { ProtocolError } from './protocol_error.js';
@@ -68,8 +69,8 @@ function describeValue(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (value instanceof Uint8Array) return 'binary';
   if (isPlainMap(value)) return 'a map without a string `type`';
-  // Dates (timestamp extension), Sets, Errors...: MessagePack extension types msgpackr decodes.
-  if (typeof value === 'object') return `an extension value (${value.constructor.name})`;
+  // Extensions are refused before unpacking (plain_msgpack.ts); kept for any other object kind.
+  if (typeof value === 'object') return `an object (${value.constructor.name})`;
   return `a ${typeof value}`;
 }
 
@@ -108,8 +109,8 @@ export function encodeMessage(message: Message): Uint8Array {
  * Decodes one received frame (a MessagePack message or a chunk frame, told apart by the chunk
  * magic). Checks, in order, each failure a `ProtocolError`:
  * 1. frame size against `maxFrameBytes` (`PROTO_FRAME_TOO_LARGE`);
- * 2. unpack: exactly one MessagePack value, no trailing bytes (`PROTO_MALFORMED`), or the chunk
- *    header (`PROTO_BAD_CHUNK`);
+ * 2. unpack: exactly one plain MessagePack value (no extension types), no trailing bytes
+ *    (`PROTO_MALFORMED`), or the chunk header (`PROTO_BAD_CHUNK`);
  * 3. a map with a known string `type` (`PROTO_SCHEMA`, `PROTO_UNKNOWN_TYPE`); for `hello` and
  *    `peerHello` the protocol version, before the rest of the schema, so a peer of another version
  *    hears why (`PROTO_VERSION`); then the type's schema (`PROTO_SCHEMA`);
@@ -128,6 +129,7 @@ export function decodeMessage(frame: Uint8Array | ArrayBuffer, options?: DecodeM
 }
 
 function decodeMsgpack(bytes: Uint8Array): Message {
+  assertPlainMessagePack(bytes);
   let value: unknown;
   try {
     value = packr.unpack(bytes);

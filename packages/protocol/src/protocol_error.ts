@@ -27,7 +27,7 @@ export const PROTOCOL_ERRORS = {
   },
   PROTO_MALFORMED: {
     closeCode: CLOSE_CODES.protocolError,
-    summary: 'The frame is not one complete MessagePack value (truncated, trailing bytes, invalid byte), or a handshake frame came as a WebSocket text frame (the protocol is binary only).',
+    summary: 'The frame is not one complete plain MessagePack value (truncated, trailing bytes, invalid byte, an extension type), or a handshake frame came as a WebSocket text frame (the protocol is binary only).',
   },
   PROTO_UNKNOWN_TYPE: {
     closeCode: CLOSE_CODES.protocolError,
