@@ -5,8 +5,9 @@
 // raw loopback TCP throughput between two processes, one way and both ways at once. Prints ms
 // per all-reduce (median over rounds of the slowest rank), bus bandwidth 2(N-1)/N · bytes / time
 // (nccl-tests' definition, for star too), and ws-ring / tcp-ring measured in the same run.
-// Also ring-ws-plain: the ring over ws's own receiver instead of WsFrameReader, for comparison.
-// Knobs (environment): BENCH_ALGORITHMS=ring-ws,ring-ws-plain,ring-tcp,star-ws BENCH_WORLD_SIZES=2,4
+// Also ring-ws-plain: the ring over ws's own receiver instead of WsFrameReader, for comparison, and
+// ring-wss: the ring over TLS (self-signed certificates; TLS connections are read through ws).
+// Knobs (environment): BENCH_ALGORITHMS=ring-ws,ring-ws-plain,ring-wss,ring-tcp,star-ws BENCH_WORLD_SIZES=2,4
 // BENCH_SKIP_THROUGHPUT=1 BENCH_FLOATS=100000 BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
 //
 // Run: node --conditions=source --import tsx bench/allreduce.bench.ts [rounds] [chunkBytes]
@@ -18,7 +19,7 @@ import { runChild, type ChildJob, type ChildReport } from './allreduce/child.js'
 
 /** CIFAR-10 GoogLeNet's parameter count; BENCH_FLOATS overrides it (a smoke run uses a small one). */
 const GRADIENT_FLOATS = Number(process.env.BENCH_FLOATS ?? 6_166_250);
-const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ring-ws,ring-tcp,star-ws,ring-ws-plain').split(',') as ChildJob['algorithm'][];
+const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ring-ws,ring-tcp,star-ws,ring-ws-plain,ring-wss').split(',') as ChildJob['algorithm'][];
 const WORLD_SIZES = (process.env.BENCH_WORLD_SIZES ?? '2,4').split(',').map(Number);
 const SKIP_THROUGHPUT = process.env.BENCH_SKIP_THROUGHPUT === '1';
 
@@ -65,6 +66,9 @@ async function main(): Promise<void> {
     if (results['ring-ws'] !== undefined && results['ring-tcp'] !== undefined) {
       ratios.push(`N=${worldSize}: ws-ring / tcp-ring = ${(results['ring-ws'] / results['ring-tcp']).toFixed(2)}`);
     }
+    if (results['ring-ws'] !== undefined && results['ring-wss'] !== undefined) {
+      ratios.push(`N=${worldSize}: wss-ring / ws-ring = ${(results['ring-wss'] / results['ring-ws']).toFixed(2)} (the cost of TLS)`);
+    }
   }
   console.log('');
   for (const line of ratios) console.log(line);
@@ -99,7 +103,7 @@ async function runGroup(
   const members = algorithm === 'star-ws' ? worldSize + 1 : worldSize;
   const file = fileURLToPath(import.meta.url);
   const children: ChildProcess[] = [];
-  const listening: Promise<string>[] = [];
+  const listening: Promise<{ address: string; cert?: string | null }>[] = [];
   const reports: Promise<ChildReport>[] = [];
   for (let rank = 0; rank < members; rank += 1) {
     const job: ChildJob = { algorithm, rank, worldSize, ...settings };
@@ -109,11 +113,13 @@ async function runGroup(
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     children.push(child);
-    listening.push(waitFor<{ address: string }>(child, 'listening').then((m) => m.address));
+    listening.push(waitFor<{ address: string; cert?: string | null }>(child, 'listening'));
     reports.push(waitFor<{ report: ChildReport }>(child, 'report').then((m) => m.report));
   }
-  const addresses = await Promise.all(listening);
-  for (const child of children) child.send({ type: 'addresses', addresses });
+  const listened = await Promise.all(listening);
+  const addresses = listened.map((m) => m.address);
+  const certs = listened.map((m) => m.cert ?? null);
+  for (const child of children) child.send({ type: 'addresses', addresses, certs });
   const all = await Promise.all(reports);
   await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
   return all;

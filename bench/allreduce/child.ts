@@ -15,13 +15,17 @@ import {
   type BucketAllReduce,
   type Transport,
 } from '@gnet/collective';
+import { selfSignedCert } from '@gnet/collective/testing';
 import { CHUNK_HEADER_BYTES } from '@gnet/protocol';
 import { TcpTransport } from './tcp_transport.js';
 
 /** What the parent asks a child to do. */
 export interface ChildJob {
-  /** `ring-ws-plain`: the ring over ws's own receiver (no WsFrameReader), for comparison. */
-  algorithm: 'ring-ws' | 'ring-ws-plain' | 'ring-tcp' | 'star-ws' | 'tcp-throughput';
+  /**
+   * `ring-ws-plain`: the ring over ws's own receiver (no WsFrameReader), for comparison;
+   * `ring-wss`: the ring over TLS (each rank's own self-signed certificate, trusted by its dialer).
+   */
+  algorithm: 'ring-ws' | 'ring-ws-plain' | 'ring-wss' | 'ring-tcp' | 'star-ws' | 'tcp-throughput';
   /** Worker rank; `worldSize` is the star hub. */
   rank: number;
   worldSize: number;
@@ -81,6 +85,7 @@ export async function runChild(): Promise<void> {
       break;
     case 'ring-ws':
     case 'ring-ws-plain':
+    case 'ring-wss':
       report = await ringWs(job);
       break;
     case 'star-ws':
@@ -128,11 +133,15 @@ async function timeRounds(job: ChildJob, algorithm: BucketAllReduce): Promise<{ 
 }
 
 async function ringWs(job: ChildJob): Promise<ChildReport> {
-  const listener = await WsPeerListener.listen();
-  send({ type: 'listening', address: listener.url });
-  const { addresses } = await nextMessage<{ addresses: string[] }>('addresses');
+  const tls = job.algorithm === 'ring-wss' ? await selfSignedCert() : null;
+  const listener = await WsPeerListener.listen({ tls });
+  // A wss:// rank sends its certificate with its address: its left neighbour dials it and must trust it.
+  send({ type: 'listening', address: listener.url, cert: tls?.cert ?? null });
+  const { addresses, certs } = await nextMessage<{ addresses: string[]; certs: (string | null)[] }>('addresses');
   const peers = addresses.map((url, rank) => ({ rank, url }));
+  const right = (job.rank + 1) % job.worldSize;
   const transport = await connectRing({
+    ca: certs[right] ?? null,
     listener,
     rank: job.rank,
     worldSize: job.worldSize,

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { checkWelcomeProof, encodeMessage, HANDSHAKE_MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError } from '@gnet/protocol';
 import WebSocket from 'ws';
 import { Rendezvous, type RendezvousOptions } from './rendezvous.js';
-import { selfSignedCert } from './self_signed.test_util.js';
+import { selfSignedCert } from '@gnet/collective/testing';
 import { capturingLogger, fakeWorker, hello } from './test_sockets.test_util.js';
 
 const SECRET = 'right-secret-4f1c';

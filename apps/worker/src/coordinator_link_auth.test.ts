@@ -20,7 +20,7 @@ import {
   type Welcome,
 } from '@gnet/protocol';
 import { CoordinatorLink, CoordinatorLinkError, type HelloFields } from './coordinator_link.js';
-import { selfSignedCert } from './self_signed.test_util.js';
+import { selfSignedCert } from '@gnet/collective/testing';
 
 const SECRET = 'coordinator-secret-9b2e';
 const log = pino({ level: 'silent' });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseServeConfig } from './serve_config.js';
-import { selfSignedCert } from './self_signed.test_util.js';
+import { selfSignedCert } from '@gnet/collective/testing';
 import { ConfigError } from './train_config.js';
 
 /** A fresh temporary folder, removed when the file's tests end. */
