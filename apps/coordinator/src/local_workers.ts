@@ -29,6 +29,16 @@ export interface LocalWorkersOptions {
   relog: boolean;
 }
 
+/**
+ * TLS flags for workers on this machine when we serve `wss://`: trust our certificate, and serve
+ * the ring with the same certificate and key (the workers dial each other on this host, as they
+ * dial us). Flags the user gave in `--local-worker-args` come after these and win.
+ */
+export function localWorkerTlsArgs(cfg: { tlsCert: string; tlsKey: string }): string[] {
+  if (cfg.tlsCert === '') return [];
+  return ['--tls-ca', cfg.tlsCert, '--tls-cert', cfg.tlsCert, '--tls-key', cfg.tlsKey];
+}
+
 /** The spawned workers. */
 export class LocalWorkers {
   /** Rejects with `LocalWorkerExitError` when a worker exits before `expectExit()`; never resolves. */

@@ -8,7 +8,7 @@ import { defaultCacheDir, ensureCifar10, userDirectory, workspaceRoot } from '@g
 import { ConfigError, parseCoordinatorConfig, type CoordinatorConfig } from './coordinator_config.js';
 import { runCoordinator } from './coordinator.js';
 import { WorkerLostError } from './errors.js';
-import { LocalWorkers } from './local_workers.js';
+import { LocalWorkers, localWorkerTlsArgs } from './local_workers.js';
 import { createLogger } from './logger.js';
 import { FinalReport } from './final_report.js';
 import { expectedEvalImages, TerminalProgress } from './progress.js';
@@ -84,8 +84,9 @@ async function main(): Promise<void> {
       onListening: (url) => {
         if (cfg.localWorkers === 0) return;
         // Workers on this machine dial the loopback even when we listen on every interface.
-        const dial = url.replace(/^ws:\/\/(0\.0\.0\.0|\[::\])/, 'ws://127.0.0.1');
-        local = LocalWorkers.start({ count: cfg.localWorkers, coordinatorUrl: dial, token: cfg.token, backend: cfg.backend, dataDir, logLevel: cfg.logLevel, extraArgs: cfg.localWorkerArgs, log: log.child({ module: 'local-workers' }), relog: interactive });
+        const dial = url.replace(/^(wss?):\/\/(0\.0\.0\.0|\[::\])/, '$1://127.0.0.1');
+        const extraArgs = [...localWorkerTlsArgs(cfg), ...cfg.localWorkerArgs];
+        local = LocalWorkers.start({ count: cfg.localWorkers, coordinatorUrl: dial, token: cfg.token, backend: cfg.backend, dataDir, logLevel: cfg.logLevel, extraArgs, log: log.child({ module: 'local-workers' }), relog: interactive });
         // With room to shrink (--min-workers below --local-workers) the group re-forms without the
         // dead worker; otherwise waiting for a replacement that will never come is pointless.
         local.unexpectedExit.catch((err: Error) => {

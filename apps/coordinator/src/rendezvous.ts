@@ -201,7 +201,7 @@ export class Rendezvous {
         log.warn({ workerId: hello.workerId, closeCode: code, waiting: this.waiting.length }, 'worker left while waiting to join');
       });
       this.waiting.push(joined);
-      log.info({ workerId: hello.workerId, backend: hello.backend, device: hello.device, remote, waiting: this.waiting.length, maxWorkers: this.options.maxWorkers }, 'worker joined');
+      log.info({ workerId: hello.workerId, backend: hello.backend, device: hello.device, remote, peer: hello.peer, waiting: this.waiting.length, maxWorkers: this.options.maxWorkers }, 'worker joined');
       this.options.onJoined?.(hello);
       this.onArrival?.();
     };
