@@ -181,7 +181,7 @@ export function parseCoordinatorConfig(
     .option('--stall-warn-ms <n>', 'warn, naming the missing ranks, when a wait exceeds this', num, 30_000)
     .option('--min-workers <n>', 'keep training while at least this many workers remain (default: --workers)', num, 0)
     .option('--max-workers <n>', 'admit joining workers up to this many (default: --workers)', num, 0)
-    .option('--worker-timeout-ms <n>', 'a worker silent this long is lost (must exceed the longest step on the slowest worker)', num, 120_000)
+    .option('--worker-timeout-ms <n>', 'a worker silent this long is lost (must exceed the longest micro-batch on the slowest worker: steps yield between micro-batches to send heartbeats)', num, 120_000)
     .option('--rejoin-timeout-ms <n>', 'below --min-workers, wait this long for a replacement before checkpointing and stopping', num, 60_000)
     .option('--max-reforms <n>', 'stop after this many re-formed groups in a row without a completed step', num, 5)
     .option('--checkpoint-every-steps <n>', 'checkpoint every N optimizer steps (0: end of each epoch only)', num, 100)

@@ -129,7 +129,8 @@ export class ReplicaSession {
     if (this.o.trace.samples) log.info({ ...at, rank, worldSize, samples: Array.from(this.indices.subarray(0, this.batch.count)) }, 'batch samples');
     const t1 = performance.now();
     replica.zeroGrad();
-    const stats = replica.accumulate(this.batch, {
+    // Yields between micro-batches, so heartbeats keep flowing through a long step.
+    const stats = await replica.accumulateYielding(this.batch, {
       microBatch: hyper.microBatch,
       labelSmoothing: hyper.labelSmoothing,
       auxWeight: hyper.auxWeight,
@@ -137,6 +138,8 @@ export class ReplicaSession {
       // Dropout masks differ per rank, like the batches (single-node: deriveSeed(seed, 2, epoch, step)).
       seed: deriveSeed(hyper.seed, 2, m.epoch, m.step, rank),
     });
+    // A roundAbort read between micro-batches: the coordinator has given up on this round.
+    if (this.abortedRounds.has(m.round)) return 'aborted';
     const loss = stats.lossSum / stats.count;
     // A non-finite local loss may still leave a finite gradient; poison it so the all-reduced
     // gradient is non-finite on every rank and every rank skips the step alike.

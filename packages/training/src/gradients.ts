@@ -58,6 +58,38 @@ export function accumulateGradients(
   opts: GradientOptions,
   gradsOut: Float32Array,
 ): GradientStats {
+  checkBatch(layout, batch, gradsOut);
+  const stats: GradientStats = { objectiveSum: 0, lossSum: 0, correct: 0, count: batch.count };
+  for (let start = 0, micro = 0; start < batch.count; start += opts.microBatch, micro++) {
+    accumulateMicroBatch(model, layout, batch, opts, gradsOut, start, micro, stats);
+  }
+  return stats;
+}
+
+/**
+ * {@link accumulateGradients}, giving the event loop a turn after each micro-batch: a distributed
+ * worker's heartbeats and control messages then wait one micro-batch, not a whole step (a
+ * width-1 step on wasm takes minutes). Same arithmetic, same result, bit for bit.
+ */
+export async function accumulateGradientsYielding(
+  model: TrainableModel,
+  layout: ParamLayout,
+  batch: LocalBatch,
+  opts: GradientOptions,
+  gradsOut: Float32Array,
+): Promise<GradientStats> {
+  checkBatch(layout, batch, gradsOut);
+  const stats: GradientStats = { objectiveSum: 0, lossSum: 0, correct: 0, count: batch.count };
+  for (let start = 0, micro = 0; start < batch.count; start += opts.microBatch, micro++) {
+    // A timer, not setImmediate: the event loop then passes its timers (heartbeats) and poll (socket
+    // reads) phases before the next micro-batch, whichever phase we were called from.
+    if (micro > 0) await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    accumulateMicroBatch(model, layout, batch, opts, gradsOut, start, micro, stats);
+  }
+  return stats;
+}
+
+function checkBatch(layout: ParamLayout, batch: LocalBatch, gradsOut: Float32Array): void {
   const { count } = batch;
   if (!Number.isInteger(count) || count < 1 || batch.images.length < count * 3072 || batch.labels.length < count) {
     throw new GradientError(`Batch must hold count >= 1 images of 32x32x3 and as many labels, but got count ${count}, ${batch.images.length} floats, ${batch.labels.length} labels`);
@@ -65,34 +97,43 @@ export function accumulateGradients(
   if (gradsOut.length !== layout.size) {
     throw new GradientError(`\`gradsOut\` must hold ${layout.size} floats, but got ${gradsOut.length}`);
   }
+}
+
+/** Forward/backward over images [start, start + microBatch) of `batch`, adding into `gradsOut` and `stats`. */
+function accumulateMicroBatch(
+  model: TrainableModel,
+  layout: ParamLayout,
+  batch: LocalBatch,
+  opts: GradientOptions,
+  gradsOut: Float32Array,
+  start: number,
+  micro: number,
+  stats: GradientStats,
+): void {
+  const n = Math.min(opts.microBatch, batch.count - start);
   const vars = model.params.map((p) => p.variable);
-  const stats: GradientStats = { objectiveSum: 0, lossSum: 0, correct: 0, count };
-  for (let start = 0, micro = 0; start < count; start += opts.microBatch, micro++) {
-    const n = Math.min(opts.microBatch, count - start);
-    tf.tidy(() => {
-      const x = tf.tensor4d(batch.images.subarray(start * 3072, (start + n) * 3072), [n, 32, 32, 3]);
-      const y = tf.tensor1d(batch.labels.subarray(start, start + n), 'int32');
-      let lossSum: tf.Scalar | undefined;
-      let correct: tf.Scalar | undefined;
-      const { value, grads } = tf.variableGrads(() => {
-        const { logits, auxLogits } = model.forward(x, { training: true, seed: opts.seed * 7919 + micro });
-        lossSum = tf.keep(crossEntropySum(logits, y, 0));
-        correct = tf.keep(correctCount(logits, y));
-        let objective = opts.labelSmoothing > 0 ? crossEntropySum(logits, y, opts.labelSmoothing) : lossSum;
-        for (const aux of auxLogits) objective = tf.add(objective, tf.mul(crossEntropySum(aux, y, opts.labelSmoothing), opts.auxWeight));
-        return tf.mul(objective, opts.lossScale);
-      }, vars);
-      layout.slots.forEach((slot, i) => {
-        const g = grads[vars[i]!.name];
-        if (!g) throw new GradientError(`No gradient reached parameter '${slot.name}': is it used by forward()?`);
-        const data = g.dataSync() as Float32Array;
-        for (let j = 0, o = slot.offset; j < slot.size; j++, o++) gradsOut[o]! += data[j]!;
-      });
-      stats.objectiveSum += value.dataSync()[0]! / opts.lossScale;
-      stats.lossSum += lossSum!.dataSync()[0]!;
-      stats.correct += correct!.dataSync()[0]!;
-      tf.dispose([lossSum!, correct!]);
+  tf.tidy(() => {
+    const x = tf.tensor4d(batch.images.subarray(start * 3072, (start + n) * 3072), [n, 32, 32, 3]);
+    const y = tf.tensor1d(batch.labels.subarray(start, start + n), 'int32');
+    let lossSum: tf.Scalar | undefined;
+    let correct: tf.Scalar | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const { logits, auxLogits } = model.forward(x, { training: true, seed: opts.seed * 7919 + micro });
+      lossSum = tf.keep(crossEntropySum(logits, y, 0));
+      correct = tf.keep(correctCount(logits, y));
+      let objective = opts.labelSmoothing > 0 ? crossEntropySum(logits, y, opts.labelSmoothing) : lossSum;
+      for (const aux of auxLogits) objective = tf.add(objective, tf.mul(crossEntropySum(aux, y, opts.labelSmoothing), opts.auxWeight));
+      return tf.mul(objective, opts.lossScale);
+    }, vars);
+    layout.slots.forEach((slot, i) => {
+      const g = grads[vars[i]!.name];
+      if (!g) throw new GradientError(`No gradient reached parameter '${slot.name}': is it used by forward()?`);
+      const data = g.dataSync() as Float32Array;
+      for (let j = 0, o = slot.offset; j < slot.size; j++, o++) gradsOut[o]! += data[j]!;
     });
-  }
-  return stats;
+    stats.objectiveSum += value.dataSync()[0]! / opts.lossScale;
+    stats.lossSum += lossSum!.dataSync()[0]!;
+    stats.correct += correct!.dataSync()[0]!;
+    tf.dispose([lossSum!, correct!]);
+  });
 }

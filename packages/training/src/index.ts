@@ -5,7 +5,7 @@ export { learningRateAt, type LrSchedule } from '@gnet/run-store';
 export { ParamLayout, ParamLayoutError, type NamedTensorVariable, type ParamSlot } from './param_layout.js';
 export { Sgd, SgdError, type SgdOptions } from './sgd.js';
 export { crossEntropySum, correctCount } from './loss.js';
-export { accumulateGradients, GradientError, type GradientOptions, type GradientStats, type LocalBatch } from './gradients.js';
+export { accumulateGradients, accumulateGradientsYielding, GradientError, type GradientOptions, type GradientStats, type LocalBatch } from './gradients.js';
 export { addEvalSums, emptyEvalSums, evaluateImages, type EvalSums } from './evaluate.js';
 export { Replica } from './replica.js';
 export type { TrainableModel } from './trainable_model.js';

@@ -77,3 +77,27 @@ test('snapshot/restore reproduces the same next step bit for bit', () => {
   assert.deepEqual(other.weights, r.weights);
   assert.deepEqual(other.readBuffers(), r.readBuffers());
 });
+
+test('accumulateYielding gives the event loop a turn between micro-batches and the same gradient, bit for bit', async () => {
+  const a = new Replica(tinyModel(4), sgd);
+  const b = new Replica(tinyModel(4), sgd);
+  b.setWeights(a.weights);
+  const data = batch(10, 6);
+  const micro = { ...opts, microBatch: 3 }; // 4 micro-batches: 3 + 3 + 3 + 1
+  const sa = a.accumulate(data, micro);
+  let turns = 0;
+  const ticker = setInterval(() => void (turns += 1), 0);
+  let sb;
+  try {
+    sb = await b.accumulateYielding(data, micro);
+  } finally {
+    clearInterval(ticker);
+  }
+  assert.ok(turns >= 3, `timers ran ${turns} times during the 4 micro-batches (at least once between each two)`);
+  assert.deepEqual(sb, sa);
+  assert.ok(a.grads.some((g) => g !== 0));
+  assert.deepEqual(b.grads, a.grads);
+  const tensors = tf.memory().numTensors;
+  await b.accumulateYielding(data, micro);
+  assert.equal(tf.memory().numTensors, tensors, 'no tensor outlives the call');
+});

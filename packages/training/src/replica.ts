@@ -4,7 +4,7 @@
 // so the distributed worker inserts its all-reduce between the two halves and single-node training
 // simply skips it.
 import { assertSlotsMatch, type CheckpointState } from '@gnet/run-store';
-import { accumulateGradients, type GradientOptions, type GradientStats, type LocalBatch } from './gradients.js';
+import { accumulateGradients, accumulateGradientsYielding, type GradientOptions, type GradientStats, type LocalBatch } from './gradients.js';
 import { ParamLayout } from './param_layout.js';
 import { Sgd, type SgdOptions } from './sgd.js';
 import type { TrainableModel } from './trainable_model.js';
@@ -35,6 +35,11 @@ export class Replica {
 
   accumulate(batch: LocalBatch, opts: GradientOptions): GradientStats {
     return accumulateGradients(this.model, this.layout, batch, opts, this.grads);
+  }
+
+  /** {@link accumulate}, yielding to the event loop between micro-batches (distributed workers: heartbeats). */
+  accumulateYielding(batch: LocalBatch, opts: GradientOptions): Promise<GradientStats> {
+    return accumulateGradientsYielding(this.model, this.layout, batch, opts, this.grads);
   }
 
   /** SGD step with the current `grads`, then pushes the new weights into the model. */
