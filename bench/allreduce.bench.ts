@@ -7,7 +7,10 @@
 // (nccl-tests' definition, for star too), and ws-ring / tcp-ring measured in the same run.
 // Also ring-ws-plain: the ring over ws's own receiver instead of WsFrameReader, for comparison, and
 // ring-wss: the ring over TLS (self-signed certificates; TLS connections are read through ws).
-// Knobs (environment): BENCH_ALGORITHMS=ring-ws,ring-ws-plain,ring-wss,ring-tcp,star-ws BENCH_WORLD_SIZES=2,4
+// Each world size runs the algorithm list BENCH_REPEATS times (default 3), interleaved, and pools
+// the timed rounds: the machine's speed drifts from minute to minute, and interleaving spreads a
+// slow spell over every algorithm instead of one. The ratios also print per repeat.
+// Knobs (environment): BENCH_ALGORITHMS=ring-ws,ring-ws-plain,ring-wss,ring-tcp,star-ws BENCH_WORLD_SIZES=2,4 BENCH_REPEATS=3
 // BENCH_SKIP_THROUGHPUT=1 BENCH_FLOATS=100000 BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
 //
 // Run: node --conditions=source --import tsx bench/allreduce.bench.ts [rounds] [chunkBytes]
@@ -22,6 +25,8 @@ const GRADIENT_FLOATS = Number(process.env.BENCH_FLOATS ?? 6_166_250);
 const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ring-ws,ring-tcp,star-ws,ring-ws-plain,ring-wss').split(',') as ChildJob['algorithm'][];
 const WORLD_SIZES = (process.env.BENCH_WORLD_SIZES ?? '2,4').split(',').map(Number);
 const SKIP_THROUGHPUT = process.env.BENCH_SKIP_THROUGHPUT === '1';
+/** Interleaved repeats of the algorithm list per world size (this machine's speed drifts). */
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 
 if (process.argv[2] === '--child') {
   await runChild();
@@ -34,7 +39,7 @@ async function main(): Promise<void> {
   const chunkBytes = Number(process.argv[3] ?? DEFAULT_CHUNK_BYTES);
   const bytes = GRADIENT_FLOATS * 4;
   console.log(
-    `all-reduce of ${GRADIENT_FLOATS.toLocaleString('en-US')} float32 (${(bytes / 1e6).toFixed(1)} MB), ${rounds} rounds after 3 warm-up, ` +
+    `all-reduce of ${GRADIENT_FLOATS.toLocaleString('en-US')} float32 (${(bytes / 1e6).toFixed(1)} MB), ${REPEATS} x ${rounds} rounds after 3 warm-up, ` +
       `chunk ${chunkBytes} B, node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
   );
 
@@ -50,25 +55,42 @@ async function main(): Promise<void> {
   console.log('|--------:|---------------|-------------------------:|-------:|---------:|------------------------:|-----------------------------:|');
   const ratios: string[] = [];
   for (const worldSize of WORLD_SIZES) {
+    // Repeats go round the algorithms in turn, so a slow spell of this shared machine hits them
+    // alike; the table pools every timed round of every repeat.
+    const pooled = new Map<string, { perRound: number[]; cpuMs: number[]; faults: number[] }>();
+    const perRepeat: Record<string, number>[] = [];
+    for (let repeat = 0; repeat < REPEATS; repeat += 1) {
+      const medians: Record<string, number> = {};
+      for (const algorithm of ALGORITHMS) {
+        const reports = await runGroup(algorithm, worldSize, { chunkBytes, rounds, floats: GRADIENT_FLOATS, bothWays: false });
+        const perRound = slowestPerRound(reports);
+        const rank0 = reports.find((r) => r.rank === 0)!;
+        const entry = pooled.get(algorithm) ?? { perRound: [], cpuMs: [], faults: [] };
+        entry.perRound.push(...perRound);
+        entry.cpuMs.push(rank0.cpuMsPerRound ?? 0);
+        entry.faults.push(rank0.faultsPerRound ?? 0);
+        pooled.set(algorithm, entry);
+        medians[algorithm] = percentile(perRound, 0.5);
+      }
+      perRepeat.push(medians);
+    }
     const results: Record<string, number> = {};
-    for (const algorithm of ALGORITHMS) {
-      const reports = await runGroup(algorithm, worldSize, { chunkBytes, rounds, floats: GRADIENT_FLOATS, bothWays: false });
-      const perRound = slowestPerRound(reports);
-      const rank0 = reports.find((r) => r.rank === 0)!;
+    for (const [algorithm, { perRound, cpuMs, faults }] of pooled) {
       const median = percentile(perRound, 0.5);
       results[algorithm] = median;
       const bus = ((2 * (worldSize - 1)) / worldSize) * bytes / (median / 1000) / 1e9;
       console.log(
         `| ${worldSize} | ${algorithm.padEnd(13)} | ${median.toFixed(1).padStart(24)} | ${Math.min(...perRound).toFixed(1).padStart(6)} | ${bus.toFixed(2).padStart(8)} | ` +
-          `${(rank0.cpuMsPerRound ?? 0).toFixed(1).padStart(23)} | ${Math.round(rank0.faultsPerRound ?? 0).toString().padStart(28)} |`,
+          `${percentile(cpuMs, 0.5).toFixed(1).padStart(23)} | ${Math.round(percentile(faults, 0.5)).toString().padStart(28)} |`,
       );
     }
-    if (results['ring-ws'] !== undefined && results['ring-tcp'] !== undefined) {
-      ratios.push(`N=${worldSize}: ws-ring / tcp-ring = ${(results['ring-ws'] / results['ring-tcp']).toFixed(2)}`);
-    }
-    if (results['ring-ws'] !== undefined && results['ring-wss'] !== undefined) {
-      ratios.push(`N=${worldSize}: wss-ring / ws-ring = ${(results['ring-wss'] / results['ring-ws']).toFixed(2)} (the cost of TLS)`);
-    }
+    const ratio = (a: string, b: string, what: string): void => {
+      if (results[a] === undefined || results[b] === undefined) return;
+      const each = perRepeat.map((m) => (m[a]! / m[b]!).toFixed(2));
+      ratios.push(`N=${worldSize}: ${what} = ${(results[a] / results[b]).toFixed(2)}${REPEATS > 1 ? ` (per repeat: ${each.join(', ')})` : ''}`);
+    };
+    ratio('ring-ws', 'ring-tcp', 'ws-ring / tcp-ring');
+    ratio('ring-wss', 'ring-ws', 'wss-ring / ws-ring (the cost of TLS)');
   }
   console.log('');
   for (const line of ratios) console.log(line);

@@ -25,16 +25,17 @@ test('training throughput bench prints a row per case', async () => {
   assert.match(stdout, /\| wasm \| 0\.0625 \| 4 \| 4 \| ~?[\d.]+ \| ~?[\d.]+ \| ~?[\d.]+ \| ~?[\d.]+ \|/);
 });
 
-test('all-reduce bench runs ring over ws and raw TCP between real processes and prints their ratio', async () => {
+test('all-reduce bench runs ring over ws, wss and raw TCP between real processes, interleaved, and prints their ratios', async () => {
   const { stdout } = await node('allreduce.bench.ts', ['1', '65536'], {
     BENCH_FLOATS: '100000',
     BENCH_SKIP_THROUGHPUT: '1',
     BENCH_WORLD_SIZES: '2',
-    BENCH_ALGORITHMS: 'ring-ws,ring-tcp',
+    BENCH_ALGORITHMS: 'ring-ws,ring-tcp,ring-wss',
+    BENCH_REPEATS: '2',
   });
-  assert.match(stdout, /\| 2 \| ring-ws +\| +[\d.]+ \|/);
-  assert.match(stdout, /\| 2 \| ring-tcp +\| +[\d.]+ \|/);
-  assert.match(stdout, /N=2: ws-ring \/ tcp-ring = \d+\.\d+/);
+  for (const algorithm of ['ring-ws', 'ring-tcp', 'ring-wss']) assert.match(stdout, new RegExp(`\\| 2 \\| ${algorithm} +\\| +[\\d.]+ \\|`), stdout);
+  assert.match(stdout, /N=2: ws-ring \/ tcp-ring = \d+\.\d+ \(per repeat: \d+\.\d+, \d+\.\d+\)/);
+  assert.match(stdout, /N=2: wss-ring \/ ws-ring \(the cost of TLS\) = \d+\.\d+ \(per repeat: \d+\.\d+, \d+\.\d+\)/);
 });
 
 test('scaling bench trains with 1 and 2 local workers and 2 independent runs, and prints the speed-up and the share of the ceiling', { timeout: 600_000 }, async () => {
