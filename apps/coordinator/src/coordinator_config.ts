@@ -9,6 +9,11 @@ import { CollectiveConfigError, readServerTls } from '@gnet/collective';
 import { resolveUserPath } from '@gnet/data';
 
 /** A flag or environment value is invalid: the process ends at start-up (exit code 2). */
+/** `--help` was given: commander has printed the help to stdout; the command exits 0. */
+export class HelpShown extends Error {
+  override readonly name = 'HelpShown';
+}
+
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
   constructor(message: string) {
@@ -194,6 +199,7 @@ export function parseCoordinatorConfig(
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
+    if ((err as { code?: unknown }).code === 'commander.helpDisplayed') throw new HelpShown('help shown');
     throw new ConfigError((err as Error).message.replace(/^error: /, ''));
   }
   const o = program.opts();

@@ -5,7 +5,7 @@
 // Ctrl-C. At a terminal, progress bars (progress.ts) with the log lines above them.
 import { join, resolve } from 'node:path';
 import { defaultCacheDir, ensureCifar10, userDirectory, workspaceRoot } from '@gnet/data';
-import { ConfigError, parseCoordinatorConfig, type CoordinatorConfig } from './coordinator_config.js';
+import { ConfigError, HelpShown, parseCoordinatorConfig, type CoordinatorConfig } from './coordinator_config.js';
 import { runCoordinator } from './coordinator.js';
 import { WorkerLostError } from './errors.js';
 import { LocalWorkers, localWorkerTlsArgs } from './local_workers.js';
@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   try {
     cfg = parseCoordinatorConfig(process.argv.slice(2), process.env, join(workspaceRoot(process.cwd()), 'runs'));
   } catch (err) {
+    if (err instanceof HelpShown) return;
     if (err instanceof ConfigError) {
       process.stderr.write(`coordinator: ${err.message}\n`);
       process.exit(2);

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { CollectiveConfigError, readPemFile, readServerTls } from '@gnet/collective';
-import { ConfigError } from './train_config.js';
+import { commanderFailure, ConfigError } from './train_config.js';
 import { resolveUserPath } from '@gnet/data';
 
 /** An IP address or a host name (RFC 1123 labels; `_` too, as container names use it): no scheme, port, brackets or spaces. */
@@ -99,7 +99,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/^error: /, ''));
+    throw commanderFailure(err);
   }
   const o = program.opts();
   const peerHost = o.peerHost as string;

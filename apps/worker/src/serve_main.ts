@@ -8,13 +8,14 @@ import { runDistributedWorker } from './distributed_worker.js';
 import { createLogger } from './logger.js';
 import { parseServeConfig, type ServeConfig } from './serve_config.js';
 import { Timeline } from './timeline.js';
-import { ConfigError } from './train_config.js';
+import { ConfigError, HelpShown } from './train_config.js';
 
 async function main(): Promise<void> {
   let cfg: ServeConfig;
   try {
     cfg = parseServeConfig(process.argv.slice(2), process.env);
   } catch (err) {
+    if (err instanceof HelpShown) return;
     if (err instanceof ConfigError) {
       process.stderr.write(`worker: ${err.message}\n`);
       process.exit(2);

@@ -4,6 +4,17 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { defaultHyperParams } from '@gnet/training';
 
+/** `--help` was given: commander has printed the help to stdout; the command exits 0. */
+export class HelpShown extends Error {
+  override readonly name = 'HelpShown';
+}
+
+/** Commander's error for `--help` becomes {@link HelpShown}; any other becomes a ConfigError. */
+export function commanderFailure(err: unknown): Error {
+  if ((err as { code?: unknown }).code === 'commander.helpDisplayed') return new HelpShown('help shown');
+  return new ConfigError((err as Error).message.replace(/^error: /, ''));
+}
+
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
   constructor(message: string) {
@@ -40,6 +51,8 @@ export const TrainConfigSchema = z
     width: z.number().gt(0).max(4),
     auxHeads: z.boolean(),
     batchNorm: z.boolean(),
+    dropout: z.number().min(0).lt(1),
+    auxDropout: z.number().min(0).lt(1),
     seed: z.number().int().min(0).max(2 ** 31 - 1),
     trainLimit: z.number().int().min(0),
     evalLimit: z.number().int().min(0),
@@ -93,6 +106,8 @@ export function parseTrainConfig(
     .option('--width <x>', 'GoogLeNet channel multiplier (1 = paper)', num, 1)
     .option('--no-aux-heads', 'train without the auxiliary classifiers')
     .option('--no-batch-norm', 'no BatchNorm after convolutions (as the paper)')
+    .option('--dropout <x>', 'dropout before the classifier (paper: 0.4)', num, 0.4)
+    .option('--aux-dropout <x>', 'dropout in the auxiliary heads (paper: 0.7)', num, 0.7)
     .option('--seed <n>', 'run seed', num, hp.seed)
     .option('--train-limit <n>', 'use only the first N training images (0 = all 45,000)', num, 0)
     .option('--eval-limit <n>', 'use only the first N validation and test images (0 = all)', num, 0)
@@ -105,7 +120,7 @@ export function parseTrainConfig(
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/^error: /, ''));
+    throw commanderFailure(err);
   }
   const o = program.opts();
   const candidate = {
@@ -131,6 +146,8 @@ export function parseTrainConfig(
     width: o.width as number,
     auxHeads: o.auxHeads as boolean,
     batchNorm: o.batchNorm as boolean,
+    dropout: o.dropout as number,
+    auxDropout: o.auxDropout as number,
     seed: o.seed as number,
     trainLimit: o.trainLimit as number,
     evalLimit: o.evalLimit as number,

@@ -8,7 +8,7 @@ import { countParams, createGoogLeNet, flopsPerImage, type GoogLeNetConfig } fro
 import { maxMicroBatch, runSingleNode, selectBackend, type HyperParams } from '@gnet/training';
 import { createLogger } from './logger.js';
 import { Timeline } from './timeline.js';
-import { ConfigError, parseTrainConfig, type TrainConfig } from './train_config.js';
+import { ConfigError, HelpShown, parseTrainConfig, type TrainConfig } from './train_config.js';
 
 
 async function main(): Promise<void> {
@@ -16,6 +16,7 @@ async function main(): Promise<void> {
   try {
     cfg = parseTrainConfig(process.argv.slice(2), process.env, join(workspaceRoot(process.cwd()), 'runs'));
   } catch (err) {
+    if (err instanceof HelpShown) return;
     if (err instanceof ConfigError) {
       process.stderr.write(`train: ${err.message}\n`);
       process.exit(2);
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
     progress: cfg.progress && interactive,
   });
 
-  const modelConfig: GoogLeNetConfig = { width: cfg.width, auxHeads: cfg.auxHeads, batchNorm: cfg.batchNorm, numClasses: 10, dropout: 0.4, auxDropout: 0.7 };
+  const modelConfig: GoogLeNetConfig = { width: cfg.width, auxHeads: cfg.auxHeads, batchNorm: cfg.batchNorm, numClasses: 10, dropout: cfg.dropout, auxDropout: cfg.auxDropout };
   const params = countParams(modelConfig);
   const flops = flopsPerImage(modelConfig);
   log.info({ modelConfig, params, flopsPerImage: flops }, 'model');

@@ -3,14 +3,11 @@
 // passed down. Same conventions and ConfigError as train_config.ts.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
-import { ConfigError } from '../train_config.js';
+import { ConfigError, HelpShown } from '../train_config.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** `--help` was given: commander has printed the help to stdout; the command exits 0. */
-export class HelpShown extends Error {
-  override readonly name = 'HelpShown';
-}
+export { HelpShown } from '../train_config.js';
 
 const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
