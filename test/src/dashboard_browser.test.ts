@@ -5,7 +5,7 @@
 // Without chromium this test fails (it never skips): see CHROMIUM_PATH in dashboard_page.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -83,6 +83,19 @@ test('the dashboard draws live curves and both workers of a real two-worker run,
       [...new Set(last.timelineKinds)].sort(),
       ['finished', 'generation', 'joined', 'started', 'checkpoint'].sort(),
     );
+    // Per-class accuracy: the latest validation and the test, as the run folder records the test.
+    const perClass = await page.evaluate(() => {
+      const table = document.getElementById('per-class') as HTMLTableElement;
+      const names = [...table.tHead!.rows[0]!.cells].slice(1).map((c) => c.textContent);
+      const rows = [...table.tBodies[0]!.rows].map((r) => ({ split: r.dataset['split'], cells: [...r.cells].slice(1).map((c) => c.textContent) }));
+      return { names, rows };
+    });
+    const testRecord = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; perClassAccuracy?: Record<string, number> }).find((r) => r.kind === 'test');
+    assert.ok(testRecord?.perClassAccuracy !== undefined, 'metrics.jsonl holds the test record');
+    assert.deepEqual(perClass.names, Object.keys(testRecord.perClassAccuracy));
+    assert.deepEqual(perClass.rows.map((r) => r.split), ['val', 'test']);
+    assert.deepEqual(perClass.rows[1]!.cells, Object.values(testRecord.perClassAccuracy).map((a) => `${(a * 100).toFixed(2)}%`));
+    assert.equal(perClass.rows[0]!.cells.length, 10);
     assert.deepEqual(pageErrors, [], 'no errors in the page');
 
     await mkdir(join(REPO_ROOT, 'test', 'artifacts'), { recursive: true });

@@ -37,6 +37,8 @@
       lastEventMs: null,
       test: null,
       lastVal: null,
+      /** Per-class accuracy of the latest evaluation of each split: { val: {epoch, classes}, test: ... }. */
+      perClass: {},
       failure: null,
       /** workerId → { rank, workerId, backend, device, state: 'joined' | 'active' | 'lost' | 'left', last } */
       workers: new Map(),
@@ -172,6 +174,7 @@
       }
       case 'evaluation': {
         const i = indexFor(e.split === 'test' && model.started ? model.started.totalSteps - 1 : epochEndStep(e.epoch));
+        model.perClass[e.split] = { epoch: e.epoch, classes: e.perClassAccuracy };
         if (e.split === 'val') {
           model.cols.valLoss[i] = e.loss;
           model.cols.valAcc[i] = e.accuracy * 100;
@@ -373,6 +376,32 @@
     }
   }
 
+  /** One row per split evaluated so far (its latest evaluation), one column per class. */
+  function renderPerClass() {
+    const table = $('per-class');
+    const rows = [['val', 'validation'], ['test', 'test']].filter(([split]) => model.perClass[split]);
+    if (rows.length === 0) {
+      table.tHead.replaceChildren();
+      table.tBodies[0].replaceChildren();
+      return;
+    }
+    const names = Object.keys(model.perClass[rows[0][0]].classes);
+    const head = document.createElement('tr');
+    cell(head, 'split');
+    for (const name of names) cell(head, name);
+    table.tHead.replaceChildren(head);
+    const body = table.tBodies[0];
+    body.replaceChildren();
+    for (const [split, label] of rows) {
+      const { epoch, classes } = model.perClass[split];
+      const row = document.createElement('tr');
+      row.dataset.split = split;
+      cell(row, split === 'val' ? `${label} (epoch ${epoch})` : label);
+      for (const name of names) cell(row, pct(classes[name]));
+      body.appendChild(row);
+    }
+  }
+
   let timelineShown = -1;
   function renderTimeline() {
     const last = model.timeline[model.timeline.length - 1];
@@ -419,6 +448,7 @@
     for (const el of document.querySelectorAll('.chart')) drawChart(el);
     renderWorkers();
     renderEpochs();
+    renderPerClass();
     renderTimeline();
     renderConfig();
   }
