@@ -3,12 +3,13 @@
 // Workers run at --log-level debug, whose per-step 'step done' line carries numTensors, rssBytes
 // and heapUsedBytes (packages/training memory_stats.ts); the coordinator's RSS is read from
 // /proc/<pid>/status. Prints a table every --every steps, then per worker: numTensors min/max after
-// warm-up (flat = equal), RSS after warm-up vs at the end (medians over --every steps, and single
+// warm-up (flat = equal), RSS after warm-up vs at the end (floors over --floor-window steps, which
+// the verdict uses, see soak/soak_summary.ts; medians over --every steps; and single
 // samples), and whether both meet the targets (numTensors flat, RSS growth < 10%). Exits 1 when a
 // process fails or a worker misses steps; missed targets are reported, not an exit code.
 //
 // Run: node --conditions=source --import tsx bench/soak.bench.ts [--steps 1000] [--steps-per-epoch 100]
-//      [--width 0.0625] [--batch-size 16] [--warmup-steps 100] [--every 50] [--workers 2]
+//      [--width 0.0625] [--batch-size 16] [--warmup-steps 100] [--every 50] [--floor-window 200] [--workers 2]
 //      [--eval-limit 100] [--lr 0.05] [--out soak.json] [--log-dir dir] [--timeout-min 120]
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     // Allocator pools, JIT and wasm memory settle in the first steps; measure growth after them.
     'warmup-steps': { type: 'string', default: '100' },
     every: { type: 'string', default: '50' },
+    // Floors (lowest RSS and heap) over this many steps at each end: long enough to span a major GC.
+    'floor-window': { type: 'string', default: '200' },
     workers: { type: 'string', default: '2' },
     'eval-limit': { type: 'string', default: '100' },
     lr: { type: 'string', default: '0.05' },
@@ -51,6 +54,7 @@ const steps = positiveInt('steps', values.steps);
 const stepsPerEpoch = Math.min(steps, positiveInt('steps-per-epoch', values['steps-per-epoch']));
 const batchSize = positiveInt('batch-size', values['batch-size']);
 const warmupSteps = positiveInt('warmup-steps', values['warmup-steps']);
+const floorWindow = positiveInt('floor-window', values['floor-window']);
 const every = positiveInt('every', values.every);
 const workerCount = positiveInt('workers', values.workers);
 const timeoutMs = positiveInt('timeout-min', values['timeout-min']) * 60_000;
@@ -224,29 +228,30 @@ process.exit(exitCode);
 function report(): void {
   const wallS = (performance.now() - startedMs) / 1000;
   // RSS medians over one table interval at each end (see soak/soak_summary.ts for why not single samples).
-  const summaries: (WorkerSummary & { id: string; rank: number })[] = workers.map((w) => ({ id: w.id, rank: w.rank, ...summarizeWorker(w.samples, warmupSteps, every) }));
+  const summaries: (WorkerSummary & { id: string; rank: number })[] = workers.map((w) => ({ id: w.id, rank: w.rank, ...summarizeWorker(w.samples, warmupSteps, every, floorWindow) }));
   const coordinatorSeries = coordinatorRss.every((b): b is number => b !== null) ? (coordinatorRss as number[]) : null;
-  const coordinator: GrowthSummary | null = coordinatorSeries === null ? null : summarizeGrowth(coordinatorSeries, warmupSteps, every);
+  const coordinator: GrowthSummary | null = coordinatorSeries === null ? null : summarizeGrowth(coordinatorSeries, warmupSteps, every, floorWindow);
   const pct = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
   const mib = (b: number): string => (b / MiB).toFixed(1);
   console.log(
-    `\nAfter warm-up (step ${warmupSteps} to ${expectedSteps}); targets: numTensors flat, RSS growth < ${RSS_GROWTH_TARGET_PCT}% ` +
-      `(median of steps ${warmupSteps}-${warmupSteps + every - 1} vs median of the last ${every}; single samples at step ${warmupSteps} and ${expectedSteps} beside them)\n`,
+    `\nAfter warm-up (step ${warmupSteps} to ${expectedSteps}); targets: numTensors flat, RSS floor growth < ${RSS_GROWTH_TARGET_PCT}% ` +
+      `(lowest RSS over the first ${floorWindow} steps after warm-up vs over the last ${floorWindow}: a leak raises the floor, uncollected garbage only the peaks; ` +
+      `medians over ${every} steps and single samples at step ${warmupSteps} and ${expectedSteps} beside them)\n`,
   );
-  console.log('| process | steps | numTensors min | numTensors max | flat | RSS MiB median warm-up -> end | RSS growth | RSS MiB at step warm-up -> end | max RSS MiB | heap MiB warm-up -> end | ms/step | within targets |');
-  console.log('|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|');
+  console.log('| process | steps | numTensors min | numTensors max | flat | RSS MiB floor warm-up -> end | RSS floor growth | RSS MiB median warm-up -> end | RSS MiB at step warm-up -> end | max RSS MiB | heap MiB floor warm-up -> end | heap MiB at step warm-up -> end | ms/step | within targets |');
+  console.log('|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const s of summaries) {
     console.log(
-      `| ${s.id} (rank ${s.rank}) | ${s.steps} | ${s.numTensorsMin} | ${s.numTensorsMax} | ${s.numTensorsFlat ? 'yes' : 'NO'} | ${mib(s.rssWarmMedianBytes)} -> ${mib(s.rssEndMedianBytes)} | ` +
-        `${pct(s.rssMedianGrowthPct)} | ${mib(s.rssWarmBytes)} -> ${mib(s.rssEndBytes)} (${pct(s.rssGrowthPct)}) | ${mib(s.rssMaxBytes)} | ` +
-        `${mib(s.heapWarmBytes)} -> ${mib(s.heapEndBytes)} (${pct(s.heapGrowthPct)}) | ${s.msPerStep.toFixed(0)} | ${s.withinTargets ? 'yes' : 'NO'} |`,
+      `| ${s.id} (rank ${s.rank}) | ${s.steps} | ${s.numTensorsMin} | ${s.numTensorsMax} | ${s.numTensorsFlat ? 'yes' : 'NO'} | ${mib(s.rssWarmFloorBytes)} -> ${mib(s.rssEndFloorBytes)} | ${pct(s.rssFloorGrowthPct)} | ` +
+        `${mib(s.rssWarmMedianBytes)} -> ${mib(s.rssEndMedianBytes)} (${pct(s.rssMedianGrowthPct)}) | ${mib(s.rssWarmBytes)} -> ${mib(s.rssEndBytes)} (${pct(s.rssGrowthPct)}) | ${mib(s.rssMaxBytes)} | ` +
+        `${mib(s.heapWarmFloorBytes)} -> ${mib(s.heapEndFloorBytes)} | ${mib(s.heapWarmBytes)} -> ${mib(s.heapEndBytes)} (${pct(s.heapGrowthPct)}) | ${s.msPerStep.toFixed(0)} | ${s.withinTargets ? 'yes' : 'NO'} |`,
     );
   }
   if (coordinator !== null) {
     const c = coordinator;
     console.log(
-      `| coordinator | - | - | - | - | ${mib(c.warmMedianBytes)} -> ${mib(c.endMedianBytes)} | ${pct(c.medianGrowthPct)} | ${mib(c.warmBytes)} -> ${mib(c.endBytes)} (${pct(c.growthPct)}) | ` +
-        `${mib(c.maxBytes)} | - | - | ${c.withinTarget ? 'yes' : 'NO'} |`,
+      `| coordinator | - | - | - | - | ${mib(c.warmFloorBytes)} -> ${mib(c.endFloorBytes)} | ${pct(c.floorGrowthPct)} | ${mib(c.warmMedianBytes)} -> ${mib(c.endMedianBytes)} (${pct(c.medianGrowthPct)}) | ` +
+        `${mib(c.warmBytes)} -> ${mib(c.endBytes)} (${pct(c.growthPct)}) | ${mib(c.maxBytes)} | - | - | - | ${c.withinTarget ? 'yes' : 'NO'} |`,
     );
   }
   const allWithin = summaries.every((s) => s.withinTargets);
