@@ -9,7 +9,7 @@
 // process fails or a worker misses steps; missed targets are reported, not an exit code.
 //
 // Run: node --conditions=source --import tsx bench/soak.bench.ts [--steps 1000] [--steps-per-epoch 100]
-//      [--width 0.0625] [--batch-size 16] [--warmup-steps 100] [--every 50] [--floor-window 200] [--workers 2]
+//      [--width 0.0625] [--batch-size 16] [--warmup-steps <one epoch + 50>] [--every 50] [--floor-window 200] [--workers 2]
 //      [--eval-limit 100] [--lr 0.05] [--out soak.json] [--log-dir dir] [--timeout-min 120]
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
@@ -26,8 +26,9 @@ const { values } = parseArgs({
     'steps-per-epoch': { type: 'string', default: '100' },
     width: { type: 'string', default: '0.0625' },
     'batch-size': { type: 'string', default: '16' },
-    // Allocator pools, JIT and wasm memory settle in the first steps; measure growth after them.
-    'warmup-steps': { type: 'string', default: '100' },
+    // Allocator pools, JIT and wasm memory settle in the first steps, and the first evaluation and
+    // checkpoint allocate their buffers once; measure growth after them. Default: one epoch + 50 steps.
+    'warmup-steps': { type: 'string' },
     every: { type: 'string', default: '50' },
     // Floors (lowest RSS and heap) over this many steps at each end: long enough to span a major GC.
     'floor-window': { type: 'string', default: '200' },
@@ -53,7 +54,7 @@ function positiveInt(flag: string, raw: string): number {
 const steps = positiveInt('steps', values.steps);
 const stepsPerEpoch = Math.min(steps, positiveInt('steps-per-epoch', values['steps-per-epoch']));
 const batchSize = positiveInt('batch-size', values['batch-size']);
-const warmupSteps = positiveInt('warmup-steps', values['warmup-steps']);
+const warmupSteps = values['warmup-steps'] === undefined ? stepsPerEpoch + 50 : positiveInt('warmup-steps', values['warmup-steps']);
 const floorWindow = positiveInt('floor-window', values['floor-window']);
 const every = positiveInt('every', values.every);
 const workerCount = positiveInt('workers', values.workers);
