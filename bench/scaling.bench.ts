@@ -26,6 +26,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -66,7 +67,6 @@ interface RunResult {
   testAccuracy: number;
 }
 interface Row extends RunResult {
-  label: string;
   workers: number;
   wireDtype: string;
 }
@@ -114,7 +114,7 @@ const ceilings = new Map<number, number[]>();
 for (let repeat = 1; repeat <= repeats; repeat += 1) {
   for (const { workers, wireDtype } of cases) {
     const result = await train(workers, globalBatch(workers), wireDtype);
-    rows.push({ label: `${workers} worker${workers === 1 ? '' : 's'}`, workers, wireDtype, ...result });
+    rows.push({ workers, wireDtype, ...result });
     console.log(JSON.stringify({ repeat, ...rows.at(-1) }));
   }
   if (values.ceiling) {
@@ -128,11 +128,6 @@ for (let repeat = 1; repeat <= repeats; repeat += 1) {
   }
 }
 
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 const ofCase = (workers: number, wireDtype: string): Row[] => rows.filter((r) => r.workers === workers && r.wireDtype === wireDtype);
 const base = median(rows.filter((r) => r.workers === 1 && r.wireDtype === 'float32').map((r) => r.epoch.imagesPerSecond));
 const batchText = values['per-worker-batch'] === undefined ? `global batch ${values['batch-size']}` : `batch ${values['per-worker-batch']} per worker`;

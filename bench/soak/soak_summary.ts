@@ -8,6 +8,8 @@
 // are not enough: one worker's last 50 steps fell in a stretch with no major GC (heap 86–202 MiB,
 // RSS median +16.6%), while its floors over 200 steps were unchanged (heap 52.3 -> 53.0 MiB,
 // RSS +0.2%). Medians over `windowSteps` and single samples are still reported beside the floor.
+import { median } from '../stats.js';
+
 /** Allowed RSS growth from the end of warm-up to the last step, in percent. */
 export const RSS_GROWTH_TARGET_PCT = 10;
 
@@ -74,12 +76,6 @@ export interface GrowthSummary {
 }
 
 const growthPct = (from: number, to: number): number => ((to - from) / from) * 100;
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** Growth of `bytes` (one value per step, from the warm-up step on): medians over `windowSteps`, floors over `floorWindowSteps`. */
 function growth(bytes: readonly number[], windowSteps: number, floorWindowSteps: number): GrowthSummary {

@@ -8,12 +8,12 @@ import { z } from 'zod';
 import { CollectiveConfigError, readServerTls } from '@gnet/collective';
 import { resolveUserPath } from '@gnet/data';
 
-/** A flag or environment value is invalid: the process ends at start-up (exit code 2). */
 /** `--help` was given: commander has printed the help to stdout; the command exits 0. */
 export class HelpShown extends Error {
   override readonly name = 'HelpShown';
 }
 
+/** A flag or environment value is invalid: the process ends at start-up (exit code 2). */
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
   constructor(message: string) {

@@ -3,7 +3,7 @@
 // passed down. Same conventions and ConfigError as train_config.ts.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
-import { ConfigError, HelpShown } from '../train_config.js';
+import { commanderFailure, ConfigError } from '../train_config.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -73,8 +73,7 @@ function parseWith<T>(program: Command, argv: readonly string[], schema: z.ZodTy
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
-    if ((err as { code?: unknown }).code === 'commander.helpDisplayed') throw new HelpShown('help shown');
-    throw new ConfigError((err as Error).message.replace(/^error: /, ''));
+    throw commanderFailure(err);
   }
   const values = candidate(program.opts(), program.args);
   const parsed = schema.safeParse(values);
