@@ -9,6 +9,8 @@ export interface ProcessResult {
   signal: NodeJS.Signals | null;
   /** Parsed NDJSON log lines (pino), in order. */
   logs: Array<Record<string, unknown>>;
+  /** Log lines whose JSON repeats a top-level key (a child logger rebinding a key its parent binds): parsers keep one or the other. */
+  duplicateKeys: Array<{ msg: unknown; keys: string[] }>;
   stderr: string;
   timedOut: boolean;
 }
@@ -32,6 +34,7 @@ export function startApp(entry: string, args: readonly string[], opts: { timeout
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
+  const duplicateKeys: ProcessResult['duplicateKeys'] = [];
   const watchers = new Set<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }>();
   let stdoutRest = '';
   let stderr = '';
@@ -43,6 +46,8 @@ export function startApp(entry: string, args: readonly string[], opts: { timeout
       let parsed: Record<string, unknown>;
       try {
         parsed = JSON.parse(line) as Record<string, unknown>;
+        const keys = duplicateTopLevelKeys(line);
+        if (keys.length > 0) duplicateKeys.push({ msg: parsed['msg'], keys });
       } catch {
         parsed = { msg: line, unparsed: true };
       }
@@ -63,7 +68,7 @@ export function startApp(entry: string, args: readonly string[], opts: { timeout
       clearTimeout(timer);
       exited = true;
       for (const l of exitListeners) l();
-      resolvePromise({ code, signal, logs, stderr, timedOut });
+      resolvePromise({ code, signal, logs, duplicateKeys, stderr, timedOut });
     });
   });
   const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> => {
@@ -101,4 +106,31 @@ export function startApp(entry: string, args: readonly string[], opts: { timeout
 /** Runs `entry` to completion (or its time budget). */
 export function runApp(entry: string, args: readonly string[], opts: { timeoutMs: number; env?: Record<string, string> }): Promise<ProcessResult> {
   return startApp(entry, args, opts).done;
+}
+
+/** Keys that occur more than once at the top level of the JSON object `json` (JSON.parse silently keeps the last). */
+export function duplicateTopLevelKeys(json: string): string[] {
+  const seen = new Set<string>();
+  const duplicates: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < json.length; i += 1) {
+    const c = json[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < json.length && json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(json.slice(i, j + 1)) as string;
+        if (seen.has(key)) duplicates.push(key);
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth += 1;
+      expectKey = depth === 1 && c === '{';
+    } else if (c === '}' || c === ']') depth -= 1;
+    else if (c === ',' && depth === 1) expectKey = true;
+  }
+  return duplicates;
 }

@@ -85,6 +85,8 @@ test('at a terminal the coordinator draws progress bars with rate and ETA; in a 
     // Log lines are pretty-printed at a terminal, and land above the bars, not inside them.
     assert.match(screen, /INFO.*epoch done/);
     for (const line of screen.split(/\r|\n/).filter((l) => l.includes('epoch done'))) assert.doesNotMatch(line, /\|[█░]{30}\|/, `log line mixed with a bar: ${line}`);
+    // Per-step lines would bury the bars: at a terminal the bar is the step progress.
+    assert.doesNotMatch(screen, /round done/);
 
     // The pipe: NDJSON log lines only, no bar, no control sequence.
     assert.doesNotMatch(pipe.stdout, ANY_ESCAPE);

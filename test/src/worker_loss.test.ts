@@ -42,13 +42,15 @@ for (const algorithm of ['star', 'ring'] as const) {
       const lost = coordinator.logs.find((l) => l['msg'] === 'worker lost');
       assert.equal(lost?.['rank'], 1);
       assert.match(String(lost?.['reason']), /connection lost \(1006/);
-      assert.match(coordinator.stderr, /TooFewWorkersError: Only 1 worker left, below --min-workers 2, and no replacement joined within --rejoin-timeout-ms 1000; a checkpoint at step \d+ was saved: start workers and resume with --resume/);
+      assert.match(coordinator.stderr, /TooFewWorkersError: Only 1 worker left, below --min-workers 2, and no replacement joined within --rejoin-timeout-ms 1000; a checkpoint at step \d+ was saved \(\S+ckpt-\d+\.ckpt\): start workers and resume with --resume/);
       const failure = coordinator.logs.find((l) => l['msg'] === 'run failed');
       assert.equal(failure?.['code'], 'COORD_TOO_FEW_WORKERS');
       assert.ok(coordinator.logs.some((l) => l['msg'] === 'checkpoint written'), 'a checkpoint was saved before stopping');
       assert.equal(survived.code, 1, describe(results));
       assert.equal(rankOf(survived.logs), 0);
-      assert.ok(survived.logs.some((l) => l['msg'] === 'worker failed'), 'the survivor says why it stopped');
+      // The coordinator ended the run: the survivor says so in one line, not as its own failure.
+      assert.ok(survived.logs.some((l) => l['msg'] === 'worker stopped' && l['code'] === 'WORKER_RUN_STOPPED'), 'the survivor says why it stopped');
+      assert.match(survived.stderr, /the coordinator ended the run \(shutdown\): Only 1 worker left/);
     } finally {
       await rm(runDir, { recursive: true, force: true });
     }

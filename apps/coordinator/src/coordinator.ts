@@ -31,18 +31,22 @@
 //     Workers that join mid-run are admitted the same way at the next step boundary.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { readServerTls } from '@gnet/collective';
+import { listenFailure, readServerTls } from '@gnet/collective';
 import { CIFAR10_CLASSES, indicesDigest, readCifar10, stratifiedSplit } from '@gnet/data';
 import type { EvalSplit, Metrics, StateSnapshot } from '@gnet/protocol';
 import { learningRateAt, RunFolder, type CheckpointStore, type EpochRecord, type TestRecord } from '@gnet/run-store';
 import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
-import { EpochMeter } from './epoch_meter.js';
+import { EpochMeter, type EpochMeterState } from './epoch_meter.js';
 import { BadReplyError, isGroupFailure, TrainingDivergedError } from './errors.js';
 import { evalRequests, sumEvalResults, type EvalTotals } from './evaluation.js';
 import { formGeneration, generationOf, type Generation, type StartState } from './generation.js';
+import { GracefulStop, StopRequestedError } from './graceful_stop.js';
+import { stopWithCheckpoint } from './stop_checkpoint.js';
 import { Recovery } from './recovery.js';
 import { RunEvents, type WorkerStep } from './run_events.js';
 import { Rendezvous } from './rendezvous.js';
+import { RoundIds } from './round_ids.js';
+import { checkStepMetrics } from './step_metrics_check.js';
 import { planRun, type RunPlan, type SplitFacts } from './run_plan.js';
 import { checkpointToStart, snapshotToCheckpoint } from './snapshot_checkpoint.js';
 import type { Candidate } from './worker_group.js';
@@ -58,11 +62,19 @@ export interface CoordinatorRunOptions {
   runDir: string;
   /** Absolute CIFAR-10 folder (already verified). */
   dataDir: string;
+  /** The process's root logger; the run's modules take children of it. */
   log: Logger;
   /** Called once the server listens, with its URL (single-node mode starts its workers here). */
   onListening?: (url: string) => void;
-  /** Rejecting it ends the run (Ctrl-C). */
+  /** Rejecting it ends the run at once (a second Ctrl-C, a local worker that died). */
   abort?: Promise<never>;
+  /** SIGINT/SIGTERM: finish or abort the step in progress, checkpoint, tell the workers to leave (graceful_stop.ts). */
+  stop?: GracefulStop;
+  /**
+   * Log ~10 `round done` lines per epoch at info (in a pipe they are the progress); false at a
+   * terminal, where the progress bar shows the steps and per-step lines would bury it (debug only).
+   */
+  stepLogs?: boolean;
   /** The live feed (dashboard, /metrics, progress); a private one when not given. */
   events?: RunEvents;
 }
@@ -90,6 +102,8 @@ interface CheckpointMeta {
   runId: string;
   position: { epoch: number; stepInEpoch: number; globalStep: number };
   epochs: EpochRecord[];
+  /** The training figures of the epoch so far (absent in checkpoints of older coordinators). */
+  epochSoFar?: EpochMeterState;
   hyper: unknown;
   model: unknown;
   worldSize: number;
@@ -97,11 +111,20 @@ interface CheckpointMeta {
 
 /** Runs the whole training; see the steps at the top of this file. */
 export async function runCoordinator(o: CoordinatorRunOptions): Promise<CoordinatorResult> {
-  const { config: cfg, log } = o;
+  const { config: cfg } = o;
+  // Siblings of the process's root logger: a child of a child must not bind `module` twice.
+  const log = o.log.child({ module: 'coordinator' });
   const events = o.events ?? new RunEvents();
   const now = (): number => Date.now();
-  const aborted = o.abort ?? new Promise<never>(() => undefined);
+  const hardAbort = o.abort ?? new Promise<never>(() => undefined);
+  hardAbort.catch(() => undefined);
+  const stop = o.stop ?? new GracefulStop(cfg.stopGraceMs);
+  // Waits with work in flight (a step, an evaluation, a weights check) get --stop-grace-ms after a
+  // stop request; waits with nothing to finish (for workers, for replacements) end at once.
+  const aborted = Promise.race([hardAbort, stop.graceExpired]);
   aborted.catch(() => undefined);
+  const abortedNow = Promise.race([hardAbort, stop.requested]);
+  abortedNow.catch(() => undefined);
   let generation: Generation | null = null;
   const rendezvous = await Rendezvous.listen({
     host: cfg.host,
@@ -111,15 +134,20 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     maxWorkers: cfg.maxWorkers,
     activeWorkerIds: () => generation?.group.members.filter((m) => !generation!.group.lost.has(m.rank)).map((m) => m.hello.workerId) ?? [],
     algorithm: cfg.algorithm,
-    log: log.child({ module: 'rendezvous' }),
+    log: o.log.child({ module: 'rendezvous' }),
     onJoined: (hello) => events.emit({ kind: 'membership', atMs: now(), event: 'joined', workerId: hello.workerId, rank: null, reason: `${hello.backend} on ${hello.device}` }),
+  }).catch((err: unknown) => {
+    const why = listenFailure(err, '--port', cfg.host, cfg.port);
+    throw why === null ? err : new ConfigError(why);
   });
   log.info({ url: rendezvous.url, workers: cfg.workers, minWorkers: cfg.minWorkers, maxWorkers: cfg.maxWorkers, algorithm: cfg.algorithm }, 'coordinator listening');
   o.onListening?.(rendezvous.url);
   let roundInProgress: number | null = null;
+  /** Set once the run folder is ready: what a stop request saves with. */
+  let saving: { writeCheckpoint: (snapshot: StateSnapshot, g: Generation, globalStep: number) => Promise<string>; store: CheckpointStore } | null = null;
   try {
     // 1. Data facts, the run folder, and the state to start from.
-    const facts = await Promise.race([readSplitFacts(o.dataDir, cfg.seed, cfg.trainLimit), aborted]);
+    const facts = await Promise.race([readSplitFacts(o.dataDir, cfg.seed, cfg.trainLimit), abortedNow]);
     const basePlan = planRun(cfg, Array.from({ length: cfg.workers }, () => cfg.backend), facts);
     const spe = basePlan.stepsPerEpoch;
     const totalSteps = basePlan.hyper.epochs * spe;
@@ -128,6 +156,8 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     let runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
     let state: StartState = { globalStep: 0, tensors: [], momentum: [] };
     let epochs: EpochRecord[] = [];
+    // The epoch's training figures; kept in checkpoints, so a resumed epoch's record covers all of it.
+    let meter = new EpochMeter();
     if (cfg.resume) {
       const loaded = await store.loadLatestGood(log);
       if (loaded === null) throw new ConfigError(`--resume: ${store.dir} holds no checkpoint to resume from; start without --resume`);
@@ -135,6 +165,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       checkResumable(meta, basePlan, loaded.path);
       runId = meta.runId;
       epochs = meta.epochs;
+      meter = EpochMeter.restore(meta.epochSoFar);
       state = checkpointToStart(loaded.state, meta.position.globalStep);
       log.info({ checkpoint: loaded.path, skipped: loaded.skipped.map((s) => s.path), globalStep: state.globalStep, epoch: meta.position.epoch, runId }, 'resuming from checkpoint');
     } else {
@@ -142,6 +173,8 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       await folder.init({ config: shownConfig, runId, plan: { ...basePlan, buckets: basePlan.buckets.length } });
     }
     await folder.rewriteMetrics(epochs);
+    const rounds = RoundIds.open(o.runDir, cfg.resume);
+    if (rounds.origin === 'legacy') log.warn({ firstRound: rounds.peek() }, 'the run folder has no rounds.json (written by an older coordinator); round numbers continue from a safe floor');
     {
       const { token: _token, ...shown } = cfg;
       events.emit({ kind: 'started', atMs: now(), runId, config: shown as Record<string, unknown>, stepsPerEpoch: spe, totalSteps, epochs: basePlan.hyper.epochs, resumedAtStep: cfg.resume ? state.globalStep : null });
@@ -149,29 +182,30 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     const onLost = (rank: number, workerId: string, reason: string): void => events.emit({ kind: 'membership', atMs: now(), event: 'lost', workerId, rank, reason });
 
     // 2. The first generation.
-    let nextRound = 1;
     let generationNumber = 0;
-    let members: Candidate[] = await rendezvous.join(cfg.workers, cfg.joinTimeoutMs, aborted);
-    /** `snapshot` (the state that trains `globalStep` next) as checkpoints/ckpt-<globalStep>.ckpt. */
-    const writeCheckpoint = async (snapshot: StateSnapshot, g: Generation, globalStep: number): Promise<void> => {
-      const meta: CheckpointMeta = { runId, position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep }, epochs, hyper: g.plan.hyper, model: g.plan.model, worldSize: g.plan.worldSize };
+    /** `snapshot` (the state that trains `globalStep` next) as checkpoints/ckpt-<globalStep>.ckpt; returns its path. */
+    const writeCheckpoint = async (snapshot: StateSnapshot, g: Generation, globalStep: number): Promise<string> => {
+      const meta: CheckpointMeta = { runId, position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep }, epochs, epochSoFar: meter.state(), hyper: g.plan.hyper, model: g.plan.model, worldSize: g.plan.worldSize };
       const saved = await store.save(snapshotToCheckpoint(snapshot, g.plan, meta as unknown as Record<string, unknown>), globalStep);
       log.info({ globalStep, path: saved.path, removed: saved.removed.length }, 'checkpoint written');
       events.emit({ kind: 'checkpoint', atMs: now(), globalStep, path: saved.path });
+      return saved.path;
     };
+    saving = { writeCheckpoint, store };
+    let members: Candidate[] = await rendezvous.join(cfg.workers, cfg.joinTimeoutMs, abortedNow);
     const recovery = new Recovery({
       cfg,
-      log: log.child({ module: 'recovery' }),
+      log: o.log.child({ module: 'recovery' }),
       rendezvous,
-      aborted,
-      // Giving up below --min-workers: keep the survivor's state, so --resume loses nothing.
-      saveOnGiveUp: (snapshot, g) => writeCheckpoint(snapshot, g, snapshot.nextGlobalStep),
+      aborted: abortedNow,
+      // Below --min-workers: keep the survivor's state at once, so --resume loses nothing.
+      saveBelowMinimum: (snapshot, g) => writeCheckpoint(snapshot, g, snapshot.nextGlobalStep),
     });
     const form = async (): Promise<Generation> => {
       for (let attempt = 0; ; attempt += 1) {
-        const checkRound = nextRound++;
+        const checkRound = rounds.next();
         try {
-          const g = await formGeneration({ cfg, members, generation: generationNumber++, runId, facts, state, stepsPerEpoch: spe, checkRound, log, aborted, onLost });
+          const g = await formGeneration({ cfg, members, generation: generationNumber++, runId, facts, state, stepsPerEpoch: spe, checkRound, log: o.log, aborted, onLost });
           const workers = g.group.members.map((m) => ({ rank: m.rank, workerId: m.hello.workerId, backend: m.hello.backend, device: m.hello.device }));
           events.emit({ kind: 'generation', atMs: now(), generation: g.group.generation, worldSize: g.plan.worldSize, globalStep: state.globalStep, workers, microBatch: g.plan.hyper.microBatch });
           log.info(
@@ -190,7 +224,8 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
         } catch (err) {
           if (!isGroupFailure(err)) throw err;
           const broken = generationOf(err);
-          const next = await recovery.recover(broken, err, { snapshotFrom: 'none', state, globalStep: state.globalStep });
+          if (stop.isRequested) throw err;
+          const next = await recovery.recover(broken, err, { snapshotFrom: 'none', state, globalStep: state.globalStep, lastCheckpoint: () => store.loadLatestGood(log) });
           members = next.members;
           if (attempt + 1 >= cfg.maxReforms) throw recovery.noProgress(attempt + 1, err);
         }
@@ -201,7 +236,6 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     let evalId = 0;
     let skippedInARow = 0;
     let reformsWithoutProgress = 0;
-    let meter = new EpochMeter();
     let lastLr = 0;
     let bnDirty = true;
     const saveCheckpoint = async (g: Generation, globalStep: number): Promise<void> => {
@@ -216,7 +250,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       let bnWork = Promise.resolve();
       let averageRound: number | null = null;
       if (bnDirty && g.plan.bufferElements > 0) {
-        averageRound = nextRound++;
+        averageRound = rounds.next();
         g.group.setPhase(`round ${averageRound} (BatchNorm statistics average before ${split} evaluation)`);
         bnWork = g.hubRound('bn', averageRound);
       } else {
@@ -238,6 +272,8 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     for (;;) {
       const g: Generation = generation;
       try {
+        // A stop request ends the run here, between steps (see the catch below).
+        stop.throwIfRequested();
         const epochsDone = epochs.length;
         if (epochsDone < Math.floor(globalStep / spe)) {
           // 4. The epoch that just ended: validation, its record, a checkpoint.
@@ -286,7 +322,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
         }
 
         // 3. One step.
-        const round = nextRound++;
+        const round = rounds.next();
         const epoch = Math.floor(globalStep / spe);
         const step = globalStep % spe;
         const lr = learningRateAt(globalStep, g.plan.schedule);
@@ -296,6 +332,11 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
         g.group.broadcast({ type: 'roundStart', round, epoch, step, globalStep, lr });
         const metrics = await g.together(g.hubRound('grad', round), g.group.collect('metrics', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.round === round }));
         roundInProgress = null;
+        // Metrics that disagree with what the rank was asked (a count of 1.4e17 images): refuse the
+        // sender and re-form without it; every rank has applied the step, so nothing is lost.
+        const refused = checkStepMetrics(metrics, { round, epoch, step, worldSize: g.plan.worldSize, globalBatch: g.plan.globalBatch, roundMs: performance.now() - started });
+        for (const { rank, error } of refused) g.group.refuse(rank, error);
+        if (refused.length > 0) throw g.group.failedWith!;
         reformsWithoutProgress = 0;
         const skipped = checkMetrics(metrics, round);
         skippedInARow = skipped ? skippedInARow + 1 : 0;
@@ -333,17 +374,25 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
           workers,
         });
         const fields = { round, epoch, step, globalStep: globalStep - 1, lr, loss, skipped, ms: Math.round(seconds * 1000), reduceMs: metrics.map((m) => Math.round(m.timings.reduceMs)) };
-        if ((step + 1) % logEvery === 0 || skipped) log.info(fields, 'round done');
+        if (skipped) log.warn(fields, 'round done');
+        else if ((o.stepLogs ?? true) && (step + 1) % logEvery === 0) log.info(fields, 'round done');
         else log.debug(fields, 'round done');
         if (skippedInARow >= cfg.maxSkippedSteps) {
           await saveCheckpoint(g, globalStep);
+          // Divergence shows on every rank; a non-finite loss on some ranks only points at those workers.
+          const suspects = metrics.flatMap((m, rank) => (Number.isFinite(m.loss) ? [] : [`rank ${rank} (worker '${g.group.members[rank]!.hello.workerId}')`]));
+          const advice =
+            suspects.length > 0 && suspects.length < metrics.length
+              ? `only ${suspects.join(', ')} computed a non-finite loss while the others' stayed finite: suspect that worker (its backend, hardware or data) before the learning rate; replace it and resume with --resume`
+              : 'lower --lr and resume with --resume';
           throw new TrainingDivergedError(
-            `${skippedInARow} steps in a row (up to global step ${globalStep - 1}) had a NaN or infinite gradient and were skipped (limit --max-skipped-steps ${cfg.maxSkippedSteps}); a checkpoint was saved: lower --lr and resume with --resume`,
+            `${skippedInARow} steps in a row (up to global step ${globalStep - 1}) had a NaN or infinite gradient and were skipped (limit --max-skipped-steps ${cfg.maxSkippedSteps}); a checkpoint was saved: ${advice}`,
           );
         }
         if (cfg.checkpointEverySteps > 0 && globalStep % cfg.checkpointEverySteps === 0 && globalStep % spe !== 0) await saveCheckpoint(g, globalStep);
       } catch (err) {
-        if (!isGroupFailure(err)) throw err;
+        // Workers leaving while we stop (Slurm and Kubernetes signal every task at once): stop, don't re-form.
+        if (!isGroupFailure(err) || stop.isRequested) throw err;
         // 6. Re-form the group from a survivor's state.
         reformsWithoutProgress += 1;
         if (reformsWithoutProgress > cfg.maxReforms) throw recovery.noProgress(reformsWithoutProgress - 1, err);
@@ -355,7 +404,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
           // No survivor: back to the last checkpoint, its epoch records included.
           epochs = next.rolledBackTo.epochs;
           await folder.rewriteMetrics(epochs);
-          meter = new EpochMeter();
+          meter = EpochMeter.restore(next.rolledBackTo.epochSoFar);
         }
         globalStep = state.globalStep;
         bnDirty = true;
@@ -386,9 +435,27 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     });
     await g.group.close({ type: 'leave', reason: 'finished', message: `test accuracy ${(test.accuracy * 100).toFixed(2)}%` });
     return { epochs, test, plan: g.plan, generations: generationNumber };
-  } catch (err) {
+  } catch (caught) {
+    let err = caught;
+    if (stop.signal !== null && (err instanceof StopRequestedError || isGroupFailure(err))) {
+      const store = (saving as typeof saving)?.store ?? null;
+      err = await stopWithCheckpoint({
+        signal: stop.signal,
+        generation,
+        roundInProgress,
+        writeCheckpoint: (saving as typeof saving)?.writeCheckpoint ?? null,
+        newestCheckpoint: async () => {
+          const loaded = store === null ? null : await store.loadLatestGood();
+          return loaded === null ? null : { globalStep: (loaded.state.meta as unknown as CheckpointMeta).position.globalStep, path: loaded.path };
+        },
+        hardAbort,
+        snapshotTimeoutMs: Math.max(5000, cfg.stopGraceMs),
+        log,
+      });
+      roundInProgress = null;
+    }
     events.emit({ kind: 'failed', atMs: now(), code: (err as { code?: string }).code ?? 'UNKNOWN', message: err instanceof Error ? err.message : String(err) });
-    if (generation !== null) {
+    if (generation !== null && !generation.group.isDetached) {
       const reason = err instanceof Error ? err.message : String(err);
       if (roundInProgress !== null) generation.group.broadcast({ type: 'roundAbort', round: roundInProgress, reason: reason.slice(0, 1024) });
       await generation.group.close({ type: 'leave', reason: 'shutdown', message: reason.slice(0, 4096) }).catch(() => undefined);

@@ -96,6 +96,7 @@ export const CoordinatorConfigSchema = z
     workerTimeoutMs: ms,
     /** Below minWorkers, wait this long for a replacement before checkpointing and stopping. */
     rejoinTimeoutMs: z.number().int().min(0),
+    stopGraceMs: z.number().int().min(0),
     /** Give up after this many re-formed groups in a row without a completed step. */
     maxReforms: positiveInt,
     /** Checkpoint every this many optimizer steps (0: only at the end of each epoch). */
@@ -188,6 +189,9 @@ export function parseCoordinatorConfig(
     .option('--max-workers <n>', 'admit joining workers up to this many (default: --workers)', num, 0)
     .option('--worker-timeout-ms <n>', 'a worker silent this long is lost (must exceed the longest micro-batch on the slowest worker: steps yield between micro-batches to send heartbeats)', num, 120_000)
     .option('--rejoin-timeout-ms <n>', 'below --min-workers, wait this long for a replacement before checkpointing and stopping', num, 60_000)
+    // 10 s: a step in progress usually ends well within it, and a checkpoint still fits in the 30 s
+    // that Kubernetes (terminationGracePeriodSeconds) and Slurm (KillWait) leave after SIGTERM.
+    .option('--stop-grace-ms <n>', 'after SIGINT/SIGTERM, let the step in progress finish for up to this long (else abort it), then checkpoint and stop', num, 10_000)
     .option('--max-reforms <n>', 'stop after this many re-formed groups in a row without a completed step', num, 5)
     .option('--checkpoint-every-steps <n>', 'checkpoint every N optimizer steps (0: end of each epoch only)', num, 100)
     .option('--keep-checkpoints <n>', 'checkpoints kept in <run-dir>/checkpoints', num, 3)
@@ -258,6 +262,7 @@ export function parseCoordinatorConfig(
     maxWorkers: (o.maxWorkers as number) || 1,
     workerTimeoutMs: o.workerTimeoutMs as number,
     rejoinTimeoutMs: o.rejoinTimeoutMs as number,
+    stopGraceMs: o.stopGraceMs as number,
     maxReforms: o.maxReforms as number,
     checkpointEverySteps: o.checkpointEverySteps as number,
     keepCheckpoints: o.keepCheckpoints as number,

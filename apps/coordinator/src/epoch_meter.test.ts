@@ -25,3 +25,19 @@ test('losses are weighted by images, the communication share is averaged over re
   assert.ok(Math.abs(r.communicationShare - 0.2) < 1e-12);
   assert.equal(r.meanStepMs.reduceMs, 20);
 });
+
+test('a meter restored from its state (a checkpoint) goes on as if never interrupted; anything else restores an empty one', () => {
+  const whole = new EpochMeter();
+  const before = new EpochMeter();
+  const rounds = [10, 20, 30].map((reduceMs, i) => [m(1 + i, 3 + i, 8, reduceMs, 100), m(2, 4, 8, reduceMs + 5, 100)]);
+  rounds.forEach((r, i) => {
+    whole.addRound(r, 1 + i);
+    if (i < 2) before.addRound(r, 1 + i);
+  });
+  const resumed = EpochMeter.restore(JSON.parse(JSON.stringify(before.state())));
+  resumed.addRound(rounds[2]!, 3);
+  assert.deepEqual(resumed.result(), whole.result());
+  for (const bad of [undefined, null, 'x', { steps: -1 }, { ...before.state(), phases: null }, { ...before.state(), count: Number.NaN }]) {
+    assert.deepEqual(EpochMeter.restore(bad).state(), new EpochMeter().state());
+  }
+});

@@ -18,8 +18,50 @@ export interface EpochTraining {
   meanStepMs: { dataMs: number; computeMs: number; reduceMs: number; applyMs: number; stepMs: number };
 }
 
+/** An `EpochMeter`'s sums as plain JSON, kept in checkpoints so a resumed epoch's record covers the whole epoch. */
+export interface EpochMeterState {
+  steps: number;
+  lossSum: number;
+  correct: number;
+  count: number;
+  seconds: number;
+  reports: number;
+  share: number;
+  phases: { dataMs: number; computeMs: number; reduceMs: number; applyMs: number; stepMs: number };
+}
+
 /** Accumulates the rounds of one epoch. */
 export class EpochMeter {
+  /**
+   * A meter that continues from `state` (a checkpoint's: the rounds of the epoch trained before
+   * it); a new one when `state` is missing or not a meter's (checkpoints written before it was kept).
+   */
+  static restore(state: unknown): EpochMeter {
+    const meter = new EpochMeter();
+    const s = state as Partial<EpochMeterState> | null | undefined;
+    const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+    const phaseKeys = Object.keys(meter.phases) as (keyof EpochMeterState['phases'])[];
+    if (
+      s === null ||
+      typeof s !== 'object' ||
+      ![s.steps, s.lossSum, s.correct, s.count, s.seconds, s.reports, s.share].every(finite) ||
+      typeof s.phases !== 'object' ||
+      s.phases === null ||
+      !phaseKeys.every((k) => finite(s.phases![k]))
+    ) {
+      return meter;
+    }
+    meter.steps = s.steps!;
+    meter.lossSum = s.lossSum!;
+    meter.correct = s.correct!;
+    meter.count = s.count!;
+    meter.seconds = s.seconds!;
+    meter.reports = s.reports!;
+    meter.share = s.share!;
+    for (const k of phaseKeys) meter.phases[k] = s.phases[k];
+    return meter;
+  }
+
   private steps = 0;
   private lossSum = 0;
   private correct = 0;
@@ -42,6 +84,11 @@ export class EpochMeter {
       this.share += m.timings.stepMs > 0 ? m.timings.reduceMs / m.timings.stepMs : 0;
       for (const key of Object.keys(this.phases) as (keyof typeof this.phases)[]) this.phases[key] += m.timings[key];
     }
+  }
+
+  /** The sums so far, for a checkpoint (see `restore`). */
+  state(): EpochMeterState {
+    return { steps: this.steps, lossSum: this.lossSum, correct: this.correct, count: this.count, seconds: this.seconds, reports: this.reports, share: this.share, phases: { ...this.phases } };
   }
 
   /** The epoch so far. */

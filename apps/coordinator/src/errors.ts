@@ -14,7 +14,8 @@ export type CoordinatorErrorCode =
   | 'COORD_NO_PROGRESS'
   | 'COORD_LOCAL_WORKER_EXIT'
   | 'COORD_BAD_REPLY'
-  | 'COORD_DIVERGED';
+  | 'COORD_DIVERGED'
+  | 'COORD_INTERRUPTED';
 
 /** Base class of the errors that end a run. */
 export abstract class CoordinatorError extends Error {
@@ -123,4 +124,21 @@ export class BadReplyError extends CoordinatorError {
 export class TrainingDivergedError extends CoordinatorError {
   readonly code = 'COORD_DIVERGED' as const;
   override readonly name = 'TrainingDivergedError';
+}
+
+/**
+ * SIGINT or SIGTERM stopped the run (graceful_stop.ts): not a failure. `checkpoint` is what
+ * `--resume` continues from (null: nothing was ever saved); main.ts exits 130 or 143 and prints
+ * the command that resumes.
+ */
+export class InterruptedError extends CoordinatorError {
+  readonly code = 'COORD_INTERRUPTED' as const;
+  override readonly name = 'InterruptedError';
+  constructor(
+    readonly signal: NodeJS.Signals,
+    readonly checkpoint: { globalStep: number; path: string } | null,
+    message: string,
+  ) {
+    super(message);
+  }
 }

@@ -6,7 +6,7 @@
 // `ready`. A failure here is a `GroupFailure` like any other: the caller re-forms again.
 import type { Logger } from 'pino';
 import type { Bucket, WireTensor } from '@gnet/protocol';
-import { PeerLostError, StarHub } from '@gnet/collective';
+import { BadFrameError, PeerLostError, StarHub } from '@gnet/collective';
 import type { CoordinatorConfig } from './coordinator_config.js';
 import { planRun, type RunPlan, type SplitFacts } from './run_plan.js';
 import { WorkerGroup, type Candidate } from './worker_group.js';
@@ -55,8 +55,9 @@ export interface FormOptions {
   facts: SplitFacts;
   state: StartState;
   stepsPerEpoch: number;
-  /** The round number of the weights check (round numbers are never reused). */
+  /** The round number of the weights check (from `RoundIds`: never reused, across restarts too). */
   checkRound: number;
+  /** The process's root logger (the group logs as `module: group`). */
   log: Logger;
   /** Rejecting it ends the wait (Ctrl-C). */
   aborted: Promise<never>;
@@ -117,6 +118,13 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
       // A dead worker fails the hub with PeerLostError at the same moment its socket closes;
       // the group's error names the rank and phase.
       if (err instanceof PeerLostError && group.failedWith !== null) throw group.failedWith;
+      // A worker sent our hub a malformed chunk: the hub saw the bytes itself, so the sender is
+      // evicted at once (closed with the protocol code, as a bad control message is) and the
+      // group re-forms without it. Ranks past the group cannot occur: the hub reads only workers.
+      if (err instanceof BadFrameError && err.peerRank < group.worldSize) {
+        group.evict(err.peerRank, err.message, { code: err.protocolError.closeCode, reason: err.protocolError.code });
+        throw group.failedWith ?? err;
+      }
       throw err;
     } finally {
       // A collect still running (the hub failed first) must not block the next one.

@@ -2,12 +2,16 @@
 // carries the training split's digest), optionally spawns local workers (single-node mode), runs
 // the coordinator, writes the end-of-run report (report.md, confusion matrix) and exits 0 with
 // the final test accuracy, 1 when the run failed (naming the rank), 2 on a bad setting, 130 on
-// Ctrl-C. At a terminal, progress bars (progress.ts) with the log lines above them.
+// Ctrl-C (SIGINT) and 143 on SIGTERM, after checkpointing (graceful_stop.ts) and printing the
+// command that resumes. At a terminal, progress bars (progress.ts) with the log lines above them.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { defaultCacheDir, ensureCifar10, userDirectory, workspaceRoot } from '@gnet/data';
 import { ConfigError, HelpShown, parseCoordinatorConfig, type CoordinatorConfig } from './coordinator_config.js';
 import { runCoordinator } from './coordinator.js';
-import { WorkerLostError } from './errors.js';
+import { InterruptedError, WorkerLostError } from './errors.js';
+import { exitCodeFor, GracefulStop, resumeCommand } from './graceful_stop.js';
 import { LocalWorkers, localWorkerTlsArgs } from './local_workers.js';
 import { createLogger } from './logger.js';
 import { FinalReport } from './final_report.js';
@@ -17,11 +21,8 @@ import { RunEvents } from './run_events.js';
 import { modelSize } from './model_size.js';
 import { planGradientBuckets } from './run_plan.js';
 
-/** Ctrl-C or SIGTERM: the run stops, workers are told to leave. */
-class InterruptedError extends Error {
-  readonly code = 'COORD_INTERRUPTED';
-  override readonly name = 'InterruptedError';
-}
+/** Signals this soon after the first belong to the same stop (a launcher relaying the terminal's Ctrl-C). */
+const SAME_STOP_MS = 2000;
 
 /** `--print-plan`: the model's sizes and the bucket layout, for scripts and the model-size test. */
 function printPlan(cfg: CoordinatorConfig): void {
@@ -65,8 +66,23 @@ async function main(): Promise<void> {
   let failAbort!: (err: Error) => void;
   const abort = new Promise<never>((_, reject) => (failAbort = reject));
   abort.catch(() => undefined);
+  // The first SIGINT/SIGTERM stops the run gracefully (a checkpoint, then exit 130/143); a second
+  // one stops it at once.
+  const stop = new GracefulStop(cfg.stopGraceMs);
+  let firstSignalMs = 0;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => failAbort(new InterruptedError(`Interrupted by ${signal}`)));
+    process.on(signal, () => {
+      if (!stop.isRequested) {
+        firstSignalMs = performance.now();
+        log.warn({ signal, stopGraceMs: cfg.stopGraceMs }, 'stop requested: finishing the step in progress, then checkpointing (signal again to stop at once)');
+        stop.request(signal);
+      } else if (performance.now() - firstSignalMs < SAME_STOP_MS) {
+        // The same stop, relayed: a Ctrl-C reaches us from the terminal and again from the
+        // launcher (nx, npm) forwarding it to its children; only a later signal is a second one.
+      } else {
+        failAbort(new InterruptedError(signal, null, `Interrupted again by ${signal}: stopped at once, without a new checkpoint`));
+      }
+    });
   }
   let local: LocalWorkers | null = null;
   try {
@@ -79,8 +95,10 @@ async function main(): Promise<void> {
       config: cfg,
       runDir,
       dataDir,
-      log: log.child({ module: 'coordinator' }),
+      log,
       abort,
+      stop,
+      stepLogs: progress === null,
       events,
       onListening: (url) => {
         if (cfg.localWorkers === 0) return;
@@ -91,6 +109,8 @@ async function main(): Promise<void> {
         // With room to shrink (--min-workers below --local-workers) the group re-forms without the
         // dead worker; otherwise waiting for a replacement that will never come is pointless.
         local.unexpectedExit.catch((err: Error) => {
+          // Ctrl-C reaches our local workers too (one process group): they leave on their own.
+          if (stop.isRequested) return;
           if (cfg.minWorkers < cfg.localWorkers) log.warn({ err }, 'a local worker exited; the group re-forms without it');
           else failAbort(err);
         });
@@ -109,13 +129,42 @@ async function main(): Promise<void> {
   } catch (err) {
     progress?.detach();
     (local as LocalWorkers | null)?.expectExit();
-    const fields = err instanceof WorkerLostError ? { rank: err.rank, workerId: err.workerId, phase: err.phase } : {};
-    log.error({ err, code: (err as { code?: string }).code, ...fields }, 'run failed');
-    process.stderr.write(`coordinator: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+    if (err instanceof InterruptedError) {
+      // Not a failure: one line for the log, one for the person, no stack trace.
+      const resume = err.checkpoint === null ? null : resumeCommand(process.argv.slice(2));
+      log.warn({ code: err.code, signal: err.signal, checkpoint: err.checkpoint?.path ?? null, globalStep: err.checkpoint?.globalStep ?? null, resume }, 'run interrupted');
+      const line = `coordinator: ${err.message}${resume === null ? '' : `; resume with: ${resume}`}\n`;
+      process.stderr.write(line);
+      await recordStop(runDir, err, resume, line);
+    } else {
+      const fields = err instanceof WorkerLostError ? { rank: err.rank, workerId: err.workerId, phase: err.phase } : {};
+      const code = (err as { code?: unknown }).code;
+      // Typed errors (with a code: ours, a full disk's ENOSPC) explain themselves; a stack trace is for the unexpected.
+      log.error(typeof code === 'string' ? { code, reason: err instanceof Error ? err.message : String(err), ...fields } : { err, ...fields }, 'run failed');
+      process.stderr.write(`coordinator: ${err instanceof ConfigError ? err.message : err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+    }
     await (local as LocalWorkers | null)?.stop(2000);
     await dashboard?.close();
     // A setting that cannot work for the group that joined (e.g. --batch-size vs the world size) is a config error too.
-    process.exit(err instanceof InterruptedError ? 130 : err instanceof ConfigError ? 2 : 1);
+    process.exit(err instanceof InterruptedError ? exitCodeFor(err.signal) : err instanceof ConfigError ? 2 : 1);
+  }
+}
+
+/**
+ * Keeps the stop's one line where it cannot be lost: `<run>/last-stop.json`, and (under nx, whose
+ * Ctrl-C handler discards everything its tasks print from then on) the terminal itself.
+ */
+async function recordStop(runDir: string, err: InterruptedError, resume: string | null, line: string): Promise<void> {
+  const record = { signal: err.signal, atIso: new Date().toISOString(), message: err.message, checkpoint: err.checkpoint, resume };
+  await writeFile(join(runDir, 'last-stop.json'), JSON.stringify(record, null, 2) + '\n').catch(() => undefined);
+  if (process.env['NX_TASK_TARGET_PROJECT'] === undefined || process.stderr.isTTY === true) return;
+  try {
+    // The controlling terminal, if any (none under CI, Slurm or Kubernetes: then the file and the log stand).
+    const fd = openSync('/dev/tty', 'w');
+    writeSync(fd, line);
+    closeSync(fd);
+  } catch {
+    // no terminal
   }
 }
 

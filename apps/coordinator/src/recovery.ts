@@ -7,13 +7,17 @@
 //     the socket close of the rank that really died arrives before we decide.
 //  2. Drop the lost ranks, and evict (`leave` evicted) those that timed out: a frozen or stuck
 //     worker, alive on the socket but not answering. An evicted worker that wakes up rejoins.
-//  3. The state: `checkpointRequest` to the first survivor (then the next, if it fails too). Its
+//     Evict too the sender of a malformed ring frame, as the rank that received it reports
+//     (blame.ts; the star hub evicts such a sender itself, generation.ts).
+//  3. The state: `checkpointRequest` to the first survivor (then the next, if it fails too; then
+//     workers leaving deliberately on SIGINT/SIGTERM, which still answer). Its
 //     `stateSnapshot.nextGlobalStep` says whether it applied the aborted round; every member of
 //     the next generation gets this one state, so replicas stay identical either way. No survivor:
 //     the last good checkpoint (or the seed).
 //  4. Members of the next generation: the survivors in rank order, then waiting workers, up to
-//     --max-workers. Below --min-workers, wait --rejoin-timeout-ms for replacements (heartbeating
-//     the survivors meanwhile), then save a checkpoint and stop with `TooFewWorkersError`.
+//     --max-workers. Below --min-workers, save the state as a checkpoint at once (whatever happens
+//     next, nothing is lost), wait --rejoin-timeout-ms for replacements (heartbeating the survivors
+//     meanwhile), then stop with `TooFewWorkersError`, saying which checkpoint resumes the run.
 import type { Logger } from 'pino';
 import { encodeMessage, type StateSnapshot } from '@gnet/protocol';
 import type { EpochRecord, LoadedCheckpoint } from '@gnet/run-store';
@@ -23,6 +27,7 @@ import type { Generation, StartState } from './generation.js';
 import type { Rendezvous } from './rendezvous.js';
 import { checkpointToStart } from './snapshot_checkpoint.js';
 import type { Candidate } from './worker_group.js';
+import { malformedFrameSenders } from './blame.js';
 
 /** Options of {@link Recovery}. */
 export interface RecoveryOptions {
@@ -30,8 +35,8 @@ export interface RecoveryOptions {
   log: Logger;
   rendezvous: Rendezvous;
   aborted: Promise<never>;
-  /** Saves `state` as a checkpoint before giving up below --min-workers. */
-  saveOnGiveUp?: (state: StateSnapshot, g: Generation) => Promise<void>;
+  /** Saves `state` as a checkpoint below --min-workers; returns its path. */
+  saveBelowMinimum?: (state: StateSnapshot, g: Generation) => Promise<string>;
 }
 
 /** Who forms the next generation, and from which state. */
@@ -39,7 +44,7 @@ export interface NextGeneration {
   members: Candidate[];
   state: StartState;
   /** Set when no survivor had a state and the run went back to a checkpoint (or the start). */
-  rolledBackTo: { epochs: EpochRecord[] } | null;
+  rolledBackTo: { epochs: EpochRecord[]; epochSoFar: unknown } | null;
 }
 
 /** How `recover` finds the next state. */
@@ -68,30 +73,41 @@ export class Recovery {
     if (err instanceof RoundFailedError && group.lost.size === 0) await sleep(Math.min(2000, cfg.heartbeatMs));
     // 2.
     if (err instanceof PhaseTimeoutError) for (const rank of err.missingRanks) if (!group.lost.has(rank)) group.evict(rank, `no answer within ${err.waitedMs} ms during ${err.phase}`);
+    const failedRound = err instanceof RoundFailedError ? err.round : (ctx.roundInProgress ?? null);
+    const culprits = failedRound === null ? [] : malformedFrameSenders(group.roundFailures, { round: failedRound, worldSize: group.worldSize, algorithm: g.plan.allReduce.algorithm });
+    for (const c of culprits) {
+      if (group.lost.has(c.rank)) continue;
+      const accuser = group.members[c.accusedBy]!.hello.workerId;
+      group.evict(c.rank, `rank ${c.accusedBy} (worker '${accuser}') received a malformed frame from this rank in round ${failedRound}: ${c.reason}`, { code: 1008, reason: 'COLLECTIVE_BAD_FRAME' });
+    }
     // 3.
     let state = ctx.state;
     let rolledBackTo: NextGeneration['rolledBackTo'] = null;
     let snapshot: StateSnapshot | null = null;
+    let loaded: LoadedCheckpoint | null = null;
     if (ctx.snapshotFrom === 'survivor') {
       group.clearQueues();
       for (const rank of group.aliveRanks) {
-        snapshot = await this.snapshotOf(g, rank, ctx.globalStep);
+        snapshot = await this.snapshotOf(g, rank, ctx.globalStep, false);
+        if (snapshot !== null) break;
+      }
+      // Everyone left or died: a worker leaving deliberately still holds the state.
+      for (const rank of snapshot === null ? group.leavingRanks : []) {
+        snapshot = await this.snapshotOf(g, rank, ctx.globalStep, true);
         if (snapshot !== null) break;
       }
       if (snapshot !== null) {
         state = startOf(snapshot);
         log.info({ globalStep: state.globalStep, appliedAbortedRound: state.globalStep > ctx.globalStep }, 'took the state of a survivor');
       } else {
-        const loaded = (await ctx.lastCheckpoint?.()) ?? null;
+        loaded = (await ctx.lastCheckpoint?.()) ?? null;
         if (loaded !== null) {
-          const meta = loaded.state.meta as { position: { globalStep: number }; epochs: EpochRecord[] };
+          const meta = loaded.state.meta as { position: { globalStep: number }; epochs: EpochRecord[]; epochSoFar?: unknown };
           state = checkpointToStart(loaded.state, meta.position.globalStep);
-          rolledBackTo = { epochs: meta.epochs };
-          log.warn({ checkpoint: loaded.path, globalStep: state.globalStep }, 'no survivor holds the state; back to the last checkpoint');
+          rolledBackTo = { epochs: meta.epochs, epochSoFar: meta.epochSoFar };
         } else {
           state = { globalStep: 0, tensors: [], momentum: [] };
-          rolledBackTo = { epochs: [] };
-          log.warn('no survivor holds the state and there is no checkpoint; starting over');
+          rolledBackTo = { epochs: [], epochSoFar: null };
         }
       }
     }
@@ -99,6 +115,12 @@ export class Recovery {
     const members = group.detach();
     members.push(...this.takeJoiners(members.length));
     if (members.length < cfg.minWorkers) {
+      /** What --resume would continue from, for the give-up message: it must be true. */
+      let resumable: string | null = null;
+      if (snapshot !== null && this.o.saveBelowMinimum !== undefined) {
+        const path = await this.o.saveBelowMinimum(snapshot, g);
+        resumable = `a checkpoint at step ${snapshot.nextGlobalStep} was saved (${path}): start workers and resume with --resume`;
+      }
       log.warn({ survivors: members.length, minWorkers: cfg.minWorkers, waitMs: cfg.rejoinTimeoutMs }, 'below --min-workers; waiting for replacements');
       const beat = setInterval(() => {
         const frame = encodeMessage({ type: 'heartbeat', sentAtMs: Date.now() });
@@ -106,14 +128,29 @@ export class Recovery {
       }, cfg.heartbeatMs);
       try {
         await this.o.rendezvous.waitForPending(cfg.minWorkers - members.length, cfg.rejoinTimeoutMs, this.o.aborted);
+      } catch (err) {
+        // Stopped while waiting (a signal): the survivors belong to no group any more; tell them here.
+        const leave = encodeMessage({ type: 'leave', reason: 'shutdown', message: `the coordinator stopped while waiting for replacements: ${err instanceof Error ? err.message : String(err)}`.slice(0, 4096) });
+        for (const m of members) {
+          if (m.socket.readyState !== m.socket.OPEN) continue;
+          m.socket.send(leave, { binary: true });
+          m.socket.close(1001, 'coordinator stopping');
+        }
+        throw err;
       } finally {
         clearInterval(beat);
       }
       members.push(...this.takeJoiners(members.length));
       const open = members.filter((m) => m.socket.readyState === m.socket.OPEN);
       if (open.length < cfg.minWorkers) {
-        if (snapshot !== null) await this.o.saveOnGiveUp?.(snapshot, g);
-        const text = `Only ${open.length} worker${open.length === 1 ? '' : 's'} left, below --min-workers ${cfg.minWorkers}, and no replacement joined within --rejoin-timeout-ms ${cfg.rejoinTimeoutMs}; ${snapshot !== null ? `a checkpoint at step ${snapshot.nextGlobalStep} was saved` : 'the last checkpoint stands'}: start workers and resume with --resume`;
+        if (resumable === null) {
+          const last = loaded ?? (await ctx.lastCheckpoint?.()) ?? null;
+          resumable =
+            last !== null
+              ? `the last checkpoint ${last.path} stands: start workers and resume with --resume`
+              : 'no checkpoint exists, so --resume has nothing to continue from: start the run again without it';
+        }
+        const text = `Only ${open.length} worker${open.length === 1 ? '' : 's'} left, below --min-workers ${cfg.minWorkers}, and no replacement joined within --rejoin-timeout-ms ${cfg.rejoinTimeoutMs}; ${resumable}`;
         const leave = encodeMessage({ type: 'leave', reason: 'shutdown', message: text.slice(0, 4096) });
         for (const m of open) {
           m.socket.send(leave, { binary: true });
@@ -121,6 +158,11 @@ export class Recovery {
         }
         throw new TooFewWorkersError(text);
       }
+    }
+    // Said only now that the run goes on from it.
+    if (rolledBackTo !== null) {
+      if (loaded !== null) log.warn({ checkpoint: loaded.path, globalStep: state.globalStep }, 'no survivor holds the state; back to the last checkpoint');
+      else log.warn('no survivor holds the state and there is no checkpoint; starting over from the seed');
     }
     log.info({ members: members.map((m) => m.hello.workerId), globalStep: state.globalStep, recoveryMs: Math.round(performance.now() - started) }, 'next generation chosen');
     return { members, state, rolledBackTo };
@@ -148,9 +190,9 @@ export class Recovery {
   }
 
   /** `stateSnapshot` of `rank`, or null (and the rank evicted) when it fails to send one. */
-  private async snapshotOf(g: Generation, rank: number, globalStep: number): Promise<StateSnapshot | null> {
+  private async snapshotOf(g: Generation, rank: number, globalStep: number, leaving: boolean): Promise<StateSnapshot | null> {
     try {
-      return await this.snapshotOrThrow(g, rank, globalStep);
+      return await this.snapshotOrThrow(g, rank, globalStep, leaving);
     } catch (err) {
       if (!isGroupFailure(err)) throw err;
       this.o.log.warn({ rank, reason: err.message }, 'survivor could not send its state');
@@ -159,13 +201,13 @@ export class Recovery {
     }
   }
 
-  private async snapshotOrThrow(g: Generation, rank: number, globalStep: number): Promise<StateSnapshot> {
+  private async snapshotOrThrow(g: Generation, rank: number, globalStep: number, leaving = false): Promise<StateSnapshot> {
     const requestId = requestIds++;
     g.group.setPhase(`state snapshot from rank ${rank} at step ${globalStep}`);
     g.group.send(rank, { type: 'checkpointRequest', requestId, epoch: 0, step: 0, globalStep, includeMomentum: true });
     const [snapshot] = await g.together(
       Promise.resolve(),
-      g.group.collect('stateSnapshot', { timeoutMs: this.o.cfg.roundTimeoutMs, ranks: [rank], match: (m) => m.requestId === requestId, roundFailed: false }),
+      g.group.collect('stateSnapshot', { timeoutMs: this.o.cfg.roundTimeoutMs, ranks: [rank], match: (m) => m.requestId === requestId, roundFailed: false, fromLeaving: leaving }),
     );
     return snapshot!;
   }

@@ -6,6 +6,9 @@
 // before that. Accepted workers wait here until the coordinator takes them into a generation: the first
 // group once `--workers` are in, later ones at a step boundary (elastic joining, like torchrun's
 // `--nnodes=MIN:MAX` rendezvous), up to `maxWorkers` members and waiting workers together.
+// Until its hello is accepted a connection counts against the PreauthGuard's caps and deadlines
+// (per address, in total, first byte, whole handshake), so idle connections cannot exhaust the
+// coordinator's file descriptors; every refusal is logged, rate-limited (RefusalLog).
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
@@ -21,7 +24,7 @@ import {
   type AllReduceAlgorithm,
   type Hello,
 } from '@gnet/protocol';
-import { challengeConnection, listenWsServer, type TlsCredentials, type WsServer } from '@gnet/collective';
+import { challengeConnection, listenWsServer, PreauthGuard, sendRefusal, type PreauthLimits, type TlsCredentials, type WsServer } from '@gnet/collective';
 import { JoinTimeoutError } from './errors.js';
 
 /** A worker whose `hello` was accepted. */
@@ -63,6 +66,10 @@ export interface RendezvousOptions {
   log: Logger;
   /** The handshake deadline: how long a new connection may take to send its `hello`, in milliseconds; default 10 000. */
   helloTimeoutMs?: number;
+  /** Caps and deadlines before the hello is accepted; default DEFAULT_PREAUTH_LIMITS. */
+  preauth?: Partial<PreauthLimits>;
+  /** Length of one refusal-log interval, in milliseconds (see RefusalLog); default 30 000. */
+  refusalLogIntervalMs?: number;
 }
 
 /** The coordinator's own `reject` codes, beside the protocol's (see RejectSchema). */
@@ -70,11 +77,9 @@ export type RejectCode = 'GROUP_FULL' | 'DUPLICATE_WORKER' | 'NO_PEER_LISTENER';
 
 const POLICY_VIOLATION = 1008;
 
-/** Sends `reject` and closes; the worker raises `PROTO_REJECTED` with our code and message. */
+/** Sends `reject` and closes (ending the connection soon even if the peer stays silent); the worker raises `PROTO_REJECTED` with our code and message. */
 function refuse(socket: WebSocket, code: string, message: string, closeCode: number): void {
-  if (socket.readyState !== socket.OPEN) return;
-  socket.send(encodeMessage({ type: 'reject', code, message: message.slice(0, 4096) }), { binary: true }, () => undefined);
-  socket.close(closeCode, code);
+  sendRefusal(socket, encodeMessage({ type: 'reject', code, message: message.slice(0, 4096) }), closeCode, code);
 }
 
 /** Accepts workers for the whole run; `join`, `waitForPending` and `takePending` hand them over. */
@@ -95,7 +100,8 @@ export class Rendezvous {
 
   /** Starts the server; resolves once the port is bound. */
   static async listen(options: RendezvousOptions): Promise<Rendezvous> {
-    const server = await listenWsServer({ host: options.host, port: options.port, maxPayloadBytes: DEFAULT_MAX_FRAME_BYTES, tls: options.tls ?? null });
+    const guard = new PreauthGuard({ limits: options.preauth, log: options.log, refusalLog: { intervalMs: options.refusalLogIntervalMs } });
+    const server = await listenWsServer({ host: options.host, port: options.port, maxPayloadBytes: DEFAULT_MAX_FRAME_BYTES, tls: options.tls ?? null, guard });
     if (options.token === '' && !isLoopback(options.host)) {
       // Once, here: anyone who reaches the port could join and receive the run's weights.
       options.log.warn({ host: options.host, url: server.url }, 'listening beyond loopback without a shared secret: any host that reaches this port can join; set GNET_TOKEN');
@@ -148,7 +154,7 @@ export class Rendezvous {
     return this.waiting.splice(0);
   }
 
-  /** Stops listening and drops the workers still waiting; members' sockets stay open (their owner closes them). */
+  /** Stops listening and drops the workers still waiting and connections not yet accepted; members' sockets stay open (their owner closes them). */
   close(): void {
     for (const w of this.waiting.splice(0)) w.socket.terminate();
     this.server.close();
@@ -158,8 +164,9 @@ export class Rendezvous {
     const log = this.options.log;
     const remote = req.socket.remoteAddress ?? '?';
     socket.on('error', (err) => log.debug({ err, remote }, 'worker socket error'));
+    const refusals = this.server.guard.refusals;
     const refuseWith = (err: ProtocolError): void => {
-      log.warn({ remote, code: err.code, reason: err.message }, 'hello refused');
+      refusals.record(err.code, remote, 'hello refused', { reason: err.message });
       const reject = rejectFor(err);
       refuse(socket, reject.code, reject.message, err.closeCode);
     };
@@ -176,10 +183,12 @@ export class Rendezvous {
       }
       const refusal = this.checkJoin(hello);
       if (refusal !== null) {
-        log.warn({ remote, workerId: hello.workerId, code: refusal.code, reason: refusal.message }, 'hello refused');
+        refusals.record(refusal.code, remote, 'hello refused', { workerId: hello.workerId, reason: refusal.message });
         refuse(socket, refusal.code, refusal.message, POLICY_VIOLATION);
         return;
       }
+      // Accepted: it no longer counts against the pre-auth caps, nor has their deadlines.
+      this.server.guard.release(req.socket);
       const earlyFrames: Uint8Array[] = [];
       const collect = (more: WebSocket.RawData): void => {
         earlyFrames.push(more as Buffer);

@@ -73,7 +73,7 @@ test('a malformed message is answered with `error` and ends the run', async () =
   }
 });
 
-test('a silent worker is lost after --worker-timeout-ms; detach hands the survivor on and cuts the silent socket', async () => {
+test('a silent worker is lost after --worker-timeout-ms; detach hands the survivor on, tells the silent one it was evicted and why, and cuts its socket', async () => {
   const lines = capturingLogger('warn');
   const rv = await Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', maxWorkers: 2, activeWorkerIds: () => [], algorithm: 'star', log: lines.log });
   const joining = rv.join(2, 5000);
@@ -87,7 +87,10 @@ test('a silent worker is lost after --worker-timeout-ms; detach hands the surviv
     assert.deepEqual(group.aliveRanks, [0]);
     const survivors = group.detach();
     assert.deepEqual(survivors.map((c) => c.hello.workerId), ['w0']);
-    assert.equal((await workers[1]!.closed).code, 1006);
+    // A frozen process that wakes up reads why it lost its place (not "the coordinator died").
+    assert.deepEqual(await workers[1]!.closed, { code: 1008, reason: 'evicted' });
+    const leave = workers[1]!.received.find((m) => m.type === 'leave');
+    assert.ok(leave?.type === 'leave' && leave.reason === 'evicted' && /generation 3 ended without this worker: silent for \d+ ms \(limit --worker-timeout-ms 600\)/.test(leave.message), JSON.stringify(leave));
     // The survivor's socket is open and its messages wait for the next generation.
     workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 4 }));
     const next = new WorkerGroup({ members: survivors, generation: 4, log: lines.log, heartbeatMs: 50, stallWarnMs: 10_000, workerTimeoutMs: 60_000 });

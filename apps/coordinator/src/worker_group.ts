@@ -17,12 +17,16 @@ import {
   type Hello,
   type Leave,
   type Message,
+  type RoundFailed,
   type MessageOf,
   type MessageType,
 } from '@gnet/protocol';
 import { starHubRank, WsTransport } from '@gnet/collective';
-import { PhaseTimeoutError, RoundFailedError, WorkerLostError, type GroupFailure } from './errors.js';
+import { PhaseTimeoutError, RoundFailedError, WorkerLostError } from './errors.js';
 import { StallClock } from './stall_clock.js';
+
+/** `roundFailed` reports kept per rank and generation (`roundFailures`). */
+const MAX_REPORTS_PER_RANK = 4;
 
 /** Messages a worker may send once it has joined. */
 const FROM_WORKER: readonly MessageType[] = ['ready', 'metrics', 'roundFailed', 'evalResult', 'stateSnapshot', 'heartbeat', 'leave', 'error'];
@@ -55,7 +59,7 @@ interface Collector {
   match: (message: Message) => boolean;
   /** A `roundFailed` from any rank fails the wait. */
   watchRoundFailed: boolean;
-  reject(err: GroupFailure): void;
+  reject(err: Error): void;
   check(): void;
 }
 
@@ -85,6 +89,16 @@ export class WorkerGroup {
   readonly failed: Promise<never>;
   /** Every rank lost so far, with the reason. */
   readonly lost = new Map<number, string>();
+  /**
+   * Every `roundFailed` this generation received, in arrival order, whoever was waiting: recovery
+   * reads them all to find the sender of a malformed frame (blame.ts), not just the first.
+   */
+  readonly roundFailures: { rank: number; report: RoundFailed }[] = [];
+  /**
+   * Lost ranks that left deliberately (`leave` shutdown: SIGINT/SIGTERM) and whose socket is still
+   * open: they still answer a `checkpointRequest`, so their state need not be thrown away.
+   */
+  private readonly leaving = new Set<number>();
   private readonly log: Logger;
   private readonly stallWarnMs: number;
   private readonly candidates: readonly Candidate[];
@@ -118,6 +132,7 @@ export class WorkerGroup {
     members.forEach((c, rank) => {
       const onClose = (code: number, reason: Buffer): void => {
         const text = reason.toString('utf8');
+        if (this.leaving.delete(rank) && this.collector?.ranks.includes(rank)) this.collector.reject(this.lostError(rank));
         this.lose(rank, code === 1006 ? 'connection lost (1006: the process died or the network dropped)' : `connection closed with ${code}${text === '' ? '' : ` ${text}`}`);
       };
       c.socket.on('close', onClose);
@@ -160,6 +175,16 @@ export class WorkerGroup {
     return this.members.filter((m) => !this.lost.has(m.rank)).map((m) => m.rank);
   }
 
+  /** Ranks that are leaving deliberately and can still send their state (see `leaving`). */
+  get leavingRanks(): number[] {
+    return [...this.leaving].filter((rank) => !this.detached && this.candidates[rank]!.socket.readyState === this.candidates[rank]!.socket.OPEN).sort((a, b) => a - b);
+  }
+
+  /** True once `detach` handed the sockets over: nothing can be asked of this generation any more. */
+  get isDetached(): boolean {
+    return this.detached;
+  }
+
   send(rank: number, message: Message): void {
     const socket = this.candidates[rank]!.socket;
     if (socket.readyState === socket.OPEN) socket.send(encodeMessage(message), { binary: true });
@@ -176,15 +201,16 @@ export class WorkerGroup {
    * dropped. Warns every `stallWarnMs` naming the ranks still missing and for how long; rejects
    * with `PhaseTimeoutError` after `timeoutMs`, with `WorkerLostError` as soon as one of `ranks`
    * is lost, and (unless `roundFailed` is false) with `RoundFailedError` when a rank reports a
-   * failed all-reduce.
+   * failed all-reduce. With `fromLeaving`, ranks that are leaving deliberately (`leavingRanks`)
+   * may answer too; their socket closing fails the wait.
    */
   collect<K extends MessageType>(
     type: K,
-    options: { timeoutMs: number; ranks?: readonly number[]; match?: (message: MessageOf<K>) => boolean; roundFailed?: boolean },
+    options: { timeoutMs: number; ranks?: readonly number[]; match?: (message: MessageOf<K>) => boolean; roundFailed?: boolean; fromLeaving?: boolean },
   ): Promise<MessageOf<K>[]> {
     if (this.collector !== null) throw new Error(`WorkerGroup.collect('${type}') called while collecting '${this.collector.type}'`);
     const ranks = options.ranks ?? this.members.map((m) => m.rank);
-    const lostRank = ranks.find((r) => this.lost.has(r));
+    const lostRank = ranks.find((r) => this.lost.has(r) && !(options.fromLeaving === true && this.leavingRanks.includes(r)));
     if (lostRank !== undefined) return Promise.reject(this.lostError(lostRank));
     const phase = this.phase;
     const clock = new StallClock(this.stallWarnMs);
@@ -256,6 +282,11 @@ export class WorkerGroup {
     });
   }
 
+  /** Fails the wait in progress, if any, with `err` (the caller gave up on it, e.g. to stop the run). */
+  abortWait(err: Error): void {
+    this.collector?.reject(err);
+  }
+
   /** Drops every queued message (e.g. the `roundFailed`s of a round already being recovered from). */
   clearQueues(): void {
     for (const q of this.queues) q.length = 0;
@@ -272,20 +303,45 @@ export class WorkerGroup {
     for (const t of this.timers) clearInterval(t);
     for (const off of this.unlisten) off();
     this.transport.detach();
-    // Lost ranks whose socket is still open (silent, evicted): cut it, so a frozen process that
-    // wakes up finds its connection gone and rejoins as a new member.
-    for (const rank of this.lost.keys()) this.candidates[rank]!.socket.terminate();
+    // Lost ranks whose socket is still open (silent, stuck, leaving): tell them why and cut it, so
+    // a frozen process that wakes up reads that it was evicted (not that we died) and rejoins as
+    // a new member. Its kernel still accepts these bytes while the process is stopped.
+    for (const [rank, reason] of this.lost) {
+      const socket = this.candidates[rank]!.socket;
+      if (socket.readyState === socket.OPEN) {
+        socket.send(encodeMessage({ type: 'leave', reason: 'evicted', message: `generation ${this.generation} ended without this worker: ${reason}`.slice(0, 4096) }), { binary: true });
+        socket.close(1008, 'evicted');
+        setTimeout(() => socket.terminate(), 1000).unref();
+      } else socket.terminate();
+    }
     this.collector?.reject(this.failure ?? new WorkerLostError(-1, '', this.phase, 'the generation ended'));
     return this.aliveRanks.map((rank) => rehome(this.candidates[rank]!));
   }
 
-  /** Closes the socket of `rank` after telling it why (`leave` evicted), e.g. a rank that stalled. */
-  evict(rank: number, message: string): void {
+  /**
+   * Closes the socket of `rank` after telling it why (`leave` evicted), e.g. a rank that stalled;
+   * `close` is the WebSocket close code and reason (a malformed frame: its protocol code).
+   */
+  evict(rank: number, message: string, close: { code: number; reason: string } = { code: 1008, reason: 'evicted' }): void {
     this.send(rank, { type: 'leave', reason: 'evicted', message: message.slice(0, 4096) });
     const socket = this.candidates[rank]!.socket;
-    socket.close(1008, 'evicted');
+    socket.close(close.code, close.reason);
     setTimeout(() => socket.terminate(), 1000).unref();
     this.lose(rank, `evicted: ${message}`);
+  }
+
+  /**
+   * Refuses `rank` for breaking the protocol (`err`): sends it `error` with the code, closes its
+   * socket with the code's close code, and loses it; the group re-forms without it.
+   */
+  refuse(rank: number, err: ProtocolError): void {
+    const socket = this.candidates[rank]!.socket;
+    if (socket.readyState === socket.OPEN) {
+      socket.send(encodeMessage(errorMessageFor(err)), { binary: true });
+      socket.close(err.closeCode, err.code);
+      setTimeout(() => socket.terminate(), 1000).unref();
+    }
+    this.lose(rank, `sent a bad message (${err.code}): ${err.message}`);
   }
 
   /**
@@ -316,6 +372,8 @@ export class WorkerGroup {
       this.lose(rank, `sent a bad message (${err.code}): ${err.message}`);
       return;
     }
+    // A few per rank is all a failed round produces; a rank that sends more is not heard further.
+    if (message.type === 'roundFailed' && this.roundFailures.filter((f) => f.rank === rank).length < MAX_REPORTS_PER_RANK) this.roundFailures.push({ rank, report: message });
     switch (message.type) {
       case 'heartbeat':
         return;
@@ -323,6 +381,8 @@ export class WorkerGroup {
         this.lose(rank, `reported ${message.code}: ${message.message}`);
         return;
       case 'leave':
+        // A deliberate exit (SIGINT/SIGTERM) keeps serving checkpointRequest until we close it.
+        if (message.reason === 'shutdown' && !this.lost.has(rank)) this.leaving.add(rank);
         this.lose(rank, `left (${message.reason})${message.message === '' ? '' : `: ${message.message}`}`);
         return;
       default:

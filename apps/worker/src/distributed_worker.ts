@@ -25,6 +25,10 @@
 //  8. `leave` (finished): exit 0. The coordinator lost (its connection dropped or went silent) or
 //     `leave` (evicted): dial again with bounded backoff for `--reconnect-timeout-ms`, and rejoin
 //     as a new member. `leave` (shutdown) or a protocol error: stop with exit code 1.
+//  9. SIGINT/SIGTERM: send `leave` (shutdown), abort the round in progress and train no more, but
+//     keep answering `checkpointRequest` (when every worker is stopped at once, as Slurm and
+//     Kubernetes do, the coordinator saves the state of a leaving one) until the coordinator
+//     closes the connection or --leave-grace-ms pass.
 // Steps 3-6 run in replica_session.ts; this file owns the connections and the message loop.
 import { cpus, totalmem } from 'node:os';
 import type { Logger } from 'pino';
@@ -32,6 +36,7 @@ import { readCifar10, type CifarSet } from '@gnet/data';
 import { createGoogLeNet, type GoogLeNet } from '@gnet/model';
 import { PROTOCOL_VERSION, type InitialWeights, type Message, type Welcome } from '@gnet/protocol';
 import {
+  listenFailure,
   connectRing,
   createBucketAllReduce,
   GradientReducer,
@@ -47,6 +52,7 @@ import { ReplicaSession } from './replica_session.js';
 import type { ServeConfig } from './serve_config.js';
 import type { Timeline } from './timeline.js';
 import { tensorsInto } from './wire_state.js';
+import { ConfigError } from './train_config.js';
 import { WorkerRunError } from './worker_run_error.js';
 import { listenerTls, trustedCa } from './worker_tls.js';
 
@@ -102,7 +108,10 @@ function canRejoin(err: unknown): boolean {
 /** Runs one worker of the run; see the steps at the top of this file. */
 export async function runDistributedWorker(o: DistributedWorkerOptions): Promise<WorkerOutcome> {
   const { config: cfg } = o;
-  const listener = await WsPeerListener.listen({ host: cfg.peerHost, port: cfg.peerPort, token: cfg.token, tls: listenerTls(cfg) });
+  const listener = await WsPeerListener.listen({ host: cfg.peerHost, port: cfg.peerPort, token: cfg.token, tls: listenerTls(cfg), log: o.log.child({ module: 'peer_listener' }) }).catch((err: unknown) => {
+    const why = listenFailure(err, '--peer-port', cfg.peerHost, cfg.peerPort);
+    throw why === null ? err : new ConfigError(why);
+  });
   const dataPromise = Promise.all([readCifar10(o.dataDir, 'train'), readCifar10(o.dataDir, 'test')]);
   dataPromise.catch(() => undefined);
   const hello: HelloFields = {
@@ -117,7 +126,7 @@ export async function runDistributedWorker(o: DistributedWorkerOptions): Promise
   let rejoins = 0;
   try {
     for (;;) {
-      if (o.signal?.aborted === true) throw new WorkerRunError('WORKER_ABORTED', `shutting down: ${String(o.signal.reason)}`);
+      if (o.signal?.aborted === true) throw new WorkerRunError('WORKER_STOPPED', `stopped by ${String(o.signal.reason)}`);
       const link = await CoordinatorLink.connect({
         url: cfg.coordinator,
         hello,
@@ -138,7 +147,8 @@ export async function runDistributedWorker(o: DistributedWorkerOptions): Promise
         run = runOfError.get(failed) ?? run;
         if (!canRejoin(err) || cfg.reconnectTimeoutMs === 0 || (o.signal?.aborted ?? false)) throw err;
         rejoins += 1;
-        o.log.warn({ reason: failed.message, rejoins, reconnectTimeoutMs: cfg.reconnectTimeoutMs }, 'lost the coordinator; dialing again to rejoin');
+        const evicted = failed instanceof WorkerRunError && failed.code === 'WORKER_EVICTED';
+        o.log.warn({ reason: failed.message, rejoins, reconnectTimeoutMs: cfg.reconnectTimeoutMs }, evicted ? 'evicted by the coordinator; dialing again to rejoin' : 'lost the coordinator; dialing again to rejoin');
       }
     }
   } finally {
@@ -165,10 +175,15 @@ async function serveLink(
   // Everything from here on stops at once when the coordinator goes away or ends the run.
   const stop = new AbortController();
   link.onFailure((err) => stop.abort(err));
+  let leaving: NodeJS.Timeout | null = null;
   const onShutdown = (): void => {
-    const why = `shutting down: ${String(o.signal?.reason ?? 'signal')}`;
+    if (leaving !== null) return;
+    const why = `stopped by ${String(o.signal?.reason ?? 'a signal')}`;
     link.send({ type: 'leave', reason: 'shutdown', message: why });
-    stop.abort(new WorkerRunError('WORKER_ABORTED', why));
+    run?.session.leave();
+    abortRound(why);
+    log.info({ leaveGraceMs: cfg.leaveGraceMs }, 'leaving: no more steps; our state stays available to the coordinator until it closes the connection');
+    leaving = setTimeout(() => stop.abort(new WorkerRunError('WORKER_STOPPED', `${why}; the coordinator did not close the connection within --leave-grace-ms ${cfg.leaveGraceMs}`)), cfg.leaveGraceMs);
   };
   if (o.signal?.aborted === true) onShutdown();
   else o.signal?.addEventListener('abort', onShutdown, { once: true });
@@ -190,12 +205,15 @@ async function serveLink(
     if (message.type === 'leave' && message.reason === 'finished') return;
     const why =
       message.type === 'leave'
-        ? `the coordinator ended the run (${message.reason})${message.message === '' ? '' : `: ${message.message}`}`
+        ? message.reason === 'evicted'
+          ? `the coordinator evicted this worker: ${message.message}`
+          : `the coordinator ended the run (${message.reason})${message.message === '' ? '' : `: ${message.message}`}`
         : message.type === 'error'
           ? `the coordinator reported ${message.code}: ${message.message}`
           : '';
     if (why === '') return;
-    stop.abort(new WorkerRunError(message.type === 'leave' && message.reason === 'evicted' ? 'WORKER_EVICTED' : 'WORKER_ABORTED', why));
+    const code = leaving !== null ? 'WORKER_STOPPED' : message.type === 'leave' && message.reason === 'evicted' ? 'WORKER_EVICTED' : message.type === 'leave' ? 'WORKER_RUN_STOPPED' : 'WORKER_ABORTED';
+    stop.abort(new WorkerRunError(code, why));
   };
   const closeRing = async (code: number, reason: string): Promise<void> => {
     if (ring !== null && ring !== link.transport) await ring.close(code, reason).catch(() => undefined);
@@ -211,10 +229,11 @@ async function serveLink(
       if (initial.generation !== w.generation) {
         throw new WorkerRunError('WORKER_PROTOCOL', `initialWeights.generation must be the welcome's ${w.generation}, but got ${initial.generation}`);
       }
-      log = o.log.child({ rank: w.rank, workerId: cfg.workerId });
+      // The root logger binds workerId already; a second binding would duplicate the JSON key.
+      log = o.log.child({ rank: w.rank });
       run = prepareRun(run, w, initial, { train, test }, o, link, log);
       const { replica, session } = run;
-      log.info({ generation: w.generation, rank: w.rank, worldSize: w.worldSize, runId: w.runId, algorithm: w.allReduce.algorithm, epoch: initial.epoch, step: initial.step, globalStep: initial.globalStep, stateFrom: initial.tensors.length > 0 ? 'sent' : 'seed' }, 'welcome');
+      log.info({ generation: w.generation, worldSize: w.worldSize, runId: w.runId, algorithm: w.allReduce.algorithm, epoch: initial.epoch, step: initial.step, globalStep: initial.globalStep, stateFrom: initial.tensors.length > 0 ? 'sent' : 'seed' }, 'welcome');
       await closeRing(1000, `generation ${w.generation}`);
       let ready = true;
       try {
@@ -277,11 +296,14 @@ async function serveLink(
             // Marked on arrival (onUrgent); the coordinator's next move follows.
             break;
           case 'welcome':
+            // A leaving worker joins no new generation.
+            if (leaving !== null) throw new WorkerRunError('WORKER_STOPPED', 'stopped by a signal; not joining the next generation');
             welcome = message;
             break;
           case 'leave': {
+            if (leaving !== null) throw new WorkerRunError('WORKER_STOPPED', `stopped by a signal; the coordinator said leave (${message.reason})`);
             if (message.reason === 'evicted') throw new WorkerRunError('WORKER_EVICTED', `the coordinator evicted this worker: ${message.message}`);
-            if (message.reason !== 'finished') throw new WorkerRunError('WORKER_ABORTED', `the coordinator ended the run (${message.reason}): ${message.message}`);
+            if (message.reason !== 'finished') throw new WorkerRunError('WORKER_RUN_STOPPED', `the coordinator ended the run (${message.reason}): ${message.message}`);
             const weightsSha256 = await session.finish();
             log.info({ steps: session.steps, skippedSteps: session.skippedSteps, weightsSha256, message: message.message }, 'run finished');
             await closeRing(1000, 'finished');
@@ -296,7 +318,14 @@ async function serveLink(
       }
       gradients = null;
     }
-  } catch (err) {
+  } catch (caught) {
+    let err = caught;
+    // Leaving on a signal, the coordinator closing our connection is the expected end.
+    if (leaving !== null) {
+      const session = run?.session;
+      const held = session !== undefined && session.lastSnapshotNextStep === session.nextGlobalStep ? `the coordinator has our latest state (it trains step ${session.nextGlobalStep} next)` : 'the coordinator did not take our latest state';
+      err = new WorkerRunError('WORKER_STOPPED', `stopped by ${String(o.signal?.reason ?? 'a signal')}; ${held} (${err instanceof Error ? err.message : String(err)})`);
+    }
     // The error explains itself in the coordinator's log too: close with it as the reason.
     const reason = (err instanceof Error ? err.message : String(err)).slice(0, 120);
     await closeRing(1011, reason);
@@ -305,6 +334,7 @@ async function serveLink(
     throw err;
   } finally {
     o.signal?.removeEventListener('abort', onShutdown);
+    if (leaving !== null) clearTimeout(leaving);
   }
 }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { deriveSeed } from '@gnet/data';
 import type { CheckpointRequest, EvalRequest, HyperParams, Message, RoundStart } from '@gnet/protocol';
-import { CollectiveError, PeerLostError, CollectiveTimeoutError, RoundAbortedError, type GradientReducer } from '@gnet/collective';
+import { BadFrameError, CollectiveError, PeerLostError, CollectiveTimeoutError, RoundAbortedError, type GradientReducer } from '@gnet/collective';
 import { emptyEvalSums, evaluateImages, memoryStats, type Replica } from '@gnet/training';
 import type { ImageBatch, RankData } from './rank_data.js';
 import type { Timeline } from './timeline.js';
@@ -59,6 +59,10 @@ export class ReplicaSession {
   private readonly batch: ImageBatch;
   private readonly indices: Int32Array;
   private bnAverages = 0;
+  /** Set when this worker leaves (SIGINT/SIGTERM): no more steps or evaluations, only snapshots. */
+  private leaving = false;
+  /** `nextGlobalStep` of the last `stateSnapshot` sent (null: none): whether the coordinator has our latest state. */
+  lastSnapshotNextStep: number | null = null;
 
   constructor(private o: ReplicaSessionOptions) {
     const b = o.data.maxBatch;
@@ -75,6 +79,11 @@ export class ReplicaSession {
   /** A new connection to the coordinator (after a rejoin): messages and logs go there from now on. */
   rebind(io: Pick<ReplicaSessionOptions, 'send' | 'log'>): void {
     this.o = { ...this.o, ...io };
+  }
+
+  /** This worker is leaving: steps and evaluations from now on are dropped unrun (snapshots are still answered). */
+  leave(): void {
+    this.leaving = true;
   }
 
   /** True when the coordinator aborted `round`. */
@@ -119,14 +128,14 @@ export class ReplicaSession {
    */
   async trainStep(m: RoundStart): Promise<RoundOutcome> {
     const { replica, hyper, data, log } = this.o;
-    if (this.abortedRounds.has(m.round)) return 'aborted';
+    if (this.abortedRounds.has(m.round) || this.leaving) return 'aborted';
     const { rank, worldSize, generation } = this.g;
     const t0 = performance.now();
     data.fillBatch(m.epoch, m.step, rank, worldSize, this.batch, this.indices);
     const at = { round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, generation };
     // Logged before the gradient leaves this process: if we die after sending it, the survivors may
     // still apply the step, and the trace must show these samples were trained.
-    if (this.o.trace.samples) log.info({ ...at, rank, worldSize, samples: Array.from(this.indices.subarray(0, this.batch.count)) }, 'batch samples');
+    if (this.o.trace.samples) log.info({ ...at, worldSize, samples: Array.from(this.indices.subarray(0, this.batch.count)) }, 'batch samples');
     const t1 = performance.now();
     replica.zeroGrad();
     // Yields between micro-batches, so heartbeats keep flowing through a long step.
@@ -138,12 +147,14 @@ export class ReplicaSession {
       // Dropout masks differ per rank, like the batches (single-node: deriveSeed(seed, 2, epoch, step)).
       seed: deriveSeed(hyper.seed, 2, m.epoch, m.step, rank),
     });
-    // A roundAbort read between micro-batches: the coordinator has given up on this round.
-    if (this.abortedRounds.has(m.round)) return 'aborted';
-    const loss = stats.lossSum / stats.count;
+    // A roundAbort read between micro-batches: the coordinator has given up on this round (or we leave).
+    if (this.abortedRounds.has(m.round) || this.leaving) return 'aborted';
+    // The fault injection stands for a faulty worker: its loss and its gradient both turn NaN.
+    const injected = m.globalStep === this.o.nanAtGlobalStep;
+    const loss = injected ? Number.NaN : stats.lossSum / stats.count;
     // A non-finite local loss may still leave a finite gradient; poison it so the all-reduced
     // gradient is non-finite on every rank and every rank skips the step alike.
-    if (!Number.isFinite(stats.objectiveSum) || m.globalStep === this.o.nanAtGlobalStep) replica.grads[0] = Number.NaN;
+    if (!Number.isFinite(stats.objectiveSum) || injected) replica.grads[0] = Number.NaN;
     const t2 = performance.now();
     try {
       await this.g.reducer.allReduce(replica.grads, { round: m.round });
@@ -187,9 +198,10 @@ export class ReplicaSession {
    * a collective failure.
    */
   reportRoundFailed(round: number, err: unknown, what = 'all-reduce'): RoundOutcome {
-    if (err instanceof RoundAbortedError || this.abortedRounds.has(round)) return 'aborted';
+    if (err instanceof RoundAbortedError || this.abortedRounds.has(round) || this.leaving) return 'aborted';
     if (!(err instanceof CollectiveError)) throw err;
-    const peerRank = err instanceof PeerLostError || err instanceof CollectiveTimeoutError ? err.peerRank : null;
+    // A malformed frame (`COLLECTIVE_BAD_FRAME`) names its sender: the coordinator evicts that rank, not us.
+    const peerRank = err instanceof PeerLostError || err instanceof CollectiveTimeoutError || err instanceof BadFrameError ? err.peerRank : null;
     this.o.log.warn({ round, what, code: err.code, peerRank, reason: err.message }, 'round failed; waiting for the coordinator to re-form the group');
     this.o.send({ type: 'roundFailed', round, code: err.code, message: err.message.slice(0, 4096), peerRank });
     return 'failed';
@@ -198,6 +210,7 @@ export class ReplicaSession {
   /** Step 5: average BatchNorm statistics if the weights moved, then evaluate the shard and send the sums. */
   async evaluate(m: EvalRequest): Promise<RoundOutcome> {
     const { replica, data, log } = this.o;
+    if (this.leaving) return 'aborted';
     const { worldSize } = this.g;
     const e0 = performance.now();
     if (m.averageRound !== null && replica.bufferLayout.size > 0) {
@@ -248,6 +261,7 @@ export class ReplicaSession {
     const tensors = [...slotTensors(replica.layout.slots, replica.weights), ...slotTensors(replica.bufferLayout.slots, replica.readBuffers())];
     const momentum = m.includeMomentum ? slotTensors(replica.layout.slots, replica.sgd.velocity) : [];
     this.o.send({ type: 'stateSnapshot', requestId: m.requestId, epoch: m.epoch, step: m.step, globalStep: m.globalStep, nextGlobalStep: this.nextGlobalStep, tensors, momentum });
+    this.lastSnapshotNextStep = this.nextGlobalStep;
   }
 
   /** The run finished: writes the final dumps and returns the weights' digest. */

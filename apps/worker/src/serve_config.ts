@@ -49,6 +49,7 @@ export const ServeConfigSchema = z
     coordinatorTimeoutMs: z.number().int().positive(),
     /** After losing the coordinator (or being evicted), keep trying to rejoin this long; 0 exits at once. */
     reconnectTimeoutMs: z.number().int().min(0),
+    leaveGraceMs: z.number().int().min(0),
     /** Fault injection for tests: poison this worker's gradient with NaN at this global step; -1 never. */
     faultNanAtStep: z.number().int().min(-1),
     traceWeights: z.boolean(),
@@ -91,7 +92,10 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     .option('--collective-timeout-ms <n>', 'bound on each all-reduce send and receive', num, 10 * 60_000)
     .option('--coordinator-timeout-ms <n>', 'give up when the coordinator is silent this long', num, 120_000)
     .option('--reconnect-timeout-ms <n>', 'after losing the coordinator or being evicted, keep trying to rejoin this long (0: exit at once)', num, 5 * 60_000)
-    .option('--fault-nan-at-step <n>', 'fault injection (tests): poison this worker\'s gradient with NaN at this global step', num, -1)
+    // 15 s: the coordinator asks a leaving worker for its state within a second or two; this stays
+    // inside the 30 s that Kubernetes and Slurm leave between SIGTERM and SIGKILL.
+    .option('--leave-grace-ms <n>', 'after SIGINT/SIGTERM, stay this long to send our state to the coordinator if it asks, then exit', num, 15_000)
+    .option('--fault-nan-at-step <n>', 'fault injection (tests): make this worker\'s loss and gradient NaN at this global step', num, -1)
     .option('--trace-weights', 'log the SHA-256 of the weights after every step (debugging, tests)', false)
     .option('--trace-samples', 'log the training-set indices of every batch (debugging, tests)', false)
     .option('--dump-dir <dir>', 'write final weights and BatchNorm statistics (before and after averaging) as raw float32 files', '')
@@ -123,6 +127,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     collectiveTimeoutMs: o.collectiveTimeoutMs as number,
     coordinatorTimeoutMs: o.coordinatorTimeoutMs as number,
     reconnectTimeoutMs: o.reconnectTimeoutMs as number,
+    leaveGraceMs: o.leaveGraceMs as number,
     faultNanAtStep: o.faultNanAtStep as number,
     traceWeights: o.traceWeights as boolean,
     traceSamples: o.traceSamples as boolean,

@@ -9,6 +9,27 @@ import type WebSocket from 'ws';
 /** Largest WebSocket frame header (2 + 8 length + 4 mask bytes, RFC 6455 §5.2). */
 const MAX_FRAME_HEADER_BYTES = 14;
 
+/**
+ * How long a refused connection has to read our refusal and answer our close frame before it is
+ * dropped, in milliseconds: plenty for an honest peer, and ws alone would wait 30 s for a silent
+ * one (its close timeout), holding a socket a flood can multiply.
+ */
+export const REFUSAL_GRACE_MS = 1000;
+
+/**
+ * Sends `frame` (a `reject` or `error` message), starts the close handshake with `closeCode` and
+ * `reason`, and terminates the connection {@link REFUSAL_GRACE_MS} later unless the peer has closed
+ * it by then. Does nothing on a socket no longer open.
+ */
+export function sendRefusal(socket: WebSocket, frame: Uint8Array, closeCode: number, reason: string): void {
+  if (socket.readyState !== socket.OPEN) return;
+  socket.send(frame, { binary: true }, () => undefined);
+  socket.close(closeCode, reason);
+  const timer = setTimeout(() => socket.terminate(), REFUSAL_GRACE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
 /** Options of {@link challengeConnection}. */
 export interface ChallengeOptions {
   /** The message expected first (`hello`, `peerHello`), for error messages. */
@@ -25,7 +46,7 @@ export interface ChallengeOptions {
    * Called once, instead of `onFirstFrame`, when the deadline passes (`PROTO_HANDSHAKE_TIMEOUT`)
    * or more than `HANDSHAKE_MAX_FRAME_BYTES` arrive before the first message is complete
    * (`PROTO_FRAME_TOO_LARGE`, counted on the socket as the bytes come, so an oversized frame is
-   * never buffered whole). The caller sends its refusal and closes.
+   * never buffered whole). The caller sends its refusal and closes (see {@link sendRefusal}).
    */
   onRefused(err: ProtocolError): void;
 }

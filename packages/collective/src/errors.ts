@@ -2,7 +2,9 @@
 // "Errors", after horovod's split): a timed-out wait, a lost peer, an aborted round or a closed
 // transport fail the round, so the coordinator can re-form the group; a bad setting ends the
 // process at start-up; a misuse (wrong buffer length, a bucket reduced twice) is a bug and fails
-// fast. Frames that break the wire format raise the protocol's own `ProtocolError`.
+// fast. A frame that breaks the wire format is the fault of the peer that sent it: it fails the
+// round as a `BadFrameError` naming that peer (the protocol's own `ProtocolError` is its cause).
+import type { ProtocolError } from '@gnet/protocol';
 
 /** Stable codes of the errors this package throws (the protocol's codes are separate). */
 export type CollectiveErrorCode =
@@ -10,6 +12,7 @@ export type CollectiveErrorCode =
   | 'COLLECTIVE_PEER_LOST'
   | 'COLLECTIVE_ROUND_ABORTED'
   | 'COLLECTIVE_TRANSPORT_CLOSED'
+  | 'COLLECTIVE_BAD_FRAME'
   | 'COLLECTIVE_CONFIG'
   | 'COLLECTIVE_USAGE';
 
@@ -73,6 +76,31 @@ export class PeerLostError extends CollectiveError {
     this.operation = site.operation;
     this.round = site.round;
     this.reason = reason;
+  }
+}
+
+/**
+ * A peer sent a frame that breaks the protocol: a chunk frame that does not decode, or a chunk
+ * other than the one expected next. The sender is at fault, not the receiver (shared/STYLE.md:
+ * blame the peer that sent a bad frame), so the round fails naming it, and the coordinator can
+ * evict it. `protocolError` says what was wrong; the connection closes with its `closeCode`.
+ */
+export class BadFrameError extends CollectiveError {
+  readonly code = 'COLLECTIVE_BAD_FRAME' as const;
+  override readonly name = 'BadFrameError';
+  /** The rank whose connection the frame arrived on. */
+  readonly peerRank: number;
+  readonly operation: string;
+  readonly round: number | null;
+  /** The decoder's or the algorithm's error: its `code` (`PROTO_BAD_TENSOR`...) and `closeCode`. */
+  readonly protocolError: ProtocolError;
+
+  constructor(site: WaitSite, protocolError: ProtocolError) {
+    super(`Rank ${site.peerRank} sent a malformed frame during ${during(site)} (${protocolError.code}): ${protocolError.message}`, { cause: protocolError });
+    this.peerRank = site.peerRank;
+    this.operation = site.operation;
+    this.round = site.round;
+    this.protocolError = protocolError;
   }
 }
 

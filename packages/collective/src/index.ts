@@ -1,6 +1,7 @@
 // Public API of @gnet/collective: all-reduce algorithms (ring, star) over an abstract transport,
 // gradient buckets over plain Float32Arrays, and in-memory and WebSocket transports.
 export {
+  BadFrameError,
   CollectiveConfigError,
   CollectiveError,
   CollectiveTimeoutError,
@@ -18,7 +19,17 @@ export { FrameInbox, type FailureFactory, type InboxFlowControl } from './frame_
 export { MemoryHub, MemoryTransport, type MemoryHubOptions } from './memory_transport.js';
 export { WsTransport, type WsRole, type WsTransportOptions } from './ws_transport.js';
 export { listenWsServer, wsUrl, type TlsCredentials, type WsServer, type WsServerOptions } from './ws_server.js';
-export { challengeConnection, type ChallengeOptions } from './challenge_connection.js';
+export { challengeConnection, REFUSAL_GRACE_MS, sendRefusal, type ChallengeOptions } from './challenge_connection.js';
+export {
+  addressGroup,
+  DEFAULT_PREAUTH_LIMITS,
+  PreauthGuard,
+  type AdmissionRefusal,
+  type ConnectionEnds,
+  type PreauthGuardOptions,
+  type PreauthLimits,
+} from './preauth_guard.js';
+export { DEFAULT_REFUSAL_LOG_INTERVAL_MS, RefusalLog, type RefusalLogger, type RefusalLogOptions } from './refusal_log.js';
 export { clientTlsOptions, describeTlsTrustError, type TrustedCa } from './tls_client.js';
 export { readPemFile, readServerTls } from './tls_files.js';
 export {
@@ -50,7 +61,9 @@ export {
 export type { ReceiveStats } from './chunk_receiver.js';
 export type { BucketAllReduce, BucketContext } from './bucket_all_reduce.js';
 export { RingAllReduce, type RingAllReduceOptions } from './ring_all_reduce.js';
+export { ringNeighbours } from './ring_schedule.js';
 export { StarAllReduce, type StarAllReduceOptions } from './star_all_reduce.js';
 export { StarHub, type StarHubOptions } from './star_hub.js';
 export { GradientReducer, type AllReduceContext, type GradientReducerOptions } from './gradient_reducer.js';
 export { createBucketAllReduce, type CreateBucketAllReduceOptions } from './create_bucket_all_reduce.js';
+export { listenFailure } from './listen_failure.js';

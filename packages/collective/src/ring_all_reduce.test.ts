@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeChunkInto, ProtocolError, chunkFrameBytes } from '@gnet/protocol';
+import { encodeChunkInto, chunkFrameBytes } from '@gnet/protocol';
 import { planBuckets } from './bucket_layout.js';
-import { CollectiveTimeoutError, CollectiveUsageError, PeerLostError, TransportClosedError } from './errors.js';
+import { BadFrameError, CollectiveTimeoutError, CollectiveUsageError, PeerLostError, TransportClosedError } from './errors.js';
 import { MemoryHub } from './memory_transport.js';
 import { RingAllReduce } from './ring_all_reduce.js';
 import { bitIdentical, integerGradient, maxAbsDiff, plainSum, randomGradient, ringOrderSum } from './testing/gradients.js';
-import { allReduceEverywhere, dieAfter, ringGroup } from './testing/harness.js';
+import { allReduceEverywhere, corruptSend, dieAfter, ringGroup } from './testing/harness.js';
 
 test('ring sums integer-valued gradients exactly for N = 1..4, any length (also < N), any chunk size', async () => {
   for (const worldSize of [1, 2, 3, 4]) {
@@ -112,15 +112,21 @@ function loneRing(): { hub: MemoryHub; ring: RingAllReduce } {
   return { hub, ring: new RingAllReduce({ transport: hub.endpoint(0), rank: 0, worldSize: 2, chunkBytes: 16, timeoutMs: 2000 }) };
 }
 
-test('a garbage frame fails the round with ProtocolError and closes the ring', async () => {
+test('a garbage frame fails the round with BadFrameError naming its sender and closes the ring with the protocol code', async () => {
   const { hub, ring } = loneRing();
   const bucket = { bucket: 0, offset: 0, length: 8 };
   const running = ring.reduceBucket(new Float32Array(8), bucket, { round: 1 });
   await hub.endpoint(1).send(0, new TextEncoder().encode('not a chunk frame: forty bytes long.....'), { timeoutMs: 100, operation: 'x', round: 1 });
   await assert.rejects(running, (err: unknown) => {
-    assert.ok(err instanceof ProtocolError);
-    assert.equal(err.code, 'PROTO_BAD_CHUNK');
-    assert.equal(err.message, 'Chunk frame must start with magic 47 4e 43 4b ("GNCK"), but got 6e 6f 74 20');
+    assert.ok(err instanceof BadFrameError);
+    assert.equal(err.code, 'COLLECTIVE_BAD_FRAME');
+    assert.equal(err.peerRank, 1);
+    assert.equal(err.protocolError.code, 'PROTO_BAD_CHUNK');
+    assert.equal(err.protocolError.closeCode, 1002);
+    assert.equal(
+      err.message,
+      'Rank 1 sent a malformed frame during ring reduce-scatter recv in round 1 (PROTO_BAD_CHUNK): Chunk frame must start with magic 47 4e 43 4b ("GNCK"), but got 6e 6f 74 20',
+    );
     return true;
   });
   // Rank 0's own first chunk was already on its way; after it, the close.
@@ -133,7 +139,7 @@ test('a garbage frame fails the round with ProtocolError and closes the ring', a
   });
 });
 
-test('a chunk of the wrong bucket fails with PROTO_UNEXPECTED naming expected and got; stale rounds are dropped', async () => {
+test('a chunk of the wrong bucket fails with BadFrameError (PROTO_UNEXPECTED) naming the sender, expected and got; stale rounds are dropped', async () => {
   const { hub, ring } = loneRing();
   const bucket = { bucket: 0, offset: 0, length: 8 };
   const frame = new Uint8Array(chunkFrameBytes(4, 'float32'));
@@ -145,14 +151,40 @@ test('a chunk of the wrong bucket fails with PROTO_UNEXPECTED naming expected an
   n = encodeChunkInto(frame, { type: 'gradChunk', round: 5, bucket: 3, chunk: 0, offset: 0, dtype: 'float32', rank: 1 }, new Float32Array(4));
   const running = ring.reduceBucket(new Float32Array(8), bucket, { round: 5 });
   await peer.send(0, frame.subarray(0, n), w);
-  await assert.rejects(running, {
-    name: 'ProtocolError',
-    code: 'PROTO_UNEXPECTED',
-    message:
-      'ring reduce-scatter recv of bucket 0 expected gradChunk {round 5, bucket 0, chunk 0, offset 4, count 4, float32, from rank 1}, ' +
-      'but got gradChunk {round 5, bucket 3, chunk 0, offset 0, count 4, float32, from rank 1}',
+  await assert.rejects(running, (err: unknown) => {
+    assert.ok(err instanceof BadFrameError);
+    assert.equal(err.code, 'COLLECTIVE_BAD_FRAME');
+    assert.equal(err.peerRank, 1);
+    assert.equal(err.protocolError.code, 'PROTO_UNEXPECTED');
+    assert.equal(
+      err.message,
+      'Rank 1 sent a malformed frame during ring reduce-scatter recv of bucket 0 in round 5 (PROTO_UNEXPECTED): ' +
+        'expected gradChunk {round 5, bucket 0, chunk 0, offset 4, count 4, float32, from rank 1}, ' +
+        'but got gradChunk {round 5, bucket 3, chunk 0, offset 0, count 4, float32, from rank 1}',
+    );
+    return true;
   });
   assert.equal(ring.stats.staleChunksDropped, 1);
+});
+
+test('a malformed chunk in a ring of 3 is blamed on its sender, not on the rank that received it', async () => {
+  const worldSize = 3;
+  const buckets = planBuckets([24], 1 << 30);
+  const grads = Array.from({ length: worldSize }, (_, r) => integerGradient(r, 24));
+  // Rank 2 sends to rank 1 (ringNeighbours: next = rank - 1); its first chunk goes out one byte short.
+  const { reducers } = ringGroup({ worldSize, buckets, chunkBytes: 16, wrap: (rank, t) => (rank === 2 ? corruptSend(t, 1) : t) });
+  const outcomes = await allReduceEverywhere(reducers, grads, 4);
+  const received = outcomes[1]!.error;
+  assert.ok(received instanceof BadFrameError, String(received));
+  assert.equal(received.peerRank, 2);
+  assert.equal(received.round, 4);
+  assert.equal(received.protocolError.code, 'PROTO_BAD_TENSOR');
+  assert.equal(
+    received.message,
+    'Rank 2 sent a malformed frame during ring reduce-scatter recv in round 4 (PROTO_BAD_TENSOR): gradChunk payload must hold count × bytesPerElement = 4 × 4 = 16 bytes of float32, but holds 15',
+  );
+  // The others see the ring break around them; nobody else is blamed.
+  for (const rank of [0, 2]) assert.ok(outcomes[rank]!.error instanceof PeerLostError, `rank ${rank}: ${String(outcomes[rank]!.error)}`);
 });
 
 test('ring refuses bad settings and a buffer of the wrong length', async () => {

@@ -25,7 +25,7 @@ import { abortReason } from './bounded_wait.js';
 import { checkBucketCall, runLoops, type BucketAllReduce, type BucketContext } from './bucket_all_reduce.js';
 import { checkRank, resolveChunkSettings, type ChunkOptions, type ChunkSettings } from './chunk_settings.js';
 import { expectChunk, recvChunk, type ReceiveStats } from './chunk_receiver.js';
-import { CollectiveError, CollectiveUsageError, RoundAbortedError } from './errors.js';
+import { BadFrameError, CollectiveError, CollectiveUsageError, RoundAbortedError } from './errors.js';
 import {
   chunksIn,
   ringNeighbours,
@@ -109,9 +109,14 @@ export class RingAllReduce implements BucketAllReduce {
       await this.pool.drain().catch(() => undefined);
       this.pool.renew();
       if (this.closeOnFailure && !(err instanceof RoundAbortedError) && !(err instanceof CollectiveUsageError)) {
-        const code = err instanceof ProtocolError ? err.closeCode : CLOSE_GOING_AWAY;
-        const reason = err instanceof ProtocolError || err instanceof CollectiveError ? err.code : 'failed';
-        await this.transport.close(code, reason).catch(() => undefined);
+        // A malformed frame closes with its protocol code, so its sender learns what it did.
+        const protocolError = err instanceof BadFrameError ? err.protocolError : err instanceof ProtocolError ? err : null;
+        const code = protocolError?.closeCode ?? CLOSE_GOING_AWAY;
+        const reason = protocolError?.code ?? (err instanceof CollectiveError ? err.code : 'failed');
+        // Not awaited: the close frames are on their way, and our caller reports the failure at
+        // once, ahead of the neighbours that learn of it from the close. The coordinator then
+        // hears who saw a bad frame before it hears of the ring breaking around it.
+        void this.transport.close(code, reason).catch(() => undefined);
       }
       throw err;
     } finally {

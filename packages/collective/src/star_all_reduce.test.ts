@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chunkFrameBytes, encodeChunkInto, ProtocolError } from '@gnet/protocol';
+import { chunkFrameBytes, encodeChunkInto } from '@gnet/protocol';
 import { planBuckets } from './bucket_layout.js';
-import { PeerLostError, RoundAbortedError } from './errors.js';
+import { BadFrameError, PeerLostError, RoundAbortedError } from './errors.js';
 import { MemoryHub } from './memory_transport.js';
 import { StarAllReduce } from './star_all_reduce.js';
 import { StarHub } from './star_hub.js';
 import { bitIdentical, integerGradient, maxAbsDiff, plainSum, randomGradient } from './testing/gradients.js';
-import { allReduceEverywhere, dieAfter, starGroup } from './testing/harness.js';
+import { allReduceEverywhere, corruptSend, dieAfter, starGroup } from './testing/harness.js';
 
 test('star sums integer-valued gradients exactly for N = 1..4, any length, any chunk size', async () => {
   for (const worldSize of [1, 2, 3, 4]) {
@@ -88,7 +88,7 @@ test('a worker dying mid-round fails the hub with PeerLostError; aborting the ro
   assert.ok(performance.now() - started < 5000);
 });
 
-test('the hub refuses chunks that disagree across ranks or fall outside the layout', async () => {
+test('the hub refuses chunks that disagree across ranks or fall outside the layout, blaming the rank that sent them', async () => {
   const buckets = planBuckets([8], 1 << 20);
   const hub = new MemoryHub(3);
   const starHub = new StarHub({ transport: hub.endpoint(2), worldSize: 2, buckets, chunkBytes: 32, timeoutMs: 2000 });
@@ -100,11 +100,13 @@ test('the hub refuses chunks that disagree across ranks or fall outside the layo
   n = encodeChunkInto(frame, { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float16', rank: 1 }, new Float32Array(8));
   await hub.endpoint(1).send(2, frame.subarray(0, n), w);
   await assert.rejects(running, (err: unknown) => {
-    assert.ok(err instanceof ProtocolError);
-    assert.equal(err.code, 'PROTO_UNEXPECTED');
+    assert.ok(err instanceof BadFrameError);
+    assert.equal(err.peerRank, 1);
+    assert.equal(err.protocolError.code, 'PROTO_UNEXPECTED');
     assert.equal(
       err.message,
-      'star hub recv expected gradChunk {round 1, bucket 0, chunk 0, offset 0, count 8, float32, from rank 1}, ' +
+      'Rank 1 sent a malformed frame during star hub recv in round 1 (PROTO_UNEXPECTED): ' +
+        'expected gradChunk {round 1, bucket 0, chunk 0, offset 0, count 8, float32, from rank 1}, ' +
         'but got gradChunk {round 1, bucket 0, chunk 0, offset 0, count 8, float16, from rank 1}',
     );
     return true;
@@ -114,9 +116,38 @@ test('the hub refuses chunks that disagree across ranks or fall outside the layo
   await hub.endpoint(0).send(2, frame.subarray(0, n), { ...w, round: 2 });
   await hub.endpoint(1).send(2, frame.subarray(0, n), { ...w, round: 2 });
   await assert.rejects(again, {
-    name: 'ProtocolError',
-    message: 'star hub recv in round 2 got gradChunk of bucket 5 from rank 0, but the layout has 1 buckets',
+    name: 'BadFrameError',
+    code: 'COLLECTIVE_BAD_FRAME',
+    peerRank: 0,
+    message: 'Rank 0 sent a malformed frame during star hub recv in round 2 (PROTO_UNEXPECTED): got gradChunk of bucket 5, but the layout has 1 buckets',
   });
+});
+
+test('a malformed gradChunk fails the hub with BadFrameError naming the rank it came from', async () => {
+  const worldSize = 3;
+  const buckets = planBuckets([24], 1 << 30);
+  const grads = Array.from({ length: worldSize }, (_, r) => integerGradient(r, 24));
+  // Rank 1's second chunk goes out one byte short (the ws test below: a header naming another rank changes nothing).
+  const { reducers, starHub } = starGroup({ worldSize, buckets, chunkBytes: 32, wrap: (rank, t) => (rank === 1 ? corruptSend(t, 2) : t) });
+  const hubRound = starHub.reduceRound(6);
+  const workers = allReduceEverywhere(reducers, grads, 6);
+  await assert.rejects(hubRound, (err: unknown) => {
+    assert.ok(err instanceof BadFrameError, String(err));
+    assert.equal(err.code, 'COLLECTIVE_BAD_FRAME');
+    assert.equal(err.peerRank, 1);
+    assert.equal(err.round, 6);
+    assert.equal(err.operation, 'star hub recv');
+    assert.equal(err.protocolError.code, 'PROTO_BAD_TENSOR');
+    assert.equal(err.protocolError.closeCode, 1002);
+    assert.equal(
+      err.message,
+      'Rank 1 sent a malformed frame during star hub recv in round 6 (PROTO_BAD_TENSOR): gradChunk payload must hold count × bytesPerElement = 8 × 4 = 32 bytes of float32, but holds 31',
+    );
+    return true;
+  });
+  // The coordinator aborts the round on the workers (`roundAbort`).
+  reducers.forEach((r) => r.abort('rank 1 sent a malformed frame'));
+  for (const o of await workers) assert.ok(o.error instanceof RoundAbortedError, String(o.error));
 });
 
 test('StarAllReduce and StarHub refuse bad settings', () => {

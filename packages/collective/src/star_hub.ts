@@ -20,7 +20,7 @@ import { checkBucketLayout } from './bucket_layout.js';
 import { runLoops } from './bucket_all_reduce.js';
 import { resolveChunkSettings, type ChunkOptions, type ChunkSettings } from './chunk_settings.js';
 import { expectChunk, recvChunk, type ReceiveStats } from './chunk_receiver.js';
-import { CollectiveConfigError, CollectiveUsageError } from './errors.js';
+import { BadFrameError, CollectiveConfigError, CollectiveUsageError } from './errors.js';
 import { chunksIn } from './ring_schedule.js';
 import { SendBufferPool } from './send_buffer_pool.js';
 import { starHubRank, type Transport, type WaitOptions } from './transport.js';
@@ -78,8 +78,9 @@ export class StarHub {
 
   /**
    * Sums one round's gradients: every bucket's chunks from every rank. Rejects with the first
-   * failure (`PeerLostError`, `CollectiveTimeoutError`, `ProtocolError`, or `RoundAbortedError`
-   * when `signal` aborts); the coordinator then aborts the round on the workers.
+   * failure (`PeerLostError`, `CollectiveTimeoutError`, `BadFrameError` naming the rank that sent
+   * a malformed chunk, or `RoundAbortedError` when `signal` aborts); the coordinator then aborts
+   * the round on the workers (and evicts the sender of a malformed chunk).
    */
   async reduceRound(round: number, options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.busy) throw new CollectiveUsageError(`StarHub.reduceRound(${round}) called while another round is in progress`);
@@ -130,10 +131,8 @@ export class StarHub {
     const chunk = bucket === undefined ? -1 : this.nextChunk[first.bucket]!;
     if (bucket === undefined || chunk >= this.chunksPerBucket[first.bucket]!) {
       const what = bucket === undefined ? `${this.buckets.length} buckets` : `bucket ${first.bucket} already complete`;
-      throw new ProtocolError(
-        'PROTO_UNEXPECTED',
-        `star hub recv in round ${round} got gradChunk of bucket ${first.bucket} from rank 0, but the layout has ${what}`,
-      );
+      const err = new ProtocolError('PROTO_UNEXPECTED', `got gradChunk of bucket ${first.bucket}, but the layout has ${what}`);
+      throw new BadFrameError({ peerRank: 0, operation: 'star hub recv', round }, err);
     }
     const offset = chunk * this.settings.chunkElements;
     const expected: ChunkHeader = {

@@ -1,15 +1,15 @@
 // Ring and star all-reduce over real WebSocket connections on 127.0.0.1.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { WireDtype } from '@gnet/protocol';
+import { chunkFrameBytes, encodeChunkInto, type WireDtype } from '@gnet/protocol';
 import { planBuckets } from './bucket_layout.js';
-import { PeerLostError, TransportClosedError } from './errors.js';
+import { BadFrameError, PeerLostError, TransportClosedError } from './errors.js';
 import { GradientReducer } from './gradient_reducer.js';
 import { RingAllReduce } from './ring_all_reduce.js';
 import { StarAllReduce } from './star_all_reduce.js';
 import { StarHub } from './star_hub.js';
 import { bitIdentical, integerGradient, maxAbsDiff, plainSum, randomGradient, ringOrderSum } from './testing/gradients.js';
-import { allReduceEverywhere, dieAfter } from './testing/harness.js';
+import { allReduceEverywhere, corruptSend, dieAfter } from './testing/harness.js';
 import { wsRing, wsStar } from './testing/ws_group.js';
 import type { Transport } from './transport.js';
 
@@ -130,3 +130,55 @@ test('a rank whose process dies mid-round (connections cut) makes every other ra
   }
 });
 
+
+test('ring over WebSocket: a malformed chunk is blamed on the rank whose connection it came on, which is closed with 1002 and the protocol code', async () => {
+  const worldSize = 2;
+  const group = await wsRing(worldSize);
+  try {
+    const buckets = planBuckets([64], 1 << 30);
+    const grads = Array.from({ length: worldSize }, (_, r) => integerGradient(r, 64));
+    // Rank 1 sends to rank 0; its third chunk goes out one byte short.
+    const transports = group.transports.map((t, rank) => (rank === 1 ? corruptSend(t, 3) : t));
+    const outcomes = await allReduceEverywhere(ringReducers(transports, buckets, 32), grads, 3);
+    const received = outcomes[0]!.error;
+    assert.ok(received instanceof BadFrameError, String(received));
+    assert.equal(received.peerRank, 1);
+    assert.equal(received.protocolError.code, 'PROTO_BAD_TENSOR');
+    assert.equal(
+      received.message,
+      'Rank 1 sent a malformed frame during ring reduce-scatter recv in round 3 (PROTO_BAD_TENSOR): gradChunk payload must hold count × bytesPerElement = 8 × 4 = 32 bytes of float32, but holds 31',
+    );
+    const sender = outcomes[1]!.error;
+    assert.ok(sender instanceof PeerLostError, String(sender));
+    assert.equal(sender.peerRank, 0);
+    assert.equal(sender.reason, 'closed by peer with 1002 PROTO_BAD_TENSOR');
+  } finally {
+    await group.close();
+  }
+});
+
+test('star over WebSocket: a chunk whose header claims another rank is blamed on the connection it came on', async () => {
+  const worldSize = 2;
+  const group = await wsStar(worldSize);
+  try {
+    const buckets = planBuckets([8], 1 << 30);
+    const hub = new StarHub({ transport: group.transports[worldSize]!, worldSize, buckets, chunkBytes: 32, timeoutMs: 5000 });
+    const running = hub.reduceRound(1);
+    const frame = new Uint8Array(chunkFrameBytes(8, 'float32'));
+    const w = { timeoutMs: 1000, operation: 'test send', round: 1 };
+    for (const sender of [0, 1]) {
+      // Both headers say rank 0: rank 1 pretends to be rank 0.
+      const n = encodeChunkInto(frame, { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float32', rank: 0 }, new Float32Array(8));
+      await group.transports[sender]!.send(worldSize, frame.subarray(0, n), w);
+    }
+    await assert.rejects(running, (err: unknown) => {
+      assert.ok(err instanceof BadFrameError, String(err));
+      assert.equal(err.peerRank, 1);
+      assert.equal(err.protocolError.code, 'PROTO_UNEXPECTED');
+      assert.match(err.message, /^Rank 1 sent a malformed frame during star hub recv in round 1 \(PROTO_UNEXPECTED\): expected gradChunk \{.*from rank 1\}, but got gradChunk \{.*from rank 0\}$/);
+      return true;
+    });
+  } finally {
+    await group.close();
+  }
+});

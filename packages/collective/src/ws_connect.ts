@@ -93,8 +93,9 @@ function refusedBy(url: string, peerRank: number, code: string, message: string)
  * listener's code (`PROTO_AUTH`, `PROTO_VERSION`...); a listener whose proof is wrong with
  * `PROTO_AUTH` (we send `error` and close 1008); a `wss://` certificate we do not trust with
  * `CollectiveConfigError`; an unreachable peer with `PeerLostError`; a slow one with
- * `CollectiveTimeoutError`. A `peerHello` of the wrong run or generation shows later, as the
- * socket closing with `PROTO_PEER_MISMATCH`.
+ * `CollectiveTimeoutError`. A `peerHello` the listener does not expect (another run, generation
+ * or rank) is refused with `PROTO_PEER_MISMATCH` once the listener's owner says what it expects:
+ * the `peerWelcome` waits for that.
  */
 export function dialPeer(options: DialPeerOptions): Promise<DialedPeer> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;

@@ -1,18 +1,25 @@
 // The peer handshake's security over real sockets on 127.0.0.1: HMAC challenge-response both
 // ways (a wrong secret is refused on either side, and neither secret shows in any message), the
-// pre-auth size limit and deadline, and a ring over wss:// with a self-signed certificate.
+// pre-auth size limit and deadline, a proven peerHello of the wrong generation or rank refused
+// before any peerWelcome, refused sockets dropped soon even when the peer stays silent, the
+// pre-auth caps, refusals logged, and a ring over wss:// with a self-signed certificate.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import {
+  createNonce,
   decodeMessage,
   encodeMessage,
   HANDSHAKE_MAX_FRAME_BYTES,
+  peerHelloProof,
   PROTOCOL_VERSION,
   ProtocolError,
   type Message,
   type PeerIdentity,
 } from '@gnet/protocol';
 import WebSocket from 'ws';
+import { REFUSAL_GRACE_MS } from './challenge_connection.js';
 import { CollectiveConfigError } from './errors.js';
 import { selfSignedCert } from './testing/self_signed.js';
 import { wsRing } from './testing/ws_group.js';
@@ -172,6 +179,128 @@ test('a ring over wss:// with a self-signed certificate carries frames; a dialer
       err.message,
       `Peer listener ${listener.url} (rank 4): its TLS certificate is not trusted (DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate); trust its CA with \`ca\` (worker flag --tls-ca)`,
     );
+  } finally {
+    await listener.close();
+  }
+});
+
+/** A log that keeps its warn lines. */
+function capturingLog(): { lines: Array<Record<string, unknown>>; log: { warn(fields: Record<string, unknown>, msg: string): void } } {
+  const lines: Array<Record<string, unknown>> = [];
+  return { lines, log: { warn: (fields, msg) => lines.push({ ...fields, msg }) } };
+}
+
+/** Waits for the challenge, then sends a `peerHello` for `identity` proven with `token`. */
+async function provenPeerHello(client: Awaited<ReturnType<typeof rawClient>>, identity: PeerIdentity, token: string): Promise<void> {
+  while (client.messages[0]?.type !== 'challenge') await new Promise((resolve) => setTimeout(resolve, 5));
+  const challenge = client.messages[0];
+  const clientNonce = createNonce();
+  const proof = peerHelloProof(token, { serverNonce: challenge.nonce, clientNonce }, identity);
+  client.socket.send(encodeMessage({ type: 'peerHello', protocolVersion: PROTOCOL_VERSION, ...identity, nonce: clientNonce, proof }));
+}
+
+test('a proven peerHello of another generation or rank is refused with PROTO_PEER_MISMATCH and closed, never told peerWelcome', async () => {
+  const { lines, log } = capturingLog();
+  const listener = await WsPeerListener.listen({ token: 'ring-secret', log });
+  try {
+    // Early: no accept yet, so nothing can be judged; the connection waits without a peerWelcome.
+    const early = await rawClient(listener.url);
+    await provenPeerHello(early, { runId: 'run', generation: 1, rank: 3 }, 'ring-secret');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(early.messages.map((m) => m.type), ['challenge']);
+    const accepting = listener.accept({ runId: 'run', generation: 2, ranks: [3] }, 5000);
+    // Once the owner says generation 2, the early one (generation 1) is refused.
+    assert.deepEqual(await early.closed, [1008, 'PROTO_PEER_MISMATCH']);
+    assert.deepEqual(early.messages.slice(1), [{ type: 'error', code: 'PROTO_PEER_MISMATCH', message: 'peerHello.generation must be 2 (this group), but got 1' }]);
+    // While accepting: the wrong rank is refused at once.
+    const wrongRank = await rawClient(listener.url);
+    await provenPeerHello(wrongRank, { runId: 'run', generation: 2, rank: 4 }, 'ring-secret');
+    assert.deepEqual(await wrongRank.closed, [1008, 'PROTO_PEER_MISMATCH']);
+    assert.deepEqual(wrongRank.messages.map((m) => m.type), ['challenge', 'error']);
+    assert.equal(wrongRank.messages[1]?.type === 'error' && wrongRank.messages[1].message, 'peerHello.rank must be 3 (the left neighbour), but got 4');
+    // The right one still gets in.
+    const dialed = await dialPeer({ url: listener.url, peerRank: 4, hello: { runId: 'run', generation: 2, rank: 3 }, token: 'ring-secret' });
+    const [accepted] = await accepting;
+    dialed.socket.terminate();
+    accepted!.socket.terminate();
+    assert.equal(accepted!.rank, 3);
+    // The worker's listener logs its refusals (the first of each code in full).
+    const refused = lines.filter((l) => l['msg'] === 'peerHello refused');
+    assert.deepEqual(refused.map((l) => [l['code'], l['remote'], l['generation'], l['rank']]), [['PROTO_PEER_MISMATCH', '127.0.0.1', 1, 3]]);
+  } finally {
+    await listener.close();
+  }
+});
+
+test('a wrong-secret peer is logged by the listener', async () => {
+  const { lines, log } = capturingLog();
+  const listener = await WsPeerListener.listen({ token: 'ring-secret', log });
+  try {
+    await dialPeer({ url: listener.url, peerRank: 4, hello, token: 'wrong-secret' }).catch(() => undefined);
+    const refused = lines.find((l) => l['msg'] === 'peerHello refused');
+    assert.equal(refused?.['code'], 'PROTO_AUTH');
+    assert.equal(refused?.['remote'], '127.0.0.1');
+    assert.ok(!JSON.stringify(lines).includes('wrong-secret'), "the dialer's secret appears in a log line");
+  } finally {
+    await listener.close();
+  }
+});
+
+/** A raw TCP client that upgrades to WebSocket and then never sends a byte more (not even a close frame). */
+function silentUpgrade(port: number): Promise<{ closed: Promise<number> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    const started = performance.now();
+    const closed = new Promise<number>((done) => socket.once('close', () => done(performance.now() - started)));
+    socket.on('error', () => undefined);
+    socket.once('connect', () => {
+      const key = randomBytes(16).toString('base64');
+      socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    });
+    let head = '';
+    socket.on('data', (chunk: Buffer) => {
+      if (head.includes('\r\n\r\n')) return;
+      head += chunk.toString('latin1');
+      if (head.startsWith('HTTP/1.1 101')) resolve({ closed });
+      else if (head.includes('\r\n\r\n')) reject(new Error(`upgrade refused: ${head.split('\r\n')[0]}`));
+    });
+  });
+}
+
+test('after the handshake deadline, a peer that never answers the close frame is dropped within REFUSAL_GRACE_MS, not after ws\'s 30 s', async () => {
+  const listener = await WsPeerListener.listen({ token: 'ring-secret', handshakeTimeoutMs: 200 });
+  try {
+    const { closed } = await silentUpgrade(listener.port);
+    const closedMs = await closed;
+    assert.ok(closedMs >= 200 && closedMs < 200 + REFUSAL_GRACE_MS + 3000, `dropped after ${closedMs} ms`);
+  } finally {
+    await listener.close();
+  }
+});
+
+test('silent connections from one address are capped and dropped at the first-byte deadline; a peer from another address still connects', async () => {
+  const { lines, log } = capturingLog();
+  const listener = await WsPeerListener.listen({ token: 'ring-secret', log, preauth: { maxPerAddress: 4, firstByteTimeoutMs: 300 } });
+  try {
+    const started = performance.now();
+    const flood = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        new Promise<number>((resolve) => {
+          const socket = connect({ port: listener.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+          socket.on('error', () => undefined);
+          socket.once('close', () => resolve(performance.now() - started));
+        }),
+      ),
+    );
+    // 16 reset at once, 4 at the first-byte deadline.
+    const atOnce = flood.filter((ms) => ms < 250).length;
+    assert.ok(atOnce >= 16, `only ${atOnce} of 20 refused at once (${flood.map(Math.round).join(', ')} ms)`);
+    assert.ok(Math.max(...flood) < 3000, `the last silent connection lived ${Math.max(...flood)} ms`);
+    const accepting = listener.accept({ runId: 'run', generation: 0, ranks: [3] }, 5000);
+    const dialed = await dialPeer({ url: listener.url, peerRank: 4, hello, token: 'ring-secret' });
+    await accepting;
+    dialed.socket.terminate();
+    assert.deepEqual(lines.map((l) => l['code']), ['ADDRESS_LIMIT', 'FIRST_BYTE_TIMEOUT']);
   } finally {
     await listener.close();
   }

@@ -1,9 +1,12 @@
 // A worker's (or the star hub's) listener for peer connections (protocol handshake step 7): a
 // small WebSocket server (`ws://`, or `wss://` with a certificate) that sends each new connection
 // a `challenge`, checks the `peerHello` that answers it (version, then the HMAC proof of the
-// shared secret), proves itself back with `peerWelcome`, and holds the connection until the
-// caller says which run, generation and ranks it expects. Connections that arrive before the
-// worker has its `welcome` wait; failures get an `error` message and are closed with its code.
+// shared secret), holds the connection until the caller says which run, generation and ranks it
+// expects, and only then proves itself back with `peerWelcome`, or refuses a mismatch with
+// `PROTO_PEER_MISMATCH` (a peer told `peerWelcome` would take the connection for accepted).
+// Connections that arrive before the worker has its `welcome` wait; failures get an `error`
+// message and are closed with its code. Before the proof, a PreauthGuard caps connections and
+// bounds their time; refusals are logged, rate-limited.
 import type { IncomingMessage } from 'node:http';
 import {
   checkPeerHello,
@@ -18,8 +21,10 @@ import {
   type PeerHello,
 } from '@gnet/protocol';
 import type WebSocket from 'ws';
-import { challengeConnection } from './challenge_connection.js';
+import { challengeConnection, sendRefusal } from './challenge_connection.js';
 import { CollectiveConfigError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
+import { PreauthGuard, type PreauthLimits } from './preauth_guard.js';
+import type { RefusalLogger } from './refusal_log.js';
 import { listenWsServer, type TlsCredentials, type WsServer } from './ws_server.js';
 
 /** Options of {@link WsPeerListener.listen}. */
@@ -40,6 +45,10 @@ export interface WsPeerListenerOptions {
   maxPayloadBytes?: number;
   /** The handshake deadline: how long a new connection may take to send its `peerHello`, in milliseconds; default 10 000. */
   handshakeTimeoutMs?: number;
+  /** Caps and deadlines before the proof; default DEFAULT_PREAUTH_LIMITS. */
+  preauth?: Partial<PreauthLimits>;
+  /** Where refused connections are logged, rate-limited (a pino logger fits); default nowhere. */
+  log?: RefusalLogger | null;
 }
 
 /** A connection that said a valid `peerHello`, ready to attach to a `WsTransport`. */
@@ -65,6 +74,9 @@ export interface PeerAcceptance {
 interface Held {
   hello: PeerHello;
   socket: WebSocket;
+  /** For the `peerWelcome` proof, sent once the connection is matched. */
+  serverNonce: Uint8Array;
+  remote: string;
   earlyFrames: Uint8Array[];
   onMessage: (data: WebSocket.RawData) => void;
   onClose: () => void;
@@ -77,9 +89,7 @@ interface Acceptance extends PeerAcceptance {
 
 /** Sends the `error` message for `err`, then closes with its close code (protocol README, "Error codes"). */
 export function refuse(socket: WebSocket, err: ProtocolError): void {
-  if (socket.readyState !== socket.OPEN) return;
-  socket.send(encodeMessage(errorMessageFor(err)), { binary: true }, () => undefined);
-  socket.close(err.closeCode, err.code);
+  sendRefusal(socket, encodeMessage(errorMessageFor(err)), err.closeCode, err.code);
 }
 
 /** Listens for peer connections; see the file header. */
@@ -91,6 +101,7 @@ export class WsPeerListener {
   /** True when serving `wss://`. */
   readonly tls: boolean;
   private readonly server: WsServer;
+  private readonly guard: PreauthGuard;
   private readonly token: string;
   private readonly handshakeTimeoutMs: number;
   private readonly held = new Set<Held>();
@@ -101,6 +112,7 @@ export class WsPeerListener {
 
   private constructor(server: WsServer, host: string, options: { token: string; tls: boolean; handshakeTimeoutMs: number }) {
     this.server = server;
+    this.guard = server.guard;
     this.host = host;
     this.port = server.port;
     this.url = server.url;
@@ -121,7 +133,8 @@ export class WsPeerListener {
       );
     }
     const tls = options.tls ?? null;
-    const server = await listenWsServer({ host, port: options.port ?? 0, maxPayloadBytes: maxPayload, tls });
+    const guard = new PreauthGuard({ limits: options.preauth, log: options.log ?? null });
+    const server = await listenWsServer({ host, port: options.port ?? 0, maxPayloadBytes: maxPayload, tls, guard });
     const listener = new WsPeerListener(server, host, { token, tls: tls !== null, handshakeTimeoutMs });
     server.server.on('connection', (socket: WebSocket, request: IncomingMessage) => listener.onConnection(socket, request));
     return listener;
@@ -130,7 +143,8 @@ export class WsPeerListener {
   /**
    * Waits until a valid `peerHello` has arrived from each of `expected.ranks` for this run and
    * generation (connections that came earlier count), and returns those connections in the order
-   * of `expected.ranks`. Others are refused with `PROTO_PEER_MISMATCH`. Rejects with
+   * of `expected.ranks`, each told `peerWelcome`. Others are refused with `PROTO_PEER_MISMATCH`
+   * (and no `peerWelcome`). Rejects with
    * `CollectiveTimeoutError` naming the first missing rank after `timeoutMs`.
    */
   accept(expected: PeerAcceptance, timeoutMs: number): Promise<AcceptedPeer[]> {
@@ -184,34 +198,45 @@ export class WsPeerListener {
       return;
     }
     socket.on('error', () => undefined);
+    const remote = request.socket.remoteAddress ?? '?';
     challengeConnection(socket, request.socket, {
       expected: 'peerHello',
       timeoutMs: this.handshakeTimeoutMs,
-      onRefused: (err) => refuse(socket, err),
-      onFirstFrame: (frame, serverNonce) => this.onPeerHello(socket, frame, serverNonce),
+      onRefused: (err) => this.refuseLogged(socket, err, remote, {}),
+      onFirstFrame: (frame, serverNonce) => this.onPeerHello(socket, request, frame, serverNonce),
     });
   }
 
-  /** The first message: version (at decode), then the proof; `peerWelcome` back, then hold. */
-  private onPeerHello(socket: WebSocket, frame: Uint8Array, serverNonce: Uint8Array): void {
+  /** Refuses with `err` and logs it (rate-limited). */
+  private refuseLogged(socket: WebSocket, err: ProtocolError, remote: string, fields: Record<string, unknown>): void {
+    this.guard.refusals.record(err.code, remote, 'peerHello refused', { ...fields, reason: err.message });
+    refuse(socket, err);
+  }
+
+  /** The first message: version (at decode), then the proof; then hold until an `accept` matches it. */
+  private onPeerHello(socket: WebSocket, request: IncomingMessage, frame: Uint8Array, serverNonce: Uint8Array): void {
     if (this.closed) {
       socket.terminate();
       return;
     }
+    const remote = request.socket.remoteAddress ?? '?';
     let hello: PeerHello;
     try {
       hello = decodeMessage(frame, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, expect: ['peerHello'] }) as PeerHello;
       checkPeerHelloProof(hello, serverNonce, this.token);
     } catch (err) {
-      if (err instanceof ProtocolError) refuse(socket, err);
+      if (err instanceof ProtocolError) this.refuseLogged(socket, err, remote, {});
       else socket.terminate();
       return;
     }
-    const serverProof = peerWelcomeProof(this.token, { serverNonce, clientNonce: hello.nonce });
-    socket.send(encodeMessage({ type: 'peerWelcome', serverProof }), { binary: true }, () => undefined);
+    // Proven: no longer a stranger. It may wait past the pre-auth deadline for its generation (a
+    // neighbour that got its `welcome` first dials before this worker is ready to accept).
+    this.guard.release(request.socket);
     const held: Held = {
       hello,
       socket,
+      serverNonce,
+      remote,
       earlyFrames: [],
       onMessage: (more) => held.earlyFrames.push(more as Buffer),
       onClose: () => this.held.delete(held),
@@ -223,7 +248,7 @@ export class WsPeerListener {
     this.maybeDone();
   }
 
-  /** Hands `held` to the acceptance in progress, or refuses it; leaves it held when none is. */
+  /** Hands `held` to the acceptance in progress (with `peerWelcome`), or refuses it; leaves it held when none is. */
   private match(held: Held): void {
     const acceptance = this.acceptance;
     if (acceptance === null) return;
@@ -240,12 +265,14 @@ export class WsPeerListener {
       }
     } catch (err) {
       this.held.delete(held);
-      if (err instanceof ProtocolError) refuse(held.socket, err);
+      if (err instanceof ProtocolError) this.refuseLogged(held.socket, err, held.remote, { rank: hello.rank, generation: hello.generation });
       else held.socket.terminate();
       return;
     }
     this.held.delete(held);
     held.socket.off('close', held.onClose);
+    const serverProof = peerWelcomeProof(this.token, { serverNonce: held.serverNonce, clientNonce: hello.nonce });
+    held.socket.send(encodeMessage({ type: 'peerWelcome', serverProof }), { binary: true }, () => undefined);
     this.handedOver.add(held.socket);
     acceptance.found.set(hello.rank, {
       rank: hello.rank,

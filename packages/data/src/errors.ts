@@ -47,6 +47,29 @@ export class Cifar10ChecksumError extends Error {
   }
 }
 
+/**
+ * A file in a folder the user chose (`--data-dir`, `CIFAR10_DIR`) fails its SHA-1 check. The folder
+ * is theirs, not the project's cache: the file is left exactly as it is and nothing is downloaded
+ * over it (the cache's own corrupt files are removed and fetched again instead).
+ */
+export class Cifar10CorruptFileError extends Error {
+  override readonly name = 'Cifar10CorruptFileError';
+  readonly code = 'CIFAR10_USER_FILE_CORRUPT';
+  constructor(
+    /** Absolute path of the file. */
+    readonly file: string,
+    /** Expected (official) SHA-1, 40 lower-case hex digits. */
+    readonly expected: string,
+    /** SHA-1 of the file's bytes. */
+    readonly actual: string,
+  ) {
+    super(
+      `SHA-1 of ${file} must be ${expected} (the official CIFAR-10 file), but is ${actual}; ` +
+        'it was left in place: replace it with the official file, or delete it to have it fetched again',
+    );
+  }
+}
+
 /** Codes of {@link Cifar10DownloadError}. */
 export type Cifar10DownloadErrorCode =
   | 'CIFAR10_HTTP_STATUS' // the server answered with a non-2xx status

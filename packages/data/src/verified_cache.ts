@@ -5,6 +5,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha1File, writeFileAtomic } from './atomic_file.js';
 import type { DataLogger } from './data_logger.js';
+import { Cifar10CorruptFileError } from './errors.js';
 
 /** Name of the stamp file inside the cache folder. */
 export const VERIFIED_STAMP_FILE = '.gnet-verified.json';
@@ -17,12 +18,31 @@ interface StampEntry {
 type Stamp = Record<string, StampEntry>;
 
 /**
- * Returns the names in `expected` (file name -> SHA-1) that are not verified in `dir`: missing files,
- * and files whose SHA-1 differs, which are removed (and logged). Files that pass are stamped.
+ * Who a data folder belongs to, which decides what happens to a file that fails its SHA-1:
+ * `project`, the project's own cache (`~/.cache/gnet/...`): it is removed and fetched again;
+ * `user`, a folder the user pointed at (`--data-dir`, `CIFAR10_DIR`): it is left in place and
+ * refused with {@link Cifar10CorruptFileError}, since deleting someone's files is not ours to do.
  */
-export async function findUnverified(dir: string, expected: Readonly<Record<string, string>>, log: DataLogger): Promise<string[]> {
+export type DataFolderOwner = 'project' | 'user';
+
+/** What {@link findUnverified} found. */
+export interface Unverified {
+  /** Names to fetch: missing files and (in the project's cache) the corrupt ones removed. */
+  missing: string[];
+  /** Names of the corrupt files removed (project's cache only). */
+  removed: string[];
+}
+
+/**
+ * Returns the names in `expected` (file name -> SHA-1) that are not verified in `dir`: missing files,
+ * and files whose SHA-1 differs. Files that pass are stamped. A file that fails is removed (and
+ * logged) when `owner` is `project`; when it is `user`, nothing is touched and
+ * {@link Cifar10CorruptFileError} names the first such file with both SHA-1s.
+ */
+export async function findUnverified(dir: string, expected: Readonly<Record<string, string>>, owner: DataFolderOwner, log: DataLogger): Promise<Unverified> {
   const stamp = await readStamp(dir);
   const unverified: string[] = [];
+  const removed: string[] = [];
   let changed = false;
   for (const [name, sha1] of Object.entries(expected)) {
     const path = join(dir, name);
@@ -42,12 +62,18 @@ export async function findUnverified(dir: string, expected: Readonly<Record<stri
       changed = true;
       continue;
     }
+    if (owner === 'user') {
+      // Stamp what did verify, so the run after the user's fix does not hash those again.
+      if (changed) await writeStamp(dir, stamp, log);
+      throw new Cifar10CorruptFileError(path, sha1, actual);
+    }
     log.warn({ file: path, expected: sha1, actual }, 'cached file failed its SHA-1 check, removing it');
     await rm(path, { force: true });
     unverified.push(name);
+    removed.push(name);
   }
   if (changed) await writeStamp(dir, stamp, log);
-  return unverified;
+  return { missing: unverified, removed };
 }
 
 /** Stamps files just written with a known SHA-1, so the next run does not hash them again. */

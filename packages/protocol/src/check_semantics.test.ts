@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Packr } from 'msgpackr';
+import { MAX_METRICS_COUNT, checkSemantics } from './check_semantics.js';
 import { decodeMessage } from './codec.js';
 import { sampleInitialWeights, sampleMessages, sampleWelcome } from './fixtures/sample_messages.js';
 import { ProtocolError, type ProtocolErrorCode } from './protocol_error.js';
@@ -184,7 +185,53 @@ describe('evalResult confusion matrix', () => {
 });
 
 describe('metrics invariants', () => {
+  const metrics = sampleMessages().metrics;
+
   it('correct is at most count', () => {
-    rejectsBytes({ ...sampleMessages().metrics, correct: 129 }, 'PROTO_SEMANTIC', 'metrics.correct must be at most count (128), but got 129');
+    rejectsBytes({ ...metrics, correct: 129 }, 'PROTO_SEMANTIC', 'metrics.correct must be at most count (128), but got 129');
+  });
+
+  it("refuses the absurd counts of issue 10 (epoch images 1.4e17 from counts of 2^53 - 1)", () => {
+    // 2^53 - 1 passes the schema (a safe integer); 16 steps of it made the epoch's 1.4e17 images.
+    rejectsBytes(
+      { ...metrics, count: Number.MAX_SAFE_INTEGER, correct: 0 },
+      'PROTO_SEMANTIC',
+      `metrics.count must be an integer in [1, ${MAX_METRICS_COUNT}] (the samples of one rank's batch), but got 9007199254740991`,
+    );
+    // The figure itself, handed straight to the semantic stage.
+    assert.throws(() => checkSemantics({ ...metrics, count: 1.4e17 }), {
+      name: 'ProtocolError',
+      code: 'PROTO_SEMANTIC',
+      message: `metrics.count must be an integer in [1, ${MAX_METRICS_COUNT}] (the samples of one rank's batch), but got 140000000000000000`,
+    });
+    rejectsBytes({ ...metrics, count: 0, correct: 0 }, 'PROTO_SEMANTIC', `metrics.count must be an integer in [1, ${MAX_METRICS_COUNT}] (the samples of one rank's batch), but got 0`);
+    assert.doesNotThrow(() => checkSemantics({ ...metrics, count: MAX_METRICS_COUNT }));
+  });
+
+  it('a non-finite loss only on a skipped step, a finite one never negative', () => {
+    rejectsBytes({ ...metrics, loss: NaN }, 'PROTO_SEMANTIC', 'metrics.loss must be finite unless metrics.skipped is true (the update was not applied), but got NaN with skipped false');
+    rejectsBytes({ ...metrics, loss: Infinity }, 'PROTO_SEMANTIC', 'metrics.loss must be finite unless metrics.skipped is true (the update was not applied), but got Infinity with skipped false');
+    rejectsBytes({ ...metrics, loss: -3 }, 'PROTO_SEMANTIC', 'metrics.loss must be at least 0 (a cross-entropy), but got -3');
+    const skipped = decodeMessage(raw.pack({ ...metrics, loss: NaN, skipped: true }));
+    assert.ok(skipped.type === 'metrics' && Number.isNaN(skipped.loss) && skipped.skipped, 'a diverged step still reports NaN');
+    assert.doesNotThrow(() => checkSemantics({ ...metrics, loss: 0 }));
+  });
+
+  it('timings are finite, and the phases fit in the step', () => {
+    rejectsBytes(
+      { ...metrics, timings: { ...metrics.timings, computeMs: 1e12 } },
+      'PROTO_SEMANTIC',
+      'metrics.timings phases (dataMs + computeMs + reduceMs + applyMs = 1000000000115.25) must add up to at most stepMs (950), the whole step',
+    );
+    // Infinity never gets past the schema; the semantic stage refuses it too when called directly.
+    rejectsBytes(
+      { ...metrics, timings: { ...metrics.timings, stepMs: Infinity } },
+      'PROTO_SCHEMA',
+      "Message 'metrics' does not match its schema: timings.stepMs: Invalid input: expected number, received Infinity",
+    );
+    assert.throws(() => checkSemantics({ ...metrics, timings: { ...metrics.timings, stepMs: Infinity } }), {
+      code: 'PROTO_SEMANTIC',
+      message: 'metrics.timings.stepMs must be a finite number of milliseconds >= 0, but got Infinity',
+    });
   });
 });

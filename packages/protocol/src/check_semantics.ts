@@ -5,6 +5,7 @@ import { BYTES_PER_ELEMENT } from './dtype.js';
 import type { Welcome } from './handshake_messages.js';
 import type { Message } from './message.js';
 import { ProtocolError } from './protocol_error.js';
+import type { Metrics } from './round_messages.js';
 import type { EvalResult } from './service_messages.js';
 import { checkTensor, type WireTensor } from './tensor.js';
 
@@ -94,6 +95,44 @@ function checkEvalResult(msg: EvalResult): void {
 }
 
 /**
+ * Most samples one rank may report for one step: 2^20. Far above any real per-rank batch (CIFAR-10
+ * trains on 50,000 images in all) and low enough that an epoch's sum of counts stays an exact
+ * integer; a worker claiming more is lying (issue 10 found an epoch of 1.4e17 images in
+ * metrics.jsonl: 16 steps of 2^53 - 1). The coordinator also checks the exact count each rank was
+ * asked for (apps/coordinator/src/step_metrics_check.ts).
+ */
+export const MAX_METRICS_COUNT = 1 << 20;
+/** How far below 0 a reported cross-entropy may round (float32 noise in a backend's log-softmax). */
+const LOSS_ROUNDING_SLACK = 1e-6;
+/** How far the phases of a step may add up beyond `stepMs` through floating-point rounding, in ms. */
+const TIMINGS_ROUNDING_SLACK_MS = 1;
+
+function checkMetrics(msg: Metrics): void {
+  const { count, correct, loss, skipped, timings } = msg;
+  if (!(Number.isSafeInteger(count) && count >= 1 && count <= MAX_METRICS_COUNT)) {
+    fail(`metrics.count must be an integer in [1, ${MAX_METRICS_COUNT}] (the samples of one rank's batch), but got ${count}`);
+  }
+  if (correct > count) fail(`metrics.correct must be at most count (${count}), but got ${correct}`);
+  // A non-finite loss is how a diverging run says so; the worker then poisons its gradient and
+  // every rank skips the update. A non-finite loss on an applied step is a lie or a bug.
+  if (!Number.isFinite(loss)) {
+    if (!skipped) fail(`metrics.loss must be finite unless metrics.skipped is true (the update was not applied), but got ${loss} with skipped false`);
+  } else if (loss < -LOSS_ROUNDING_SLACK) {
+    fail(`metrics.loss must be at least 0 (a cross-entropy), but got ${loss}`);
+  }
+  const phases = ['dataMs', 'computeMs', 'reduceMs', 'applyMs'] as const;
+  for (const name of [...phases, 'stepMs'] as const) {
+    const value = timings[name];
+    if (!(Number.isFinite(value) && value >= 0)) fail(`metrics.timings.${name} must be a finite number of milliseconds >= 0, but got ${value}`);
+  }
+  // The phases are consecutive parts of the step (roundStart received .. metrics sent).
+  const sum = phases.reduce((total, name) => total + timings[name], 0);
+  if (sum > timings.stepMs + TIMINGS_ROUNDING_SLACK_MS) {
+    fail(`metrics.timings phases (dataMs + computeMs + reduceMs + applyMs = ${sum}) must add up to at most stepMs (${timings.stepMs}), the whole step`);
+  }
+}
+
+/**
  * Checks the invariants of a schema-valid message; throws `PROTO_SEMANTIC`, or
  * `PROTO_BAD_TENSOR` for tensor and chunk bytes that disagree with their count. Run by
  * `decodeMessage` on every MessagePack message and by `encodeMessage` on everything it sends
@@ -110,7 +149,7 @@ export function checkSemantics(msg: Message): void {
       checkTensors(msg.momentum, `${msg.type}.momentum`);
       return;
     case 'metrics':
-      if (msg.correct > msg.count) fail(`metrics.correct must be at most count (${msg.count}), but got ${msg.correct}`);
+      checkMetrics(msg);
       return;
     case 'evalRequest':
       checkEvalRange('evalRequest', msg.start, msg.end);

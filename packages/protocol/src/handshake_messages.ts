@@ -114,7 +114,7 @@ export type Reject = z.infer<typeof RejectSchema>;
 export const InitialWeightsSchema = z.strictObject({
   type: z.literal('initialWeights'),
   generation: z.int().min(0),
-  /** The all-reduce round of this generation's weights check (round numbers are never reused). */
+  /** The all-reduce round of this generation's weights check (round numbers are never reused, see `roundStart.round`). */
   round: z.int().min(0).max(0xffffffff),
   /** Epoch to resume in (0-based). */
   epoch: z.int().min(0),

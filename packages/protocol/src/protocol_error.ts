@@ -63,7 +63,7 @@ export const PROTOCOL_ERRORS = {
   },
   PROTO_PEER_MISMATCH: {
     closeCode: CLOSE_CODES.policyViolation,
-    summary: 'A `peerHello` belongs to another run or group generation, or comes from a rank other than the left neighbour.',
+    summary: 'A `peerHello` belongs to another run or group generation, or comes from a rank other than the left neighbour; refused before any `peerWelcome`.',
   },
   PROTO_UNEXPECTED: {
     closeCode: CLOSE_CODES.protocolError,
@@ -76,6 +76,10 @@ export const PROTOCOL_ERRORS = {
   PROTO_ENCODE: {
     closeCode: CLOSE_CODES.internalError,
     summary: 'We were asked to send a message that breaks its schema, or a chunk into a buffer too small: a bug on the sending side.',
+  },
+  PROTO_BAD_REPLY: {
+    closeCode: CLOSE_CODES.protocolError,
+    summary: 'A well-formed reply disagrees with what it answers (`metrics` whose `count` is not the rank\'s share of the global batch, whose epoch or step is not the round\'s, or whose step outlasted the round): the sender is refused.',
   },
 } as const satisfies Record<string, { closeCode: CloseCode; summary: string }>;
 

@@ -11,7 +11,8 @@ const Uint32Schema = z.int().min(0).max(0xffffffff);
  * coordinator → every worker: compute the gradient of this step and all-reduce it.
  * `round` counts all-reduce rounds over the whole run and is never reused: a round that is
  * aborted and retried for the same step gets a new number, so late chunks of the old one are
- * recognisable.
+ * recognisable. Unique across coordinator restarts too (apps/coordinator/src/round_ids.ts
+ * enforces it; workers remember aborted rounds across reconnects).
  */
 export const RoundStartSchema = z.strictObject({
   type: z.literal('roundStart'),
@@ -82,16 +83,18 @@ export type ReducedChunk = z.infer<typeof ReducedChunkSchema>;
 export type ChunkMessage = GradChunk | ReducedChunk;
 
 /**
- * worker → coordinator: this worker's all-reduce of `round` failed (a neighbour closed, or sent
- * nothing within the collective timeout). The worker keeps its weights and waits for the
- * coordinator's decision (`roundAbort`, then a re-formed group). `peerRank` names the rank it
- * was waiting for, or is null when unknown: a rank that nobody reports and that sent neither
- * `metrics` nor `roundFailed` is the one the coordinator drops after a stall.
+ * worker → coordinator: this worker's all-reduce of `round` failed (a neighbour closed, sent
+ * nothing within the collective timeout, or sent a malformed frame). The worker keeps its weights
+ * and waits for the coordinator's decision (`roundAbort`, then a re-formed group). `peerRank`
+ * names the rank it was waiting for, or is null when unknown: a rank that nobody reports and that
+ * sent neither `metrics` nor `roundFailed` is the one the coordinator drops after a stall. With
+ * `code` `COLLECTIVE_BAD_FRAME`, `peerRank` is the rank whose frame broke the protocol (the
+ * reporter's ring neighbour), and the coordinator evicts that rank.
  */
 export const RoundFailedSchema = z.strictObject({
   type: z.literal('roundFailed'),
   round: Uint32Schema,
-  /** The collective error's code, e.g. `COLL_PEER_LOST`, `COLL_TIMEOUT`. */
+  /** The collective error's code, e.g. `COLLECTIVE_PEER_LOST`, `COLLECTIVE_TIMEOUT`, `COLLECTIVE_BAD_FRAME`. */
   code: z.string().min(1).max(64),
   message: z.string().max(4096),
   peerRank: z.int().min(0).nullable(),

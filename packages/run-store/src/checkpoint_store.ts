@@ -6,10 +6,10 @@
 // One writer per folder (the process that trains), through one store for loading and saving; any
 // number of readers. Saves through one store are serialised, so a save never removes another
 // save's temporary file.
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointError, loadCheckpoint, saveCheckpoint, type CheckpointErrorCode, type CheckpointState } from './checkpoint.js';
-import { syncDir, TEMP_MARKER } from './durable_write.js';
+import { makeFolder, syncDir, TEMP_MARKER } from './durable_write.js';
 
 /** Checkpoints kept when the caller does not say: enough to survive a corrupt newest file and one more. */
 export const DEFAULT_KEEP_CHECKPOINTS = 3;
@@ -100,7 +100,9 @@ export class CheckpointStore {
    * one of the same step, then deletes leftover temporary files, the files `loadLatestGood` of
    * this store found corrupt (already reported there), every checkpoint of a later step (a run
    * that resumed from an earlier checkpoint abandoned them; keeping them would let a stale future
-   * outrank the present) and all but the newest `keep`.
+   * outrank the present) and all but the newest `keep`. A full disk, a used-up quota or a
+   * read-only or forbidden folder is a `RunStoreWriteError` naming the file, the bytes and what to
+   * do, with no temporary file left and the checkpoints already there untouched.
    */
   save(state: CheckpointState, globalStep: number): Promise<SavedCheckpoint> {
     if (!Number.isSafeInteger(globalStep) || globalStep < 0) {
@@ -112,7 +114,7 @@ export class CheckpointStore {
   }
 
   private async saveNow(state: CheckpointState, globalStep: number): Promise<SavedCheckpoint> {
-    await mkdir(this.dir, { recursive: true });
+    await makeFolder(this.dir);
     const removed: string[] = [];
     // Temporary files can only be leftovers of a crashed writer: saves are serialised.
     for (const name of await readdir(this.dir)) {

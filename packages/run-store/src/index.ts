@@ -24,6 +24,7 @@ export {
 } from './checkpoint_store.js';
 export { renderChartSvg, writeChartPng, type EpochPoint } from './chart.js';
 export { RunFolder, type EpochRecord, type TestRecord } from './run_folder.js';
+export { RunStoreWriteError, type RunStoreWriteErrorCode } from './write_error.js';
 export {
   checkConfusion,
   classFigures,

@@ -7,12 +7,18 @@
 //   confusion.png/.json/.csv  the test split's confusion matrix as an image and as data
 //   checkpoints/         ckpt-<global step>.ckpt, the newest few (CheckpointStore), written atomically;
 //                        latest.ckpt in runs written before the store
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+// A write that fails for want of space, quota or permission throws RunStoreWriteError naming the
+// file and what to do (write_error.ts), and leaves no half-written file.
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import { writeChartPng, type EpochPoint } from './chart.js';
 import { CheckpointStore, DEFAULT_KEEP_CHECKPOINTS } from './checkpoint_store.js';
+import { appendFileWhole, makeFolder, writeFileDurable } from './durable_write.js';
 import { writeRunReport, type RunReport, type WrittenReport } from './report.js';
+import { isWriteErrno, toWriteError } from './write_error.js';
+
+/** `text` as UTF-8 bytes, for the durable writer. */
+const utf8 = (text: string): Uint8Array => Buffer.from(text, 'utf8');
 
 export interface EpochRecord extends EpochPoint {
   kind: 'epoch';
@@ -39,8 +45,8 @@ export class RunFolder {
   }
 
   async init(config: unknown): Promise<void> {
-    await mkdir(this.checkpointsDir, { recursive: true });
-    await writeFileAtomic(join(this.dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    await makeFolder(this.checkpointsDir);
+    await writeFileDurable(join(this.dir, 'config.json'), utf8(JSON.stringify(config, null, 2) + '\n'));
   }
 
   /** The run's checkpoints (`<run>/checkpoints/ckpt-<step>.ckpt`), keeping the newest `keep`. */
@@ -57,13 +63,14 @@ export class RunFolder {
     return join(this.checkpointsDir, `epoch-${String(epoch).padStart(3, '0')}.ckpt`);
   }
 
+  /** Appends one line to metrics.jsonl: the whole line or, when the write fails, nothing. */
   async append(record: EpochRecord | TestRecord): Promise<void> {
-    await appendFile(join(this.dir, 'metrics.jsonl'), JSON.stringify(record) + '\n');
+    await appendFileWhole(join(this.dir, 'metrics.jsonl'), JSON.stringify(record) + '\n');
   }
 
   /** Rewrites metrics.jsonl from the records a checkpoint carries, so a resumed run's file has no duplicate epochs. */
   async rewriteMetrics(records: readonly EpochRecord[]): Promise<void> {
-    await writeFileAtomic(join(this.dir, 'metrics.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join(''));
+    await writeFileDurable(join(this.dir, 'metrics.jsonl'), utf8(records.map((r) => JSON.stringify(r) + '\n').join('')));
   }
 
   async readMetrics(): Promise<Array<EpochRecord | TestRecord>> {
@@ -75,15 +82,32 @@ export class RunFolder {
   }
 
   async writeChart(epochs: readonly EpochPoint[], title: string): Promise<void> {
-    await writeChartPng(join(this.dir, 'chart.png'), epochs, title);
+    const path = join(this.dir, 'chart.png');
+    try {
+      await writeChartPng(path, epochs, title);
+    } catch (err) {
+      // Out of space part-way: the chart was truncated when opened; no half an image stays.
+      if (isOutOfSpace(err)) await rm(path, { force: true });
+      throw await toWriteError(err, path, null);
+    }
   }
 
   async writeSummary(summary: unknown): Promise<void> {
-    await writeFile(join(this.dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    await writeFileDurable(join(this.dir, 'summary.json'), utf8(JSON.stringify(summary, null, 2) + '\n'));
   }
 
   /** The end-of-run report: report.md and the test confusion matrix (PNG, JSON, CSV). */
   async writeReport(report: RunReport): Promise<WrittenReport> {
-    return writeRunReport(this.dir, report);
+    try {
+      return await writeRunReport(this.dir, report);
+    } catch (err) {
+      const path = (err as NodeJS.ErrnoException | null)?.path;
+      throw await toWriteError(err, typeof path === 'string' ? path : this.dir, null);
+    }
   }
+}
+
+function isOutOfSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return isWriteErrno(err) && (code === 'ENOSPC' || code === 'EDQUOT');
 }

@@ -1,5 +1,6 @@
 // The dashboard server over real HTTP on 127.0.0.1 (port 0): routes, the SSE replay and stream,
-// /metrics, and the bounds (a client that stops reading is dropped, subscribers are capped).
+// /metrics, and the bounds (a client that stops reading is dropped, subscribers are capped, a
+// slowloris flood from one address is capped and timed out while /metrics still answers).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
@@ -203,4 +204,45 @@ test('subscribers are capped (503 beyond maxSubscribers); close() flushes the la
   assert.equal((JSON.parse(first.messages.at(-1)!.data) as RunEvent).kind, 'finished');
   // After close the feed has no listener from the server left.
   assert.equal((events as unknown as { listeners: Set<unknown> }).listeners.size, 0);
+});
+
+/** A connection from `localAddress` that sends a request line and then a header line every second, never ending the headers; resolves with its lifetime in ms once the server closes it. */
+function slowloris(url: string, localAddress: string): Promise<number> {
+  const { hostname, port } = new URL(url);
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port), localAddress }, () => socket.write(`GET /metrics HTTP/1.1\r\nHost: ${hostname}\r\n`));
+    const drip = setInterval(() => socket.write('X-Slow: 1\r\n'), 1000);
+    socket.on('data', () => undefined);
+    socket.on('error', () => undefined);
+    socket.once('close', () => {
+      clearInterval(drip);
+      resolve(performance.now() - started);
+    });
+  });
+}
+
+test('150 slowloris connections from one address: 16 held until the headers timeout, the rest refused at once, /metrics answers meanwhile', async () => {
+  const events = new RunEvents();
+  for (const e of sampleRun()) events.emit(e);
+  const { server, lines } = await start(events);
+  try {
+    // 127.0.0.2 is another host to the server; the watcher asks from 127.0.0.1.
+    const flood = Array.from({ length: 150 }, () => slowloris(server.url, '127.0.0.2'));
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 3; i += 1) {
+      const res = await fetch(new URL('/metrics', server.url), { signal: AbortSignal.timeout(5000) });
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /gnet_/);
+    }
+    const lived = await Promise.all(flood);
+    const atOnce = lived.filter((ms) => ms < 1000).length;
+    assert.ok(atOnce >= 134, `only ${atOnce} of 150 refused at once`);
+    // Headers within 5 s (enforced each second), the first request within 10 s at the latest.
+    assert.ok(Math.max(...lived) < 15_000, `a slowloris connection lived ${Math.round(Math.max(...lived))} ms`);
+    const refused = lines.filter((l) => l['msg'] === 'connection refused before authentication');
+    assert.deepEqual(refused.map((l) => [l['code'], l['remote']]), [['ADDRESS_LIMIT', '127.0.0.2']]);
+  } finally {
+    await server.close();
+  }
 });

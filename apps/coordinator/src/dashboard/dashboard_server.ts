@@ -9,8 +9,11 @@
 //
 // Everything else is 404, every other method 405. Every route is bounded: static files are read
 // once at start-up, SSE subscribers are capped in number and in buffered bytes, the server caps
-// connections and the time to receive a request. It shows no secret (the config comes without the
-// token) and changes nothing, but it does show the run's settings to whoever reaches --host.
+// connections and the time to receive a request. Connections that have not yet sent a complete
+// request pass a PreauthGuard (per address and in total, first byte, first request), so a
+// slowloris flood from one address cannot make /metrics unreachable for the others (issue 10).
+// It shows no secret (the config comes without the token) and changes nothing, but it does show
+// the run's settings to whoever reaches --host.
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +21,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
+import { PreauthGuard, type PreauthLimits } from '@gnet/collective';
 import type { RunEvents } from '../run_events.js';
 import { RunMetrics } from './run_metrics.js';
 import { RunStateView } from './run_state.js';
@@ -34,13 +38,32 @@ export interface DashboardOptions {
   sse?: Partial<SseLimits>;
   /** Most `/events` subscribers at once; more get 503 (each holds a socket and a queue). */
   maxSubscribers?: number;
+  /** Caps and deadlines for connections that have not sent a complete request yet; default {@link DASHBOARD_PREAUTH_LIMITS}. */
+  preauth?: Partial<PreauthLimits>;
 }
 
-/** Open sockets of every kind; beyond it the OS backlog holds new ones (Node's `maxConnections`). */
+/** Open sockets of every kind; Node resets connections beyond it at once (`maxConnections`). */
 const MAX_CONNECTIONS = 128;
 const DEFAULT_MAX_SUBSCRIBERS = 32;
-/** Time to receive a request's headers (and a whole request): slowloris guard. */
+/** Time to receive a whole request, in milliseconds: slowloris guard. */
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Time to receive a request's headers, in milliseconds: a browser or Prometheus sends them in one write. */
+const HEADERS_TIMEOUT_MS = 5_000;
+/** How often Node enforces the two timeouts above, in milliseconds (its default, 30 s, would let a slow request live 40 s). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+
+/**
+ * Before a connection's first complete request: a browser opens about 6 connections per host and
+ * Prometheus one, so 16 per address is generous, and 64 in all leaves half of MAX_CONNECTIONS to
+ * connections that did ask something. First byte within 5 s, first request within 10 s (a
+ * browser's speculative preconnect that never asks is closed too; it simply opens another).
+ */
+export const DASHBOARD_PREAUTH_LIMITS: Readonly<PreauthLimits> = Object.freeze({
+  maxPerAddress: 16,
+  maxTotal: 64,
+  firstByteTimeoutMs: 5_000,
+  handshakeTimeoutMs: REQUEST_TIMEOUT_MS,
+});
 
 interface StaticFile {
   body: Buffer;
@@ -81,6 +104,7 @@ export class DashboardServer {
 
   private constructor(
     private readonly server: Server,
+    private readonly guard: PreauthGuard,
     readonly url: string,
     private readonly files: ReadonlyMap<string, StaticFile>,
     private readonly o: DashboardOptions,
@@ -96,15 +120,22 @@ export class DashboardServer {
       this.state.apply(e);
       for (const client of this.subscribers) client.push(e);
     });
-    server.on('request', (req, res) => this.route(req, res));
+    server.on('request', (req, res) => {
+      // A complete request: the connection is no stranger any more (keep-alive and SSE ones stay
+      // bounded by MAX_CONNECTIONS, the subscriber cap and Node's timeouts).
+      guard.release(req.socket);
+      this.route(req, res);
+    });
   }
 
   /** Binds `host:port`; rejects with the listen error (e.g. EADDRINUSE). */
   static async listen(o: DashboardOptions): Promise<DashboardServer> {
     const files = new Map<string, StaticFile>();
     for (const [route, { path, type }] of Object.entries(staticRoutes())) files.set(route, { body: await readFile(path), type });
-    const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS });
+    const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS });
     server.maxConnections = MAX_CONNECTIONS;
+    const guard = new PreauthGuard({ limits: { ...DASHBOARD_PREAUTH_LIMITS, ...o.preauth }, log: o.log });
+    guard.attach(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(o.port, o.host, () => {
@@ -114,7 +145,7 @@ export class DashboardServer {
     });
     const { port } = server.address() as AddressInfo;
     const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-    return new DashboardServer(server, `http://${host}:${port}/`, files, o);
+    return new DashboardServer(server, guard, `http://${host}:${port}/`, files, o);
   }
 
   /** `/events` subscribers connected now. */
@@ -135,6 +166,7 @@ export class DashboardServer {
     this.unsubscribe();
     this.metrics.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.guard.close();
     for (const client of this.subscribers) client.end();
     this.server.closeIdleConnections();
     const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);

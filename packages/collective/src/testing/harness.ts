@@ -96,3 +96,29 @@ export function dieAfter(transport: Transport, method: 'send' | 'recv', count: n
     close: (code, reason) => transport.close(code, reason),
   };
 }
+
+/**
+ * Wraps `transport` so that its `count`-th send goes out one byte short: a chunk frame whose
+ * payload no longer holds `count × bytesPerElement` bytes (`PROTO_BAD_TENSOR` at the receiver),
+ * as a buggy or hostile rank would send it. The caller's buffer is not touched.
+ */
+export function corruptSend(transport: Transport, count: number): Transport {
+  let calls = 0;
+  return {
+    rank: transport.rank,
+    send: (peer, frames, options) => {
+      calls += 1;
+      if (calls !== count) return transport.send(peer, frames, options);
+      const parts = frames instanceof Uint8Array ? [frames] : frames;
+      const whole = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+      let at = 0;
+      for (const p of parts) {
+        whole.set(p, at);
+        at += p.byteLength;
+      }
+      return transport.send(peer, whole.subarray(0, whole.byteLength - 1), options);
+    },
+    recv: (peer, options) => transport.recv(peer, options),
+    close: (code, reason) => transport.close(code, reason),
+  };
+}
