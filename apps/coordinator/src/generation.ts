@@ -96,7 +96,7 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
   const group = new WorkerGroup({
     members,
     generation,
-    log: o.log.child({ module: 'group', generation }),
+    log: o.log.child({ module: 'group' }),
     heartbeatMs: cfg.heartbeatMs,
     stallWarnMs: cfg.stallWarnMs,
     workerTimeoutMs: cfg.workerTimeoutMs,

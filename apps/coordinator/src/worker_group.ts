@@ -116,7 +116,8 @@ export class WorkerGroup {
   constructor(options: WorkerGroupOptions) {
     this.onLost = options.onLost;
     const { members, log } = options;
-    this.log = log;
+    // Every line of this group names its generation (bound once here: callers must not bind it too).
+    this.log = log.child({ generation: options.generation });
     this.generation = options.generation;
     this.stallWarnMs = options.stallWarnMs;
     this.worldSize = members.length;
@@ -412,7 +413,7 @@ export class WorkerGroup {
     this.lost.set(rank, reason);
     const err = this.lostError(rank);
     this.onLost?.(rank, err.workerId, reason);
-    this.log.warn({ generation: this.generation, rank, workerId: err.workerId, phase: this.phase, reason, lastHeardAgoMs: Math.round(performance.now() - this.members[rank]!.lastHeardMs) }, 'worker lost');
+    this.log.warn({ rank, workerId: err.workerId, phase: this.phase, reason, lastHeardAgoMs: Math.round(performance.now() - this.members[rank]!.lastHeardMs) }, 'worker lost');
     const collector = this.collector;
     if (collector !== null && collector.ranks.includes(rank)) collector.reject(err);
     if (this.failure === null) {
