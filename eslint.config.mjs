@@ -32,13 +32,15 @@ export default tseslint.config(
             { sourceTag: 'layer:data', onlyDependOnLibsWithTags: [], bannedExternalImports: [...TFJS, 'ws', 'msgpackr'] },
             // The run folder (metrics, chart, checkpoints) is plain files: no tensors, no wire.
             { sourceTag: 'layer:run-store', onlyDependOnLibsWithTags: [], bannedExternalImports: [...TFJS, 'ws', 'msgpackr'] },
+            // A TF.js backend (native kernels under tfjs-backend-cpu's storage): tensors only, no wire, no logs.
+            { sourceTag: 'layer:backend', onlyDependOnLibsWithTags: [], bannedExternalImports: ['ws', 'msgpackr', 'pino'] },
             // Training owns model + data + tfjs, but not the wire.
-            { sourceTag: 'layer:training', onlyDependOnLibsWithTags: ['layer:model', 'layer:data', 'layer:run-store'], bannedExternalImports: ['ws', 'msgpackr'] },
+            { sourceTag: 'layer:training', onlyDependOnLibsWithTags: ['layer:model', 'layer:data', 'layer:run-store', 'layer:backend'], bannedExternalImports: ['ws', 'msgpackr'] },
             // The coordinator never loads TensorFlow.js: it must run on a machine without it.
             { sourceTag: 'layer:coordinator', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:run-store'], bannedExternalImports: TFJS },
-            { sourceTag: 'layer:worker', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store'] },
-            { sourceTag: 'layer:test', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store'] },
-            { sourceTag: 'layer:bench', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store'] },
+            { sourceTag: 'layer:worker', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
+            { sourceTag: 'layer:test', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
+            { sourceTag: 'layer:bench', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
           ],
         },
       ],

@@ -1,0 +1,16 @@
+# node-gyp build of the oneDNN addon. Needs libdnnl-dev (Debian: `apt-get install libdnnl-dev`,
+# oneDNN 2.6, OpenMP runtime) at build time and libdnnl2 wherever it runs.
+{
+  "targets": [
+    {
+      "target_name": "onednn_addon",
+      "sources": ["src/addon.cc", "src/conv.cc"],
+      # dnnl.hpp reports errors as C++ exceptions; node-gyp's defaults turn them off.
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2"],
+      # libgomp for omp_set_num_threads: the same OpenMP runtime Debian's libdnnl links.
+      "libraries": ["-ldnnl", "-lgomp"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

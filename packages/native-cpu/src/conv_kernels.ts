@@ -1,0 +1,140 @@
+// Conv2D, FusedConv2D, Conv2DBackpropInput and Conv2DBackpropFilter for the 'onednn' backend: the
+// oneDNN addon on the cpu backend's own Float32Arrays (read in place, output written into a fresh
+// array that becomes the tensor's storage), falling back to the cpu kernel for anything the addon
+// does not handle. Kernel functions in the shape of tfjs-backend-cpu's kernels/Conv2D.ts.
+import {
+  Conv2D,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  FusedConv2D,
+  type Conv2DAttrs,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropInputAttrs,
+  type FusedConv2DAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { convShape, shapeOf } from './conv_shape.js';
+import type { OneDnnAddon } from './native_addon.js';
+
+/** The kernels `convKernels` provides. */
+export const CONV_KERNEL_NAMES = [Conv2D, FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter] as const;
+
+/** A float32 tensor's values, in place; null for anything else (then the cpu kernel runs). */
+function f32(backend: MathBackendCPU, t: TensorInfo): Float32Array | null {
+  if (t.dtype !== 'float32') return null;
+  const values = backend.readSync(t.dataId);
+  return values instanceof Float32Array ? values : null;
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]): boolean =>
+  a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** Hands `values` to the backend as a new tensor's storage (no copy). */
+function output(backend: MathBackendCPU, shape: number[], values: Float32Array): TensorInfo {
+  return backend.makeTensorInfo(shape, 'float32', values);
+}
+
+/**
+ * The four convolution kernels for backend `backendName` over `addon`. `stock` gives the cpu
+ * backend's kernel function for a kernel name, run for what the addon does not handle (NCHW,
+ * dilation, other dtypes, PReLU/LeakyReLU/... activations, bias other than `[cout]`).
+ */
+export function convKernels(
+  addon: OneDnnAddon,
+  backendName: string,
+  stock: (kernelName: (typeof CONV_KERNEL_NAMES)[number]) => KernelFunc,
+): KernelConfig[] {
+  const stockConv = stock(Conv2D);
+  const stockFused = stock(FusedConv2D);
+  const stockDx = stock(Conv2DBackpropInput);
+  const stockDw = stock(Conv2DBackpropFilter);
+
+  const conv2D: KernelFunc = (args) => {
+    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+    const backend = args.backend as MathBackendCPU;
+    const shape = convShape(x.shape, filter.shape, args.attrs as unknown as Conv2DAttrs);
+    const xv = f32(backend, x);
+    const wv = f32(backend, filter);
+    if (shape === null || xv === null || wv === null) return stockConv(args);
+    const yShape = shapeOf(shape, 'y');
+    const y = new Float32Array(yShape.reduce((a, b) => a * b));
+    addon.conv2dForward(shape, xv, wv, null, false, y);
+    return output(backend, yShape, y);
+  };
+
+  const fusedConv2D: KernelFunc = (args) => {
+    const { x, filter, bias, preluActivationWeights } = args.inputs as {
+      x: TensorInfo;
+      filter: TensorInfo;
+      bias?: TensorInfo;
+      preluActivationWeights?: TensorInfo;
+    };
+    const attrs = args.attrs as unknown as FusedConv2DAttrs;
+    const backend = args.backend as MathBackendCPU;
+    const activation = attrs.activation ?? 'linear';
+    const shape = convShape(x.shape, filter.shape, attrs);
+    const xv = f32(backend, x);
+    const wv = f32(backend, filter);
+    const cout = filter.shape[3];
+    // Only the bias a conv layer has, [cout]; broadcasting shapes go to the cpu kernel.
+    const biasOk = bias === undefined || (bias.shape.length === 1 && bias.shape[0] === cout);
+    const bv = bias === undefined ? null : f32(backend, bias);
+    if (
+      shape === null ||
+      xv === null ||
+      wv === null ||
+      !biasOk ||
+      (bias !== undefined && bv === null) ||
+      preluActivationWeights !== undefined ||
+      (activation !== 'linear' && activation !== 'relu')
+    ) {
+      return stockFused(args);
+    }
+    const yShape = shapeOf(shape, 'y');
+    const y = new Float32Array(yShape.reduce((a, b) => a * b));
+    addon.conv2dForward(shape, xv, wv, bv, activation === 'relu', y);
+    return output(backend, yShape, y);
+  };
+
+  const conv2DBackpropInput: KernelFunc = (args) => {
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
+    const backend = args.backend as MathBackendCPU;
+    const shape = convShape(attrs.inputShape, filter.shape, attrs);
+    const dyv = f32(backend, dy);
+    const wv = f32(backend, filter);
+    if (shape === null || dyv === null || wv === null || !sameShape(dy.shape, shapeOf(shape, 'y'))) {
+      return stockDx(args);
+    }
+    const xShape = shapeOf(shape, 'x');
+    const dx = new Float32Array(xShape.reduce((a, b) => a * b));
+    addon.conv2dBackwardData(shape, dyv, wv, dx);
+    return output(backend, xShape, dx);
+  };
+
+  const conv2DBackpropFilter: KernelFunc = (args) => {
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    const backend = args.backend as MathBackendCPU;
+    const shape = convShape(x.shape, attrs.filterShape, attrs);
+    const xv = f32(backend, x);
+    const dyv = f32(backend, dy);
+    if (shape === null || xv === null || dyv === null || !sameShape(dy.shape, shapeOf(shape, 'y'))) {
+      return stockDw(args);
+    }
+    const wShape = shapeOf(shape, 'filter');
+    const dw = new Float32Array(wShape.reduce((a, b) => a * b));
+    addon.conv2dBackwardWeights(shape, xv, dyv, dw);
+    return output(backend, wShape, dw);
+  };
+
+  return [
+    { kernelName: Conv2D, backendName, kernelFunc: conv2D },
+    { kernelName: FusedConv2D, backendName, kernelFunc: fusedConv2D },
+    { kernelName: Conv2DBackpropInput, backendName, kernelFunc: conv2DBackpropInput },
+    { kernelName: Conv2DBackpropFilter, backendName, kernelFunc: conv2DBackpropFilter },
+  ];
+}

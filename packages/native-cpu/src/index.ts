@@ -1,0 +1,6 @@
+// @gnet/native-cpu: a TensorFlow.js backend 'onednn' that keeps the cpu backend's tensors and runs
+// the heavy kernels natively through oneDNN (issue 11).
+export { ONEDNN_BACKEND, ONEDNN_PRIORITY, OneDnnBackend, registerOneDnnBackend, type OneDnnRegistration } from './onednn_backend.js';
+export { loadNativeAddon, type AddonLoad, type OneDnnAddon, type OneDnnCacheStats, type OneDnnInfo } from './native_addon.js';
+export { CONV_KERNEL_NAMES } from './conv_kernels.js';
+export { convShape, type ConvParams } from './conv_shape.js';

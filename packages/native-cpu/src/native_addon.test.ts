@@ -1,0 +1,141 @@
+// The addon loader (a reason, never a throw, when the addon cannot load) and the addon's own
+// surface: what it reports, its thread and cache controls, and the errors for bad arguments.
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it, before } from 'node:test';
+import { explainLoadError, loadAddonAt, loadNativeAddon } from './native_addon.js';
+
+describe('loadAddonAt', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'native-cpu-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('says how to build the addon when it is missing', () => {
+    const path = join(dir, 'absent.node');
+    const load = loadAddonAt(path);
+    assert.equal(load.addon, null);
+    assert.equal(
+      load.reason,
+      `the oneDNN addon is not built (${path} is missing): install libdnnl-dev and run \`npm run build:native -w @gnet/native-cpu\``,
+    );
+  });
+
+  it('reports a file that is not a loadable addon', () => {
+    const path = join(dir, 'garbage.node');
+    writeFileSync(path, 'not an ELF file');
+    const load = loadAddonAt(path);
+    assert.equal(load.addon, null);
+    assert.match(load.reason!, /^the oneDNN addon failed to load: /);
+  });
+
+  it('names the package to install when libdnnl is absent', () => {
+    // The message dlopen gives when libdnnl.so.2 is not on the loader path.
+    const err = Object.assign(new Error('libdnnl.so.2: cannot open shared object file: No such file or directory'), {
+      code: 'ERR_DLOPEN_FAILED',
+    });
+    assert.equal(
+      explainLoadError(err, '/x/onednn_addon.node'),
+      'oneDNN is not installed (libdnnl.so.2: cannot open shared object file: No such file or directory): install libdnnl2 (Debian: apt-get install libdnnl2)',
+    );
+  });
+});
+
+const { addon, reason } = loadNativeAddon();
+
+// Not skipped without the addon: a missing fast path must fail loudly (`.ci/run` installs libdnnl-dev).
+describe('the oneDNN addon', () => {
+  before(() => {
+    if (addon === null) throw new Error(`${reason}; install oneDNN (apt-get install libdnnl-dev) and build the addon (npm run build:native -w @gnet/native-cpu)`);
+  });
+  const a = addon!;
+  // x [1, 4, 4, 2] * w [3, 3, 2, 3], 'same': y [1, 4, 4, 3].
+  const shape = Int32Array.of(1, 4, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1);
+  const x = new Float32Array(32).fill(1);
+  const w = new Float32Array(54).fill(1);
+
+  it('is loaded once per thread', () => {
+    assert.equal(loadNativeAddon().addon, a);
+  });
+
+  it("reports oneDNN's version, ISA, runtime and threads", () => {
+    const info = a.info();
+    assert.match(info.version, /^\d+\.\d+\.\d+$/);
+    assert.match(info.isa, /^(sse41|avx|avx2|avx2_vnni|avx512_\w+)$/);
+    assert.ok(['omp', 'tbb', 'seq', 'threadpool'].includes(info.cpuRuntime), info.cpuRuntime);
+    assert.ok(info.maxThreads >= (info.cpuRuntime === 'omp' ? 1 : 0));
+  });
+
+  it('sets the OpenMP thread count, with primitives made for the new count', { skip: a.info().cpuRuntime !== 'omp' && 'oneDNN is not on OpenMP here' }, () => {
+    const before = a.info().maxThreads;
+    const y = new Float32Array(48);
+    try {
+      a.setNumThreads(2);
+      a.conv2dForward(shape, x, w, null, false, y);
+      assert.equal(a.setNumThreads(1), 1);
+      assert.equal(a.info().maxThreads, 1);
+      // oneDNN splits a JIT kernel's work for the thread count at creation: a new primitive.
+      const misses = a.cacheStats().misses;
+      a.conv2dForward(shape, x, w, null, false, y);
+      assert.equal(a.cacheStats().misses, misses + 1);
+    } finally {
+      a.setNumThreads(before);
+    }
+    assert.throws(() => a.setNumThreads(0), {
+      code: 'ONEDNN_BAD_ARGUMENT',
+      message: '`threads` passed to setNumThreads must be a positive integer',
+    });
+  });
+
+  it('computes a convolution in place', () => {
+    const y = new Float32Array(48);
+    a.conv2dForward(shape, x, w, null, false, y);
+    // A corner sees 2x2 pixels of 2 channels of ones; an edge 2x3; the middle 3x3.
+    assert.deepEqual([y[0], y[3], y[15], y[5 * 3]], [8, 12, 18, 18]);
+    const biased = new Float32Array(48);
+    a.conv2dForward(shape, x, w, Float32Array.of(-10, -20, 0), true, biased);
+    assert.deepEqual([...biased.subarray(0, 3)], [0, 0, 8]); // relu(8 - 10), relu(8 - 20), 8
+  });
+
+  it('rejects arrays of the wrong length or type, and inconsistent shapes', () => {
+    assert.throws(() => a.conv2dForward(shape, x, w, null, false, new Float32Array(3)), {
+      name: 'Error',
+      code: 'ONEDNN_BAD_ARGUMENT',
+      message: '`y` passed to conv2dForward must have 48 elements, but got 3',
+    });
+    assert.throws(() => a.conv2dBackwardData(shape, new Float32Array(48), new Float64Array(54) as never, new Float32Array(32)), {
+      code: 'ONEDNN_BAD_ARGUMENT',
+      message: '`filter` passed to conv2dBackwardData must be a Float32Array',
+    });
+    const wrongOut = Int32Array.of(1, 4, 4, 2, 5, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1);
+    assert.throws(() => a.conv2dForward(wrongOut, x, w, null, false, new Float32Array(60)), {
+      code: 'ONEDNN_BAD_ARGUMENT',
+      message: 'conv shape [n=1, 4x4x2] * [3x3] stride 1x1 pads t1 l1 b1 r1 does not give the output 5x4x3',
+    });
+    assert.throws(() => (a.conv2dBackwardWeights as (...args: unknown[]) => void)(shape, x), {
+      code: 'ONEDNN_BAD_ARGUMENT',
+      message: 'conv2dBackwardWeights takes 4 arguments, but got 2',
+    });
+  });
+
+  it('keeps at most the cache capacity of primitives, least recently used out first', () => {
+    const before = a.cacheStats();
+    try {
+      a.setCacheCapacity(2);
+      assert.equal(a.cacheStats().size, 2);
+      const y = new Float32Array(48);
+      const dw = new Float32Array(54);
+      a.conv2dForward(shape, x, w, null, false, y); // entry 1
+      a.conv2dBackwardWeights(shape, x, y, dw); // entry 2
+      a.conv2dForward(shape, x, w, null, true, y); // entry 3 (ReLU): evicts entry 1
+      const s = a.cacheStats();
+      assert.equal(s.size, 2);
+      a.conv2dBackwardWeights(shape, x, y, dw); // still cached
+      assert.equal(a.cacheStats().hits, s.hits + 1);
+      a.conv2dForward(shape, x, w, null, false, y); // was evicted
+      assert.equal(a.cacheStats().misses, s.misses + 1);
+    } finally {
+      a.setCacheCapacity(before.capacity);
+    }
+  });
+});

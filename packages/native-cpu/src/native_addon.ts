@@ -1,0 +1,118 @@
+// Loads the oneDNN N-API addon that `npm run build:native` builds into native/build/Release, or
+// says why it cannot, without throwing: where libdnnl is absent the project must still run on wasm.
+// Loaded with createRequire (an ES module cannot import a .node file), as node-gyp-build and
+// tfjs-node's own loader do.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** What the addon reports about oneDNN on this machine. */
+export interface OneDnnInfo {
+  /** oneDNN's version, e.g. '2.6.3'. */
+  readonly version: string;
+  /** The instruction set oneDNN dispatches to here, e.g. 'avx512_core', 'avx2'. */
+  readonly isa: string;
+  /** oneDNN's CPU threading runtime: 'omp' on Debian (then `setNumThreads` works), 'tbb', 'seq', ... */
+  readonly cpuRuntime: string;
+  /** Threads oneDNN's next call from this JS thread may use (OpenMP's max threads; 0 if not OpenMP). */
+  readonly maxThreads: number;
+}
+
+/** The addon's primitive cache (one per JS thread). */
+export interface OneDnnCacheStats {
+  readonly size: number;
+  readonly capacity: number;
+  readonly hits: number;
+  readonly misses: number;
+}
+
+/**
+ * The addon's functions. All are synchronous and work on the given arrays in place (zero copy);
+ * a convolution blocks the calling thread for its whole run (0.1-1 s for a large one).
+ *
+ * `shape` is 15 int32 values (see `convShape` in conv_shape.ts): n, h, w, cin, oh, ow, cout, kh,
+ * kw, strideH, strideW, padTop, padLeft, padBottom, padRight. Activations are NHWC, filters HWIO
+ * (TF.js's layouts); every array must have exactly the length the shape implies, or the call
+ * throws an Error with `code` 'ONEDNN_BAD_ARGUMENT' ('ONEDNN_FAILED' when oneDNN itself fails).
+ */
+export interface OneDnnAddon {
+  /** y `[n, oh, ow, cout]` = relu?(conv(x `[n, h, w, cin]`, filter `[kh, kw, cin, cout]`) + bias? `[cout]`). */
+  conv2dForward(
+    shape: Int32Array,
+    x: Float32Array,
+    filter: Float32Array,
+    bias: Float32Array | null,
+    relu: boolean,
+    y: Float32Array,
+  ): void;
+  /** dx `[n, h, w, cin]` from dy `[n, oh, ow, cout]` and filter `[kh, kw, cin, cout]`. */
+  conv2dBackwardData(shape: Int32Array, dy: Float32Array, filter: Float32Array, dx: Float32Array): void;
+  /** dw `[kh, kw, cin, cout]` from x `[n, h, w, cin]` and dy `[n, oh, ow, cout]`. */
+  conv2dBackwardWeights(shape: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
+  info(): OneDnnInfo;
+  /** Sets the OpenMP thread count for calls from this JS thread; returns the count now in effect. */
+  setNumThreads(threads: number): number;
+  cacheStats(): OneDnnCacheStats;
+  /** Entries kept in this JS thread's primitive cache (default 512); shrinking evicts at once. */
+  setCacheCapacity(entries: number): void;
+}
+
+/** The addon, or why there is none (one sentence naming what to install or run). */
+export type AddonLoad = { readonly addon: OneDnnAddon; readonly reason?: undefined } | { readonly addon: null; readonly reason: string };
+
+/** Where node-gyp puts the addon, relative to this file (src/ and dist/ both sit beside native/). */
+const ADDON_PATH = fileURLToPath(new URL('../native/build/Release/onednn_addon.node', import.meta.url));
+
+const FUNCTIONS: readonly (keyof OneDnnAddon)[] = [
+  'conv2dForward',
+  'conv2dBackwardData',
+  'conv2dBackwardWeights',
+  'info',
+  'setNumThreads',
+  'cacheStats',
+  'setCacheCapacity',
+];
+
+let loaded: AddonLoad | undefined;
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0] ?? text;
+}
+
+/** Turns a failed `require` of the addon at `path` into a reason that says what to do. */
+export function explainLoadError(err: unknown, path: string): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = firstLine(err);
+  if (code === 'MODULE_NOT_FOUND') {
+    return `the oneDNN addon is not built (${path} is missing): install libdnnl-dev and run \`npm run build:native -w @gnet/native-cpu\``;
+  }
+  if (/libdnnl\.so/.test(message)) {
+    return `oneDNN is not installed (${message}): install libdnnl2 (Debian: apt-get install libdnnl2)`;
+  }
+  return `the oneDNN addon failed to load: ${message}`;
+}
+
+/** Loads the addon from `path` (tests point it elsewhere); never throws. Not cached. */
+export function loadAddonAt(path: string): AddonLoad {
+  try {
+    const mod = createRequire(import.meta.url)(path) as Partial<OneDnnAddon>;
+    const missing = FUNCTIONS.filter((name) => typeof mod[name] !== 'function');
+    if (missing.length === 0) return { addon: mod as OneDnnAddon };
+    return { addon: null, reason: `the oneDNN addon is stale (no ${missing.join(', ')}): run \`npm run build:native -w @gnet/native-cpu\`` };
+  } catch (err) {
+    return { addon: null, reason: explainLoadError(err, path) };
+  }
+}
+
+/**
+ * The oneDNN addon for this JS thread, loaded on the first call; never throws. Where it cannot load,
+ * `addon` is null and `reason` says why, e.g. "oneDNN is not installed (...): install libdnnl2".
+ *
+ * @example
+ *   const { addon, reason } = loadNativeAddon();
+ *   if (addon === null) log.info({ reason }, 'oneDNN backend unavailable');
+ */
+export function loadNativeAddon(): AddonLoad {
+  loaded ??= loadAddonAt(ADDON_PATH);
+  return loaded;
+}

@@ -1,0 +1,87 @@
+// The 'onednn' TensorFlow.js backend: tfjs-backend-cpu's backend class and every cpu kernel,
+// re-registered under 'onednn', with the convolutions replaced by oneDNN ones (conv_kernels.ts).
+// Tensors live in ordinary JS typed arrays as on 'cpu', so there is no wasm heap and no 4 GB cap;
+// each native kernel reads them in place. How tfjs-node registers 'tensorflow' is the model
+// (registerBackend + a kernel config per kernel), minus libtensorflow.
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import {
+  findBackendFactory,
+  getKernel,
+  getKernelsForBackend,
+  registerBackend,
+  registerKernel,
+  unregisterKernel,
+  type KernelFunc,
+} from '@tensorflow/tfjs-core';
+import { CONV_KERNEL_NAMES, convKernels } from './conv_kernels.js';
+import { loadNativeAddon, type OneDnnAddon, type OneDnnInfo } from './native_addon.js';
+
+/** The backend's name, for `tf.setBackend`. */
+export const ONEDNN_BACKEND = 'onednn';
+
+/**
+ * Above wasm (2) and cpu (1), below tfjs-node's 'tensorflow' (3): the order issue 11 asks for, so
+ * that code which never calls `tf.setBackend` gets the fastest backend registered.
+ */
+export const ONEDNN_PRIORITY = 2.5;
+
+/** The cpu backend's storage and kernels; the addon is where the native kernels run. */
+export class OneDnnBackend extends MathBackendCPU {
+  constructor(readonly addon: OneDnnAddon) {
+    super();
+  }
+}
+
+export type OneDnnRegistration =
+  | {
+      readonly registered: true;
+      readonly info: OneDnnInfo;
+      /** Kernels running natively (the rest are the cpu backend's). */
+      readonly nativeKernels: readonly string[];
+    }
+  | { readonly registered: false; readonly reason: string };
+
+let registration: OneDnnRegistration | undefined;
+
+/**
+ * Registers the 'onednn' backend if the oneDNN addon loads, else says why; never throws for a
+ * missing addon. Idempotent. Registers no backend as a side effect of importing this module.
+ * `@tensorflow/tfjs-backend-cpu` is imported by this module, so cpu's kernels are already
+ * registered when they are copied.
+ *
+ * @example
+ *   const r = registerOneDnnBackend();
+ *   if (r.registered) await tf.setBackend('onednn');
+ *   else log.info({ reason: r.reason }, 'oneDNN unavailable, using wasm');
+ */
+export function registerOneDnnBackend(): OneDnnRegistration {
+  if (registration !== undefined) return registration;
+  const { addon, reason } = loadNativeAddon();
+  if (addon === null) {
+    registration = { registered: false, reason };
+    return registration;
+  }
+  if (getKernel(CONV_KERNEL_NAMES[0], 'cpu') === undefined) {
+    // Only possible if tfjs-core was loaded twice (two registries): a bug, fail fast.
+    throw new Error("registerOneDnnBackend: the 'cpu' backend's kernels are not registered in this tfjs-core");
+  }
+  for (const config of getKernelsForBackend('cpu')) {
+    if (getKernel(config.kernelName, ONEDNN_BACKEND) === undefined) registerKernel({ ...config, backendName: ONEDNN_BACKEND });
+  }
+  const stock = (name: string): KernelFunc => {
+    const config = getKernel(name, 'cpu');
+    if (config === undefined) throw new Error(`registerOneDnnBackend: the 'cpu' backend has no '${name}' kernel to fall back to`);
+    return config.kernelFunc;
+  };
+  const native = convKernels(addon, ONEDNN_BACKEND, stock);
+  for (const config of native) {
+    // Unregister first: registerKernel only warns on a duplicate and keeps the old one.
+    if (getKernel(config.kernelName, ONEDNN_BACKEND) !== undefined) unregisterKernel(config.kernelName, ONEDNN_BACKEND);
+    registerKernel(config);
+  }
+  if (findBackendFactory(ONEDNN_BACKEND) === null) {
+    registerBackend(ONEDNN_BACKEND, () => new OneDnnBackend(addon), ONEDNN_PRIORITY);
+  }
+  registration = { registered: true, info: addon.info(), nativeKernels: native.map((c) => c.kernelName) };
+  return registration;
+}
