@@ -4,3 +4,5 @@ export { ONEDNN_BACKEND, ONEDNN_PRIORITY, OneDnnBackend, registerOneDnnBackend, 
 export { loadNativeAddon, type AddonLoad, type OneDnnAddon, type OneDnnCacheStats, type OneDnnInfo } from './native_addon.js';
 export { CONV_KERNEL_NAMES } from './conv_kernels.js';
 export { convShape, type ConvParams } from './conv_shape.js';
+export { POOL_KERNEL_NAMES } from './pool_kernels.js';
+export { poolShape, type PoolParams } from './pool_shape.js';

@@ -138,4 +138,65 @@ describe('the oneDNN addon', () => {
       a.setCacheCapacity(before.capacity);
     }
   });
+
+  describe('pooling', () => {
+    // x [1, 3, 3, 1] = 1..9, 2x2 windows, stride 1, 'same' (TF pads 0 top/left, 1 bottom/right): y [1, 3, 3, 1].
+    const pool = Int32Array.of(1, 3, 3, 1, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1);
+    const px = Float32Array.from({ length: 9 }, (_, i) => i + 1);
+
+    it('computes max and padding-excluding average pools in place', () => {
+      const y = new Float32Array(9);
+      a.pool2dForward(pool, true, px, y);
+      assert.deepEqual([...y], [5, 6, 6, 8, 9, 9, 8, 9, 9]);
+      a.pool2dForward(pool, false, px, y);
+      assert.deepEqual([...y], [3, 4, 4.5, 6, 7, 7.5, 7.5, 8.5, 9]); // the last column and row average fewer elements
+    });
+
+    it('sends each dy to its window\'s first maximum, and averages back over input elements only', () => {
+      const dx = new Float32Array(9);
+      a.maxPool2dBackward(pool, new Float32Array(9).fill(-1), new Float32Array(9).fill(1), dx);
+      // All equal: every window's first element, its top-left, takes the whole dy.
+      assert.deepEqual([...dx], [1, 1, 1, 1, 1, 1, 1, 1, 1]);
+      a.avgPool2dBackward(pool, new Float32Array(9).fill(1), dx);
+      // dx[0] is in one window of 4; dx[8] in windows of 4, 2, 2 and 1 elements.
+      assert.equal(dx[0], 1 / 4);
+      assert.equal(dx[8], 1 / 4 + 1 / 2 + 1 / 2 + 1);
+    });
+
+    it('rejects arrays of the wrong length, inconsistent shapes, and pads as wide as the window', () => {
+      assert.throws(() => a.pool2dForward(pool, true, px, new Float32Array(4)), {
+        code: 'ONEDNN_BAD_ARGUMENT',
+        message: '`y` passed to pool2dForward must have 9 elements, but got 4',
+      });
+      assert.throws(() => a.pool2dForward(Int32Array.of(1, 3, 3, 1, 4, 3, 2, 2, 1, 1, 0, 0, 1, 1), true, px, new Float32Array(12)), {
+        code: 'ONEDNN_BAD_ARGUMENT',
+        message: 'pool shape [n=1, 3x3x1] window 2x2 stride 1x1 pads t0 l0 b1 r1 does not give the output 4x3 (or a pad is not smaller than the window)',
+      });
+      assert.throws(() => a.avgPool2dBackward(Int32Array.of(1, 3, 3, 1, 5, 3, 2, 2, 1, 1, 2, 0, 1, 1), new Float32Array(15), new Float32Array(9)), {
+        code: 'ONEDNN_BAD_ARGUMENT',
+        message: 'pool shape [n=1, 3x3x1] window 2x2 stride 1x1 pads t2 l0 b1 r1 does not give the output 5x3 (or a pad is not smaller than the window)',
+      });
+      assert.throws(() => (a.maxPool2dBackward as (...args: unknown[]) => void)(pool, px), {
+        code: 'ONEDNN_BAD_ARGUMENT',
+        message: 'maxPool2dBackward takes 4 arguments, but got 2',
+      });
+    });
+
+    it('caches its primitives apart from the convolutions, within the same capacity', () => {
+      const before = a.poolCacheStats();
+      const convs = a.cacheStats();
+      const y = new Float32Array(9);
+      a.pool2dForward(pool, true, px, y);
+      a.pool2dForward(pool, true, px, y);
+      assert.equal(a.poolCacheStats().hits + a.poolCacheStats().misses, before.hits + before.misses + 2);
+      assert.deepEqual(a.cacheStats(), convs);
+      try {
+        a.setCacheCapacity(1);
+        assert.equal(a.poolCacheStats().size, 1);
+        assert.equal(a.poolCacheStats().capacity, 1);
+      } finally {
+        a.setCacheCapacity(before.capacity);
+      }
+    });
+  });
 });

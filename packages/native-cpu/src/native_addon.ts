@@ -48,11 +48,24 @@ export interface OneDnnAddon {
   conv2dBackwardData(shape: Int32Array, dy: Float32Array, filter: Float32Array, dx: Float32Array): void;
   /** dw `[kh, kw, cin, cout]` from x `[n, h, w, cin]` and dy `[n, oh, ow, cout]`. */
   conv2dBackwardWeights(shape: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
+  /**
+   * y `[n, oh, ow, c]` = the max (`max` true) or average of each window of x `[n, h, w, c]`.
+   * `shape` is 14 int32 values (see `poolShape` in pool_shape.ts): n, h, w, c, oh, ow, kh, kw,
+   * strideH, strideW, padTop, padLeft, padBottom, padRight. The average excludes padding (TF's).
+   */
+  pool2dForward(shape: Int32Array, max: boolean, x: Float32Array, y: Float32Array): void;
+  /** dx `[n, h, w, c]` of max pooling from x and dy `[n, oh, ow, c]`: each dy to its window's first max. */
+  maxPool2dBackward(shape: Int32Array, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** dx `[n, h, w, c]` of average pooling (padding excluded) from dy `[n, oh, ow, c]`. */
+  avgPool2dBackward(shape: Int32Array, dy: Float32Array, dx: Float32Array): void;
   info(): OneDnnInfo;
   /** Sets the OpenMP thread count for calls from this JS thread; returns the count now in effect. */
   setNumThreads(threads: number): number;
+  /** The convolutions' primitive cache. */
   cacheStats(): OneDnnCacheStats;
-  /** Entries kept in this JS thread's primitive cache (default 512); shrinking evicts at once. */
+  /** The poolings' primitive cache. */
+  poolCacheStats(): OneDnnCacheStats;
+  /** Entries kept in each of this JS thread's primitive caches (default 512); shrinking evicts at once. */
   setCacheCapacity(entries: number): void;
 }
 
@@ -66,9 +79,13 @@ const FUNCTIONS: readonly (keyof OneDnnAddon)[] = [
   'conv2dForward',
   'conv2dBackwardData',
   'conv2dBackwardWeights',
+  'pool2dForward',
+  'maxPool2dBackward',
+  'avgPool2dBackward',
   'info',
   'setNumThreads',
   'cacheStats',
+  'poolCacheStats',
   'setCacheCapacity',
 ];
 

@@ -21,11 +21,20 @@ describe("the 'onednn' backend", () => {
     assert.equal(await tf.setBackend(ONEDNN_BACKEND), true);
   });
 
-  it('registers once, with every cpu kernel and the four native convolutions', () => {
+  it('registers once, with every cpu kernel, the four native convolutions and the four native poolings', () => {
     const r = registerOneDnnBackend();
     assert.equal(registerOneDnnBackend(), r);
     assert.ok(r.registered);
-    assert.deepEqual(r.nativeKernels, ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']);
+    assert.deepEqual(r.nativeKernels, [
+      'Conv2D',
+      'FusedConv2D',
+      'Conv2DBackpropInput',
+      'Conv2DBackpropFilter',
+      'MaxPool',
+      'MaxPoolGrad',
+      'AvgPool',
+      'AvgPoolGrad',
+    ]);
     const ours = new Set(tf.getKernelsForBackend(ONEDNN_BACKEND).map((k) => k.kernelName));
     const missing = tf.getKernelsForBackend('cpu').filter((k) => !ours.has(k.kernelName));
     assert.deepEqual(missing, []);
@@ -79,5 +88,45 @@ describe("the 'onednn' backend", () => {
     assert.equal(addon!.cacheStats().hits - calls, 49 * 5);
     assert.ok(last < first, `loss went from ${first} to ${last}`);
     tf.dispose([w1, w2, b2, x]);
+  });
+
+  it('frees every tensor over 50 forward + backward steps through the native poolings', () => {
+    // GoogLeNet's pools in miniature: a 3x3/1 'same' max pool (inception branch 4), a 3x3/2
+    // 'same' max pool (between stages), a 2x2/2 'same' average pool on an odd size (padded: the
+    // aux heads' kind, with TF's uneven padding), and a global average pool.
+    const w1 = tf.variable(tf.tensor4d(seeded(3 * 3 * 3 * 8, 1), [3, 3, 3, 8]));
+    const w2 = tf.variable(tf.tensor4d(seeded(1 * 1 * 8 * 16, 2), [1, 1, 8, 16]));
+    const x = tf.tensor4d(seeded(4 * 15 * 15 * 3, 3), [4, 15, 15, 3]);
+    const loss = (): tf.Scalar => {
+      const h = tf.maxPool(tf.relu(tf.conv2d(x, w1 as tf.Tensor4D, 1, 'same')), 3, 1, 'same'); // [4, 15, 15, 8]
+      const down = tf.maxPool(h, 3, 2, 'same'); // [4, 8, 8, 8]
+      const p = tf.avgPool(tf.conv2d(down, w2 as tf.Tensor4D, 1, 'same'), 2, 2, 'same'); // [4, 4, 4, 16]
+      const g = tf.avgPool(p, 4, 1, 'valid'); // [4, 1, 1, 16]
+      return tf.mean(tf.square(tf.sub(g, 1)));
+    };
+    const step = (): number => {
+      const { value, grads } = tf.variableGrads(loss);
+      tf.tidy(() => {
+        for (const v of [w1, w2]) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 0.05)));
+      });
+      const l = value.dataSync()[0]!;
+      tf.dispose([value, ...Object.values(grads)]);
+      return l;
+    };
+    const backend = tf.backend();
+    const first = step();
+    const tensors = tf.memory().numTensors;
+    const dataIds = backend.numDataIds();
+    const pools = addon!.poolCacheStats().hits;
+    let last = first;
+    for (let i = 1; i < 50; i++) {
+      last = step();
+      assert.equal(tf.memory().numTensors, tensors, `step ${i}: tensors`);
+    }
+    assert.equal(backend.numDataIds(), dataIds);
+    // 4 pooling forwards and 4 pooling gradients per step, every one a cached native primitive.
+    assert.equal(addon!.poolCacheStats().hits - pools, 49 * 8);
+    assert.ok(last < first, `loss went from ${first} to ${last}`);
+    tf.dispose([w1, w2, x]);
   });
 });

@@ -1,5 +1,6 @@
 // The 'onednn' TensorFlow.js backend: tfjs-backend-cpu's backend class and every cpu kernel,
-// re-registered under 'onednn', with the convolutions replaced by oneDNN ones (conv_kernels.ts).
+// re-registered under 'onednn', with the convolutions (conv_kernels.ts) and the poolings
+// (pool_kernels.ts) replaced by oneDNN ones.
 // Tensors live in ordinary JS typed arrays as on 'cpu', so there is no wasm heap and no 4 GB cap;
 // each native kernel reads them in place. How tfjs-node registers 'tensorflow' is the model
 // (registerBackend + a kernel config per kernel), minus libtensorflow.
@@ -14,6 +15,7 @@ import {
   type KernelFunc,
 } from '@tensorflow/tfjs-core';
 import { CONV_KERNEL_NAMES, convKernels } from './conv_kernels.js';
+import { poolKernels } from './pool_kernels.js';
 import { loadNativeAddon, type OneDnnAddon, type OneDnnInfo } from './native_addon.js';
 
 /** The backend's name, for `tf.setBackend`. */
@@ -73,7 +75,7 @@ export function registerOneDnnBackend(): OneDnnRegistration {
     if (config === undefined) throw new Error(`registerOneDnnBackend: the 'cpu' backend has no '${name}' kernel to fall back to`);
     return config.kernelFunc;
   };
-  const native = convKernels(addon, ONEDNN_BACKEND, stock);
+  const native = [...convKernels(addon, ONEDNN_BACKEND, stock), ...poolKernels(addon, ONEDNN_BACKEND, stock)];
   for (const config of native) {
     // Unregister first: registerKernel only warns on a duplicate and keeps the old one.
     if (getKernel(config.kernelName, ONEDNN_BACKEND) !== undefined) unregisterKernel(config.kernelName, ONEDNN_BACKEND);

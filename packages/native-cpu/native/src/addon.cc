@@ -7,10 +7,14 @@
 //   conv2dForward(shape: Int32Array(15), x, filter, bias | null, relu: boolean, y): void
 //   conv2dBackwardData(shape, dy, filter, dx): void
 //   conv2dBackwardWeights(shape, x, dy, dw): void
+//   pool2dForward(shape: Int32Array(14), max: boolean, x, y): void
+//   maxPool2dBackward(shape, x, dy, dx): void
+//   avgPool2dBackward(shape, dy, dx): void
 //   info(): { version, isa, cpuRuntime, maxThreads }
 //   setNumThreads(n): number            (the thread count now in effect)
-//   cacheStats(): { size, capacity, hits, misses }
-//   setCacheCapacity(n): void
+//   cacheStats(): { size, capacity, hits, misses }       (the convolutions' cache)
+//   poolCacheStats(): { size, capacity, hits, misses }   (the poolings' cache)
+//   setCacheCapacity(n): void                            (each cache)
 #include <node_api.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -19,6 +23,7 @@
 #include <string>
 
 #include "conv.h"
+#include "pool.h"
 
 namespace {
 
@@ -31,6 +36,8 @@ constexpr size_t kDefaultCacheCapacity = 512;
 
 struct State {
   gnet::Convolutions convs{kDefaultCacheCapacity};
+  /** GoogLeNet has ~15 poolings, each with up to two primitives per batch size: 512 is ample. */
+  gnet::Poolings pools{kDefaultCacheCapacity};
 };
 
 /** Thrown inside a call, turned into a JS Error with `code` at the boundary. */
@@ -100,6 +107,17 @@ gnet::ConvShape conv_shape(napi_env env, napi_value v, const char* fn) {
   for (size_t i = 0; i < gnet::kConvShapeFields; i++) out[i] = f[i];
   return s;
 }
+
+gnet::PoolShape pool_shape(napi_env env, napi_value v, const char* fn) {
+  auto* f = static_cast<int32_t*>(typed(env, v, napi_int32_array, "Int32Array", gnet::kPoolShapeFields, fn, "shape"));
+  gnet::PoolShape s;
+  int64_t* out = &s.n;
+  for (size_t i = 0; i < gnet::kPoolShapeFields; i++) out[i] = f[i];
+  return s;
+}
+
+int64_t x_size(const gnet::PoolShape& s) { return s.n * s.h * s.w * s.c; }
+int64_t y_size(const gnet::PoolShape& s) { return s.n * s.oh * s.ow * s.c; }
 
 int64_t x_size(const gnet::ConvShape& s) { return s.n * s.h * s.w * s.cin; }
 int64_t y_size(const gnet::ConvShape& s) { return s.n * s.oh * s.ow * s.cout; }
@@ -191,6 +209,48 @@ napi_value Conv2dBackwardWeights(napi_env env, napi_callback_info info) {
   });
 }
 
+napi_value Pool2dForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    const char* fn = "pool2dForward";
+    napi_value argv[4];
+    args(env, info, fn, argv);
+    gnet::PoolShape s = pool_shape(env, argv[0], fn);
+    bool max = false;
+    check(napi_get_value_bool(env, argv[1], &max), "`max` must be a boolean");
+    const float* x = f32(env, argv[2], x_size(s), fn, "x");
+    float* y = f32(env, argv[3], y_size(s), fn, "y");
+    state(env).pools.forward(s, max, x, y);
+    return undefined(env);
+  });
+}
+
+napi_value MaxPool2dBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    const char* fn = "maxPool2dBackward";
+    napi_value argv[4];
+    args(env, info, fn, argv);
+    gnet::PoolShape s = pool_shape(env, argv[0], fn);
+    const float* x = f32(env, argv[1], x_size(s), fn, "x");
+    const float* dy = f32(env, argv[2], y_size(s), fn, "dy");
+    float* dx = f32(env, argv[3], x_size(s), fn, "dx");
+    state(env).pools.max_backward(s, x, dy, dx);
+    return undefined(env);
+  });
+}
+
+napi_value AvgPool2dBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    const char* fn = "avgPool2dBackward";
+    napi_value argv[3];
+    args(env, info, fn, argv);
+    gnet::PoolShape s = pool_shape(env, argv[0], fn);
+    const float* dy = f32(env, argv[1], y_size(s), fn, "dy");
+    float* dx = f32(env, argv[2], x_size(s), fn, "dx");
+    state(env).pools.avg_backward(s, dy, dx);
+    return undefined(env);
+  });
+}
+
 napi_value Info(napi_env env, napi_callback_info) {
   return guarded(env, [&] {
     napi_value obj;
@@ -222,17 +282,22 @@ napi_value SetNumThreads(napi_env env, napi_callback_info info) {
   });
 }
 
+napi_value stats_object(napi_env env, const gnet::CacheStats& c) {
+  napi_value obj;
+  check(napi_create_object(env, &obj), "napi_create_object");
+  set_number(env, obj, "size", static_cast<double>(c.size));
+  set_number(env, obj, "capacity", static_cast<double>(c.capacity));
+  set_number(env, obj, "hits", static_cast<double>(c.hits));
+  set_number(env, obj, "misses", static_cast<double>(c.misses));
+  return obj;
+}
+
 napi_value CacheStats(napi_env env, napi_callback_info) {
-  return guarded(env, [&] {
-    gnet::CacheStats c = state(env).convs.cache_stats();
-    napi_value obj;
-    check(napi_create_object(env, &obj), "napi_create_object");
-    set_number(env, obj, "size", static_cast<double>(c.size));
-    set_number(env, obj, "capacity", static_cast<double>(c.capacity));
-    set_number(env, obj, "hits", static_cast<double>(c.hits));
-    set_number(env, obj, "misses", static_cast<double>(c.misses));
-    return obj;
-  });
+  return guarded(env, [&] { return stats_object(env, state(env).convs.cache_stats()); });
+}
+
+napi_value PoolCacheStats(napi_env env, napi_callback_info) {
+  return guarded(env, [&] { return stats_object(env, state(env).pools.cache_stats()); });
 }
 
 napi_value SetCacheCapacity(napi_env env, napi_callback_info info) {
@@ -245,6 +310,7 @@ napi_value SetCacheCapacity(napi_env env, napi_callback_info info) {
       throw JsError(kBadArgument, "`entries` passed to setCacheCapacity must be a non-negative integer");
     }
     state(env).convs.set_cache_capacity(static_cast<size_t>(n));
+    state(env).pools.set_cache_capacity(static_cast<size_t>(n));
     return undefined(env);
   });
 }
@@ -270,9 +336,13 @@ NAPI_MODULE_INIT() {
       {"conv2dForward", nullptr, Conv2dForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"conv2dBackwardData", nullptr, Conv2dBackwardData, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"conv2dBackwardWeights", nullptr, Conv2dBackwardWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pool2dForward", nullptr, Pool2dForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"maxPool2dBackward", nullptr, MaxPool2dBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"avgPool2dBackward", nullptr, AvgPool2dBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setNumThreads", nullptr, SetNumThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"cacheStats", nullptr, CacheStats, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"poolCacheStats", nullptr, PoolCacheStats, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setCacheCapacity", nullptr, SetCacheCapacity, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;
