@@ -9,6 +9,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { loadNativeAddon } from './native_addon.js';
 import { ONEDNN_BACKEND, registerOneDnnBackend } from './onednn_backend.js';
 import { assertClose, seeded } from './testing/numeric.js';
+import { requireAddon } from './testing/require_addon.js';
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
 
@@ -80,13 +81,11 @@ function nativeCalls(): number {
   return stats.hits + stats.misses;
 }
 
-const { addon, reason } = loadNativeAddon();
+const { addon } = loadNativeAddon();
 
-// Not skipped without the addon: a missing fast path must fail loudly (`.ci/run` installs libdnnl-dev).
+// Not skipped without the addon: requireAddon fails loudly.
 describe('oneDNN convolution kernels', () => {
-  before(() => {
-    if (addon === null) throw new Error(`${reason}; install oneDNN (apt-get install libdnnl-dev) and build the addon (npm run build:native -w @gnet/native-cpu)`);
-  });
+  before(() => requireAddon());
   const reference = new Map<string, ReturnType<typeof run>>();
   const fusedReference = new Map<string, ReturnType<typeof run>>();
   const FUSED = CASES.filter((c) => c.h === 7 || c.h === 8);

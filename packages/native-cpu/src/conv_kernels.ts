@@ -17,25 +17,11 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { convShape, shapeOf } from './conv_shape.js';
+import { f32, output, sameShape, sizeOf } from './cpu_tensors.js';
 import type { OneDnnAddon } from './native_addon.js';
 
 /** The kernels `convKernels` provides. */
 export const CONV_KERNEL_NAMES = [Conv2D, FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter] as const;
-
-/** A float32 tensor's values, in place; null for anything else (then the cpu kernel runs). */
-function f32(backend: MathBackendCPU, t: TensorInfo): Float32Array | null {
-  if (t.dtype !== 'float32') return null;
-  const values = backend.readSync(t.dataId);
-  return values instanceof Float32Array ? values : null;
-}
-
-const sameShape = (a: readonly number[], b: readonly number[]): boolean =>
-  a.length === b.length && a.every((v, i) => v === b[i]);
-
-/** Hands `values` to the backend as a new tensor's storage (no copy). */
-function output(backend: MathBackendCPU, shape: number[], values: Float32Array): TensorInfo {
-  return backend.makeTensorInfo(shape, 'float32', values);
-}
 
 /**
  * The four convolution kernels for backend `backendName` over `addon`. `stock` gives the cpu
@@ -60,7 +46,7 @@ export function convKernels(
     const wv = f32(backend, filter);
     if (shape === null || xv === null || wv === null) return stockConv(args);
     const yShape = shapeOf(shape, 'y');
-    const y = new Float32Array(yShape.reduce((a, b) => a * b));
+    const y = new Float32Array(sizeOf(yShape));
     addon.conv2dForward(shape, xv, wv, null, false, y);
     return output(backend, yShape, y);
   };
@@ -94,7 +80,7 @@ export function convKernels(
       return stockFused(args);
     }
     const yShape = shapeOf(shape, 'y');
-    const y = new Float32Array(yShape.reduce((a, b) => a * b));
+    const y = new Float32Array(sizeOf(yShape));
     addon.conv2dForward(shape, xv, wv, bv, activation === 'relu', y);
     return output(backend, yShape, y);
   };
@@ -110,7 +96,7 @@ export function convKernels(
       return stockDx(args);
     }
     const xShape = shapeOf(shape, 'x');
-    const dx = new Float32Array(xShape.reduce((a, b) => a * b));
+    const dx = new Float32Array(sizeOf(xShape));
     addon.conv2dBackwardData(shape, dyv, wv, dx);
     return output(backend, xShape, dx);
   };
@@ -126,7 +112,7 @@ export function convKernels(
       return stockDw(args);
     }
     const wShape = shapeOf(shape, 'filter');
-    const dw = new Float32Array(wShape.reduce((a, b) => a * b));
+    const dw = new Float32Array(sizeOf(wShape));
     addon.conv2dBackwardWeights(shape, xv, dyv, dw);
     return output(backend, wShape, dw);
   };

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, before } from 'node:test';
 import { explainLoadError, loadAddonAt, loadNativeAddon } from './native_addon.js';
+import { requireAddon } from './testing/require_addon.js';
 
 describe('loadAddonAt', () => {
   const dir = mkdtempSync(join(tmpdir(), 'native-cpu-'));
@@ -41,13 +42,11 @@ describe('loadAddonAt', () => {
   });
 });
 
-const { addon, reason } = loadNativeAddon();
+const { addon } = loadNativeAddon();
 
-// Not skipped without the addon: a missing fast path must fail loudly (`.ci/run` installs libdnnl-dev).
+// Not skipped without the addon: requireAddon fails loudly.
 describe('the oneDNN addon', () => {
-  before(() => {
-    if (addon === null) throw new Error(`${reason}; install oneDNN (apt-get install libdnnl-dev) and build the addon (npm run build:native -w @gnet/native-cpu)`);
-  });
+  before(() => requireAddon());
   const a = addon!;
   // x [1, 4, 4, 2] * w [3, 3, 2, 3], 'same': y [1, 4, 4, 3].
   const shape = Int32Array.of(1, 4, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1);

@@ -8,14 +8,13 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { loadNativeAddon } from './native_addon.js';
 import { ONEDNN_BACKEND, OneDnnBackend, registerOneDnnBackend } from './onednn_backend.js';
 import { seeded } from './testing/numeric.js';
+import { requireAddon } from './testing/require_addon.js';
 
-const { addon, reason } = loadNativeAddon();
+const { addon } = loadNativeAddon();
 
-// Not skipped without the addon: a missing fast path must fail loudly (`.ci/run` installs libdnnl-dev).
+// Not skipped without the addon: requireAddon fails loudly.
 describe("the 'onednn' backend", () => {
-  before(() => {
-    if (addon === null) throw new Error(`${reason}; install oneDNN (apt-get install libdnnl-dev) and build the addon (npm run build:native -w @gnet/native-cpu)`);
-  });
+  before(() => requireAddon());
   before(async () => {
     assert.equal(registerOneDnnBackend().registered, true);
     assert.equal(await tf.setBackend(ONEDNN_BACKEND), true);

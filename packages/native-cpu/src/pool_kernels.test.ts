@@ -12,6 +12,7 @@ import { loadNativeAddon } from './native_addon.js';
 import { ONEDNN_BACKEND, registerOneDnnBackend } from './onednn_backend.js';
 import { poolShape } from './pool_shape.js';
 import { assertClose, seeded } from './testing/numeric.js';
+import { requireAddon } from './testing/require_addon.js';
 
 interface PoolCase {
   n: number;
@@ -123,13 +124,11 @@ function nativeCalls(): number {
   return stats.hits + stats.misses;
 }
 
-const { addon, reason } = loadNativeAddon();
+const { addon } = loadNativeAddon();
 
-// Not skipped without the addon: a missing fast path must fail loudly (`.ci/run` installs libdnnl-dev).
+// Not skipped without the addon: requireAddon fails loudly.
 describe('oneDNN pooling kernels', () => {
-  before(() => {
-    if (addon === null) throw new Error(`${reason}; install oneDNN (apt-get install libdnnl-dev) and build the addon (npm run build:native -w @gnet/native-cpu)`);
-  });
+  before(() => requireAddon());
   const reference = new Map<string, ReturnType<typeof run>>();
   const TIE_CASES = CASES.filter((c) => c.h === 7 || c.h === 8);
   const DATA: Data[] = ['ties', 'negative'];

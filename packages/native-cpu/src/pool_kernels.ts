@@ -22,22 +22,11 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { poolShape, poolShapeOf } from './pool_shape.js';
+import { f32, output, sameShape, sizeOf } from './cpu_tensors.js';
 import type { OneDnnAddon } from './native_addon.js';
 
 /** The kernels `poolKernels` provides. */
 export const POOL_KERNEL_NAMES = [MaxPool, MaxPoolGrad, AvgPool, AvgPoolGrad] as const;
-
-/** A float32 tensor's values, in place; null for anything else (then the cpu kernel runs). */
-function f32(backend: MathBackendCPU, t: TensorInfo): Float32Array | null {
-  if (t.dtype !== 'float32') return null;
-  const values = backend.readSync(t.dataId);
-  return values instanceof Float32Array ? values : null;
-}
-
-const sameShape = (a: readonly number[], b: readonly number[]): boolean =>
-  a.length === b.length && a.every((v, i) => v === b[i]);
-
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /**
  * The four pooling kernels for backend `backendName` over `addon`. `stock` gives the cpu backend's
@@ -61,9 +50,9 @@ export function poolKernels(
     const xv = f32(backend, x);
     if (shape === null || xv === null) return fallback(args);
     const yShape = poolShapeOf(shape, 'y');
-    const y = new Float32Array(size(yShape));
+    const y = new Float32Array(sizeOf(yShape));
     addon.pool2dForward(shape, max, xv, y);
-    return backend.makeTensorInfo(yShape, 'float32', y);
+    return output(backend, yShape, y);
   };
 
   // Inputs (dy, input, output); the output is not needed: the addon's forward gives the argmax.
@@ -78,7 +67,7 @@ export function poolKernels(
     }
     const dx = new Float32Array(xv.length);
     addon.maxPool2dBackward(shape, xv, dyv, dx);
-    return backend.makeTensorInfo(input.shape, 'float32', dx);
+    return output(backend, input.shape, dx);
   };
 
   const avgPoolGrad: KernelFunc = (args) => {
@@ -89,9 +78,9 @@ export function poolKernels(
     if (shape === null || input.dtype !== 'float32' || dyv === null || !sameShape(dy.shape, poolShapeOf(shape, 'y'))) {
       return stockAvgGrad(args);
     }
-    const dx = new Float32Array(size(input.shape));
+    const dx = new Float32Array(sizeOf(input.shape));
     addon.avgPool2dBackward(shape, dyv, dx);
-    return backend.makeTensorInfo(input.shape, 'float32', dx);
+    return output(backend, input.shape, dx);
   };
 
   return [
