@@ -57,8 +57,6 @@ export interface RecoverContext {
   lastCheckpoint?: () => Promise<LoadedCheckpoint | null>;
 }
 
-let requestIds = 1_000_000_000;
-
 export class Recovery {
   constructor(private readonly o: RecoveryOptions) {}
 
@@ -130,12 +128,7 @@ export class Recovery {
         await this.o.rendezvous.waitForPending(cfg.minWorkers - members.length, cfg.rejoinTimeoutMs, this.o.aborted);
       } catch (err) {
         // Stopped while waiting (a signal): the survivors belong to no group any more; tell them here.
-        const leave = encodeMessage({ type: 'leave', reason: 'shutdown', message: `the coordinator stopped while waiting for replacements: ${err instanceof Error ? err.message : String(err)}`.slice(0, 4096) });
-        for (const m of members) {
-          if (m.socket.readyState !== m.socket.OPEN) continue;
-          m.socket.send(leave, { binary: true });
-          m.socket.close(1001, 'coordinator stopping');
-        }
+        shutDown(members, `the coordinator stopped while waiting for replacements: ${err instanceof Error ? err.message : String(err)}`, 1001, 'coordinator stopping');
         throw err;
       } finally {
         clearInterval(beat);
@@ -151,11 +144,7 @@ export class Recovery {
               : 'no checkpoint exists, so --resume has nothing to continue from: start the run again without it';
         }
         const text = `Only ${open.length} worker${open.length === 1 ? '' : 's'} left, below --min-workers ${cfg.minWorkers}, and no replacement joined within --rejoin-timeout-ms ${cfg.rejoinTimeoutMs}; ${resumable}`;
-        const leave = encodeMessage({ type: 'leave', reason: 'shutdown', message: text.slice(0, 4096) });
-        for (const m of open) {
-          m.socket.send(leave, { binary: true });
-          m.socket.close(1000, 'too few workers');
-        }
+        shutDown(open, text, 1000, 'too few workers');
         throw new TooFewWorkersError(text);
       }
     }
@@ -201,15 +190,19 @@ export class Recovery {
     }
   }
 
-  private async snapshotOrThrow(g: Generation, rank: number, globalStep: number, leaving = false): Promise<StateSnapshot> {
-    const requestId = requestIds++;
-    g.group.setPhase(`state snapshot from rank ${rank} at step ${globalStep}`);
-    g.group.send(rank, { type: 'checkpointRequest', requestId, epoch: 0, step: 0, globalStep, includeMomentum: true });
-    const [snapshot] = await g.together(
-      Promise.resolve(),
-      g.group.collect('stateSnapshot', { timeoutMs: this.o.cfg.roundTimeoutMs, ranks: [rank], match: (m) => m.requestId === requestId, roundFailed: false, fromLeaving: leaving }),
-    );
-    return snapshot!;
+  private snapshotOrThrow(g: Generation, rank: number, globalStep: number, leaving = false): Promise<StateSnapshot> {
+    const phase = `state snapshot from rank ${rank} at step ${globalStep}`;
+    return g.together(Promise.resolve(), g.group.requestSnapshot(rank, { globalStep, timeoutMs: this.o.cfg.roundTimeoutMs, phase, fromLeaving: leaving }));
+  }
+}
+
+/** Ends the run for workers outside any generation: `leave` (shutdown) with `text`, then close. */
+function shutDown(members: readonly Candidate[], text: string, code: number, reason: string): void {
+  const leave = encodeMessage({ type: 'leave', reason: 'shutdown', message: text.slice(0, 4096) });
+  for (const m of members) {
+    if (m.socket.readyState !== m.socket.OPEN) continue;
+    m.socket.send(leave, { binary: true });
+    m.socket.close(code, reason);
   }
 }
 

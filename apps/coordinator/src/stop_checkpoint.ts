@@ -25,8 +25,6 @@ export interface StopContext {
   log: Logger;
 }
 
-let stopRequestIds = 2_000_000_000;
-
 /** Saves what can be saved and returns the `InterruptedError` that ends the run (never throws otherwise). */
 export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedError> {
   const { signal, log } = c;
@@ -54,16 +52,11 @@ export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedErr
       for (const r of group.leavingRanks) yield [r, true];
     };
     for (const [rank, leaving] of candidates()) {
-      const requestId = stopRequestIds++;
-      group.setPhase(`state snapshot from rank ${rank} before stopping (${signal})`);
-      group.send(rank, { type: 'checkpointRequest', requestId, epoch: 0, step: 0, globalStep: 0, includeMomentum: true });
       try {
-        const [snapshot] = await Promise.race([
-          group.collect('stateSnapshot', { timeoutMs: c.snapshotTimeoutMs, ranks: [rank], match: (m) => m.requestId === requestId, roundFailed: false, fromLeaving: leaving }),
-          c.hardAbort,
-        ]);
-        const path = await c.writeCheckpoint(snapshot!, g, snapshot!.nextGlobalStep);
-        saved = { globalStep: snapshot!.nextGlobalStep, path };
+        const phase = `state snapshot from rank ${rank} before stopping (${signal})`;
+        const snapshot = await Promise.race([group.requestSnapshot(rank, { globalStep: 0, timeoutMs: c.snapshotTimeoutMs, phase, fromLeaving: leaving }), c.hardAbort]);
+        const path = await c.writeCheckpoint(snapshot, g, snapshot.nextGlobalStep);
+        saved = { globalStep: snapshot.nextGlobalStep, path };
         break;
       } catch (err) {
         group.abortWait(aborting);

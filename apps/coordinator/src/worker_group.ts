@@ -18,12 +18,19 @@ import {
   type Leave,
   type Message,
   type RoundFailed,
+  type StateSnapshot,
   type MessageOf,
   type MessageType,
 } from '@gnet/protocol';
 import { starHubRank, WsTransport } from '@gnet/collective';
 import { PhaseTimeoutError, RoundFailedError, WorkerLostError } from './errors.js';
 import { StallClock } from './stall_clock.js';
+
+/**
+ * Request ids of `requestSnapshot`: far above any global step, which periodic checkpoints use as
+ * their request id, so a late reply to one is never taken for the other.
+ */
+let snapshotRequestIds = 1_000_000_000;
 
 /** `roundFailed` reports kept per rank and generation (`roundFailures`). */
 const MAX_REPORTS_PER_RANK = 4;
@@ -283,6 +290,19 @@ export class WorkerGroup {
     });
   }
 
+  /**
+   * Asks `rank` for its full state (`checkpointRequest` → `stateSnapshot`, which says the step it
+   * trains next) during `phase`; `roundFailed` reports do not fail this wait. With `fromLeaving`,
+   * a rank leaving on its own signal may answer (see `collect`).
+   */
+  async requestSnapshot(rank: number, o: { globalStep: number; timeoutMs: number; phase: string; fromLeaving?: boolean }): Promise<StateSnapshot> {
+    const requestId = snapshotRequestIds++;
+    this.setPhase(o.phase);
+    this.send(rank, { type: 'checkpointRequest', requestId, epoch: 0, step: 0, globalStep: o.globalStep, includeMomentum: true });
+    const [snapshot] = await this.collect('stateSnapshot', { timeoutMs: o.timeoutMs, ranks: [rank], match: (m) => m.requestId === requestId, roundFailed: false, fromLeaving: o.fromLeaving });
+    return snapshot!;
+  }
+
   /** Fails the wait in progress, if any, with `err` (the caller gave up on it, e.g. to stop the run). */
   abortWait(err: Error): void {
     this.collector?.reject(err);
@@ -308,12 +328,7 @@ export class WorkerGroup {
     // a frozen process that wakes up reads that it was evicted (not that we died) and rejoins as
     // a new member. Its kernel still accepts these bytes while the process is stopped.
     for (const [rank, reason] of this.lost) {
-      const socket = this.candidates[rank]!.socket;
-      if (socket.readyState === socket.OPEN) {
-        socket.send(encodeMessage({ type: 'leave', reason: 'evicted', message: `generation ${this.generation} ended without this worker: ${reason}`.slice(0, 4096) }), { binary: true });
-        socket.close(1008, 'evicted');
-        setTimeout(() => socket.terminate(), 1000).unref();
-      } else socket.terminate();
+      this.sendAndClose(rank, { type: 'leave', reason: 'evicted', message: `generation ${this.generation} ended without this worker: ${reason}`.slice(0, 4096) }, 1008, 'evicted');
     }
     this.collector?.reject(this.failure ?? new WorkerLostError(-1, '', this.phase, 'the generation ended'));
     return this.aliveRanks.map((rank) => rehome(this.candidates[rank]!));
@@ -324,10 +339,7 @@ export class WorkerGroup {
    * `close` is the WebSocket close code and reason (a malformed frame: its protocol code).
    */
   evict(rank: number, message: string, close: { code: number; reason: string } = { code: 1008, reason: 'evicted' }): void {
-    this.send(rank, { type: 'leave', reason: 'evicted', message: message.slice(0, 4096) });
-    const socket = this.candidates[rank]!.socket;
-    socket.close(close.code, close.reason);
-    setTimeout(() => socket.terminate(), 1000).unref();
+    this.sendAndClose(rank, { type: 'leave', reason: 'evicted', message: message.slice(0, 4096) }, close.code, close.reason);
     this.lose(rank, `evicted: ${message}`);
   }
 
@@ -336,13 +348,24 @@ export class WorkerGroup {
    * socket with the code's close code, and loses it; the group re-forms without it.
    */
   refuse(rank: number, err: ProtocolError): void {
-    const socket = this.candidates[rank]!.socket;
-    if (socket.readyState === socket.OPEN) {
-      socket.send(encodeMessage(errorMessageFor(err)), { binary: true });
-      socket.close(err.closeCode, err.code);
-      setTimeout(() => socket.terminate(), 1000).unref();
-    }
+    this.sendAndClose(rank, errorMessageFor(err), err.closeCode, err.code);
     this.lose(rank, `sent a bad message (${err.code}): ${err.message}`);
+  }
+
+  /**
+   * The last word to `rank`: sends `message` if its socket is open, closes with `code` and
+   * `reason`, and cuts the socket a second later whatever the peer does (a frozen or hostile peer
+   * never answers the close).
+   */
+  private sendAndClose(rank: number, message: Message, code: number, reason: string): void {
+    const socket = this.candidates[rank]!.socket;
+    if (socket.readyState !== socket.OPEN) {
+      socket.terminate();
+      return;
+    }
+    socket.send(encodeMessage(message), { binary: true });
+    socket.close(code, reason);
+    setTimeout(() => socket.terminate(), 1000).unref();
   }
 
   /**
@@ -365,12 +388,7 @@ export class WorkerGroup {
       message = decodeMessage(frame, { expect: FROM_WORKER });
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      const socket = this.candidates[rank]!.socket;
-      if (socket.readyState === socket.OPEN) {
-        socket.send(encodeMessage(errorMessageFor(err)), { binary: true });
-        socket.close(err.closeCode, err.code);
-      }
-      this.lose(rank, `sent a bad message (${err.code}): ${err.message}`);
+      this.refuse(rank, err);
       return;
     }
     // A few per rank is all a failed round produces; a rank that sends more is not heard further.
