@@ -1,4 +1,4 @@
-// The live dashboard in a real browser (issue 5): a real coordinator with two real wasm workers
+// The live dashboard in a real browser (issue 5): a real coordinator with two real onednn workers
 // trains a tiny GoogLeNet while headless chromium watches http://127.0.0.1:<port>/. The page must
 // draw curves with data points, list both workers with their backend, update as steps complete,
 // and end showing the finished run. A screenshot lands in test/artifacts/dashboard.png.
@@ -63,7 +63,7 @@ test('the dashboard draws live curves and both workers of a real two-worker run,
     assert.ok(second.canvases >= 5, `one uPlot canvas per chart (${second.canvases})`);
     assert.deepEqual(Object.keys(second.workers).sort(), ['w0', 'w1']);
     for (const [id, [backend, state]] of Object.entries(second.workers)) {
-      assert.equal(backend, 'wasm', `${id}'s backend`);
+      assert.equal(backend, 'onednn', `${id}'s backend`);
       assert.equal(state, 'active', `${id}'s state`);
     }
     assert.equal(second.status, 'training');

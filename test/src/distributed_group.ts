@@ -32,7 +32,7 @@ export async function startGroup(o: {
   const listening = await coordinator.waitForLog((l) => l['msg'] === 'coordinator listening', 60_000);
   const url = listening['url'] as string;
   const workers = Array.from({ length: o.workers }, (_, i) =>
-    startApp(WORKER_ENTRY, ['--coordinator', url, '--worker-id', `w${i}`, '--backend', 'wasm', '--data-dir', CIFAR10_TEST_DIR, ...(o.workerArgs?.(i) ?? [])], {
+    startApp(WORKER_ENTRY, ['--coordinator', url, '--worker-id', `w${i}`, '--backend', 'onednn', '--threads', '1', '--data-dir', CIFAR10_TEST_DIR, ...(o.workerArgs?.(i) ?? [])], {
       timeoutMs: o.timeoutMs,
       env: { GNET_TOKEN: token },
     }),

@@ -39,7 +39,7 @@ test('--local-workers 2, star: loss falls, accuracy far above chance, replicas i
     const result = await runApp(
       COORDINATOR_ENTRY,
       [
-        ...['--local-workers', '2', '--algorithm', 'star', '--backend', 'wasm', '--port', '0', '--token', 'local-secret'],
+        ...['--local-workers', '2', '--algorithm', 'star', '--backend', 'onednn', '--port', '0', '--token', 'local-secret'],
         ...['--width', '0.0625', '--epochs', String(EPOCHS), '--batch-size', '32', '--lr', '0.1', '--warmup-epochs', '0', '--cutout', '0', '--label-smoothing', '0'],
         ...['--train-limit', '1024', '--eval-limit', String(EVAL_IMAGES), '--data-dir', CIFAR10_TEST_DIR, '--run-dir', runDir],
         ...['--local-worker-args', `--trace-weights --dump-dir ${dumpDir} --timeline ${dumpDir}/timeline-{workerId}.json`],

@@ -80,8 +80,9 @@ test('ring: replicas stay bit-identical, equal one process on the concatenated b
     assert.equal(seen.length, TRAIN_IMAGES);
     assert.deepEqual([...seen].sort((a, b) => a - b), [...runImages].sort((a, b) => a - b));
 
-    // 2. One process, batch 2b: rank 0's images then rank 1's, same initial weights and schedule.
-    await selectBackend({ requested: 'wasm', log: { info: () => undefined } });
+    // 2. One process, batch 2b: rank 0's images then rank 1's, same initial weights and schedule,
+    // on the workers' backend and thread count (oneDNN's sums depend on how threads split them).
+    await selectBackend({ requested: 'onednn', threads: 1, log: { info: () => undefined } });
     const sgd = { momentum: 0.9, nesterov: true, weightDecay: 5e-4 };
     const replica = new Replica(createGoogLeNet(MODEL, SEED), sgd);
     const emulated = [new Replica(createGoogLeNet(MODEL, SEED), sgd), new Replica(createGoogLeNet(MODEL, SEED), sgd)];

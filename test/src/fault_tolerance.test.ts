@@ -186,7 +186,7 @@ test('ring: a worker joining mid-run is admitted at a step boundary with the cur
   await withRunDir('join', async (runDir) => {
     const group = await startGroup({ workers: 1, timeoutMs: TIMEOUT_MS, coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--max-workers', '2']), workerArgs: () => WORKER_ARGS });
     await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 4, 120_000);
-    const late = startApp(WORKER_ENTRY, ['--coordinator', group.url, '--worker-id', 'late', '--backend', 'wasm', '--data-dir', CIFAR10_TEST_DIR, ...WORKER_ARGS], {
+    const late = startApp(WORKER_ENTRY, ['--coordinator', group.url, '--worker-id', 'late', '--backend', 'onednn', '--threads', '1', '--data-dir', CIFAR10_TEST_DIR, ...WORKER_ARGS], {
       timeoutMs: TIMEOUT_MS,
       env: { GNET_TOKEN: 'integration-secret' },
     });

@@ -68,7 +68,7 @@ function assertNoErrors(results: readonly ProcessResult[]): void {
 
 function startWorkers(url: string, count: number, prefix: string): RunningApp[] {
   return Array.from({ length: count }, (_, i) =>
-    startApp(WORKER_ENTRY, ['--coordinator', url, '--worker-id', `${prefix}${i}`, '--backend', 'wasm', '--data-dir', CIFAR10_TEST_DIR, ...WORKER_ARGS], { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: TOKEN } }),
+    startApp(WORKER_ENTRY, ['--coordinator', url, '--worker-id', `${prefix}${i}`, '--backend', 'onednn', '--threads', '1', '--data-dir', CIFAR10_TEST_DIR, ...WORKER_ARGS], { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: TOKEN } }),
   );
 }
 

@@ -20,7 +20,7 @@ test(`narrow GoogLeNet reaches >= ${MIN_VAL_ACCURACY * 100}% validation accuracy
     const result = await runApp(
       'apps/worker/src/train_main.ts',
       [
-        ...['--backend', 'wasm', '--width', '0.125', '--epochs', '3', '--batch-size', '32', '--lr', '0.05', '--warmup-epochs', '0'],
+        ...['--backend', 'onednn', '--width', '0.125', '--epochs', '3', '--batch-size', '32', '--lr', '0.05', '--warmup-epochs', '0'],
         ...['--cutout', '0', '--label-smoothing', '0', '--train-limit', String(TRAIN_IMAGES), '--eval-limit', String(EVAL_IMAGES)],
         ...['--data-dir', CIFAR10_TEST_DIR, '--run-dir', runDir, '--no-progress'],
       ],
@@ -29,7 +29,7 @@ test(`narrow GoogLeNet reaches >= ${MIN_VAL_ACCURACY * 100}% validation accuracy
     assert.equal(result.timedOut, false, 'trainer exceeded its time budget');
     assert.equal(result.code, 0, `trainer failed: ${result.stderr}`);
     const backend = result.logs.find((l) => l['msg'] === 'backend selected');
-    assert.equal(backend?.['backend'], 'wasm');
+    assert.equal(backend?.['backend'], 'onednn');
     const lines = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>);
     const epochs = lines.filter((l) => l['kind'] === 'epoch');
     assert.equal(epochs.length, 3);

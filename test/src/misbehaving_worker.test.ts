@@ -38,7 +38,7 @@ function coordinatorArgs(runDir: string, algorithm: 'ring' | 'star'): string[] {
 
 function workerArgs(url: string, workerId: string): string[] {
   return [
-    ...['--coordinator', url, '--worker-id', workerId, '--backend', 'wasm', '--data-dir', CIFAR10_TEST_DIR, '--log-level', 'debug'],
+    ...['--coordinator', url, '--worker-id', workerId, '--backend', 'onednn', '--threads', '1', '--data-dir', CIFAR10_TEST_DIR, '--log-level', 'debug'],
     // The faulty worker must not dial again after its eviction (an evicted worker rejoins by default).
     ...['--coordinator-timeout-ms', '30000', '--reconnect-timeout-ms', workerId === FAULTY ? '0' : '60000', '--collective-timeout-ms', '30000'],
   ];

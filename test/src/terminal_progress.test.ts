@@ -45,7 +45,7 @@ interface Outcome {
 function runCoordinator(runDir: string, viaPty: boolean): Promise<Outcome> {
   const args = [
     ...['--conditions=source', '--import', 'tsx', join(REPO_ROOT, COORDINATOR_ENTRY)],
-    ...['--local-workers', '1', '--backend', 'wasm', '--port', '0', '--no-dashboard', '--data-dir', CIFAR10_TEST_DIR, '--run-dir', runDir],
+    ...['--local-workers', '1', '--backend', 'onednn', '--port', '0', '--no-dashboard', '--data-dir', CIFAR10_TEST_DIR, '--run-dir', runDir],
     ...['--width', '0.0625', '--epochs', '1', '--batch-size', '16', '--train-limit', '96', '--eval-limit', '48', '--warmup-epochs', '0', '--checkpoint-every-steps', '0'],
   ];
   const [command, argv] = viaPty ? ['python3', ['-c', PTY_RUNNER, process.execPath, ...args]] : [process.execPath, args];

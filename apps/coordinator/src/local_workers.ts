@@ -1,6 +1,7 @@
 // Single-node mode (`--local-workers N`): the coordinator starts N `worker:serve` processes on this
 // machine, pointed at itself, with the same node flags it runs under (tsx), forwards their logs as
 // its own, and kills them when it ends, whichever way it ends (torchrun's --standalone).
+import { availableParallelism } from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -39,6 +40,11 @@ export function localWorkerTlsArgs(cfg: { tlsCert: string; tlsKey: string }): st
   return ['--tls-ca', cfg.tlsCert, '--tls-cert', cfg.tlsCert, '--tls-key', cfg.tlsKey];
 }
 
+/** oneDNN threads for each of `count` workers sharing `cores`: an equal share, at least 1. */
+export function localWorkerThreads(count: number, cores: number): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, count)));
+}
+
 /** The spawned workers. */
 export class LocalWorkers {
   /** Rejects with `LocalWorkerExitError` when a worker exits before `expectExit()`; never resolves. */
@@ -52,13 +58,19 @@ export class LocalWorkers {
     this.unexpectedExit.catch(() => undefined);
     // The workers run TypeScript sources like we do: keep tsx even when we run from dist/.
     const nodeArgs = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : ['--conditions=source', '--import', 'tsx', ...process.execArgv];
+    const threads = localWorkerThreads(o.count, availableParallelism());
     for (let i = 0; i < o.count; i += 1) {
       const args = [WORKER_ENTRY, '--coordinator', o.coordinatorUrl, '--backend', o.backend, '--worker-id', `local-${i}`, '--log-level', o.logLevel];
+      // Each worker's share of the cores for oneDNN, unless --local-worker-args says otherwise.
+      if (!o.extraArgs.includes('--threads')) args.push('--threads', String(threads));
       if (o.dataDir !== '') args.push('--data-dir', o.dataDir);
       args.push(...o.extraArgs);
       // The token travels in the environment, not on the command line (visible in `ps`).
       // Own process group: Ctrl-C reaches only the coordinator, which then tells the workers to leave.
-      const child = spawn(process.execPath, [...nodeArgs, ...args], { env: { ...process.env, GNET_TOKEN: o.token }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      // Passive OpenMP threads sleep between kernels instead of spinning on cores a neighbour
+      // needs; OpenMP reads this once at start-up, so it must be set here.
+      const omp = o.count > 1 && process.env.OMP_WAIT_POLICY === undefined ? { OMP_WAIT_POLICY: 'passive' } : {};
+      const child = spawn(process.execPath, [...nodeArgs, ...args], { env: { ...process.env, ...omp, GNET_TOKEN: o.token }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       this.children.push(child);
       const log = o.log.child({ localWorker: i });
       let rest = '';

@@ -32,7 +32,9 @@ export const ServeConfigSchema = z
     tlsCert: z.string(),
     /** Absolute path of the PEM private key of `tlsCert`; empty when `tlsCert` is. */
     tlsKey: z.string(),
-    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+    backend: z.enum(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu']),
+    /** oneDNN's threads; 0: every core this process may use. */
+    threads: z.number().int().min(0).max(1024),
     // Empty: the default cache folder (defaultCacheDir).
     dataDir: z.string(),
     /** Stable name of this worker in the coordinator's logs; unique within a run. */
@@ -80,7 +82,8 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     .option('--tls-ca <pem>', 'trust this CA certificate for wss:// (coordinator and ring peers), besides the system ones', '')
     .option('--tls-cert <pem>', 'serve the ring listener as wss:// with this PEM certificate; needs --tls-key', '')
     .option('--tls-key <pem>', 'PEM private key of --tls-cert', '')
-    .addOption(new Option('--backend <name>', 'TF.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
+    .addOption(new Option('--backend <name>', 'TF.js backend').choices(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
+    .option('--threads <n>', "oneDNN backend's threads (0: all cores; local workers get their share) (env GNET_THREADS)", num, env.GNET_THREADS === undefined ? 0 : Number(env.GNET_THREADS))
     .option('--data-dir <dir>', 'CIFAR-10 binary folder; fetched there if missing (env CIFAR10_DIR)', env.CIFAR10_DIR ?? '')
     .option('--worker-id <name>', 'name in the coordinator logs (default host-pid)', `${hostname()}-${pid}`)
     .option('--peer-host <host>', 'interface of the ring listener (0.0.0.0 across machines)', '127.0.0.1')
@@ -116,6 +119,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     tlsCert: absolute(o.tlsCert as string, env),
     tlsKey: absolute(o.tlsKey as string, env),
     backend: o.backend as string,
+    threads: o.threads as number,
     dataDir: o.dataDir as string,
     workerId: o.workerId as string,
     peerHost,

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   try {
     // The trace file is complete JSON after every event; closing it only releases the descriptor.
     if (cfg.timeline !== '') timeline = Timeline.open(cfg.timeline, { processName: `worker ${cfg.workerId}`, onError: (err) => log.warn({ err, path: cfg.timeline }, 'timeline write failed; no more timeline events') });
-    const backend = await selectBackend({ requested: cfg.backend, log: log.child({ module: 'backend' }) });
+    const backend = await selectBackend({ requested: cfg.backend, threads: cfg.threads === 0 ? undefined : cfg.threads, log: log.child({ module: 'backend' }) });
     const dataDir = await ensureCifar10({ cacheDir: resolve(userCwd, cfg.dataDir || defaultCacheDir(process.env)), log: log.child({ module: 'data' }), progress: false });
     const outcome = await runDistributedWorker({ config: cfg, backend: backend.name, dataDir, log, signal: shutdown.signal, timeline });
     timeline?.close();

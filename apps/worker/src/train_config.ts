@@ -32,7 +32,9 @@ export const TrainConfigSchema = z
     dataDir: z.string(),
     runDir: z.string().min(1),
     resume: z.boolean(),
-    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+    backend: z.enum(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu']),
+    /** oneDNN's threads; 0: every core this process may use. */
+    threads: z.number().int().min(0).max(1024),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
     progress: z.boolean(),
     epochs: positiveInt,
@@ -87,7 +89,8 @@ export function parseTrainConfig(
     .option('--data-dir <dir>', 'CIFAR-10 binary folder; fetched there if missing (env CIFAR10_DIR)', env.CIFAR10_DIR ?? '')
     .option('--run-dir <dir>', 'run folder (metrics, chart, checkpoints)', `${runsRoot}/${stamp}`)
     .option('--resume', 'continue the run in --run-dir from its newest good checkpoint', false)
-    .addOption(new Option('--backend <name>', 'TF.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
+    .addOption(new Option('--backend <name>', 'TF.js backend').choices(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
+    .option('--threads <n>', "oneDNN backend's threads (0: all cores; local workers get their share) (env GNET_THREADS)", num, env.GNET_THREADS === undefined ? 0 : Number(env.GNET_THREADS))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(env.LOG_LEVEL ?? 'info'))
     .option('--no-progress', 'no progress bar even at a terminal')
     .option('--epochs <n>', 'epochs', num, hp.epochs)
@@ -128,6 +131,7 @@ export function parseTrainConfig(
     runDir: o.runDir as string,
     resume: o.resume as boolean,
     backend: o.backend as string,
+    threads: o.threads as number,
     logLevel: o.logLevel as string,
     progress: o.progress as boolean,
     epochs: o.epochs as number,

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const log = createLogger({ level: cfg.logLevel, pretty: interactive, base: { app: 'worker', mode: 'single-node' } });
   log.info({ config: cfg }, 'config resolved');
 
-  const backend = await selectBackend({ requested: cfg.backend, log: log.child({ module: 'backend' }) });
+  const backend = await selectBackend({ requested: cfg.backend, threads: cfg.threads === 0 ? undefined : cfg.threads, log: log.child({ module: 'backend' }) });
   const dataDir = await ensureCifar10({
     cacheDir: resolve(userCwd, cfg.dataDir || defaultCacheDir(process.env)),
     log: log.child({ module: 'data' }),

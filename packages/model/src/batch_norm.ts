@@ -8,6 +8,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { channelSum } from './channel_sum.js';
 
+/**
+ * Kernels a backend may register to run training-mode BatchNorm fused (@gnet/native-cpu's 'onednn'
+ * does): `GnetBatchNormTrain` {x, gamma, beta} {epsilon} -> [y, mean, variance (biased), invStd]
+ * and `GnetBatchNormTrainGrad` {dy, x, mean, invStd, gamma} -> [dx, dgamma, dbeta], the same math
+ * as the composed path below. Names no stock tfjs backend uses.
+ */
+export const BATCH_NORM_TRAIN_KERNEL = 'GnetBatchNormTrain';
+export const BATCH_NORM_TRAIN_GRAD_KERNEL = 'GnetBatchNormTrainGrad';
+
+/** Whether the active backend runs BatchNorm fused (then batchNormTrain uses its kernels). */
+export function hasFusedBatchNorm(): boolean {
+  const backend = tf.getBackend();
+  return (
+    tf.getKernel(BATCH_NORM_TRAIN_KERNEL, backend) !== undefined &&
+    tf.getKernel(BATCH_NORM_TRAIN_GRAD_KERNEL, backend) !== undefined
+  );
+}
+
 /** Added to the variance before the square root (PyTorch's default). */
 export const BN_EPSILON = 1e-5;
 
@@ -52,6 +70,26 @@ export function batchNormTrain(
 ): tf.Tensor4D {
   const [n, h, w] = x.shape;
   const m = n * h * w;
+  const updateRunning = (mean: tf.Tensor, variance: tf.Tensor): void => {
+    if (running === undefined) return;
+    const unbiased = m > 1 ? tf.mul(variance, m / (m - 1)) : variance;
+    running.mean.assign(tf.add(tf.mul(running.mean, 1 - momentum), tf.mul(mean, momentum)));
+    running.variance.assign(tf.add(tf.mul(running.variance, 1 - momentum), tf.mul(unbiased, momentum)));
+  };
+  if (hasFusedBatchNorm()) {
+    const fused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const save = args[3] as tf.GradSaveFunc;
+      const [y, mean, variance, invStd] = tf.engine().runKernel(BATCH_NORM_TRAIN_KERNEL, { x, gamma, beta }, { epsilon }) as tf.Tensor[];
+      updateRunning(mean as tf.Tensor, variance as tf.Tensor);
+      save([x, mean as tf.Tensor, invStd as tf.Tensor, gamma]);
+      const gradFunc = (dy: tf.Tensor4D, saved: tf.Tensor[]): tf.Tensor[] => {
+        const [xs, mu, inv, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD_KERNEL, { dy, x: xs, mean: mu, invStd: inv, gamma: g }, {}) as tf.Tensor[];
+      };
+      return { value: y as tf.Tensor4D, gradFunc };
+    });
+    return tf.tidy('batchNormTrain', () => fused(x, gamma, beta));
+  }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args[3] as tf.GradSaveFunc;
     const mean = tf.div(channelSum(x), m); // [c]
@@ -60,11 +98,7 @@ export function batchNormTrain(
     const invStd = tf.rsqrt(tf.add(variance, epsilon)); // [c]
     const scale = tf.mul(gamma, invStd); // [c]
     const y = tf.add(tf.mul(centered, scale), beta) as tf.Tensor4D;
-    if (running !== undefined) {
-      const unbiased = m > 1 ? tf.mul(variance, m / (m - 1)) : variance;
-      running.mean.assign(tf.add(tf.mul(running.mean, 1 - momentum), tf.mul(mean, momentum)));
-      running.variance.assign(tf.add(tf.mul(running.variance, 1 - momentum), tf.mul(unbiased, momentum)));
-    }
+    updateRunning(mean, variance);
     save([centered, invStd, scale]);
     const gradFunc = (dy: tf.Tensor4D, saved: tf.Tensor[]): tf.Tensor[] => {
       const [xc, inv, k] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];

@@ -19,7 +19,7 @@ export {
   type TableRow,
 } from './googlenet_table.js';
 export type { NamedVariable } from './param_builder.js';
-export { BN_EPSILON, BN_MOMENTUM, batchNormTrain, type RunningStats } from './batch_norm.js';
+export { BATCH_NORM_TRAIN_GRAD_KERNEL, BATCH_NORM_TRAIN_KERNEL, BN_EPSILON, BN_MOMENTUM, batchNormTrain, hasFusedBatchNorm, type RunningStats } from './batch_norm.js';
 export { GoogLeNet, createGoogLeNet, type ForwardOptions, type ForwardResult } from './googlenet.js';
 export { countParams, type ParamCount } from './count_params.js';
 export { flopsPerImage, type FlopCount } from './flops.js';

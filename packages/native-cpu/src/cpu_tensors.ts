@@ -3,10 +3,13 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 
-/** A float32 tensor's values, in place; null for anything else (then the cpu kernel runs). */
+/**
+ * A float32 tensor's values, in place; null for anything else (then the cpu kernel runs). Reads
+ * the backend's storage as the cpu kernels do, not `readSync`, which copies pooled buffers.
+ */
 export function f32(backend: MathBackendCPU, t: TensorInfo): Float32Array | null {
   if (t.dtype !== 'float32') return null;
-  const values = backend.readSync(t.dataId);
+  const values = backend.data.get(t.dataId)?.values;
   return values instanceof Float32Array ? values : null;
 }
 
@@ -19,3 +22,13 @@ export const sameShape = (a: readonly number[], b: readonly number[]): boolean =
 
 /** Elements of a tensor of `shape`. */
 export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * An uninitialised array of `length` floats for a kernel output it writes entirely: from the
+ * 'onednn' backend's pool (buffer_pool.ts) when `backend` has one, else a fresh zeroed array.
+ * Never for outputs a kernel only partly writes.
+ */
+export function uninitialisedF32(backend: MathBackendCPU, length: number): Float32Array {
+  const pool = (backend as { pool?: { take(length: number): Float32Array } }).pool;
+  return pool === undefined ? new Float32Array(length) : pool.take(length);
+}

@@ -6,3 +6,7 @@ export { CONV_KERNEL_NAMES } from './conv_kernels.js';
 export { convShape, type ConvParams } from './conv_shape.js';
 export { POOL_KERNEL_NAMES } from './pool_kernels.js';
 export { poolShape, type PoolParams } from './pool_shape.js';
+export { ELTWISE_KERNEL_NAMES } from './eltwise_kernels.js';
+export { CONCAT_KERNEL_NAMES } from './concat_kernels.js';
+export { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, BatchNormKernelInputError } from './batch_norm_kernels.js';
+export { MATMUL_KERNEL_NAMES } from './matmul_kernels.js';

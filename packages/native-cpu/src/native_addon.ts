@@ -67,7 +67,57 @@ export interface OneDnnAddon {
   poolCacheStats(): OneDnnCacheStats;
   /** Entries kept in each of this JS thread's primitive caches (default 512); shrinking evicts at once. */
   setCacheCapacity(entries: number): void;
+  /**
+   * out = a op b (op: BINARY_OPS), where each of a and b has out's length or repeats with a period
+   * dividing it (a trailing broadcast: a `[c]` vector against `[n, h, w, c]`, or one element).
+   */
+  binaryOp(op: number, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  /** y = max(x, 0); NaN stays NaN. */
+  relu(x: Float32Array, y: Float32Array): void;
+  /** y = x > 0 ? 1 : alpha; NaN stays NaN. */
+  step(x: Float32Array, alpha: number, y: Float32Array): void;
+  /**
+   * Training-mode BatchNorm of x `[rows, channels]` (NHWC flattened): writes y, and per channel the
+   * batch mean, the biased variance and invStd = 1 / sqrt(variance + epsilon).
+   */
+  batchNormForward(
+    channels: number,
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    epsilon: number,
+    y: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    invStd: Float32Array,
+  ): void;
+  /** Its gradients dx `[rows, channels]`, dgamma and dbeta `[channels]` from dy and the forward's x, mean, invStd. */
+  batchNormBackward(
+    channels: number,
+    dy: Float32Array,
+    x: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gamma: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+  ): void;
+  /**
+   * Copies a rows x cols block from src to dst; `geometry` is [srcStride, srcOffset, dstStride,
+   * dstOffset, rows, cols] (element r, j sits at r * stride + offset + j). Checked against both lengths.
+   */
+  copyBlock(src: Float32Array, dst: Float32Array, geometry: Float64Array): void;
+  /**
+   * out `[batch, m, n]` = a `[batchA, m, k]` x b `[batchB, k, n]` (each stored transposed when its
+   * flag is 1) by oneDNN's sgemm; `dims` is [batchA, batchB, m, k, n, transposeA, transposeB], and a
+   * batch of 1 is broadcast against the other.
+   */
+  batchMatMul(a: Float32Array, b: Float32Array, out: Float32Array, dims: Float64Array): void;
 }
+
+/** `op` codes of `OneDnnAddon.binaryOp`. */
+export const BINARY_OPS = { add: 0, sub: 1, mul: 2, div: 3 } as const;
 
 /** The addon, or why there is none (one sentence naming what to install or run). */
 export type AddonLoad = { readonly addon: OneDnnAddon; readonly reason?: undefined } | { readonly addon: null; readonly reason: string };
@@ -87,6 +137,13 @@ const FUNCTIONS: readonly (keyof OneDnnAddon)[] = [
   'cacheStats',
   'poolCacheStats',
   'setCacheCapacity',
+  'binaryOp',
+  'relu',
+  'step',
+  'batchNormForward',
+  'batchNormBackward',
+  'copyBlock',
+  'batchMatMul',
 ];
 
 let loaded: AddonLoad | undefined;

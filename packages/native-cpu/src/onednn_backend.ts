@@ -1,6 +1,7 @@
 // The 'onednn' TensorFlow.js backend: tfjs-backend-cpu's backend class and every cpu kernel,
 // re-registered under 'onednn', with the convolutions (conv_kernels.ts) and the poolings
-// (pool_kernels.ts) replaced by oneDNN ones.
+// (pool_kernels.ts) replaced by oneDNN ones, and the memory-bound kernels a training step spends
+// its remaining time in (element-wise ops, concat/split, BatchNorm) by the addon's OpenMP loops.
 // Tensors live in ordinary JS typed arrays as on 'cpu', so there is no wasm heap and no 4 GB cap;
 // each native kernel reads them in place. How tfjs-node registers 'tensorflow' is the model
 // (registerBackend + a kernel config per kernel), minus libtensorflow.
@@ -12,10 +13,18 @@ import {
   registerBackend,
   registerKernel,
   unregisterKernel,
+  type backend_util,
+  type DataId,
+  type DataType,
   type KernelFunc,
 } from '@tensorflow/tfjs-core';
+import { BufferPool } from './buffer_pool.js';
 import { CONV_KERNEL_NAMES, convKernels } from './conv_kernels.js';
 import { poolKernels } from './pool_kernels.js';
+import { eltwiseKernels } from './eltwise_kernels.js';
+import { concatKernels } from './concat_kernels.js';
+import { batchNormKernels } from './batch_norm_kernels.js';
+import { matMulKernels } from './matmul_kernels.js';
 import { loadNativeAddon, type OneDnnAddon, type OneDnnInfo } from './native_addon.js';
 
 /** The backend's name, for `tf.setBackend`. */
@@ -27,10 +36,52 @@ export const ONEDNN_BACKEND = 'onednn';
  */
 export const ONEDNN_PRIORITY = 2.5;
 
-/** The cpu backend's storage and kernels; the addon is where the native kernels run. */
+/** Default cap on memory kept for reuse (see buffer_pool.ts); GNET_ONEDNN_POOL_MB overrides it. */
+export const DEFAULT_POOL_BYTES = 4 * 1024 ** 3;
+
+function poolBytes(): number {
+  const mb = Number(process.env.GNET_ONEDNN_POOL_MB);
+  return Number.isFinite(mb) && mb >= 0 ? mb * 1024 ** 2 : DEFAULT_POOL_BYTES;
+}
+
+/**
+ * The cpu backend's storage and kernels; the addon is where the native kernels run. Kernel outputs
+ * come from `pool` and go back to it when their tensor is disposed (buffer_pool.ts says why and
+ * what keeps that safe).
+ */
 export class OneDnnBackend extends MathBackendCPU {
+  readonly pool = new BufferPool(poolBytes());
+
   constructor(readonly addon: OneDnnAddon) {
     super();
+  }
+
+  override write(values: backend_util.BackendValues, shape: number[], dtype: DataType): DataId {
+    this.pool.noteStored(values);
+    return super.write(values, shape, dtype);
+  }
+
+  override move(dataId: DataId, values: backend_util.BackendValues, shape: number[], dtype: DataType, refCount: number): void {
+    this.pool.noteStored(values);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+
+  /** Reads from outside the kernels (`dataSync`, `data`): a copy of a buffer the pool may reuse. */
+  override readSync(dataId: DataId): backend_util.BackendValues {
+    const values = super.readSync(dataId);
+    return this.pool.isRecyclable(values) ? values.slice() : values;
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const values = this.data.has(dataId) ? this.data.get(dataId)?.values : undefined;
+    const deleted = super.disposeData(dataId, force);
+    if (deleted) this.pool.release(values);
+    return deleted;
+  }
+
+  override dispose(): void {
+    this.pool.clear();
+    super.dispose();
   }
 }
 
@@ -75,7 +126,14 @@ export function registerOneDnnBackend(): OneDnnRegistration {
     if (config === undefined) throw new Error(`registerOneDnnBackend: the 'cpu' backend has no '${name}' kernel to fall back to`);
     return config.kernelFunc;
   };
-  const native = [...convKernels(addon, ONEDNN_BACKEND, stock), ...poolKernels(addon, ONEDNN_BACKEND, stock)];
+  const native = [
+    ...convKernels(addon, ONEDNN_BACKEND, stock),
+    ...poolKernels(addon, ONEDNN_BACKEND, stock),
+    ...eltwiseKernels(addon, ONEDNN_BACKEND, stock),
+    ...concatKernels(addon, ONEDNN_BACKEND, stock),
+    ...batchNormKernels(addon, ONEDNN_BACKEND),
+    ...matMulKernels(addon, ONEDNN_BACKEND, stock),
+  ];
   for (const config of native) {
     // Unregister first: registerKernel only warns on a duplicate and keeps the old one.
     if (getKernel(config.kernelName, ONEDNN_BACKEND) !== undefined) unregisterKernel(config.kernelName, ONEDNN_BACKEND);

@@ -22,7 +22,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { poolShape, poolShapeOf } from './pool_shape.js';
-import { f32, output, sameShape, sizeOf } from './cpu_tensors.js';
+import { f32, output, sameShape, sizeOf, uninitialisedF32 } from './cpu_tensors.js';
 import type { OneDnnAddon } from './native_addon.js';
 
 /** The kernels `poolKernels` provides. */
@@ -50,7 +50,7 @@ export function poolKernels(
     const xv = f32(backend, x);
     if (shape === null || xv === null) return fallback(args);
     const yShape = poolShapeOf(shape, 'y');
-    const y = new Float32Array(sizeOf(yShape));
+    const y = uninitialisedF32(backend, sizeOf(yShape));
     addon.pool2dForward(shape, max, xv, y);
     return output(backend, yShape, y);
   };
@@ -65,7 +65,7 @@ export function poolKernels(
     if (shape === null || xv === null || dyv === null || !sameShape(dy.shape, poolShapeOf(shape, 'y'))) {
       return stockMaxGrad(args);
     }
-    const dx = new Float32Array(xv.length);
+    const dx = uninitialisedF32(backend, xv.length);
     addon.maxPool2dBackward(shape, xv, dyv, dx);
     return output(backend, input.shape, dx);
   };
@@ -78,7 +78,7 @@ export function poolKernels(
     if (shape === null || input.dtype !== 'float32' || dyv === null || !sameShape(dy.shape, poolShapeOf(shape, 'y'))) {
       return stockAvgGrad(args);
     }
-    const dx = new Float32Array(sizeOf(input.shape));
+    const dx = uninitialisedF32(backend, sizeOf(input.shape));
     addon.avgPool2dBackward(shape, dyv, dx);
     return output(backend, input.shape, dx);
   };

@@ -1,7 +1,7 @@
 // TF.js leaks silently: GoogLeNet trained through the Replica for many steps (forward, backward with
-// our wasm kernels, BatchNorm running-stat updates, SGD write-back) must keep tf.memory().numTensors
-// flat, and evaluation must too.
-import { test, before } from 'node:test';
+// our wasm kernels or oneDNN's, BatchNorm running-stat updates, SGD write-back) must keep
+// tf.memory().numTensors flat, and evaluation must too, on each backend a worker may train on.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { createGoogLeNet } from '@gnet/model';
@@ -9,11 +9,8 @@ import { selectBackend } from './backend/select_backend.js';
 import { emptyEvalSums, evaluateImages } from './evaluate.js';
 import { Replica } from './replica.js';
 
-before(async () => {
-  await selectBackend({ requested: 'wasm', log: { info: () => undefined } });
-});
-
-test('numTensors stays flat over 25 GoogLeNet training steps and evaluations', () => {
+for (const backend of ['onednn', 'wasm'] as const) test(`numTensors stays flat over 25 GoogLeNet training steps and evaluations on ${backend}`, async () => {
+  await selectBackend({ requested: backend, log: { info: () => undefined } });
   const model = createGoogLeNet({ width: 0.0625, auxHeads: true, batchNorm: true }, 3);
   const replica = new Replica(model, { momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
   const n = 4;

@@ -10,7 +10,7 @@ export { addEvalSums, emptyEvalSums, evaluateImages, type EvalSums } from './eva
 export { Replica } from './replica.js';
 export type { TrainableModel } from './trainable_model.js';
 export { runSingleNode, type PhaseTimeline, type SingleNodeResult, type SingleNodeRunOptions } from './single_node_run.js';
-export { selectBackend, type BackendName, type BackendSelection, type SelectBackendOptions } from './backend/select_backend.js';
+export { BadThreadCountError, selectBackend, type BackendName, type BackendSelection, type SelectBackendOptions } from './backend/select_backend.js';
 export { BackendUnavailableError, UnknownBackendError, type RequestedBackend } from './backend/backend_errors.js';
 export { NATIVE_PACKAGES, type NativeAttempt, type NativePackage } from './backend/native_backend.js';
 export {

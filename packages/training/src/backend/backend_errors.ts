@@ -2,7 +2,7 @@
 // and should stop at start-up (shared/STYLE.md "Errors"); codes are stable for callers and tests.
 
 /** Names `selectBackend` accepts. */
-export type RequestedBackend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type RequestedBackend = 'auto' | 'tensorflow' | 'onednn' | 'wasm' | 'cpu';
 
 /** A backend that was asked for by name could not be loaded or initialised. */
 export class BackendUnavailableError extends Error {
@@ -28,7 +28,7 @@ export class UnknownBackendError extends Error {
 
   constructor(readonly requested: unknown) {
     super(
-      `\`requested\` passed to selectBackend must be one of 'auto', 'tensorflow', 'wasm', 'cpu', but got ${JSON.stringify(requested)}`,
+      `\`requested\` passed to selectBackend must be one of 'auto', 'tensorflow', 'onednn', 'wasm', 'cpu', but got ${JSON.stringify(requested)}`,
     );
     this.name = 'UnknownBackendError';
   }

@@ -1,6 +1,6 @@
 // Picks the TensorFlow.js backend a worker trains on: native TensorFlow when its Node binding loads,
-// else the fastest pure backend that can train (wasm with our gradient kernels, else cpu with
-// them). Follows tfjs's own priority idea (tfjs-node registers 'tensorflow' above 'wasm' and 'cpu')
+// else our oneDNN backend (@gnet/native-cpu) where its addon loads, else the fastest pure backend
+// that can train (wasm with our gradient kernels, else cpu with them). Follows tfjs's own priority idea (tfjs-node registers 'tensorflow' above 'wasm' and 'cpu')
 // but decides explicitly and says why, because the fallbacks differ ~100x in speed.
 import * as tf from '@tensorflow/tfjs-core';
 // Gradients are not registered by @tensorflow/tfjs-core's entry point (the @tensorflow/tfjs bundle
@@ -10,20 +10,28 @@ import type { Logger } from 'pino';
 import { BackendUnavailableError, UnknownBackendError, type RequestedBackend } from './backend_errors.js';
 import { loadNativeBackend, nativePackageInstalled, type NativeAttempt } from './native_backend.js';
 import { registerTrainingKernels, type PureBackendName } from './training_kernels.js';
+import { availableParallelism } from 'node:os';
+import { ONEDNN_BACKEND, loadNativeAddon, registerOneDnnBackend } from '@gnet/native-cpu';
 
 /** A backend `selectBackend` can end up on. */
 export type BackendName = Exclude<RequestedBackend, 'auto'>;
 
 export interface SelectBackendOptions {
-  /** 'auto' (default): tensorflow, else wasm, else cpu. A name forces that backend or throws. */
+  /** 'auto' (default): tensorflow, else onednn, else wasm, else cpu. A name forces that backend or throws. */
   requested?: RequestedBackend;
+  /**
+   * Threads for 'onednn' (its OpenMP team); default all the cores this process may use. Local
+   * workers sharing a machine each get their share (the coordinator passes `--threads`).
+   */
+  threads?: number;
   /** The process's logger; the choice is logged once at info as `{ backend, reason }`. */
   log: Pick<Logger, 'info'>;
   /**
-   * Replaces how a pure backend is brought up (default: register our kernels, `tf.setBackend`).
-   * For tests of the fallback order only; native loading cannot be replaced.
+   * Replaces how 'onednn' or a pure backend is brought up (default: register its kernels,
+   * `tf.setBackend`). For tests of the fallback order only (a rejecting 'onednn' loader stands for
+   * a machine without libdnnl); native TensorFlow loading cannot be replaced.
    */
-  pureLoaders?: Partial<Record<PureBackendName, () => Promise<void>>>;
+  loaders?: Partial<Record<PureBackendName | 'onednn', () => Promise<void>>>;
 }
 
 export interface BackendSelection {
@@ -39,11 +47,41 @@ export interface BackendSelection {
   nativeAvailable: boolean;
   /** Each native package tried and why it failed (empty when a pure backend was forced). */
   nativeAttempts: NativeAttempt[];
-  /** Kernels we replaced on a pure backend (empty on 'tensorflow'). */
+  /** Kernels we replaced on a pure backend, or that run natively on 'onednn' (empty on 'tensorflow'). */
   kernels: string[];
+  /** Threads the backend computes with, where we set them ('onednn'); undefined elsewhere. */
+  threads?: number;
 }
 
-const REQUESTABLE: readonly RequestedBackend[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const REQUESTABLE: readonly RequestedBackend[] = ['auto', 'tensorflow', 'onednn', 'wasm', 'cpu'];
+
+/** Thrown for a `threads` that is not a positive integer. */
+export class BadThreadCountError extends Error {
+  readonly code = 'BACKEND_BAD_THREADS' as const;
+  constructor(readonly threads: unknown) {
+    super(`\`threads\` passed to selectBackend must be a positive integer, but got ${String(threads)}`);
+    this.name = 'BadThreadCountError';
+  }
+}
+
+/**
+ * Brings up 'onednn' with `threads` OpenMP threads; returns its native kernels, or throws with the
+ * reason it cannot (addon not built, libdnnl missing), which names what to install.
+ */
+async function bringUpOneDnn(threads: number, loaders: SelectBackendOptions['loaders']): Promise<{ kernels: string[]; threads: number; detail: string }> {
+  const custom = loaders?.onednn;
+  if (custom !== undefined) {
+    await custom();
+    return { kernels: [], threads, detail: 'oneDNN (test loader)' };
+  }
+  const registration = registerOneDnnBackend();
+  if (!registration.registered) throw new Error(registration.reason);
+  await activate(ONEDNN_BACKEND);
+  const addon = loadNativeAddon().addon;
+  const inEffect = addon === null ? threads : addon.setNumThreads(threads);
+  const { version, isa } = registration.info;
+  return { kernels: [...registration.nativeKernels], threads: inEffect, detail: `oneDNN ${version} (${isa}, ${inEffect} thread${inEffect === 1 ? '' : 's'})` };
+}
 
 function describeAttempts(attempts: readonly NativeAttempt[]): string {
   return attempts.map((a) => `${a.package}: ${a.error ?? 'loaded'}`).join('; ');
@@ -67,7 +105,7 @@ const PURE_MODULES: Record<PureBackendName, () => Promise<unknown>> = {
 };
 
 /** Brings up a pure backend with our training kernels; returns the kernels replaced. */
-async function bringUpPure(name: PureBackendName, loaders: SelectBackendOptions['pureLoaders']): Promise<string[]> {
+async function bringUpPure(name: PureBackendName, loaders: SelectBackendOptions['loaders']): Promise<string[]> {
   const custom = loaders?.[name];
   if (custom !== undefined) {
     await custom();
@@ -91,6 +129,8 @@ async function bringUpPure(name: PureBackendName, loaders: SelectBackendOptions[
 export async function selectBackend(options: SelectBackendOptions): Promise<BackendSelection> {
   const requested = options.requested ?? 'auto';
   if (!REQUESTABLE.includes(requested)) throw new UnknownBackendError(requested);
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isSafeInteger(threads) || threads < 1) throw new BadThreadCountError(options.threads);
 
   let selection: BackendSelection;
   if (requested === 'tensorflow' || requested === 'auto') {
@@ -105,12 +145,27 @@ export async function selectBackend(options: SelectBackendOptions): Promise<Back
     } else if (requested === 'tensorflow') {
       throw new BackendUnavailableError('tensorflow', describeAttempts(native.attempts));
     } else {
-      selection = await selectPure(native.attempts, options.pureLoaders);
+      selection = await selectAfterNative(native.attempts, threads, options.loaders);
     }
+  } else if (requested === 'onednn') {
+    let up: Awaited<ReturnType<typeof bringUpOneDnn>>;
+    try {
+      up = await bringUpOneDnn(threads, options.loaders);
+    } catch (err) {
+      throw new BackendUnavailableError('onednn', err instanceof Error ? err.message : String(err), { cause: err });
+    }
+    selection = {
+      name: 'onednn',
+      reason: `requested; ${up.detail}`,
+      nativeAvailable: nativePackageInstalled(),
+      nativeAttempts: [],
+      kernels: up.kernels,
+      threads: up.threads,
+    };
   } else {
     let kernels: string[];
     try {
-      kernels = await bringUpPure(requested, options.pureLoaders);
+      kernels = await bringUpPure(requested, options.loaders);
     } catch (err) {
       throw new BackendUnavailableError(requested, err instanceof Error ? err.message : String(err), { cause: err });
     }
@@ -122,16 +177,45 @@ export async function selectBackend(options: SelectBackendOptions): Promise<Back
       kernels,
     };
   }
-  options.log.info({ backend: selection.name, reason: selection.reason }, 'backend selected');
+  options.log.info(
+    selection.threads === undefined
+      ? { backend: selection.name, reason: selection.reason }
+      : { backend: selection.name, reason: selection.reason, threads: selection.threads },
+    'backend selected',
+  );
   return selection;
 }
 
-/** 'auto' after native failed: wasm, else cpu. */
+/** 'auto' after native TensorFlow failed: onednn, else wasm, else cpu. */
+async function selectAfterNative(
+  nativeAttempts: NativeAttempt[],
+  threads: number,
+  loaders: SelectBackendOptions['loaders'],
+): Promise<BackendSelection> {
+  const noTf = `no native TensorFlow (${describeAttempts(nativeAttempts)})`;
+  let oneDnnWhy: string;
+  try {
+    const up = await bringUpOneDnn(threads, loaders);
+    return {
+      name: 'onednn',
+      reason: `${noTf}; ${up.detail} is the fastest CPU backend available`,
+      nativeAvailable: false,
+      nativeAttempts,
+      kernels: up.kernels,
+      threads: up.threads,
+    };
+  } catch (err) {
+    oneDnnWhy = err instanceof Error ? err.message : String(err);
+  }
+  return selectPure(nativeAttempts, `${noTf}; no oneDNN: ${oneDnnWhy}`, loaders);
+}
+
+/** 'auto' after native TensorFlow and oneDNN failed: wasm, else cpu. */
 async function selectPure(
   nativeAttempts: NativeAttempt[],
-  loaders: SelectBackendOptions['pureLoaders'],
+  noNative: string,
+  loaders: SelectBackendOptions['loaders'],
 ): Promise<BackendSelection> {
-  const noNative = `no native binding (${describeAttempts(nativeAttempts)})`;
   try {
     const kernels = await bringUpPure('wasm', loaders);
     return {
