@@ -14,11 +14,19 @@ import { fileURLToPath } from 'node:url';
 
 const nativeDir = dirname(fileURLToPath(import.meta.url));
 
+// `--optional` (npm's install step): a machine without oneDNN still installs; the project then
+// trains on wasm and its backend log line says what to install for the fast path.
+const optional = process.argv.includes('--optional');
+function fail(message) {
+  process.stderr.write(`build.mjs: ${message}\n`);
+  if (optional) process.stderr.write('build.mjs: the oneDNN backend is optional: continuing without it (training falls back to wasm)\n');
+  process.exit(optional ? 0 : 1);
+}
+
 // Without oneDNN's headers the compile would fail with a page of errors: say what to install.
 const DNNL_HEADERS = ['/usr/include/dnnl.hpp', '/usr/local/include/dnnl.hpp'];
 if (!DNNL_HEADERS.some((p) => existsSync(p)) && !process.env.CPATH) {
-  process.stderr.write(`build.mjs: oneDNN is not installed (no ${DNNL_HEADERS.join(' or ')}): apt-get install libdnnl-dev (Debian/Ubuntu), then npm run build:native -w @gnet/native-cpu; without it the project trains on wasm\n`);
-  process.exit(1);
+  fail(`oneDNN is not installed (no ${DNNL_HEADERS.join(' or ')}): apt-get install libdnnl-dev (Debian/Ubuntu), then npm run build:native -w @gnet/native-cpu; without it the project trains on wasm`);
 }
 const args = ['rebuild', `--directory=${nativeDir}`];
 
@@ -30,8 +38,7 @@ if (!process.env.npm_config_nodedir) {
 // npm tells scripts where its node-gyp is (npm_config_node_gyp); outside npm there is no node-gyp.
 const nodeGyp = process.env.npm_config_node_gyp;
 if (!nodeGyp || !existsSync(nodeGyp)) {
-  process.stderr.write('build.mjs: npm did not name its node-gyp (npm_config_node_gyp); run this as `npm run build:native`\n');
-  process.exit(1);
+  fail('npm did not name its node-gyp (npm_config_node_gyp); run this as `npm run build:native`');
 }
 const result = spawnSync(process.execPath, [nodeGyp, ...args], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+if (result.status !== 0) fail(`node-gyp ${args[0]} failed (exit ${result.status ?? result.signal})`);

@@ -34,8 +34,8 @@ function values(kernel: string, backend: MathBackendCPU, name: string, t: Tensor
 
 function channelsOf(kernel: string, x: TensorInfo): number {
   const c = x.shape.at(-1);
-  if (c === undefined || x.shape.length < 2 || c < 1) {
-    throw new BatchNormKernelInputError(kernel, `\`x\` must be [..., channels] with at least 2 dims, but has shape [${x.shape.join(', ')}]`);
+  if (c === undefined || x.shape.length < 2 || x.shape.some((d) => d < 1)) {
+    throw new BatchNormKernelInputError(kernel, `\`x\` must be [..., channels] with at least 2 dims, none empty, but has shape [${x.shape.join(', ')}]`);
   }
   return c;
 }

@@ -2,7 +2,7 @@
 // JS matmul ran the auxiliary heads' 2048x1024 dense layers at ~0.3 GFLOP/s, ~1 s of a GoogLeNet
 // step at batch 32. Outer (batch) dims must be equal or one side's all 1s; anything else, and
 // non-float32 inputs, run the cpu kernel.
-import { BatchMatMul, type BatchMatMulAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { BatchMatMul, backend_util, type BatchMatMulAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { f32, output, sameShape, sizeOf } from './cpu_tensors.js';
 import type { OneDnnAddon } from './native_addon.js';
@@ -28,9 +28,9 @@ export function matMulKernels(addon: OneDnnAddon, backendName: string, stock: (k
     const [rb, cb] = b.shape.slice(-2) as [number, number];
     const [m, k] = transposeA ? [ca, ra] : [ra, ca];
     const [kb, n] = transposeB ? [cb, rb] : [rb, cb];
-    const outer = batchA === 1 ? outerB : outerA;
-    if (k !== kb || m * n * k === 0 || !(sameShape(outerA, outerB) || batchA === 1 || batchB === 1)) return fallback(args);
-    const outShape = outer.length > 0 || (outerA.length === 0 && outerB.length === 0) ? [...outer, m, n] : [m, n];
+    // Equal batch dims, or one side's all 1s (after broadcasting, the other side's batch).
+    if (k !== kb || m * n * k * batchA * batchB === 0 || !(sameShape(outerA, outerB) || batchA === 1 || batchB === 1)) return fallback(args);
+    const outShape = [...backend_util.assertAndGetBroadcastShape(outerA, outerB), m, n];
     const out = new Float32Array(Math.max(batchA, batchB) * m * n);
     addon.batchMatMul(av, bv, out, Float64Array.of(batchA, batchB, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0));
     return output(backend, outShape, out);

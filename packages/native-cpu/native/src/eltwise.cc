@@ -111,9 +111,9 @@ void binary(BinaryOp op, const float* a, int64_t a_len, const float* b, int64_t 
 }
 
 void relu(const float* x, float* y, int64_t n) {
-  // `v < 0 ? 0 : v` (not std::max) keeps NaN, as TF does.
+  // NaN stays NaN and -0 becomes +0, as tfjs's cpu kernel does (std::max would do neither).
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+  for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : (x[i] != x[i] ? x[i] : 0.0f);
 }
 
 void step(const float* x, float alpha, float* y, int64_t n) {
