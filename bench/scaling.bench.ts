@@ -1,5 +1,6 @@
 // Data-parallel scaling on this machine: the same training run with 1 and with 2 local workers
-// (`coordinator:serve --local-workers N`, one compute thread each), reporting training images/s of
+// (`coordinator:serve --local-workers N`, each worker with its share of the cores: on onednn one
+// worker computes with 2 threads on 2 cores, two with 1 each), reporting training images/s of
 // the last epoch, the speed-up, the share of step time spent in the all-reduce (including waiting
 // for the slower worker) and the mean step split, as the coordinator writes them to metrics.jsonl.
 //
@@ -17,9 +18,11 @@
 // Run: node --conditions=source --import tsx bench/scaling.bench.ts [--width 0.125] [--train-limit 1024]
 //      [--batch-size 64 | --per-worker-batch 32] [--epochs 2] [--workers 1,2] [--algorithm ring]
 //      [--wire-dtypes float32] [--lr 0.05] [--eval-limit 200] [--cutout 0] [--label-smoothing 0] [--ceiling] [--repeats 1]
+//      [--backend onednn]
 //
 // This machine's speed drifts by ±20% from minute to minute (other tenants): --repeats R runs every
 // case R times, interleaved, and reports medians with their range.
+import { availableParallelism } from 'node:os';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -30,6 +33,7 @@ import { median } from './stats.js';
 
 const { values } = parseArgs({
   options: {
+    backend: { type: 'string', default: 'onednn' },
     width: { type: 'string', default: '0.125' },
     'train-limit': { type: 'string', default: '1024' },
     'batch-size': { type: 'string', default: '64' },
@@ -78,15 +82,16 @@ function globalBatch(workers: number): number {
 }
 
 /** One `coordinator:serve --local-workers N` run; resolves with its last epoch record and test accuracy. */
-async function train(workers: number, batch: number, wireDtype: string): Promise<RunResult> {
+async function train(workers: number, batch: number, wireDtype: string, workerThreads?: number): Promise<RunResult> {
   const runDir = mkdtempSync(join(tmpdir(), 'scaling-'));
   try {
     const args = [
       ...['--conditions=source', '--import', 'tsx', join(repo, 'apps/coordinator/src/main.ts')],
-      ...['--local-workers', String(workers), '--backend', 'wasm', '--algorithm', values.algorithm, '--port', '0', '--wire-dtype', wireDtype],
+      ...['--local-workers', String(workers), '--backend', values.backend, '--algorithm', values.algorithm, '--port', '0', '--wire-dtype', wireDtype],
       ...['--width', values.width, '--epochs', values.epochs, '--train-limit', values['train-limit'], '--eval-limit', values['eval-limit']],
       ...['--batch-size', String(batch), '--warmup-epochs', '0', '--lr', values.lr, '--cutout', values.cutout, '--label-smoothing', values['label-smoothing']],
       ...['--data-dir', dataDir, '--run-dir', runDir, '--no-dashboard'],
+      ...(workerThreads === undefined ? [] : ['--local-worker-args', `--threads ${workerThreads}`]),
     ];
     const child = spawn(process.execPath, args, { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30 * 60_000 });
     let stderr = '';
@@ -120,7 +125,9 @@ for (let repeat = 1; repeat <= repeats; repeat += 1) {
   if (values.ceiling) {
     for (const workers of new Set(cases.map((c) => c.workers).filter((n) => n > 1))) {
       // N separate single-worker runs at once, each with one worker's share of the batch.
-      const results = await Promise.all(Array.from({ length: workers }, () => train(1, globalBatch(workers) / workers, 'float32')));
+      // Each with the cores one of N workers gets, as the distributed run's workers do.
+      const share = Math.max(1, Math.floor(availableParallelism() / workers));
+      const results = await Promise.all(Array.from({ length: workers }, () => train(1, globalBatch(workers) / workers, 'float32', share)));
       const total = results.reduce((sum, r) => sum + r.epoch.imagesPerSecond, 0);
       ceilings.set(workers, [...(ceilings.get(workers) ?? []), total]);
       console.log(JSON.stringify({ repeat, independentRuns: workers, imagesPerSecond: results.map((r) => r.epoch.imagesPerSecond), total }));
@@ -132,7 +139,7 @@ const ofCase = (workers: number, wireDtype: string): Row[] => rows.filter((r) =>
 const base = median(rows.filter((r) => r.workers === 1 && r.wireDtype === 'float32').map((r) => r.epoch.imagesPerSecond));
 const batchText = values['per-worker-batch'] === undefined ? `global batch ${values['batch-size']}` : `batch ${values['per-worker-batch']} per worker`;
 console.log(
-  `\nGoogLeNet width ${values.width}, ${batchText}, ${values.algorithm}, last of ${values.epochs} epochs on ${values['train-limit']} images (wasm); ` +
+  `\nGoogLeNet width ${values.width}, ${batchText}, ${values.algorithm}, last of ${values.epochs} epochs on ${values['train-limit']} images (${values.backend}); ` +
     `median of ${repeats} interleaved repeat(s) (range in brackets); load after ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
 );
 console.log('| workers | wire | images/s | speed-up vs 1 | of ceiling | mean step ms (compute / all-reduce) | all-reduce share | val accuracy | test accuracy |');

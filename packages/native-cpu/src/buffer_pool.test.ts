@@ -1,5 +1,6 @@
 // BufferPool (buffer_pool.ts) on its own: arrays below the pooled minimum are plain and never
-// recycled, release-then-take hands back the same array, the capacity drops what does not fit, a
+// recycled, lengths round up to size classes, release-then-take hands back the same buffer (for
+// any length of its class), the capacity drops what does not fit, a
 // second registration or a view marks a buffer shared (never reused), isRecyclable, clear. Then on
 // the 'onednn' backend: a disposed kernel output's buffer serves the next same-size output;
 // dataSync()/data() of a pooled tensor is a copy that later reuse does not touch; a slice (a view),
@@ -9,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { BufferPool } from './buffer_pool.js';
+import { BufferPool, sizeClass } from './buffer_pool.js';
 import { ONEDNN_BACKEND, OneDnnBackend, registerOneDnnBackend } from './onednn_backend.js';
 import { seeded } from './testing/numeric.js';
 import { requireAddon } from './testing/require_addon.js';
@@ -38,21 +39,36 @@ describe('BufferPool', () => {
     assert.equal(pool.stats.allocated, 1);
   });
 
-  it('release then take of the same length reuses the same array', () => {
+  it('rounds lengths up to four classes per power of two', () => {
+    assert.equal(sizeClass(MIN), MIN);
+    assert.equal(sizeClass(MIN + 1), MIN * 1.25);
+    assert.equal(sizeClass(MIN * 1.25), MIN * 1.25);
+    assert.equal(sizeClass(MIN * 1.75 + 1), MIN * 2);
+    assert.equal(sizeClass(6_291_456), 6_291_456); // 32x32x32x192: 1.5 * 2^22
+    for (const n of [MIN + 1, 99_999, 1_234_567, 6_291_457]) {
+      assert.ok(sizeClass(n) >= n && sizeClass(n) <= 1.25 * n, `class of ${n}: ${sizeClass(n)}`);
+    }
+  });
+
+  it('release then take of a length in the same class reuses the same buffer', () => {
     const pool = new BufferPool(1 << 30);
     const a = pool.take(MIN + 7);
+    assert.equal(a.length, MIN + 7);
+    assert.equal(a.buffer.byteLength, sizeClass(MIN + 7) * 4);
     pool.noteStored(a);
     pool.release(a);
     assert.equal(pool.stats.returned, 1);
-    assert.equal(pool.heldBytes, a.byteLength);
+    assert.equal(pool.heldBytes, a.buffer.byteLength);
     assert.equal(pool.isRecyclable(a), false, 'not recyclable while it waits in the pool');
-    assert.notEqual(pool.take(MIN + 8), a, 'another length gets another array');
-    const b = pool.take(MIN + 7);
-    assert.equal(b, a);
+    assert.notEqual(pool.take(MIN * 2).buffer, a.buffer, 'another class gets another buffer');
+    const b = pool.take(MIN + 100);
+    assert.equal(b.buffer, a.buffer);
+    assert.equal(b.length, MIN + 100);
     assert.equal(pool.stats.reused, 1);
     assert.equal(pool.heldBytes, 0);
     assert.equal(pool.isRecyclable(b), true);
-    assert.notEqual(pool.take(MIN + 7), a, 'handed out once only');
+    assert.equal(pool.isRecyclable(a), false, 'the old view is not the owner any more');
+    assert.notEqual(pool.take(MIN + 7).buffer, a.buffer, 'handed out once only');
   });
 
   it('releasing the same array twice pools it once', () => {
@@ -62,8 +78,8 @@ describe('BufferPool', () => {
     pool.release(a);
     assert.equal(pool.stats.returned, 1);
     assert.equal(pool.heldBytes, BYTES);
-    assert.equal(pool.take(MIN), a);
-    assert.notEqual(pool.take(MIN), a);
+    assert.equal(pool.take(MIN).buffer, a.buffer);
+    assert.notEqual(pool.take(MIN).buffer, a.buffer);
   });
 
   it('drops what does not fit in its capacity', () => {
@@ -74,8 +90,8 @@ describe('BufferPool', () => {
     assert.equal(pool.stats.returned, 1);
     assert.equal(pool.stats.dropped, 1);
     assert.equal(pool.heldBytes, BYTES);
-    assert.equal(pool.take(MIN), a);
-    assert.notEqual(pool.take(MIN), b, 'b went to the GC');
+    assert.equal(pool.take(MIN).buffer, a.buffer);
+    assert.notEqual(pool.take(MIN).buffer, b.buffer, 'b went to the GC');
 
     const none = new BufferPool(0);
     none.release(none.take(MIN));
@@ -95,7 +111,7 @@ describe('BufferPool', () => {
     pool.release(a);
     assert.equal(pool.stats.returned, 0);
     assert.equal(pool.heldBytes, 0);
-    assert.notEqual(pool.take(MIN), a);
+    assert.notEqual(pool.take(MIN).buffer, a.buffer);
   });
 
   it('a view of a pooled buffer marks it shared, whole-length views too', () => {
@@ -111,7 +127,7 @@ describe('BufferPool', () => {
       pool.release(v);
       pool.release(a);
       assert.equal(pool.stats.returned, 0);
-      assert.notEqual(pool.take(MIN), a);
+      assert.notEqual(pool.take(MIN).buffer, a.buffer);
     }
     // A view stored before the array itself.
     const pool = new BufferPool(1 << 30);
@@ -142,7 +158,7 @@ describe('BufferPool', () => {
     pool.release(a);
     pool.clear();
     assert.equal(pool.heldBytes, 0);
-    assert.notEqual(pool.take(MIN), a);
+    assert.notEqual(pool.take(MIN).buffer, a.buffer);
     assert.equal(pool.stats.allocated, 2);
   });
 });
@@ -174,7 +190,7 @@ describe("the 'onednn' backend's buffer pool", () => {
     assert.ok(returned > 0);
     const y2 = tf.relu(input);
     assert.equal(backend.pool.stats.reused, reused + 1);
-    assert.equal(storage(y2), values);
+    assert.equal(storage(y2).buffer, values.buffer);
     tf.dispose([input, y2]);
   });
 
@@ -191,7 +207,7 @@ describe("the 'onednn' backend's buffer pool", () => {
     y.dispose();
     const negated = tf.neg(input);
     const z = tf.relu(negated); // other values, into y's buffer
-    assert.equal(storage(z), values, "z reuses y's buffer");
+    assert.equal(storage(z).buffer, values.buffer, "z reuses y's buffer");
     assert.deepEqual(synced, want);
     assert.deepEqual(read, want);
     tf.dispose([input, negated, z]);
@@ -227,7 +243,7 @@ describe("the 'onednn' backend's buffer pool", () => {
     y.dispose();
     assert.equal(backend.pool.stats.returned, returned);
     const z = tf.relu(tf.neg(input));
-    assert.notEqual(storage(z), values);
+    assert.notEqual(storage(z).buffer, values.buffer);
     assert.deepEqual(r.dataSync(), want);
     r.dispose();
     assert.equal(backend.pool.stats.returned, returned + 1);
@@ -246,7 +262,7 @@ describe("the 'onednn' backend's buffer pool", () => {
       await tf.setBackend(ONEDNN_BACKEND);
     }
     const z = tf.relu(tf.neg(input));
-    assert.equal(storage(z), values, "z reuses y's old buffer");
+    assert.equal(storage(z).buffer, values.buffer, "z reuses y's old buffer");
     assert.deepEqual(y.dataSync(), want);
     tf.dispose([input, y, z]);
   });
