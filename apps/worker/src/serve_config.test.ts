@@ -62,3 +62,13 @@ test('hostile values: bad URLs, hosts and ports, unknown flags, each a ConfigErr
     assert.equal(parseServeConfig(['--coordinator', good], {}).coordinator, good);
   }
 });
+
+test('--threads: 0 (all cores) by default, from GNET_THREADS or the flag, a ConfigError when not a non-negative integer', () => {
+  assert.equal(parseServeConfig([], {}).threads, 0);
+  assert.equal(parseServeConfig([], { GNET_THREADS: '3' }).threads, 3);
+  assert.equal(parseServeConfig(['--threads', '1'], { GNET_THREADS: '3' }).threads, 1);
+  assert.equal(parseServeConfig(['--backend', 'onednn'], {}).backend, 'onednn');
+  for (const [argv, env] of [[['--threads', '-1'], {}], [['--threads', '1.5'], {}], [[], { GNET_THREADS: 'many' }]] as const) {
+    assert.throws(() => parseServeConfig([...argv], { ...env }), (e: unknown) => e instanceof ConfigError && /threads/.test(e.message), JSON.stringify([argv, env]));
+  }
+});

@@ -11,7 +11,6 @@ import { BackendUnavailableError, UnknownBackendError, type RequestedBackend } f
 import { loadNativeBackend, nativePackageInstalled, type NativeAttempt } from './native_backend.js';
 import { registerTrainingKernels, type PureBackendName } from './training_kernels.js';
 import { availableParallelism } from 'node:os';
-import { ONEDNN_BACKEND, loadNativeAddon, registerOneDnnBackend } from '@gnet/native-cpu';
 
 /** A backend `selectBackend` can end up on. */
 export type BackendName = Exclude<RequestedBackend, 'auto'>;
@@ -74,9 +73,11 @@ async function bringUpOneDnn(threads: number, loaders: SelectBackendOptions['loa
     await custom();
     return { kernels: [], threads, detail: 'oneDNN (test loader)' };
   }
+  // Imported on first use, like the pure backends: it loads tfjs-backend-cpu, which registers 'cpu'.
+  const { ONEDNN_BACKEND, loadNativeAddon, registerOneDnnBackend } = await import('@gnet/native-cpu');
   const registration = registerOneDnnBackend();
   if (!registration.registered) throw new Error(registration.reason);
-  await activate(ONEDNN_BACKEND);
+  await activate(ONEDNN_BACKEND as BackendName);
   const addon = loadNativeAddon().addon;
   const inEffect = addon === null ? threads : addon.setNumThreads(threads);
   const { version, isa } = registration.info;
