@@ -1,11 +1,12 @@
-// Reuses the memory of disposed kernel outputs for the next outputs of the same length.
+// Reuses the memory of disposed kernel outputs for the next outputs of a similar length.
 //
 // Why: a tensor's Float32Array is freed only when V8 collects it, and a training step's
 // activations live long enough (forward to backward) to be promoted to V8's old generation, which
-// is collected rarely. Every kernel output was then fresh, cold memory: RSS grew to 3.7 GB at batch
-// 32 and memory-bound kernels (ReLU, BatchNorm, element-wise) ran ~8x slower than on the same data
-// in cache. PyTorch frees by reference count and its allocator hands the warm block straight back;
-// this does the same at tfjs's `disposeData`.
+// is collected rarely. Every kernel output was then fresh, cold memory, and the memory-bound
+// kernels (ReLU, BatchNorm, element-wise) ran several times slower than on the same data in cache
+// (bench/step_profile.bench.ts with GNET_ONEDNN_POOL_MB=0 shows it). PyTorch frees by reference
+// count and its allocator hands the warm block straight back; this does the same at tfjs's
+// `disposeData`.
 //
 // Safety: a buffer is only reused if nothing else can still see it. The pool only recycles arrays
 // it handed out itself, registered exactly once with the backend (`write`); any second
