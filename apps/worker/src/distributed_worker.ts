@@ -139,7 +139,7 @@ export async function runDistributedWorker(o: DistributedWorkerOptions): Promise
         log: o.log,
       });
       try {
-        const served = await serveLink(link, o, listener, await dataPromise, run);
+        const served = await serveLink(link, o, listener, dataPromise, run);
         run = served.run;
         if (served.outcome !== null) return { ...served.outcome, rejoins };
       } catch (err) {
@@ -165,13 +165,17 @@ async function serveLink(
   link: CoordinatorLink,
   o: DistributedWorkerOptions,
   listener: WsPeerListener,
-  [train, test]: [CifarSet, CifarSet],
+  dataPromise: Promise<[CifarSet, CifarSet]>,
   previous: RunState | null,
 ): Promise<{ run: RunState | null; outcome: Omit<WorkerOutcome, 'rejoins'> | null }> {
   const { config: cfg } = o;
   let run = previous;
   let log = o.log;
+  // Heartbeats start with the welcome, before the data finishes loading: the coordinator's
+  // silence clock starts when it sends the welcome, and reading CIFAR-10 on a loaded machine can
+  // take longer than a short --worker-timeout-ms (the files are read one by one, so beats go out).
   link.startHeartbeat(link.welcome.heartbeatMs);
+  const [train, test] = await dataPromise;
   // Everything from here on stops at once when the coordinator goes away or ends the run.
   const stop = new AbortController();
   link.onFailure((err) => stop.abort(err));
