@@ -39,8 +39,11 @@ export default tseslint.config(
             // The coordinator never loads TensorFlow.js: it must run on a machine without it.
             { sourceTag: 'layer:coordinator', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:run-store'], bannedExternalImports: TFJS },
             { sourceTag: 'layer:worker', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
-            { sourceTag: 'layer:test', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
-            { sourceTag: 'layer:bench', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
+            // Cluster tooling (containers, Slurm, Kubernetes, network-namespace hosts): its tests may
+            // drive anything of ours as processes; test and bench use its netns hosts.
+            { sourceTag: 'layer:infra', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
+            { sourceTag: 'layer:test', onlyDependOnLibsWithTags: ['layer:infra', 'layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
+            { sourceTag: 'layer:bench', onlyDependOnLibsWithTags: ['layer:infra', 'layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
           ],
         },
       ],

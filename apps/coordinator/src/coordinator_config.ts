@@ -50,7 +50,7 @@ export const CoordinatorConfigSchema = z
     /** Spawn this many workers on this machine (single-node mode); 0 = wait for remote ones. */
     localWorkers: z.number().int().min(0).max(64),
     /** Backend the local workers request. */
-    backend: z.enum(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu']),
+    backend: z.enum(['auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu']),
     /** Extra flags for the local workers (debugging traces, e.g. `--trace-weights --dump-dir d`). */
     localWorkerArgs: z.array(z.string()),
     algorithm: z.enum(['ring', 'star']),
@@ -148,7 +148,7 @@ export function parseCoordinatorConfig(
     .option('--tls-key <pem>', 'PEM private key of --tls-cert', '')
     .option('--workers <n>', 'workers to wait for (default: --local-workers, else 1)', num, 0)
     .option('--local-workers <n>', 'spawn N workers on this machine (single-node mode)', num, 0)
-    .addOption(new Option('--backend <name>', 'TF.js backend of local workers').choices(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
+    .addOption(new Option('--backend <name>', 'TF.js backend of local workers').choices(['auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
     .option('--local-worker-args <flags>', "extra flags for local workers, space-separated (e.g. '--trace-weights --dump-dir d')", '')
     .addOption(new Option('--algorithm <name>', 'all-reduce: ring between workers, or star through the coordinator').choices(['ring', 'star']).default('ring'))
     .option('--data-dir <dir>', 'CIFAR-10 binary folder; fetched there if missing (env CIFAR10_DIR)', env.CIFAR10_DIR ?? '')

@@ -7,8 +7,10 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { LocalWorkerExitError } from './errors.js';
 
-/** apps/worker/src/serve_main.ts, from src/ or dist/ of this app alike. */
-const WORKER_ENTRY = fileURLToPath(new URL('../../worker/src/serve_main.ts', import.meta.url));
+/** Whether this module runs built (dist/*.js, e.g. in the container image) rather than under tsx. */
+const BUILT = import.meta.url.endsWith('.js');
+/** The worker's entry beside ours: apps/worker/dist/serve_main.js when built, else its TypeScript source. */
+const WORKER_ENTRY = fileURLToPath(new URL(BUILT ? '../../worker/dist/serve_main.js' : '../../worker/src/serve_main.ts', import.meta.url));
 /** pino's numeric levels, for re-logging a worker's line at its own level. */
 const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 /** Bytes of each worker's stderr kept for the error message when it dies. */
@@ -56,8 +58,9 @@ export class LocalWorkers {
     let fail!: (err: LocalWorkerExitError) => void;
     this.unexpectedExit = new Promise<never>((_, reject) => (fail = reject));
     this.unexpectedExit.catch(() => undefined);
-    // The workers run TypeScript sources like we do: keep tsx even when we run from dist/.
-    const nodeArgs = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : ['--conditions=source', '--import', 'tsx', ...process.execArgv];
+    // The workers run what we run: built JavaScript from dist/ (production installs have no tsx),
+    // or the TypeScript sources under tsx.
+    const nodeArgs = BUILT || process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : ['--conditions=source', '--import', 'tsx', ...process.execArgv];
     const threads = localWorkerThreads(o.count, availableParallelism());
     for (let i = 0; i < o.count; i += 1) {
       const args = [WORKER_ENTRY, '--coordinator', o.coordinatorUrl, '--backend', o.backend, '--worker-id', `local-${i}`, '--log-level', o.logLevel];

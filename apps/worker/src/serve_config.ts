@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { CollectiveConfigError, readPemFile, readServerTls } from '@gnet/collective';
-import { commanderFailure, ConfigError } from './train_config.js';
+import { BACKEND_CHOICES, commanderFailure, ConfigError, requireGpuFromEnv, resolveBackend } from './train_config.js';
 import { resolveUserPath } from '@gnet/data';
 
 /** An IP address or a host name (RFC 1123 labels; `_` too, as container names use it): no scheme, port, brackets or spaces. */
@@ -32,7 +32,8 @@ export const ServeConfigSchema = z
     tlsCert: z.string(),
     /** Absolute path of the PEM private key of `tlsCert`; empty when `tlsCert` is. */
     tlsKey: z.string(),
-    backend: z.enum(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu']),
+    /** selectBackend's name; 'tensorflow-gpu' (also what --require-gpu makes of auto/tensorflow) demands a GPU. */
+    backend: z.enum(BACKEND_CHOICES),
     /** oneDNN's threads; 0: every core this process may use. */
     threads: z.number().int().min(0).max(1024),
     // Empty: the default cache folder (defaultCacheDir).
@@ -73,6 +74,7 @@ const num = (v: string): number => {
 
 /** Parses argv (without node and script) and env into a frozen, validated config. */
 export function parseServeConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, pid = process.pid): ServeConfig {
+  const requireGpu = requireGpuFromEnv(env.GNET_REQUIRE_GPU);
   const program = new Command('serve')
     .description('Join a coordinator and train one GoogLeNet replica of a data-parallel run.')
     .exitOverride()
@@ -82,7 +84,9 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     .option('--tls-ca <pem>', 'trust this CA certificate for wss:// (coordinator and ring peers), besides the system ones', '')
     .option('--tls-cert <pem>', 'serve the ring listener as wss:// with this PEM certificate; needs --tls-key', '')
     .option('--tls-key <pem>', 'PEM private key of --tls-cert', '')
-    .addOption(new Option('--backend <name>', 'TF.js backend').choices(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
+    .addOption(new Option('--backend <name>', "TF.js backend ('tensorflow-gpu': native TensorFlow on a GPU or an error) (env GNET_BACKEND)").choices(BACKEND_CHOICES).default(env.GNET_BACKEND ?? 'auto'))
+    // A GPU worker image on a node whose CUDA libraries do not match would otherwise train on the CPU, ~50x slower, without a word.
+    .option('--require-gpu', 'stop at start-up, naming what is missing, unless native TensorFlow runs on a GPU (= --backend tensorflow-gpu) (env GNET_REQUIRE_GPU=1)', requireGpu)
     .option('--threads <n>', "oneDNN backend's threads (0: all cores; local workers get their share) (env GNET_THREADS)", num, env.GNET_THREADS === undefined ? 0 : Number(env.GNET_THREADS))
     .option('--data-dir <dir>', 'CIFAR-10 binary folder; fetched there if missing (env CIFAR10_DIR)', env.CIFAR10_DIR ?? '')
     .option('--worker-id <name>', 'name in the coordinator logs (default host-pid)', `${hostname()}-${pid}`)
@@ -118,7 +122,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     tlsCa: absolute(o.tlsCa as string, env),
     tlsCert: absolute(o.tlsCert as string, env),
     tlsKey: absolute(o.tlsKey as string, env),
-    backend: o.backend as string,
+    backend: resolveBackend(o.backend as string, o.requireGpu as boolean),
     threads: o.threads as number,
     dataDir: o.dataDir as string,
     workerId: o.workerId as string,

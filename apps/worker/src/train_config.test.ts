@@ -65,3 +65,21 @@ test('hostile values: each a ConfigError naming the flag, what was expected and 
     assert.throws(() => parseTrainConfig(argv, {}, '/r', at), (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && e.message === message, `${argv.join(' ')} → ${message}`);
   }
 });
+
+test("--require-gpu / GNET_REQUIRE_GPU turn auto and tensorflow into 'tensorflow-gpu'; a CPU backend beside it is a ConfigError", () => {
+  const backend = (argv: string[], env: Record<string, string> = {}) => parseTrainConfig(argv, env, '/r', at).backend;
+  assert.equal(backend([]), 'auto');
+  assert.equal(backend(['--require-gpu']), 'tensorflow-gpu');
+  assert.equal(backend(['--backend', 'tensorflow', '--require-gpu']), 'tensorflow-gpu');
+  assert.equal(backend(['--backend', 'tensorflow-gpu']), 'tensorflow-gpu');
+  assert.equal(backend([], { GNET_REQUIRE_GPU: '1', GNET_BACKEND: 'tensorflow' }), 'tensorflow-gpu');
+  assert.equal(backend([], { GNET_REQUIRE_GPU: '0' }), 'auto');
+  assert.throws(
+    () => parseTrainConfig(['--backend', 'onednn', '--require-gpu'], {}, '/r', at),
+    (e: unknown) => e instanceof ConfigError && e.message === '--require-gpu (native TensorFlow on a GPU) conflicts with --backend onednn, a CPU backend; drop one of the two',
+  );
+  assert.throws(
+    () => parseTrainConfig([], { GNET_REQUIRE_GPU: 'yes' }, '/r', at),
+    (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && e.message === 'GNET_REQUIRE_GPU must be 1, true, 0 or false, but got "yes"',
+  );
+});

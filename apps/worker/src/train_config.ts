@@ -23,6 +23,33 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Backends a worker may be asked for (selectBackend's names). 'tensorflow-gpu' is native TensorFlow
+ * on a GPU or an error at start-up: tfjs-node-gpu otherwise falls back to the CPU silently when
+ * CUDA or cuDNN cannot be loaded.
+ */
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu'] as const;
+
+/** The backends `--require-gpu` turns into 'tensorflow-gpu'; the others run on the CPU and conflict with it. */
+const GPU_CAPABLE = new Set<string>(['auto', 'tensorflow', 'tensorflow-gpu']);
+
+/** GNET_REQUIRE_GPU as a boolean: unset or empty is false; anything but 1/true/0/false is refused. */
+export function requireGpuFromEnv(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw new ConfigError(`GNET_REQUIRE_GPU must be 1, true, 0 or false, but got ${JSON.stringify(value)}`);
+}
+
+/**
+ * `--require-gpu` folded into the backend, so that one value reaches selectBackend: with it,
+ * 'auto' and 'tensorflow' become 'tensorflow-gpu'; a CPU backend named alongside it is a conflict.
+ */
+export function resolveBackend(backend: string, requireGpu: boolean): string {
+  if (!requireGpu) return backend;
+  if (GPU_CAPABLE.has(backend)) return 'tensorflow-gpu';
+  throw new ConfigError(`--require-gpu (native TensorFlow on a GPU) conflicts with --backend ${backend}, a CPU backend; drop one of the two`);
+}
+
 const positiveInt = z.number().int().positive();
 const hp = defaultHyperParams;
 
@@ -32,7 +59,7 @@ export const TrainConfigSchema = z
     dataDir: z.string(),
     runDir: z.string().min(1),
     resume: z.boolean(),
-    backend: z.enum(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu']),
+    backend: z.enum(BACKEND_CHOICES),
     /** oneDNN's threads; 0: every core this process may use. */
     threads: z.number().int().min(0).max(1024),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
@@ -82,6 +109,7 @@ export function parseTrainConfig(
   now = new Date(),
 ): TrainConfig {
   const stamp = now.toISOString().replace(/[:.]/g, '-');
+  const requireGpu = requireGpuFromEnv(env.GNET_REQUIRE_GPU);
   const program = new Command('train')
     .description('Train GoogLeNet on CIFAR-10 in one process (development mode).')
     .exitOverride()
@@ -89,7 +117,8 @@ export function parseTrainConfig(
     .option('--data-dir <dir>', 'CIFAR-10 binary folder; fetched there if missing (env CIFAR10_DIR)', env.CIFAR10_DIR ?? '')
     .option('--run-dir <dir>', 'run folder (metrics, chart, checkpoints)', `${runsRoot}/${stamp}`)
     .option('--resume', 'continue the run in --run-dir from its newest good checkpoint', false)
-    .addOption(new Option('--backend <name>', 'TF.js backend').choices(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
+    .addOption(new Option('--backend <name>', "TF.js backend ('tensorflow-gpu': native TensorFlow on a GPU or an error) (env GNET_BACKEND)").choices(BACKEND_CHOICES).default(env.GNET_BACKEND ?? 'auto'))
+    .option('--require-gpu', 'stop at start-up, naming what is missing, unless native TensorFlow runs on a GPU (= --backend tensorflow-gpu) (env GNET_REQUIRE_GPU=1)', requireGpu)
     .option('--threads <n>', "oneDNN backend's threads (0: all cores; local workers get their share) (env GNET_THREADS)", num, env.GNET_THREADS === undefined ? 0 : Number(env.GNET_THREADS))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(env.LOG_LEVEL ?? 'info'))
     .option('--no-progress', 'no progress bar even at a terminal')
@@ -130,7 +159,7 @@ export function parseTrainConfig(
     dataDir: o.dataDir as string,
     runDir: o.runDir as string,
     resume: o.resume as boolean,
-    backend: o.backend as string,
+    backend: resolveBackend(o.backend as string, o.requireGpu as boolean),
     threads: o.threads as number,
     logLevel: o.logLevel as string,
     progress: o.progress as boolean,

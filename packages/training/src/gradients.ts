@@ -3,8 +3,11 @@
 // Everything tfjs allocates lives inside tf.tidy, so the tensor count is flat across steps
 // (checked by a test over many steps).
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core ships gradients separately from ops (tree-shaking); training needs all of them.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// tfjs-core ships gradients separately from ops (tree-shaking); training needs all of them. They
+// are registered through tfjs-layers' Node bundle (CommonJS, into tfjs-core's global registry):
+// tfjs-core's own dist/register_all_gradients.js is an ES module with extension-less imports that
+// only bundlers and tsx resolve, so the built dist/ (the container images) could not load it.
+import '@tensorflow/tfjs-layers';
 import { correctCount, crossEntropySum } from './loss.js';
 import type { ParamLayout } from './param_layout.js';
 import type { TrainableModel } from './trainable_model.js';

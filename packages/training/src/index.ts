@@ -23,3 +23,4 @@ export {
 } from './backend/training_kernels.js';
 export { maxMicroBatch, WASM_IMAGE_WIDTH_BUDGET } from './backend/micro_batch.js';
 export { memoryStats, type MemoryStats } from './memory_stats.js';
+export { GpuUnavailableError, classifyGpuProbe, GPU_LIBRARIES, type GpuFinding, type GpuProbe, type GpuVerdict } from './backend/gpu_requirement.js';

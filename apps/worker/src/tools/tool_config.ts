@@ -9,7 +9,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 export { HelpShown } from '../train_config.js';
 
-const BACKENDS = ['auto', 'tensorflow', 'onednn', 'wasm', 'cpu'] as const;
+const BACKENDS = ['auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu'] as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
 const common = {

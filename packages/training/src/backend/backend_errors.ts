@@ -1,8 +1,8 @@
 // Errors of backend selection. Both are configuration errors: the process cannot train as asked
 // and should stop at start-up (shared/STYLE.md "Errors"); codes are stable for callers and tests.
 
-/** Names `selectBackend` accepts. */
-export type RequestedBackend = 'auto' | 'tensorflow' | 'onednn' | 'wasm' | 'cpu';
+/** Names `selectBackend` accepts ('tensorflow-gpu': native TensorFlow on a GPU, or an error). */
+export type RequestedBackend = 'auto' | 'tensorflow' | 'tensorflow-gpu' | 'onednn' | 'wasm' | 'cpu';
 
 /** A backend that was asked for by name could not be loaded or initialised. */
 export class BackendUnavailableError extends Error {
@@ -28,7 +28,7 @@ export class UnknownBackendError extends Error {
 
   constructor(readonly requested: unknown) {
     super(
-      `\`requested\` passed to selectBackend must be one of 'auto', 'tensorflow', 'onednn', 'wasm', 'cpu', but got ${JSON.stringify(requested)}`,
+      `\`requested\` passed to selectBackend must be one of 'auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu', but got ${JSON.stringify(requested)}`,
     );
     this.name = 'UnknownBackendError';
   }

@@ -9,6 +9,7 @@
 // the two would fail.) We check both facts after import instead of trusting the lockfile: the
 // module must re-export our very `Tensor` class, and our engine must know a 'tensorflow' backend.
 import * as tf from '@tensorflow/tfjs-core';
+import type { GpuProbe } from './gpu_requirement.js';
 
 /** Native packages in the order we prefer them. */
 export const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
@@ -19,6 +20,8 @@ export interface NativeAttempt {
   readonly package: NativePackage;
   /** Why it cannot be used; absent when it loaded. */
   readonly error?: string;
+  /** The import error's `code` (`ERR_MODULE_NOT_FOUND`, `ERR_DLOPEN_FAILED`), when it had one. */
+  readonly errorCode?: string;
 }
 
 function firstLine(err: unknown): string {
@@ -35,7 +38,8 @@ export async function tryNativePackage(pkg: NativePackage): Promise<NativeAttemp
     const specifier: string = pkg;
     mod = (await import(specifier)) as typeof mod;
   } catch (err) {
-    return { package: pkg, error: firstLine(err) };
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? { package: pkg, error: firstLine(err), errorCode: code } : { package: pkg, error: firstLine(err) };
   }
   if (mod.Tensor !== tf.Tensor) {
     return {
@@ -70,4 +74,20 @@ export function nativePackageInstalled(): boolean {
       return false;
     }
   });
+}
+
+/**
+ * Loads @tensorflow/tfjs-node-gpu only (never the CPU build: that is the silent fallback a GPU
+ * request must not get), activates its 'tensorflow' backend and reads whether TensorFlow placed
+ * it on a GPU (`isUsingGpuDevice`, set by the binding when its eager context lists a GPU device).
+ */
+export async function probeNativeGpu(): Promise<GpuProbe> {
+  const attempt = await tryNativePackage('@tensorflow/tfjs-node-gpu');
+  if (attempt.error !== undefined) return attempt.errorCode === undefined ? { loadError: attempt.error } : { loadError: attempt.error, loadErrorCode: attempt.errorCode };
+  if (!(await tf.setBackend('tensorflow'))) {
+    // tfjs catches the binding's initialisation error, prints it as a warning and returns false.
+    return { loadError: "tf.setBackend('tensorflow') returned false (tfjs printed the cause as a warning)" };
+  }
+  await tf.ready();
+  return { isUsingGpuDevice: (tf.backend() as { isUsingGpuDevice?: unknown }).isUsingGpuDevice };
 }

@@ -141,7 +141,7 @@ describe('selectBackend', () => {
     await assert.rejects(selectBackend({ requested: 'webgl' as 'cpu', log }), (err: unknown) => {
       assert.ok(err instanceof UnknownBackendError);
       assert.equal(err.code, 'BACKEND_UNKNOWN');
-      assert.equal(err.message, "`requested` passed to selectBackend must be one of 'auto', 'tensorflow', 'onednn', 'wasm', 'cpu', but got \"webgl\"");
+      assert.equal(err.message, "`requested` passed to selectBackend must be one of 'auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu', but got \"webgl\"");
       return true;
     });
   });

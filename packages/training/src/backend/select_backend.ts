@@ -4,19 +4,25 @@
 // but decides explicitly and says why, because the fallbacks differ ~100x in speed.
 import * as tf from '@tensorflow/tfjs-core';
 // Gradients are not registered by @tensorflow/tfjs-core's entry point (the @tensorflow/tfjs bundle
-// does it); training needs them on every backend.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+// does it); training needs them on every backend. tfjs-layers' Node bundle registers them and,
+// unlike tfjs-core's dist/register_all_gradients.js, loads under plain node (see gradients.ts).
+import '@tensorflow/tfjs-layers';
 import type { Logger } from 'pino';
 import { BackendUnavailableError, UnknownBackendError, type RequestedBackend } from './backend_errors.js';
-import { loadNativeBackend, nativePackageInstalled, type NativeAttempt } from './native_backend.js';
+import { classifyGpuProbe, GpuUnavailableError, type GpuProbe } from './gpu_requirement.js';
+import { loadNativeBackend, nativePackageInstalled, probeNativeGpu, type NativeAttempt } from './native_backend.js';
 import { registerTrainingKernels, type PureBackendName } from './training_kernels.js';
 import { availableParallelism } from 'node:os';
 
-/** A backend `selectBackend` can end up on. */
-export type BackendName = Exclude<RequestedBackend, 'auto'>;
+/** A backend `selectBackend` can end up on ('tensorflow-gpu' ends up on 'tensorflow', on a GPU). */
+export type BackendName = Exclude<RequestedBackend, 'auto' | 'tensorflow-gpu'>;
 
 export interface SelectBackendOptions {
-  /** 'auto' (default): tensorflow, else onednn, else wasm, else cpu. A name forces that backend or throws. */
+  /**
+   * 'auto' (default): tensorflow, else onednn, else wasm, else cpu. A name forces that backend or
+   * throws. 'tensorflow-gpu': native TensorFlow from @tensorflow/tfjs-node-gpu with a GPU device in
+   * use, else GpuUnavailableError (never a silent CPU fallback).
+   */
   requested?: RequestedBackend;
   /**
    * Threads for 'onednn' (its OpenMP team); default all the cores this process may use. Local
@@ -28,9 +34,10 @@ export interface SelectBackendOptions {
   /**
    * Replaces how 'onednn' or a pure backend is brought up (default: register its kernels,
    * `tf.setBackend`). For tests of the fallback order only (a rejecting 'onednn' loader stands for
-   * a machine without libdnnl); native TensorFlow loading cannot be replaced.
+   * a machine without libdnnl); native TensorFlow loading cannot be replaced, but what a GPU probe
+   * found can ('tensorflow-gpu': a double standing for a GPU machine, which tests cannot have).
    */
-  loaders?: Partial<Record<PureBackendName | 'onednn', () => Promise<void>>>;
+  loaders?: Partial<Record<PureBackendName | 'onednn', () => Promise<void>>> & { 'tensorflow-gpu'?: () => Promise<GpuProbe> };
 }
 
 export interface BackendSelection {
@@ -52,7 +59,7 @@ export interface BackendSelection {
   threads?: number;
 }
 
-const REQUESTABLE: readonly RequestedBackend[] = ['auto', 'tensorflow', 'onednn', 'wasm', 'cpu'];
+const REQUESTABLE: readonly RequestedBackend[] = ['auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu'];
 
 /** Thrown for a `threads` that is not a positive integer. */
 export class BadThreadCountError extends Error {
@@ -124,6 +131,7 @@ async function bringUpPure(name: PureBackendName, loaders: SelectBackendOptions[
  *
  * @throws UnknownBackendError when `requested` is not a known name
  * @throws BackendUnavailableError when a named backend cannot be loaded
+ * @throws GpuUnavailableError when 'tensorflow-gpu' finds no GPU in use, naming what it found
  * @example
  *   const { name, reason } = await selectBackend({ requested: 'auto', log });
  */
@@ -134,7 +142,9 @@ export async function selectBackend(options: SelectBackendOptions): Promise<Back
   if (!Number.isSafeInteger(threads) || threads < 1) throw new BadThreadCountError(options.threads);
 
   let selection: BackendSelection;
-  if (requested === 'tensorflow' || requested === 'auto') {
+  if (requested === 'tensorflow-gpu') {
+    selection = await selectTensorflowGpu(options.loaders);
+  } else if (requested === 'tensorflow' || requested === 'auto') {
     const native = await loadNativeBackend();
     if (native.loaded !== undefined) {
       await activate('tensorflow');
@@ -185,6 +195,22 @@ export async function selectBackend(options: SelectBackendOptions): Promise<Back
     'backend selected',
   );
   return selection;
+}
+
+/** 'tensorflow-gpu': tfjs-node-gpu with a GPU device in use, or GpuUnavailableError. */
+async function selectTensorflowGpu(loaders: SelectBackendOptions['loaders']): Promise<BackendSelection> {
+  const probe = await (loaders?.['tensorflow-gpu'] ?? probeNativeGpu)();
+  const verdict = classifyGpuProbe(probe);
+  if (!verdict.ok) throw new GpuUnavailableError(verdict.found, verdict.detail);
+  return {
+    name: 'tensorflow',
+    // PTX JIT: libtensorflow 2.9.1 carries kernels for the GPUs of its day; newer ones compile PTX
+    // at first use, so a slow start there is expected, not a fallback.
+    reason: 'requested on a GPU; native TensorFlow via @tensorflow/tfjs-node-gpu with a GPU device in use (on GPUs newer than its CUDA 11.2 build the first steps are slow while CUDA compiles PTX)',
+    nativeAvailable: true,
+    nativeAttempts: [{ package: '@tensorflow/tfjs-node-gpu' }],
+    kernels: [],
+  };
 }
 
 /** 'auto' after native TensorFlow failed: onednn, else wasm, else cpu. */
