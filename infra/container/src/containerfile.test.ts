@@ -204,3 +204,9 @@ describe('parseContainerfile', () => {
     reject('# only a comment\n', /no FROM instruction/);
   });
 });
+
+// Docker reads only the context root's .dockerignore; Podman is pointed at containerignore
+// (--ignorefile). The two must say the same, or the two tools build from different contexts.
+it('the root .dockerignore is a copy of containerignore', () => {
+  assert.equal(readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8'), readFileSync(join(CONTAINER_DIR, 'containerignore'), 'utf8'));
+});
