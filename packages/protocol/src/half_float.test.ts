@@ -6,6 +6,7 @@ import {
   bfloat16BitsFromFloat32Bits,
   bfloat16BitsToFloat32,
   float16BitsFromFloat32Bits,
+  float16BitsFromFloat32BitsGeneral,
   float16BitsToFloat32,
   float16Table32,
   float32Bits,
@@ -105,5 +106,30 @@ describe('float32ToBfloat16Bits', () => {
       assert.equal(bfloat16BitsToFloat32(float32ToBfloat16Bits(value)), value);
       assert.equal(float32ToBfloat16Bits(value), float32Bits(value) >>> 16);
     }
+  });
+});
+
+describe('float16BitsFromFloat32Bits fast path', () => {
+  it('agrees with the general conversion on every exponent, both signs, and every rounding case', () => {
+    // For each of the 256 exponents and both signs: mantissas around every rounding boundary of
+    // the 13 dropped bits (ties, one below, one above, with the kept bit odd and even), the
+    // extremes, and a strided sweep. The fast path's range edges (2^-14, 65520) are among them.
+    const mantissas: number[] = [0, 1, 0x7fffff, 0x7fe000, 0x7ff000, 0x7fefff, 0x7ff001];
+    for (const kept of [0, 1, 2, 3, 0x3fe, 0x3ff]) for (const d of [-1, 0, 1]) mantissas.push((kept << 13) + 0x1000 + d);
+    for (let m = 0; m < 0x800000; m += 4099) mantissas.push(m);
+    let checked = 0;
+    for (let exponent = 0; exponent < 256; exponent += 1) {
+      for (const sign of [0, 0x80000000]) {
+        for (const m of mantissas) {
+          if (m < 0 || m > 0x7fffff) continue;
+          const bits = (sign | (exponent << 23) | m) >>> 0;
+          const fast = float16BitsFromFloat32Bits(bits);
+          const general = float16BitsFromFloat32BitsGeneral(bits);
+          if (fast !== general) assert.fail(`bits 0x${bits.toString(16)}: fast 0x${fast.toString(16)}, general 0x${general.toString(16)}`);
+          checked += 1;
+        }
+      }
+    }
+    assert.ok(checked > 500_000, `checked ${checked} patterns`);
   });
 });

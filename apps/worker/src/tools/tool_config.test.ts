@@ -26,7 +26,7 @@ describe('tool flags', () => {
     assert.throws(() => parseEvaluateConfig([], {}), configError("required option '--checkpoint <file>' not specified"));
     assert.throws(() => parseEvaluateConfig(['--checkpoint', 'a', '--limit', '20000'], {}), configError('--limit: Too big: expected number to be <=10000, but got 20000'));
     assert.throws(() => parseEvaluateConfig(['--checkpoint', 'a', '--batch-size', '0'], {}), configError('--batch-size: Too small: expected number to be >0, but got 0'));
-    assert.throws(() => parseEvaluateConfig(['--checkpoint', 'a', '--backend', 'gpu'], {}), configError("option '--backend <name>' argument 'gpu' is invalid. Allowed choices are auto, tensorflow, onednn, wasm, cpu."));
+    assert.throws(() => parseEvaluateConfig(['--checkpoint', 'a', '--backend', 'gpu'], {}), configError("option '--backend <name>' argument 'gpu' is invalid. Allowed choices are auto, tensorflow, tensorflow-gpu, onednn, wasm, cpu."));
   });
 
   it('predict: images and --top-k', () => {
