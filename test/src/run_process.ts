@@ -1,7 +1,9 @@
 // Starts one of the apps as a real child process (node + tsx, as `nx run` does), collects its NDJSON
-// log lines as they come, and kills it if it outlives its time budget, so a test can never hang.
+// log lines as they come (infra/netns's watchNdjson), and kills it if it outlives its time budget,
+// so a test can never hang.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { watchNdjson } from '@gnet/infra/netns';
 import { REPO_ROOT } from './cifar_dir.js';
 
 export interface ProcessResult {
@@ -33,74 +35,19 @@ export function startApp(entry: string, args: readonly string[], opts: { timeout
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const logs: Array<Record<string, unknown>> = [];
   const duplicateKeys: ProcessResult['duplicateKeys'] = [];
-  const watchers = new Set<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }>();
-  let stdoutRest = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (stdoutRest + chunk).split('\n');
-    stdoutRest = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line.trim() === '') continue;
-      let parsed: Record<string, unknown>;
-      try {
-        parsed = JSON.parse(line) as Record<string, unknown>;
-        const keys = duplicateTopLevelKeys(line);
-        if (keys.length > 0) duplicateKeys.push({ msg: parsed['msg'], keys });
-      } catch {
-        parsed = { msg: line, unparsed: true };
-      }
-      logs.push(parsed);
-      for (const w of watchers) if (w.match(parsed)) w.resolve(parsed);
-    }
+  const app = watchNdjson(child, {
+    name: `process ${entry}`,
+    timeoutMs: opts.timeoutMs,
+    // Tests match messages anywhere in stderr: keep all of it.
+    stderrTailChars: Infinity,
+    onLine: (text, line, parsed) => {
+      if (!parsed) return;
+      const keys = duplicateTopLevelKeys(text);
+      if (keys.length > 0) duplicateKeys.push({ msg: line['msg'], keys });
+    },
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, opts.timeoutMs);
-  let exited = false;
-  const exitListeners = new Set<() => void>();
-  const done = new Promise<ProcessResult>((resolvePromise) => {
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      exited = true;
-      for (const l of exitListeners) l();
-      resolvePromise({ code, signal, logs, duplicateKeys, stderr, timedOut });
-    });
-  });
-  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> => {
-    const found = logs.find(match);
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const finish = (): void => {
-        clearTimeout(t);
-        watchers.delete(watcher);
-        exitListeners.delete(onExit);
-      };
-      const watcher = {
-        match,
-        resolve: (line: Record<string, unknown>) => {
-          finish();
-          resolve(line);
-        },
-      };
-      const onExit = (): void => {
-        finish();
-        reject(new Error(`process ${entry} exited before the awaited log line; stderr: ${stderr.slice(-1000)}`));
-      };
-      const t = setTimeout(() => {
-        finish();
-        reject(new Error(`no matching log line from ${entry} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      watchers.add(watcher);
-      exitListeners.add(onExit);
-      if (exited) onExit();
-    });
-  };
-  return { child, logs, waitForLog, done };
+  return { ...app, done: app.done.then(({ code, signal, logs, stderr, timedOut }) => ({ code, signal, logs, duplicateKeys, stderr, timedOut })) };
 }
 
 /** Runs `entry` to completion (or its time budget). */

@@ -5,5 +5,5 @@ export { createHostNetwork, type CreateHostNetworkOptions, type HostNetwork, typ
 export { InfraRequiredError, netnsUnavailableReason, requireOrSkip, type SkippableTest } from './availability.js';
 export { NetnsError, type NetnsErrorCode } from './errors.js';
 export { tbfSettings, type TbfSettings } from './shaping.js';
-export { watchNdjson, type NdjsonProcess } from './ndjson_process.js';
+export { watchNdjson, type NdjsonProcess, type WatchNdjsonOptions } from './ndjson_process.js';
 export { registerExitCleanup } from './exit_cleanup.js';

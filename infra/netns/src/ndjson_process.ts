@@ -1,7 +1,7 @@
 // Reads a child process's stdout as NDJSON (pino's log lines) while it runs, so a test can wait
 // for a given line ('coordinator listening') with a bound, and collect every line when it ends.
-// test/src/run_process.ts does the same for processes it spawns itself; this one takes any
-// ChildProcess, such as one started inside a namespace by HostNetwork.spawn.
+// It takes any ChildProcess: one started inside a namespace by HostNetwork.spawn, or an app
+// started by test/src/run_process.ts.
 import type { ChildProcess } from 'node:child_process';
 
 type Line = Record<string, unknown>;
@@ -17,14 +17,27 @@ export interface NdjsonProcess {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null; logs: Line[]; stderr: string; timedOut: boolean }>;
 }
 
-/** Characters of stderr kept (the tail), for failure messages. */
+/** Characters of stderr kept by default (the tail), for failure messages. */
 const STDERR_TAIL_CHARS = 64 * 1024;
+
+export interface WatchNdjsonOptions {
+  /** Names the process in error messages. */
+  name: string;
+  /** The process is SIGKILLed after this long. */
+  timeoutMs: number;
+  /** Characters of stderr kept (the tail); default 64 KiB, `Infinity` for all of it. */
+  stderrTailChars?: number;
+  /** Sees each non-empty stdout line's text beside what it became, before it is logged (e.g. to check the raw JSON). */
+  onLine?: (text: string, line: Line, parsed: boolean) => void;
+}
 
 /**
  * Watches `child` (spawned with stdout and stderr piped). After `timeoutMs` the child's process
- * group is SIGKILLed (spawn it `detached`, as HostNetwork.spawn does), so a test never hangs.
+ * group is SIGKILLed (spawn it `detached`, as HostNetwork.spawn does; otherwise the child alone),
+ * so a test never hangs.
  */
-export function watchNdjson(child: ChildProcess, options: { name: string; timeoutMs: number }): NdjsonProcess {
+export function watchNdjson(child: ChildProcess, options: WatchNdjsonOptions): NdjsonProcess {
+  const stderrTailChars = options.stderrTailChars ?? STDERR_TAIL_CHARS;
   const logs: Line[] = [];
   const watchers = new Set<(line: Line) => void>();
   const exitWatchers = new Set<() => void>();
@@ -38,16 +51,19 @@ export function watchNdjson(child: ChildProcess, options: { name: string; timeou
     for (const text of lines) {
       if (text.trim() === '') continue;
       let line: Line;
+      let parsed = true;
       try {
         line = JSON.parse(text) as Line;
       } catch {
         line = { msg: text, unparsed: true };
+        parsed = false;
       }
+      options.onLine?.(text, line, parsed);
       logs.push(line);
       for (const w of [...watchers]) w(line);
     }
   });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-STDERR_TAIL_CHARS)));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-stderrTailChars)));
   const timer = setTimeout(() => {
     timedOut = true;
     try {
