@@ -13,7 +13,7 @@
 // Needs root, iproute2 and network namespaces (it says what is missing otherwise).
 // Run: node --conditions=source --import tsx bench/cluster_allreduce.bench.ts [--rates 1000,100] [--workers 2,3,4]
 //      [--dtypes float32,float16] [--rounds 8] [--slow-rounds 3] [--chunk-bytes 2097152] [--floats N] [--mtu 1500] [--no-tcp]
-//      [--tbf-burst bytes] [--tbf-latency-ms ms]
+//      [--tbf-burst bytes] [--tbf-latency-ms ms] [--codec native|js]
 import net from 'node:net';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connectRing, DEFAULT_CHUNK_BYTES, RingAllReduce, WsPeerListener } from '@gnet/collective';
 import { countParams } from '@gnet/model';
-import { BYTES_PER_ELEMENT, type WireDtype } from '@gnet/protocol';
+import { nativeFloat16Codec } from '@gnet/native-cpu';
+import { BYTES_PER_ELEMENT, setFloat16Codec, type WireDtype } from '@gnet/protocol';
 import { createHostNetwork, netnsUnavailableReason, type HostNetwork } from '@gnet/infra/netns';
 import { median } from './stats.js';
 
@@ -35,6 +36,8 @@ interface Job {
   warmup: number;
   rounds: number;
   tcp: boolean;
+  /** fp16 conversion: 'native' (the addon's F16C loops, what a worker uses where the addon loads) or 'js'. */
+  codec: 'native' | 'js';
 }
 
 /** One worker's timings of one case (a wire dtype, or raw TCP). */
@@ -81,6 +84,8 @@ async function main(): Promise<void> {
       'tbf-burst': { type: 'string' },
       'tbf-latency-ms': { type: 'string' },
       'no-tcp': { type: 'boolean', default: false },
+      // fp16 conversion: native (what a worker uses where the oneDNN addon loads) or the JS loops.
+      codec: { type: 'string', default: 'native' },
     },
   });
   const reason = await netnsUnavailableReason();
@@ -92,6 +97,8 @@ async function main(): Promise<void> {
   const floats = Number(values.floats);
   const isWidth1 = floats === countParams({ width: 1 }).total;
   const dtypes = values.dtypes.split(',') as WireDtype[];
+  const codec = values.codec;
+  if (codec !== 'native' && codec !== 'js') throw new Error(`--codec must be native or js, but got '${codec}'`);
   const chunkBytes = Number(values['chunk-bytes']);
   const mtu = Number(values.mtu);
   const tbf = {
@@ -100,7 +107,7 @@ async function main(): Promise<void> {
   };
   console.log(
     `ring all-reduce of ${floats.toLocaleString('en-US')} floats (${((floats * 4) / 1e6).toFixed(1)} MB fp32${isWidth1 ? '; width-1 GoogLeNet with aux heads' : ''}), chunk ${chunkBytes} B, ` +
-      `MTU ${mtu}, tbf ${JSON.stringify(tbf)}, each worker in its own netns, links shaped by tbf (both directions); node ${process.version}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `fp16 conversion ${codec}, MTU ${mtu}, tbf ${JSON.stringify(tbf)}, each worker in its own netns, links shaped by tbf (both directions); node ${process.version}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
   );
   console.log('');
   console.log('| link | workers | wire | MB sent per rank | bound ms | median ms | min ms | % of bound | bus Gbit/s | CPU ms / round (rank 0) |');
@@ -112,7 +119,7 @@ async function main(): Promise<void> {
     const rounds = Number(slow ? values['slow-rounds'] : values.rounds);
     const warmup = slow ? 1 : 2;
     for (const workers of values.workers.split(',').map(Number)) {
-      const reports = await runCase({ rateMbit, workers, mtu, tbf, job: { floats, chunkBytes, dtypes, warmup, rounds, tcp: !values['no-tcp'] } });
+      const reports = await runCase({ rateMbit, workers, mtu, tbf, job: { floats, chunkBytes, dtypes, warmup, rounds, tcp: !values['no-tcp'], codec } });
       for (const name of [...dtypes, ...(values['no-tcp'] ? [] : ['tcp'])]) {
         const mine = reports.filter((r) => r.name === name);
         const perRound = mine[0]!.roundMs.map((_, i) => Math.max(...mine.map((r) => r.roundMs[i]!)));
@@ -178,6 +185,11 @@ async function runCase(o: { rateMbit: number; workers: number; mtu: number; tbf:
 /** One worker: listen on our address, wait for `go`, connect the ring, time each case, report on stdout. */
 async function runChild(job: Job): Promise<void> {
   const { rank, addresses, floats } = job;
+  if (job.codec === 'native') {
+    const { codec, reason } = nativeFloat16Codec();
+    if (codec === null) throw new Error(`--codec native: ${reason}`);
+    setFloat16Codec(codec);
+  }
   const worldSize = addresses.length;
   const say = (message: object): void => void process.stdout.write(JSON.stringify(message) + '\n');
   const listener = await WsPeerListener.listen({ host: addresses[rank]!, port: RING_PORT });

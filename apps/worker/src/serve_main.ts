@@ -11,6 +11,7 @@ import { createLogger } from './logger.js';
 import { parseServeConfig, type ServeConfig } from './serve_config.js';
 import { Timeline } from './timeline.js';
 import { ConfigError, HelpShown } from './train_config.js';
+import { useNativeFloat16Codec } from './wire_codec.js';
 
 /** Signals this soon after the first belong to the same stop (a launcher relaying the terminal's Ctrl-C). */
 const SAME_STOP_MS = 2000;
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     // The trace file is complete JSON after every event; closing it only releases the descriptor.
     if (cfg.timeline !== '') timeline = Timeline.open(cfg.timeline, { processName: `worker ${cfg.workerId}`, onError: (err) => log.warn({ err, path: cfg.timeline }, 'timeline write failed; no more timeline events') });
     const backend = await selectBackend({ requested: cfg.backend, threads: cfg.threads === 0 ? undefined : cfg.threads, log: log.child({ module: 'backend' }) });
+    useNativeFloat16Codec(log.child({ module: 'wire' }));
     const dataDir = await ensureCifar10({ cacheDir: resolve(userCwd, cfg.dataDir || defaultCacheDir(process.env)), log: log.child({ module: 'data' }), progress: false });
     const outcome = await runDistributedWorker({ config: cfg, backend: backend.name, dataDir, log, signal: shutdown.signal, timeline });
     timeline?.close();

@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "onednn_addon",
-      "sources": ["src/addon.cc", "src/conv.cc", "src/pool.cc", "src/eltwise.cc"],
+      "sources": ["src/addon.cc", "src/conv.cc", "src/pool.cc", "src/eltwise.cc", "src/half.cc"],
       # dnnl.hpp reports errors as C++ exceptions; node-gyp's defaults turn them off.
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fopenmp"],

@@ -10,3 +10,4 @@ export { ELTWISE_KERNEL_NAMES } from './eltwise_kernels.js';
 export { CONCAT_KERNEL_NAMES } from './concat_kernels.js';
 export { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, BatchNormKernelInputError } from './batch_norm_kernels.js';
 export { MATMUL_KERNEL_NAMES } from './matmul_kernels.js';
+export { nativeFloat16Codec, type Float16CodecLoad, type NativeFloat16Codec } from './float16_codec.js';

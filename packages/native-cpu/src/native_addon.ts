@@ -114,6 +114,12 @@ export interface OneDnnAddon {
    * batch of 1 is broadcast against the other.
    */
   batchMatMul(a: Float32Array, b: Float32Array, out: Float32Array, dims: Float64Array): void;
+  /** Whether this CPU has F16C and AVX2, without which float16Encode / float16Decode throw. */
+  float16Supported(): boolean;
+  /** dst (exactly 2 bytes per element, any offset) = src as little-endian fp16, nearest even; NaN → sign | 0x7e00. */
+  float16Encode(src: Float32Array, dst: Uint8Array): void;
+  /** out = (accumulate ? out : 0) + the little-endian fp16 in src (exactly 2 bytes per element). */
+  float16Decode(src: Uint8Array, out: Float32Array, accumulate: boolean): void;
 }
 
 /** `op` codes of `OneDnnAddon.binaryOp`. */
@@ -144,6 +150,9 @@ const FUNCTIONS: readonly (keyof OneDnnAddon)[] = [
   'batchNormBackward',
   'copyBlock',
   'batchMatMul',
+  'float16Supported',
+  'float16Encode',
+  'float16Decode',
 ];
 
 let loaded: AddonLoad | undefined;

@@ -23,8 +23,10 @@ export {
   float16BitsToFloat32,
   float32ToBfloat16Bits,
   float32ToFloat16Bits,
+  float16BitsFromFloat32BitsGeneral,
+  float16Table32,
 } from './half_float.js';
-export { readFloats, viewFloat32, writeFloats } from './float_bytes.js';
+export { getFloat16Codec, readFloats, setFloat16Codec, viewFloat32, writeFloats, type Float16Codec } from './float_bytes.js';
 export {
   WireTensorSchema,
   checkTensor,

@@ -21,6 +21,9 @@
 //   batchNormBackward(c, dy, x, mean, invStd, gamma, dx, dgamma, dbeta): void
 //   copyBlock(src, dst, geometry: Float64Array(6)): void  (srcStride, srcOffset, dstStride, dstOffset, rows, cols)
 //   batchMatMul(a, b, out, dims: Float64Array(7)): void   (batchA, batchB, m, k, n, transposeA, transposeB)
+//   float16Supported(): boolean          (F16C + AVX2: float16Encode / float16Decode may run)
+//   float16Encode(src: Float32Array, dst: Uint8Array(2 * src.length)): void
+//   float16Decode(src: Uint8Array(2 * out.length), out: Float32Array, accumulate: boolean): void
 //
 // On load, on glibc, the addon keeps freed memory in the heap (mallopt: no mmap'd chunks, no
 // trimming), as PyTorch's CPU guides advise with MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_: each
@@ -41,6 +44,7 @@
 
 #include "conv.h"
 #include "eltwise.h"
+#include "half.h"
 #include "pool.h"
 
 namespace {
@@ -145,6 +149,33 @@ float* f32_any(napi_env env, napi_value v, const char* fn, const char* name, siz
     throw JsError(kBadArgument, std::string("`") + name + "` passed to " + fn + " must be a Float32Array");
   }
   return static_cast<float*>(data);
+}
+
+/** A Uint8Array's bytes (zero copy, any byte offset); its length in `*length`. */
+uint8_t* u8_any(napi_env env, napi_value v, const char* fn, const char* name, size_t* length) {
+  bool ok = false;
+  check(napi_is_typedarray(env, v, &ok), "napi_is_typedarray");
+  napi_typedarray_type type;
+  void* data = nullptr;
+  if (ok) check(napi_get_typedarray_info(env, v, &type, length, &data, nullptr, nullptr), "napi_get_typedarray_info");
+  if (!ok || type != napi_uint8_array) {
+    throw JsError(kBadArgument, std::string("`") + name + "` passed to " + fn + " must be a Uint8Array");
+  }
+  return static_cast<uint8_t*>(data);
+}
+
+/** Throws unless `bytes` is exactly 2 per element: a caller's length bug must not read or write past a frame. */
+void check_half_bytes(size_t bytes, size_t elements, const char* fn, const char* name) {
+  if (bytes != 2 * elements) {
+    throw JsError(kBadArgument, std::string("`") + name + "` passed to " + fn + " must have " +
+                                    std::to_string(2 * elements) + " bytes (2 per element), but has " + std::to_string(bytes));
+  }
+}
+
+void require_f16c(const char* fn) {
+  if (!gnet::float16_supported()) {
+    throw JsError(kFailed, std::string(fn) + ": this CPU has no F16C/AVX2; convert in JS (float16Supported() is false)");
+  }
 }
 
 double number(napi_env env, napi_value v, const char* fn, const char* name) {
@@ -479,6 +510,46 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
   });
 }
 
+napi_value Float16Supported(napi_env env, napi_callback_info) {
+  return guarded(env, [&] {
+    napi_value v;
+    check(napi_get_boolean(env, gnet::float16_supported(), &v), "napi_get_boolean");
+    return v;
+  });
+}
+
+napi_value Float16Encode(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    const char* fn = "float16Encode";
+    napi_value argv[2];
+    args(env, info, fn, argv);
+    size_t n = 0, bytes = 0;
+    const float* src = f32_any(env, argv[0], fn, "src", &n);
+    uint8_t* dst = u8_any(env, argv[1], fn, "dst", &bytes);
+    check_half_bytes(bytes, n, fn, "dst");
+    require_f16c(fn);
+    gnet::float16_encode(src, dst, static_cast<int64_t>(n));
+    return undefined(env);
+  });
+}
+
+napi_value Float16Decode(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    const char* fn = "float16Decode";
+    napi_value argv[3];
+    args(env, info, fn, argv);
+    size_t bytes = 0, n = 0;
+    const uint8_t* src = u8_any(env, argv[0], fn, "src", &bytes);
+    float* out = f32_any(env, argv[1], fn, "out", &n);
+    check_half_bytes(bytes, n, fn, "src");
+    bool accumulate = false;
+    check(napi_get_value_bool(env, argv[2], &accumulate), "`accumulate` must be a boolean");
+    require_f16c(fn);
+    gnet::float16_decode(src, out, static_cast<int64_t>(n), accumulate);
+    return undefined(env);
+  });
+}
+
 napi_value Info(napi_env env, napi_callback_info) {
   return guarded(env, [&] {
     napi_value obj;
@@ -599,6 +670,9 @@ NAPI_MODULE_INIT() {
       {"batchNormBackward", nullptr, BatchNormBackward, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"copyBlock", nullptr, CopyBlock, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"batchMatMul", nullptr, BatchMatMul, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"float16Supported", nullptr, Float16Supported, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"float16Encode", nullptr, Float16Encode, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"float16Decode", nullptr, Float16Decode, nullptr, nullptr, nullptr, kMethod, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;
   return exports;
