@@ -22,10 +22,13 @@ export default tseslint.config(
           enforceBuildableLibDependency: false,
           allow: [],
           depConstraints: [
-            // The wire format depends on nothing of ours and never on a tensor library.
-            { sourceTag: 'layer:protocol', onlyDependOnLibsWithTags: [], bannedExternalImports: [...TFJS, 'ws'] },
+            // The recipe (flags, defaults, the wire HyperParams, config helpers) depends on nothing of
+            // ours: both apps and the protocol import it, so it never sees tensors, sockets or logs.
+            { sourceTag: 'layer:recipe', onlyDependOnLibsWithTags: [], bannedExternalImports: [...TFJS, 'ws', 'msgpackr', 'pino'] },
+            // The wire format depends on nothing of ours but the recipe and never on a tensor library.
+            { sourceTag: 'layer:protocol', onlyDependOnLibsWithTags: ['layer:recipe'], bannedExternalImports: [...TFJS, 'ws'] },
             // All-reduce moves plain buffers: it knows the protocol, never the model or tfjs.
-            { sourceTag: 'layer:collective', onlyDependOnLibsWithTags: ['layer:protocol'], bannedExternalImports: TFJS },
+            { sourceTag: 'layer:collective', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:recipe'], bannedExternalImports: TFJS },
             // The model knows nothing about the network or the data on disk.
             { sourceTag: 'layer:model', onlyDependOnLibsWithTags: [], bannedExternalImports: ['ws', 'msgpackr', 'pino'] },
             // Data is plain bytes: no tensors, no network protocol.
@@ -35,15 +38,17 @@ export default tseslint.config(
             // A TF.js backend (native kernels under tfjs-backend-cpu's storage): tensors only, no wire, no logs.
             { sourceTag: 'layer:backend', onlyDependOnLibsWithTags: [], bannedExternalImports: ['ws', 'msgpackr', 'pino'] },
             // Training owns model + data + tfjs, but not the wire.
-            { sourceTag: 'layer:training', onlyDependOnLibsWithTags: ['layer:model', 'layer:data', 'layer:run-store', 'layer:backend'], bannedExternalImports: ['ws', 'msgpackr'] },
+            { sourceTag: 'layer:training', onlyDependOnLibsWithTags: ['layer:recipe', 'layer:model', 'layer:data', 'layer:run-store', 'layer:backend'], bannedExternalImports: ['ws', 'msgpackr'] },
             // The coordinator never loads TensorFlow.js: it must run on a machine without it.
-            { sourceTag: 'layer:coordinator', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:run-store'], bannedExternalImports: TFJS },
-            { sourceTag: 'layer:worker', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
+            { sourceTag: 'layer:coordinator', onlyDependOnLibsWithTags: ['layer:recipe', 'layer:protocol', 'layer:collective', 'layer:data', 'layer:run-store'], bannedExternalImports: TFJS },
+            { sourceTag: 'layer:worker', onlyDependOnLibsWithTags: ['layer:recipe', 'layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
             // Cluster tooling (containers, Slurm, Kubernetes, network-namespace hosts): its tests may
             // drive anything of ours as processes; test and bench use its netns hosts.
-            { sourceTag: 'layer:infra', onlyDependOnLibsWithTags: ['layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
-            { sourceTag: 'layer:test', onlyDependOnLibsWithTags: ['layer:infra', 'layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
-            { sourceTag: 'layer:bench', onlyDependOnLibsWithTags: ['layer:infra', 'layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
+            { sourceTag: 'layer:infra', onlyDependOnLibsWithTags: ['layer:recipe', 'layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
+            // Integration tests may also import both apps in-process (recipe_parsers.test.ts parses
+            // coordinator:serve's and worker:train's flags side by side).
+            { sourceTag: 'layer:test', onlyDependOnLibsWithTags: ['layer:coordinator', 'layer:worker', 'layer:infra', 'layer:recipe', 'layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
+            { sourceTag: 'layer:bench', onlyDependOnLibsWithTags: ['layer:infra', 'layer:recipe', 'layer:protocol', 'layer:collective', 'layer:data', 'layer:model', 'layer:training', 'layer:run-store', 'layer:backend'] },
           ],
         },
       ],

@@ -94,7 +94,7 @@ test('ring: replicas stay bit-identical, equal one process on the concatenated b
       const indices = Int32Array.from([...samples[0]!.get(`0/${step}`)!, ...samples[1]!.get(`0/${step}`)!]);
       makeBatch(train, indices, images, { augment: null });
       labelsOf(train, indices, labels);
-      const lr = learningRateAt(step, { lrPeak: LR, lrFinalFraction: 0, warmupSteps: 0, totalSteps: STEPS });
+      const lr = learningRateAt(step, { lrPeak: LR, warmupSteps: 0, totalSteps: STEPS });
       replica.zeroGrad();
       replica.accumulate({ images, labels, count: GLOBAL_BATCH }, { ...gradient, microBatch: GLOBAL_BATCH });
       replica.apply(lr);

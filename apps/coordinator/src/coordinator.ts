@@ -34,6 +34,7 @@ import type { Logger } from 'pino';
 import { listenFailure, readServerTls } from '@gnet/collective';
 import { CIFAR10_CLASSES, indicesDigest, readCifar10, stratifiedSplit } from '@gnet/data';
 import type { EvalSplit, Metrics, StateSnapshot } from '@gnet/protocol';
+import { VAL_PER_CLASS } from '@gnet/recipe';
 import { learningRateAt, RunFolder, type CheckpointStore, type EpochRecord, type TestRecord } from '@gnet/run-store';
 import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
 import { EpochMeter, type EpochMeterState } from './epoch_meter.js';
@@ -51,8 +52,6 @@ import { planRun, type RunPlan, type SplitFacts } from './run_plan.js';
 import { checkpointToStart, snapshotToCheckpoint } from './snapshot_checkpoint.js';
 import type { Candidate } from './worker_group.js';
 
-/** Validation images per class held out of the 50,000 (the single-node trainer's `valPerClass`). */
-const VAL_PER_CLASS = 500;
 export { WEIGHTS_CHECK_ELEMENTS } from './generation.js';
 
 /** Options of {@link runCoordinator}. */

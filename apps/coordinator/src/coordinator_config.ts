@@ -1,26 +1,28 @@
 // Configuration of `nx run coordinator:serve`: command-line flags (commander) and environment,
 // validated once by one strict zod schema, frozen, then passed down; no module reads process.env
-// after this. Hyperparameter flags carry the same names as `worker:train`'s (the coordinator owns
-// them and sends them to every worker in `welcome`). Mirrors apps/worker/src/train_config.ts.
-import { isIP } from 'node:net';
-import { Command, InvalidArgumentError, Option } from 'commander';
+// after this. The recipe's flags (hyperparameters, run folder, checkpoints) are @gnet/recipe's
+// rows, shared with `worker:train`; the coordinator's own flags below are declared the same way.
+import { Command } from 'commander';
 import { z } from 'zod';
-import { CollectiveConfigError, readServerTls } from '@gnet/collective';
+import { CollectiveConfigError, readPemFile, readServerTls } from '@gnet/collective';
 import { resolveUserPath } from '@gnet/data';
+import {
+  addSettings,
+  checkRecipe,
+  checkTlsFiles,
+  commanderFailure,
+  ConfigError,
+  HostSchema,
+  HYPER_SETTINGS,
+  readSettings,
+  RUN_SETTINGS,
+  setting,
+  shapeOf,
+  validateSettings,
+  withRecipeRules,
+} from '@gnet/recipe';
 
-/** `--help` was given: commander has printed the help to stdout; the command exits 0. */
-export class HelpShown extends Error {
-  override readonly name = 'HelpShown';
-}
-
-/** A flag or environment value is invalid: the process ends at start-up (exit code 2). */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError, HelpShown } from '@gnet/recipe';
 
 /** Default port: torchrun's MASTER_PORT, so the launch reads the same as torch's. */
 export const DEFAULT_COORDINATOR_PORT = 29500;
@@ -28,106 +30,100 @@ export const DEFAULT_COORDINATOR_PORT = 29500;
 export const DEFAULT_DASHBOARD_PORT = 29501;
 
 const positiveInt = z.number().int().positive();
-/** An IP address or a host name (RFC 1123 labels; `_` too, as container names use it): no scheme, port, brackets or spaces. */
-const HostSchema = z
-  .string()
-  .refine((h) => isIP(h) !== 0 || /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/.test(h), 'expected an IP address or a host name');
 const ms = z.number().int().positive();
+const port = z.number().int().min(0).max(65535);
 
-export const CoordinatorConfigSchema = z
-  .object({
-    host: HostSchema,
-    /** 0: the OS picks a free port (logged as `url` in 'coordinator listening'). */
-    port: z.number().int().min(0).max(65535),
-    /** Shared secret every worker must prove it knows in `hello` (never sent); empty accepts any worker. */
-    token: z.string().max(1024),
-    /** Absolute path of the PEM certificate (chain) to serve `wss://` with; empty: plain `ws://`. Set with `tlsKey`. */
-    tlsCert: z.string(),
-    /** Absolute path of the PEM private key of `tlsCert`; empty when `tlsCert` is. */
-    tlsKey: z.string(),
-    /** Workers to wait for; with `localWorkers` > 0 it must be equal or 0 (then it is `localWorkers`). */
-    workers: z.number().int().min(0),
-    /** Spawn this many workers on this machine (single-node mode); 0 = wait for remote ones. */
-    localWorkers: z.number().int().min(0).max(64),
-    /** Backend the local workers request. */
-    backend: z.enum(['auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu']),
-    /** Extra flags for the local workers (debugging traces, e.g. `--trace-weights --dump-dir d`). */
-    localWorkerArgs: z.array(z.string()),
-    algorithm: z.enum(['ring', 'star']),
-    // Empty: the default cache folder (defaultCacheDir).
-    dataDir: z.string(),
-    runDir: z.string().min(1),
-    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
-    epochs: positiveInt,
-    /** Global batch: images of one optimizer step over all workers; a multiple of the world size. */
-    batchSize: positiveInt,
-    microBatch: positiveInt,
-    lrPeak: z.number().positive().finite(),
-    warmupEpochs: z.number().min(0),
-    momentum: z.number().min(0).lt(1),
-    nesterov: z.boolean(),
-    weightDecay: z.number().min(0),
-    labelSmoothing: z.number().min(0).lt(1),
-    auxWeight: z.number().min(0),
-    crop: z.number().int().min(0).max(16),
-    flip: z.boolean(),
-    cutout: z.number().int().min(0).max(32),
-    width: z.number().gt(0).max(4),
-    auxHeads: z.boolean(),
-    batchNorm: z.boolean(),
-    dropout: z.number().min(0).lt(1),
-    auxDropout: z.number().min(0).lt(1),
-    seed: z.number().int().min(0).max(2 ** 31 - 1),
-    trainLimit: z.number().int().min(0),
-    evalLimit: z.number().int().min(0),
-    evalBatch: positiveInt,
-    bucketBytes: z.number().int().min(4),
-    chunkBytes: z.number().int().min(4).multipleOf(4),
-    wireDtype: z.enum(['float32', 'float16', 'bfloat16']),
-    heartbeatMs: ms,
-    joinTimeoutMs: ms,
-    roundTimeoutMs: ms,
-    stallWarnMs: ms,
-    /** Elastic membership (torchrun's --nnodes=MIN:MAX): keep training while at least minWorkers remain. */
-    minWorkers: z.number().int().min(1),
-    /** Most workers at once; later arrivals are admitted at a step boundary up to this many. */
-    maxWorkers: z.number().int().min(1),
-    /** A worker silent this long is lost (heartbeats stop when its process freezes or machine dies). */
-    workerTimeoutMs: ms,
-    /** Below minWorkers, wait this long for a replacement before checkpointing and stopping. */
-    rejoinTimeoutMs: z.number().int().min(0),
-    stopGraceMs: z.number().int().min(0),
-    /** Give up after this many re-formed groups in a row without a completed step. */
-    maxReforms: positiveInt,
-    /** Checkpoint every this many optimizer steps (0: only at the end of each epoch). */
-    checkpointEverySteps: z.number().int().min(0),
-    /** Checkpoints kept in <run>/checkpoints (older ones are pruned). */
-    keepCheckpoints: positiveInt,
-    /** Continue the run in --run-dir from its latest good checkpoint. */
-    resume: z.boolean(),
-    /** Stop (with a checkpoint) after this many steps in a row skipped for a non-finite gradient. */
-    maxSkippedSteps: positiveInt,
-    printPlan: z.boolean(),
-    /** Serve the live dashboard and /metrics over HTTP on `host` (`--no-dashboard`: off). */
-    dashboard: z.boolean(),
-    /** Port of the dashboard; 0: the OS picks a free one (logged as `dashboard` in 'dashboard listening'). */
-    dashboardPort: z.number().int().min(0).max(65535),
-  })
-  .strict();
-
-export type CoordinatorConfig = Readonly<z.infer<typeof CoordinatorConfigSchema>>;
-
-const num = (v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('Expected a finite number.');
-  return n;
+/** Every flag of coordinator:serve, in `--help` order. */
+const COORDINATOR_SETTINGS = {
+  host: setting({ flags: '--host <host>', help: 'interface to listen on (0.0.0.0 for workers on other machines)', schema: HostSchema, default: '127.0.0.1' }),
+  /** 0: the OS picks a free port (logged as `url` in 'coordinator listening'). */
+  port: setting({ flags: '--port <n>', help: 'port to listen on (0 = any free port)', schema: port, number: true, default: DEFAULT_COORDINATOR_PORT }),
+  /** Shared secret every worker must prove it knows in `hello` (never sent); empty accepts any worker. */
+  token: setting({ flags: '--token <secret>', help: 'shared secret workers must prove they know; never sent (env GNET_TOKEN)', schema: z.string().max(1024), env: 'GNET_TOKEN', default: '' }),
+  /** Absolute path of the PEM certificate (chain) to serve `wss://` with; empty: plain `ws://`. Set with `tlsKey`. */
+  tlsCert: setting({ flags: '--tls-cert <pem>', help: 'serve wss:// with this PEM certificate (chain); needs --tls-key', schema: z.string(), default: '' }),
+  /** Absolute path of the PEM private key of `tlsCert`; empty when `tlsCert` is. */
+  tlsKey: setting({ flags: '--tls-key <pem>', help: 'PEM private key of --tls-cert', schema: z.string(), default: '' }),
+  /** Workers to wait for; with `localWorkers` > 0 it must be equal or 0 (then it is `localWorkers`). */
+  workers: setting({ flags: '--workers <n>', help: 'workers to wait for (default: --local-workers, else 1)', schema: z.number().int().min(0), number: true, default: 0 }),
+  /** Spawn this many workers on this machine (single-node mode); 0 = wait for remote ones. */
+  localWorkers: setting({ flags: '--local-workers <n>', help: 'spawn N workers on this machine (single-node mode)', schema: z.number().int().min(0).max(64), number: true, default: 0 }),
+  /** Backend the local workers request. */
+  backend: RUN_SETTINGS.backend,
+  /** Extra flags for the local workers (debugging traces, e.g. `--trace-weights --dump-dir d`). */
+  localWorkerArgs: setting({ flags: '--local-worker-args <flags>', help: "extra flags for local workers, space-separated (e.g. '--trace-weights --dump-dir d')", schema: z.array(z.string()), default: '' }),
+  algorithm: setting({ flags: '--algorithm <name>', help: 'all-reduce: ring between workers, or star through the coordinator', schema: z.enum(['ring', 'star']), choices: ['ring', 'star'], default: 'ring' }),
+  dataDir: RUN_SETTINGS.dataDir,
+  runDir: RUN_SETTINGS.runDir,
+  logLevel: RUN_SETTINGS.logLevel,
+  ...HYPER_SETTINGS,
+  // All-reduce and liveness.
+  bucketBytes: setting({ flags: '--bucket-bytes <n>', help: 'gradient bucket size in bytes (torch DDP: 25 MiB)', schema: z.number().int().min(4), number: true, default: 25 * 1024 * 1024, source: 'torch DDP' }),
+  chunkBytes: setting({ flags: '--chunk-bytes <n>', help: 'payload of one chunk frame in bytes (multiple of 4)', schema: z.number().int().min(4).multipleOf(4), number: true, default: 2 * 1024 * 1024 }),
+  wireDtype: setting({
+    flags: '--wire-dtype <dtype>',
+    help: 'gradient element type on the wire',
+    schema: z.enum(['float32', 'float16', 'bfloat16']),
+    choices: ['float32', 'float16', 'bfloat16'],
+    default: 'float32',
+  }),
+  heartbeatMs: setting({ flags: '--heartbeat-ms <n>', help: 'heartbeat period in both directions', schema: ms, number: true, default: 5000 }),
+  joinTimeoutMs: setting({ flags: '--join-timeout-ms <n>', help: 'longest wait for all workers to say hello', schema: ms, number: true, default: 10 * 60_000 }),
+  roundTimeoutMs: setting({ flags: '--round-timeout-ms <n>', help: 'longest wait for every worker in a round, evaluation or checkpoint', schema: ms, number: true, default: 10 * 60_000 }),
+  stallWarnMs: setting({ flags: '--stall-warn-ms <n>', help: 'warn, naming the missing ranks, when a wait exceeds this', schema: ms, number: true, default: 30_000 }),
+  /** Elastic membership (torchrun's --nnodes=MIN:MAX): keep training while at least minWorkers remain. 0 on the command line: `--workers`. */
+  minWorkers: setting({ flags: '--min-workers <n>', help: 'keep training while at least this many workers remain (default: --workers)', schema: z.number().int().min(1), number: true, default: 0 }),
+  /** Most workers at once; later arrivals are admitted at a step boundary up to this many. 0 on the command line: `--workers`. */
+  maxWorkers: setting({ flags: '--max-workers <n>', help: 'admit joining workers up to this many (default: --workers)', schema: z.number().int().min(1), number: true, default: 0 }),
+  /** A worker silent this long is lost (heartbeats stop when its process freezes or machine dies). */
+  workerTimeoutMs: setting({
+    flags: '--worker-timeout-ms <n>',
+    help: 'a worker silent this long is lost (must exceed the longest micro-batch on the slowest worker: steps yield between micro-batches to send heartbeats)',
+    schema: ms,
+    number: true,
+    default: 120_000,
+  }),
+  /** Below minWorkers, wait this long for a replacement before checkpointing and stopping. */
+  rejoinTimeoutMs: setting({
+    flags: '--rejoin-timeout-ms <n>',
+    help: 'below --min-workers, wait this long for a replacement before checkpointing and stopping',
+    schema: z.number().int().min(0),
+    number: true,
+    default: 60_000,
+  }),
+  stopGraceMs: setting({
+    flags: '--stop-grace-ms <n>',
+    help: 'after SIGINT/SIGTERM, let the step in progress finish for up to this long (else abort it), then checkpoint and stop',
+    schema: z.number().int().min(0),
+    number: true,
+    default: 10_000,
+    // A step in progress usually ends well within it, and a checkpoint still fits in the 30 s
+    // that Kubernetes (terminationGracePeriodSeconds) and Slurm (KillWait) leave after SIGTERM.
+    source: 'inside the 30 s Kubernetes and Slurm leave after SIGTERM',
+  }),
+  /** Give up after this many re-formed groups in a row without a completed step. */
+  maxReforms: setting({ flags: '--max-reforms <n>', help: 'stop after this many re-formed groups in a row without a completed step', schema: positiveInt, number: true, default: 5 }),
+  checkpointEverySteps: RUN_SETTINGS.checkpointEverySteps,
+  keepCheckpoints: RUN_SETTINGS.keepCheckpoints,
+  resume: RUN_SETTINGS.resume,
+  /** Stop (with a checkpoint) after this many steps in a row skipped for a non-finite gradient. */
+  maxSkippedSteps: setting({
+    flags: '--max-skipped-steps <n>',
+    help: 'stop with a checkpoint after N steps in a row skipped for a non-finite gradient',
+    schema: positiveInt,
+    number: true,
+    default: 5,
+  }),
+  printPlan: setting({ flags: '--print-plan', help: 'print the model size and bucket layout as JSON and exit', schema: z.boolean(), default: false }),
+  /** Port of the dashboard; 0: the OS picks a free one (logged as `dashboard` in 'dashboard listening'). */
+  dashboardPort: setting({ flags: '--dashboard-port <n>', help: 'port of the live dashboard and /metrics on --host (0 = any free port)', schema: port, number: true, default: DEFAULT_DASHBOARD_PORT }),
+  /** Serve the live dashboard and /metrics over HTTP on `host` (`--no-dashboard`: off). */
+  dashboard: setting({ flags: '--no-dashboard', help: 'serve no dashboard and no /metrics', schema: z.boolean(), default: true }),
 };
 
-/** Flag spelling of a config key, for error messages (`lrPeak` → `--lr`). */
-function flagOf(key: string): string {
-  if (key === 'lrPeak') return '--lr';
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
-}
+export const CoordinatorConfigSchema = z.object(shapeOf(COORDINATOR_SETTINGS)).strict();
+
+export type CoordinatorConfig = Readonly<z.infer<typeof CoordinatorConfigSchema>>;
 
 /** Parses argv (without node and script) and env into a frozen, validated config. */
 export function parseCoordinatorConfig(
@@ -136,162 +132,49 @@ export function parseCoordinatorConfig(
   runsRoot = 'runs',
   now = new Date(),
 ): CoordinatorConfig {
-  const stamp = now.toISOString().replace(/[:.]/g, '-');
   const program = new Command('serve')
     .description('Coordinate data-parallel GoogLeNet training: wait for workers (or spawn them), drive rounds, evaluate, write the run folder.')
     .exitOverride()
-    .configureOutput({ writeErr: () => undefined })
-    .option('--host <host>', 'interface to listen on (0.0.0.0 for workers on other machines)', '127.0.0.1')
-    .option('--port <n>', 'port to listen on (0 = any free port)', num, DEFAULT_COORDINATOR_PORT)
-    .option('--token <secret>', 'shared secret workers must prove they know; never sent (env GNET_TOKEN)', env.GNET_TOKEN ?? '')
-    .option('--tls-cert <pem>', 'serve wss:// with this PEM certificate (chain); needs --tls-key', '')
-    .option('--tls-key <pem>', 'PEM private key of --tls-cert', '')
-    .option('--workers <n>', 'workers to wait for (default: --local-workers, else 1)', num, 0)
-    .option('--local-workers <n>', 'spawn N workers on this machine (single-node mode)', num, 0)
-    .addOption(new Option('--backend <name>', 'TF.js backend of local workers').choices(['auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu']).default(env.GNET_BACKEND ?? 'auto'))
-    .option('--local-worker-args <flags>', "extra flags for local workers, space-separated (e.g. '--trace-weights --dump-dir d')", '')
-    .addOption(new Option('--algorithm <name>', 'all-reduce: ring between workers, or star through the coordinator').choices(['ring', 'star']).default('ring'))
-    .option('--data-dir <dir>', 'CIFAR-10 binary folder; fetched there if missing (env CIFAR10_DIR)', env.CIFAR10_DIR ?? '')
-    .option('--run-dir <dir>', 'run folder (metrics, chart, checkpoints)', `${runsRoot}/${stamp}`)
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(env.LOG_LEVEL ?? 'info'))
-    // Hyperparameters: same names and defaults as worker:train (packages/training defaultHyperParams).
-    .option('--epochs <n>', 'epochs', num, 100)
-    .option('--batch-size <n>', 'global batch: images per optimizer step over all workers', num, 128)
-    .option('--micro-batch <n>', 'images per forward/backward pass (lowered for wasm workers)', num, 128)
-    .option('--lr <x>', 'peak learning rate (for the global batch)', num, 0.1)
-    .option('--warmup-epochs <x>', 'linear warm-up length in epochs', num, 5)
-    .option('--momentum <x>', 'SGD momentum', num, 0.9)
-    .option('--no-nesterov', 'plain momentum instead of Nesterov')
-    .option('--weight-decay <x>', 'L2 weight decay on kernels', num, 5e-4)
-    .option('--label-smoothing <x>', 'label smoothing', num, 0.1)
-    .option('--aux-weight <x>', 'weight of each auxiliary loss', num, 0.3)
-    .option('--crop <px>', 'random-crop padding (0 = off)', num, 4)
-    .option('--no-flip', 'no random horizontal flip')
-    .option('--cutout <px>', 'cutout side (0 = off)', num, 16)
-    .option('--width <x>', 'GoogLeNet channel multiplier (1 = paper)', num, 1)
-    .option('--no-aux-heads', 'train without the auxiliary classifiers (sets --aux-weight 0)')
-    .option('--no-batch-norm', 'no BatchNorm after convolutions (as the paper)')
-    .option('--dropout <x>', 'dropout before the classifier (paper: 0.4)', num, 0.4)
-    .option('--aux-dropout <x>', 'dropout in the auxiliary heads (paper: 0.7)', num, 0.7)
-    .option('--seed <n>', 'run seed', num, 0)
-    .option('--train-limit <n>', 'use only the first N training images (0 = all 45,000)', num, 0)
-    .option('--eval-limit <n>', 'use only the first N validation and test images (0 = all)', num, 0)
-    .option('--eval-batch <n>', 'evaluation batch per worker', num, 100)
-    // All-reduce and liveness.
-    .option('--bucket-bytes <n>', 'gradient bucket size in bytes (torch DDP: 25 MiB)', num, 25 * 1024 * 1024)
-    .option('--chunk-bytes <n>', 'payload of one chunk frame in bytes (multiple of 4)', num, 2 * 1024 * 1024)
-    .addOption(new Option('--wire-dtype <dtype>', 'gradient element type on the wire').choices(['float32', 'float16', 'bfloat16']).default('float32'))
-    .option('--heartbeat-ms <n>', 'heartbeat period in both directions', num, 5000)
-    .option('--join-timeout-ms <n>', 'longest wait for all workers to say hello', num, 10 * 60_000)
-    .option('--round-timeout-ms <n>', 'longest wait for every worker in a round, evaluation or checkpoint', num, 10 * 60_000)
-    .option('--stall-warn-ms <n>', 'warn, naming the missing ranks, when a wait exceeds this', num, 30_000)
-    .option('--min-workers <n>', 'keep training while at least this many workers remain (default: --workers)', num, 0)
-    .option('--max-workers <n>', 'admit joining workers up to this many (default: --workers)', num, 0)
-    .option('--worker-timeout-ms <n>', 'a worker silent this long is lost (must exceed the longest micro-batch on the slowest worker: steps yield between micro-batches to send heartbeats)', num, 120_000)
-    .option('--rejoin-timeout-ms <n>', 'below --min-workers, wait this long for a replacement before checkpointing and stopping', num, 60_000)
-    // 10 s: a step in progress usually ends well within it, and a checkpoint still fits in the 30 s
-    // that Kubernetes (terminationGracePeriodSeconds) and Slurm (KillWait) leave after SIGTERM.
-    .option('--stop-grace-ms <n>', 'after SIGINT/SIGTERM, let the step in progress finish for up to this long (else abort it), then checkpoint and stop', num, 10_000)
-    .option('--max-reforms <n>', 'stop after this many re-formed groups in a row without a completed step', num, 5)
-    .option('--checkpoint-every-steps <n>', 'checkpoint every N optimizer steps (0: end of each epoch only)', num, 100)
-    .option('--keep-checkpoints <n>', 'checkpoints kept in <run-dir>/checkpoints', num, 3)
-    .option('--resume', 'continue the run in --run-dir from its latest good checkpoint', false)
-    .option('--max-skipped-steps <n>', 'stop with a checkpoint after N steps in a row skipped for a non-finite gradient', num, 5)
-    .option('--print-plan', 'print the model size and bucket layout as JSON and exit', false)
-    .option('--dashboard-port <n>', 'port of the live dashboard and /metrics on --host (0 = any free port)', num, DEFAULT_DASHBOARD_PORT)
-    .option('--no-dashboard', 'serve no dashboard and no /metrics');
+    .configureOutput({ writeErr: () => undefined });
+  addSettings(program, COORDINATOR_SETTINGS, 'coordinator:serve', { env, runsRoot, now, pid: process.pid });
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
-    if ((err as { code?: unknown }).code === 'commander.helpDisplayed') throw new HelpShown('help shown');
-    throw new ConfigError((err as Error).message.replace(/^error: /, ''));
+    throw commanderFailure(err);
   }
-  const o = program.opts();
+  const given = readSettings(program, COORDINATOR_SETTINGS);
   // 0 is the flag's "not given" default (then --local-workers, else 1); given explicitly, it asks for no workers at all.
-  if (program.getOptionValueSource('workers') === 'cli' && o.workers === 0) {
+  if (program.getOptionValueSource('workers') === 'cli' && given['workers'] === 0) {
     throw new ConfigError('--workers must be at least 1 (leave it out to use --local-workers), but got 0');
   }
-  const auxHeads = o.auxHeads as boolean;
-  const candidate = {
-    host: o.host as string,
-    port: o.port as number,
-    token: o.token as string,
+  const tlsCert = given['tlsCert'] as string;
+  const tlsKey = given['tlsKey'] as string;
+  const candidate = withRecipeRules({
+    ...given,
     // Relative to the folder the command was typed in (nx runs us in apps/coordinator).
-    tlsCert: (o.tlsCert as string) === '' ? '' : resolveUserPath(o.tlsCert as string, env),
-    tlsKey: (o.tlsKey as string) === '' ? '' : resolveUserPath(o.tlsKey as string, env),
-    workers: o.workers as number,
-    localWorkers: o.localWorkers as number,
-    backend: o.backend as string,
-    localWorkerArgs: (o.localWorkerArgs as string).split(/\s+/).filter((a) => a !== ''),
-    algorithm: o.algorithm as string,
-    dataDir: o.dataDir as string,
-    runDir: o.runDir as string,
-    logLevel: o.logLevel as string,
-    epochs: o.epochs as number,
-    batchSize: o.batchSize as number,
-    microBatch: o.microBatch as number,
-    lrPeak: o.lr as number,
-    warmupEpochs: o.warmupEpochs as number,
-    momentum: o.momentum as number,
-    nesterov: o.nesterov as boolean,
-    weightDecay: o.weightDecay as number,
-    labelSmoothing: o.labelSmoothing as number,
-    // Without aux heads there is no aux loss to weigh (the protocol refuses auxWeight > 0 then).
-    auxWeight: auxHeads ? (o.auxWeight as number) : 0,
-    crop: o.crop as number,
-    flip: o.flip as boolean,
-    cutout: o.cutout as number,
-    width: o.width as number,
-    auxHeads,
-    batchNorm: o.batchNorm as boolean,
-    dropout: o.dropout as number,
-    auxDropout: o.auxDropout as number,
-    seed: o.seed as number,
-    trainLimit: o.trainLimit as number,
-    evalLimit: o.evalLimit as number,
-    evalBatch: o.evalBatch as number,
-    bucketBytes: o.bucketBytes as number,
-    chunkBytes: o.chunkBytes as number,
-    wireDtype: o.wireDtype as string,
-    heartbeatMs: o.heartbeatMs as number,
-    joinTimeoutMs: o.joinTimeoutMs as number,
-    roundTimeoutMs: o.roundTimeoutMs as number,
-    stallWarnMs: o.stallWarnMs as number,
+    tlsCert: tlsCert === '' ? '' : resolveUserPath(tlsCert, env),
+    tlsKey: tlsKey === '' ? '' : resolveUserPath(tlsKey, env),
+    localWorkerArgs: (given['localWorkerArgs'] as string).split(/\s+/).filter((a) => a !== ''),
     // 0 = "same as --workers", resolved below once --workers is known; 1 passes the schema meanwhile.
-    minWorkers: (o.minWorkers as number) || 1,
-    maxWorkers: (o.maxWorkers as number) || 1,
-    workerTimeoutMs: o.workerTimeoutMs as number,
-    rejoinTimeoutMs: o.rejoinTimeoutMs as number,
-    stopGraceMs: o.stopGraceMs as number,
-    maxReforms: o.maxReforms as number,
-    checkpointEverySteps: o.checkpointEverySteps as number,
-    keepCheckpoints: o.keepCheckpoints as number,
-    resume: o.resume as boolean,
-    maxSkippedSteps: o.maxSkippedSteps as number,
-    printPlan: o.printPlan as boolean,
-    dashboard: o.dashboard as boolean,
-    dashboardPort: o.dashboardPort as number,
-  };
-  const parsed = CoordinatorConfigSchema.safeParse(candidate);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const key = String(issue.path[0] ?? '');
-    throw new ConfigError(`${flagOf(key)}: ${issue.message}, but got ${JSON.stringify((candidate as Record<string, unknown>)[key])}`);
-  }
-  const cfg = parsed.data;
+    minWorkers: (given['minWorkers'] as number) || 1,
+    maxWorkers: (given['maxWorkers'] as number) || 1,
+  });
+  const cfg = validateSettings(CoordinatorConfigSchema, candidate, COORDINATOR_SETTINGS);
   // Cross-field rules, each naming both flags and the fix (Ray's pattern).
-  checkTlsFiles(cfg.tlsCert, cfg.tlsKey);
+  checkTlsFiles({ cert: cfg.tlsCert, key: cfg.tlsKey }, 'both serve wss://, neither serves ws://', {
+    readServerTls,
+    readPemFile,
+    isFileError: (err): err is Error => err instanceof CollectiveConfigError,
+  });
   if (cfg.localWorkers > 0 && cfg.workers !== 0 && cfg.workers !== cfg.localWorkers) {
     throw new ConfigError(
       `--workers (${cfg.workers}) must equal --local-workers (${cfg.localWorkers}) when both are given; drop --workers to wait for the local ones only`,
     );
   }
-  if (cfg.nesterov && cfg.momentum === 0) {
-    throw new ConfigError('--momentum must be > 0 with Nesterov momentum, but got 0; pass --no-nesterov for plain SGD');
-  }
+  checkRecipe(cfg);
   const workers = cfg.workers > 0 ? cfg.workers : cfg.localWorkers > 0 ? cfg.localWorkers : 1;
-  const minWorkers = (o.minWorkers as number) === 0 ? workers : cfg.minWorkers;
-  const maxWorkers = (o.maxWorkers as number) === 0 ? Math.max(workers, minWorkers) : cfg.maxWorkers;
+  const minWorkers = given['minWorkers'] === 0 ? workers : cfg.minWorkers;
+  const maxWorkers = given['maxWorkers'] === 0 ? Math.max(workers, minWorkers) : cfg.maxWorkers;
   if (minWorkers > workers) {
     throw new ConfigError(`--min-workers (${minWorkers}) must not exceed --workers (${workers}), the group the run starts with`);
   }
@@ -304,22 +187,4 @@ export function parseCoordinatorConfig(
     throw new ConfigError(`--batch-size (${cfg.batchSize}) must be at least --max-workers (${maxWorkers}) so every worker gets an image of each global batch`);
   }
   return Object.freeze({ ...cfg, workers, minWorkers, maxWorkers });
-}
-
-/**
- * `--tls-cert` and `--tls-key` come together, and are read once here so a bad file fails at
- * start-up with its name and reason (the rendezvous reads them again to serve).
- */
-function checkTlsFiles(certFile: string, keyFile: string): void {
-  if (certFile === '' && keyFile === '') return;
-  if (certFile === '' || keyFile === '') {
-    const [given, missing] = certFile === '' ? ['--tls-key', '--tls-cert'] : ['--tls-cert', '--tls-key'];
-    throw new ConfigError(`${missing} must be given together with ${given} (both serve wss://, neither serves ws://), but only ${given} was`);
-  }
-  try {
-    readServerTls(certFile, keyFile);
-  } catch (err) {
-    if (err instanceof CollectiveConfigError) throw new ConfigError(`--tls-cert / --tls-key: ${err.message}`);
-    throw err;
-  }
 }

@@ -9,8 +9,9 @@
 // intermediate figures: its bar advances on an estimate (the images of the split, the rate of the
 // previous evaluation, shown with `~`) and jumps to the measured count and rate when it ends.
 import cliProgress from 'cli-progress';
-import { CIFAR10_RECORDS_PER_FILE } from '@gnet/data';
+import { CIFAR10_CLASSES, CIFAR10_RECORDS_PER_FILE } from '@gnet/data';
 import type { EvalSplit } from '@gnet/protocol';
+import { VAL_PER_CLASS } from '@gnet/recipe';
 import type { RunEvent, RunEvents } from './run_events.js';
 
 /** What one bar shows, as plain data (so the update logic is tested without a terminal). */
@@ -33,9 +34,9 @@ export interface BarState {
 /** A change of the single bar on screen. */
 export type BarChange = { op: 'start' | 'update' | 'stop'; bar: BarState };
 
-/** Validation and test images of a run with `--eval-limit` (0 = all): CIFAR-10 holds 500 images per class out of training (coordinator.ts) and tests on 10,000. */
+/** Validation and test images of a run with `--eval-limit` (0 = all): CIFAR-10 holds VAL_PER_CLASS images per class out of training and tests on 10,000. */
 export function expectedEvalImages(evalLimit: number): Record<EvalSplit, number> {
-  const val = 500 * 10;
+  const val = VAL_PER_CLASS * CIFAR10_CLASSES.length;
   const test = CIFAR10_RECORDS_PER_FILE;
   return evalLimit > 0 ? { val: Math.min(evalLimit, val), test: Math.min(evalLimit, test) } : { val, test };
 }

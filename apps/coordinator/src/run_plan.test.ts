@@ -16,7 +16,7 @@ test('the plan splits the global batch, keeps the schedule in steps and covers e
   const three = planRun(cfg, ['cpu', 'cpu', 'cpu'], facts);
   assert.deepEqual([three.stepsPerEpoch, three.hyper.globalBatch, three.hyper.microBatch], [plan.stepsPerEpoch, 128, 43]);
   assert.deepEqual(three.schedule, plan.schedule);
-  assert.deepEqual(plan.schedule, { lrPeak: 0.1, lrFinalFraction: 0, warmupSteps: plan.stepsPerEpoch, totalSteps: 3 * plan.stepsPerEpoch });
+  assert.deepEqual(plan.schedule, { lrPeak: 0.1, warmupSteps: plan.stepsPerEpoch, totalSteps: 3 * plan.stepsPerEpoch });
   assert.equal(layoutElements(plan.buckets), plan.paramElements);
   assert.deepEqual(plan.hyper.augmentation, { cropPaddingPx: 4, flip: true, cutoutPx: 16 });
   assert.deepEqual([plan.valImages, plan.testImages], [5000, 10_000]);

@@ -4,6 +4,7 @@
 // it is unit-tested on its own and printed by `--print-plan`.
 import type { AllReduceConfig, Bucket, HyperParams, ModelConfig, ShardPlan } from '@gnet/protocol';
 import { planBuckets } from '@gnet/collective';
+import { hyperParamsOf, modelConfigOf } from '@gnet/recipe';
 import type { LrSchedule } from '@gnet/run-store';
 import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
 import { modelSize } from './model_size.js';
@@ -85,24 +86,9 @@ export function planRun(cfg: CoordinatorConfig, backends: readonly string[], spl
   if (stepsPerEpoch < 1) {
     throw new ConfigError(`--batch-size (${cfg.batchSize}) must not exceed the training images (${split.trainImages}); lower it or raise --train-limit`);
   }
-  const model: ModelConfig = { width: cfg.width, auxHeads: cfg.auxHeads, batchNorm: cfg.batchNorm, dropout: cfg.dropout, auxDropout: cfg.auxDropout };
+  const model = modelConfigOf(cfg);
   const size = modelSize(model);
-  const hyper: HyperParams = {
-    epochs: cfg.epochs,
-    globalBatch: cfg.batchSize,
-    microBatch: chooseMicroBatch(cfg.microBatch, Math.ceil(cfg.batchSize / worldSize), backends, cfg.width),
-    lrPeak: cfg.lrPeak,
-    warmupEpochs: cfg.warmupEpochs,
-    momentum: cfg.momentum,
-    nesterov: cfg.nesterov,
-    weightDecay: cfg.weightDecay,
-    labelSmoothing: cfg.labelSmoothing,
-    auxWeight: cfg.auxWeight,
-    seed: cfg.seed,
-    augmentation: { cropPaddingPx: cfg.crop, flip: cfg.flip, cutoutPx: cfg.cutout },
-    // Validation runs after every epoch, the test split once after the last (evalEvery 0).
-    evalEvery: 0,
-  };
+  const hyper = hyperParamsOf(cfg, chooseMicroBatch(cfg.microBatch, Math.ceil(cfg.batchSize / worldSize), backends, cfg.width));
   return {
     worldSize,
     hyper,
@@ -116,7 +102,6 @@ export function planRun(cfg: CoordinatorConfig, backends: readonly string[], spl
     stepsPerEpoch,
     schedule: {
       lrPeak: cfg.lrPeak,
-      lrFinalFraction: 0,
       warmupSteps: Math.round(cfg.warmupEpochs * stepsPerEpoch),
       totalSteps: cfg.epochs * stepsPerEpoch,
     },

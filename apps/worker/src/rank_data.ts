@@ -17,9 +17,8 @@ import {
   type CifarSet,
 } from '@gnet/data';
 import type { EvalSplit, HyperParams, ShardPlan } from '@gnet/protocol';
+import { VAL_PER_CLASS } from '@gnet/recipe';
 
-/** Validation images per class held out of the 50,000 (the coordinator's and single-node trainer's split). */
-const VAL_PER_CLASS = 500;
 /** Floats of one 32x32x3 image. */
 const IMAGE_FLOATS = 3072;
 

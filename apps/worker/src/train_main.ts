@@ -3,9 +3,10 @@
 // leaving metrics, chart, checkpoints and a summary in the run folder.
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { defaultCacheDir, ensureCifar10, userDirectory, workspaceRoot } from '@gnet/data';
+import { CIFAR10_CLASSES, defaultCacheDir, ensureCifar10, userDirectory, workspaceRoot } from '@gnet/data';
 import { countParams, createGoogLeNet, flopsPerImage, type GoogLeNetConfig } from '@gnet/model';
-import { maxMicroBatch, runSingleNode, selectBackend, type HyperParams } from '@gnet/training';
+import { hyperParamsOf, modelConfigOf } from '@gnet/recipe';
+import { maxMicroBatch, runSingleNode, selectBackend } from '@gnet/training';
 import { createLogger } from './logger.js';
 import { Timeline } from './timeline.js';
 import { ConfigError, HelpShown, parseTrainConfig, type TrainConfig } from './train_config.js';
@@ -37,26 +38,12 @@ async function main(): Promise<void> {
     progress: cfg.progress && interactive,
   });
 
-  const modelConfig: GoogLeNetConfig = { width: cfg.width, auxHeads: cfg.auxHeads, batchNorm: cfg.batchNorm, numClasses: 10, dropout: cfg.dropout, auxDropout: cfg.auxDropout };
+  const modelConfig: GoogLeNetConfig = { ...modelConfigOf(cfg), numClasses: CIFAR10_CLASSES.length };
   const params = countParams(modelConfig);
   const flops = flopsPerImage(modelConfig);
   log.info({ modelConfig, params, flopsPerImage: flops }, 'model');
-  const hp: HyperParams = {
-    epochs: cfg.epochs,
-    batchSize: cfg.batchSize,
-    microBatch: Math.min(cfg.microBatch, maxMicroBatch(backend.name, cfg.width)),
-    lrPeak: cfg.lrPeak,
-    lrFinalFraction: 0,
-    warmupEpochs: cfg.warmupEpochs,
-    momentum: cfg.momentum,
-    nesterov: cfg.nesterov,
-    weightDecay: cfg.weightDecay,
-    labelSmoothing: cfg.labelSmoothing,
-    auxWeight: cfg.auxWeight,
-    augmentation: { crop: cfg.crop, flip: cfg.flip, cutout: cfg.cutout },
-    valPerClass: 500,
-    seed: cfg.seed,
-  };
+  // The micro-batch is capped by what one pass of this backend holds at this width (wasm: 4 GB).
+  const hp = hyperParamsOf(cfg, Math.min(cfg.microBatch, maxMicroBatch(backend.name, cfg.width)));
 
   const bar = cfg.progress && interactive ? new cliProgress.SingleBar({ format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | eta {eta_formatted}' }, cliProgress.Presets.shades_classic) : null;
   const timeline = cfg.timeline === '' ? null : Timeline.open(resolve(userCwd, cfg.timeline), { processName: 'worker:train', onError: (err) => log.warn({ err }, 'timeline write failed; no more timeline events') });

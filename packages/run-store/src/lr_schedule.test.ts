@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { learningRateAt } from './lr_schedule.js';
 
-const s = { lrPeak: 0.1, lrFinalFraction: 0, warmupSteps: 10, totalSteps: 110 };
+const s = { lrPeak: 0.1, warmupSteps: 10, totalSteps: 110 };
 
 test('warm-up rises linearly to the peak', () => {
   assert.equal(learningRateAt(0, s), 0.01);

@@ -3,17 +3,17 @@
 // Lives here, beside the other tfjs-free run pieces, so the coordinator (which never loads tfjs and
 // drives the schedule, sending each step's lr in `roundStart`) and single-node training share it.
 
+/** The schedule decays to zero (kuangliu/pytorch-cifar's cosine annealing; Loshchilov & Hutter 2017). */
 export interface LrSchedule {
   lrPeak: number;
-  lrFinalFraction: number;
   warmupSteps: number;
   totalSteps: number;
 }
 
 /**
  * Learning rate for optimizer step `step` (0-based).
- * Warm-up ramps from lrPeak/warmupSteps to lrPeak over `warmupSteps`, then cosine decay to
- * lrPeak*lrFinalFraction at `totalSteps`.
+ * Warm-up ramps from lrPeak/warmupSteps to lrPeak over `warmupSteps`, then cosine decay to 0 at
+ * `totalSteps`.
  */
 export function learningRateAt(step: number, s: LrSchedule): number {
   if (!Number.isInteger(step) || step < 0) {
@@ -22,6 +22,5 @@ export function learningRateAt(step: number, s: LrSchedule): number {
   if (s.warmupSteps > 0 && step < s.warmupSteps) return (s.lrPeak * (step + 1)) / s.warmupSteps;
   const decaySteps = Math.max(1, s.totalSteps - s.warmupSteps);
   const t = Math.min(1, (step - s.warmupSteps) / decaySteps);
-  const lrFinal = s.lrPeak * s.lrFinalFraction;
-  return lrFinal + 0.5 * (s.lrPeak - lrFinal) * (1 + Math.cos(Math.PI * t));
+  return 0.5 * s.lrPeak * (1 + Math.cos(Math.PI * t));
 }

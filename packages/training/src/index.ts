@@ -1,5 +1,4 @@
 // Public API of @gnet/training.
-export { defaultHyperParams, type AugmentationConfig, type HyperParams } from './hyperparams.js';
 // The schedule lives in @gnet/run-store so the tfjs-free coordinator can drive it; re-exported here.
 export { learningRateAt, type LrSchedule } from '@gnet/run-store';
 export { ParamLayout, ParamLayoutError, type NamedTensorVariable, type ParamSlot } from './param_layout.js';

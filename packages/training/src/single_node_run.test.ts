@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import pino from 'pino';
-import { defaultHyperParams } from './hyperparams.js';
+import { DEFAULT_HYPER_PARAMS } from '@gnet/recipe';
 import { CheckpointError, RunFolder } from '@gnet/run-store';
 import { runSingleNode, type SingleNodeResult, type SingleNodeRunOptions } from './single_node_run.js';
 import { tinyModel } from './tiny_model.test_util.js';
@@ -26,7 +26,7 @@ function options(runDir: string, extra: Partial<SingleNodeRunOptions> = {}): Sin
   return {
     dataDir: DATA_DIR,
     runDir,
-    hp: { ...defaultHyperParams, epochs: 2, batchSize: 32, microBatch: 16, lrPeak: 0.05, warmupEpochs: 0.5, seed: 5 },
+    hp: { ...DEFAULT_HYPER_PARAMS, epochs: 2, globalBatch: 32, microBatch: 16, lrPeak: 0.05, warmupEpochs: 0.5, seed: 5 },
     createModel: (seed) => tinyModel(seed),
     modelDescription: { name: 'tiny' },
     trainLimit: 256,

@@ -19,7 +19,7 @@ import {
 } from '@gnet/data';
 import { CheckpointError, DEFAULT_KEEP_CHECKPOINTS, learningRateAt, RunFolder, type EpochRecord, type TestRecord } from '@gnet/run-store';
 import { addEvalSums, emptyEvalSums, evaluateImages, type EvalSums } from './evaluate.js';
-import type { HyperParams } from './hyperparams.js';
+import { VAL_PER_CLASS, type HyperParams } from '@gnet/recipe';
 import { Replica } from './replica.js';
 import type { TrainableModel } from './trainable_model.js';
 
@@ -89,7 +89,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   const folder = new RunFolder(o.runDir);
   const trainSet = await readCifar10(o.dataDir, 'train');
   const testSet = await readCifar10(o.dataDir, 'test');
-  const split = stratifiedSplit(trainSet.labels, hp.valPerClass, hp.seed);
+  const split = stratifiedSplit(trainSet.labels, VAL_PER_CLASS, hp.seed);
   const trainIdx = o.trainLimit > 0 ? split.train.subarray(0, o.trainLimit) : split.train;
   const valIdx = o.evalLimit > 0 ? split.val.subarray(0, o.evalLimit) : split.val;
   const testCount = o.evalLimit > 0 ? Math.min(o.evalLimit, testSet.count) : testSet.count;
@@ -97,11 +97,11 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   const valData = materialise(trainSet, valIdx);
 
   const sampler = new DistributedSampler({ datasetSize: trainIdx.length, worldSize: 1, rank: 0, seed: hp.seed, shuffle: true, dropLast: true });
-  const stepsPerEpoch = Math.floor(trainIdx.length / hp.batchSize);
+  const stepsPerEpoch = Math.floor(trainIdx.length / hp.globalBatch);
   if (stepsPerEpoch < 1) {
-    throw new RangeError(`\`batchSize\` (${hp.batchSize}) must not exceed the number of training images (${trainIdx.length})`);
+    throw new RangeError(`\`batchSize\` (${hp.globalBatch}) must not exceed the number of training images (${trainIdx.length})`);
   }
-  const schedule = { lrPeak: hp.lrPeak, lrFinalFraction: hp.lrFinalFraction, warmupSteps: Math.round(hp.warmupEpochs * stepsPerEpoch), totalSteps: hp.epochs * stepsPerEpoch };
+  const schedule = { lrPeak: hp.lrPeak, warmupSteps: Math.round(hp.warmupEpochs * stepsPerEpoch), totalSteps: hp.epochs * stepsPerEpoch };
 
   const model = o.createModel(hp.seed);
   const replica = new Replica(model, { momentum: hp.momentum, nesterov: hp.nesterov, weightDecay: hp.weightDecay });
@@ -138,10 +138,10 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
     log.debug({ path: saved.path, globalStep: saved.globalStep, removed: saved.removed }, 'checkpoint written');
   };
 
-  const microBatch = Math.min(hp.microBatch, hp.batchSize);
-  const images = new Float32Array(hp.batchSize * 3072);
-  const labels = new Int32Array(hp.batchSize);
-  const batchIdx = new Int32Array(hp.batchSize);
+  const microBatch = Math.min(hp.microBatch, hp.globalBatch);
+  const images = new Float32Array(hp.globalBatch * 3072);
+  const labels = new Int32Array(hp.globalBatch);
+  const batchIdx = new Int32Array(hp.globalBatch);
   let stepsThisProcess = 0;
   let stoppedEarly = false;
 
@@ -156,16 +156,16 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
         break outer;
       }
       const t0 = performance.now();
-      for (let i = 0; i < hp.batchSize; i++) batchIdx[i] = trainIdx[order[pos.stepInEpoch * hp.batchSize + i]!]!;
+      for (let i = 0; i < hp.globalBatch; i++) batchIdx[i] = trainIdx[order[pos.stepInEpoch * hp.globalBatch + i]!]!;
       const rng = new Rng(deriveSeed(hp.seed, 1, pos.epoch, pos.stepInEpoch));
-      makeBatch(trainSet, batchIdx, images, { augment: hp.augmentation, rng });
+      makeBatch(trainSet, batchIdx, images, { augment: { crop: hp.augmentation.cropPaddingPx, flip: hp.augmentation.flip, cutout: hp.augmentation.cutoutPx }, rng });
       labelsOf(trainSet, batchIdx, labels);
       const t1 = performance.now();
       lr = learningRateAt(pos.globalStep, schedule);
       replica.zeroGrad();
       const stats = replica.accumulate(
-        { images, labels, count: hp.batchSize },
-        { microBatch, labelSmoothing: hp.labelSmoothing, auxWeight: hp.auxWeight, lossScale: 1 / hp.batchSize, seed: deriveSeed(hp.seed, 2, pos.epoch, pos.stepInEpoch) },
+        { images, labels, count: hp.globalBatch },
+        { microBatch, labelSmoothing: hp.labelSmoothing, auxWeight: hp.auxWeight, lossScale: 1 / hp.globalBatch, seed: deriveSeed(hp.seed, 2, pos.epoch, pos.stepInEpoch) },
       );
       if (!Number.isFinite(stats.objectiveSum)) {
         throw new RangeError(`Loss became ${stats.objectiveSum} at epoch ${pos.epoch} step ${pos.stepInEpoch} (lr ${lr}): lower \`lrPeak\` or check the data`);
@@ -187,7 +187,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       partial.seconds += seconds;
       pos = { ...pos, stepInEpoch: pos.stepInEpoch + 1, globalStep: pos.globalStep + 1 };
       stepsThisProcess++;
-      const imagesPerSecond = hp.batchSize / seconds;
+      const imagesPerSecond = hp.globalBatch / seconds;
       o.onStep?.({ epoch: pos.epoch, step: pos.stepInEpoch, stepsPerEpoch, loss: stats.lossSum / stats.count, imagesPerSecond });
       log.debug({ epoch: pos.epoch, step: pos.stepInEpoch, loss: stats.lossSum / stats.count, lr, ms: seconds * 1000 }, 'step done');
       // At an epoch's last step the epoch-end checkpoint below (same global step) replaces this one.
@@ -235,7 +235,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       test,
       confusion: sums.confusion,
       valImages: valIdx.length,
-      details: [['mode', 'single process'], ['batch size', hp.batchSize], ['epochs', hp.epochs], ['lr (peak)', hp.lrPeak], ...(typeof o.modelDescription['backend'] === 'string' ? [['backend', o.modelDescription['backend']] as const] : [])],
+      details: [['mode', 'single process'], ['batch size', hp.globalBatch], ['epochs', hp.epochs], ['lr (peak)', hp.lrPeak], ...(typeof o.modelDescription['backend'] === 'string' ? [['backend', o.modelDescription['backend']] as const] : [])],
     });
     log.info({ testAccuracy: test.accuracy, testLoss: test.loss, testImages: test.count }, 'final test accuracy');
   }
