@@ -1,5 +1,7 @@
 // Benchmark of @gnet/collective's all-reduce between separate Node processes on 127.0.0.1: a full
-// GoogLeNet gradient (6,166,250 float32 ≈ 24.7 MB, CIFAR-10 GoogLeNet at width 1) summed by the
+// GoogLeNet-sized gradient (6,166,250 float32 ≈ 24.7 MB: the size the README's loopback figures
+// were measured with and kept so they stay comparable; today's width-1 model with both auxiliary
+// heads has 10,222,398 parameters, `BENCH_FLOATS=10222398`, as bench/cluster_allreduce uses) summed by the
 // ring over WebSocket, the star over WebSocket (hub in its own process, like the coordinator),
 // and the same ring over raw TCP (bench/allreduce/tcp_transport.ts), for 2 and 4 workers; plus
 // raw loopback TCP throughput between two processes, one way and both ways at once. Prints ms
@@ -20,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_CHUNK_BYTES } from '@gnet/collective';
 import { runChild, type ChildJob, type ChildReport } from './allreduce/child.js';
 
-/** CIFAR-10 GoogLeNet's parameter count; BENCH_FLOATS overrides it (a smoke run uses a small one). */
+/** Gradient length (see the header: the README's figures use it); BENCH_FLOATS overrides it (a smoke run uses a small one). */
 const GRADIENT_FLOATS = Number(process.env.BENCH_FLOATS ?? 6_166_250);
 const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ring-ws,ring-tcp,star-ws,ring-ws-plain,ring-wss').split(',') as ChildJob['algorithm'][];
 const WORLD_SIZES = (process.env.BENCH_WORLD_SIZES ?? '2,4').split(',').map(Number);

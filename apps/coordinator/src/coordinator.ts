@@ -35,9 +35,21 @@ import { listenFailure, readServerTls } from '@gnet/collective';
 import { CIFAR10_CLASSES, indicesDigest, readCifar10, stratifiedSplit } from '@gnet/data';
 import type { EvalSplit, Metrics, StateSnapshot } from '@gnet/protocol';
 import { VAL_PER_CLASS } from '@gnet/recipe';
-import { learningRateAt, RunFolder, type CheckpointStore, type EpochRecord, type TestRecord } from '@gnet/run-store';
+import {
+  checkResumable,
+  EpochMeter,
+  epochRecord,
+  learningRateAt,
+  perClassAccuracy,
+  ResumeMismatchError,
+  RunFolder,
+  testRecord,
+  type CheckpointStore,
+  type EpochRecord,
+  type RunCheckpointMeta,
+  type TestRecord,
+} from '@gnet/run-store';
 import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
-import { EpochMeter, type EpochMeterState } from './epoch_meter.js';
 import { BadReplyError, isGroupFailure, TrainingDivergedError } from './errors.js';
 import { evalRequests, sumEvalResults, type EvalTotals } from './evaluation.js';
 import { formGeneration, generationOf, type Generation, type StartState } from './generation.js';
@@ -96,17 +108,8 @@ async function readSplitFacts(dataDir: string, seed: number, trainLimit: number)
   return { trainImages: trainIdx.length, trainIndicesDigest: indicesDigest(trainIdx), valAvailable: split.val.length, testAvailable: test.count };
 }
 
-/** The checkpoint metadata this coordinator writes and reads back on --resume. */
-interface CheckpointMeta {
-  runId: string;
-  position: { epoch: number; stepInEpoch: number; globalStep: number };
-  epochs: EpochRecord[];
-  /** The training figures of the epoch so far (absent in checkpoints of older coordinators). */
-  epochSoFar?: EpochMeterState;
-  hyper: unknown;
-  model: unknown;
-  worldSize: number;
-}
+/** The checkpoint metadata this coordinator writes and reads back on --resume (single-process training writes the same). */
+type CheckpointMeta = RunCheckpointMeta;
 
 /** Runs the whole training; see the steps at the top of this file. */
 export async function runCoordinator(o: CoordinatorRunOptions): Promise<CoordinatorResult> {
@@ -160,8 +163,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     if (cfg.resume) {
       const loaded = await store.loadLatestGood(log);
       if (loaded === null) throw new ConfigError(`--resume: ${store.dir} holds no checkpoint to resume from; start without --resume`);
-      const meta = loaded.state.meta as unknown as CheckpointMeta;
-      checkResumable(meta, basePlan, loaded.path);
+      const meta = resumableMeta(loaded.state.meta, basePlan, loaded.path);
       runId = meta.runId;
       epochs = meta.epochs;
       meter = EpochMeter.restore(meta.epochSoFar);
@@ -261,8 +263,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       const results = await g.together(bnWork, g.group.collect('evalResult', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.evalId === id }));
       bnDirty = false;
       const totals = sumEvalResults(requests, results, CIFAR10_CLASSES.length);
-      const perClassAccuracy = Object.fromEntries(CIFAR10_CLASSES.map((name, k) => [name, totals.perClassCount[k]! > 0 ? totals.perClassCorrect[k]! / totals.perClassCount[k]! : 0]));
-      events.emit({ kind: 'evaluation', atMs: now(), split, epoch, loss: totals.lossSum / totals.count, accuracy: totals.correct / totals.count, count: totals.count, perClassAccuracy, confusion: totals.confusion });
+      events.emit({ kind: 'evaluation', atMs: now(), split, epoch, loss: totals.lossSum / totals.count, accuracy: totals.correct / totals.count, count: totals.count, perClassAccuracy: perClassAccuracy(CIFAR10_CLASSES, totals), confusion: totals.confusion });
       return totals;
     };
 
@@ -279,23 +280,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
           const epoch = epochsDone;
           const training = meter.result();
           const val = await evaluate(g, 'val', epoch, g.plan.valImages);
-          const record: EpochRecord & { communicationShare: number; meanStepMs: typeof training.meanStepMs; worldSize: number; generation: number } = {
-            kind: 'epoch',
-            epoch: epoch + 1,
-            steps: training.steps,
-            images: training.images,
-            seconds: training.seconds,
-            imagesPerSecond: training.imagesPerSecond,
-            lr: lastLr,
-            trainLoss: training.trainLoss,
-            trainAccuracy: training.trainAccuracy,
-            valLoss: val.lossSum / val.count,
-            valAccuracy: val.correct / val.count,
-            communicationShare: training.communicationShare,
-            meanStepMs: training.meanStepMs,
-            worldSize: g.plan.worldSize,
-            generation: g.group.generation,
-          };
+          const record = epochRecord({ epochIndex: epoch, training, lr: lastLr, val, worldSize: g.plan.worldSize, generation: g.group.generation });
           epochs = [...epochs, record];
           events.emit({ kind: 'epoch', atMs: now(), record });
           await folder.append(record);
@@ -414,16 +399,14 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     // 5. Test, summary, leave.
     const g: Generation = generation;
     const totals = await evaluate(g, 'test', basePlan.hyper.epochs - 1, g.plan.testImages);
-    const perClassAccuracy: Record<string, number> = {};
-    CIFAR10_CLASSES.forEach((name, k) => (perClassAccuracy[name] = totals.perClassCount[k]! > 0 ? totals.perClassCorrect[k]! / totals.perClassCount[k]! : NaN));
-    const test: TestRecord = { kind: 'test', split: 'test', loss: totals.lossSum / totals.count, accuracy: totals.correct / totals.count, perClassAccuracy, count: totals.count };
+    const test: TestRecord = testRecord(CIFAR10_CLASSES, totals);
     await folder.append(test);
     events.emit({ kind: 'finished', atMs: now(), test });
     const last = epochs.at(-1) as (EpochRecord & { communicationShare: number }) | undefined;
     await folder.writeSummary({
       testAccuracy: test.accuracy,
       testLoss: test.loss,
-      perClassAccuracy,
+      perClassAccuracy: test.perClassAccuracy,
       testImages: test.count,
       epochs: epochs.length,
       lastEpoch: last ?? null,
@@ -465,16 +448,14 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
   }
 }
 
-/** A checkpoint of another configuration cannot continue this run: say which setting differs. */
-function checkResumable(meta: CheckpointMeta, plan: RunPlan, path: string): void {
-  if (typeof meta?.position?.globalStep !== 'number' || !Array.isArray(meta.epochs) || typeof meta.runId !== 'string') {
-    throw new ConfigError(`--resume: ${path} was not written by a coordinator (no runId, position or epochs in its metadata)`);
+/** The checkpoint's metadata, if it can continue this run (the policy single-process training shares); else a `ConfigError` naming the differing settings. */
+function resumableMeta(meta: unknown, plan: RunPlan, path: string): CheckpointMeta {
+  try {
+    return checkResumable(meta, { hyper: plan.hyper, model: plan.model }, path);
+  } catch (err) {
+    if (err instanceof ResumeMismatchError) throw new ConfigError(`--resume: ${err.message}`);
+    throw err;
   }
-  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-  const { microBatch: _m1, ...hyper } = plan.hyper;
-  const { microBatch: _m2, ...saved } = (meta.hyper ?? {}) as Record<string, unknown>;
-  if (!same(saved, hyper)) throw new ConfigError(`--resume: the hyperparameters of ${path} (${JSON.stringify(saved)}) differ from the flags' (${JSON.stringify(hyper)}); pass the run's original flags`);
-  if (!same(meta.model, plan.model)) throw new ConfigError(`--resume: the model of ${path} (${JSON.stringify(meta.model)}) differs from the flags' (${JSON.stringify(plan.model)}); pass the run's original flags`);
 }
 
 /** Checks a round's metrics; returns whether the step was skipped (the ranks must agree). */

@@ -32,7 +32,7 @@ export type RunEvent =
   | { kind: 'membership'; atMs: number; event: 'joined' | 'lost'; workerId: string; rank: number | null; reason: string }
   | { kind: 'step'; atMs: number; globalStep: number; epoch: number; step: number; lr: number; loss: number; accuracy: number; images: number; seconds: number; imagesPerSecond: number; skipped: boolean; generation: number; workers: WorkerStep[] }
   | { kind: 'epoch'; atMs: number; record: EpochRecord & { communicationShare?: number } }
-  | { kind: 'evaluation'; atMs: number; split: EvalSplit; epoch: number; loss: number; accuracy: number; count: number; perClassAccuracy: Record<string, number>; confusion: number[] }
+  | { kind: 'evaluation'; atMs: number; split: EvalSplit; epoch: number; loss: number; accuracy: number; count: number; perClassAccuracy: Record<string, number | null>; confusion: number[] }
   | { kind: 'checkpoint'; atMs: number; globalStep: number; path: string }
   | { kind: 'finished'; atMs: number; test: TestRecord }
   | { kind: 'failed'; atMs: number; code: string; message: string };

@@ -1,21 +1,10 @@
 // A worker's view of CIFAR-10 for a run: the coordinator's training split (checked by digest),
-// cut by the elastic GlobalBatchSampler (one permutation per epoch, consecutive global batches
-// of a size fixed for the run, rank r of W taking its slice), and the evaluation shards.
-// Membership may change between generations, so rank and world size are arguments of each call,
-// not state. Augmentation is drawn from `Rng(deriveSeed(seed, 1, epoch, step, sliceStart))`: the
-// position of the slice in the global batch, so two ranks never share crops or flips.
-import {
-  GlobalBatchSampler,
-  Rng,
-  rankSlice,
-  deriveSeed,
-  indicesDigest,
-  labelsOf,
-  makeBatch,
-  stratifiedSplit,
-  type AugmentOptions,
-  type CifarSet,
-} from '@gnet/data';
+// its training batches (@gnet/training's GlobalBatches, shared with single-process training: the
+// elastic GlobalBatchSampler, rank r of W taking its slice of each global batch, augmentation
+// seeded by the slice's position), and the evaluation shards. Membership may change between
+// generations, so rank and world size are arguments of each call, not state.
+import { indicesDigest, labelsOf, makeBatch, stratifiedSplit, type CifarSet, type GlobalBatchSampler } from '@gnet/data';
+import { GlobalBatches } from '@gnet/training';
 import type { EvalSplit, HyperParams, ShardPlan } from '@gnet/protocol';
 import { VAL_PER_CLASS } from '@gnet/recipe';
 
@@ -54,12 +43,12 @@ export class RankData {
   readonly stepsPerEpoch: number;
   /** The largest slice any rank can get: the whole global batch (a group of one). */
   readonly maxBatch: number;
-  private readonly augment: AugmentOptions;
+  private readonly batches: GlobalBatches;
   private readonly train: CifarSet;
   private readonly test: CifarSet;
 
   /** Throws `ShardMismatchError` when the split on disk is not the coordinator's. */
-  constructor(private readonly o: RankDataOptions) {
+  constructor(o: RankDataOptions) {
     this.train = o.train;
     this.test = o.test;
     const split = stratifiedSplit(o.train.labels, VAL_PER_CLASS, o.hyper.seed);
@@ -74,17 +63,22 @@ export class RankData {
         `The training split on this machine (digest ${digest.slice(0, 12)}…) differs from the coordinator's (${o.shard.trainIndicesDigest.slice(0, 12)}…): different CIFAR-10 files or code versions`,
       );
     }
-    this.sampler = new GlobalBatchSampler({ datasetSize: o.shard.datasetSize, globalBatch: o.hyper.globalBatch, seed: o.shard.seed });
-    this.stepsPerEpoch = this.sampler.stepsPerEpoch;
-    this.maxBatch = o.hyper.globalBatch;
-    const a = o.hyper.augmentation;
-    this.augment = { crop: a.cropPaddingPx, flip: a.flip, cutout: a.cutoutPx };
+    this.batches = new GlobalBatches({
+      train: o.train,
+      trainIndices: this.trainIndices,
+      globalBatch: o.hyper.globalBatch,
+      shuffleSeed: o.shard.seed,
+      augmentSeed: o.hyper.seed,
+      augment: o.hyper.augmentation,
+    });
+    this.sampler = this.batches.sampler;
+    this.stepsPerEpoch = this.batches.stepsPerEpoch;
+    this.maxBatch = this.batches.maxBatch;
   }
 
   /** Samples `rank` of `worldSize` trains on at (`epoch`, `step`). */
   batchSize(rank: number, worldSize: number): number {
-    const slice = rankSlice(rank, worldSize, this.o.hyper.globalBatch);
-    return slice.end - slice.start;
+    return this.batches.batchSize(rank, worldSize);
   }
 
   /**
@@ -92,10 +86,7 @@ export class RankData {
    * into the front of `out` (which holds at least `maxBatch`); returns the filled view.
    */
   batchIndices(epoch: number, step: number, rank: number, worldSize: number, out: Int32Array): Int32Array {
-    const view = out.subarray(0, this.batchSize(rank, worldSize));
-    this.sampler.positions(epoch, step, rank, worldSize, view);
-    for (let i = 0; i < view.length; i += 1) view[i] = this.trainIndices[view[i]!]!;
-    return view;
+    return this.batches.batchIndices(epoch, step, rank, worldSize, out);
   }
 
   /**
@@ -103,13 +94,7 @@ export class RankData {
    * `batch.count`; `indices` receives its dataset indices. Returns the indices' view.
    */
   fillBatch(epoch: number, step: number, rank: number, worldSize: number, batch: ImageBatch, indices: Int32Array): Int32Array {
-    const view = this.batchIndices(epoch, step, rank, worldSize, indices);
-    const { start } = rankSlice(rank, worldSize, this.o.hyper.globalBatch);
-    const rng = new Rng(deriveSeed(this.o.hyper.seed, 1, epoch, step, start));
-    batch.count = view.length;
-    makeBatch(this.train, view, batch.images.subarray(0, view.length * IMAGE_FLOATS), { augment: this.augment, rng });
-    labelsOf(this.train, view, batch.labels.subarray(0, view.length));
-    return view;
+    return this.batches.fillBatch(epoch, step, rank, worldSize, batch, indices);
   }
 
   /** Images `[start, end)` of a split (validation: the held-out 5,000; test: the 10,000), unaugmented. */

@@ -6,10 +6,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { deriveSeed } from '@gnet/data';
 import type { CheckpointRequest, EvalRequest, HyperParams, Message, RoundStart } from '@gnet/protocol';
 import { BadFrameError, CollectiveError, PeerLostError, CollectiveTimeoutError, RoundAbortedError, type GradientReducer } from '@gnet/collective';
-import { emptyEvalSums, evaluateImages, memoryStats, type Replica } from '@gnet/training';
+import { dropoutSeed, emptyEvalSums, evaluateImages, memoryStats, StepRunner, type Replica, type StepResult } from '@gnet/training';
 import type { ImageBatch, RankData } from './rank_data.js';
 import type { Timeline } from './timeline.js';
 import { digestsAgree, digestVector, floatsDigest, slotTensors } from './wire_state.js';
@@ -49,14 +48,17 @@ export interface ReplicaSessionOptions {
 export class ReplicaSession {
   /** Optimizer steps this worker computed and applied or skipped (all generations). */
   steps = 0;
-  /** Steps whose update was skipped because the reduced gradient was not finite. */
-  skippedSteps = 0;
   /** The global step this replica's state trains next (sent in `stateSnapshot`). */
   nextGlobalStep = 0;
   private group: GenerationGroup | null = null;
   /** Rounds the coordinator aborted: a `roundStart` for one of them is dropped unrun. */
   private readonly abortedRounds = new Set<number>();
   private readonly batch: ImageBatch;
+  private readonly runner: StepRunner;
+  /** The round whose gradient the step runner is reducing (null between rounds). */
+  private reducingRound: number | null = null;
+  /** When that all-reduce started (for the failed-all-reduce span). */
+  private reduceStartedMs: number | null = null;
   private readonly indices: Int32Array;
   private bnAverages = 0;
   /** Set when this worker leaves (SIGINT/SIGTERM): no more steps or evaluations, only snapshots. */
@@ -68,6 +70,19 @@ export class ReplicaSession {
     const b = o.data.maxBatch;
     this.batch = { images: new Float32Array(b * 3072), labels: new Int32Array(b), count: 0 };
     this.indices = new Int32Array(b);
+    const { hyper } = o;
+    this.runner = new StepRunner({
+      replica: o.replica,
+      microBatch: hyper.microBatch,
+      labelSmoothing: hyper.labelSmoothing,
+      auxWeight: hyper.auxWeight,
+      globalBatch: hyper.globalBatch,
+      reduce: (grads) => this.allReduceGradient(grads),
+      // Heartbeats and roundAborts must flow through a long step.
+      yieldBetweenMicroBatches: true,
+      // The coordinator counts skips in a row (--max-skipped-steps) and stops the run with a checkpoint.
+      maxSkippedSteps: Infinity,
+    });
   }
 
   /** Starts a generation: its rank, world size and all-reduce; the replica's state is set by the caller. */
@@ -127,7 +142,7 @@ export class ReplicaSession {
    * → metrics. A failed all-reduce is reported (`roundFailed`) and the state left as it was.
    */
   async trainStep(m: RoundStart): Promise<RoundOutcome> {
-    const { replica, hyper, data, log } = this.o;
+    const { replica, data, log } = this.o;
     if (this.abortedRounds.has(m.round) || this.leaving) return 'aborted';
     const { rank, worldSize, generation } = this.g;
     const t0 = performance.now();
@@ -136,43 +151,34 @@ export class ReplicaSession {
     // Logged before the gradient leaves this process: if we die after sending it, the survivors may
     // still apply the step, and the trace must show these samples were trained.
     if (this.o.trace.samples) log.info({ ...at, worldSize, samples: Array.from(this.indices.subarray(0, this.batch.count)) }, 'batch samples');
-    const t1 = performance.now();
-    replica.zeroGrad();
-    // Yields between micro-batches, so heartbeats keep flowing through a long step.
-    const stats = await replica.accumulateYielding(this.batch, {
-      microBatch: hyper.microBatch,
-      labelSmoothing: hyper.labelSmoothing,
-      auxWeight: hyper.auxWeight,
-      lossScale: 1 / hyper.globalBatch,
-      // Dropout masks differ per rank, like the batches (single-node: deriveSeed(seed, 2, epoch, step)).
-      seed: deriveSeed(hyper.seed, 2, m.epoch, m.step, rank),
-    });
-    // A roundAbort read between micro-batches: the coordinator has given up on this round (or we leave).
-    if (this.abortedRounds.has(m.round) || this.leaving) return 'aborted';
-    // The fault injection stands for a faulty worker: its loss and its gradient both turn NaN.
-    const injected = m.globalStep === this.o.nanAtGlobalStep;
-    const loss = injected ? Number.NaN : stats.lossSum / stats.count;
-    // A non-finite local loss may still leave a finite gradient; poison it so the all-reduced
-    // gradient is non-finite on every rank and every rank skips the step alike.
-    if (!Number.isFinite(stats.objectiveSum) || injected) replica.grads[0] = Number.NaN;
-    const t2 = performance.now();
+    let result: StepResult | null;
+    this.reducingRound = m.round;
     try {
-      await this.g.reducer.allReduce(replica.grads, { round: m.round });
+      result = await this.runner.run(this.batch, {
+        lr: m.lr,
+        seed: dropoutSeed(this.o.hyper.seed, m.epoch, m.step, rank),
+        // The fault injection stands for a faulty worker: its loss and its gradient both turn NaN.
+        poison: m.globalStep === this.o.nanAtGlobalStep,
+        // A roundAbort read between micro-batches: the coordinator has given up on this round (or we leave).
+        abandon: () => this.abortedRounds.has(m.round) || this.leaving,
+      });
     } catch (err) {
-      this.o.timeline?.span('all-reduce (failed)', 'collective', t2, performance.now(), { round: m.round });
+      // Only the all-reduce fails a round; an error in the forward/backward pass is ours to throw.
+      if (this.reduceStartedMs === null) throw err;
+      this.o.timeline?.span('all-reduce (failed)', 'collective', this.reduceStartedMs, performance.now(), { round: m.round });
       return this.reportRoundFailed(m.round, err);
+    } finally {
+      this.reducingRound = null;
+      this.reduceStartedMs = null;
     }
-    const t3 = performance.now();
-    const skipped = !allFinite(replica.grads);
+    if (result === null) return 'aborted';
+    const { stats, loss, skipped } = result;
+    const { startMs: t1, accumulatedMs: t2, reducedMs: t3, appliedMs: t4 } = result.times;
     if (skipped) {
-      this.skippedSteps += 1;
       log.warn({ round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, loss, skippedSteps: this.skippedSteps }, 'non-finite gradient: update skipped on every rank');
-    } else {
-      replica.apply(m.lr);
     }
     this.steps += 1;
     this.nextGlobalStep = m.globalStep + 1;
-    const t4 = performance.now();
     this.o.timeline?.trainStep({ ...at, loss, skipped }, [t0, t1, t2, t3, t4]);
     const memory = memoryStats();
     this.o.send({
@@ -190,6 +196,18 @@ export class ReplicaSession {
     log.debug({ ...at, loss, objective: stats.objectiveSum / stats.count, computeMs: Math.round(t2 - t1), reduceMs: Math.round(t3 - t2), ...memory }, 'step done');
     if (this.o.trace.weights) log.info({ ...at, weightsSha256: floatsDigest(replica.weights) }, 'weights digest');
     return 'done';
+  }
+
+  /** Steps whose update was skipped because the reduced gradient was not finite. */
+  get skippedSteps(): number {
+    return this.runner.skippedSteps;
+  }
+
+  /** The step runner's reduce hook: the group's all-reduce, in the round being trained. */
+  private async allReduceGradient(grads: Float32Array): Promise<void> {
+    if (this.reducingRound === null) throw new WorkerRunError('WORKER_PROTOCOL', 'a gradient all-reduce was asked outside a round');
+    this.reduceStartedMs = performance.now();
+    await this.g.reducer.allReduce(grads, { round: this.reducingRound });
   }
 
   /**
@@ -280,8 +298,3 @@ export class ReplicaSession {
   }
 }
 
-/** True when no element is NaN or ±Infinity. */
-function allFinite(values: Float32Array): boolean {
-  for (let i = 0; i < values.length; i += 1) if (!Number.isFinite(values[i]!)) return false;
-  return true;
-}

@@ -34,7 +34,8 @@ export interface TestRecord {
   split: 'test';
   loss: number;
   accuracy: number;
-  perClassAccuracy: Record<string, number>;
+  /** `null` for a class with no evaluated image (records.ts). */
+  perClassAccuracy: Record<string, number | null>;
   count: number;
 }
 

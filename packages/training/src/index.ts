@@ -7,6 +7,19 @@ export { crossEntropySum, correctCount } from './loss.js';
 export { accumulateGradients, accumulateGradientsYielding, GradientError, type GradientOptions, type GradientStats, type LocalBatch } from './gradients.js';
 export { addEvalSums, emptyEvalSums, evaluateImages, type EvalSums } from './evaluate.js';
 export { Replica } from './replica.js';
+export {
+  DEFAULT_MAX_SKIPPED_STEPS,
+  identityReduce,
+  StepRunner,
+  TooManySkippedStepsError,
+  type GradientReduce,
+  type StepOptions,
+  type StepPosition,
+  type StepResult,
+  type StepRunnerOptions,
+  type StepTimes,
+} from './step_runner.js';
+export { augmentationSeed, dropoutSeed, GlobalBatches, type GlobalBatchesOptions } from './global_batches.js';
 export type { TrainableModel } from './trainable_model.js';
 export { runSingleNode, type PhaseTimeline, type SingleNodeResult, type SingleNodeRunOptions } from './single_node_run.js';
 export { BadThreadCountError, selectBackend, type BackendName, type BackendSelection, type SelectBackendOptions } from './backend/select_backend.js';

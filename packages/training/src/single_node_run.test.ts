@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import pino from 'pino';
 import { DEFAULT_HYPER_PARAMS } from '@gnet/recipe';
-import { CheckpointError, RunFolder } from '@gnet/run-store';
+import { CheckpointError, ResumeMismatchError, RunFolder } from '@gnet/run-store';
 import { runSingleNode, type SingleNodeResult, type SingleNodeRunOptions } from './single_node_run.js';
 import { tinyModel } from './tiny_model.test_util.js';
 
@@ -172,6 +172,27 @@ test('resume without a checkpoint, or with none good, is a typed error', async (
       runSingleNode(options(dir, { resume: true })),
       (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_NONE_GOOD' && e.message.includes('ckpt-000000008.ckpt is not a checkpoint') && e.message.includes('ckpt-000000016.ckpt is truncated'),
     );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('resume with changed hyperparameters is refused, naming each field (the coordinator policy); a changed micro-batch is allowed', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'run-'));
+  try {
+    const first = await runSingleNode(options(dir, { stopAfterSteps: 3 }));
+    assert.equal(first.stoppedEarly, true);
+    const base = options(dir).hp;
+    await assert.rejects(
+      runSingleNode(options(dir, { resume: true, hp: { ...base, lrPeak: 0.1, weightDecay: 0 } })),
+      (e: unknown) =>
+        e instanceof ResumeMismatchError &&
+        e.code === 'RESUME_MISMATCH' &&
+        JSON.stringify(e.fields) === JSON.stringify(['hyper.lrPeak', 'hyper.weightDecay']) &&
+        e.message.includes('hyper.lrPeak (checkpoint 0.05, now 0.1)'),
+    );
+    const resumed = await runSingleNode(options(dir, { resume: true, stopAfterSteps: 1, hp: { ...base, microBatch: 8 } }));
+    assert.equal(resumed.stoppedEarly, true);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,26 +1,38 @@
-// Single-process training: the development mode, and the loop the distributed worker splits in two.
-// One replica trains on the 45,000-image training split (sampled with worldSize 1), evaluates the
-// 5,000-image validation split after every epoch and the 10,000-image test split at the end, and
-// keeps the run folder (metrics, chart, checkpoints, summary, and the end-of-run report) up to date.
+// Single-process training: the development mode, and exactly the one-worker case of distributed
+// training. One replica trains on the 45,000-image training split, evaluates the 5,000-image
+// validation split after every epoch and the 10,000-image test split at the end, and keeps the run
+// folder (metrics, chart, checkpoints, summary, and the end-of-run report) up to date.
+//
+// What it shares with `worker:serve` and the coordinator, so a one-worker group with the same seed
+// writes the same metrics and ends with bit-identical weights: the batches and their augmentation
+// (GlobalBatches, rank 0 of 1), the dropout seeds (dropoutSeed), the step (StepRunner, with the
+// identity as its reduce hook), the non-finite policy (skip, stop after `maxSkippedSteps` in a row),
+// the epoch and test records and the checkpoint metadata and resume policy (@gnet/run-store).
 //
 // Determinism: the shuffle is a function of (seed, epoch), augmentation and dropout of (seed, epoch,
 // step), so a run resumed from a checkpoint (weights, buffers, momentum, position) continues exactly.
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { CIFAR10_CLASSES, labelsOf, makeBatch, readCifar10, stratifiedSplit, type CifarSet } from '@gnet/data';
 import {
-  CIFAR10_CLASSES,
-  DistributedSampler,
-  Rng,
-  deriveSeed,
-  labelsOf,
-  makeBatch,
-  readCifar10,
-  stratifiedSplit,
-  type CifarSet,
-} from '@gnet/data';
-import { CheckpointError, DEFAULT_KEEP_CHECKPOINTS, learningRateAt, RunFolder, type EpochRecord, type TestRecord } from '@gnet/run-store';
+  CheckpointError,
+  checkResumable,
+  DEFAULT_KEEP_CHECKPOINTS,
+  EpochMeter,
+  epochRecord,
+  learningRateAt,
+  RunFolder,
+  testRecord,
+  type EpochRecord,
+  type RunCheckpointMeta,
+  type RunPosition,
+  type TestRecord,
+} from '@gnet/run-store';
 import { addEvalSums, emptyEvalSums, evaluateImages, type EvalSums } from './evaluate.js';
+import { dropoutSeed, GlobalBatches } from './global_batches.js';
 import { VAL_PER_CLASS, type HyperParams } from '@gnet/recipe';
 import { Replica } from './replica.js';
+import { identityReduce, StepRunner } from './step_runner.js';
 import type { TrainableModel } from './trainable_model.js';
 
 export interface SingleNodeRunOptions {
@@ -44,6 +56,8 @@ export interface SingleNodeRunOptions {
   checkpointEverySteps: number;
   /** Checkpoints kept in runDir/checkpoints/, newest first (default DEFAULT_KEEP_CHECKPOINTS = 3; at least 1). */
   keepCheckpoints?: number;
+  /** Steps in a row skipped for a non-finite gradient before the run stops with a checkpoint and `TooManySkippedStepsError` (default 5, as the coordinator's `--max-skipped-steps`). */
+  maxSkippedSteps?: number;
   log: Logger;
   /** Called after each optimizer step (progress bars). */
   onStep?: (info: { epoch: number; step: number; stepsPerEpoch: number; loss: number; imagesPerSecond: number }) => void;
@@ -65,11 +79,10 @@ export interface SingleNodeResult {
   weights: Float32Array;
 }
 
-interface Position {
-  epoch: number;
-  stepInEpoch: number;
-  globalStep: number;
-}
+type Position = RunPosition;
+
+/** The rank and group single-process training is, in the records it writes. */
+const ONE_PROCESS = { rank: 0, worldSize: 1, generation: 0 } as const;
 
 /** Copies images (NHWC normalised, no augmentation) and labels for `indices` into fresh arrays. */
 function materialise(set: CifarSet, indices: Int32Array): { images: Float32Array; labels: Int32Array } {
@@ -96,57 +109,68 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   const testIdx = Int32Array.from({ length: testCount }, (_, i) => i);
   const valData = materialise(trainSet, valIdx);
 
-  const sampler = new DistributedSampler({ datasetSize: trainIdx.length, worldSize: 1, rank: 0, seed: hp.seed, shuffle: true, dropLast: true });
-  const stepsPerEpoch = Math.floor(trainIdx.length / hp.globalBatch);
-  if (stepsPerEpoch < 1) {
+  if (hp.globalBatch > trainIdx.length) {
     throw new RangeError(`\`batchSize\` (${hp.globalBatch}) must not exceed the number of training images (${trainIdx.length})`);
   }
+  const batches = new GlobalBatches({ train: trainSet, trainIndices: trainIdx, globalBatch: hp.globalBatch, shuffleSeed: hp.seed, augmentSeed: hp.seed, augment: hp.augmentation });
+  const { stepsPerEpoch } = batches;
   const schedule = { lrPeak: hp.lrPeak, warmupSteps: Math.round(hp.warmupEpochs * stepsPerEpoch), totalSteps: hp.epochs * stepsPerEpoch };
 
   const model = o.createModel(hp.seed);
   const replica = new Replica(model, { momentum: hp.momentum, nesterov: hp.nesterov, weightDecay: hp.weightDecay });
+  const runner = new StepRunner({
+    replica,
+    microBatch: Math.min(hp.microBatch, hp.globalBatch),
+    labelSmoothing: hp.labelSmoothing,
+    auxWeight: hp.auxWeight,
+    globalBatch: hp.globalBatch,
+    reduce: identityReduce,
+    yieldBetweenMicroBatches: false,
+    ...(o.maxSkippedSteps === undefined ? {} : { maxSkippedSteps: o.maxSkippedSteps }),
+  });
   let pos: Position = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   let epochs: EpochRecord[] = [];
-  // Partial sums of the epoch in progress, carried through a mid-epoch checkpoint.
-  let partial = { objectiveSum: 0, lossSum: 0, correct: 0, count: 0, seconds: 0 };
+  // The epoch in progress, carried through a mid-epoch checkpoint (the coordinator's meter).
+  let meter = new EpochMeter();
+  // The model's configuration, without the backend: a run may resume on another one.
+  const { backend: _backend, ...modelConfig } = o.modelDescription;
+  let runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
 
-  const config = { hp, model: o.modelDescription, dataDir: o.dataDir, trainImages: trainIdx.length, valImages: valIdx.length, testImages: testCount, stepsPerEpoch, params: replica.layout.size };
   const store = folder.checkpoints(o.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS);
   if (o.resume) {
     // Each skipped checkpoint is logged (warn) by the store; the 'resumed' line names them again.
     const latest = await store.loadLatestGood(log);
     if (!latest) throw new CheckpointError('CKPT_NOT_FOUND', `Cannot resume: ${store.dir} holds no checkpoint (ckpt-<step>.ckpt)`);
     const { state, path } = latest;
+    // Changed hyperparameters or model: refused, naming the fields (ResumeMismatchError), as the coordinator does.
+    const meta = checkResumable(state.meta, { hyper: hp, model: modelConfig }, path);
     replica.restore(state, path);
-    const meta = state.meta as { position: Position; epochs: EpochRecord[]; partial: typeof partial; hp: HyperParams };
-    if (JSON.stringify(meta.hp) !== JSON.stringify(hp)) {
-      log.warn({ saved: meta.hp, now: hp }, 'hyperparameters differ from the checkpoint; continuing with the new ones');
-    }
+    runId = meta.runId;
     pos = meta.position;
     epochs = meta.epochs;
-    partial = meta.partial;
+    meter = EpochMeter.restore(meta.epochSoFar);
     await folder.rewriteMetrics(epochs);
-    log.info({ epoch: pos.epoch, stepInEpoch: pos.stepInEpoch, globalStep: pos.globalStep, checkpoint: path, skipped: latest.skipped.map((x) => x.path) }, 'resumed');
-  } else {
+    log.info({ epoch: pos.epoch, stepInEpoch: pos.stepInEpoch, globalStep: pos.globalStep, checkpoint: path, skipped: latest.skipped.map((x) => x.path), runId }, 'resumed');
+  }
+  const config = { hp, model: o.modelDescription, dataDir: o.dataDir, trainImages: trainIdx.length, valImages: valIdx.length, testImages: testCount, stepsPerEpoch, params: replica.layout.size, runId };
+  if (!o.resume) {
     await folder.init(config);
     await folder.rewriteMetrics([]);
   }
   log.info({ ...config, startEpoch: pos.epoch }, 'training starts');
 
   const checkpoint = async (at: Position) => {
-    const saved = await store.save(replica.snapshot({ position: at, epochs, partial, hp, model: o.modelDescription }), at.globalStep);
+    const meta: RunCheckpointMeta = { runId, position: at, epochs, epochSoFar: meter.state(), hyper: hp, model: modelConfig, worldSize: ONE_PROCESS.worldSize };
+    const saved = await store.save(replica.snapshot(meta as unknown as Record<string, unknown>), at.globalStep);
     log.debug({ path: saved.path, globalStep: saved.globalStep, removed: saved.removed }, 'checkpoint written');
   };
 
-  const microBatch = Math.min(hp.microBatch, hp.globalBatch);
-  const images = new Float32Array(hp.globalBatch * 3072);
-  const labels = new Int32Array(hp.globalBatch);
-  const batchIdx = new Int32Array(hp.globalBatch);
+  const batch = { images: new Float32Array(batches.maxBatch * 3072), labels: new Int32Array(batches.maxBatch), count: 0 };
+  const batchIdx = new Int32Array(batches.maxBatch);
   let stepsThisProcess = 0;
   let stoppedEarly = false;
 
   outer: for (; pos.epoch < hp.epochs; pos = { epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep }) {
-    const order = sampler.indicesForEpoch(pos.epoch);
     let lr = 0;
     for (; pos.stepInEpoch < stepsPerEpoch; ) {
       if ((o.stopAfterSteps > 0 && stepsThisProcess >= o.stopAfterSteps) || o.shouldStop?.()) {
@@ -156,61 +180,41 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
         break outer;
       }
       const t0 = performance.now();
-      for (let i = 0; i < hp.globalBatch; i++) batchIdx[i] = trainIdx[order[pos.stepInEpoch * hp.globalBatch + i]!]!;
-      const rng = new Rng(deriveSeed(hp.seed, 1, pos.epoch, pos.stepInEpoch));
-      makeBatch(trainSet, batchIdx, images, { augment: { crop: hp.augmentation.cropPaddingPx, flip: hp.augmentation.flip, cutout: hp.augmentation.cutoutPx }, rng });
-      labelsOf(trainSet, batchIdx, labels);
-      const t1 = performance.now();
+      batches.fillBatch(pos.epoch, pos.stepInEpoch, ONE_PROCESS.rank, ONE_PROCESS.worldSize, batch, batchIdx);
       lr = learningRateAt(pos.globalStep, schedule);
-      replica.zeroGrad();
-      const stats = replica.accumulate(
-        { images, labels, count: hp.globalBatch },
-        { microBatch, labelSmoothing: hp.labelSmoothing, auxWeight: hp.auxWeight, lossScale: 1 / hp.globalBatch, seed: deriveSeed(hp.seed, 2, pos.epoch, pos.stepInEpoch) },
-      );
-      if (!Number.isFinite(stats.objectiveSum)) {
-        throw new RangeError(`Loss became ${stats.objectiveSum} at epoch ${pos.epoch} step ${pos.stepInEpoch} (lr ${lr}): lower \`lrPeak\` or check the data`);
-      }
-      const t2 = performance.now();
-      replica.apply(lr);
-      const t3 = performance.now();
+      const result = (await runner.run(batch, { lr, seed: dropoutSeed(hp.seed, pos.epoch, pos.stepInEpoch, ONE_PROCESS.rank) }))!;
+      const { stats, loss, skipped } = result;
+      const { startMs: t1, accumulatedMs: t2, reducedMs: t3, appliedMs: t4 } = result.times;
       if (o.timeline) {
-        o.timeline.span('step', 'step', t0, t3, { epoch: pos.epoch, step: pos.stepInEpoch, globalStep: pos.globalStep, loss: stats.lossSum / stats.count, lr });
+        o.timeline.span('step', 'step', t0, t4, { epoch: pos.epoch, step: pos.stepInEpoch, globalStep: pos.globalStep, loss, lr, skipped });
         o.timeline.span('data', 'step', t0, t1);
         o.timeline.span('compute', 'step', t1, t2);
-        o.timeline.span('apply', 'step', t2, t3);
+        o.timeline.span('apply', 'step', t3, t4);
       }
-      const seconds = (t3 - t0) / 1000;
-      partial.objectiveSum += stats.objectiveSum;
-      partial.lossSum += stats.lossSum;
-      partial.correct += stats.correct;
-      partial.count += stats.count;
-      partial.seconds += seconds;
+      const seconds = (t4 - t0) / 1000;
+      // The report a worker sends in its `metrics`, so the epoch's figures are computed as the coordinator computes them.
+      meter.addRound([{ loss, correct: stats.correct, count: stats.count, timings: { dataMs: t1 - t0, computeMs: t2 - t1, reduceMs: t3 - t2, applyMs: t4 - t3, stepMs: t4 - t0 } }], seconds);
+      if (skipped) log.warn({ epoch: pos.epoch, step: pos.stepInEpoch, globalStep: pos.globalStep, loss, lr, skippedInARow: result.skippedInARow }, 'non-finite gradient: update skipped');
+      const done = { epoch: pos.epoch, step: pos.stepInEpoch, globalStep: pos.globalStep };
       pos = { ...pos, stepInEpoch: pos.stepInEpoch + 1, globalStep: pos.globalStep + 1 };
       stepsThisProcess++;
+      if (runner.overSkipLimit) {
+        // As the coordinator: keep the state (the skipped steps changed nothing), then stop.
+        await checkpoint(pos);
+        runner.checkSkipLimit(done);
+      }
       const imagesPerSecond = hp.globalBatch / seconds;
-      o.onStep?.({ epoch: pos.epoch, step: pos.stepInEpoch, stepsPerEpoch, loss: stats.lossSum / stats.count, imagesPerSecond });
-      log.debug({ epoch: pos.epoch, step: pos.stepInEpoch, loss: stats.lossSum / stats.count, lr, ms: seconds * 1000 }, 'step done');
+      o.onStep?.({ epoch: pos.epoch, step: pos.stepInEpoch, stepsPerEpoch, loss, imagesPerSecond });
+      log.debug({ epoch: pos.epoch, step: pos.stepInEpoch, loss, lr, ms: seconds * 1000 }, 'step done');
       // At an epoch's last step the epoch-end checkpoint below (same global step) replaces this one.
       if (o.checkpointEverySteps > 0 && pos.globalStep % o.checkpointEverySteps === 0 && pos.stepInEpoch < stepsPerEpoch) await checkpoint(pos);
     }
     const v0 = performance.now();
     const val = evaluateSet(model, valData, o.evalBatch);
     o.timeline?.span('evaluation', 'eval', v0, performance.now(), { split: 'val', epoch: pos.epoch, images: val.count });
-    const record: EpochRecord = {
-      kind: 'epoch',
-      epoch: pos.epoch + 1,
-      steps: stepsPerEpoch,
-      images: partial.count,
-      seconds: partial.seconds,
-      imagesPerSecond: partial.count / partial.seconds,
-      lr,
-      trainLoss: partial.lossSum / partial.count,
-      trainAccuracy: partial.correct / partial.count,
-      valLoss: val.lossSum / val.count,
-      valAccuracy: val.correct / val.count,
-    };
+    const record = epochRecord({ epochIndex: pos.epoch, training: meter.result(), lr, val, worldSize: ONE_PROCESS.worldSize, generation: ONE_PROCESS.generation });
     epochs.push(record);
-    partial = { objectiveSum: 0, lossSum: 0, correct: 0, count: 0, seconds: 0 };
+    meter = new EpochMeter();
     await folder.append(record);
     await folder.writeChart(epochs, `${o.modelDescription.name} on CIFAR-10`);
     // Saved at the start of the next epoch, so a resume begins there.
@@ -223,11 +227,9 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
     const e0 = performance.now();
     const sums = evaluateSet(model, materialise(testSet, testIdx), o.evalBatch);
     o.timeline?.span('evaluation', 'eval', e0, performance.now(), { split: 'test', images: sums.count });
-    const perClassAccuracy: Record<string, number> = {};
-    CIFAR10_CLASSES.forEach((name, k) => (perClassAccuracy[name] = sums.perClassCount[k]! > 0 ? sums.perClassCorrect[k]! / sums.perClassCount[k]! : NaN));
-    test = { kind: 'test', split: 'test', loss: sums.lossSum / sums.count, accuracy: sums.correct / sums.count, perClassAccuracy, count: sums.count };
+    test = testRecord(CIFAR10_CLASSES, sums);
     await folder.append(test);
-    await folder.writeSummary({ testAccuracy: test.accuracy, testLoss: test.loss, perClassAccuracy, testImages: test.count, epochs: epochs.length, lastEpoch: epochs.at(-1) ?? null });
+    await folder.writeSummary({ testAccuracy: test.accuracy, testLoss: test.loss, perClassAccuracy: test.perClassAccuracy, testImages: test.count, epochs: epochs.length, lastEpoch: epochs.at(-1) ?? null });
     await folder.writeReport({
       title: `${o.modelDescription.name} on CIFAR-10`,
       classes: CIFAR10_CLASSES,

@@ -1,19 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Metrics } from '@gnet/protocol';
-import { EpochMeter } from './epoch_meter.js';
+import { EpochMeter, type StepReport } from './epoch_meter.js';
 
-const m = (loss: number, correct: number, count: number, reduceMs: number, stepMs: number): Metrics => ({
-  type: 'metrics',
-  round: 1,
-  epoch: 0,
-  step: 0,
+const m = (loss: number, correct: number, count: number, reduceMs: number, stepMs: number): StepReport => ({
   loss,
   correct,
   count,
   timings: { dataMs: 1, computeMs: stepMs - reduceMs - 1, reduceMs, applyMs: 0, stepMs },
-  skipped: false,
-  memory: { numTensors: 0, rssBytes: 0, heapUsedBytes: 0 },
 });
 
 test('losses are weighted by images, the communication share is averaged over reports', () => {

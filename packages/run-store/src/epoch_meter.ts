@@ -1,6 +1,25 @@
-// Training figures of one epoch, summed from every rank's `metrics` of every round: the loss and
-// accuracy of the epoch's images, throughput, and how much of a step the all-reduce took.
-import type { Metrics } from '@gnet/protocol';
+// Training figures of one epoch, summed from every rank's report of every step: the loss and
+// accuracy of the epoch's images, throughput, and how much of a step the all-reduce took. The
+// coordinator feeds it the workers' `metrics`; single-process training feeds it its one report per
+// step, so both modes write the same epoch records (records.ts).
+
+/** Phases of one rank's step, in milliseconds. */
+export interface StepPhasesMs {
+  dataMs: number;
+  computeMs: number;
+  reduceMs: number;
+  applyMs: number;
+  stepMs: number;
+}
+
+/** One rank's report of one step (the fields of the protocol's `metrics` the meter reads). */
+export interface StepReport {
+  /** Mean main-head loss over the rank's images. */
+  loss: number;
+  correct: number;
+  count: number;
+  timings: StepPhasesMs;
+}
 
 /** An epoch's training figures. */
 export interface EpochTraining {
@@ -15,7 +34,7 @@ export interface EpochTraining {
   /** Mean over ranks and steps of reduceMs / stepMs: the share of a step spent in the all-reduce (waiting for slower ranks included). */
   communicationShare: number;
   /** Mean over ranks and steps of the phases, in milliseconds. */
-  meanStepMs: { dataMs: number; computeMs: number; reduceMs: number; applyMs: number; stepMs: number };
+  meanStepMs: StepPhasesMs;
 }
 
 /** An `EpochMeter`'s sums as plain JSON, kept in checkpoints so a resumed epoch's record covers the whole epoch. */
@@ -27,7 +46,7 @@ export interface EpochMeterState {
   seconds: number;
   reports: number;
   share: number;
-  phases: { dataMs: number; computeMs: number; reduceMs: number; applyMs: number; stepMs: number };
+  phases: StepPhasesMs;
 }
 
 /** Accumulates the rounds of one epoch. */
@@ -71,8 +90,8 @@ export class EpochMeter {
   private share = 0;
   private readonly phases = { dataMs: 0, computeMs: 0, reduceMs: 0, applyMs: 0, stepMs: 0 };
 
-  /** Adds one round: every rank's metrics and the round's wall time in seconds. */
-  addRound(metrics: readonly Metrics[], seconds: number): void {
+  /** Adds one step: every rank's report and the step's wall time in seconds. */
+  addRound(metrics: readonly StepReport[], seconds: number): void {
     this.steps += 1;
     this.seconds += seconds;
     for (const m of metrics) {
