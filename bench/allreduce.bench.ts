@@ -24,7 +24,9 @@ import { runChild, type ChildJob, type ChildReport } from './allreduce/child.js'
 
 /** Gradient length (see the header: the README's figures use it); BENCH_FLOATS overrides it (a smoke run uses a small one). */
 const GRADIENT_FLOATS = Number(process.env.BENCH_FLOATS ?? 6_166_250);
-const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ring-ws,ring-tcp,star-ws,ring-ws-plain,ring-wss').split(',') as ChildJob['algorithm'][];
+const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ring-ws,ring-tcp,star-ws,ring-ws-plain,ring-wss').split(
+  ',',
+) as ChildJob['algorithm'][];
 const WORLD_SIZES = (process.env.BENCH_WORLD_SIZES ?? '2,4').split(',').map(Number);
 const SKIP_THROUGHPUT = process.env.BENCH_SKIP_THROUGHPUT === '1';
 /** Interleaved repeats of the algorithm list per world size (this machine's speed drifts). */
@@ -42,7 +44,10 @@ async function main(): Promise<void> {
   const bytes = GRADIENT_FLOATS * 4;
   console.log(
     `all-reduce of ${GRADIENT_FLOATS.toLocaleString('en-US')} float32 (${(bytes / 1e6).toFixed(1)} MB), ${REPEATS} x ${rounds} rounds after 3 warm-up, ` +
-      `chunk ${chunkBytes} B, node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `chunk ${chunkBytes} B, node ${process.version}, ${os.cpus().length} CPUs, load ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
   );
 
   if (!SKIP_THROUGHPUT) {
@@ -53,8 +58,12 @@ async function main(): Promise<void> {
   }
 
   console.log('');
-  console.log('| workers | algorithm     | ms / all-reduce (median) | min ms | bus GB/s | CPU ms / round (rank 0) | page faults / round (rank 0) |');
-  console.log('|--------:|---------------|-------------------------:|-------:|---------:|------------------------:|-----------------------------:|');
+  console.log(
+    '| workers | algorithm     | ms / all-reduce (median) | min ms | bus GB/s | CPU ms / round (rank 0) | page faults / round (rank 0) |',
+  );
+  console.log(
+    '|--------:|---------------|-------------------------:|-------:|---------:|------------------------:|-----------------------------:|',
+  );
   const ratios: string[] = [];
   for (const worldSize of WORLD_SIZES) {
     // Repeats go round the algorithms in turn, so a slow spell of this shared machine hits them
@@ -80,23 +89,32 @@ async function main(): Promise<void> {
     for (const [algorithm, { perRound, cpuMs, faults }] of pooled) {
       const median = percentile(perRound, 0.5);
       results[algorithm] = median;
-      const bus = ((2 * (worldSize - 1)) / worldSize) * bytes / (median / 1000) / 1e9;
+      const bus = (((2 * (worldSize - 1)) / worldSize) * bytes) / (median / 1000) / 1e9;
       console.log(
-        `| ${worldSize} | ${algorithm.padEnd(13)} | ${median.toFixed(1).padStart(24)} | ${Math.min(...perRound).toFixed(1).padStart(6)} | ${bus.toFixed(2).padStart(8)} | ` +
+        `| ${worldSize} | ${algorithm.padEnd(13)} | ${median.toFixed(1).padStart(24)} | ${Math.min(...perRound)
+          .toFixed(1)
+          .padStart(6)} | ${bus.toFixed(2).padStart(8)} | ` +
           `${percentile(cpuMs, 0.5).toFixed(1).padStart(23)} | ${Math.round(percentile(faults, 0.5)).toString().padStart(28)} |`,
       );
     }
     const ratio = (a: string, b: string, what: string): void => {
       if (results[a] === undefined || results[b] === undefined) return;
       const each = perRepeat.map((m) => (m[a]! / m[b]!).toFixed(2));
-      ratios.push(`N=${worldSize}: ${what} = ${(results[a] / results[b]).toFixed(2)}${REPEATS > 1 ? ` (per repeat: ${each.join(', ')})` : ''}`);
+      ratios.push(
+        `N=${worldSize}: ${what} = ${(results[a] / results[b]).toFixed(2)}${REPEATS > 1 ? ` (per repeat: ${each.join(', ')})` : ''}`,
+      );
     };
     ratio('ring-ws', 'ring-tcp', 'ws-ring / tcp-ring');
     ratio('ring-wss', 'ring-ws', 'wss-ring / ws-ring (the cost of TLS)');
   }
   console.log('');
   for (const line of ratios) console.log(line);
-  console.log(`load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `load after: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 /** Per round, the slowest rank's milliseconds (workers only). */
@@ -145,7 +163,9 @@ async function runGroup(
   const certs = listened.map((m) => m.cert ?? null);
   for (const child of children) child.send({ type: 'addresses', addresses, certs });
   const all = await Promise.all(reports);
-  await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
+  await Promise.all(
+    children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))),
+  );
   return all;
 }
 

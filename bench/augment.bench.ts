@@ -28,7 +28,11 @@ function run(name: string, augment: AugmentOptions | null): void {
     if (batch % 50 === 0) elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
   }
   elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
-  console.log(`${name.padEnd(28)} ${Math.round(images / elapsedS).toLocaleString('en-US').padStart(10)} images/s  (${(elapsedS * 1e6 / batch).toFixed(0)} us per batch of ${batchSize})`);
+  console.log(
+    `${name.padEnd(28)} ${Math.round(images / elapsedS)
+      .toLocaleString('en-US')
+      .padStart(10)} images/s  (${((elapsedS * 1e6) / batch).toFixed(0)} us per batch of ${batchSize})`,
+  );
 }
 
 console.log(`makeBatch, batch ${batchSize}, CIFAR-10 train (${train.count} images), ${secondsPerCase} s per case, node ${process.version}`);

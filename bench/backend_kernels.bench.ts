@@ -118,14 +118,24 @@ function benchLayer(backend: string, batch: number, l: ConvLayer): Row {
   return { backend, batch, layer: l.name, fwd: rate(fwd), dx: [stock[0], ours[0]], dw: [stock[1], ours[1]] };
 }
 
-const fmt = (v: number | null | 'stock'): string =>
-  v === null ? '—' : v === 'stock' ? '(stock)' : v < 0.1 ? v.toFixed(3) : v.toFixed(2);
+const fmt = (v: number | null | 'stock'): string => (v === null ? '—' : v === 'stock' ? '(stock)' : v < 0.1 ? v.toFixed(3) : v.toFixed(2));
 const ratio = ([s, o]: [number | null, number | null | 'stock']): string =>
   o === 'stock' ? '1x' : s === null ? (o === null ? '—' : 'new') : o === null ? '—' : `${(o / s).toFixed(1)}x`;
 
 function printRows(rows: Row[]): void {
   const head = ['backend', 'N', 'layer', 'fwd', 'dx stock', 'dx ours', 'dx ours/stock', 'dW stock', 'dW ours', 'dW ours/stock'];
-  const cells = rows.map((r) => [r.backend, String(r.batch), r.layer, fmt(r.fwd), fmt(r.dx[0]), fmt(r.dx[1]), ratio(r.dx), fmt(r.dw[0]), fmt(r.dw[1]), ratio(r.dw)]);
+  const cells = rows.map((r) => [
+    r.backend,
+    String(r.batch),
+    r.layer,
+    fmt(r.fwd),
+    fmt(r.dx[0]),
+    fmt(r.dx[1]),
+    ratio(r.dx),
+    fmt(r.dw[0]),
+    fmt(r.dw[1]),
+    ratio(r.dw),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]): string => `| ${c.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |`;
   console.log('GFLOP/s (higher is better); — = no such kernel on that backend; new = only ours exists; (stock) = ours is the stock kernel');
@@ -139,7 +149,13 @@ async function profileStep(backend: string): Promise<void> {
   const width = Number(args['profile-width']);
   const net = buildGoogLeNetLike(width);
   const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
-  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10) as tf.Tensor2D;
+  const labels = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: batch }, (_, i) => i % 10),
+      'int32',
+    ),
+    10,
+  ) as tf.Tensor2D;
   net.step(x, labels); // warm-up
   const t0 = performance.now();
   net.step(x, labels);
@@ -153,7 +169,9 @@ async function profileStep(backend: string): Promise<void> {
     byKernel.set(k.name, e);
   }
   const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
-  console.log(`\n${backend}: GoogLeNet-like step, batch ${batch}, width ${width}: ${stepMs.toFixed(0)} ms (kernel time under tf.profile: ${total.toFixed(0)} ms)`);
+  console.log(
+    `\n${backend}: GoogLeNet-like step, batch ${batch}, width ${width}: ${stepMs.toFixed(0)} ms (kernel time under tf.profile: ${total.toFixed(0)} ms)`,
+  );
   console.log('| kernel | ms | share | calls |\n| --- | --- | --- | --- |');
   for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) {
     console.log(`| ${name} | ${e.ms.toFixed(0)} | ${((100 * e.ms) / total).toFixed(1)}% | ${e.calls} |`);

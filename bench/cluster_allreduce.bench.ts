@@ -107,10 +107,14 @@ async function main(): Promise<void> {
   };
   console.log(
     `ring all-reduce of ${floats.toLocaleString('en-US')} floats (${((floats * 4) / 1e6).toFixed(1)} MB fp32${isWidth1 ? '; width-1 GoogLeNet with aux heads' : ''}), chunk ${chunkBytes} B, ` +
-      `fp16 conversion ${codec}, MTU ${mtu}, tbf ${JSON.stringify(tbf)}, each worker in its own netns, links shaped by tbf (both directions); node ${process.version}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `fp16 conversion ${codec}, MTU ${mtu}, tbf ${JSON.stringify(tbf)}, each worker in its own netns, links shaped by tbf (both directions); node ${process.version}, load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
   );
   console.log('');
-  console.log('| link | workers | wire | MB sent per rank | bound ms | median ms | min ms | % of bound | bus Gbit/s | CPU ms / round (rank 0) |');
+  console.log(
+    '| link | workers | wire | MB sent per rank | bound ms | median ms | min ms | % of bound | bus Gbit/s | CPU ms / round (rank 0) |',
+  );
   console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
   const width1: { rateMbit: number; workers: number; ms: number }[] = [];
   for (const rateMbit of values.rates.split(',').map(Number)) {
@@ -119,7 +123,13 @@ async function main(): Promise<void> {
     const rounds = Number(slow ? values['slow-rounds'] : values.rounds);
     const warmup = slow ? 1 : 2;
     for (const workers of values.workers.split(',').map(Number)) {
-      const reports = await runCase({ rateMbit, workers, mtu, tbf, job: { floats, chunkBytes, dtypes, warmup, rounds, tcp: !values['no-tcp'], codec } });
+      const reports = await runCase({
+        rateMbit,
+        workers,
+        mtu,
+        tbf,
+        job: { floats, chunkBytes, dtypes, warmup, rounds, tcp: !values['no-tcp'], codec },
+      });
       for (const name of [...dtypes, ...(values['no-tcp'] ? [] : ['tcp'])]) {
         const mine = reports.filter((r) => r.name === name);
         const perRound = mine[0]!.roundMs.map((_, i) => Math.max(...mine.map((r) => r.roundMs[i]!)));
@@ -137,7 +147,9 @@ async function main(): Promise<void> {
     }
   }
   console.log('');
-  console.log(`(TCP over Ethernet frames of MTU ${mtu} carries at most ${(((mtu - 52) / (mtu + 14)) * 100).toFixed(1)}% of the link rate as payload: 52 bytes of IP + TCP headers with timestamps, 14 of Ethernet, per frame.)`);
+  console.log(
+    `(TCP over Ethernet frames of MTU ${mtu} carries at most ${(((mtu - 52) / (mtu + 14)) * 100).toFixed(1)}% of the link rate as payload: 52 bytes of IP + TCP headers with timestamps, 14 of Ethernet, per frame.)`,
+  );
   const stepS = WIDTH1_BATCH / WIDTH1_IMAGES_PER_S;
   for (const { workers, ms } of width1) {
     console.log(
@@ -145,18 +157,37 @@ async function main(): Promise<void> {
         `(batch ${WIDTH1_BATCH} at ${WIDTH1_IMAGES_PER_S} images/s per worker on 2 cores) if not overlapped with the backward pass`,
     );
   }
-  console.log(`load after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `load after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 /** Builds `workers` hosts on `rateMbit` links, runs one worker process in each, and collects their reports. */
-async function runCase(o: { rateMbit: number; workers: number; mtu: number; tbf: { burstBytes?: number; latencyMs?: number }; job: Omit<Job, 'rank' | 'addresses'> }): Promise<CaseReport[]> {
-  const network: HostNetwork = await createHostNetwork({ hosts: Array.from({ length: o.workers }, (_, i) => ({ name: `w${i}`, rateMbit: o.rateMbit })), mtu: o.mtu, tbf: o.tbf });
+async function runCase(o: {
+  rateMbit: number;
+  workers: number;
+  mtu: number;
+  tbf: { burstBytes?: number; latencyMs?: number };
+  job: Omit<Job, 'rank' | 'addresses'>;
+}): Promise<CaseReport[]> {
+  const network: HostNetwork = await createHostNetwork({
+    hosts: Array.from({ length: o.workers }, (_, i) => ({ name: `w${i}`, rateMbit: o.rateMbit })),
+    mtu: o.mtu,
+    tbf: o.tbf,
+  });
   const killer = setTimeout(() => void network.destroy(), CASE_TIMEOUT_MS);
   try {
     const addresses = network.hosts.map((h) => h.address);
     const file = fileURLToPath(import.meta.url);
     const children = network.hosts.map((h, rank) =>
-      network.spawn(h.name, process.execPath, ['--conditions=source', '--import', 'tsx', file, '--child', JSON.stringify({ ...o.job, rank, addresses })], { stdio: ['pipe', 'pipe', 'inherit'] }),
+      network.spawn(
+        h.name,
+        process.execPath,
+        ['--conditions=source', '--import', 'tsx', file, '--child', JSON.stringify({ ...o.job, rank, addresses })],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      ),
     );
     const reports: CaseReport[] = [];
     const listening = children.map(
@@ -173,7 +204,12 @@ async function runCase(o: { rateMbit: number; workers: number; mtu: number; tbf:
     await Promise.all(listening);
     // Everyone listens: now everyone may dial (a dial to a port not yet open would fail at once).
     for (const child of children) child.stdin!.end('go\n');
-    const codes = await Promise.all(children.map((child) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)))));
+    const codes = await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve))),
+      ),
+    );
     if (codes.some((code) => code !== 0)) throw new Error(`bench workers exited with ${codes.join(', ')}`);
     return reports;
   } finally {
@@ -196,7 +232,15 @@ async function runChild(job: Job): Promise<void> {
   const tcp = job.tcp ? await listenTcp(addresses[rank]!) : null;
   say({ type: 'listening' });
   await new Promise<void>((resolve) => createInterface({ input: process.stdin }).once('line', () => resolve()));
-  const transport = await connectRing({ listener, rank, worldSize, runId: 'cluster-bench', generation: 0, peers: addresses.map((a, r) => ({ rank: r, url: `ws://${a}:${RING_PORT}` })), timeoutMs: WAIT_MS });
+  const transport = await connectRing({
+    listener,
+    rank,
+    worldSize,
+    runId: 'cluster-bench',
+    generation: 0,
+    peers: addresses.map((a, r) => ({ rank: r, url: `ws://${a}:${RING_PORT}` })),
+    timeoutMs: WAIT_MS,
+  });
   // Seeded values in [-1, 1); refilled before every round so sums stay finite in fp16.
   const template = Float32Array.from({ length: floats }, (_, i) => Math.sin(i * 0.37 + rank));
   const data = new Float32Array(floats);
@@ -272,7 +316,8 @@ async function listenTcp(host: string): Promise<{ connect(left: string): Promise
           want += bytes;
           const arrived = received >= want ? Promise.resolve() : new Promise<void>((resolve) => (wake = resolve));
           for (let left = bytes; left > 0; left -= block.length) {
-            if (!toRight.write(block.subarray(0, Math.min(left, block.length)))) await new Promise((resolve) => toRight.once('drain', resolve));
+            if (!toRight.write(block.subarray(0, Math.min(left, block.length))))
+              await new Promise((resolve) => toRight.once('drain', resolve));
           }
           await arrived;
         },

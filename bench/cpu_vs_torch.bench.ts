@@ -73,7 +73,10 @@ function measureTfjs(backend: BackendName, width: number, batch: number): Measur
   const data = syntheticBatch(batch);
   const train = timeUntilBudget(() => {
     replica.zeroGrad();
-    replica.accumulate({ ...data, count: batch }, { microBatch: micro, labelSmoothing: 0.1, auxWeight: 0.3, lossScale: 1 / batch, seed: 1 });
+    replica.accumulate(
+      { ...data, count: batch },
+      { microBatch: micro, labelSmoothing: 0.1, auxWeight: 0.3, lossScale: 1 / batch, seed: 1 },
+    );
     replica.apply(0.01);
   }, batch);
   const infer = timeUntilBudget(() => void evaluateImages(model, data.images, data.labels, batch, micro, emptyEvalSums(10)), batch);
@@ -83,7 +86,17 @@ function measureTfjs(backend: BackendName, width: number, batch: number): Measur
 }
 
 function measureTorch(width: number, batch: number, threads: number): Measure | string {
-  const args = [TORCH_SCRIPT, '--width', String(width), '--batch', String(batch), '--threads', String(threads), '--budget-s', String(budgetS)];
+  const args = [
+    TORCH_SCRIPT,
+    '--width',
+    String(width),
+    '--batch',
+    String(batch),
+    '--threads',
+    String(threads),
+    '--budget-s',
+    String(budgetS),
+  ];
   const r = spawnSync(values.python, args, { encoding: 'utf8', env: process.env, timeout: (20 * budgetS + 600) * 1000 });
   if (r.status !== 0) return `${values.python} failed: ${(r.error?.message ?? r.stderr).trim().split('\n').at(-1)}`;
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Measure;
@@ -99,7 +112,8 @@ interface Row extends Measure {
 const silent = { info: () => undefined };
 const rows: Row[] = [];
 const backends = values.backends.split(',');
-if (process.env.MALLOC_MMAP_MAX_ === undefined) console.log('# note: MALLOC_MMAP_MAX_ is not set: PyTorch runs without the glibc settings (see the header)');
+if (process.env.MALLOC_MMAP_MAX_ === undefined)
+  console.log('# note: MALLOC_MMAP_MAX_ is not set: PyTorch runs without the glibc settings (see the header)');
 console.log(`# ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores; budget ${budgetS} s per measurement`);
 for (const width of list(values.widths)) {
   for (const batch of list(values.batches)) {
@@ -128,9 +142,12 @@ for (const width of list(values.widths)) {
 }
 
 const fmt = (ips: number, approx: boolean): string => `${approx ? '~' : ''}${ips >= 100 ? ips.toFixed(0) : ips.toFixed(1)}`;
-const torchOf = (r: Row): Row | undefined => rows.find((t) => t.backend === 'torch' && t.width === r.width && t.batch === r.batch && t.threads === r.threads);
+const torchOf = (r: Row): Row | undefined =>
+  rows.find((t) => t.backend === 'torch' && t.width === r.width && t.batch === r.batch && t.threads === r.threads);
 const ratio = (torch: number | undefined, ours: number): string => (torch === undefined ? 'n/a' : `${(torch / ours).toFixed(2)}x`);
-console.log('\n| width | batch | threads | backend | train img/s | train: PyTorch faster by | infer img/s | infer: PyTorch faster by |\n|---|---|---|---|---|---|---|---|');
+console.log(
+  '\n| width | batch | threads | backend | train img/s | train: PyTorch faster by | infer img/s | infer: PyTorch faster by |\n|---|---|---|---|---|---|---|---|',
+);
 for (const r of rows) {
   const t = torchOf(r);
   const own = r.backend === 'torch';
@@ -138,4 +155,6 @@ for (const r of rows) {
     `| ${r.width} | ${r.batch} | ${r.threads} | ${r.backend} | ${fmt(r.trainIps, r.trainApprox)} | ${own ? '' : ratio(t?.trainIps, r.trainIps)} | ${fmt(r.inferIps, r.inferApprox)} | ${own ? '' : ratio(t?.inferIps, r.inferIps)} |`,
   );
 }
-console.log(`\n('~': the warm-up step exceeded ${WARM_UP_LIMIT_S} s; figure from that first step alone. Ratio: PyTorch's images/s over ours, same width, batch and threads; wasm is compared at 1 thread.)`);
+console.log(
+  `\n('~': the warm-up step exceeded ${WARM_UP_LIMIT_S} s; figure from that first step alone. Ratio: PyTorch's images/s over ours, same width, batch and threads; wasm is compared at 1 thread.)`,
+);

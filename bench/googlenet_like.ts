@@ -60,8 +60,7 @@ export function buildGoogLeNetLike(width: number, seed = 1): GoogLeNetLike {
     const b3b = convBnRelu(ch(r5), ch(n5), 3); // kuangliu: the 5x5 as two 3x3s
     const b3c = convBnRelu(ch(n5), ch(n5), 3);
     const b4 = convBnRelu(ch(cin), ch(pp), 1);
-    return (x) =>
-      tf.concat([b1(x), b2b(b2a(x)), b3c(b3b(b3a(x))), b4(tf.maxPool(x, 3, 1, 'same'))], 3);
+    return (x) => tf.concat([b1(x), b2b(b2a(x)), b3c(b3b(b3a(x))), b4(tf.maxPool(x, 3, 1, 'same'))], 3);
   };
 
   const stem = convBnRelu(3, ch(192), 3);

@@ -87,9 +87,31 @@ async function train(workers: number, batch: number, wireDtype: string, workerTh
   try {
     const args = [
       ...['--conditions=source', '--import', 'tsx', join(repo, 'apps/coordinator/src/main.ts')],
-      ...['--local-workers', String(workers), '--backend', values.backend, '--algorithm', values.algorithm, '--port', '0', '--wire-dtype', wireDtype],
+      ...[
+        '--local-workers',
+        String(workers),
+        '--backend',
+        values.backend,
+        '--algorithm',
+        values.algorithm,
+        '--port',
+        '0',
+        '--wire-dtype',
+        wireDtype,
+      ],
       ...['--width', values.width, '--epochs', values.epochs, '--train-limit', values['train-limit'], '--eval-limit', values['eval-limit']],
-      ...['--batch-size', String(batch), '--warmup-epochs', '0', '--lr', values.lr, '--cutout', values.cutout, '--label-smoothing', values['label-smoothing']],
+      ...[
+        '--batch-size',
+        String(batch),
+        '--warmup-epochs',
+        '0',
+        '--lr',
+        values.lr,
+        '--cutout',
+        values.cutout,
+        '--label-smoothing',
+        values['label-smoothing'],
+      ],
       ...['--data-dir', dataDir, '--run-dir', runDir, '--no-dashboard'],
       ...(workerThreads === undefined ? [] : ['--local-worker-args', `--threads ${workerThreads}`]),
     ];
@@ -109,9 +131,16 @@ async function train(workers: number, batch: number, wireDtype: string, workerTh
   }
 }
 
-console.log(`node ${process.version}, load before ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(
+  `node ${process.version}, load before ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 const repeats = Number(values.repeats);
-const cases = values.workers.split(',').map(Number).flatMap((workers) => values['wire-dtypes'].split(',').map((wireDtype) => ({ workers, wireDtype })));
+const cases = values.workers
+  .split(',')
+  .map(Number)
+  .flatMap((workers) => values['wire-dtypes'].split(',').map((wireDtype) => ({ workers, wireDtype })));
 const rows: Row[] = [];
 /** Images/s of N independent single-worker runs at once, per repeat. */
 const ceilings = new Map<number, number[]>();
@@ -130,19 +159,26 @@ for (let repeat = 1; repeat <= repeats; repeat += 1) {
       const results = await Promise.all(Array.from({ length: workers }, () => train(1, globalBatch(workers) / workers, 'float32', share)));
       const total = results.reduce((sum, r) => sum + r.epoch.imagesPerSecond, 0);
       ceilings.set(workers, [...(ceilings.get(workers) ?? []), total]);
-      console.log(JSON.stringify({ repeat, independentRuns: workers, imagesPerSecond: results.map((r) => r.epoch.imagesPerSecond), total }));
+      console.log(
+        JSON.stringify({ repeat, independentRuns: workers, imagesPerSecond: results.map((r) => r.epoch.imagesPerSecond), total }),
+      );
     }
   }
 }
 
 const ofCase = (workers: number, wireDtype: string): Row[] => rows.filter((r) => r.workers === workers && r.wireDtype === wireDtype);
 const base = median(rows.filter((r) => r.workers === 1 && r.wireDtype === 'float32').map((r) => r.epoch.imagesPerSecond));
-const batchText = values['per-worker-batch'] === undefined ? `global batch ${values['batch-size']}` : `batch ${values['per-worker-batch']} per worker`;
+const batchText =
+  values['per-worker-batch'] === undefined ? `global batch ${values['batch-size']}` : `batch ${values['per-worker-batch']} per worker`;
 console.log(
   `\nGoogLeNet width ${values.width}, ${batchText}, ${values.algorithm}, last of ${values.epochs} epochs on ${values['train-limit']} images (${values.backend}); ` +
-    `median of ${repeats} interleaved repeat(s) (range in brackets); load after ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+    `median of ${repeats} interleaved repeat(s) (range in brackets); load after ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}\n`,
 );
-console.log('| workers | wire | images/s | speed-up vs 1 | of ceiling | mean step ms (compute / all-reduce) | all-reduce share | val accuracy | test accuracy |');
+console.log(
+  '| workers | wire | images/s | speed-up vs 1 | of ceiling | mean step ms (compute / all-reduce) | all-reduce share | val accuracy | test accuracy |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|');
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 const range = (xs: number[]): string => (xs.length > 1 ? ` [${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}]` : '');
@@ -152,7 +188,10 @@ for (const { workers, wireDtype } of cases) {
   const m = median(ips);
   const ceiling = ceilings.get(workers);
   const splits = runs.map((r) => r.epoch.meanStepMs).filter((x): x is StepSplit => x !== undefined);
-  const split = splits.length === 0 ? '—' : `${median(splits.map((x) => x.stepMs)).toFixed(0)} (${median(splits.map((x) => x.computeMs)).toFixed(0)} / ${median(splits.map((x) => x.reduceMs)).toFixed(0)})`;
+  const split =
+    splits.length === 0
+      ? '—'
+      : `${median(splits.map((x) => x.stepMs)).toFixed(0)} (${median(splits.map((x) => x.computeMs)).toFixed(0)} / ${median(splits.map((x) => x.reduceMs)).toFixed(0)})`;
   console.log(
     `| ${workers} | ${wireDtype} | ${m.toFixed(1)}${range(ips)} | ${Number.isNaN(base) ? '—' : `${(m / base).toFixed(2)}x`} | ${ceiling === undefined ? '—' : pct(m / median(ceiling))} | ` +
       `${split} | ${pct(median(runs.map((r) => r.epoch.communicationShare)))} | ${pct(median(runs.map((r) => r.epoch.valAccuracy)))} | ${pct(median(runs.map((r) => r.testAccuracy)))} |`,
@@ -160,5 +199,7 @@ for (const { workers, wireDtype } of cases) {
 }
 for (const [workers, totals] of ceilings) {
   const m = median(totals);
-  console.log(`| ${workers} independent 1-worker runs at once (no communication) | float32 | ${m.toFixed(1)}${range(totals)} | ${Number.isNaN(base) ? '—' : `${(m / base).toFixed(2)}x`} | 100% | — | — | — | — |`);
+  console.log(
+    `| ${workers} independent 1-worker runs at once (no communication) | float32 | ${m.toFixed(1)}${range(totals)} | ${Number.isNaN(base) ? '—' : `${(m / base).toFixed(2)}x`} | 100% | — | — | — | — |`,
+  );
 }

@@ -17,7 +17,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { processRssBytes, startApp, type StartedApp } from './soak/start_app.js';
-import { RSS_GROWTH_TARGET_PCT, summarizeGrowth, summarizeWorker, type GrowthSummary, type StepSample, type WorkerSummary } from './soak/soak_summary.js';
+import {
+  RSS_GROWTH_TARGET_PCT,
+  summarizeGrowth,
+  summarizeWorker,
+  type GrowthSummary,
+  type StepSample,
+  type WorkerSummary,
+} from './soak/soak_summary.js';
 
 const { values } = parseArgs({
   options: {
@@ -83,7 +90,10 @@ const MiB = 1024 * 1024;
 console.log(
   `soak: ${workerCount} workers (wasm), GoogLeNet width ${values.width}, global batch ${batchSize}, ${expectedSteps} steps = ` +
     `${epochs} epochs x ${stepsPerEpoch} (train-limit ${stepsPerEpoch * batchSize}, eval-limit ${values['eval-limit']}), warm-up ${warmupSteps} steps; ` +
-    `node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `node ${process.version}, ${os.cpus().length} CPUs, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
 );
 
 /** Per worker (start order): its rank once welcomed, and one sample per step. */
@@ -158,7 +168,18 @@ try {
     entry: 'apps/coordinator/src/main.ts',
     args: [
       ...['--workers', String(workerCount), '--port', '0', '--data-dir', dataDir, '--run-dir', runDir, '--log-level', 'info'],
-      ...['--width', values.width, '--batch-size', String(batchSize), '--epochs', String(epochs), '--warmup-epochs', '1', '--lr', values.lr],
+      ...[
+        '--width',
+        values.width,
+        '--batch-size',
+        String(batchSize),
+        '--epochs',
+        String(epochs),
+        '--warmup-epochs',
+        '1',
+        '--lr',
+        values.lr,
+      ],
       ...['--train-limit', String(stepsPerEpoch * batchSize), '--eval-limit', values['eval-limit'], '--join-timeout-ms', '300000'],
     ],
     env,
@@ -190,7 +211,8 @@ try {
           const missing = fields.filter((f) => typeof line[f] !== 'number');
           if (missing.length > 0) {
             // A worker without the memory fields makes the whole soak meaningless: say so once, fail at the end.
-            if (w.malformed++ === 0) console.error(`${w.id}: 'step done' line lacks numeric ${missing.join(', ')}: ${JSON.stringify(line).slice(0, 300)}`);
+            if (w.malformed++ === 0)
+              console.error(`${w.id}: 'step done' line lacks numeric ${missing.join(', ')}: ${JSON.stringify(line).slice(0, 300)}`);
             return;
           }
           w.samples.push({
@@ -208,10 +230,15 @@ try {
   const exits = await Promise.all(children.map((c) => c.exited));
   const failed = exits.map((e, i) => ({ e, name: children[i]!.name })).filter(({ e }) => e.code !== 0);
   for (const { e, name } of failed) {
-    console.error(`\n${name} failed: exit ${e.code}${e.signal ? ` (${e.signal})` : ''}${e.timedOut ? `, killed after --timeout-min ${values['timeout-min']}` : ''}\n${e.tail}`);
+    console.error(
+      `\n${name} failed: exit ${e.code}${e.signal ? ` (${e.signal})` : ''}${e.timedOut ? `, killed after --timeout-min ${values['timeout-min']}` : ''}\n${e.tail}`,
+    );
   }
   const short = workers.filter((w) => w.samples.length !== expectedSteps);
-  for (const w of short) console.error(`${w.id}: logged ${w.samples.length} usable 'step done' lines (${w.malformed} without memory fields), expected ${expectedSteps}`);
+  for (const w of short)
+    console.error(
+      `${w.id}: logged ${w.samples.length} usable 'step done' lines (${w.malformed} without memory fields), expected ${expectedSteps}`,
+    );
   if (failed.length > 0 || short.length > 0) {
     exitCode = 1;
   } else {
@@ -229,9 +256,14 @@ process.exit(exitCode);
 function report(): void {
   const wallS = (performance.now() - startedMs) / 1000;
   // RSS medians over one table interval at each end (see soak/soak_summary.ts for why not single samples).
-  const summaries: (WorkerSummary & { id: string; rank: number })[] = workers.map((w) => ({ id: w.id, rank: w.rank, ...summarizeWorker(w.samples, warmupSteps, every, floorWindow) }));
+  const summaries: (WorkerSummary & { id: string; rank: number })[] = workers.map((w) => ({
+    id: w.id,
+    rank: w.rank,
+    ...summarizeWorker(w.samples, warmupSteps, every, floorWindow),
+  }));
   const coordinatorSeries = coordinatorRss.every((b): b is number => b !== null) ? (coordinatorRss as number[]) : null;
-  const coordinator: GrowthSummary | null = coordinatorSeries === null ? null : summarizeGrowth(coordinatorSeries, warmupSteps, every, floorWindow);
+  const coordinator: GrowthSummary | null =
+    coordinatorSeries === null ? null : summarizeGrowth(coordinatorSeries, warmupSteps, every, floorWindow);
   const pct = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
   const mib = (b: number): string => (b / MiB).toFixed(1);
   console.log(
@@ -239,7 +271,9 @@ function report(): void {
       `(lowest RSS over the first ${floorWindow} steps after warm-up vs over the last ${floorWindow}: a leak raises the floor, uncollected garbage only the peaks; ` +
       `medians over ${every} steps and single samples at step ${warmupSteps} and ${expectedSteps} beside them)\n`,
   );
-  console.log('| process | steps | numTensors min | numTensors max | flat | RSS MiB floor warm-up -> end | RSS floor growth | RSS MiB median warm-up -> end | RSS MiB at step warm-up -> end | max RSS MiB | heap MiB floor warm-up -> end | heap MiB at step warm-up -> end | ms/step | within targets |');
+  console.log(
+    '| process | steps | numTensors min | numTensors max | flat | RSS MiB floor warm-up -> end | RSS floor growth | RSS MiB median warm-up -> end | RSS MiB at step warm-up -> end | max RSS MiB | heap MiB floor warm-up -> end | heap MiB at step warm-up -> end | ms/step | within targets |',
+  );
   console.log('|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const s of summaries) {
     console.log(
@@ -259,7 +293,18 @@ function report(): void {
   console.log(`\nworkers within targets: ${allWithin ? 'yes' : 'NO'}; wall ${(wallS / 60).toFixed(1)} min`);
   if (values.out !== '') {
     const result = {
-      settings: { workers: workerCount, width: Number(values.width), batchSize, steps: expectedSteps, epochs, stepsPerEpoch, warmupSteps, evalLimit: Number(values['eval-limit']), lr: Number(values.lr), backend: 'wasm' },
+      settings: {
+        workers: workerCount,
+        width: Number(values.width),
+        batchSize,
+        steps: expectedSteps,
+        epochs,
+        stepsPerEpoch,
+        warmupSteps,
+        evalLimit: Number(values['eval-limit']),
+        lr: Number(values.lr),
+        backend: 'wasm',
+      },
       rssGrowthTargetPct: RSS_GROWTH_TARGET_PCT,
       workers: summaries,
       coordinator,

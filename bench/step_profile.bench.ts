@@ -33,7 +33,10 @@ const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
 const micro = Math.min(batch, maxMicroBatch(backend, width));
 const step = (): void => {
   replica.zeroGrad();
-  replica.accumulate({ images, labels, count: batch }, { microBatch: micro, labelSmoothing: 0.1, auxWeight: 0.3, lossScale: 1 / batch, seed: 1 });
+  replica.accumulate(
+    { images, labels, count: batch },
+    { microBatch: micro, labelSmoothing: 0.1, auxWeight: 0.3, lossScale: 1 / batch, seed: 1 },
+  );
   replica.apply(0.01);
 };
 
@@ -65,4 +68,5 @@ for (const k of info.kernels) {
   byKernel.set(k.name, e);
 }
 console.log('\n| kernel | ms | calls |\n|---|---|---|');
-for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(values.top))) console.log(`| ${name} | ${e.ms.toFixed(0)} | ${e.calls} |`);
+for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(values.top)))
+  console.log(`| ${name} | ${e.ms.toFixed(0)} | ${e.calls} |`);

@@ -31,7 +31,10 @@ const { values } = parseArgs({
     lr: { type: 'string', default: '0.1' },
     backend: { type: 'string', default: 'onednn' },
     'calibrate-images': { type: 'string', default: '4096' },
-    'data-dir': { type: 'string', default: process.env.CIFAR10_DIR ?? fileURLToPath(new URL('../../shared/data/cifar-10-batches-bin', import.meta.url)) },
+    'data-dir': {
+      type: 'string',
+      default: process.env.CIFAR10_DIR ?? fileURLToPath(new URL('../../shared/data/cifar-10-batches-bin', import.meta.url)),
+    },
     'keep-run': { type: 'boolean', default: false },
   },
 });
@@ -60,19 +63,48 @@ function runCoordinator(args: string[]): Promise<number> {
 }
 
 async function jsonLines(path: string): Promise<Record<string, unknown>[]> {
-  return (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return (await readFile(path, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 const common = [
-  '--local-workers', values['local-workers'], '--backend', values.backend, '--width', values.width,
-  '--batch-size', values['batch-size'], '--lr', values.lr, '--data-dir', values['data-dir'],
-  '--port', '0', '--no-dashboard', '--log-level', 'warn',
+  '--local-workers',
+  values['local-workers'],
+  '--backend',
+  values.backend,
+  '--width',
+  values.width,
+  '--batch-size',
+  values['batch-size'],
+  '--lr',
+  values.lr,
+  '--data-dir',
+  values['data-dir'],
+  '--port',
+  '0',
+  '--no-dashboard',
+  '--log-level',
+  'warn',
 ];
 const root = await mkdtemp(join(tmpdir(), 'gnet-tta-'));
 try {
   const calImages = Number(values['calibrate-images']);
   const calEval = 500;
-  const calWall = await runCoordinator([...common, '--epochs', '2', '--warmup-epochs', '0', '--train-limit', String(calImages), '--eval-limit', String(calEval), '--run-dir', join(root, 'calibration')]);
+  const calWall = await runCoordinator([
+    ...common,
+    '--epochs',
+    '2',
+    '--warmup-epochs',
+    '0',
+    '--train-limit',
+    String(calImages),
+    '--eval-limit',
+    String(calEval),
+    '--run-dir',
+    join(root, 'calibration'),
+  ]);
   const calEpochs = (await jsonLines(join(root, 'calibration', 'metrics.jsonl'))).filter((l) => l['kind'] === 'epoch');
   const rate = Number(calEpochs.at(-1)!['imagesPerSecond']);
   const evalRate = 3 * rate;
@@ -88,7 +120,10 @@ try {
   );
   const runDir = join(root, 'run');
   const wall = await runCoordinator([...common, '--epochs', String(epochs), '--warmup-epochs', String(warmup), '--run-dir', runDir]);
-  const summary = JSON.parse(await readFile(join(runDir, 'summary.json'), 'utf8')) as { testAccuracy: number; lastEpoch: { valAccuracy?: number; trainAccuracy?: number } | null };
+  const summary = JSON.parse(await readFile(join(runDir, 'summary.json'), 'utf8')) as {
+    testAccuracy: number;
+    lastEpoch: { valAccuracy?: number; trainAccuracy?: number } | null;
+  };
   const row = {
     budgetMin: budgetS / 60,
     width: Number(values.width),
@@ -101,8 +136,12 @@ try {
     trainAccuracy: summary.lastEpoch?.trainAccuracy === undefined ? null : Number((summary.lastEpoch.trainAccuracy * 100).toFixed(2)),
   };
   console.log(JSON.stringify(row));
-  console.log('\n| budget | width | workers | backend | epochs | wall time | test accuracy | last validation | last train (augmented) |\n|---|---|---|---|---|---|---|---|---|');
-  console.log(`| ${row.budgetMin} min | ${row.width} | ${row.workers} | ${row.backend} | ${epochs} | ${row.wallMin} min | ${row.testAccuracy}% | ${row.valAccuracy ?? '—'}% | ${row.trainAccuracy ?? '—'}% |`);
+  console.log(
+    '\n| budget | width | workers | backend | epochs | wall time | test accuracy | last validation | last train (augmented) |\n|---|---|---|---|---|---|---|---|---|',
+  );
+  console.log(
+    `| ${row.budgetMin} min | ${row.width} | ${row.workers} | ${row.backend} | ${epochs} | ${row.wallMin} min | ${row.testAccuracy}% | ${row.valAccuracy ?? '—'}% | ${row.trainAccuracy ?? '—'}% |`,
+  );
   if (values['keep-run']) console.log(`run folder: ${runDir}`);
 } finally {
   if (!values['keep-run']) await rm(root, { recursive: true, force: true });

@@ -22,7 +22,6 @@ const { values } = parseArgs({
 const budgetS = Number(values['budget-s']);
 const silent = { info: () => undefined };
 
-
 function syntheticBatch(n: number): { images: Float32Array; labels: Int32Array } {
   const images = new Float32Array(n * 3072);
   for (let i = 0; i < images.length; i++) images[i] = Math.sin(i * 0.37) * 1.5;
@@ -74,7 +73,10 @@ for (const requested of values.backends.split(',') as BackendName[]) {
       const data = syntheticBatch(batch);
       const train = timeUntilBudget(() => {
         replica.zeroGrad();
-        replica.accumulate({ ...data, count: batch }, { microBatch: micro, labelSmoothing: 0.1, auxWeight: 0.3, lossScale: 1 / batch, seed: 1 });
+        replica.accumulate(
+          { ...data, count: batch },
+          { microBatch: micro, labelSmoothing: 0.1, auxWeight: 0.3, lossScale: 1 / batch, seed: 1 },
+        );
         replica.apply(0.01);
       }, batch);
       const infer = timeUntilBudget(() => {
@@ -97,6 +99,11 @@ for (const requested of values.backends.split(',') as BackendName[]) {
     tf.disposeVariables();
   }
 }
-console.log('\n| backend | width | batch | micro-batch | train img/s | train GFLOP/s | infer img/s | infer GFLOP/s |\n|---|---|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.backend} | ${r.width} | ${r.batch} | ${r.micro} | ${r.trainIps} | ${r.trainGflops} | ${r.inferIps} | ${r.inferGflops} |`);
+console.log(
+  '\n| backend | width | batch | micro-batch | train img/s | train GFLOP/s | infer img/s | infer GFLOP/s |\n|---|---|---|---|---|---|---|---|',
+);
+for (const r of rows)
+  console.log(
+    `| ${r.backend} | ${r.width} | ${r.batch} | ${r.micro} | ${r.trainIps} | ${r.trainGflops} | ${r.inferIps} | ${r.inferGflops} |`,
+  );
 console.log(`\n('~': a single step exceeded the ${budgetS} s budget; figure from that step alone)`);

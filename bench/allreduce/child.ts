@@ -108,7 +108,10 @@ function gradient(floats: number, rank: number): Float32Array {
   return out;
 }
 
-async function timeRounds(job: ChildJob, algorithm: BucketAllReduce): Promise<{ roundMs: number[]; faultsPerRound: number; cpuMsPerRound: number }> {
+async function timeRounds(
+  job: ChildJob,
+  algorithm: BucketAllReduce,
+): Promise<{ roundMs: number[]; faultsPerRound: number; cpuMsPerRound: number }> {
   const buckets = planBuckets([job.floats], job.floats * 4);
   const reducer = new GradientReducer({ algorithm, buckets });
   const grad = gradient(job.floats, job.rank);
@@ -151,7 +154,13 @@ async function ringWs(job: ChildJob): Promise<ChildReport> {
     timeoutMs: TIMEOUT_MS,
     fastReceive: job.algorithm === 'ring-ws',
   });
-  const ring = new RingAllReduce({ transport, rank: job.rank, worldSize: job.worldSize, chunkBytes: job.chunkBytes, timeoutMs: TIMEOUT_MS });
+  const ring = new RingAllReduce({
+    transport,
+    rank: job.rank,
+    worldSize: job.worldSize,
+    chunkBytes: job.chunkBytes,
+    timeoutMs: TIMEOUT_MS,
+  });
   const timed = await timeRounds(job, ring);
   await transport.close();
   await listener.close();
@@ -165,7 +174,13 @@ async function starWs(job: ChildJob): Promise<ChildReport> {
     send({ type: 'listening', address: listener.url });
     await nextMessage('addresses');
     const transport = await acceptStarWorkers({ listener, worldSize, runId: 'bench', generation: 0, timeoutMs: TIMEOUT_MS });
-    const hub = new StarHub({ transport, worldSize, buckets: planBuckets([job.floats], job.floats * 4), chunkBytes, timeoutMs: TIMEOUT_MS });
+    const hub = new StarHub({
+      transport,
+      worldSize,
+      buckets: planBuckets([job.floats], job.floats * 4),
+      chunkBytes,
+      timeoutMs: TIMEOUT_MS,
+    });
     for (let round = 1; round <= WARMUP_ROUNDS + job.rounds; round += 1) await hub.reduceRound(round);
     await transport.close();
     await listener.close();
@@ -173,7 +188,14 @@ async function starWs(job: ChildJob): Promise<ChildReport> {
   }
   send({ type: 'listening', address: '' });
   const { addresses } = await nextMessage<{ addresses: string[] }>('addresses');
-  const transport = await connectStarWorker({ url: addresses[worldSize]!, rank, worldSize, runId: 'bench', generation: 0, timeoutMs: TIMEOUT_MS });
+  const transport = await connectStarWorker({
+    url: addresses[worldSize]!,
+    rank,
+    worldSize,
+    runId: 'bench',
+    generation: 0,
+    timeoutMs: TIMEOUT_MS,
+  });
   const star = new StarAllReduce({ transport, rank, worldSize, chunkBytes, timeoutMs: TIMEOUT_MS });
   const timed = await timeRounds(job, star);
   await transport.close();

@@ -14,7 +14,12 @@ function samples(n: number, at: (step: number) => { numTensors: number; rssMiB: 
 
 test('a flat run after warm-up is within targets, whatever warm-up did', () => {
   // Warm-up creates tensors and grows RSS; both settle at step 10.
-  const s = summarizeWorker(samples(50, (step) => ({ numTensors: Math.min(step, 10) * 3, rssMiB: step < 10 ? 100 + step : 200 })), 10, 5, 5);
+  const s = summarizeWorker(
+    samples(50, (step) => ({ numTensors: Math.min(step, 10) * 3, rssMiB: step < 10 ? 100 + step : 200 })),
+    10,
+    5,
+    5,
+  );
   assert.equal(s.steps, 50);
   assert.equal(s.numTensorsMin, 30);
   assert.equal(s.numTensorsMax, 30);
@@ -27,7 +32,12 @@ test('a flat run after warm-up is within targets, whatever warm-up did', () => {
 });
 
 test('one leaked tensor after warm-up breaks flatness', () => {
-  const s = summarizeWorker(samples(50, (step) => ({ numTensors: step === 49 ? 31 : 30, rssMiB: 200 })), 10, 5, 5);
+  const s = summarizeWorker(
+    samples(50, (step) => ({ numTensors: step === 49 ? 31 : 30, rssMiB: 200 })),
+    10,
+    5,
+    5,
+  );
   assert.equal(s.numTensorsMax, 31);
   assert.equal(s.numTensorsFlat, false);
   assert.equal(s.withinTargets, false);
@@ -35,18 +45,33 @@ test('one leaked tensor after warm-up breaks flatness', () => {
 
 test('RSS growth of 10% or more misses the target; just under passes', () => {
   // Steady growth: the last 5 steps' median is 10% above the first 5 after warm-up.
-  const grown = summarizeWorker(samples(20, (step) => ({ numTensors: 5, rssMiB: step <= 15 ? 100 : 110 })), 5, 5, 5);
+  const grown = summarizeWorker(
+    samples(20, (step) => ({ numTensors: 5, rssMiB: step <= 15 ? 100 : 110 })),
+    5,
+    5,
+    5,
+  );
   assert.equal(grown.rssMedianGrowthPct, 10);
   assert.equal(grown.rssFloorGrowthPct, 10);
   assert.equal(grown.withinTargets, false);
-  const under = summarizeWorker(samples(20, (step) => ({ numTensors: 5, rssMiB: step <= 15 ? 100 : 109.9 })), 5, 5, 5);
+  const under = summarizeWorker(
+    samples(20, (step) => ({ numTensors: 5, rssMiB: step <= 15 ? 100 : 109.9 })),
+    5,
+    5,
+    5,
+  );
   assert.ok(Math.abs(under.rssMedianGrowthPct - 9.9) < 1e-9);
   assert.equal(under.withinTargets, true);
 });
 
 test('a single spike at the last step shows in the point figures but not in the verdict', () => {
   // Rank 0 around a checkpoint: RSS jumps for a step or two and falls back.
-  const s = summarizeWorker(samples(30, (step) => ({ numTensors: 5, rssMiB: step === 30 ? 150 : 100 })), 10, 5, 5);
+  const s = summarizeWorker(
+    samples(30, (step) => ({ numTensors: 5, rssMiB: step === 30 ? 150 : 100 })),
+    10,
+    5,
+    5,
+  );
   assert.equal(s.rssGrowthPct, 50);
   assert.equal(s.rssMaxBytes, 150 * MiB);
   assert.equal(s.rssEndMedianBytes, 100 * MiB);
@@ -55,10 +80,19 @@ test('a single spike at the last step shows in the point figures but not in the 
 });
 
 test('no verdict without steps after warm-up', () => {
-  assert.throws(() => summarizeWorker(samples(10, () => ({ numTensors: 5, rssMiB: 100 })), 10, 5, 5), {
-    name: 'RangeError',
-    message: 'summarizeWorker needs more samples (10) than warm-up steps (10), and warm-up >= 1',
-  });
+  assert.throws(
+    () =>
+      summarizeWorker(
+        samples(10, () => ({ numTensors: 5, rssMiB: 100 })),
+        10,
+        5,
+        5,
+      ),
+    {
+      name: 'RangeError',
+      message: 'summarizeWorker needs more samples (10) than warm-up steps (10), and warm-up >= 1',
+    },
+  );
   assert.throws(() => summarizeGrowth([1, 2, 3], 0, 1, 1), { name: 'RangeError', message: /warm-up steps \(0\)/ });
 });
 
@@ -79,13 +113,23 @@ test('uncollected garbage at the end raises medians, not the floor; a rising flo
   // Sawtooth: RSS climbs for 40 steps and falls back at each major GC. The last 10 steps all sit
   // high in a tooth, so their median is well up, but the lowest value over 40 steps is unchanged.
   const tooth = (step: number): number => 100 + ((step - 1) % 40);
-  const lazy = summarizeWorker(samples(160, (step) => ({ numTensors: 5, rssMiB: step > 150 ? 130 + (step % 5) : tooth(step) })), 10, 10, 40);
+  const lazy = summarizeWorker(
+    samples(160, (step) => ({ numTensors: 5, rssMiB: step > 150 ? 130 + (step % 5) : tooth(step) })),
+    10,
+    10,
+    40,
+  );
   assert.ok(lazy.rssMedianGrowthPct > 10, `median growth ${lazy.rssMedianGrowthPct} (a median verdict would fail)`);
   assert.equal(lazy.rssWarmFloorBytes, 100 * MiB);
   assert.equal(lazy.rssEndFloorBytes, 100 * MiB);
   assert.equal(lazy.withinTargets, true);
   // The same sawtooth on a floor rising 0.2 MiB per step (a leak): +16 MiB between the floors.
-  const leak = summarizeWorker(samples(160, (step) => ({ numTensors: 5, rssMiB: tooth(step) + 0.2 * step })), 10, 10, 40);
+  const leak = summarizeWorker(
+    samples(160, (step) => ({ numTensors: 5, rssMiB: tooth(step) + 0.2 * step })),
+    10,
+    10,
+    40,
+  );
   assert.ok(leak.rssFloorGrowthPct >= 10, `floor growth ${leak.rssFloorGrowthPct}`);
   assert.equal(leak.withinTargets, false);
   // The heap's floor is reported the same way.

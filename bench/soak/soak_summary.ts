@@ -110,7 +110,12 @@ function floorOf(values: readonly number[], windowSteps: number): { warm: number
  * over `windowSteps` steps and floors over `floorWindowSteps` steps at each end. Throws when there are not more samples than warm-up steps:
  * a verdict over nothing would read as a pass.
  */
-export function summarizeWorker(samples: readonly StepSample[], warmupSteps: number, windowSteps: number, floorWindowSteps: number): WorkerSummary {
+export function summarizeWorker(
+  samples: readonly StepSample[],
+  warmupSteps: number,
+  windowSteps: number,
+  floorWindowSteps: number,
+): WorkerSummary {
   if (!Number.isInteger(warmupSteps) || warmupSteps < 1 || samples.length <= warmupSteps) {
     throw new RangeError(`summarizeWorker needs more samples (${samples.length}) than warm-up steps (${warmupSteps}), and warm-up >= 1`);
   }
@@ -120,8 +125,15 @@ export function summarizeWorker(samples: readonly StepSample[], warmupSteps: num
   const counts = after.map((s) => s.numTensors);
   const numTensorsMin = Math.min(...counts);
   const numTensorsMax = Math.max(...counts);
-  const rss = growth(after.map((s) => s.rssBytes), windowSteps, floorWindowSteps);
-  const heapFloor = floorOf(after.map((s) => s.heapUsedBytes), floorWindowSteps);
+  const rss = growth(
+    after.map((s) => s.rssBytes),
+    windowSteps,
+    floorWindowSteps,
+  );
+  const heapFloor = floorOf(
+    after.map((s) => s.heapUsedBytes),
+    floorWindowSteps,
+  );
   return {
     steps: samples.length,
     numTensorsMin,
@@ -148,7 +160,12 @@ export function summarizeWorker(samples: readonly StepSample[], warmupSteps: num
 }
 
 /** RSS growth of a series sampled once per step (`bytes[k]` at step k + 1), from `warmupSteps` on. */
-export function summarizeGrowth(bytes: readonly number[], warmupSteps: number, windowSteps: number, floorWindowSteps: number): GrowthSummary {
+export function summarizeGrowth(
+  bytes: readonly number[],
+  warmupSteps: number,
+  windowSteps: number,
+  floorWindowSteps: number,
+): GrowthSummary {
   if (bytes.length <= warmupSteps || warmupSteps < 1) {
     throw new RangeError(`summarizeGrowth needs more samples (${bytes.length}) than warm-up steps (${warmupSteps}), and warm-up >= 1`);
   }

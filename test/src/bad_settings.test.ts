@@ -23,9 +23,18 @@ function assertOneLine(stderr: string, pattern: RegExp): void {
 test('a coordinator --port already in use: exit 2, one line naming the flag and the fix', { timeout: 120_000 }, async () => {
   const { server, port } = await holdPort();
   try {
-    const r = await runApp(COORDINATOR_ENTRY, ['--workers', '1', '--port', String(port), '--data-dir', CIFAR10_TEST_DIR, '--no-dashboard', '--run-dir', '/tmp/gnet-unused-run'], { timeoutMs: 100_000, env: { GNET_TOKEN: 's' } });
+    const r = await runApp(
+      COORDINATOR_ENTRY,
+      ['--workers', '1', '--port', String(port), '--data-dir', CIFAR10_TEST_DIR, '--no-dashboard', '--run-dir', '/tmp/gnet-unused-run'],
+      { timeoutMs: 100_000, env: { GNET_TOKEN: 's' } },
+    );
     assert.equal(r.code, 2, r.stderr);
-    assertOneLine(r.stderr, new RegExp(`^coordinator: --port ${port} on 127\\.0\\.0\\.1: the port is already in use \\(EADDRINUSE\\); pick another --port \\(0: any free port\\)`));
+    assertOneLine(
+      r.stderr,
+      new RegExp(
+        `^coordinator: --port ${port} on 127\\.0\\.0\\.1: the port is already in use \\(EADDRINUSE\\); pick another --port \\(0: any free port\\)`,
+      ),
+    );
     assert.ok(!r.logs.some((l) => l['err'] !== undefined), 'no error object (stack) in the log');
   } finally {
     server.close();
@@ -35,7 +44,11 @@ test('a coordinator --port already in use: exit 2, one line naming the flag and 
 test('a worker --peer-port already in use: exit 2, one line naming the flag and the fix', { timeout: 120_000 }, async () => {
   const { server, port } = await holdPort();
   try {
-    const r = await runApp(WORKER_ENTRY, ['--coordinator', 'ws://127.0.0.1:1', '--peer-port', String(port), '--backend', 'wasm', '--data-dir', CIFAR10_TEST_DIR], { timeoutMs: 100_000, env: { GNET_TOKEN: 's' } });
+    const r = await runApp(
+      WORKER_ENTRY,
+      ['--coordinator', 'ws://127.0.0.1:1', '--peer-port', String(port), '--backend', 'wasm', '--data-dir', CIFAR10_TEST_DIR],
+      { timeoutMs: 100_000, env: { GNET_TOKEN: 's' } },
+    );
     assert.equal(r.code, 2, r.stderr);
     assertOneLine(r.stderr, new RegExp(`^worker: --peer-port ${port} on 127\\.0\\.0\\.1: the port is already in use \\(EADDRINUSE\\)`));
   } finally {

@@ -14,28 +14,47 @@ const WORKER_TIMEOUT_MS = 2000;
 // On onednn a 384-image step took ~2.8 s; 768 keeps steps well above 1.5x the timeout even on a quiet machine.
 const PER_WORKER_BATCH = 768;
 
-test(`steps longer than --worker-timeout-ms (${WORKER_TIMEOUT_MS} ms) evict nobody: heartbeats flow between micro-batches`, { timeout: TIMEOUT_MS + 30_000 }, async (t) => {
-  const runDir = await mkdtemp(join(tmpdir(), 'gnet-busy-'));
-  try {
-    const group = await startGroup({
-      workers: 2,
-      timeoutMs: TIMEOUT_MS,
-      coordinatorArgs: [
-        ...['--width', '0.0625', '--epochs', '1', '--batch-size', String(2 * PER_WORKER_BATCH), '--micro-batch', '8', '--train-limit', String(4 * PER_WORKER_BATCH)],
-        ...['--eval-limit', '16', '--warmup-epochs', '0', '--run-dir', runDir, '--no-dashboard', '--checkpoint-every-steps', '0'],
-        ...['--worker-timeout-ms', String(WORKER_TIMEOUT_MS), '--heartbeat-ms', '200', '--min-workers', '2'],
-      ],
-    });
-    const results = await finished(group);
-    assert.equal(results.coordinator.code, 0, describe(results));
-    const logs = results.coordinator.logs;
-    assert.deepEqual(logs.filter((l) => l['msg'] === 'worker lost'), [], 'no worker was taken for dead');
-    // The steps really were longer than the limit: the check would have bitten without the yields.
-    const epoch = logs.find((l) => l['msg'] === 'epoch done');
-    const stepMs = (epoch?.['meanStepMs'] as { computeMs: number } | undefined)?.computeMs ?? Number.NaN;
-    t.diagnostic(`mean compute per step ${Math.round(stepMs)} ms, worker timeout ${WORKER_TIMEOUT_MS} ms`);
-    assert.ok(stepMs > 1.5 * WORKER_TIMEOUT_MS, `steps of ${Math.round(stepMs)} ms are not long enough to prove anything`);
-  } finally {
-    await rm(runDir, { recursive: true, force: true });
-  }
-});
+test(
+  `steps longer than --worker-timeout-ms (${WORKER_TIMEOUT_MS} ms) evict nobody: heartbeats flow between micro-batches`,
+  { timeout: TIMEOUT_MS + 30_000 },
+  async (t) => {
+    const runDir = await mkdtemp(join(tmpdir(), 'gnet-busy-'));
+    try {
+      const group = await startGroup({
+        workers: 2,
+        timeoutMs: TIMEOUT_MS,
+        coordinatorArgs: [
+          ...[
+            '--width',
+            '0.0625',
+            '--epochs',
+            '1',
+            '--batch-size',
+            String(2 * PER_WORKER_BATCH),
+            '--micro-batch',
+            '8',
+            '--train-limit',
+            String(4 * PER_WORKER_BATCH),
+          ],
+          ...['--eval-limit', '16', '--warmup-epochs', '0', '--run-dir', runDir, '--no-dashboard', '--checkpoint-every-steps', '0'],
+          ...['--worker-timeout-ms', String(WORKER_TIMEOUT_MS), '--heartbeat-ms', '200', '--min-workers', '2'],
+        ],
+      });
+      const results = await finished(group);
+      assert.equal(results.coordinator.code, 0, describe(results));
+      const logs = results.coordinator.logs;
+      assert.deepEqual(
+        logs.filter((l) => l['msg'] === 'worker lost'),
+        [],
+        'no worker was taken for dead',
+      );
+      // The steps really were longer than the limit: the check would have bitten without the yields.
+      const epoch = logs.find((l) => l['msg'] === 'epoch done');
+      const stepMs = (epoch?.['meanStepMs'] as { computeMs: number } | undefined)?.computeMs ?? Number.NaN;
+      t.diagnostic(`mean compute per step ${Math.round(stepMs)} ms, worker timeout ${WORKER_TIMEOUT_MS} ms`);
+      assert.ok(stepMs > 1.5 * WORKER_TIMEOUT_MS, `steps of ${Math.round(stepMs)} ms are not long enough to prove anything`);
+    } finally {
+      await rm(runDir, { recursive: true, force: true });
+    }
+  },
+);

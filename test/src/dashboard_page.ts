@@ -12,7 +12,9 @@ export const CHROMIUM_PATH = process.env['CHROMIUM_PATH'] || '/usr/bin/chromium'
 /** Launches headless chromium; throws (never skips) when it is not installed. */
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`chromium not found at ${CHROMIUM_PATH}: the dashboard browser test needs it (Debian: apt-get install chromium; elsewhere set CHROMIUM_PATH to a Chromium or Chrome executable)`);
+    throw new Error(
+      `chromium not found at ${CHROMIUM_PATH}: the dashboard browser test needs it (Debian: apt-get install chromium; elsewhere set CHROMIUM_PATH to a Chromium or Chrome executable)`,
+    );
   }
   // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] });

@@ -27,7 +27,9 @@ try {
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
-  await page.waitForFunction(() => ['finished', 'failed'].includes(document.getElementById('status')?.textContent ?? ''), null, { timeout: Math.max(1000, deadline - Date.now()) });
+  await page.waitForFunction(() => ['finished', 'failed'].includes(document.getElementById('status')?.textContent ?? ''), null, {
+    timeout: Math.max(1000, deadline - Date.now()),
+  });
   // One render period after the last event.
   await page.waitForTimeout(1000);
   await page.screenshot({ path: out });

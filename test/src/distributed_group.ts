@@ -26,16 +26,42 @@ export async function startGroup(o: {
   const token = o.token ?? 'integration-secret';
   const coordinator = startApp(
     COORDINATOR_ENTRY,
-    ['--workers', String(o.workers), '--port', '0', '--data-dir', CIFAR10_TEST_DIR, '--join-timeout-ms', String(o.timeoutMs), ...o.coordinatorArgs],
+    [
+      '--workers',
+      String(o.workers),
+      '--port',
+      '0',
+      '--data-dir',
+      CIFAR10_TEST_DIR,
+      '--join-timeout-ms',
+      String(o.timeoutMs),
+      ...o.coordinatorArgs,
+    ],
     { timeoutMs: o.timeoutMs, env: { GNET_TOKEN: token } },
   );
   const listening = await coordinator.waitForLog((l) => l['msg'] === 'coordinator listening', 60_000);
   const url = listening['url'] as string;
   const workers = Array.from({ length: o.workers }, (_, i) =>
-    startApp(WORKER_ENTRY, ['--coordinator', url, '--worker-id', `w${i}`, '--backend', 'onednn', '--threads', '1', '--data-dir', CIFAR10_TEST_DIR, ...(o.workerArgs?.(i) ?? [])], {
-      timeoutMs: o.timeoutMs,
-      env: { GNET_TOKEN: token },
-    }),
+    startApp(
+      WORKER_ENTRY,
+      [
+        '--coordinator',
+        url,
+        '--worker-id',
+        `w${i}`,
+        '--backend',
+        'onednn',
+        '--threads',
+        '1',
+        '--data-dir',
+        CIFAR10_TEST_DIR,
+        ...(o.workerArgs?.(i) ?? []),
+      ],
+      {
+        timeoutMs: o.timeoutMs,
+        env: { GNET_TOKEN: token },
+      },
+    ),
   );
   return { url, coordinator, workers };
 }
@@ -55,12 +81,18 @@ export function rankOf(logs: ReadonlyArray<Record<string, unknown>>): number {
 
 /** `--trace-weights` lines: the SHA-256 of the weights after each step, keyed `epoch/step`. */
 export function weightDigests(logs: ReadonlyArray<Record<string, unknown>>): Map<string, string> {
-  return new Map(logs.filter((l) => l['msg'] === 'weights digest').map((l) => [`${String(l['epoch'])}/${String(l['step'])}`, l['weightsSha256'] as string]));
+  return new Map(
+    logs
+      .filter((l) => l['msg'] === 'weights digest')
+      .map((l) => [`${String(l['epoch'])}/${String(l['step'])}`, l['weightsSha256'] as string]),
+  );
 }
 
 /** `--trace-samples` lines: the training-set indices of each step's batch, keyed `epoch/step`. */
 export function batchSamples(logs: ReadonlyArray<Record<string, unknown>>): Map<string, number[]> {
-  return new Map(logs.filter((l) => l['msg'] === 'batch samples').map((l) => [`${String(l['epoch'])}/${String(l['step'])}`, l['samples'] as number[]]));
+  return new Map(
+    logs.filter((l) => l['msg'] === 'batch samples').map((l) => [`${String(l['epoch'])}/${String(l['step'])}`, l['samples'] as number[]]),
+  );
 }
 
 /** A failure message with each process's stderr tail, for assertions. */

@@ -32,12 +32,32 @@ function coordinatorArgs(runDir: string, algorithm: 'ring' | 'star', extra: stri
   return [
     ...['--algorithm', algorithm, '--width', '0.0625', '--epochs', '2', '--batch-size', String(GLOBAL_BATCH), '--seed', String(SEED)],
     ...['--train-limit', String(TRAIN_IMAGES), '--eval-limit', '40', '--warmup-epochs', '0', '--run-dir', runDir, '--log-level', 'debug'],
-    ...['--heartbeat-ms', '500', '--worker-timeout-ms', String(WORKER_TIMEOUT_MS), '--round-timeout-ms', '60000', '--rejoin-timeout-ms', '20000'],
+    ...[
+      '--heartbeat-ms',
+      '500',
+      '--worker-timeout-ms',
+      String(WORKER_TIMEOUT_MS),
+      '--round-timeout-ms',
+      '60000',
+      '--rejoin-timeout-ms',
+      '20000',
+    ],
     ...extra,
   ];
 }
 
-const WORKER_ARGS = ['--trace-weights', '--trace-samples', '--log-level', 'debug', '--coordinator-timeout-ms', '30000', '--reconnect-timeout-ms', '60000', '--collective-timeout-ms', '30000'];
+const WORKER_ARGS = [
+  '--trace-weights',
+  '--trace-samples',
+  '--log-level',
+  'debug',
+  '--coordinator-timeout-ms',
+  '30000',
+  '--reconnect-timeout-ms',
+  '60000',
+  '--collective-timeout-ms',
+  '30000',
+];
 
 type Line = Record<string, unknown>;
 
@@ -89,7 +109,12 @@ function assertIdenticalReplicas(results: readonly ProcessResult[], lastPerWorke
 
 /** Every step of both epochs ran, and each epoch's final attempts cover the training images exactly once. */
 async function assertSampleAccounting(results: readonly ProcessResult[], lastPerWorker = false): Promise<void> {
-  const final = new Map([...finalAttempts(results, 'batch samples', lastPerWorker)].map(([step, lines]) => [step, { samples: lines.flatMap((l) => l['samples'] as number[]) }]));
+  const final = new Map(
+    [...finalAttempts(results, 'batch samples', lastPerWorker)].map(([step, lines]) => [
+      step,
+      { samples: lines.flatMap((l) => l['samples'] as number[]) },
+    ]),
+  );
   const train = await readCifar10(CIFAR10_TEST_DIR, 'train');
   const runImages = [...stratifiedSplit(train.labels, 500, SEED).train.subarray(0, TRAIN_IMAGES)].sort((a, b) => a - b);
   for (const epoch of [0, 1]) {
@@ -100,7 +125,11 @@ async function assertSampleAccounting(results: readonly ProcessResult[], lastPer
       assert.equal(attempt.samples.length, GLOBAL_BATCH, `step ${epoch * STEPS_PER_EPOCH + step} saw ${attempt.samples.length} samples`);
       seen.push(...attempt.samples);
     }
-    assert.deepEqual([...seen].sort((a, b) => a - b), runImages, `epoch ${epoch}: not every training image exactly once`);
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      runImages,
+      `epoch ${epoch}: not every training image exactly once`,
+    );
   }
 }
 
@@ -127,118 +156,180 @@ function finalAccuracy(coordinator: ProcessResult): number {
 }
 
 async function workerWithRank(group: Group, rank: number): Promise<number> {
-  const ranks = await Promise.all(group.workers.map(async (w) => (await w.waitForLog((l) => l['msg'] === 'welcome', 60_000))['rank'] as number));
+  const ranks = await Promise.all(
+    group.workers.map(async (w) => (await w.waitForLog((l) => l['msg'] === 'welcome', 60_000))['rank'] as number),
+  );
   return ranks.indexOf(rank);
 }
 
-test('ring, 3 workers: one SIGKILLed mid-epoch; the two survivors re-form, stay identical and finish with exact sample accounting', { timeout: TIMEOUT_MS + 30_000 }, async (t) => {
-  await withRunDir('kill', async (runDir) => {
-    const group = await startGroup({ workers: 3, timeoutMs: TIMEOUT_MS, coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--min-workers', '2']), workerArgs: () => WORKER_ARGS });
-    await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 5, 120_000);
-    const victim = group.workers[await workerWithRank(group, 1)]!;
-    const killedAt = performance.now();
-    victim.child.kill('SIGKILL');
-    const reformed = await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && (l['generation'] as number) >= 1, 60_000);
-    const recoveryMs = performance.now() - killedAt;
-    const results = await finished(group);
-    assert.equal(results.coordinator.code, 0, describe(results));
-    const survivors = results.workers.filter((w) => w.signal !== 'SIGKILL');
-    assert.equal(survivors.length, 2);
-    for (const w of survivors) assert.equal(w.code, 0, describe(results));
-    assert.equal(reformed['worldSize'], 2);
-    const lost = results.coordinator.logs.find((l) => l['msg'] === 'worker lost');
-    assert.equal(lost?.['rank'], 1);
-    assert.match(String(lost?.['reason']), /connection lost \(1006/);
-    assertIdenticalReplicas(results.workers);
-    await assertSampleAccounting(results.workers);
-    assert.ok(finalAccuracy(results.coordinator) >= 0);
-    t.diagnostic(`worker loss: kill → next generation formed in ${Math.round(recoveryMs)} ms; generations ${JSON.stringify(generations(results.coordinator.logs))}`);
-  });
-});
-
-test('star, 2 workers: one frozen (SIGSTOP) is evicted after --worker-timeout-ms, and when woken rejoins at a step boundary', { timeout: TIMEOUT_MS + 30_000 }, async (t) => {
-  await withRunDir('stall', async (runDir) => {
-    const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: coordinatorArgs(runDir, 'star', ['--min-workers', '1']), workerArgs: () => WORKER_ARGS });
-    await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
-    const frozen = group.workers[await workerWithRank(group, 1)]!;
-    const stoppedAt = performance.now();
-    frozen.child.kill('SIGSTOP');
-    const lost = await group.coordinator.waitForLog((l) => l['msg'] === 'worker lost', 60_000);
-    const detectMs = performance.now() - stoppedAt;
-    assert.match(String(lost['reason']), /silent for \d+ ms \(limit --worker-timeout-ms 15000\)/);
-    await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 1, 60_000);
-    frozen.child.kill('SIGCONT');
-    await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 2 && (l['generation'] as number) >= 2, 90_000);
-    const results = await finished(group);
-    assert.equal(results.coordinator.code, 0, describe(results));
-    for (const w of results.workers) assert.equal(w.code, 0, describe(results));
-    // It is told it was evicted and why, not that the coordinator went away.
-    const rejoin = results.workers.flatMap((w) => w.logs).find((l) => l['msg'] === 'evicted by the coordinator; dialing again to rejoin');
-    assert.ok(rejoin !== undefined, 'the woken worker rejoined');
-    assert.match(String(rejoin['reason']), /the coordinator evicted this worker: .*silent for \d+ ms/);
-    assertIdenticalReplicas(results.workers);
-    await assertSampleAccounting(results.workers);
-    t.diagnostic(`stall: SIGSTOP → evicted in ${Math.round(detectMs)} ms; generations ${JSON.stringify(generations(results.coordinator.logs))}`);
-  });
-});
-
-test('ring: a worker joining mid-run is admitted at a step boundary with the current weights and momentum', { timeout: TIMEOUT_MS + 30_000 }, async (t) => {
-  await withRunDir('join', async (runDir) => {
-    const group = await startGroup({ workers: 1, timeoutMs: TIMEOUT_MS, coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--max-workers', '2']), workerArgs: () => WORKER_ARGS });
-    await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 4, 120_000);
-    const late = startApp(WORKER_ENTRY, ['--coordinator', group.url, '--worker-id', 'late', '--backend', 'onednn', '--threads', '1', '--data-dir', CIFAR10_TEST_DIR, ...WORKER_ARGS], {
-      timeoutMs: TIMEOUT_MS,
-      env: { GNET_TOKEN: 'integration-secret' },
+test(
+  'ring, 3 workers: one SIGKILLed mid-epoch; the two survivors re-form, stay identical and finish with exact sample accounting',
+  { timeout: TIMEOUT_MS + 30_000 },
+  async (t) => {
+    await withRunDir('kill', async (runDir) => {
+      const group = await startGroup({
+        workers: 3,
+        timeoutMs: TIMEOUT_MS,
+        coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--min-workers', '2']),
+        workerArgs: () => WORKER_ARGS,
+      });
+      await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 5, 120_000);
+      const victim = group.workers[await workerWithRank(group, 1)]!;
+      const killedAt = performance.now();
+      victim.child.kill('SIGKILL');
+      const reformed = await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && (l['generation'] as number) >= 1, 60_000);
+      const recoveryMs = performance.now() - killedAt;
+      const results = await finished(group);
+      assert.equal(results.coordinator.code, 0, describe(results));
+      const survivors = results.workers.filter((w) => w.signal !== 'SIGKILL');
+      assert.equal(survivors.length, 2);
+      for (const w of survivors) assert.equal(w.code, 0, describe(results));
+      assert.equal(reformed['worldSize'], 2);
+      const lost = results.coordinator.logs.find((l) => l['msg'] === 'worker lost');
+      assert.equal(lost?.['rank'], 1);
+      assert.match(String(lost?.['reason']), /connection lost \(1006/);
+      assertIdenticalReplicas(results.workers);
+      await assertSampleAccounting(results.workers);
+      assert.ok(finalAccuracy(results.coordinator) >= 0);
+      t.diagnostic(
+        `worker loss: kill → next generation formed in ${Math.round(recoveryMs)} ms; generations ${JSON.stringify(generations(results.coordinator.logs))}`,
+      );
     });
-    group.workers.push(late);
-    const joined = await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 2, 90_000);
-    const results = await finished(group);
-    assert.equal(results.coordinator.code, 0, describe(results));
-    for (const w of results.workers) assert.equal(w.code, 0, describe(results));
-    const lateWelcome = results.workers[1]!.logs.find((l) => l['msg'] === 'welcome');
-    assert.equal(lateWelcome?.['stateFrom'], 'sent');
-    assert.equal(lateWelcome?.['globalStep'], joined['globalStep']);
-    assertIdenticalReplicas(results.workers);
-    await assertSampleAccounting(results.workers);
-    t.diagnostic(`join: admitted at global step ${String(joined['globalStep'])}; generations ${JSON.stringify(generations(results.coordinator.logs))}`);
-  });
-});
+  },
+);
 
-test('ring: the coordinator SIGKILLed and restarted with --resume continues from its checkpoint; the workers rejoin and finish', { timeout: TIMEOUT_MS + 60_000 }, async (t) => {
-  await withRunDir('resume', async (runDir) => {
-    const args = coordinatorArgs(runDir, 'ring', ['--checkpoint-every-steps', '4']);
-    const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
-    const port = new URL(group.url).port;
-    await group.coordinator.waitForLog((l) => l['msg'] === 'checkpoint written' && (l['globalStep'] as number) >= 8, 120_000);
-    const stepsBefore = Math.max(...group.coordinator.logs.filter((l) => l['msg'] === 'round done').map((l) => l['globalStep'] as number));
-    const killedAt = performance.now();
-    group.coordinator.child.kill('SIGKILL');
-    const first = await group.coordinator.done;
-    assert.equal(first.signal, 'SIGKILL');
-    assert.ok((await readdir(join(runDir, 'checkpoints'))).some((f) => /^ckpt-\d+\.ckpt$/.test(f)));
-    const restarted = startApp(
-      COORDINATOR_ENTRY,
-      ['--workers', '2', '--data-dir', CIFAR10_TEST_DIR, '--join-timeout-ms', '120000', ...args, '--port', port, '--resume'],
-      { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: 'integration-secret' } },
-    );
-    const resumed = await restarted.waitForLog((l) => l['msg'] === 'resuming from checkpoint', 60_000);
-    await restarted.waitForLog((l) => l['msg'] === 'round done', 120_000);
-    const recoveryMs = performance.now() - killedAt;
-    const coordinator = await restarted.done;
-    const workers = await Promise.all(group.workers.map((w) => w.done));
-    const results = { coordinator, workers };
-    assert.equal(coordinator.code, 0, describe(results));
-    for (const w of workers) assert.equal(w.code, 0, describe(results));
-    const resumedAt = resumed['globalStep'] as number;
-    assert.ok(resumedAt >= 8 && resumedAt <= stepsBefore + 1, `resumed at ${resumedAt}, last step before the kill ${stepsBefore}`);
-    assert.ok(stepsBefore + 1 - resumedAt <= 4, 'lost more than one checkpoint interval');
-    for (const w of workers) assert.ok(w.logs.some((l) => l['msg'] === 'lost the coordinator; dialing again to rejoin'));
-    assertIdenticalReplicas(workers, true);
-    await assertSampleAccounting(workers, true);
-    assert.ok(finalAccuracy(coordinator) >= 0);
-    t.diagnostic(`coordinator restart: kill → first round of the resumed run in ${Math.round(recoveryMs)} ms; resumed at step ${resumedAt}, ${stepsBefore + 1 - resumedAt} steps recomputed`);
-  });
-});
+test(
+  'star, 2 workers: one frozen (SIGSTOP) is evicted after --worker-timeout-ms, and when woken rejoins at a step boundary',
+  { timeout: TIMEOUT_MS + 30_000 },
+  async (t) => {
+    await withRunDir('stall', async (runDir) => {
+      const group = await startGroup({
+        workers: 2,
+        timeoutMs: TIMEOUT_MS,
+        coordinatorArgs: coordinatorArgs(runDir, 'star', ['--min-workers', '1']),
+        workerArgs: () => WORKER_ARGS,
+      });
+      await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
+      const frozen = group.workers[await workerWithRank(group, 1)]!;
+      const stoppedAt = performance.now();
+      frozen.child.kill('SIGSTOP');
+      const lost = await group.coordinator.waitForLog((l) => l['msg'] === 'worker lost', 60_000);
+      const detectMs = performance.now() - stoppedAt;
+      assert.match(String(lost['reason']), /silent for \d+ ms \(limit --worker-timeout-ms 15000\)/);
+      await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 1, 60_000);
+      frozen.child.kill('SIGCONT');
+      await group.coordinator.waitForLog(
+        (l) => l['msg'] === 'group formed' && l['worldSize'] === 2 && (l['generation'] as number) >= 2,
+        90_000,
+      );
+      const results = await finished(group);
+      assert.equal(results.coordinator.code, 0, describe(results));
+      for (const w of results.workers) assert.equal(w.code, 0, describe(results));
+      // It is told it was evicted and why, not that the coordinator went away.
+      const rejoin = results.workers.flatMap((w) => w.logs).find((l) => l['msg'] === 'evicted by the coordinator; dialing again to rejoin');
+      assert.ok(rejoin !== undefined, 'the woken worker rejoined');
+      assert.match(String(rejoin['reason']), /the coordinator evicted this worker: .*silent for \d+ ms/);
+      assertIdenticalReplicas(results.workers);
+      await assertSampleAccounting(results.workers);
+      t.diagnostic(
+        `stall: SIGSTOP → evicted in ${Math.round(detectMs)} ms; generations ${JSON.stringify(generations(results.coordinator.logs))}`,
+      );
+    });
+  },
+);
+
+test(
+  'ring: a worker joining mid-run is admitted at a step boundary with the current weights and momentum',
+  { timeout: TIMEOUT_MS + 30_000 },
+  async (t) => {
+    await withRunDir('join', async (runDir) => {
+      const group = await startGroup({
+        workers: 1,
+        timeoutMs: TIMEOUT_MS,
+        coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--max-workers', '2']),
+        workerArgs: () => WORKER_ARGS,
+      });
+      await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 4, 120_000);
+      const late = startApp(
+        WORKER_ENTRY,
+        [
+          '--coordinator',
+          group.url,
+          '--worker-id',
+          'late',
+          '--backend',
+          'onednn',
+          '--threads',
+          '1',
+          '--data-dir',
+          CIFAR10_TEST_DIR,
+          ...WORKER_ARGS,
+        ],
+        {
+          timeoutMs: TIMEOUT_MS,
+          env: { GNET_TOKEN: 'integration-secret' },
+        },
+      );
+      group.workers.push(late);
+      const joined = await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 2, 90_000);
+      const results = await finished(group);
+      assert.equal(results.coordinator.code, 0, describe(results));
+      for (const w of results.workers) assert.equal(w.code, 0, describe(results));
+      const lateWelcome = results.workers[1]!.logs.find((l) => l['msg'] === 'welcome');
+      assert.equal(lateWelcome?.['stateFrom'], 'sent');
+      assert.equal(lateWelcome?.['globalStep'], joined['globalStep']);
+      assertIdenticalReplicas(results.workers);
+      await assertSampleAccounting(results.workers);
+      t.diagnostic(
+        `join: admitted at global step ${String(joined['globalStep'])}; generations ${JSON.stringify(generations(results.coordinator.logs))}`,
+      );
+    });
+  },
+);
+
+test(
+  'ring: the coordinator SIGKILLed and restarted with --resume continues from its checkpoint; the workers rejoin and finish',
+  { timeout: TIMEOUT_MS + 60_000 },
+  async (t) => {
+    await withRunDir('resume', async (runDir) => {
+      const args = coordinatorArgs(runDir, 'ring', ['--checkpoint-every-steps', '4']);
+      const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
+      const port = new URL(group.url).port;
+      await group.coordinator.waitForLog((l) => l['msg'] === 'checkpoint written' && (l['globalStep'] as number) >= 8, 120_000);
+      const stepsBefore = Math.max(
+        ...group.coordinator.logs.filter((l) => l['msg'] === 'round done').map((l) => l['globalStep'] as number),
+      );
+      const killedAt = performance.now();
+      group.coordinator.child.kill('SIGKILL');
+      const first = await group.coordinator.done;
+      assert.equal(first.signal, 'SIGKILL');
+      assert.ok((await readdir(join(runDir, 'checkpoints'))).some((f) => /^ckpt-\d+\.ckpt$/.test(f)));
+      const restarted = startApp(
+        COORDINATOR_ENTRY,
+        ['--workers', '2', '--data-dir', CIFAR10_TEST_DIR, '--join-timeout-ms', '120000', ...args, '--port', port, '--resume'],
+        { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: 'integration-secret' } },
+      );
+      const resumed = await restarted.waitForLog((l) => l['msg'] === 'resuming from checkpoint', 60_000);
+      await restarted.waitForLog((l) => l['msg'] === 'round done', 120_000);
+      const recoveryMs = performance.now() - killedAt;
+      const coordinator = await restarted.done;
+      const workers = await Promise.all(group.workers.map((w) => w.done));
+      const results = { coordinator, workers };
+      assert.equal(coordinator.code, 0, describe(results));
+      for (const w of workers) assert.equal(w.code, 0, describe(results));
+      const resumedAt = resumed['globalStep'] as number;
+      assert.ok(resumedAt >= 8 && resumedAt <= stepsBefore + 1, `resumed at ${resumedAt}, last step before the kill ${stepsBefore}`);
+      assert.ok(stepsBefore + 1 - resumedAt <= 4, 'lost more than one checkpoint interval');
+      for (const w of workers) assert.ok(w.logs.some((l) => l['msg'] === 'lost the coordinator; dialing again to rejoin'));
+      assertIdenticalReplicas(workers, true);
+      await assertSampleAccounting(workers, true);
+      assert.ok(finalAccuracy(coordinator) >= 0);
+      t.diagnostic(
+        `coordinator restart: kill → first round of the resumed run in ${Math.round(recoveryMs)} ms; resumed at step ${resumedAt}, ${stepsBefore + 1 - resumedAt} steps recomputed`,
+      );
+    });
+  },
+);
 
 test('ring: a NaN gradient on one worker is skipped by every replica alike and the run goes on', { timeout: TIMEOUT_MS }, async () => {
   await withRunDir('nan', async (runDir) => {
@@ -251,7 +342,10 @@ test('ring: a NaN gradient on one worker is skipped by every replica alike and t
     const results = await finished(group);
     assert.equal(results.coordinator.code, 0, describe(results));
     const skipped = results.coordinator.logs.filter((l) => l['msg'] === 'round done' && l['skipped'] === true);
-    assert.deepEqual(skipped.map((l) => l['globalStep']), [3]);
+    assert.deepEqual(
+      skipped.map((l) => l['globalStep']),
+      [3],
+    );
     for (const w of results.workers) {
       assert.equal(w.code, 0, describe(results));
       assert.ok(w.logs.some((l) => l['msg'] === 'non-finite gradient: update skipped on every rank' && l['globalStep'] === 3));
@@ -264,22 +358,26 @@ test('ring: a NaN gradient on one worker is skipped by every replica alike and t
   });
 });
 
-test('ring: --max-skipped-steps non-finite steps in a row stop the run with a checkpoint and a clear message', { timeout: TIMEOUT_MS }, async () => {
-  await withRunDir('diverged', async (runDir) => {
-    const group = await startGroup({
-      workers: 2,
-      timeoutMs: TIMEOUT_MS,
-      coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--epochs', '1', '--max-skipped-steps', '1']),
-      workerArgs: (i) => [...WORKER_ARGS, ...(i === 1 ? ['--fault-nan-at-step', '2'] : [])],
+test(
+  'ring: --max-skipped-steps non-finite steps in a row stop the run with a checkpoint and a clear message',
+  { timeout: TIMEOUT_MS },
+  async () => {
+    await withRunDir('diverged', async (runDir) => {
+      const group = await startGroup({
+        workers: 2,
+        timeoutMs: TIMEOUT_MS,
+        coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--epochs', '1', '--max-skipped-steps', '1']),
+        workerArgs: (i) => [...WORKER_ARGS, ...(i === 1 ? ['--fault-nan-at-step', '2'] : [])],
+      });
+      const results = await finished(group);
+      assert.equal(results.coordinator.code, 1, describe(results));
+      assert.match(
+        results.coordinator.stderr,
+        /TrainingDivergedError: 1 steps in a row \(up to global step 2\) had a NaN or infinite gradient and were skipped \(limit --max-skipped-steps 1\); a checkpoint was saved: only rank \d \(worker 'w1'\) computed a non-finite loss while the others' stayed finite: suspect that worker \(its backend, hardware or data\) before the learning rate; replace it and resume with --resume/,
+      );
+      // The checkpoint holds the state after the skipped step (which trains step 3 next).
+      assert.ok((await readdir(join(runDir, 'checkpoints'))).includes('ckpt-000000003.ckpt'));
+      for (const w of results.workers) assert.equal(w.code, 1, describe(results));
     });
-    const results = await finished(group);
-    assert.equal(results.coordinator.code, 1, describe(results));
-    assert.match(
-      results.coordinator.stderr,
-      /TrainingDivergedError: 1 steps in a row \(up to global step 2\) had a NaN or infinite gradient and were skipped \(limit --max-skipped-steps 1\); a checkpoint was saved: only rank \d \(worker 'w1'\) computed a non-finite loss while the others' stayed finite: suspect that worker \(its backend, hardware or data\) before the learning rate; replace it and resume with --resume/,
-    );
-    // The checkpoint holds the state after the skipped step (which trains step 3 next).
-    assert.ok((await readdir(join(runDir, 'checkpoints'))).includes('ckpt-000000003.ckpt'));
-    for (const w of results.workers) assert.equal(w.code, 1, describe(results));
-  });
-});
+  },
+);

@@ -145,12 +145,23 @@ export class FuzzPlanner {
       if (rng.int(2) === 0) frame.set(helloFrame(rng, n));
       return { kind: 'oversized', frames: [bin(frame)], afterChallenge };
     }
-    if (roll < 87) return { kind: 'text', frames: [{ data: rng.int(3) === 0 ? '{"type":"hello","protocolVersion":1}' : randomText(rng, rng.int(200)), binary: false }], afterChallenge };
-    if (roll < 89) return { kind: 'text, invalid UTF-8', frames: [{ data: Uint8Array.from([0x80, 0xff, ...randomBytes(rng, rng.int(32))]), binary: false }], afterChallenge };
+    if (roll < 87)
+      return {
+        kind: 'text',
+        frames: [{ data: rng.int(3) === 0 ? '{"type":"hello","protocolVersion":1}' : randomText(rng, rng.int(200)), binary: false }],
+        afterChallenge,
+      };
+    if (roll < 89)
+      return {
+        kind: 'text, invalid UTF-8',
+        frames: [{ data: Uint8Array.from([0x80, 0xff, ...randomBytes(rng, rng.int(32))]), binary: false }],
+        afterChallenge,
+      };
     if (roll < 92) return { kind: 'empty', frames: [bin(new Uint8Array(0))], afterChallenge };
     // A burst: a wrong hello (or garbage) and more frames right behind it, before any answer.
     const burst = [bin(rng.int(2) === 0 ? helloFrame(rng, n) : randomBytes(rng, rng.int(64)))];
-    for (let i = 0, more = 1 + rng.int(4); i < more; i++) burst.push(bin(rng.int(2) === 0 ? helloFrame(rng, n) : randomBytes(rng, rng.int(128))));
+    for (let i = 0, more = 1 + rng.int(4); i < more; i++)
+      burst.push(bin(rng.int(2) === 0 ? helloFrame(rng, n) : randomBytes(rng, rng.int(128))));
     return { kind: 'burst', frames: burst, afterChallenge };
   }
 }

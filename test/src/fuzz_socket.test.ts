@@ -87,99 +87,144 @@ class Tally {
     this.counts.set(key, (this.counts.get(key) ?? 0) + n);
   }
   toString(): string {
-    return [...this.counts].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
+    return [...this.counts]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
   }
 }
 
-test('hostile first frames on the coordinator port while two workers train: all refused with documented codes, training unharmed', { timeout: 10 * 60_000 }, async (t) => {
-  const documented = documentedCodes();
-  assert.ok(documented.size >= 13, `parsed only ${documented.size} codes from the protocol README`);
-  const runDir = await mkdtemp(join(tmpdir(), 'fuzz-run-'));
-  try {
-    const group = await startGroup({
-      workers: 2,
-      timeoutMs: 8 * 60_000,
-      coordinatorArgs: [
-        ...['--width', '0.0625', '--epochs', String(EPOCHS), '--batch-size', '32', '--micro-batch', '16', '--lr', '0.05', '--warmup-epochs', '0'],
-        ...['--train-limit', '256', '--eval-limit', '100', '--run-dir', runDir, '--seed', String(SEED)],
-      ],
-    });
-    const port = Number(new URL(group.url).port);
-    const speaksFirst = await serverSpeaksFirst(group.url);
-    const planner = new FuzzPlanner(SEED, speaksFirst);
+test(
+  'hostile first frames on the coordinator port while two workers train: all refused with documented codes, training unharmed',
+  { timeout: 10 * 60_000 },
+  async (t) => {
+    const documented = documentedCodes();
+    assert.ok(documented.size >= 13, `parsed only ${documented.size} codes from the protocol README`);
+    const runDir = await mkdtemp(join(tmpdir(), 'fuzz-run-'));
+    try {
+      const group = await startGroup({
+        workers: 2,
+        timeoutMs: 8 * 60_000,
+        coordinatorArgs: [
+          ...[
+            '--width',
+            '0.0625',
+            '--epochs',
+            String(EPOCHS),
+            '--batch-size',
+            '32',
+            '--micro-batch',
+            '16',
+            '--lr',
+            '0.05',
+            '--warmup-epochs',
+            '0',
+          ],
+          ...['--train-limit', '256', '--eval-limit', '100', '--run-dir', runDir, '--seed', String(SEED)],
+        ],
+      });
+      const port = Number(new URL(group.url).port);
+      const speaksFirst = await serverSpeaksFirst(group.url);
+      const planner = new FuzzPlanner(SEED, speaksFirst);
 
-    let stop = false;
-    const lastEpoch = group.coordinator.waitForLog((l) => l['msg'] === 'epoch done' && l['epoch'] === EPOCHS, 8 * 60_000);
-    let trainedUntil: number | null = null;
-    lastEpoch.then(() => ((stop = true), (trainedUntil = performance.now())), () => (stop = true));
-    let trainingSince: number | null = null;
-    group.coordinator.waitForLog((l) => l['msg'] === 'group formed', 8 * 60_000).then(() => (trainingSince = performance.now()), () => undefined);
+      let stop = false;
+      const lastEpoch = group.coordinator.waitForLog((l) => l['msg'] === 'epoch done' && l['epoch'] === EPOCHS, 8 * 60_000);
+      let trainedUntil: number | null = null;
+      lastEpoch.then(
+        () => ((stop = true), (trainedUntil = performance.now())),
+        () => (stop = true),
+      );
+      let trainingSince: number | null = null;
+      group.coordinator
+        .waitForLog((l) => l['msg'] === 'group formed', 8 * 60_000)
+        .then(
+          () => (trainingSince = performance.now()),
+          () => undefined,
+        );
 
-    const byKind = new Tally();
-    const byCode = new Tally();
-    const rejectsSeen = new Tally();
-    const violations: string[] = [];
-    let started = 0;
-    let afterChallenge = 0;
-    let duringTraining = 0;
-    const t0 = performance.now();
-    const countWaits = (plan: FuzzPlan): FuzzPlan => {
-      if (plan.afterChallenge) afterChallenge++;
-      return plan;
-    };
-    const worker = async (): Promise<void> => {
-      while (!stop && started < MAX_CONNECTIONS) {
-        const n = started++;
-        if (trainingSince !== null) duringTraining++;
-        const outcome =
-          n % RAW_TCP_EVERY === RAW_TCP_EVERY - 1
-            ? await rawTcpConnection(port, garbageFor(n), CONNECTION_TIMEOUT_MS)
-            : await fuzzConnection(group.url, countWaits(planner.plan(n)), CONNECTION_TIMEOUT_MS);
-        byKind.add(outcome.kind);
-        byCode.add(outcome.reject !== null ? `${outcome.reject.code}/${String(outcome.closeCode)}` : `no reject/${String(outcome.closeCode)}`);
-        if (outcome.reject !== null) rejectsSeen.add(outcome.reject.code);
-        const why = violation(outcome, documented);
-        if (why !== null && violations.length < 20) violations.push(`connection ${n} (${outcome.kind}): ${why}`);
-        else if (why !== null) violations.push('');
+      const byKind = new Tally();
+      const byCode = new Tally();
+      const rejectsSeen = new Tally();
+      const violations: string[] = [];
+      let started = 0;
+      let afterChallenge = 0;
+      let duringTraining = 0;
+      const t0 = performance.now();
+      const countWaits = (plan: FuzzPlan): FuzzPlan => {
+        if (plan.afterChallenge) afterChallenge++;
+        return plan;
+      };
+      const worker = async (): Promise<void> => {
+        while (!stop && started < MAX_CONNECTIONS) {
+          const n = started++;
+          if (trainingSince !== null) duringTraining++;
+          const outcome =
+            n % RAW_TCP_EVERY === RAW_TCP_EVERY - 1
+              ? await rawTcpConnection(port, garbageFor(n), CONNECTION_TIMEOUT_MS)
+              : await fuzzConnection(group.url, countWaits(planner.plan(n)), CONNECTION_TIMEOUT_MS);
+          byKind.add(outcome.kind);
+          byCode.add(
+            outcome.reject !== null ? `${outcome.reject.code}/${String(outcome.closeCode)}` : `no reject/${String(outcome.closeCode)}`,
+          );
+          if (outcome.reject !== null) rejectsSeen.add(outcome.reject.code);
+          const why = violation(outcome, documented);
+          if (why !== null && violations.length < 20) violations.push(`connection ${n} (${outcome.kind}): ${why}`);
+          else if (why !== null) violations.push('');
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      const seconds = (performance.now() - t0) / 1000;
+      const results = await finished(group);
+
+      t.diagnostic(
+        `${started} connections in ${seconds.toFixed(1)} s (${(started / seconds).toFixed(0)}/s, ${CONCURRENCY} in flight), ${duringTraining} after the group formed`,
+      );
+      if (trainingSince !== null && trainedUntil !== null)
+        t.diagnostic(`training (group formed → last epoch done): ${((trainedUntil - trainingSince) / 1000).toFixed(1)} s`);
+      t.diagnostic(
+        `server sends a first message (challenge): ${speaksFirst}; ${afterChallenge} connections sent their frames after it, the rest at once`,
+      );
+      t.diagnostic(`by kind: ${byKind.toString()}`);
+      t.diagnostic(`by reject code / close code: ${byCode.toString()}`);
+      assert.deepEqual(
+        violations.filter((v) => v !== ''),
+        [],
+        `${violations.length} connections broke the rules`,
+      );
+      assert.ok(started >= MIN_CONNECTIONS, `only ${started} connections before training ended`);
+      assert.ok(duringTraining > 0, 'no fuzz connection while the group was training');
+
+      assert.equal(results.coordinator.timedOut, false, 'the run exceeded its time budget');
+      assert.equal(results.coordinator.code, 0, `coordinator failed:\n${describe(results)}`);
+      results.workers.forEach((w, i) => assert.equal(w.code, 0, `worker ${i} failed:\n${describe(results)}`));
+      const final = results.coordinator.logs.find(
+        (l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('final test accuracy '),
+      );
+      assert.ok(final, 'the coordinator states the final test accuracy');
+      t.diagnostic(String(final['msg']));
+
+      // The coordinator logs each refusal once, rate-limited: the first of each code per interval as
+      // 'hello refused', the rest counted in the next 'more connections refused' summary (which also
+      // counts connections dropped before any hello, by the admission guard's own codes): the two
+      // tallies agree.
+      const logged = new Tally();
+      const admissionCodes = new Set(['ADDRESS_LIMIT', 'TOTAL_LIMIT', 'FIRST_BYTE_TIMEOUT', 'PREAUTH_TIMEOUT']);
+      for (const l of results.coordinator.logs) {
+        if (l['msg'] === 'hello refused') logged.add(String(l['code']));
+        if (l['msg'] !== 'more connections refused') continue;
+        for (const [code, n] of Object.entries(l['refused'] as Record<string, number>)) if (!admissionCodes.has(code)) logged.add(code, n);
       }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    const seconds = (performance.now() - t0) / 1000;
-    const results = await finished(group);
-
-    t.diagnostic(`${started} connections in ${seconds.toFixed(1)} s (${(started / seconds).toFixed(0)}/s, ${CONCURRENCY} in flight), ${duringTraining} after the group formed`);
-    if (trainingSince !== null && trainedUntil !== null) t.diagnostic(`training (group formed → last epoch done): ${((trainedUntil - trainingSince) / 1000).toFixed(1)} s`);
-    t.diagnostic(`server sends a first message (challenge): ${speaksFirst}; ${afterChallenge} connections sent their frames after it, the rest at once`);
-    t.diagnostic(`by kind: ${byKind.toString()}`);
-    t.diagnostic(`by reject code / close code: ${byCode.toString()}`);
-    assert.deepEqual(violations.filter((v) => v !== ''), [], `${violations.length} connections broke the rules`);
-    assert.ok(started >= MIN_CONNECTIONS, `only ${started} connections before training ended`);
-    assert.ok(duringTraining > 0, 'no fuzz connection while the group was training');
-
-    assert.equal(results.coordinator.timedOut, false, 'the run exceeded its time budget');
-    assert.equal(results.coordinator.code, 0, `coordinator failed:\n${describe(results)}`);
-    results.workers.forEach((w, i) => assert.equal(w.code, 0, `worker ${i} failed:\n${describe(results)}`));
-    const final = results.coordinator.logs.find((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('final test accuracy '));
-    assert.ok(final, 'the coordinator states the final test accuracy');
-    t.diagnostic(String(final['msg']));
-
-    // The coordinator logs each refusal once, rate-limited: the first of each code per interval as
-    // 'hello refused', the rest counted in the next 'more connections refused' summary (which also
-    // counts connections dropped before any hello, by the admission guard's own codes): the two
-    // tallies agree.
-    const logged = new Tally();
-    const admissionCodes = new Set(['ADDRESS_LIMIT', 'TOTAL_LIMIT', 'FIRST_BYTE_TIMEOUT', 'PREAUTH_TIMEOUT']);
-    for (const l of results.coordinator.logs) {
-      if (l['msg'] === 'hello refused') logged.add(String(l['code']));
-      if (l['msg'] !== 'more connections refused') continue;
-      for (const [code, n] of Object.entries(l['refused'] as Record<string, number>)) if (!admissionCodes.has(code)) logged.add(code, n);
+      t.diagnostic(`coordinator log, 'hello refused' by code: ${logged.toString()}`);
+      assert.deepEqual(
+        new Map([...logged.counts].sort()),
+        new Map([...rejectsSeen.counts].sort()),
+        'refusals logged by the coordinator differ from the rejects the fuzz received',
+      );
+    } finally {
+      await rm(runDir, { recursive: true, force: true });
     }
-    t.diagnostic(`coordinator log, 'hello refused' by code: ${logged.toString()}`);
-    assert.deepEqual(new Map([...logged.counts].sort()), new Map([...rejectsSeen.counts].sort()), 'refusals logged by the coordinator differ from the rejects the fuzz received');
-  } finally {
-    await rm(runDir, { recursive: true, force: true });
-  }
-});
+  },
+);
 
 /** Bytes for a raw TCP connection: an HTTP request that is no upgrade, a broken one, or noise. */
 function garbageFor(n: number): Uint8Array {

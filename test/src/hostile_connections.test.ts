@@ -79,7 +79,9 @@ function silentWebSocket(port: number, localAddress: string): Promise<FloodSocke
   const entry = Object.assign(track(socket), { upgraded: false });
   socket.once('connect', () => {
     const key = randomBytes(16).toString('base64');
-    socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    socket.write(
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
   });
   return new Promise((resolve) => {
     socket.once('data', (chunk: Buffer) => {
@@ -132,86 +134,107 @@ function openDescriptors(pid: number): number {
   }
 }
 
-test('idle, silent-WebSocket and slowloris floods under a lowered descriptor limit: all closed within their deadlines, /metrics answers, the run finishes', { timeout: 4 * 60_000 }, async (t) => {
-  const runDir = await mkdtemp(join(tmpdir(), 'hostile-run-'));
-  try {
-    const group = await startGroup({
-      workers: 2,
-      timeoutMs: RUN_TIMEOUT_MS,
-      coordinatorArgs: [
-        ...['--width', '0.0625', '--epochs', String(EPOCHS), '--batch-size', '32', '--lr', '0.05', '--warmup-epochs', '0', '--seed', '6'],
-        ...['--train-limit', '256', '--eval-limit', '64', '--run-dir', runDir, '--checkpoint-every-steps', '2', '--dashboard-port', '0'],
-      ],
-    });
-    const pid = group.coordinator.child.pid!;
-    // Lowered now, before the workers join; the run itself needs a few dozen descriptors.
-    execFileSync('prlimit', ['--pid', String(pid), `--nofile=${FD_LIMIT}:${FD_LIMIT}`]);
-    const dashboard = await group.coordinator.waitForLog((l) => l['msg'] === 'dashboard listening', 60_000);
-    const metricsUrl = dashboard['metrics'] as string;
-    const dashboardPort = Number(new URL(metricsUrl).port);
-    const port = Number(new URL(group.url).port);
-    await group.coordinator.waitForLog((l) => l['msg'] === 'group formed', RUN_TIMEOUT_MS);
-    const descriptorsBefore = openDescriptors(pid);
+test(
+  'idle, silent-WebSocket and slowloris floods under a lowered descriptor limit: all closed within their deadlines, /metrics answers, the run finishes',
+  { timeout: 4 * 60_000 },
+  async (t) => {
+    const runDir = await mkdtemp(join(tmpdir(), 'hostile-run-'));
+    try {
+      const group = await startGroup({
+        workers: 2,
+        timeoutMs: RUN_TIMEOUT_MS,
+        coordinatorArgs: [
+          ...['--width', '0.0625', '--epochs', String(EPOCHS), '--batch-size', '32', '--lr', '0.05', '--warmup-epochs', '0', '--seed', '6'],
+          ...['--train-limit', '256', '--eval-limit', '64', '--run-dir', runDir, '--checkpoint-every-steps', '2', '--dashboard-port', '0'],
+        ],
+      });
+      const pid = group.coordinator.child.pid!;
+      // Lowered now, before the workers join; the run itself needs a few dozen descriptors.
+      execFileSync('prlimit', ['--pid', String(pid), `--nofile=${FD_LIMIT}:${FD_LIMIT}`]);
+      const dashboard = await group.coordinator.waitForLog((l) => l['msg'] === 'dashboard listening', 60_000);
+      const metricsUrl = dashboard['metrics'] as string;
+      const dashboardPort = Number(new URL(metricsUrl).port);
+      const port = Number(new URL(group.url).port);
+      await group.coordinator.waitForLog((l) => l['msg'] === 'group formed', RUN_TIMEOUT_MS);
+      const descriptorsBefore = openDescriptors(pid);
 
-    // The silent WebSockets first, so they are upgraded before the idle flood fills the caps.
-    const websockets = await Promise.all(Array.from({ length: SILENT_WEBSOCKETS }, () => silentWebSocket(port, '127.0.0.20')));
-    const slow = await openMany(SLOWLORIS, 50, () => slowloris(dashboardPort, '127.0.0.30'));
-    const idle = await openMany(IDLE_CONNECTIONS, 50, (i) => idleConnection(port, FLOOD_ADDRESSES[i % FLOOD_ADDRESSES.length]!));
-    const lastEpochDone = (): boolean => group.coordinator.logs.some((l) => l['msg'] === 'epoch done' && l['epoch'] === EPOCHS);
-    const trainingDuringFlood = !lastEpochDone();
-    let maxDescriptors = openDescriptors(pid);
-    const sampler = setInterval(() => (maxDescriptors = Math.max(maxDescriptors, openDescriptors(pid))), 250);
+      // The silent WebSockets first, so they are upgraded before the idle flood fills the caps.
+      const websockets = await Promise.all(Array.from({ length: SILENT_WEBSOCKETS }, () => silentWebSocket(port, '127.0.0.20')));
+      const slow = await openMany(SLOWLORIS, 50, () => slowloris(dashboardPort, '127.0.0.30'));
+      const idle = await openMany(IDLE_CONNECTIONS, 50, (i) => idleConnection(port, FLOOD_ADDRESSES[i % FLOOD_ADDRESSES.length]!));
+      const lastEpochDone = (): boolean => group.coordinator.logs.some((l) => l['msg'] === 'epoch done' && l['epoch'] === EPOCHS);
+      const trainingDuringFlood = !lastEpochDone();
+      let maxDescriptors = openDescriptors(pid);
+      const sampler = setInterval(() => (maxDescriptors = Math.max(maxDescriptors, openDescriptors(pid))), 250);
 
-    // /metrics answers from another address while the slowloris connections are open.
-    const answers: boolean[] = [];
-    for (let i = 0; i < 3; i += 1) {
-      answers.push(await metricsAnswers(metricsUrl));
-      await new Promise((r) => setTimeout(r, 1000));
+      // /metrics answers from another address while the slowloris connections are open.
+      const answers: boolean[] = [];
+      for (let i = 0; i < 3; i += 1) {
+        answers.push(await metricsAnswers(metricsUrl));
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      const slowStillOpen = slow.filter((s) => s.livedMs === null).length;
+
+      const all = [...websockets, ...slow, ...idle];
+      await Promise.race([Promise.all(all.map((s) => s.closed)), new Promise((r) => setTimeout(r, CLOSED_WITHIN_MS + 10_000))]);
+      clearInterval(sampler);
+      for (const s of all) s.socket.destroy();
+      const stillTrainingAfter = !lastEpochDone();
+
+      const results = await finished(group);
+      const lived = (list: readonly FloodSocket[]): number[] => list.map((s) => s.livedMs ?? Infinity);
+      const maxLived = (list: readonly FloodSocket[]): number => Math.max(...lived(list));
+      const refusedAtOnce = (list: readonly FloodSocket[]): number => lived(list).filter((ms) => ms < 1000).length;
+      t.diagnostic(
+        `coordinator descriptors: ${descriptorsBefore} before the flood, at most ${maxDescriptors} during it (limit ${FD_LIMIT})`,
+      );
+      t.diagnostic(`idle: ${refusedAtOnce(idle)} of ${idle.length} refused at once, the longest lived ${Math.round(maxLived(idle))} ms`);
+      t.diagnostic(
+        `silent WebSockets: ${websockets.filter((w) => w.upgraded).length} of ${websockets.length} upgraded, the longest lived ${Math.round(maxLived(websockets))} ms`,
+      );
+      t.diagnostic(
+        `slowloris: ${refusedAtOnce(slow)} of ${slow.length} refused at once, ${slowStillOpen} open during the /metrics checks, the longest lived ${Math.round(maxLived(slow))} ms`,
+      );
+
+      t.diagnostic(`the run was ${stillTrainingAfter ? 'still' : 'no longer'} training when the last flood connection had closed`);
+      t.diagnostic(
+        `coordinator exit code ${String(results.coordinator.code)}, workers ${results.workers.map((w) => String(w.code)).join(', ')}`,
+      );
+      // The run first: before the fix the coordinator died of EMFILE and took every socket with it.
+      assert.equal(results.coordinator.timedOut, false, 'the run exceeded its time budget');
+      assert.equal(results.coordinator.code, 0, `coordinator failed:\n${describe(results)}`);
+      results.workers.forEach((w, i) => assert.equal(w.code, 0, `worker ${i} failed:\n${describe(results)}`));
+      assert.ok(trainingDuringFlood, 'the run had finished training before the flood was open: the flood proved nothing');
+
+      assert.ok(maxLived(idle) < CLOSED_WITHIN_MS, `an idle connection lived ${Math.round(maxLived(idle))} ms`);
+      assert.ok(maxLived(websockets) < CLOSED_WITHIN_MS, `a silent WebSocket lived ${Math.round(maxLived(websockets))} ms`);
+      assert.ok(maxLived(slow) < CLOSED_WITHIN_MS, `a slowloris connection lived ${Math.round(maxLived(slow))} ms`);
+      assert.ok(
+        websockets.every((w) => w.upgraded),
+        'the silent WebSockets were upgraded (so the hello deadline, not a cap, closed them)',
+      );
+      assert.ok(slowStillOpen > 0, 'no slowloris connection was open during the /metrics checks: the flood proved nothing');
+      assert.deepEqual(answers, [true, true, true], '/metrics did not answer during the dashboard flood');
+
+      const final = results.coordinator.logs.find(
+        (l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('final test accuracy '),
+      );
+      assert.ok(final, 'the coordinator states the final test accuracy');
+      t.diagnostic(String(final['msg']));
+
+      // Logged, rate-limited: the first refusal of each code in full, the rest in summaries with counts.
+      const refusalLines = results.coordinator.logs.filter(
+        (l: Line) => l['msg'] === 'connection refused before authentication' || l['msg'] === 'hello refused',
+      );
+      const summaries = results.coordinator.logs.filter((l: Line) => l['msg'] === 'more connections refused');
+      const counted = summaries.reduce((n, l) => n + (l['total'] as number), 0) + refusalLines.length;
+      t.diagnostic(
+        `coordinator refusal lines: ${refusalLines.length} one by one (${[...new Set(refusalLines.map((l) => l['code']))].join(', ')}), ${summaries.length} summaries, ${counted} refusals in all`,
+      );
+      assert.ok(refusalLines.length + summaries.length <= 20, `${refusalLines.length + summaries.length} refusal lines: not rate-limited`);
+      assert.ok(counted >= IDLE_CONNECTIONS / 2, `only ${counted} refusals accounted for in the log`);
+    } finally {
+      await rm(runDir, { recursive: true, force: true });
     }
-    const slowStillOpen = slow.filter((s) => s.livedMs === null).length;
-
-    const all = [...websockets, ...slow, ...idle];
-    await Promise.race([Promise.all(all.map((s) => s.closed)), new Promise((r) => setTimeout(r, CLOSED_WITHIN_MS + 10_000))]);
-    clearInterval(sampler);
-    for (const s of all) s.socket.destroy();
-    const stillTrainingAfter = !lastEpochDone();
-
-    const results = await finished(group);
-    const lived = (list: readonly FloodSocket[]): number[] => list.map((s) => s.livedMs ?? Infinity);
-    const maxLived = (list: readonly FloodSocket[]): number => Math.max(...lived(list));
-    const refusedAtOnce = (list: readonly FloodSocket[]): number => lived(list).filter((ms) => ms < 1000).length;
-    t.diagnostic(`coordinator descriptors: ${descriptorsBefore} before the flood, at most ${maxDescriptors} during it (limit ${FD_LIMIT})`);
-    t.diagnostic(`idle: ${refusedAtOnce(idle)} of ${idle.length} refused at once, the longest lived ${Math.round(maxLived(idle))} ms`);
-    t.diagnostic(`silent WebSockets: ${websockets.filter((w) => w.upgraded).length} of ${websockets.length} upgraded, the longest lived ${Math.round(maxLived(websockets))} ms`);
-    t.diagnostic(`slowloris: ${refusedAtOnce(slow)} of ${slow.length} refused at once, ${slowStillOpen} open during the /metrics checks, the longest lived ${Math.round(maxLived(slow))} ms`);
-
-    t.diagnostic(`the run was ${stillTrainingAfter ? 'still' : 'no longer'} training when the last flood connection had closed`);
-    t.diagnostic(`coordinator exit code ${String(results.coordinator.code)}, workers ${results.workers.map((w) => String(w.code)).join(', ')}`);
-    // The run first: before the fix the coordinator died of EMFILE and took every socket with it.
-    assert.equal(results.coordinator.timedOut, false, 'the run exceeded its time budget');
-    assert.equal(results.coordinator.code, 0, `coordinator failed:\n${describe(results)}`);
-    results.workers.forEach((w, i) => assert.equal(w.code, 0, `worker ${i} failed:\n${describe(results)}`));
-    assert.ok(trainingDuringFlood, 'the run had finished training before the flood was open: the flood proved nothing');
-
-    assert.ok(maxLived(idle) < CLOSED_WITHIN_MS, `an idle connection lived ${Math.round(maxLived(idle))} ms`);
-    assert.ok(maxLived(websockets) < CLOSED_WITHIN_MS, `a silent WebSocket lived ${Math.round(maxLived(websockets))} ms`);
-    assert.ok(maxLived(slow) < CLOSED_WITHIN_MS, `a slowloris connection lived ${Math.round(maxLived(slow))} ms`);
-    assert.ok(websockets.every((w) => w.upgraded), 'the silent WebSockets were upgraded (so the hello deadline, not a cap, closed them)');
-    assert.ok(slowStillOpen > 0, 'no slowloris connection was open during the /metrics checks: the flood proved nothing');
-    assert.deepEqual(answers, [true, true, true], '/metrics did not answer during the dashboard flood');
-
-    const final = results.coordinator.logs.find((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('final test accuracy '));
-    assert.ok(final, 'the coordinator states the final test accuracy');
-    t.diagnostic(String(final['msg']));
-
-    // Logged, rate-limited: the first refusal of each code in full, the rest in summaries with counts.
-    const refusalLines = results.coordinator.logs.filter((l: Line) => l['msg'] === 'connection refused before authentication' || l['msg'] === 'hello refused');
-    const summaries = results.coordinator.logs.filter((l: Line) => l['msg'] === 'more connections refused');
-    const counted = summaries.reduce((n, l) => n + (l['total'] as number), 0) + refusalLines.length;
-    t.diagnostic(`coordinator refusal lines: ${refusalLines.length} one by one (${[...new Set(refusalLines.map((l) => l['code']))].join(', ')}), ${summaries.length} summaries, ${counted} refusals in all`);
-    assert.ok(refusalLines.length + summaries.length <= 20, `${refusalLines.length + summaries.length} refusal lines: not rate-limited`);
-    assert.ok(counted >= IDLE_CONNECTIONS / 2, `only ${counted} refusals accounted for in the log`);
-  } finally {
-    await rm(runDir, { recursive: true, force: true });
-  }
-});
+  },
+);

@@ -26,13 +26,50 @@ const TOKEN = 'integration-secret';
 /** A tiny run: narrow GoogLeNet, 2 epochs of 16 steps of 24 images. */
 function coordinatorArgs(runDir: string, extra: string[] = []): string[] {
   return [
-    ...['--algorithm', 'ring', '--width', '0.0625', '--epochs', '2', '--batch-size', '24', '--seed', '5', '--train-limit', '384', '--eval-limit', '40'],
-    ...['--warmup-epochs', '0', '--run-dir', runDir, '--log-level', 'debug', '--heartbeat-ms', '500', '--worker-timeout-ms', '15000', '--rejoin-timeout-ms', '20000'],
+    ...[
+      '--algorithm',
+      'ring',
+      '--width',
+      '0.0625',
+      '--epochs',
+      '2',
+      '--batch-size',
+      '24',
+      '--seed',
+      '5',
+      '--train-limit',
+      '384',
+      '--eval-limit',
+      '40',
+    ],
+    ...[
+      '--warmup-epochs',
+      '0',
+      '--run-dir',
+      runDir,
+      '--log-level',
+      'debug',
+      '--heartbeat-ms',
+      '500',
+      '--worker-timeout-ms',
+      '15000',
+      '--rejoin-timeout-ms',
+      '20000',
+    ],
     ...extra,
   ];
 }
 
-const WORKER_ARGS = ['--log-level', 'debug', '--coordinator-timeout-ms', '30000', '--reconnect-timeout-ms', '60000', '--collective-timeout-ms', '30000'];
+const WORKER_ARGS = [
+  '--log-level',
+  'debug',
+  '--coordinator-timeout-ms',
+  '30000',
+  '--reconnect-timeout-ms',
+  '60000',
+  '--collective-timeout-ms',
+  '30000',
+];
 
 async function withRunDir(name: string, body: (runDir: string) => Promise<void>): Promise<void> {
   const runDir = await mkdtemp(join(tmpdir(), `interrupt-${name}-`));
@@ -60,7 +97,11 @@ function lastStepDone(coordinator: RunningApp | ProcessResult): number {
 function assertNoErrors(results: readonly ProcessResult[]): void {
   for (const r of results) {
     const errors = r.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
-    assert.deepEqual(errors.map((l) => l['msg']), [], `ERROR lines: ${JSON.stringify(errors).slice(0, 1500)}`);
+    assert.deepEqual(
+      errors.map((l) => l['msg']),
+      [],
+      `ERROR lines: ${JSON.stringify(errors).slice(0, 1500)}`,
+    );
     assert.doesNotMatch(r.stderr, /\n\s+at /, `a stack trace on stderr: ${r.stderr.slice(-1500)}`);
     assert.deepEqual(r.duplicateKeys, [], 'log lines with a key twice');
   }
@@ -68,179 +109,279 @@ function assertNoErrors(results: readonly ProcessResult[]): void {
 
 function startWorkers(url: string, count: number, prefix: string): RunningApp[] {
   return Array.from({ length: count }, (_, i) =>
-    startApp(WORKER_ENTRY, ['--coordinator', url, '--worker-id', `${prefix}${i}`, '--backend', 'onednn', '--threads', '1', '--data-dir', CIFAR10_TEST_DIR, ...WORKER_ARGS], { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: TOKEN } }),
+    startApp(
+      WORKER_ENTRY,
+      [
+        '--coordinator',
+        url,
+        '--worker-id',
+        `${prefix}${i}`,
+        '--backend',
+        'onednn',
+        '--threads',
+        '1',
+        '--data-dir',
+        CIFAR10_TEST_DIR,
+        ...WORKER_ARGS,
+      ],
+      { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: TOKEN } },
+    ),
   );
 }
 
 async function workerWithRank(group: Group, rank: number): Promise<RunningApp> {
-  const ranks = await Promise.all(group.workers.map(async (w) => (await w.waitForLog((l) => l['msg'] === 'welcome', 60_000))['rank'] as number));
+  const ranks = await Promise.all(
+    group.workers.map(async (w) => (await w.waitForLog((l) => l['msg'] === 'welcome', 60_000))['rank'] as number),
+  );
   return group.workers[ranks.indexOf(rank)]!;
 }
 
-test('a coordinator restarted with --resume after an aborted round never reuses a round number, so the resumed run does not hang', { timeout: TIMEOUT_MS + 60_000 }, async (t) => {
-  await withRunDir('rounds', async (runDir) => {
-    // --round-timeout-ms is long (as the default 10 min would be): a reused round number would
-    // stall the resumed run for that long, which the test's own budget does not allow.
-    const args = coordinatorArgs(runDir, ['--checkpoint-every-steps', '4', '--min-workers', '2', '--round-timeout-ms', String(TIMEOUT_MS)]);
-    const group = await startGroup({ workers: 3, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
-    const port = new URL(group.url).port;
-    await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 2, 120_000);
-    // 1. A worker dies: its round is aborted (the survivors remember that round number).
-    (await workerWithRank(group, 2)).child.kill('SIGKILL');
-    await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 2, 60_000);
-    const aborted = group.coordinator.logs.filter((l) => l['msg'] === 'generation broken; re-forming the group');
-    assert.ok(aborted.length >= 1, 'the kill broke a generation');
-    // 2. Later the coordinator dies too, and comes back with --resume.
-    await group.coordinator.waitForLog((l) => l['msg'] === 'checkpoint written' && (l['globalStep'] as number) >= 8, 120_000);
-    group.coordinator.child.kill('SIGKILL');
-    const first = await group.coordinator.done;
-    const firstLifeRounds = first.logs.filter((l) => l['msg'] === 'round done').map((l) => l['round'] as number);
-    const restartedAt = performance.now();
-    const restarted = startApp(COORDINATOR_ENTRY, ['--workers', '2', '--data-dir', CIFAR10_TEST_DIR, '--join-timeout-ms', '120000', ...args, '--port', port, '--resume'], {
-      timeoutMs: TIMEOUT_MS,
-      env: { GNET_TOKEN: TOKEN },
+test(
+  'a coordinator restarted with --resume after an aborted round never reuses a round number, so the resumed run does not hang',
+  { timeout: TIMEOUT_MS + 60_000 },
+  async (t) => {
+    await withRunDir('rounds', async (runDir) => {
+      // --round-timeout-ms is long (as the default 10 min would be): a reused round number would
+      // stall the resumed run for that long, which the test's own budget does not allow.
+      const args = coordinatorArgs(runDir, [
+        '--checkpoint-every-steps',
+        '4',
+        '--min-workers',
+        '2',
+        '--round-timeout-ms',
+        String(TIMEOUT_MS),
+      ]);
+      const group = await startGroup({ workers: 3, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
+      const port = new URL(group.url).port;
+      await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 2, 120_000);
+      // 1. A worker dies: its round is aborted (the survivors remember that round number).
+      (await workerWithRank(group, 2)).child.kill('SIGKILL');
+      await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 2, 60_000);
+      const aborted = group.coordinator.logs.filter((l) => l['msg'] === 'generation broken; re-forming the group');
+      assert.ok(aborted.length >= 1, 'the kill broke a generation');
+      // 2. Later the coordinator dies too, and comes back with --resume.
+      await group.coordinator.waitForLog((l) => l['msg'] === 'checkpoint written' && (l['globalStep'] as number) >= 8, 120_000);
+      group.coordinator.child.kill('SIGKILL');
+      const first = await group.coordinator.done;
+      const firstLifeRounds = first.logs.filter((l) => l['msg'] === 'round done').map((l) => l['round'] as number);
+      const restartedAt = performance.now();
+      const restarted = startApp(
+        COORDINATOR_ENTRY,
+        ['--workers', '2', '--data-dir', CIFAR10_TEST_DIR, '--join-timeout-ms', '120000', ...args, '--port', port, '--resume'],
+        {
+          timeoutMs: TIMEOUT_MS,
+          env: { GNET_TOKEN: TOKEN },
+        },
+      );
+      const coordinator = await restarted.done;
+      const survivors = (await Promise.all(group.workers.map((w) => w.done))).filter((w) => w.signal !== 'SIGKILL');
+      const results = { coordinator, workers: survivors };
+      const resumedMs = performance.now() - restartedAt;
+      assert.equal(coordinator.code, 0, describe(results));
+      for (const w of survivors) assert.equal(w.code, 0, describe(results));
+      // Not one phase of the resumed life waited in vain.
+      const broken = coordinator.logs.filter((l) => l['msg'] === 'generation broken; re-forming the group');
+      assert.deepEqual(broken, [], `the resumed run broke a generation: ${JSON.stringify(broken).slice(0, 800)}`);
+      const secondLifeRounds = coordinator.logs.filter((l) => l['msg'] === 'round done').map((l) => l['round'] as number);
+      assert.ok(secondLifeRounds.length > 0);
+      assert.ok(
+        Math.min(...secondLifeRounds) > Math.max(...firstLifeRounds),
+        `round numbers repeat across lives: ${JSON.stringify({ firstLifeRounds, secondLifeRounds })}`,
+      );
+      t.diagnostic(
+        `resumed life: ${secondLifeRounds.length} rounds (${Math.min(...secondLifeRounds)}..${Math.max(...secondLifeRounds)}) after the first life's ${Math.max(...firstLifeRounds)}; finished in ${Math.round(resumedMs)} ms`,
+      );
     });
-    const coordinator = await restarted.done;
-    const survivors = (await Promise.all(group.workers.map((w) => w.done))).filter((w) => w.signal !== 'SIGKILL');
-    const results = { coordinator, workers: survivors };
-    const resumedMs = performance.now() - restartedAt;
-    assert.equal(coordinator.code, 0, describe(results));
-    for (const w of survivors) assert.equal(w.code, 0, describe(results));
-    // Not one phase of the resumed life waited in vain.
-    const broken = coordinator.logs.filter((l) => l['msg'] === 'generation broken; re-forming the group');
-    assert.deepEqual(broken, [], `the resumed run broke a generation: ${JSON.stringify(broken).slice(0, 800)}`);
-    const secondLifeRounds = coordinator.logs.filter((l) => l['msg'] === 'round done').map((l) => l['round'] as number);
-    assert.ok(secondLifeRounds.length > 0);
-    assert.ok(Math.min(...secondLifeRounds) > Math.max(...firstLifeRounds), `round numbers repeat across lives: ${JSON.stringify({ firstLifeRounds, secondLifeRounds })}`);
-    t.diagnostic(`resumed life: ${secondLifeRounds.length} rounds (${Math.min(...secondLifeRounds)}..${Math.max(...secondLifeRounds)}) after the first life's ${Math.max(...firstLifeRounds)}; finished in ${Math.round(resumedMs)} ms`);
-  });
-});
+  },
+);
 
-test('SIGTERM to the coordinator mid-run: the step in progress is checkpointed, workers are told, exit 143 with the command to resume', { timeout: TIMEOUT_MS }, async () => {
-  await withRunDir('sigterm', async (runDir) => {
-    // No periodic checkpoints: the one on disk after the stop can only be the stop's own.
-    const args = coordinatorArgs(runDir, ['--checkpoint-every-steps', '0', '--epochs', '1']);
-    const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
-    await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
-    group.coordinator.child.kill('SIGTERM');
-    const results = await finished(group);
-    const { coordinator } = results;
-    assert.equal(coordinator.code, 143, describe(results));
-    const done = lastStepDone(coordinator);
-    const steps = await checkpointSteps(runDir);
-    // The checkpoint holds every step that finished (the one in flight finishes within
-    // --stop-grace-ms, or is aborted and then applied by no rank or by all): nothing trained is lost.
-    assert.equal(steps.length, 1, `checkpoints ${JSON.stringify(steps)}`);
-    const saved = steps[0]!;
-    assert.ok(saved >= done + 1 && saved <= done + 2, `checkpoint at step ${saved}, last step done ${done}`);
-    const interrupted = coordinator.logs.find((l) => l['msg'] === 'run interrupted');
-    assert.equal(interrupted?.['code'], 'COORD_INTERRUPTED');
-    assert.equal(interrupted?.['globalStep'], saved);
-    assert.match(coordinator.stderr, new RegExp(`Interrupted by SIGTERM: a checkpoint at step ${saved} was saved \\(.*ckpt-0*${saved}\\.ckpt\\); resume with: npx nx run coordinator:serve -- .*--resume`));
-    for (const w of results.workers) {
-      assert.equal(w.code, 1, describe(results));
-      assert.ok(w.logs.some((l) => l['msg'] === 'worker stopped' && l['code'] === 'WORKER_RUN_STOPPED'), describe(results));
-      assert.match(w.stderr, /the coordinator ended the run \(shutdown\): Interrupted by SIGTERM: a checkpoint at step/);
-    }
-    assertNoErrors([coordinator, ...results.workers]);
-  });
-});
-
-test('SIGINT to every process at once: a leaving worker hands over its state, exit 130, and the printed command resumes the run to the end', { timeout: 2 * TIMEOUT_MS }, async () => {
-  await withRunDir('sigint', async (runDir) => {
-    const args = coordinatorArgs(runDir, ['--checkpoint-every-steps', '0', '--epochs', '1']);
-    const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
-    await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
-    for (const p of [group.coordinator, ...group.workers]) p.child.kill('SIGINT');
-    const results = await finished(group);
-    const { coordinator } = results;
-    assert.equal(coordinator.code, 130, describe(results));
-    for (const w of results.workers) assert.equal(w.code, 130, describe(results));
-    const done = lastStepDone(coordinator);
-    const steps = await checkpointSteps(runDir);
-    assert.equal(steps.length, 1, `checkpoints ${JSON.stringify(steps)}`);
-    // The state handed over is after the last step every rank finished, or after the one in flight.
-    assert.ok(steps[0]! >= done + 1 && steps[0]! <= done + 2, `checkpoint ${steps[0]}, last step done ${done}`);
-    assert.ok(results.workers.some((w) => w.logs.some((l) => l['msg'] === 'worker stopped' && /the coordinator has our latest state/.test(String(l['reason'])))), describe(results));
-    assertNoErrors([coordinator, ...results.workers]);
-    // The command printed on stderr, run as printed (its flags; nx is the launcher), finishes the run.
-    const command = /resume with: npx nx run coordinator:serve -- (.*)$/m.exec(coordinator.stderr)?.[1];
-    assert.ok(command !== undefined, coordinator.stderr);
-    const resumeArgs = command.split(' ');
-    assert.equal(resumeArgs.at(-1), '--resume');
-    // --port 0 in the original command: pick the new port from the log.
-    const resumed = startApp(COORDINATOR_ENTRY, resumeArgs, { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: TOKEN } });
-    const from = await resumed.waitForLog((l) => l['msg'] === 'resuming from checkpoint', 60_000);
-    assert.equal(from['globalStep'], steps[0]);
-    const url = (await resumed.waitForLog((l) => l['msg'] === 'coordinator listening', 60_000))['url'] as string;
-    const workers = startWorkers(url, 2, 'r');
-    const second = await finished({ url, coordinator: resumed, workers });
-    assert.equal(second.coordinator.code, 0, describe(second));
-    for (const w of second.workers) assert.equal(w.code, 0, describe(second));
-    assert.ok(second.coordinator.logs.some((l) => typeof l['testAccuracy'] === 'number'));
-    // The epoch split over two coordinator lives is recorded whole (the checkpoint carries its figures so far).
-    const records = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
-    const epoch = records.find((r) => r['kind'] === 'epoch');
-    assert.equal(epoch?.['steps'], 16, JSON.stringify(epoch));
-    assert.equal(epoch?.['images'], 384, JSON.stringify(epoch));
-  });
-});
-
-test('every worker stopped by SIGTERM while the coordinator runs: a leaving worker’s state becomes the checkpoint, and the messages say so', { timeout: TIMEOUT_MS }, async () => {
-  await withRunDir('workers', async (runDir) => {
-    const args = coordinatorArgs(runDir, ['--checkpoint-every-steps', '0', '--epochs', '1', '--min-workers', '2', '--rejoin-timeout-ms', '2000']);
-    const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
-    await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
-    for (const w of group.workers) w.child.kill('SIGTERM');
-    const results = await finished(group);
-    const { coordinator } = results;
-    for (const w of results.workers) assert.equal(w.code, 143, describe(results));
-    assert.equal(coordinator.code, 1, describe(results));
-    const steps = await checkpointSteps(runDir);
-    assert.equal(steps.length, 1, `checkpoints ${JSON.stringify(steps)}`);
-    const done = lastStepDone(coordinator);
-    assert.ok(steps[0]! >= done + 1 && steps[0]! <= done + 2, `checkpoint ${steps[0]}, last step done ${done}`);
-    assert.match(coordinator.stderr, new RegExp(`TooFewWorkersError: Only [01] workers? left, below --min-workers 2, .*; a checkpoint at step ${steps[0]} was saved \\(.*\\): start workers and resume with --resume`));
-    // Nothing claims a fresh start or a checkpoint that is not there.
-    const lines = coordinator.logs.map((l) => String(l['msg']));
-    assert.ok(!lines.some((m) => /starting over/.test(m)), lines.join('\n'));
-    assertNoErrors(results.workers);
-  });
-});
-
-test('Ctrl-C to the process group of `nx run coordinator:serve` (single-node, output piped) still checkpoints and records the stop', { timeout: TIMEOUT_MS }, async () => {
-  await withRunDir('nx', async (runDir) => {
-    const args = [...coordinatorArgs(runDir, ['--checkpoint-every-steps', '0', '--epochs', '1', '--train-limit', '2400']), '--workers', '1', '--local-workers', '1', '--port', '0', '--no-dashboard', '--data-dir', CIFAR10_TEST_DIR];
-    // Its own process group, as a shell gives a foreground job; stdout a pipe, as with `| tee`.
-    const nx = spawn(join(REPO_ROOT, 'node_modules', '.bin', 'nx'), ['run', 'coordinator:serve', '--', ...args], {
-      cwd: REPO_ROOT,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, GNET_TOKEN: TOKEN, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_SKIP_NX_CACHE: 'true' },
+test(
+  'SIGTERM to the coordinator mid-run: the step in progress is checkpointed, workers are told, exit 143 with the command to resume',
+  { timeout: TIMEOUT_MS },
+  async () => {
+    await withRunDir('sigterm', async (runDir) => {
+      // No periodic checkpoints: the one on disk after the stop can only be the stop's own.
+      const args = coordinatorArgs(runDir, ['--checkpoint-every-steps', '0', '--epochs', '1']);
+      const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
+      await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
+      group.coordinator.child.kill('SIGTERM');
+      const results = await finished(group);
+      const { coordinator } = results;
+      assert.equal(coordinator.code, 143, describe(results));
+      const done = lastStepDone(coordinator);
+      const steps = await checkpointSteps(runDir);
+      // The checkpoint holds every step that finished (the one in flight finishes within
+      // --stop-grace-ms, or is aborted and then applied by no rank or by all): nothing trained is lost.
+      assert.equal(steps.length, 1, `checkpoints ${JSON.stringify(steps)}`);
+      const saved = steps[0]!;
+      assert.ok(saved >= done + 1 && saved <= done + 2, `checkpoint at step ${saved}, last step done ${done}`);
+      const interrupted = coordinator.logs.find((l) => l['msg'] === 'run interrupted');
+      assert.equal(interrupted?.['code'], 'COORD_INTERRUPTED');
+      assert.equal(interrupted?.['globalStep'], saved);
+      assert.match(
+        coordinator.stderr,
+        new RegExp(
+          `Interrupted by SIGTERM: a checkpoint at step ${saved} was saved \\(.*ckpt-0*${saved}\\.ckpt\\); resume with: npx nx run coordinator:serve -- .*--resume`,
+        ),
+      );
+      for (const w of results.workers) {
+        assert.equal(w.code, 1, describe(results));
+        assert.ok(
+          w.logs.some((l) => l['msg'] === 'worker stopped' && l['code'] === 'WORKER_RUN_STOPPED'),
+          describe(results),
+        );
+        assert.match(w.stderr, /the coordinator ended the run \(shutdown\): Interrupted by SIGTERM: a checkpoint at step/);
+      }
+      assertNoErrors([coordinator, ...results.workers]);
     });
-    let out = '';
-    const steps = new Promise<void>((resolve) => {
-      nx.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-        out += chunk;
-        if (/"globalStep":[3-9]\d*,.*"msg":"round done"|"msg":"round done".*"globalStep":[3-9]/.test(out)) resolve();
+  },
+);
+
+test(
+  'SIGINT to every process at once: a leaving worker hands over its state, exit 130, and the printed command resumes the run to the end',
+  { timeout: 2 * TIMEOUT_MS },
+  async () => {
+    await withRunDir('sigint', async (runDir) => {
+      const args = coordinatorArgs(runDir, ['--checkpoint-every-steps', '0', '--epochs', '1']);
+      const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
+      await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
+      for (const p of [group.coordinator, ...group.workers]) p.child.kill('SIGINT');
+      const results = await finished(group);
+      const { coordinator } = results;
+      assert.equal(coordinator.code, 130, describe(results));
+      for (const w of results.workers) assert.equal(w.code, 130, describe(results));
+      const done = lastStepDone(coordinator);
+      const steps = await checkpointSteps(runDir);
+      assert.equal(steps.length, 1, `checkpoints ${JSON.stringify(steps)}`);
+      // The state handed over is after the last step every rank finished, or after the one in flight.
+      assert.ok(steps[0]! >= done + 1 && steps[0]! <= done + 2, `checkpoint ${steps[0]}, last step done ${done}`);
+      assert.ok(
+        results.workers.some((w) =>
+          w.logs.some((l) => l['msg'] === 'worker stopped' && /the coordinator has our latest state/.test(String(l['reason']))),
+        ),
+        describe(results),
+      );
+      assertNoErrors([coordinator, ...results.workers]);
+      // The command printed on stderr, run as printed (its flags; nx is the launcher), finishes the run.
+      const command = /resume with: npx nx run coordinator:serve -- (.*)$/m.exec(coordinator.stderr)?.[1];
+      assert.ok(command !== undefined, coordinator.stderr);
+      const resumeArgs = command.split(' ');
+      assert.equal(resumeArgs.at(-1), '--resume');
+      // --port 0 in the original command: pick the new port from the log.
+      const resumed = startApp(COORDINATOR_ENTRY, resumeArgs, { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: TOKEN } });
+      const from = await resumed.waitForLog((l) => l['msg'] === 'resuming from checkpoint', 60_000);
+      assert.equal(from['globalStep'], steps[0]);
+      const url = (await resumed.waitForLog((l) => l['msg'] === 'coordinator listening', 60_000))['url'] as string;
+      const workers = startWorkers(url, 2, 'r');
+      const second = await finished({ url, coordinator: resumed, workers });
+      assert.equal(second.coordinator.code, 0, describe(second));
+      for (const w of second.workers) assert.equal(w.code, 0, describe(second));
+      assert.ok(second.coordinator.logs.some((l) => typeof l['testAccuracy'] === 'number'));
+      // The epoch split over two coordinator lives is recorded whole (the checkpoint carries its figures so far).
+      const records = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8'))
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const epoch = records.find((r) => r['kind'] === 'epoch');
+      assert.equal(epoch?.['steps'], 16, JSON.stringify(epoch));
+      assert.equal(epoch?.['images'], 384, JSON.stringify(epoch));
+    });
+  },
+);
+
+test(
+  'every worker stopped by SIGTERM while the coordinator runs: a leaving worker’s state becomes the checkpoint, and the messages say so',
+  { timeout: TIMEOUT_MS },
+  async () => {
+    await withRunDir('workers', async (runDir) => {
+      const args = coordinatorArgs(runDir, [
+        '--checkpoint-every-steps',
+        '0',
+        '--epochs',
+        '1',
+        '--min-workers',
+        '2',
+        '--rejoin-timeout-ms',
+        '2000',
+      ]);
+      const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
+      await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
+      for (const w of group.workers) w.child.kill('SIGTERM');
+      const results = await finished(group);
+      const { coordinator } = results;
+      for (const w of results.workers) assert.equal(w.code, 143, describe(results));
+      assert.equal(coordinator.code, 1, describe(results));
+      const steps = await checkpointSteps(runDir);
+      assert.equal(steps.length, 1, `checkpoints ${JSON.stringify(steps)}`);
+      const done = lastStepDone(coordinator);
+      assert.ok(steps[0]! >= done + 1 && steps[0]! <= done + 2, `checkpoint ${steps[0]}, last step done ${done}`);
+      assert.match(
+        coordinator.stderr,
+        new RegExp(
+          `TooFewWorkersError: Only [01] workers? left, below --min-workers 2, .*; a checkpoint at step ${steps[0]} was saved \\(.*\\): start workers and resume with --resume`,
+        ),
+      );
+      // Nothing claims a fresh start or a checkpoint that is not there.
+      const lines = coordinator.logs.map((l) => String(l['msg']));
+      assert.ok(!lines.some((m) => /starting over/.test(m)), lines.join('\n'));
+      assertNoErrors(results.workers);
+    });
+  },
+);
+
+test(
+  'Ctrl-C to the process group of `nx run coordinator:serve` (single-node, output piped) still checkpoints and records the stop',
+  { timeout: TIMEOUT_MS },
+  async () => {
+    await withRunDir('nx', async (runDir) => {
+      const args = [
+        ...coordinatorArgs(runDir, ['--checkpoint-every-steps', '0', '--epochs', '1', '--train-limit', '2400']),
+        '--workers',
+        '1',
+        '--local-workers',
+        '1',
+        '--port',
+        '0',
+        '--no-dashboard',
+        '--data-dir',
+        CIFAR10_TEST_DIR,
+      ];
+      // Its own process group, as a shell gives a foreground job; stdout a pipe, as with `| tee`.
+      const nx = spawn(join(REPO_ROOT, 'node_modules', '.bin', 'nx'), ['run', 'coordinator:serve', '--', ...args], {
+        cwd: REPO_ROOT,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, GNET_TOKEN: TOKEN, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_SKIP_NX_CACHE: 'true' },
       });
+      let out = '';
+      const steps = new Promise<void>((resolve) => {
+        nx.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+          out += chunk;
+          if (/"globalStep":[3-9]\d*,.*"msg":"round done"|"msg":"round done".*"globalStep":[3-9]/.test(out)) resolve();
+        });
+      });
+      nx.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      const exited = new Promise<number | null>((resolve) => nx.on('close', (code) => resolve(code)));
+      const guard = setTimeout(() => process.kill(-nx.pid!, 'SIGKILL'), TIMEOUT_MS - 30_000);
+      try {
+        await Promise.race([steps, exited.then(() => assert.fail(`nx exited before training: ${out.slice(-2000)}`))]);
+        process.kill(-nx.pid!, 'SIGINT');
+        await exited;
+      } finally {
+        clearTimeout(guard);
+      }
+      const saved = await checkpointSteps(runDir);
+      assert.equal(saved.length, 1, `no checkpoint after Ctrl-C under nx: ${out.slice(-2000)}`);
+      const stop = JSON.parse(await readFile(join(runDir, 'last-stop.json'), 'utf8')) as {
+        signal: string;
+        message: string;
+        checkpoint: { globalStep: number } | null;
+        resume: string;
+      };
+      assert.equal(stop.signal, 'SIGINT');
+      assert.equal(stop.checkpoint?.globalStep, saved[0]);
+      assert.match(stop.message, new RegExp(`^Interrupted by SIGINT: a checkpoint at step ${saved[0]} was saved`));
+      assert.match(stop.resume, /^npx nx run coordinator:serve -- .*--local-workers 1 .*--resume$/);
     });
-    nx.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    const exited = new Promise<number | null>((resolve) => nx.on('close', (code) => resolve(code)));
-    const guard = setTimeout(() => process.kill(-nx.pid!, 'SIGKILL'), TIMEOUT_MS - 30_000);
-    try {
-      await Promise.race([steps, exited.then(() => assert.fail(`nx exited before training: ${out.slice(-2000)}`))]);
-      process.kill(-nx.pid!, 'SIGINT');
-      await exited;
-    } finally {
-      clearTimeout(guard);
-    }
-    const saved = await checkpointSteps(runDir);
-    assert.equal(saved.length, 1, `no checkpoint after Ctrl-C under nx: ${out.slice(-2000)}`);
-    const stop = JSON.parse(await readFile(join(runDir, 'last-stop.json'), 'utf8')) as { signal: string; message: string; checkpoint: { globalStep: number } | null; resume: string };
-    assert.equal(stop.signal, 'SIGINT');
-    assert.equal(stop.checkpoint?.globalStep, saved[0]);
-    assert.match(stop.message, new RegExp(`^Interrupted by SIGINT: a checkpoint at step ${saved[0]} was saved`));
-    assert.match(stop.resume, /^npx nx run coordinator:serve -- .*--local-workers 1 .*--resume$/);
-  });
-});
+  },
+);

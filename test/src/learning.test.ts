@@ -30,7 +30,10 @@ test(`narrow GoogLeNet reaches >= ${MIN_VAL_ACCURACY * 100}% validation accuracy
     assert.equal(result.code, 0, `trainer failed: ${result.stderr}`);
     const backend = result.logs.find((l) => l['msg'] === 'backend selected');
     assert.equal(backend?.['backend'], 'onednn');
-    const lines = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>);
+    const lines = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number | string>);
     const epochs = lines.filter((l) => l['kind'] === 'epoch');
     assert.equal(epochs.length, 3);
     const valAccuracy = epochs.map((e) => e['valAccuracy'] as number);

@@ -29,7 +29,22 @@ function coordinatorArgs(runDir: string, algorithm: 'ring' | 'star'): string[] {
   return [
     ...['--workers', '3', '--min-workers', '2', '--port', '0', '--data-dir', CIFAR10_TEST_DIR, '--join-timeout-ms', String(TIMEOUT_MS)],
     // 192 images in steps of 24: one epoch of 8 steps, narrow GoogLeNet.
-    ...['--algorithm', algorithm, '--width', '0.0625', '--epochs', '1', '--batch-size', '24', '--seed', '5', '--train-limit', '192', '--eval-limit', '40'],
+    ...[
+      '--algorithm',
+      algorithm,
+      '--width',
+      '0.0625',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '24',
+      '--seed',
+      '5',
+      '--train-limit',
+      '192',
+      '--eval-limit',
+      '40',
+    ],
     ...['--warmup-epochs', '0', '--run-dir', runDir, '--log-level', 'debug', '--checkpoint-every-steps', '0'],
     // Slow shared cores: a training step blocks a worker's heartbeats for a while.
     ...['--heartbeat-ms', '500', '--worker-timeout-ms', '15000', '--round-timeout-ms', '60000', '--rejoin-timeout-ms', '20000'],
@@ -38,9 +53,29 @@ function coordinatorArgs(runDir: string, algorithm: 'ring' | 'star'): string[] {
 
 function workerArgs(url: string, workerId: string): string[] {
   return [
-    ...['--coordinator', url, '--worker-id', workerId, '--backend', 'onednn', '--threads', '1', '--data-dir', CIFAR10_TEST_DIR, '--log-level', 'debug'],
+    ...[
+      '--coordinator',
+      url,
+      '--worker-id',
+      workerId,
+      '--backend',
+      'onednn',
+      '--threads',
+      '1',
+      '--data-dir',
+      CIFAR10_TEST_DIR,
+      '--log-level',
+      'debug',
+    ],
     // The faulty worker must not dial again after its eviction (an evicted worker rejoins by default).
-    ...['--coordinator-timeout-ms', '30000', '--reconnect-timeout-ms', workerId === FAULTY ? '0' : '60000', '--collective-timeout-ms', '30000'],
+    ...[
+      '--coordinator-timeout-ms',
+      '30000',
+      '--reconnect-timeout-ms',
+      workerId === FAULTY ? '0' : '60000',
+      '--collective-timeout-ms',
+      '30000',
+    ],
   ];
 }
 
@@ -53,7 +88,10 @@ async function run(algorithm: 'ring' | 'star'): Promise<{ coordinator: ProcessRe
     apps = [coordinator];
     const url = (await coordinator.waitForLog((l) => l['msg'] === 'coordinator listening', 60_000))['url'] as string;
     const honest = ['w0', 'w1'].map((id) => startApp(WORKER_ENTRY, workerArgs(url, id), { timeoutMs: TIMEOUT_MS, env }));
-    const faulty = startApp(MISBEHAVING_ENTRY, workerArgs(url, FAULTY), { timeoutMs: TIMEOUT_MS, env: { ...env, GNET_TEST_CORRUPT_CHUNK_ROUND: String(CORRUPT_ROUND) } });
+    const faulty = startApp(MISBEHAVING_ENTRY, workerArgs(url, FAULTY), {
+      timeoutMs: TIMEOUT_MS,
+      env: { ...env, GNET_TEST_CORRUPT_CHUNK_ROUND: String(CORRUPT_ROUND) },
+    });
     apps = [coordinator, ...honest, faulty];
     const [c, h0, h1, f] = await Promise.all(apps.map((a) => a.done));
     return { coordinator: c!, honest: [h0!, h1!], faulty: f! };
@@ -82,7 +120,10 @@ function assertSenderEvicted(r: { coordinator: ProcessResult; honest: ProcessRes
   assert.equal(lost[0]!['rank'], faultyRank);
   assert.match(String(lost[0]!['reason']), /^evicted: /);
   assert.match(String(lost[0]!['reason']), by);
-  assert.match(String(lost[0]!['reason']), new RegExp(`Rank ${String(faultyRank)} sent a malformed frame .*\\(PROTO_BAD_TENSOR\\): gradChunk payload must hold`));
+  assert.match(
+    String(lost[0]!['reason']),
+    new RegExp(`Rank ${String(faultyRank)} sent a malformed frame .*\\(PROTO_BAD_TENSOR\\): gradChunk payload must hold`),
+  );
   // The group re-formed with the two honest workers.
   const formed = r.coordinator.logs.filter((l) => l['msg'] === 'group formed');
   assert.equal(formed.at(-1)?.['worldSize'], 2);
@@ -93,16 +134,28 @@ function assertSenderEvicted(r: { coordinator: ProcessResult; honest: ProcessRes
   assert.match(r.faulty.stderr, /evicted this worker: .*malformed frame/);
 }
 
-test('star, 3 workers: a malformed gradChunk gets its sender named and evicted by the hub; the other two finish', { timeout: TIMEOUT_MS + 30_000 }, async () => {
-  const r = await run('star');
-  // The hub read the bad bytes itself.
-  assertSenderEvicted(r, /during star hub recv in round \d+/);
-});
+test(
+  'star, 3 workers: a malformed gradChunk gets its sender named and evicted by the hub; the other two finish',
+  { timeout: TIMEOUT_MS + 30_000 },
+  async () => {
+    const r = await run('star');
+    // The hub read the bad bytes itself.
+    assertSenderEvicted(r, /during star hub recv in round \d+/);
+  },
+);
 
-test('ring, 3 workers: the neighbour that received a malformed chunk names its sender, which is evicted instead of the reporter', { timeout: TIMEOUT_MS + 30_000 }, async () => {
-  const r = await run('ring');
-  // The coordinator went by the receiving neighbour's roundFailed.
-  assertSenderEvicted(r, /^evicted: rank \d+ \(worker 'w[01]'\) received a malformed frame from this rank in round \d+: /);
-  const reports = r.honest.flatMap((w) => w.logs.filter((l) => l['msg'] === 'round failed; waiting for the coordinator to re-form the group' && l['code'] === 'COLLECTIVE_BAD_FRAME'));
-  assert.equal(reports.length, 1, 'exactly one honest worker saw the bad frame and reported it');
-});
+test(
+  'ring, 3 workers: the neighbour that received a malformed chunk names its sender, which is evicted instead of the reporter',
+  { timeout: TIMEOUT_MS + 30_000 },
+  async () => {
+    const r = await run('ring');
+    // The coordinator went by the receiving neighbour's roundFailed.
+    assertSenderEvicted(r, /^evicted: rank \d+ \(worker 'w[01]'\) received a malformed frame from this rank in round \d+: /);
+    const reports = r.honest.flatMap((w) =>
+      w.logs.filter(
+        (l) => l['msg'] === 'round failed; waiting for the coordinator to re-form the group' && l['code'] === 'COLLECTIVE_BAD_FRAME',
+      ),
+    );
+    assert.equal(reports.length, 1, 'exactly one honest worker saw the bad frame and reported it');
+  },
+);

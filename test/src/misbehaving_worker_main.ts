@@ -23,7 +23,9 @@ const ROUND_OFFSET = 8;
 
 const nth = Number(process.env['GNET_TEST_CORRUPT_CHUNK_ROUND']);
 if (!Number.isInteger(nth) || nth < 1) {
-  process.stderr.write(`misbehaving_worker_main: GNET_TEST_CORRUPT_CHUNK_ROUND must be a positive integer, but got '${process.env['GNET_TEST_CORRUPT_CHUNK_ROUND'] ?? ''}'\n`);
+  process.stderr.write(
+    `misbehaving_worker_main: GNET_TEST_CORRUPT_CHUNK_ROUND must be a positive integer, but got '${process.env['GNET_TEST_CORRUPT_CHUNK_ROUND'] ?? ''}'\n`,
+  );
   process.exit(2);
 }
 
@@ -36,7 +38,9 @@ WsTransport.prototype.send = function corruptingSend(this: WsTransport, peerRank
     rounds.add(round);
     if (rounds.size === nth) {
       fired = true;
-      process.stdout.write(`${JSON.stringify({ msg: 'test fault: sent a malformed gradChunk', round, peerRank, bytes: frames.byteLength - 1 })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ msg: 'test fault: sent a malformed gradChunk', round, peerRank, bytes: frames.byteLength - 1 })}\n`,
+      );
       return send.call(this, peerRank, frames.subarray(0, frames.byteLength - 1), options);
     }
   }

@@ -17,7 +17,15 @@ const CASES: { width: number; auxHeads: boolean; batchNorm: boolean }[] = [
 test('coordinator --print-plan agrees with @gnet/model on parameter and buffer counts', { timeout: 120_000 }, async () => {
   await Promise.all(
     CASES.map(async (c) => {
-      const flags = ['--print-plan', '--width', String(c.width), ...(c.auxHeads ? [] : ['--no-aux-heads']), ...(c.batchNorm ? [] : ['--no-batch-norm']), '--bucket-bytes', '1048576'];
+      const flags = [
+        '--print-plan',
+        '--width',
+        String(c.width),
+        ...(c.auxHeads ? [] : ['--no-aux-heads']),
+        ...(c.batchNorm ? [] : ['--no-batch-norm']),
+        '--bucket-bytes',
+        '1048576',
+      ];
       const result = await runApp(COORDINATOR_ENTRY, flags, { timeoutMs: 100_000 });
       assert.equal(result.code, 0, result.stderr);
       const plan = result.logs[0] as { paramElements: number; bufferElements: number; buckets: { offset: number; length: number }[] };

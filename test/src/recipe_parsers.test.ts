@@ -15,7 +15,19 @@ const ARGVS: string[][] = [
   ['--no-nesterov', '--momentum', '0', '--weight-decay', '0', '--label-smoothing', '0', '--seed', '7'],
   ['--crop', '0', '--no-flip', '--cutout', '0', '--width', '0.5', '--dropout', '0', '--aux-dropout', '0.5'],
   ['--no-aux-heads', '--aux-weight', '0.5', '--no-batch-norm', '--train-limit', '512', '--eval-limit', '200', '--eval-batch', '50'],
-  ['--keep-checkpoints', '1', '--checkpoint-every-steps', '7', '--resume', '--run-dir', 'runs/x', '--data-dir', '/d', '--log-level', 'warn'],
+  [
+    '--keep-checkpoints',
+    '1',
+    '--checkpoint-every-steps',
+    '7',
+    '--resume',
+    '--run-dir',
+    'runs/x',
+    '--data-dir',
+    '/d',
+    '--log-level',
+    'warn',
+  ],
 ];
 
 test('the same argv gives the same recipe in coordinator:serve and worker:train', () => {
@@ -34,7 +46,9 @@ test('the same argv gives the same recipe in coordinator:serve and worker:train'
 test('the only default the two commands do not share is the checkpoint cadence', () => {
   const coordinator = parseCoordinatorConfig([], env, 'runs', now);
   const train = parseTrainConfig([], env, 'runs', now);
-  const differ = (Object.keys(RECIPE) as (keyof typeof RECIPE)[]).filter((key) => JSON.stringify(coordinator[key]) !== JSON.stringify(train[key]));
+  const differ = (Object.keys(RECIPE) as (keyof typeof RECIPE)[]).filter(
+    (key) => JSON.stringify(coordinator[key]) !== JSON.stringify(train[key]),
+  );
   assert.deepEqual(differ, ['checkpointEverySteps']);
   assert.equal(coordinator.checkpointEverySteps, 100);
   assert.equal(train.checkpointEverySteps, 0);

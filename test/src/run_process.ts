@@ -47,11 +47,18 @@ export function startApp(entry: string, args: readonly string[], opts: { timeout
       if (keys.length > 0) duplicateKeys.push({ msg: line['msg'], keys });
     },
   });
-  return { ...app, done: app.done.then(({ code, signal, logs, stderr, timedOut }) => ({ code, signal, logs, duplicateKeys, stderr, timedOut })) };
+  return {
+    ...app,
+    done: app.done.then(({ code, signal, logs, stderr, timedOut }) => ({ code, signal, logs, duplicateKeys, stderr, timedOut })),
+  };
 }
 
 /** Runs `entry` to completion (or its time budget). */
-export function runApp(entry: string, args: readonly string[], opts: { timeoutMs: number; env?: Record<string, string> }): Promise<ProcessResult> {
+export function runApp(
+  entry: string,
+  args: readonly string[],
+  opts: { timeoutMs: number; env?: Record<string, string> },
+): Promise<ProcessResult> {
   return startApp(entry, args, opts).done;
 }
 

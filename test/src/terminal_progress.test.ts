@@ -45,11 +45,43 @@ interface Outcome {
 function runCoordinator(runDir: string, viaPty: boolean): Promise<Outcome> {
   const args = [
     ...['--conditions=source', '--import', 'tsx', join(REPO_ROOT, COORDINATOR_ENTRY)],
-    ...['--local-workers', '1', '--backend', 'onednn', '--port', '0', '--no-dashboard', '--data-dir', CIFAR10_TEST_DIR, '--run-dir', runDir],
-    ...['--width', '0.0625', '--epochs', '1', '--batch-size', '16', '--train-limit', '96', '--eval-limit', '48', '--warmup-epochs', '0', '--checkpoint-every-steps', '0'],
+    ...[
+      '--local-workers',
+      '1',
+      '--backend',
+      'onednn',
+      '--port',
+      '0',
+      '--no-dashboard',
+      '--data-dir',
+      CIFAR10_TEST_DIR,
+      '--run-dir',
+      runDir,
+    ],
+    ...[
+      '--width',
+      '0.0625',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '16',
+      '--train-limit',
+      '96',
+      '--eval-limit',
+      '48',
+      '--warmup-epochs',
+      '0',
+      '--checkpoint-every-steps',
+      '0',
+    ],
   ];
   const [command, argv] = viaPty ? ['python3', ['-c', PTY_RUNNER, process.execPath, ...args]] : [process.execPath, args];
-  const child = spawn(command, argv, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: TIMEOUT_MS, env: { ...process.env, FORCE_COLOR: '0' } });
+  const child = spawn(command, argv, {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: TIMEOUT_MS,
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => void (stdout += chunk.toString('utf8')));
   child.stderr.on('data', (chunk: Buffer) => void (stdout += chunk.toString('utf8')));
@@ -67,36 +99,47 @@ function strip(text: string): string {
   return text.replace(CONTROL_SEQUENCE, '');
 }
 
-test('at a terminal the coordinator draws progress bars with rate and ETA; in a pipe only log lines', { timeout: 2 * TIMEOUT_MS + 60_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gnet-progress-'));
-  try {
-    const [tty, pipe] = [await runCoordinator(join(dir, 'tty'), true), await runCoordinator(join(dir, 'pipe'), false)];
-    assert.equal(tty.code, 0, tty.stdout.slice(-3000));
-    assert.equal(pipe.code, 0, pipe.stdout.slice(-3000));
+test(
+  'at a terminal the coordinator draws progress bars with rate and ETA; in a pipe only log lines',
+  { timeout: 2 * TIMEOUT_MS + 60_000 },
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'gnet-progress-'));
+    try {
+      const [tty, pipe] = [await runCoordinator(join(dir, 'tty'), true), await runCoordinator(join(dir, 'pipe'), false)];
+      assert.equal(tty.code, 0, tty.stdout.slice(-3000));
+      assert.equal(pipe.code, 0, pipe.stdout.slice(-3000));
 
-    // The terminal: the bars, redrawn in place (cursor movement), with what they promise.
-    const screen = strip(tty.stdout);
-    t.diagnostic(`terminal output: ${tty.stdout.length} bytes, last bar lines:\n${screen.split(/\r|\n/).filter((l) => l.includes('|')).slice(-3).join('\n')}`);
-    assert.match(tty.stdout, CURSOR_MOVE, 'cli-progress redraws with cursor sequences');
-    assert.match(screen, /epoch 1\/1 \|[█░]{30}\| \d+\/6 steps \| [\d.]+ img\/s \| eta (\d+s|\d+m\d\ds|\?) \| loss \d+\.\d{3}/);
-    assert.match(screen, /epoch 1\/1 \|█{30}\| 6\/6 steps \|/, 'the epoch bar ends full');
-    assert.match(screen, /validation 1\/1 \|█{30}\| 48\/48 images \| [\d.]+ img\/s \| eta 0s \| accuracy \d+\.\d\d%/);
-    assert.match(screen, /test \|█{30}\| 48\/48 images \| [\d.]+ img\/s \| eta 0s \| accuracy \d+\.\d\d%/);
-    // Log lines are pretty-printed at a terminal, and land above the bars, not inside them.
-    assert.match(screen, /INFO.*epoch done/);
-    for (const line of screen.split(/\r|\n/).filter((l) => l.includes('epoch done'))) assert.doesNotMatch(line, /\|[█░]{30}\|/, `log line mixed with a bar: ${line}`);
-    // Per-step lines would bury the bars: at a terminal the bar is the step progress.
-    assert.doesNotMatch(screen, /round done/);
+      // The terminal: the bars, redrawn in place (cursor movement), with what they promise.
+      const screen = strip(tty.stdout);
+      t.diagnostic(
+        `terminal output: ${tty.stdout.length} bytes, last bar lines:\n${screen
+          .split(/\r|\n/)
+          .filter((l) => l.includes('|'))
+          .slice(-3)
+          .join('\n')}`,
+      );
+      assert.match(tty.stdout, CURSOR_MOVE, 'cli-progress redraws with cursor sequences');
+      assert.match(screen, /epoch 1\/1 \|[█░]{30}\| \d+\/6 steps \| [\d.]+ img\/s \| eta (\d+s|\d+m\d\ds|\?) \| loss \d+\.\d{3}/);
+      assert.match(screen, /epoch 1\/1 \|█{30}\| 6\/6 steps \|/, 'the epoch bar ends full');
+      assert.match(screen, /validation 1\/1 \|█{30}\| 48\/48 images \| [\d.]+ img\/s \| eta 0s \| accuracy \d+\.\d\d%/);
+      assert.match(screen, /test \|█{30}\| 48\/48 images \| [\d.]+ img\/s \| eta 0s \| accuracy \d+\.\d\d%/);
+      // Log lines are pretty-printed at a terminal, and land above the bars, not inside them.
+      assert.match(screen, /INFO.*epoch done/);
+      for (const line of screen.split(/\r|\n/).filter((l) => l.includes('epoch done')))
+        assert.doesNotMatch(line, /\|[█░]{30}\|/, `log line mixed with a bar: ${line}`);
+      // Per-step lines would bury the bars: at a terminal the bar is the step progress.
+      assert.doesNotMatch(screen, /round done/);
 
-    // The pipe: NDJSON log lines only, no bar, no control sequence.
-    assert.doesNotMatch(pipe.stdout, ANY_ESCAPE);
-    assert.doesNotMatch(pipe.stdout, /[█░]/);
-    const lines = pipe.stdout.split('\n').filter((l) => l.startsWith('{'));
-    const messages = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
-    assert.ok(messages.includes('round done'), 'periodic round lines');
-    assert.ok(messages.includes('epoch done'), 'epoch line');
-    assert.ok(pipe.stdout.split('\n').every((l) => l === '' || l.startsWith('{') || !/[█░]/.test(l)));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+      // The pipe: NDJSON log lines only, no bar, no control sequence.
+      assert.doesNotMatch(pipe.stdout, ANY_ESCAPE);
+      assert.doesNotMatch(pipe.stdout, /[█░]/);
+      const lines = pipe.stdout.split('\n').filter((l) => l.startsWith('{'));
+      const messages = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+      assert.ok(messages.includes('round done'), 'periodic round lines');
+      assert.ok(messages.includes('epoch done'), 'epoch line');
+      assert.ok(pipe.stdout.split('\n').every((l) => l === '' || l.startsWith('{') || !/[█░]/.test(l)));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -4,7 +4,10 @@ import { malformedFrameSenders, type FailureReport } from './blame.js';
 
 /** A `roundFailed` from `rank` naming `peerRank`; in a ring rank r receives from r + 1 (mod N). */
 function report(rank: number, peerRank: number | null, code = 'COLLECTIVE_BAD_FRAME', round = 7): FailureReport {
-  return { rank, report: { type: 'roundFailed', round, code, message: `Rank ${peerRank} sent a malformed frame (from ${rank})`, peerRank } };
+  return {
+    rank,
+    report: { type: 'roundFailed', round, code, message: `Rank ${peerRank} sent a malformed frame (from ${rank})`, peerRank },
+  };
 }
 
 const ring3 = { round: 7, worldSize: 3, algorithm: 'ring' as const };

@@ -44,7 +44,8 @@ export interface Culprit {
  *
  * @example
  * // Ring of 3: rank 0 receives from rank 1 and says rank 1's chunk did not decode.
- * malformedFrameSenders([{ rank: 0, report: { type: 'roundFailed', round: 7, code: 'COLLECTIVE_BAD_FRAME', message: '…', peerRank: 1 } }], { round: 7, worldSize: 3, algorithm: 'ring' });
+ * malformedFrameSenders([{ rank: 0, report: { type: 'roundFailed', round: 7, code: 'COLLECTIVE_BAD_FRAME', message: '…', peerRank: 1 } }],
+ *   { round: 7, worldSize: 3, algorithm: 'ring' });
  * // → [{ rank: 1, accusedBy: 0, reason: '…' }]
  */
 export function malformedFrameSenders(

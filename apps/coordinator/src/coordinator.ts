@@ -105,7 +105,12 @@ async function readSplitFacts(dataDir: string, seed: number, trainLimit: number)
   const test = await readCifar10(dataDir, 'test');
   const split = stratifiedSplit(train.labels, VAL_PER_CLASS, seed);
   const trainIdx = trainLimit > 0 ? split.train.subarray(0, trainLimit) : split.train;
-  return { trainImages: trainIdx.length, trainIndicesDigest: indicesDigest(trainIdx), valAvailable: split.val.length, testAvailable: test.count };
+  return {
+    trainImages: trainIdx.length,
+    trainIndicesDigest: indicesDigest(trainIdx),
+    valAvailable: split.val.length,
+    testAvailable: test.count,
+  };
 }
 
 /** The checkpoint metadata this coordinator writes and reads back on --resume (single-process training writes the same). */
@@ -137,20 +142,38 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     activeWorkerIds: () => generation?.group.members.filter((m) => !generation!.group.lost.has(m.rank)).map((m) => m.hello.workerId) ?? [],
     algorithm: cfg.algorithm,
     log: o.log.child({ module: 'rendezvous' }),
-    onJoined: (hello) => events.emit({ kind: 'membership', atMs: now(), event: 'joined', workerId: hello.workerId, rank: null, reason: `${hello.backend} on ${hello.device}` }),
+    onJoined: (hello) =>
+      events.emit({
+        kind: 'membership',
+        atMs: now(),
+        event: 'joined',
+        workerId: hello.workerId,
+        rank: null,
+        reason: `${hello.backend} on ${hello.device}`,
+      }),
   }).catch((err: unknown) => {
     const why = listenFailure(err, '--port', cfg.host, cfg.port);
     throw why === null ? err : new ConfigError(why);
   });
-  log.info({ url: rendezvous.url, workers: cfg.workers, minWorkers: cfg.minWorkers, maxWorkers: cfg.maxWorkers, algorithm: cfg.algorithm }, 'coordinator listening');
+  log.info(
+    { url: rendezvous.url, workers: cfg.workers, minWorkers: cfg.minWorkers, maxWorkers: cfg.maxWorkers, algorithm: cfg.algorithm },
+    'coordinator listening',
+  );
   o.onListening?.(rendezvous.url);
   let roundInProgress: number | null = null;
   /** Set once the run folder is ready: what a stop request saves with. */
-  let saving: { writeCheckpoint: (snapshot: StateSnapshot, g: Generation, globalStep: number) => Promise<string>; store: CheckpointStore } | null = null;
+  let saving: {
+    writeCheckpoint: (snapshot: StateSnapshot, g: Generation, globalStep: number) => Promise<string>;
+    store: CheckpointStore;
+  } | null = null;
   try {
     // 1. Data facts, the run folder, and the state to start from.
     const facts = await Promise.race([readSplitFacts(o.dataDir, cfg.seed, cfg.trainLimit), abortedNow]);
-    const basePlan = planRun(cfg, Array.from({ length: cfg.workers }, () => cfg.backend), facts);
+    const basePlan = planRun(
+      cfg,
+      Array.from({ length: cfg.workers }, () => cfg.backend),
+      facts,
+    );
     const spe = basePlan.stepsPerEpoch;
     const totalSteps = basePlan.hyper.epochs * spe;
     const folder = new RunFolder(o.runDir);
@@ -168,25 +191,56 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       epochs = meta.epochs;
       meter = EpochMeter.restore(meta.epochSoFar);
       state = checkpointToStart(loaded.state, meta.position.globalStep);
-      log.info({ checkpoint: loaded.path, skipped: loaded.skipped.map((s) => s.path), globalStep: state.globalStep, epoch: meta.position.epoch, runId }, 'resuming from checkpoint');
+      log.info(
+        {
+          checkpoint: loaded.path,
+          skipped: loaded.skipped.map((s) => s.path),
+          globalStep: state.globalStep,
+          epoch: meta.position.epoch,
+          runId,
+        },
+        'resuming from checkpoint',
+      );
     } else {
       const { token: _token, ...shownConfig } = cfg;
       await folder.init({ config: shownConfig, runId, plan: { ...basePlan, buckets: basePlan.buckets.length } });
     }
     await folder.rewriteMetrics(epochs);
     const rounds = RoundIds.open(o.runDir, cfg.resume);
-    if (rounds.origin === 'legacy') log.warn({ firstRound: rounds.peek() }, 'the run folder has no rounds.json (written by an older coordinator); round numbers continue from a safe floor');
+    if (rounds.origin === 'legacy')
+      log.warn(
+        { firstRound: rounds.peek() },
+        'the run folder has no rounds.json (written by an older coordinator); round numbers continue from a safe floor',
+      );
     {
       const { token: _token, ...shown } = cfg;
-      events.emit({ kind: 'started', atMs: now(), runId, config: shown as Record<string, unknown>, stepsPerEpoch: spe, totalSteps, epochs: basePlan.hyper.epochs, resumedAtStep: cfg.resume ? state.globalStep : null });
+      events.emit({
+        kind: 'started',
+        atMs: now(),
+        runId,
+        config: shown as Record<string, unknown>,
+        stepsPerEpoch: spe,
+        totalSteps,
+        epochs: basePlan.hyper.epochs,
+        resumedAtStep: cfg.resume ? state.globalStep : null,
+      });
     }
-    const onLost = (rank: number, workerId: string, reason: string): void => events.emit({ kind: 'membership', atMs: now(), event: 'lost', workerId, rank, reason });
+    const onLost = (rank: number, workerId: string, reason: string): void =>
+      events.emit({ kind: 'membership', atMs: now(), event: 'lost', workerId, rank, reason });
 
     // 2. The first generation.
     let generationNumber = 0;
     /** `snapshot` (the state that trains `globalStep` next) as checkpoints/ckpt-<globalStep>.ckpt; returns its path. */
     const writeCheckpoint = async (snapshot: StateSnapshot, g: Generation, globalStep: number): Promise<string> => {
-      const meta: CheckpointMeta = { runId, position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep }, epochs, epochSoFar: meter.state(), hyper: g.plan.hyper, model: g.plan.model, worldSize: g.plan.worldSize };
+      const meta: CheckpointMeta = {
+        runId,
+        position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep },
+        epochs,
+        epochSoFar: meter.state(),
+        hyper: g.plan.hyper,
+        model: g.plan.model,
+        worldSize: g.plan.worldSize,
+      };
       const saved = await store.save(snapshotToCheckpoint(snapshot, g.plan, meta as unknown as Record<string, unknown>), globalStep);
       log.info({ globalStep, path: saved.path, removed: saved.removed.length }, 'checkpoint written');
       events.emit({ kind: 'checkpoint', atMs: now(), globalStep, path: saved.path });
@@ -206,14 +260,44 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       for (let attempt = 0; ; attempt += 1) {
         const checkRound = rounds.next();
         try {
-          const g = await formGeneration({ cfg, members, generation: generationNumber++, runId, facts, state, stepsPerEpoch: spe, checkRound, log: o.log, aborted, onLost });
-          const workers = g.group.members.map((m) => ({ rank: m.rank, workerId: m.hello.workerId, backend: m.hello.backend, device: m.hello.device }));
-          events.emit({ kind: 'generation', atMs: now(), generation: g.group.generation, worldSize: g.plan.worldSize, globalStep: state.globalStep, workers, microBatch: g.plan.hyper.microBatch });
+          const g = await formGeneration({
+            cfg,
+            members,
+            generation: generationNumber++,
+            runId,
+            facts,
+            state,
+            stepsPerEpoch: spe,
+            checkRound,
+            log: o.log,
+            aborted,
+            onLost,
+          });
+          const workers = g.group.members.map((m) => ({
+            rank: m.rank,
+            workerId: m.hello.workerId,
+            backend: m.hello.backend,
+            device: m.hello.device,
+          }));
+          events.emit({
+            kind: 'generation',
+            atMs: now(),
+            generation: g.group.generation,
+            worldSize: g.plan.worldSize,
+            globalStep: state.globalStep,
+            workers,
+            microBatch: g.plan.hyper.microBatch,
+          });
           log.info(
             {
               generation: g.group.generation,
               worldSize: g.plan.worldSize,
-              workers: g.group.members.map((m) => ({ rank: m.rank, workerId: m.hello.workerId, backend: m.hello.backend, device: m.hello.device })),
+              workers: g.group.members.map((m) => ({
+                rank: m.rank,
+                workerId: m.hello.workerId,
+                backend: m.hello.backend,
+                device: m.hello.device,
+              })),
               globalStep: state.globalStep,
               microBatch: g.plan.hyper.microBatch,
               globalBatch: g.plan.globalBatch,
@@ -226,7 +310,12 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
           if (!isGroupFailure(err)) throw err;
           const broken = generationOf(err);
           if (stop.isRequested) throw err;
-          const next = await recovery.recover(broken, err, { snapshotFrom: 'none', state, globalStep: state.globalStep, lastCheckpoint: () => store.loadLatestGood(log) });
+          const next = await recovery.recover(broken, err, {
+            snapshotFrom: 'none',
+            state,
+            globalStep: state.globalStep,
+            lastCheckpoint: () => store.loadLatestGood(log),
+          });
           members = next.members;
           if (attempt + 1 >= cfg.maxReforms) throw recovery.noProgress(attempt + 1, err);
         }
@@ -241,8 +330,18 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     let bnDirty = true;
     const saveCheckpoint = async (g: Generation, globalStep: number): Promise<void> => {
       g.group.setPhase(`checkpoint at step ${globalStep}`);
-      g.group.send(0, { type: 'checkpointRequest', requestId: globalStep, epoch: Math.floor(globalStep / spe), step: globalStep % spe, globalStep, includeMomentum: true });
-      const [snapshot] = await g.together(Promise.resolve(), g.group.collect('stateSnapshot', { timeoutMs: cfg.roundTimeoutMs, ranks: [0], match: (m) => m.requestId === globalStep }));
+      g.group.send(0, {
+        type: 'checkpointRequest',
+        requestId: globalStep,
+        epoch: Math.floor(globalStep / spe),
+        step: globalStep % spe,
+        globalStep,
+        includeMomentum: true,
+      });
+      const [snapshot] = await g.together(
+        Promise.resolve(),
+        g.group.collect('stateSnapshot', { timeoutMs: cfg.roundTimeoutMs, ranks: [0], match: (m) => m.requestId === globalStep }),
+      );
       await writeCheckpoint(snapshot!, g, globalStep);
     };
 
@@ -258,12 +357,33 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
         g.group.setPhase(`${split} evaluation after epoch ${epoch + 1}`);
       }
       const id = evalId++;
-      const requests = evalRequests({ evalId: id, epoch, split, images, worldSize: g.plan.worldSize, batchSize: cfg.evalBatch, averageRound });
+      const requests = evalRequests({
+        evalId: id,
+        epoch,
+        split,
+        images,
+        worldSize: g.plan.worldSize,
+        batchSize: cfg.evalBatch,
+        averageRound,
+      });
       requests.forEach((request, rank) => g.group.send(rank, request));
-      const results = await g.together(bnWork, g.group.collect('evalResult', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.evalId === id }));
+      const results = await g.together(
+        bnWork,
+        g.group.collect('evalResult', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.evalId === id }),
+      );
       bnDirty = false;
       const totals = sumEvalResults(requests, results, CIFAR10_CLASSES.length);
-      events.emit({ kind: 'evaluation', atMs: now(), split, epoch, loss: totals.lossSum / totals.count, accuracy: totals.correct / totals.count, count: totals.count, perClassAccuracy: perClassAccuracy(CIFAR10_CLASSES, totals), confusion: totals.confusion });
+      events.emit({
+        kind: 'evaluation',
+        atMs: now(),
+        split,
+        epoch,
+        loss: totals.lossSum / totals.count,
+        accuracy: totals.correct / totals.count,
+        count: totals.count,
+        perClassAccuracy: perClassAccuracy(CIFAR10_CLASSES, totals),
+        confusion: totals.confusion,
+      });
       return totals;
     };
 
@@ -280,13 +400,34 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
           const epoch = epochsDone;
           const training = meter.result();
           const val = await evaluate(g, 'val', epoch, g.plan.valImages);
-          const record = epochRecord({ epochIndex: epoch, training, lr: lastLr, val, worldSize: g.plan.worldSize, generation: g.group.generation });
+          const record = epochRecord({
+            epochIndex: epoch,
+            training,
+            lr: lastLr,
+            val,
+            worldSize: g.plan.worldSize,
+            generation: g.group.generation,
+          });
           epochs = [...epochs, record];
           events.emit({ kind: 'epoch', atMs: now(), record });
           await folder.append(record);
-          await folder.writeChart(epochs, `GoogLeNet (width ${g.plan.model.width}) on CIFAR-10, ${g.plan.worldSize} workers (${g.plan.allReduce.algorithm})`);
+          await folder.writeChart(
+            epochs,
+            `GoogLeNet (width ${g.plan.model.width}) on CIFAR-10, ${g.plan.worldSize} workers (${g.plan.allReduce.algorithm})`,
+          );
           log.info(
-            { epoch: record.epoch, trainLoss: record.trainLoss, trainAccuracy: record.trainAccuracy, valLoss: record.valLoss, valAccuracy: record.valAccuracy, imagesPerSecond: record.imagesPerSecond, communicationShare: record.communicationShare, meanStepMs: record.meanStepMs, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
+            {
+              epoch: record.epoch,
+              trainLoss: record.trainLoss,
+              trainAccuracy: record.trainAccuracy,
+              valLoss: record.valLoss,
+              valAccuracy: record.valAccuracy,
+              imagesPerSecond: record.imagesPerSecond,
+              communicationShare: record.communicationShare,
+              meanStepMs: record.meanStepMs,
+              rssBytes: process.memoryUsage.rss(),
+              heapUsedBytes: process.memoryUsage().heapUsed,
+            },
             'epoch done',
           );
           meter = new EpochMeter();
@@ -297,7 +438,10 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
 
         // Workers waiting to join come in at this step boundary.
         if (rendezvous.pendingCount > 0 && g.plan.worldSize < cfg.maxWorkers) {
-          log.info({ waiting: rendezvous.pendingCount, worldSize: g.plan.worldSize, globalStep }, 'admitting joining workers at a step boundary');
+          log.info(
+            { waiting: rendezvous.pendingCount, worldSize: g.plan.worldSize, globalStep },
+            'admitting joining workers at a step boundary',
+          );
           const next = await recovery.admit(g, globalStep);
           members = next.members;
           state = next.state;
@@ -314,11 +458,21 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
         const started = performance.now();
         roundInProgress = round;
         g.group.broadcast({ type: 'roundStart', round, epoch, step, globalStep, lr });
-        const metrics = await g.together(g.hubRound('grad', round), g.group.collect('metrics', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.round === round }));
+        const metrics = await g.together(
+          g.hubRound('grad', round),
+          g.group.collect('metrics', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.round === round }),
+        );
         roundInProgress = null;
         // Metrics that disagree with what the rank was asked (a count of 1.4e17 images): refuse the
         // sender and re-form without it; every rank has applied the step, so nothing is lost.
-        const refused = checkStepMetrics(metrics, { round, epoch, step, worldSize: g.plan.worldSize, globalBatch: g.plan.globalBatch, roundMs: performance.now() - started });
+        const refused = checkStepMetrics(metrics, {
+          round,
+          epoch,
+          step,
+          worldSize: g.plan.worldSize,
+          globalBatch: g.plan.globalBatch,
+          roundMs: performance.now() - started,
+        });
         for (const { rank, error } of refused) g.group.refuse(rank, error);
         if (refused.length > 0) throw g.group.failedWith!;
         reformsWithoutProgress = 0;
@@ -357,14 +511,26 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
           generation: g.group.generation,
           workers,
         });
-        const fields = { round, epoch, step, globalStep: globalStep - 1, lr, loss, skipped, ms: Math.round(seconds * 1000), reduceMs: metrics.map((m) => Math.round(m.timings.reduceMs)) };
+        const fields = {
+          round,
+          epoch,
+          step,
+          globalStep: globalStep - 1,
+          lr,
+          loss,
+          skipped,
+          ms: Math.round(seconds * 1000),
+          reduceMs: metrics.map((m) => Math.round(m.timings.reduceMs)),
+        };
         if (skipped) log.warn(fields, 'round done');
         else if ((o.stepLogs ?? true) && (step + 1) % logEvery === 0) log.info(fields, 'round done');
         else log.debug(fields, 'round done');
         if (skippedInARow >= cfg.maxSkippedSteps) {
           await saveCheckpoint(g, globalStep);
           // Divergence shows on every rank; a non-finite loss on some ranks only points at those workers.
-          const suspects = metrics.flatMap((m, rank) => (Number.isFinite(m.loss) ? [] : [`rank ${rank} (worker '${g.group.members[rank]!.hello.workerId}')`]));
+          const suspects = metrics.flatMap((m, rank) =>
+            Number.isFinite(m.loss) ? [] : [`rank ${rank} (worker '${g.group.members[rank]!.hello.workerId}')`],
+          );
           const advice =
             suspects.length > 0 && suspects.length < metrics.length
               ? `only ${suspects.join(', ')} computed a non-finite loss while the others' stayed finite: suspect that worker (its backend, hardware or data) before the learning rate; replace it and resume with --resume`
@@ -373,14 +539,21 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
             `${skippedInARow} steps in a row (up to global step ${globalStep - 1}) had a NaN or infinite gradient and were skipped (limit --max-skipped-steps ${cfg.maxSkippedSteps}); a checkpoint was saved: ${advice}`,
           );
         }
-        if (cfg.checkpointEverySteps > 0 && globalStep % cfg.checkpointEverySteps === 0 && globalStep % spe !== 0) await saveCheckpoint(g, globalStep);
+        if (cfg.checkpointEverySteps > 0 && globalStep % cfg.checkpointEverySteps === 0 && globalStep % spe !== 0)
+          await saveCheckpoint(g, globalStep);
       } catch (err) {
         // Workers leaving while we stop (Slurm and Kubernetes signal every task at once): stop, don't re-form.
         if (!isGroupFailure(err) || stop.isRequested) throw err;
         // 6. Re-form the group from a survivor's state.
         reformsWithoutProgress += 1;
         if (reformsWithoutProgress > cfg.maxReforms) throw recovery.noProgress(reformsWithoutProgress - 1, err);
-        const next = await recovery.recover(g, err, { snapshotFrom: 'survivor', state, globalStep, roundInProgress, lastCheckpoint: () => store.loadLatestGood(log) });
+        const next = await recovery.recover(g, err, {
+          snapshotFrom: 'survivor',
+          state,
+          globalStep,
+          roundInProgress,
+          lastCheckpoint: () => store.loadLatestGood(log),
+        });
         roundInProgress = null;
         members = next.members;
         state = next.state;
@@ -428,7 +601,9 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
         writeCheckpoint: (saving as typeof saving)?.writeCheckpoint ?? null,
         newestCheckpoint: async () => {
           const loaded = store === null ? null : await store.loadLatestGood();
-          return loaded === null ? null : { globalStep: (loaded.state.meta as unknown as CheckpointMeta).position.globalStep, path: loaded.path };
+          return loaded === null
+            ? null
+            : { globalStep: (loaded.state.meta as unknown as CheckpointMeta).position.globalStep, path: loaded.path };
         },
         hardAbort,
         snapshotTimeoutMs: Math.max(5000, cfg.stopGraceMs),
@@ -436,10 +611,16 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       });
       roundInProgress = null;
     }
-    events.emit({ kind: 'failed', atMs: now(), code: (err as { code?: string }).code ?? 'UNKNOWN', message: err instanceof Error ? err.message : String(err) });
+    events.emit({
+      kind: 'failed',
+      atMs: now(),
+      code: (err as { code?: string }).code ?? 'UNKNOWN',
+      message: err instanceof Error ? err.message : String(err),
+    });
     if (generation !== null && !generation.group.isDetached) {
       const reason = err instanceof Error ? err.message : String(err);
-      if (roundInProgress !== null) generation.group.broadcast({ type: 'roundAbort', round: roundInProgress, reason: reason.slice(0, 1024) });
+      if (roundInProgress !== null)
+        generation.group.broadcast({ type: 'roundAbort', round: roundInProgress, reason: reason.slice(0, 1024) });
       await generation.group.close({ type: 'leave', reason: 'shutdown', message: reason.slice(0, 4096) }).catch(() => undefined);
     }
     throw err;
@@ -448,7 +629,10 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
   }
 }
 
-/** The checkpoint's metadata, if it can continue this run (the policy single-process training shares); else a `ConfigError` naming the differing settings. */
+/**
+ * The checkpoint's metadata, if it can continue this run (the policy single-process training shares); else a `ConfigError` naming the
+ * differing settings.
+ */
 function resumableMeta(meta: unknown, plan: RunPlan, path: string): CheckpointMeta {
   try {
     return checkResumable(meta, { hyper: plan.hyper, model: plan.model }, path);
@@ -465,6 +649,9 @@ function checkMetrics(metrics: readonly Metrics[], round: number): boolean {
     if (m.round !== round) throw new BadReplyError(`metrics from rank ${rank} must be for round ${round}, but are for round ${m.round}`);
   });
   // Every rank sees the same reduced gradient: a disagreement means the replicas diverged.
-  if (skipped.some((s) => s !== skipped[0])) throw new BadReplyError(`ranks disagree on skipping round ${round} (skipped: ${JSON.stringify(skipped)}): replicas are no longer identical`);
+  if (skipped.some((s) => s !== skipped[0]))
+    throw new BadReplyError(
+      `ranks disagree on skipping round ${round} (skipped: ${JSON.stringify(skipped)}): replicas are no longer identical`,
+    );
   return skipped[0] ?? false;
 }

@@ -7,14 +7,23 @@ const parse = (argv: string[], env: Record<string, string> = {}) => parseCoordin
 
 test('defaults: loopback, torchrun port, ring, the published recipe, frozen', () => {
   const cfg = parse([]);
-  assert.deepEqual([cfg.host, cfg.port, cfg.algorithm, cfg.workers, cfg.localWorkers], ['127.0.0.1', DEFAULT_COORDINATOR_PORT, 'ring', 1, 0]);
-  assert.deepEqual([cfg.epochs, cfg.batchSize, cfg.lrPeak, cfg.nesterov, cfg.auxHeads, cfg.auxWeight, cfg.dropout], [100, 128, 0.1, true, true, 0.3, 0.4]);
+  assert.deepEqual(
+    [cfg.host, cfg.port, cfg.algorithm, cfg.workers, cfg.localWorkers],
+    ['127.0.0.1', DEFAULT_COORDINATOR_PORT, 'ring', 1, 0],
+  );
+  assert.deepEqual(
+    [cfg.epochs, cfg.batchSize, cfg.lrPeak, cfg.nesterov, cfg.auxHeads, cfg.auxWeight, cfg.dropout],
+    [100, 128, 0.1, true, true, 0.3, 0.4],
+  );
   assert.equal(cfg.runDir, '/r/2026-01-02T03-04-05-678Z');
   assert.ok(Object.isFrozen(cfg));
 });
 
 test('--local-workers sets the world size; token and data come from the environment', () => {
-  const cfg = parse(['--local-workers', '2', '--port', '0', '--algorithm', 'star', '--no-aux-heads'], { GNET_TOKEN: 't0k', CIFAR10_DIR: '/c' });
+  const cfg = parse(['--local-workers', '2', '--port', '0', '--algorithm', 'star', '--no-aux-heads'], {
+    GNET_TOKEN: 't0k',
+    CIFAR10_DIR: '/c',
+  });
   assert.deepEqual([cfg.workers, cfg.localWorkers, cfg.port, cfg.algorithm, cfg.token, cfg.dataDir], [2, 2, 0, 'star', 't0k', '/c']);
   // Elastic bounds default to the starting group: no shrinking, no growing.
   assert.deepEqual([cfg.minWorkers, cfg.maxWorkers], [2, 2]);
@@ -35,7 +44,10 @@ test('bad values are ConfigErrors naming the flag, the rule and the value', () =
   bad(['--chunk-bytes', '6'], /^--chunk-bytes: .*multiple of 4.*but got 6$/);
   bad(['--algorithm', 'tree'], /argument 'tree' is invalid/);
   bad(['--workers', '3', '--local-workers', '2'], /^--workers \(3\) must equal --local-workers \(2\) when both are given/);
-  bad(['--workers', '3', '--batch-size', '2'], /^--batch-size \(2\) must be at least --max-workers \(3\) so every worker gets an image of each global batch$/);
+  bad(
+    ['--workers', '3', '--batch-size', '2'],
+    /^--batch-size \(2\) must be at least --max-workers \(3\) so every worker gets an image of each global batch$/,
+  );
   bad(['--workers', '2', '--min-workers', '3'], /^--min-workers \(3\) must not exceed --workers \(2\), the group the run starts with$/);
   bad(['--workers', '2', '--max-workers', '1'], /^--max-workers \(1\) must be at least --workers \(2\), the group the run starts with$/);
   bad(['--momentum', '0'], /^--momentum must be > 0 with Nesterov momentum, but got 0; pass --no-nesterov/);
@@ -60,7 +72,10 @@ test('hostile values: each a ConfigError naming the flag, what was expected and 
     [['--workers', '1.5'], '--workers: Invalid input: expected int, received number, but got 1.5'],
     [['--local-workers', '-1'], '--local-workers: Too small: expected number to be >=0, but got -1'],
     [['--local-workers', '65'], '--local-workers: Too big: expected number to be <=64, but got 65'],
-    [['--local-workers', '3', '--workers', '2'], '--workers (2) must equal --local-workers (3) when both are given; drop --workers to wait for the local ones only'],
+    [
+      ['--local-workers', '3', '--workers', '2'],
+      '--workers (2) must equal --local-workers (3) when both are given; drop --workers to wait for the local ones only',
+    ],
     [['--port', '-1'], '--port: Too small: expected number to be >=0, but got -1'],
     [['--port', '65536'], '--port: Too big: expected number to be <=65535, but got 65536'],
     [['--port', 'http'], "option '--port <n>' argument 'http' is invalid. Expected a finite number."],
@@ -74,8 +89,13 @@ test('hostile values: each a ConfigError naming the flag, what was expected and 
     [['0.1'], 'too many arguments. Expected 0 arguments but got 1.'],
   ];
   for (const [argv, message] of cases) {
-    assert.throws(() => parse(argv), (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && e.message === message, `${argv.join(' ')} → ${message}`);
+    assert.throws(
+      () => parse(argv),
+      (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && e.message === message,
+      `${argv.join(' ')} → ${message}`,
+    );
   }
   // What --host does take: addresses of either family, names, names with `_` (container names).
-  for (const host of ['0.0.0.0', '::', '::1', '10.1.2.3', 'localhost', 'node-7.cluster.local', 'train_coordinator']) assert.equal(parse(['--host', host]).host, host);
+  for (const host of ['0.0.0.0', '::', '::1', '10.1.2.3', 'localhost', 'node-7.cluster.local', 'train_coordinator'])
+    assert.equal(parse(['--host', host]).host, host);
 });

@@ -35,31 +35,89 @@ const port = z.number().int().min(0).max(65535);
 
 /** Every flag of coordinator:serve, in `--help` order. */
 const COORDINATOR_SETTINGS = {
-  host: setting({ flags: '--host <host>', help: 'interface to listen on (0.0.0.0 for workers on other machines)', schema: HostSchema, default: '127.0.0.1' }),
+  host: setting({
+    flags: '--host <host>',
+    help: 'interface to listen on (0.0.0.0 for workers on other machines)',
+    schema: HostSchema,
+    default: '127.0.0.1',
+  }),
   /** 0: the OS picks a free port (logged as `url` in 'coordinator listening'). */
-  port: setting({ flags: '--port <n>', help: 'port to listen on (0 = any free port)', schema: port, number: true, default: DEFAULT_COORDINATOR_PORT }),
+  port: setting({
+    flags: '--port <n>',
+    help: 'port to listen on (0 = any free port)',
+    schema: port,
+    number: true,
+    default: DEFAULT_COORDINATOR_PORT,
+  }),
   /** Shared secret every worker must prove it knows in `hello` (never sent); empty accepts any worker. */
-  token: setting({ flags: '--token <secret>', help: 'shared secret workers must prove they know; never sent (env GNET_TOKEN)', schema: z.string().max(1024), env: 'GNET_TOKEN', default: '' }),
+  token: setting({
+    flags: '--token <secret>',
+    help: 'shared secret workers must prove they know; never sent (env GNET_TOKEN)',
+    schema: z.string().max(1024),
+    env: 'GNET_TOKEN',
+    default: '',
+  }),
   /** Absolute path of the PEM certificate (chain) to serve `wss://` with; empty: plain `ws://`. Set with `tlsKey`. */
-  tlsCert: setting({ flags: '--tls-cert <pem>', help: 'serve wss:// with this PEM certificate (chain); needs --tls-key', schema: z.string(), default: '' }),
+  tlsCert: setting({
+    flags: '--tls-cert <pem>',
+    help: 'serve wss:// with this PEM certificate (chain); needs --tls-key',
+    schema: z.string(),
+    default: '',
+  }),
   /** Absolute path of the PEM private key of `tlsCert`; empty when `tlsCert` is. */
   tlsKey: setting({ flags: '--tls-key <pem>', help: 'PEM private key of --tls-cert', schema: z.string(), default: '' }),
   /** Workers to wait for; with `localWorkers` > 0 it must be equal or 0 (then it is `localWorkers`). */
-  workers: setting({ flags: '--workers <n>', help: 'workers to wait for (default: --local-workers, else 1)', schema: z.number().int().min(0), number: true, default: 0 }),
+  workers: setting({
+    flags: '--workers <n>',
+    help: 'workers to wait for (default: --local-workers, else 1)',
+    schema: z.number().int().min(0),
+    number: true,
+    default: 0,
+  }),
   /** Spawn this many workers on this machine (single-node mode); 0 = wait for remote ones. */
-  localWorkers: setting({ flags: '--local-workers <n>', help: 'spawn N workers on this machine (single-node mode)', schema: z.number().int().min(0).max(64), number: true, default: 0 }),
+  localWorkers: setting({
+    flags: '--local-workers <n>',
+    help: 'spawn N workers on this machine (single-node mode)',
+    schema: z.number().int().min(0).max(64),
+    number: true,
+    default: 0,
+  }),
   /** Backend the local workers request. */
   backend: RUN_SETTINGS.backend,
   /** Extra flags for the local workers (debugging traces, e.g. `--trace-weights --dump-dir d`). */
-  localWorkerArgs: setting({ flags: '--local-worker-args <flags>', help: "extra flags for local workers, space-separated (e.g. '--trace-weights --dump-dir d')", schema: z.array(z.string()), default: '' }),
-  algorithm: setting({ flags: '--algorithm <name>', help: 'all-reduce: ring between workers, or star through the coordinator', schema: z.enum(['ring', 'star']), choices: ['ring', 'star'], default: 'ring' }),
+  localWorkerArgs: setting({
+    flags: '--local-worker-args <flags>',
+    help: "extra flags for local workers, space-separated (e.g. '--trace-weights --dump-dir d')",
+    schema: z.array(z.string()),
+    default: '',
+  }),
+  algorithm: setting({
+    flags: '--algorithm <name>',
+    help: 'all-reduce: ring between workers, or star through the coordinator',
+    schema: z.enum(['ring', 'star']),
+    choices: ['ring', 'star'],
+    default: 'ring',
+  }),
   dataDir: RUN_SETTINGS.dataDir,
   runDir: RUN_SETTINGS.runDir,
   logLevel: RUN_SETTINGS.logLevel,
   ...HYPER_SETTINGS,
   // All-reduce and liveness.
-  bucketBytes: setting({ flags: '--bucket-bytes <n>', help: 'gradient bucket size in bytes (torch DDP: 25 MiB)', schema: z.number().int().min(4), number: true, default: 25 * 1024 * 1024, source: 'torch DDP' }),
-  chunkBytes: setting({ flags: '--chunk-bytes <n>', help: 'payload of one chunk frame in bytes (multiple of 4)', schema: z.number().int().min(4).multipleOf(4), number: true, default: 2 * 1024 * 1024 }),
+  bucketBytes: setting({
+    flags: '--bucket-bytes <n>',
+    help: 'gradient bucket size in bytes (torch DDP: 25 MiB)',
+    schema: z.number().int().min(4),
+    number: true,
+    default: 25 * 1024 * 1024,
+    source: 'torch DDP',
+  }),
+  chunkBytes: setting({
+    flags: '--chunk-bytes <n>',
+    help: 'payload of one chunk frame in bytes (multiple of 4)',
+    schema: z.number().int().min(4).multipleOf(4),
+    number: true,
+    default: 2 * 1024 * 1024,
+  }),
   wireDtype: setting({
     flags: '--wire-dtype <dtype>',
     help: 'gradient element type on the wire',
@@ -67,14 +125,52 @@ const COORDINATOR_SETTINGS = {
     choices: ['float32', 'float16', 'bfloat16'],
     default: 'float32',
   }),
-  heartbeatMs: setting({ flags: '--heartbeat-ms <n>', help: 'heartbeat period in both directions', schema: ms, number: true, default: 5000 }),
-  joinTimeoutMs: setting({ flags: '--join-timeout-ms <n>', help: 'longest wait for all workers to say hello', schema: ms, number: true, default: 10 * 60_000 }),
-  roundTimeoutMs: setting({ flags: '--round-timeout-ms <n>', help: 'longest wait for every worker in a round, evaluation or checkpoint', schema: ms, number: true, default: 10 * 60_000 }),
-  stallWarnMs: setting({ flags: '--stall-warn-ms <n>', help: 'warn, naming the missing ranks, when a wait exceeds this', schema: ms, number: true, default: 30_000 }),
-  /** Elastic membership (torchrun's --nnodes=MIN:MAX): keep training while at least minWorkers remain. 0 on the command line: `--workers`. */
-  minWorkers: setting({ flags: '--min-workers <n>', help: 'keep training while at least this many workers remain (default: --workers)', schema: z.number().int().min(1), number: true, default: 0 }),
+  heartbeatMs: setting({
+    flags: '--heartbeat-ms <n>',
+    help: 'heartbeat period in both directions',
+    schema: ms,
+    number: true,
+    default: 5000,
+  }),
+  joinTimeoutMs: setting({
+    flags: '--join-timeout-ms <n>',
+    help: 'longest wait for all workers to say hello',
+    schema: ms,
+    number: true,
+    default: 10 * 60_000,
+  }),
+  roundTimeoutMs: setting({
+    flags: '--round-timeout-ms <n>',
+    help: 'longest wait for every worker in a round, evaluation or checkpoint',
+    schema: ms,
+    number: true,
+    default: 10 * 60_000,
+  }),
+  stallWarnMs: setting({
+    flags: '--stall-warn-ms <n>',
+    help: 'warn, naming the missing ranks, when a wait exceeds this',
+    schema: ms,
+    number: true,
+    default: 30_000,
+  }),
+  /**
+   * Elastic membership (torchrun's --nnodes=MIN:MAX): keep training while at least minWorkers remain. 0 on the command line: `--workers`.
+   */
+  minWorkers: setting({
+    flags: '--min-workers <n>',
+    help: 'keep training while at least this many workers remain (default: --workers)',
+    schema: z.number().int().min(1),
+    number: true,
+    default: 0,
+  }),
   /** Most workers at once; later arrivals are admitted at a step boundary up to this many. 0 on the command line: `--workers`. */
-  maxWorkers: setting({ flags: '--max-workers <n>', help: 'admit joining workers up to this many (default: --workers)', schema: z.number().int().min(1), number: true, default: 0 }),
+  maxWorkers: setting({
+    flags: '--max-workers <n>',
+    help: 'admit joining workers up to this many (default: --workers)',
+    schema: z.number().int().min(1),
+    number: true,
+    default: 0,
+  }),
   /** A worker silent this long is lost (heartbeats stop when its process freezes or machine dies). */
   workerTimeoutMs: setting({
     flags: '--worker-timeout-ms <n>',
@@ -102,7 +198,13 @@ const COORDINATOR_SETTINGS = {
     source: 'inside the 30 s Kubernetes and Slurm leave after SIGTERM',
   }),
   /** Give up after this many re-formed groups in a row without a completed step. */
-  maxReforms: setting({ flags: '--max-reforms <n>', help: 'stop after this many re-formed groups in a row without a completed step', schema: positiveInt, number: true, default: 5 }),
+  maxReforms: setting({
+    flags: '--max-reforms <n>',
+    help: 'stop after this many re-formed groups in a row without a completed step',
+    schema: positiveInt,
+    number: true,
+    default: 5,
+  }),
   checkpointEverySteps: RUN_SETTINGS.checkpointEverySteps,
   keepCheckpoints: RUN_SETTINGS.keepCheckpoints,
   resume: RUN_SETTINGS.resume,
@@ -114,9 +216,20 @@ const COORDINATOR_SETTINGS = {
     number: true,
     default: 5,
   }),
-  printPlan: setting({ flags: '--print-plan', help: 'print the model size and bucket layout as JSON and exit', schema: z.boolean(), default: false }),
+  printPlan: setting({
+    flags: '--print-plan',
+    help: 'print the model size and bucket layout as JSON and exit',
+    schema: z.boolean(),
+    default: false,
+  }),
   /** Port of the dashboard; 0: the OS picks a free one (logged as `dashboard` in 'dashboard listening'). */
-  dashboardPort: setting({ flags: '--dashboard-port <n>', help: 'port of the live dashboard and /metrics on --host (0 = any free port)', schema: port, number: true, default: DEFAULT_DASHBOARD_PORT }),
+  dashboardPort: setting({
+    flags: '--dashboard-port <n>',
+    help: 'port of the live dashboard and /metrics on --host (0 = any free port)',
+    schema: port,
+    number: true,
+    default: DEFAULT_DASHBOARD_PORT,
+  }),
   /** Serve the live dashboard and /metrics over HTTP on `host` (`--no-dashboard`: off). */
   dashboard: setting({ flags: '--no-dashboard', help: 'serve no dashboard and no /metrics', schema: z.boolean(), default: true }),
 };
@@ -133,7 +246,9 @@ export function parseCoordinatorConfig(
   now = new Date(),
 ): CoordinatorConfig {
   const program = new Command('serve')
-    .description('Coordinate data-parallel GoogLeNet training: wait for workers (or spawn them), drive rounds, evaluate, write the run folder.')
+    .description(
+      'Coordinate data-parallel GoogLeNet training: wait for workers (or spawn them), drive rounds, evaluate, write the run folder.',
+    )
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   addSettings(program, COORDINATOR_SETTINGS, 'coordinator:serve', { env, runsRoot, now, pid: process.pid });
@@ -184,7 +299,9 @@ export function parseCoordinatorConfig(
   // The global batch is fixed for the run and split across whoever is in the group: every
   // possible member needs at least one image of it.
   if (cfg.batchSize < maxWorkers) {
-    throw new ConfigError(`--batch-size (${cfg.batchSize}) must be at least --max-workers (${maxWorkers}) so every worker gets an image of each global batch`);
+    throw new ConfigError(
+      `--batch-size (${cfg.batchSize}) must be at least --max-workers (${maxWorkers}) so every worker gets an image of each global batch`,
+    );
   }
   return Object.freeze({ ...cfg, workers, minWorkers, maxWorkers });
 }

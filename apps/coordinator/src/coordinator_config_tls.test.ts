@@ -62,6 +62,8 @@ test('one without the other, a missing file and a key of another certificate are
   );
   assert.match(
     configError(() => parse(['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'other-key.pem')])).message,
-    new RegExp(`^--tls-cert / --tls-key: TLS certificate '${join(dir, 'cert.pem')}' and private key '${join(dir, 'other-key.pem')}' cannot be used together: .*key values mismatch`),
+    new RegExp(
+      `^--tls-cert / --tls-key: TLS certificate '${join(dir, 'cert.pem')}' and private key '${join(dir, 'other-key.pem')}' cannot be used together: .*key values mismatch`,
+    ),
   );
 });

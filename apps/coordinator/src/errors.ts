@@ -61,7 +61,9 @@ export class PhaseTimeoutError extends CoordinatorError {
     readonly missingRanks: readonly number[],
     readonly waitedMs: number,
   ) {
-    super(`Rank${missingRanks.length === 1 ? '' : 's'} ${missingRanks.join(', ')} did not answer within ${waitedMs} ms during ${phase}; raise --round-timeout-ms if the workers are just slow`);
+    super(
+      `Rank${missingRanks.length === 1 ? '' : 's'} ${missingRanks.join(', ')} did not answer within ${waitedMs} ms during ${phase}; raise --round-timeout-ms if the workers are just slow`,
+    );
   }
 }
 

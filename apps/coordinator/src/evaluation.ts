@@ -20,10 +20,27 @@ export interface EvalTotals {
 }
 
 /** The `evalRequest` for each rank: rank r evaluates `evalShard(images, worldSize, r)`. */
-export function evalRequests(o: { evalId: number; epoch: number; split: EvalSplit; images: number; worldSize: number; batchSize: number; averageRound?: number | null }): EvalRequest[] {
+export function evalRequests(o: {
+  evalId: number;
+  epoch: number;
+  split: EvalSplit;
+  images: number;
+  worldSize: number;
+  batchSize: number;
+  averageRound?: number | null;
+}): EvalRequest[] {
   return Array.from({ length: o.worldSize }, (_, rank) => {
     const { start, end } = evalShard(o.images, o.worldSize, rank);
-    return { type: 'evalRequest', evalId: o.evalId, epoch: o.epoch, split: o.split, start, end, batchSize: o.batchSize, averageRound: o.averageRound ?? null };
+    return {
+      type: 'evalRequest',
+      evalId: o.evalId,
+      epoch: o.epoch,
+      split: o.split,
+      start,
+      end,
+      batchSize: o.batchSize,
+      averageRound: o.averageRound ?? null,
+    };
   });
 }
 
@@ -44,17 +61,26 @@ export function sumEvalResults(requests: readonly EvalRequest[], results: readon
   let covered = 0;
   results.forEach((result, rank) => {
     const request = requests[rank]!;
-    if (result.evalId !== request.evalId || result.split !== request.split || result.start !== request.start || result.end !== request.end) {
+    if (
+      result.evalId !== request.evalId ||
+      result.split !== request.split ||
+      result.start !== request.start ||
+      result.end !== request.end
+    ) {
       throw new BadReplyError(
         `evalResult from rank ${rank} must answer evalId ${request.evalId} (${request.split} [${request.start}, ${request.end})), but answers evalId ${result.evalId} (${result.split} [${result.start}, ${result.end}))`,
       );
     }
     if (result.start !== covered) {
-      throw new BadReplyError(`evalResult from rank ${rank} must start at ${covered} so shards tile the split, but starts at ${result.start}`);
+      throw new BadReplyError(
+        `evalResult from rank ${rank} must start at ${covered} so shards tile the split, but starts at ${result.start}`,
+      );
     }
     covered = result.end;
     if (result.count > 0 && result.perClassCount.length !== numClasses) {
-      throw new BadReplyError(`evalResult from rank ${rank} must have ${numClasses} per-class counts, but has ${result.perClassCount.length}`);
+      throw new BadReplyError(
+        `evalResult from rank ${rank} must have ${numClasses} per-class counts, but has ${result.perClassCount.length}`,
+      );
     }
     totals.lossSum += result.lossSum;
     totals.correct += result.correct;
@@ -65,7 +91,9 @@ export function sumEvalResults(requests: readonly EvalRequest[], results: readon
   });
   const images = requests.at(-1)!.end;
   if (covered !== images || totals.count !== images) {
-    throw new BadReplyError(`evalResults must count each of the ${images} ${totals.split} images once, but cover ${covered} and count ${totals.count}`);
+    throw new BadReplyError(
+      `evalResults must count each of the ${images} ${totals.split} images once, but cover ${covered} and count ${totals.count}`,
+    );
   }
   return totals;
 }

@@ -10,13 +10,31 @@ import { FinalReport } from './final_report.js';
 import { RunEvents } from './run_events.js';
 import { planRun } from './run_plan.js';
 
-const plan = planRun(parseCoordinatorConfig(['--workers', '2', '--width', '0.25', '--algorithm', 'star', '--eval-limit', '100'], {}), ['cpu', 'cpu'], {
-  trainImages: 1024,
-  trainIndicesDigest: 'a'.repeat(64),
-  valAvailable: 5000,
-  testAvailable: 10_000,
-});
-const epochs: EpochRecord[] = [{ kind: 'epoch', epoch: 1, steps: 8, images: 1024, seconds: 10, imagesPerSecond: 102.4, lr: 0.1, trainLoss: 2.2, trainAccuracy: 0.18, valLoss: 2.1, valAccuracy: 0.22 }];
+const plan = planRun(
+  parseCoordinatorConfig(['--workers', '2', '--width', '0.25', '--algorithm', 'star', '--eval-limit', '100'], {}),
+  ['cpu', 'cpu'],
+  {
+    trainImages: 1024,
+    trainIndicesDigest: 'a'.repeat(64),
+    valAvailable: 5000,
+    testAvailable: 10_000,
+  },
+);
+const epochs: EpochRecord[] = [
+  {
+    kind: 'epoch',
+    epoch: 1,
+    steps: 8,
+    images: 1024,
+    seconds: 10,
+    imagesPerSecond: 102.4,
+    lr: 0.1,
+    trainLoss: 2.2,
+    trainAccuracy: 0.18,
+    valLoss: 2.1,
+    valAccuracy: 0.22,
+  },
+];
 
 /** 100 test images, 10 per class; class k: 10 - k right, k predicted as class 0. */
 const confusion = Array.from({ length: 100 }, (_, i) => {
@@ -26,7 +44,12 @@ const confusion = Array.from({ length: 100 }, (_, i) => {
 const correct = 10 + Array.from({ length: 9 }, (_, k) => 10 - (k + 1)).reduce((s, v) => s + v, 0);
 
 function result(): CoordinatorResult {
-  return { epochs, plan, generations: 1, test: { kind: 'test', split: 'test', loss: 1.9, accuracy: correct / 100, perClassAccuracy: {}, count: 100 } };
+  return {
+    epochs,
+    plan,
+    generations: 1,
+    test: { kind: 'test', split: 'test', loss: 1.9, accuracy: correct / 100, perClassAccuracy: {}, count: 100 },
+  };
 }
 
 test('the report takes the test confusion matrix from the feed, the rest from the result', async () => {
@@ -35,8 +58,28 @@ test('the report takes the test confusion matrix from the feed, the rest from th
     const events = new RunEvents();
     const report = new FinalReport(events);
     // A validation matrix is not the test's.
-    events.emit({ kind: 'evaluation', atMs: 1, split: 'val', epoch: 0, loss: 2, accuracy: 0.1, count: 100, perClassAccuracy: {}, confusion: new Array<number>(100).fill(1) });
-    events.emit({ kind: 'evaluation', atMs: 2, split: 'test', epoch: 0, loss: 1.9, accuracy: correct / 100, count: 100, perClassAccuracy: {}, confusion });
+    events.emit({
+      kind: 'evaluation',
+      atMs: 1,
+      split: 'val',
+      epoch: 0,
+      loss: 2,
+      accuracy: 0.1,
+      count: 100,
+      perClassAccuracy: {},
+      confusion: new Array<number>(100).fill(1),
+    });
+    events.emit({
+      kind: 'evaluation',
+      atMs: 2,
+      split: 'test',
+      epoch: 0,
+      loss: 1.9,
+      accuracy: correct / 100,
+      count: 100,
+      perClassAccuracy: {},
+      confusion,
+    });
     const written = await report.write(dir, result());
     const json = JSON.parse(await readFile(written.confusionJson, 'utf8')) as { matrix: number[][]; correct: number };
     assert.deepEqual(json.matrix.flat(), confusion);
@@ -55,6 +98,9 @@ test('without a test evaluation on the feed there is no report', async () => {
   const report = new FinalReport(new RunEvents());
   await assert.rejects(
     report.write('/nonexistent-run', result()),
-    (err: unknown) => err instanceof ReportError && err.code === 'REPORT_NO_CONFUSION' && err.message === "no test evaluation was published on the run's event feed, so /nonexistent-run gets no confusion matrix",
+    (err: unknown) =>
+      err instanceof ReportError &&
+      err.code === 'REPORT_NO_CONFUSION' &&
+      err.message === "no test evaluation was published on the run's event feed, so /nonexistent-run gets no confusion matrix",
   );
 });

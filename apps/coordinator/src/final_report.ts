@@ -25,7 +25,11 @@ export class FinalReport {
   async write(runDir: string, result: CoordinatorResult): Promise<WrittenReport> {
     this.unsubscribe();
     const evaluation = this.testEvaluation;
-    if (evaluation === null) throw new ReportError('REPORT_NO_CONFUSION', `no test evaluation was published on the run's event feed, so ${runDir} gets no confusion matrix`);
+    if (evaluation === null)
+      throw new ReportError(
+        'REPORT_NO_CONFUSION',
+        `no test evaluation was published on the run's event feed, so ${runDir} gets no confusion matrix`,
+      );
     const { plan } = result;
     const last = result.epochs.at(-1);
     return new RunFolder(runDir).writeReport({

@@ -157,7 +157,16 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
         peers,
         serverProof: member.serverProof,
       });
-      group.send(rank, { type: 'initialWeights', generation, round: o.checkRound, epoch, step, globalStep: state.globalStep, tensors: state.tensors, momentum: state.momentum });
+      group.send(rank, {
+        type: 'initialWeights',
+        generation,
+        round: o.checkRound,
+        epoch,
+        step,
+        globalStep: state.globalStep,
+        tensors: state.tensors,
+        momentum: state.momentum,
+      });
     });
     group.setPhase(`generation ${generation} formation (round ${o.checkRound}, weights check)`);
     await together(

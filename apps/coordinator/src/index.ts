@@ -1,5 +1,11 @@
 // Public API of @gnet/coordinator: the run (for embedding and tests) and its configuration.
-export { ConfigError, CoordinatorConfigSchema, DEFAULT_COORDINATOR_PORT, parseCoordinatorConfig, type CoordinatorConfig } from './coordinator_config.js';
+export {
+  ConfigError,
+  CoordinatorConfigSchema,
+  DEFAULT_COORDINATOR_PORT,
+  parseCoordinatorConfig,
+  type CoordinatorConfig,
+} from './coordinator_config.js';
 export { runCoordinator, WEIGHTS_CHECK_ELEMENTS, type CoordinatorResult, type CoordinatorRunOptions } from './coordinator.js';
 export {
   BadReplyError,

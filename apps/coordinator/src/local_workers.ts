@@ -12,7 +12,14 @@ const BUILT = import.meta.url.endsWith('.js');
 /** The worker's entry beside ours: apps/worker/dist/serve_main.js when built, else its TypeScript source. */
 const WORKER_ENTRY = fileURLToPath(new URL(BUILT ? '../../worker/dist/serve_main.js' : '../../worker/src/serve_main.ts', import.meta.url));
 /** pino's numeric levels, for re-logging a worker's line at its own level. */
-const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+};
 /** Bytes of each worker's stderr kept for the error message when it dies. */
 const STDERR_TAIL_BYTES = 2000;
 
@@ -60,10 +67,23 @@ export class LocalWorkers {
     this.unexpectedExit.catch(() => undefined);
     // The workers run what we run: built JavaScript from dist/ (production installs have no tsx),
     // or the TypeScript sources under tsx.
-    const nodeArgs = BUILT || process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : ['--conditions=source', '--import', 'tsx', ...process.execArgv];
+    const nodeArgs =
+      BUILT || process.execArgv.some((a) => a.includes('tsx'))
+        ? process.execArgv
+        : ['--conditions=source', '--import', 'tsx', ...process.execArgv];
     const threads = localWorkerThreads(o.count, availableParallelism());
     for (let i = 0; i < o.count; i += 1) {
-      const args = [WORKER_ENTRY, '--coordinator', o.coordinatorUrl, '--backend', o.backend, '--worker-id', `local-${i}`, '--log-level', o.logLevel];
+      const args = [
+        WORKER_ENTRY,
+        '--coordinator',
+        o.coordinatorUrl,
+        '--backend',
+        o.backend,
+        '--worker-id',
+        `local-${i}`,
+        '--log-level',
+        o.logLevel,
+      ];
       // Each worker's share of the cores for oneDNN, unless --local-worker-args says otherwise.
       if (!o.extraArgs.includes('--threads')) args.push('--threads', String(threads));
       if (o.dataDir !== '') args.push('--data-dir', o.dataDir);
@@ -73,7 +93,11 @@ export class LocalWorkers {
       // Passive OpenMP threads sleep between kernels instead of spinning on cores a neighbour
       // needs; OpenMP reads this once at start-up, so it must be set here.
       const omp = o.count > 1 && process.env.OMP_WAIT_POLICY === undefined ? { OMP_WAIT_POLICY: 'passive' } : {};
-      const child = spawn(process.execPath, [...nodeArgs, ...args], { env: { ...process.env, ...omp, GNET_TOKEN: o.token }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const child = spawn(process.execPath, [...nodeArgs, ...args], {
+        env: { ...process.env, ...omp, GNET_TOKEN: o.token },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
       this.children.push(child);
       const log = o.log.child({ localWorker: i });
       let rest = '';
@@ -116,9 +140,13 @@ export class LocalWorkers {
   async stop(graceMs = 5000): Promise<void> {
     this.expectExit();
     const alive = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
-    const exited = (c: ChildProcess): Promise<void> => (alive(c) ? new Promise((resolve) => c.once('exit', () => resolve())) : Promise.resolve());
+    const exited = (c: ChildProcess): Promise<void> =>
+      alive(c) ? new Promise((resolve) => c.once('exit', () => resolve())) : Promise.resolve();
     const within = (ms: number): Promise<void> =>
-      Promise.race([Promise.all(this.children.map(exited)).then(() => undefined), new Promise<void>((resolve) => setTimeout(resolve, ms).unref())]);
+      Promise.race([
+        Promise.all(this.children.map(exited)).then(() => undefined),
+        new Promise<void>((resolve) => setTimeout(resolve, ms).unref()),
+      ]);
     await within(graceMs);
     for (const c of this.children) if (alive(c)) c.kill('SIGTERM');
     await within(2000);

@@ -9,7 +9,12 @@ const PRETTY = { colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostnam
  * `pretty` with `write`: each line is pretty-printed in this thread and handed to `write` (the
  * terminal's progress bars print it above themselves); without `write`, by pino-pretty's transport.
  */
-export function createLogger(opts: { level: string; pretty: boolean; base?: Record<string, unknown>; write?: (text: string) => void }): Logger {
+export function createLogger(opts: {
+  level: string;
+  pretty: boolean;
+  base?: Record<string, unknown>;
+  write?: (text: string) => void;
+}): Logger {
   if (opts.pretty && opts.write !== undefined) {
     const prettify = prettyFactory(PRETTY);
     const write = opts.write;

@@ -54,7 +54,12 @@ async function main(): Promise<void> {
   const interactive = process.stdout.isTTY === true;
   // At a terminal: progress bars, with the log lines printed above them (null otherwise: the log is the progress).
   const progress = TerminalProgress.create(process.stdout);
-  const log = createLogger({ level: cfg.logLevel, pretty: interactive, base: { app: 'coordinator' }, ...(progress ? { write: (text: string) => progress.write(text) } : {}) });
+  const log = createLogger({
+    level: cfg.logLevel,
+    pretty: interactive,
+    base: { app: 'coordinator' },
+    ...(progress ? { write: (text: string) => progress.write(text) } : {}),
+  });
   log.info({ config: { ...cfg, token: cfg.token === '' ? '' : '<set>' } }, 'config resolved');
   // The run's live feed: the dashboard and /metrics subscribe to it.
   const events = new RunEvents((err) => log.warn({ err }, 'run event listener failed and was dropped'));
@@ -74,7 +79,10 @@ async function main(): Promise<void> {
     process.on(signal, () => {
       if (!stop.isRequested) {
         firstSignalMs = performance.now();
-        log.warn({ signal, stopGraceMs: cfg.stopGraceMs }, 'stop requested: finishing the step in progress, then checkpointing (signal again to stop at once)');
+        log.warn(
+          { signal, stopGraceMs: cfg.stopGraceMs },
+          'stop requested: finishing the step in progress, then checkpointing (signal again to stop at once)',
+        );
         stop.request(signal);
       } else if (performance.now() - firstSignalMs < SAME_STOP_MS) {
         // The same stop, relayed: a Ctrl-C reaches us from the terminal and again from the
@@ -105,7 +113,17 @@ async function main(): Promise<void> {
         // Workers on this machine dial the loopback even when we listen on every interface.
         const dial = url.replace(/^(wss?):\/\/(0\.0\.0\.0|\[::\])/, '$1://127.0.0.1');
         const extraArgs = [...localWorkerTlsArgs(cfg), ...cfg.localWorkerArgs];
-        local = LocalWorkers.start({ count: cfg.localWorkers, coordinatorUrl: dial, token: cfg.token, backend: cfg.backend, dataDir, logLevel: cfg.logLevel, extraArgs, log: log.child({ module: 'local-workers' }), relog: interactive });
+        local = LocalWorkers.start({
+          count: cfg.localWorkers,
+          coordinatorUrl: dial,
+          token: cfg.token,
+          backend: cfg.backend,
+          dataDir,
+          logLevel: cfg.logLevel,
+          extraArgs,
+          log: log.child({ module: 'local-workers' }),
+          relog: interactive,
+        });
         // With room to shrink (--min-workers below --local-workers) the group re-forms without the
         // dead worker; otherwise waiting for a replacement that will never come is pointless.
         local.unexpectedExit.catch((err: Error) => {
@@ -121,7 +139,14 @@ async function main(): Promise<void> {
     log.info({ report: report.markdown, confusion: report.confusionPng }, 'report written');
     const ips = result.epochs.at(-1)?.imagesPerSecond ?? 0;
     log.info(
-      { testAccuracy: result.test.accuracy, testImages: result.test.count, perClassAccuracy: result.test.perClassAccuracy, imagesPerSecond: ips, runDir, worldSize: result.plan.worldSize },
+      {
+        testAccuracy: result.test.accuracy,
+        testImages: result.test.count,
+        perClassAccuracy: result.test.perClassAccuracy,
+        imagesPerSecond: ips,
+        runDir,
+        worldSize: result.plan.worldSize,
+      },
       `final test accuracy ${(result.test.accuracy * 100).toFixed(2)}%`,
     );
     await (local as LocalWorkers | null)?.stop();
@@ -132,7 +157,16 @@ async function main(): Promise<void> {
     if (err instanceof InterruptedError) {
       // Not a failure: one line for the log, one for the person, no stack trace.
       const resume = err.checkpoint === null ? null : resumeCommand(process.argv.slice(2));
-      log.warn({ code: err.code, signal: err.signal, checkpoint: err.checkpoint?.path ?? null, globalStep: err.checkpoint?.globalStep ?? null, resume }, 'run interrupted');
+      log.warn(
+        {
+          code: err.code,
+          signal: err.signal,
+          checkpoint: err.checkpoint?.path ?? null,
+          globalStep: err.checkpoint?.globalStep ?? null,
+          resume,
+        },
+        'run interrupted',
+      );
       const line = `coordinator: ${err.message}${resume === null ? '' : `; resume with: ${resume}`}\n`;
       process.stderr.write(line);
       await recordStop(runDir, err, resume, line);
@@ -140,8 +174,13 @@ async function main(): Promise<void> {
       const fields = err instanceof WorkerLostError ? { rank: err.rank, workerId: err.workerId, phase: err.phase } : {};
       const code = (err as { code?: unknown }).code;
       // Typed errors (with a code: ours, a full disk's ENOSPC) explain themselves; a stack trace is for the unexpected.
-      log.error(typeof code === 'string' ? { code, reason: err instanceof Error ? err.message : String(err), ...fields } : { err, ...fields }, 'run failed');
-      process.stderr.write(`coordinator: ${err instanceof ConfigError ? err.message : err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+      log.error(
+        typeof code === 'string' ? { code, reason: err instanceof Error ? err.message : String(err), ...fields } : { err, ...fields },
+        'run failed',
+      );
+      process.stderr.write(
+        `coordinator: ${err instanceof ConfigError ? err.message : err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`,
+      );
     }
     await (local as LocalWorkers | null)?.stop(2000);
     await dashboard?.close();

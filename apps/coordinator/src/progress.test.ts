@@ -7,11 +7,35 @@ import { RunEvents, type RunEvent } from './run_events.js';
 const T0 = 1_700_000_000_000;
 const STEPS = 4;
 
-const started: RunEvent = { kind: 'started', atMs: T0, runId: 'r', config: {}, stepsPerEpoch: STEPS, totalSteps: 2 * STEPS, epochs: 2, resumedAtStep: null };
+const started: RunEvent = {
+  kind: 'started',
+  atMs: T0,
+  runId: 'r',
+  config: {},
+  stepsPerEpoch: STEPS,
+  totalSteps: 2 * STEPS,
+  epochs: 2,
+  resumedAtStep: null,
+};
 
 /** Step `step` of `epoch`, 64 images, ending at `atMs` after `seconds` of round time. */
 function step(epoch: number, stepInEpoch: number, atMs: number, seconds = 0.5, loss = 2): RunEvent {
-  return { kind: 'step', atMs, globalStep: epoch * STEPS + stepInEpoch, epoch, step: stepInEpoch, lr: 0.1, loss, accuracy: 0.2, images: 64, seconds, imagesPerSecond: 128, skipped: false, generation: 0, workers: [] };
+  return {
+    kind: 'step',
+    atMs,
+    globalStep: epoch * STEPS + stepInEpoch,
+    epoch,
+    step: stepInEpoch,
+    lr: 0.1,
+    loss,
+    accuracy: 0.2,
+    images: 64,
+    seconds,
+    imagesPerSecond: 128,
+    skipped: false,
+    generation: 0,
+    workers: [],
+  };
 }
 
 function evaluation(split: 'val' | 'test', atMs: number, count: number, accuracy: number): RunEvent {
@@ -27,7 +51,15 @@ test('an epoch bar counts steps, with images/s and an ETA from the steps so far'
   const first = model.onEvent(step(0, 0, T0 + 500));
   assert.deepEqual(ops(first), ['start epoch 1/2', 'update epoch 1/2']);
   assert.equal(first[0]!.bar.rate, '—');
-  assert.deepEqual(first[1]!.bar, { label: 'epoch 1/2', value: 1, total: STEPS, progress: `1/${STEPS} steps`, rate: '128.0 img/s', eta: '2s', info: 'loss 2.000' });
+  assert.deepEqual(first[1]!.bar, {
+    label: 'epoch 1/2',
+    value: 1,
+    total: STEPS,
+    progress: `1/${STEPS} steps`,
+    rate: '128.0 img/s',
+    eta: '2s',
+    info: 'loss 2.000',
+  });
   // Second step at T0 + 2000: 2 steps in 2 s, 1 s a step, 2 to go.
   const second = model.onEvent(step(0, 1, T0 + 2000, 0.5, 1.8765));
   assert.deepEqual(ops(second), ['update epoch 1/2']);
@@ -39,7 +71,15 @@ test('an epoch bar counts steps, with images/s and an ETA from the steps so far'
   const last = model.onEvent(step(0, 3, T0 + 4000));
   assert.deepEqual(ops(last), ['update epoch 1/2', 'stop epoch 1/2', 'start validation 1/2']);
   assert.equal(last[1]!.bar.eta, '0s');
-  assert.deepEqual(last[2]!.bar, { label: 'validation 1/2', value: 0, total: 1, progress: '? images', rate: '—', eta: '?', info: 'elapsed 0s' });
+  assert.deepEqual(last[2]!.bar, {
+    label: 'validation 1/2',
+    value: 0,
+    total: 1,
+    progress: '? images',
+    rate: '—',
+    eta: '?',
+    info: 'elapsed 0s',
+  });
 });
 
 test('an evaluation bar estimates from the previous evaluation and ends on the measured figures', () => {
@@ -47,25 +87,92 @@ test('an evaluation bar estimates from the previous evaluation and ends on the m
   model.onEvent(started);
   for (let s = 0; s < STEPS; s += 1) model.onEvent(step(0, s, T0 + 1000 * (s + 1)));
   // First validation: size known from --eval-limit, rate not yet.
-  assert.deepEqual(model.tick(T0 + 5000)?.bar, { label: 'validation 1/2', value: 0, total: 500, progress: '?/500 images', rate: '—', eta: '?', info: 'elapsed 1s' });
+  assert.deepEqual(model.tick(T0 + 5000)?.bar, {
+    label: 'validation 1/2',
+    value: 0,
+    total: 500,
+    progress: '?/500 images',
+    rate: '—',
+    eta: '?',
+    info: 'elapsed 1s',
+  });
   // It took 2 s: 250 images/s.
   const done = model.onEvent(evaluation('val', T0 + 6000, 500, 0.312));
   assert.deepEqual(ops(done), ['update validation 1/2', 'stop validation 1/2']);
-  assert.deepEqual(done[0]!.bar, { label: 'validation 1/2', value: 500, total: 500, progress: '500/500 images', rate: '250.0 img/s', eta: '0s', info: 'accuracy 31.20%, loss 1.500, took 2.0s' });
+  assert.deepEqual(done[0]!.bar, {
+    label: 'validation 1/2',
+    value: 500,
+    total: 500,
+    progress: '500/500 images',
+    rate: '250.0 img/s',
+    eta: '0s',
+    info: 'accuracy 31.20%, loss 1.500, took 2.0s',
+  });
   assert.equal(model.tick(T0 + 6100), null, 'no evaluation in progress');
-  model.onEvent({ kind: 'epoch', atMs: T0 + 6000, record: { kind: 'epoch', epoch: 1, steps: STEPS, images: 256, seconds: 4, imagesPerSecond: 64, lr: 0.1, trainLoss: 2, trainAccuracy: 0.2 } });
+  model.onEvent({
+    kind: 'epoch',
+    atMs: T0 + 6000,
+    record: {
+      kind: 'epoch',
+      epoch: 1,
+      steps: STEPS,
+      images: 256,
+      seconds: 4,
+      imagesPerSecond: 64,
+      lr: 0.1,
+      trainLoss: 2,
+      trainAccuracy: 0.2,
+    },
+  });
   for (let s = 0; s < STEPS; s += 1) model.onEvent(step(1, s, T0 + 7000 + 1000 * s));
   // Second validation started at T0 + 10000; 1 s in, at 250 images/s: ~250 of 500, 1 s to go.
-  assert.deepEqual(model.tick(T0 + 11_000)?.bar, { label: 'validation 2/2', value: 250, total: 500, progress: '~250/500 images', rate: '~250.0 img/s', eta: '1s', info: 'elapsed 1s' });
+  assert.deepEqual(model.tick(T0 + 11_000)?.bar, {
+    label: 'validation 2/2',
+    value: 250,
+    total: 500,
+    progress: '~250/500 images',
+    rate: '~250.0 img/s',
+    eta: '1s',
+    info: 'elapsed 1s',
+  });
   // Slower than the estimate: held below the total until the results are in.
   assert.equal(model.tick(T0 + 20_000)?.bar.value, 499);
   model.onEvent(evaluation('val', T0 + 20_000, 500, 0.4));
-  model.onEvent({ kind: 'epoch', atMs: T0 + 20_000, record: { kind: 'epoch', epoch: 2, steps: STEPS, images: 256, seconds: 4, imagesPerSecond: 64, lr: 0.1, trainLoss: 1.9, trainAccuracy: 0.3 } });
+  model.onEvent({
+    kind: 'epoch',
+    atMs: T0 + 20_000,
+    record: {
+      kind: 'epoch',
+      epoch: 2,
+      steps: STEPS,
+      images: 256,
+      seconds: 4,
+      imagesPerSecond: 64,
+      lr: 0.1,
+      trainLoss: 1.9,
+      trainAccuracy: 0.3,
+    },
+  });
   // The checkpoint at the end of training: the test evaluation follows, estimated at the last rate (50 images/s).
   assert.deepEqual(ops(model.onEvent({ kind: 'checkpoint', atMs: T0 + 21_000, globalStep: 2 * STEPS, path: 'x' })), ['start test']);
-  assert.deepEqual(model.tick(T0 + 23_000)?.bar, { label: 'test', value: 0, total: 1, progress: '? images', rate: '~50.0 img/s', eta: '?', info: 'elapsed 2s' });
+  assert.deepEqual(model.tick(T0 + 23_000)?.bar, {
+    label: 'test',
+    value: 0,
+    total: 1,
+    progress: '? images',
+    rate: '~50.0 img/s',
+    eta: '?',
+    info: 'elapsed 2s',
+  });
   assert.deepEqual(ops(model.onEvent(evaluation('test', T0 + 25_000, 1000, 0.41))), ['update test', 'stop test']);
-  assert.deepEqual(model.onEvent({ kind: 'finished', atMs: T0 + 25_000, test: { kind: 'test', split: 'test', loss: 1, accuracy: 0.41, perClassAccuracy: {}, count: 1000 } }), []);
+  assert.deepEqual(
+    model.onEvent({
+      kind: 'finished',
+      atMs: T0 + 25_000,
+      test: { kind: 'test', split: 'test', loss: 1, accuracy: 0.41, perClassAccuracy: {}, count: 1000 },
+    }),
+    [],
+  );
 });
 
 test('a resumed run starts its bar at the step it resumed from; a failure stops the bar saying why', () => {
@@ -76,7 +183,10 @@ test('a resumed run starts its bar at the step it resumed from; a failure stops 
   // 1 step in 1 s this process; 1 step left.
   assert.deepEqual([first[1]!.bar.value, first[1]!.bar.eta], [3, '1s']);
   const failed = model.onEvent({ kind: 'failed', atMs: T0 + 2000, code: 'COORD_WORKER_LOST', message: 'lost' });
-  assert.deepEqual(failed.map((c) => [c.op, c.bar.info]), [['stop', 'failed: COORD_WORKER_LOST']]);
+  assert.deepEqual(
+    failed.map((c) => [c.op, c.bar.info]),
+    [['stop', 'failed: COORD_WORKER_LOST']],
+  );
 });
 
 test('not a terminal: no bars (the log lines are the progress)', () => {
@@ -87,7 +197,10 @@ test('not a terminal: no bars (the log lines are the progress)', () => {
 
 test('at a terminal, cli-progress draws the bars from the feed and prints log lines above them', async () => {
   let written = '';
-  const stream = Object.assign(new Writable({ write: (chunk: Buffer, _enc, done) => ((written += chunk.toString()), done()) }), { isTTY: true, columns: 160 }) as ProgressStream;
+  const stream = Object.assign(new Writable({ write: (chunk: Buffer, _enc, done) => ((written += chunk.toString()), done()) }), {
+    isTTY: true,
+    columns: 160,
+  }) as ProgressStream;
   const events = new RunEvents((err) => assert.fail(err as Error));
   const progress = TerminalProgress.create(stream);
   assert.ok(progress !== null);
@@ -114,7 +227,10 @@ test('at a terminal, cli-progress draws the bars from the feed and prints log li
 });
 
 test('durations and evaluation sizes', () => {
-  assert.deepEqual([formatSeconds(0), formatSeconds(59.4), formatSeconds(187), formatSeconds(7500), formatSeconds(Number.NaN)], ['0s', '59s', '3m07s', '2h05m', '?']);
+  assert.deepEqual(
+    [formatSeconds(0), formatSeconds(59.4), formatSeconds(187), formatSeconds(7500), formatSeconds(Number.NaN)],
+    ['0s', '59s', '3m07s', '2h05m', '?'],
+  );
   assert.deepEqual(expectedEvalImages(0), { val: 5000, test: 10_000 });
   assert.deepEqual(expectedEvalImages(700), { val: 700, test: 700 });
   assert.deepEqual(expectedEvalImages(8000), { val: 5000, test: 8000 });

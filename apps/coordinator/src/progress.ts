@@ -34,7 +34,10 @@ export interface BarState {
 /** A change of the single bar on screen. */
 export type BarChange = { op: 'start' | 'update' | 'stop'; bar: BarState };
 
-/** Validation and test images of a run with `--eval-limit` (0 = all): CIFAR-10 holds VAL_PER_CLASS images per class out of training and tests on 10,000. */
+/**
+ * Validation and test images of a run with `--eval-limit` (0 = all): CIFAR-10 holds VAL_PER_CLASS images per class out of training and
+ * tests on 10,000.
+ */
 export function expectedEvalImages(evalLimit: number): Record<EvalSplit, number> {
   const val = VAL_PER_CLASS * CIFAR10_CLASSES.length;
   const test = CIFAR10_RECORDS_PER_FILE;
@@ -102,7 +105,8 @@ export class ProgressModel {
         return [];
       case 'checkpoint':
         // The end-of-training checkpoint: the test evaluation is next.
-        if (event.globalStep === this.totalSteps && this.epochsDone === this.epochs && this.bar === null) return this.startEval('test', event.atMs);
+        if (event.globalStep === this.totalSteps && this.epochsDone === this.epochs && this.bar === null)
+          return this.startEval('test', event.atMs);
         return [];
       case 'finished':
       case 'failed':
@@ -124,7 +128,14 @@ export class ProgressModel {
     if (this.bar !== null && (this.bar.kind !== 'epoch' || this.bar.epoch !== e.epoch)) changes.push(...this.stopCurrent(null));
     let bar = this.bar as EpochBar | null;
     if (bar === null) {
-      bar = { kind: 'epoch', epoch: e.epoch, firstStep: e.step, startedAtMs: e.atMs - e.seconds * 1000, images: 0, state: this.epochState(e.epoch, e.step, '—', '?', '') };
+      bar = {
+        kind: 'epoch',
+        epoch: e.epoch,
+        firstStep: e.step,
+        startedAtMs: e.atMs - e.seconds * 1000,
+        images: 0,
+        state: this.epochState(e.epoch, e.step, '—', '?', ''),
+      };
       this.bar = bar;
       changes.push({ op: 'start', bar: bar.state });
     }
@@ -132,7 +143,13 @@ export class ProgressModel {
     const seconds = Math.max(1e-3, (e.atMs - bar.startedAtMs) / 1000);
     bar.images += e.images;
     const secondsPerStep = seconds / (done - bar.firstStep);
-    bar.state = this.epochState(e.epoch, done, `${(bar.images / seconds).toFixed(1)} img/s`, formatSeconds((this.stepsPerEpoch - done) * secondsPerStep), `loss ${e.loss.toFixed(3)}${e.skipped ? ' (step skipped)' : ''}`);
+    bar.state = this.epochState(
+      e.epoch,
+      done,
+      `${(bar.images / seconds).toFixed(1)} img/s`,
+      formatSeconds((this.stepsPerEpoch - done) * secondsPerStep),
+      `loss ${e.loss.toFixed(3)}${e.skipped ? ' (step skipped)' : ''}`,
+    );
     changes.push({ op: 'update', bar: bar.state });
     if (done >= this.stepsPerEpoch) {
       changes.push(...this.stopCurrent(null));
@@ -178,15 +195,32 @@ export class ProgressModel {
     const rate = this.evalRate;
     const elapsed = elapsedMs / 1000;
     const info = `elapsed ${formatSeconds(elapsed)}`;
-    if (images === undefined) return { label, value: 0, total: 1, progress: '? images', rate: rate === null ? '—' : `~${rate.toFixed(1)} img/s`, eta: '?', info };
+    if (images === undefined)
+      return { label, value: 0, total: 1, progress: '? images', rate: rate === null ? '—' : `~${rate.toFixed(1)} img/s`, eta: '?', info };
     if (rate === null) return { label, value: 0, total: images, progress: `?/${images} images`, rate: '—', eta: '?', info };
     // Never shown as done before the results are in.
     const value = Math.min(images - 1, Math.floor(rate * elapsed));
-    return { label, value, total: images, progress: `~${value}/${images} images`, rate: `~${rate.toFixed(1)} img/s`, eta: formatSeconds(Math.max(0, images / rate - elapsed)), info };
+    return {
+      label,
+      value,
+      total: images,
+      progress: `~${value}/${images} images`,
+      rate: `~${rate.toFixed(1)} img/s`,
+      eta: formatSeconds(Math.max(0, images / rate - elapsed)),
+      info,
+    };
   }
 
   private epochState(epoch: number, done: number, rate: string, eta: string, info: string): BarState {
-    return { label: `epoch ${epoch + 1}/${this.epochs}`, value: done, total: this.stepsPerEpoch, progress: `${done}/${this.stepsPerEpoch} steps`, rate, eta, info };
+    return {
+      label: `epoch ${epoch + 1}/${this.epochs}`,
+      value: done,
+      total: this.stepsPerEpoch,
+      progress: `${done}/${this.stepsPerEpoch} steps`,
+      rate,
+      eta,
+      info,
+    };
   }
 
   private stopCurrent(why: string | null): BarChange[] {
@@ -255,7 +289,14 @@ export class TerminalProgress {
     if (change.op === 'start') {
       this.stopBar();
       this.multibar = new cliProgress.MultiBar(
-        { stream: this.stream, format: '{label} |{bar}| {progress} | {rate} | eta {remaining} | {info}', barsize: 30, hideCursor: false, clearOnComplete: false, gracefulExit: false },
+        {
+          stream: this.stream,
+          format: '{label} |{bar}| {progress} | {rate} | eta {remaining} | {info}',
+          barsize: 30,
+          hideCursor: false,
+          clearOnComplete: false,
+          gracefulExit: false,
+        },
         cliProgress.Presets.shades_classic,
       );
       this.bar = this.multibar.create(total, value, payload);

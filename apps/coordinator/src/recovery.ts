@@ -65,18 +65,41 @@ export class Recovery {
     const { cfg, log } = this.o;
     const started = performance.now();
     const { group } = g;
-    log.warn({ generation: group.generation, code: err.code, reason: err.message, lost: Object.fromEntries(group.lost), globalStep: ctx.globalStep }, 'generation broken; re-forming the group');
+    log.warn(
+      {
+        generation: group.generation,
+        code: err.code,
+        reason: err.message,
+        lost: Object.fromEntries(group.lost),
+        globalStep: ctx.globalStep,
+      },
+      'generation broken; re-forming the group',
+    );
     // 1.
-    if (ctx.roundInProgress !== null && ctx.roundInProgress !== undefined) group.broadcast({ type: 'roundAbort', round: ctx.roundInProgress, reason: err.message.slice(0, 1024) });
+    if (ctx.roundInProgress !== null && ctx.roundInProgress !== undefined)
+      group.broadcast({ type: 'roundAbort', round: ctx.roundInProgress, reason: err.message.slice(0, 1024) });
     if (err instanceof RoundFailedError && group.lost.size === 0) await sleep(Math.min(2000, cfg.heartbeatMs));
     // 2.
-    if (err instanceof PhaseTimeoutError) for (const rank of err.missingRanks) if (!group.lost.has(rank)) group.evict(rank, `no answer within ${err.waitedMs} ms during ${err.phase}`);
+    if (err instanceof PhaseTimeoutError)
+      for (const rank of err.missingRanks)
+        if (!group.lost.has(rank)) group.evict(rank, `no answer within ${err.waitedMs} ms during ${err.phase}`);
     const failedRound = err instanceof RoundFailedError ? err.round : (ctx.roundInProgress ?? null);
-    const culprits = failedRound === null ? [] : malformedFrameSenders(group.roundFailures, { round: failedRound, worldSize: group.worldSize, algorithm: g.plan.allReduce.algorithm });
+    const culprits =
+      failedRound === null
+        ? []
+        : malformedFrameSenders(group.roundFailures, {
+            round: failedRound,
+            worldSize: group.worldSize,
+            algorithm: g.plan.allReduce.algorithm,
+          });
     for (const c of culprits) {
       if (group.lost.has(c.rank)) continue;
       const accuser = group.members[c.accusedBy]!.hello.workerId;
-      group.evict(c.rank, `rank ${c.accusedBy} (worker '${accuser}') received a malformed frame from this rank in round ${failedRound}: ${c.reason}`, { code: 1008, reason: 'COLLECTIVE_BAD_FRAME' });
+      group.evict(
+        c.rank,
+        `rank ${c.accusedBy} (worker '${accuser}') received a malformed frame from this rank in round ${failedRound}: ${c.reason}`,
+        { code: 1008, reason: 'COLLECTIVE_BAD_FRAME' },
+      );
     }
     // 3.
     let state = ctx.state;
@@ -119,7 +142,10 @@ export class Recovery {
         const path = await this.o.saveBelowMinimum(snapshot, g);
         resumable = `a checkpoint at step ${snapshot.nextGlobalStep} was saved (${path}): start workers and resume with --resume`;
       }
-      log.warn({ survivors: members.length, minWorkers: cfg.minWorkers, waitMs: cfg.rejoinTimeoutMs }, 'below --min-workers; waiting for replacements');
+      log.warn(
+        { survivors: members.length, minWorkers: cfg.minWorkers, waitMs: cfg.rejoinTimeoutMs },
+        'below --min-workers; waiting for replacements',
+      );
       const beat = setInterval(() => {
         const frame = encodeMessage({ type: 'heartbeat', sentAtMs: Date.now() });
         for (const m of members) if (m.socket.readyState === m.socket.OPEN) m.socket.send(frame, { binary: true });
@@ -128,7 +154,12 @@ export class Recovery {
         await this.o.rendezvous.waitForPending(cfg.minWorkers - members.length, cfg.rejoinTimeoutMs, this.o.aborted);
       } catch (err) {
         // Stopped while waiting (a signal): the survivors belong to no group any more; tell them here.
-        shutDown(members, `the coordinator stopped while waiting for replacements: ${err instanceof Error ? err.message : String(err)}`, 1001, 'coordinator stopping');
+        shutDown(
+          members,
+          `the coordinator stopped while waiting for replacements: ${err instanceof Error ? err.message : String(err)}`,
+          1001,
+          'coordinator stopping',
+        );
         throw err;
       } finally {
         clearInterval(beat);
@@ -150,10 +181,14 @@ export class Recovery {
     }
     // Said only now that the run goes on from it.
     if (rolledBackTo !== null) {
-      if (loaded !== null) log.warn({ checkpoint: loaded.path, globalStep: state.globalStep }, 'no survivor holds the state; back to the last checkpoint');
+      if (loaded !== null)
+        log.warn({ checkpoint: loaded.path, globalStep: state.globalStep }, 'no survivor holds the state; back to the last checkpoint');
       else log.warn('no survivor holds the state and there is no checkpoint; starting over from the seed');
     }
-    log.info({ members: members.map((m) => m.hello.workerId), globalStep: state.globalStep, recoveryMs: Math.round(performance.now() - started) }, 'next generation chosen');
+    log.info(
+      { members: members.map((m) => m.hello.workerId), globalStep: state.globalStep, recoveryMs: Math.round(performance.now() - started) },
+      'next generation chosen',
+    );
     return { members, state, rolledBackTo };
   }
 
@@ -167,7 +202,9 @@ export class Recovery {
 
   /** The run cannot make progress: too many failed generations in a row. */
   noProgress(reforms: number, last: Error): NoProgressError {
-    return new NoProgressError(`The group was re-formed ${reforms} times in a row without completing a step (limit --max-reforms ${this.o.cfg.maxReforms}); last failure: ${last.message}`);
+    return new NoProgressError(
+      `The group was re-formed ${reforms} times in a row without completing a step (limit --max-reforms ${this.o.cfg.maxReforms}); last failure: ${last.message}`,
+    );
   }
 
   private takeJoiners(present: number): Candidate[] {
@@ -192,7 +229,10 @@ export class Recovery {
 
   private snapshotOrThrow(g: Generation, rank: number, globalStep: number, leaving = false): Promise<StateSnapshot> {
     const phase = `state snapshot from rank ${rank} at step ${globalStep}`;
-    return g.together(Promise.resolve(), g.group.requestSnapshot(rank, { globalStep, timeoutMs: this.o.cfg.roundTimeoutMs, phase, fromLeaving: leaving }));
+    return g.together(
+      Promise.resolve(),
+      g.group.requestSnapshot(rank, { globalStep, timeoutMs: this.o.cfg.roundTimeoutMs, phase, fromLeaving: leaving }),
+    );
   }
 }
 
@@ -214,4 +254,3 @@ function startOf(snapshot: StateSnapshot): StartState {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-

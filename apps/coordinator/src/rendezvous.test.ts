@@ -8,7 +8,15 @@ import { capturingLogger, fakeWorker, hello } from './test_sockets.test_util.js'
 /** Worker ids of the (pretend) current generation: what the coordinator reports to the rendezvous. */
 let active: string[] = [];
 const listen = (maxWorkers: number, algorithm: 'ring' | 'star' = 'ring') =>
-  Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', maxWorkers, activeWorkerIds: () => active, algorithm, log: capturingLogger().log });
+  Rendezvous.listen({
+    host: '127.0.0.1',
+    port: 0,
+    token: 'tok',
+    maxWorkers,
+    activeWorkerIds: () => active,
+    algorithm,
+    log: capturingLogger().log,
+  });
 
 test('the group forms in join order; refused hellos get reject with a code and the close code', async () => {
   const rv = await listen(2);
@@ -20,7 +28,8 @@ test('the group forms in join order; refused hellos get reject with a code and t
     assert.deepEqual(await badToken.next(), {
       type: 'reject',
       code: 'PROTO_AUTH',
-      message: "hello.proof from worker 'x' does not match this coordinator's secret: the two sides were given different secrets (--token / GNET_TOKEN), or one has none",
+      message:
+        "hello.proof from worker 'x' does not match this coordinator's secret: the two sides were given different secrets (--token / GNET_TOKEN), or one has none",
     });
     assert.equal((await badToken.closed).code, 1008);
     const badVersion = await fakeWorker(rv.url, versionThree());
@@ -36,7 +45,10 @@ test('the group forms in join order; refused hellos get reject with a code and t
     assert.equal(d.type === 'reject' && d.code, 'DUPLICATE_WORKER');
     const b = await fakeWorker(rv.url, hello('b'));
     const group = await joining;
-    assert.deepEqual(group.map((j) => j.hello.workerId), ['a', 'b']);
+    assert.deepEqual(
+      group.map((j) => j.hello.workerId),
+      ['a', 'b'],
+    );
     active = ['a', 'b'];
     // The run is full (--max-workers 2): a third worker is refused; a member's name is taken.
     const late = await fakeWorker(rv.url, hello('c'));
@@ -50,7 +62,10 @@ test('the group forms in join order; refused hellos get reject with a code and t
     assert.equal(rv.pendingCount, 0);
     const joiner = await fakeWorker(rv.url, hello('d'));
     assert.equal(await rv.waitForPending(1, 5000), true);
-    assert.deepEqual(rv.takePending().map((j) => j.hello.workerId), ['d']);
+    assert.deepEqual(
+      rv.takePending().map((j) => j.hello.workerId),
+      ['d'],
+    );
     joiner.socket.terminate();
     for (const w of [a, b]) w.socket.terminate();
   } finally {
@@ -64,7 +79,13 @@ test('too few workers: JoinTimeoutError names who joined', async () => {
     active = [];
     const joining = rv.join(2, 300);
     const a = await fakeWorker(rv.url, hello('only-one', { peer: null }));
-    await assert.rejects(joining, (e: unknown) => e instanceof JoinTimeoutError && e.code === 'COORD_JOIN_TIMEOUT' && /^Only 1 of 2 workers joined within \d+ ms \(joined: only-one\)/.test(e.message));
+    await assert.rejects(
+      joining,
+      (e: unknown) =>
+        e instanceof JoinTimeoutError &&
+        e.code === 'COORD_JOIN_TIMEOUT' &&
+        /^Only 1 of 2 workers joined within \d+ ms \(joined: only-one\)/.test(e.message),
+    );
     a.socket.terminate();
   } finally {
     rv.close();
@@ -74,7 +95,9 @@ test('too few workers: JoinTimeoutError names who joined', async () => {
 /** A hello of protocol version 3: a version-1 hello with the value patched (the codec only writes valid messages). */
 function versionThree(): Uint8Array {
   const { secret: _secret, ...fields } = hello('y');
-  const bytes = Buffer.from(encodeMessage({ ...fields, protocolVersion: PROTOCOL_VERSION, nonce: new Uint8Array(32), proof: new Uint8Array(0) }));
+  const bytes = Buffer.from(
+    encodeMessage({ ...fields, protocolVersion: PROTOCOL_VERSION, nonce: new Uint8Array(32), proof: new Uint8Array(0) }),
+  );
   // `protocolVersion` is a positive fixint right after its key: find the key and bump the value.
   const key = Buffer.from('protocolVersion');
   const at = bytes.indexOf(key) + key.length;

@@ -24,7 +24,15 @@ import {
   type AllReduceAlgorithm,
   type Hello,
 } from '@gnet/protocol';
-import { challengeConnection, listenWsServer, PreauthGuard, sendRefusal, type PreauthLimits, type TlsCredentials, type WsServer } from '@gnet/collective';
+import {
+  challengeConnection,
+  listenWsServer,
+  PreauthGuard,
+  sendRefusal,
+  type PreauthLimits,
+  type TlsCredentials,
+  type WsServer,
+} from '@gnet/collective';
 import { JoinTimeoutError } from './errors.js';
 
 /** A worker whose `hello` was accepted. */
@@ -77,7 +85,10 @@ export type RejectCode = 'GROUP_FULL' | 'DUPLICATE_WORKER' | 'NO_PEER_LISTENER';
 
 const POLICY_VIOLATION = 1008;
 
-/** Sends `reject` and closes (ending the connection soon even if the peer stays silent); the worker raises `PROTO_REJECTED` with our code and message. */
+/**
+ * Sends `reject` and closes (ending the connection soon even if the peer stays silent); the worker raises `PROTO_REJECTED` with our code
+ * and message.
+ */
 function refuse(socket: WebSocket, code: string, message: string, closeCode: number): void {
   sendRefusal(socket, encodeMessage({ type: 'reject', code, message: message.slice(0, 4096) }), closeCode, code);
 }
@@ -101,10 +112,19 @@ export class Rendezvous {
   /** Starts the server; resolves once the port is bound. */
   static async listen(options: RendezvousOptions): Promise<Rendezvous> {
     const guard = new PreauthGuard({ limits: options.preauth, log: options.log, refusalLog: { intervalMs: options.refusalLogIntervalMs } });
-    const server = await listenWsServer({ host: options.host, port: options.port, maxPayloadBytes: DEFAULT_MAX_FRAME_BYTES, tls: options.tls ?? null, guard });
+    const server = await listenWsServer({
+      host: options.host,
+      port: options.port,
+      maxPayloadBytes: DEFAULT_MAX_FRAME_BYTES,
+      tls: options.tls ?? null,
+      guard,
+    });
     if (options.token === '' && !isLoopback(options.host)) {
       // Once, here: anyone who reaches the port could join and receive the run's weights.
-      options.log.warn({ host: options.host, url: server.url }, 'listening beyond loopback without a shared secret: any host that reaches this port can join; set GNET_TOKEN');
+      options.log.warn(
+        { host: options.host, url: server.url },
+        'listening beyond loopback without a shared secret: any host that reaches this port can join; set GNET_TOKEN',
+      );
     }
     const rendezvous = new Rendezvous(server, options);
     server.server.on('connection', (socket: WebSocket, req: IncomingMessage) => rendezvous.onConnection(socket, req));
@@ -123,7 +143,11 @@ export class Rendezvous {
   async join(count: number, timeoutMs: number, abort?: Promise<never>): Promise<JoinedWorker[]> {
     const started = performance.now();
     if (!(await this.waitForPending(count, timeoutMs, abort))) {
-      throw new JoinTimeoutError(this.waiting.map((w) => w.hello.workerId), count, Math.round(performance.now() - started));
+      throw new JoinTimeoutError(
+        this.waiting.map((w) => w.hello.workerId),
+        count,
+        Math.round(performance.now() - started),
+      );
     }
     return this.takePending();
   }
@@ -154,7 +178,10 @@ export class Rendezvous {
     return this.waiting.splice(0);
   }
 
-  /** Stops listening and drops the workers still waiting and connections not yet accepted; members' sockets stay open (their owner closes them). */
+  /**
+   * Stops listening and drops the workers still waiting and connections not yet accepted; members' sockets stay open (their owner closes
+   * them).
+   */
   close(): void {
     for (const w of this.waiting.splice(0)) w.socket.terminate();
     this.server.close();
@@ -210,24 +237,46 @@ export class Rendezvous {
         log.warn({ workerId: hello.workerId, closeCode: code, waiting: this.waiting.length }, 'worker left while waiting to join');
       });
       this.waiting.push(joined);
-      log.info({ workerId: hello.workerId, backend: hello.backend, device: hello.device, remote, peer: hello.peer, waiting: this.waiting.length, maxWorkers: this.options.maxWorkers }, 'worker joined');
+      log.info(
+        {
+          workerId: hello.workerId,
+          backend: hello.backend,
+          device: hello.device,
+          remote,
+          peer: hello.peer,
+          waiting: this.waiting.length,
+          maxWorkers: this.options.maxWorkers,
+        },
+        'worker joined',
+      );
       this.options.onJoined?.(hello);
       this.onArrival?.();
     };
-    challengeConnection(socket, req.socket, { expected: 'hello', timeoutMs: this.options.helloTimeoutMs ?? 10_000, onRefused: refuseWith, onFirstFrame });
+    challengeConnection(socket, req.socket, {
+      expected: 'hello',
+      timeoutMs: this.options.helloTimeoutMs ?? 10_000,
+      onRefused: refuseWith,
+      onFirstFrame,
+    });
   }
 
   private checkJoin(hello: Hello): { code: RejectCode; message: string } | null {
     const { maxWorkers, algorithm } = this.options;
     const active = this.options.activeWorkerIds();
     if (this.waiting.some((w) => w.hello.workerId === hello.workerId) || active.includes(hello.workerId)) {
-      return { code: 'DUPLICATE_WORKER', message: `A worker named '${hello.workerId}' is already in the run; give each worker its own --worker-id` };
+      return {
+        code: 'DUPLICATE_WORKER',
+        message: `A worker named '${hello.workerId}' is already in the run; give each worker its own --worker-id`,
+      };
     }
     if (active.length + this.waiting.length >= maxWorkers) {
       return { code: 'GROUP_FULL', message: `The run already has its ${maxWorkers} workers (--max-workers)` };
     }
     if (algorithm === 'ring' && hello.peer === null) {
-      return { code: 'NO_PEER_LISTENER', message: `hello.peer must name the worker's peer listener when the all-reduce is 'ring', but got null` };
+      return {
+        code: 'NO_PEER_LISTENER',
+        message: `hello.peer must name the worker's peer listener when the all-reduce is 'ring', but got null`,
+      };
     }
     return null;
   }

@@ -14,7 +14,16 @@ const SECRET = 'right-secret-4f1c';
 
 function listen(overrides: Partial<RendezvousOptions> = {}): { lines: Record<string, unknown>[]; rendezvous: Promise<Rendezvous> } {
   const { log, lines } = capturingLogger('debug');
-  const rendezvous = Rendezvous.listen({ host: '127.0.0.1', port: 0, token: SECRET, maxWorkers: 2, activeWorkerIds: () => [], algorithm: 'star', log, ...overrides });
+  const rendezvous = Rendezvous.listen({
+    host: '127.0.0.1',
+    port: 0,
+    token: SECRET,
+    maxWorkers: 2,
+    activeWorkerIds: () => [],
+    algorithm: 'star',
+    log,
+    ...overrides,
+  });
   return { lines, rendezvous };
 }
 
@@ -57,10 +66,16 @@ test('a hello of another protocol version is refused naming the supported ones',
   const rv = await listen().rendezvous;
   try {
     const { secret: _secret, ...fields } = hello('old');
-    const frame = Buffer.from(encodeMessage({ ...fields, protocolVersion: PROTOCOL_VERSION, nonce: new Uint8Array(32), proof: new Uint8Array(0) }));
+    const frame = Buffer.from(
+      encodeMessage({ ...fields, protocolVersion: PROTOCOL_VERSION, nonce: new Uint8Array(32), proof: new Uint8Array(0) }),
+    );
     frame[frame.indexOf(Buffer.from('protocolVersion')) + 'protocolVersion'.length] = 3;
     const worker = await fakeWorker(rv.url, frame);
-    assert.deepEqual(await worker.next(), { type: 'reject', code: 'PROTO_VERSION', message: 'Unsupported protocol version 3 (supported: 2)' });
+    assert.deepEqual(await worker.next(), {
+      type: 'reject',
+      code: 'PROTO_VERSION',
+      message: 'Unsupported protocol version 3 (supported: 2)',
+    });
     assert.deepEqual(await worker.closed, { code: 1008, reason: 'PROTO_VERSION' });
   } finally {
     rv.close();
@@ -87,7 +102,11 @@ test('a client that connects and says nothing is dropped after the handshake dea
   try {
     const started = performance.now();
     const silent = await fakeWorker(rv.url, null);
-    assert.deepEqual(await silent.next(), { type: 'reject', code: 'PROTO_HANDSHAKE_TIMEOUT', message: 'No hello within 200 ms of connecting' });
+    assert.deepEqual(await silent.next(), {
+      type: 'reject',
+      code: 'PROTO_HANDSHAKE_TIMEOUT',
+      message: 'No hello within 200 ms of connecting',
+    });
     assert.deepEqual(await silent.closed, { code: 1008, reason: 'PROTO_HANDSHAKE_TIMEOUT' });
     assert.ok(performance.now() - started < 3000);
     assert.equal(rv.pendingCount, 0);
@@ -106,7 +125,9 @@ test('listening beyond loopback without a secret logs one warning at start-up; w
     const { lines, rendezvous } = listen({ host: c.host, token: c.token });
     const rv = await rendezvous;
     rv.close();
-    const warnings = lines.filter((l) => l['level'] === 40 && String(l['msg']).startsWith('listening beyond loopback without a shared secret'));
+    const warnings = lines.filter(
+      (l) => l['level'] === 40 && String(l['msg']).startsWith('listening beyond loopback without a shared secret'),
+    );
     assert.equal(warnings.length, c.warnings, `${c.host} with${c.token === '' ? 'out' : ''} a secret`);
   }
 });
@@ -127,4 +148,3 @@ test('wss:// end to end with a self-signed certificate; a client that does not t
     rv.close();
   }
 });
-

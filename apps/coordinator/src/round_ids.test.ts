@@ -59,7 +59,8 @@ test('a damaged rounds.json is refused with a ConfigError naming the file', () =
     await writeFile(join(dir, 'rounds.json'), '{"nextFreeRound": -3}\n');
     assert.throws(
       () => RoundIds.open(dir, true),
-      (err: unknown) => err instanceof ConfigError && err.message.includes(join(dir, 'rounds.json')) && err.message.includes('nextFreeRound'),
+      (err: unknown) =>
+        err instanceof ConfigError && err.message.includes(join(dir, 'rounds.json')) && err.message.includes('nextFreeRound'),
     );
   }));
 

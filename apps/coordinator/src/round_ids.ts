@@ -64,7 +64,9 @@ export class RoundIds {
       floor = undefined;
     }
     if (typeof floor !== 'number' || !Number.isInteger(floor) || floor < 1 || floor > MAX_ROUND + 1) {
-      throw new ConfigError(`--resume: ${path} must hold {"nextFreeRound": <integer 1..${MAX_ROUND + 1}>}, but holds ${JSON.stringify(text.slice(0, 200))}; it guards round numbers across coordinator restarts`);
+      throw new ConfigError(
+        `--resume: ${path} must hold {"nextFreeRound": <integer 1..${MAX_ROUND + 1}>}, but holds ${JSON.stringify(text.slice(0, 200))}; it guards round numbers across coordinator restarts`,
+      );
     }
     return new RoundIds(path, floor, 'persisted');
   }

@@ -21,13 +21,34 @@ function worker(rank: number): WorkerStep {
     loss: Math.random(),
     count: 8,
     correct: 3,
-    timings: { dataMs: Math.random(), computeMs: 1000 * Math.random(), reduceMs: Math.random(), applyMs: Math.random(), stepMs: 1000 * Math.random() },
+    timings: {
+      dataMs: Math.random(),
+      computeMs: 1000 * Math.random(),
+      reduceMs: Math.random(),
+      applyMs: Math.random(),
+      stepMs: 1000 * Math.random(),
+    },
     waitMs: Math.random(),
     memory: { numTensors: 295, rssBytes: 5e8 + Math.random(), heapUsedBytes: 1e8 + Math.random() },
   };
 }
 function step(i: number): RunEvent {
-  return { kind: 'step', atMs: Date.now(), globalStep: i, epoch: 1 + Math.floor(i / 100), step: i % 100, lr: Math.random(), loss: Math.random(), accuracy: Math.random(), images: 16, seconds: Math.random(), imagesPerSecond: 100 * Math.random(), skipped: false, generation: 0, workers: [worker(0), worker(1)] };
+  return {
+    kind: 'step',
+    atMs: Date.now(),
+    globalStep: i,
+    epoch: 1 + Math.floor(i / 100),
+    step: i % 100,
+    lr: Math.random(),
+    loss: Math.random(),
+    accuracy: Math.random(),
+    images: 16,
+    seconds: Math.random(),
+    imagesPerSecond: 100 * Math.random(),
+    skipped: false,
+    generation: 0,
+    workers: [worker(0), worker(1)],
+  };
 }
 async function settledHeap(): Promise<number> {
   gc!();
@@ -46,7 +67,16 @@ const barePerEvent = ((await settledHeap()) - bareBefore) / events;
 const feed = new RunEvents();
 const dashboard = await openDashboard({ dashboard: true, dashboardPort: 0, host: '127.0.0.1' }, feed, pino({ level: 'silent' }));
 new FinalReport(feed);
-feed.emit({ kind: 'started', atMs: Date.now(), runId: 'bench', config: {}, stepsPerEpoch: 100, totalSteps: 10 * events, epochs: events, resumedAtStep: null });
+feed.emit({
+  kind: 'started',
+  atMs: Date.now(),
+  runId: 'bench',
+  config: {},
+  stepsPerEpoch: 100,
+  totalSteps: 10 * events,
+  epochs: events,
+  resumedAtStep: null,
+});
 // Warm-up: JIT, the dashboard's first allocations.
 for (let i = 0; i < 500; i += 1) feed.emit(step(i));
 const before = await settledHeap();
@@ -54,5 +84,7 @@ for (let i = 500; i < 500 + events; i += 1) feed.emit(step(i));
 const after = await settledHeap();
 const perEvent = (after - before) / events;
 console.log(`${events} step events (2 workers each) with the dashboard, /metrics and the final report attached:`);
-console.log(`heap +${((after - before) / 2 ** 20).toFixed(2)} MiB, ${perEvent.toFixed(0)} B per step (the feed's history alone: ${barePerEvent.toFixed(0)} B); the 20,000-step history cap bounds it at ~${((perEvent * 20_000) / 2 ** 20).toFixed(0)} MiB`);
+console.log(
+  `heap +${((after - before) / 2 ** 20).toFixed(2)} MiB, ${perEvent.toFixed(0)} B per step (the feed's history alone: ${barePerEvent.toFixed(0)} B); the 20,000-step history cap bounds it at ~${((perEvent * 20_000) / 2 ** 20).toFixed(0)} MiB`,
+);
 await dashboard?.close();

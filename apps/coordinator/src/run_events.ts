@@ -27,12 +27,54 @@ export interface WorkerStep {
 }
 
 export type RunEvent =
-  | { kind: 'started'; atMs: number; runId: string; config: Record<string, unknown>; stepsPerEpoch: number; totalSteps: number; epochs: number; resumedAtStep: number | null }
-  | { kind: 'generation'; atMs: number; generation: number; worldSize: number; globalStep: number; workers: WorkerInfo[]; microBatch: number }
+  | {
+      kind: 'started';
+      atMs: number;
+      runId: string;
+      config: Record<string, unknown>;
+      stepsPerEpoch: number;
+      totalSteps: number;
+      epochs: number;
+      resumedAtStep: number | null;
+    }
+  | {
+      kind: 'generation';
+      atMs: number;
+      generation: number;
+      worldSize: number;
+      globalStep: number;
+      workers: WorkerInfo[];
+      microBatch: number;
+    }
   | { kind: 'membership'; atMs: number; event: 'joined' | 'lost'; workerId: string; rank: number | null; reason: string }
-  | { kind: 'step'; atMs: number; globalStep: number; epoch: number; step: number; lr: number; loss: number; accuracy: number; images: number; seconds: number; imagesPerSecond: number; skipped: boolean; generation: number; workers: WorkerStep[] }
+  | {
+      kind: 'step';
+      atMs: number;
+      globalStep: number;
+      epoch: number;
+      step: number;
+      lr: number;
+      loss: number;
+      accuracy: number;
+      images: number;
+      seconds: number;
+      imagesPerSecond: number;
+      skipped: boolean;
+      generation: number;
+      workers: WorkerStep[];
+    }
   | { kind: 'epoch'; atMs: number; record: EpochRecord & { communicationShare?: number } }
-  | { kind: 'evaluation'; atMs: number; split: EvalSplit; epoch: number; loss: number; accuracy: number; count: number; perClassAccuracy: Record<string, number | null>; confusion: number[] }
+  | {
+      kind: 'evaluation';
+      atMs: number;
+      split: EvalSplit;
+      epoch: number;
+      loss: number;
+      accuracy: number;
+      count: number;
+      perClassAccuracy: Record<string, number | null>;
+      confusion: number[];
+    }
   | { kind: 'checkpoint'; atMs: number; globalStep: number; path: string }
   | { kind: 'finished'; atMs: number; test: TestRecord }
   | { kind: 'failed'; atMs: number; code: string; message: string };

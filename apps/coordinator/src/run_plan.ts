@@ -80,11 +80,15 @@ export function planGradientBuckets(elements: number, bucketBytes: number): Buck
 export function planRun(cfg: CoordinatorConfig, backends: readonly string[], split: SplitFacts): RunPlan {
   const worldSize = backends.length;
   if (cfg.batchSize < worldSize) {
-    throw new ConfigError(`--batch-size (${cfg.batchSize}) must be at least the world size (${worldSize}) so every worker gets an image of each global batch`);
+    throw new ConfigError(
+      `--batch-size (${cfg.batchSize}) must be at least the world size (${worldSize}) so every worker gets an image of each global batch`,
+    );
   }
   const stepsPerEpoch = Math.floor(split.trainImages / cfg.batchSize);
   if (stepsPerEpoch < 1) {
-    throw new ConfigError(`--batch-size (${cfg.batchSize}) must not exceed the training images (${split.trainImages}); lower it or raise --train-limit`);
+    throw new ConfigError(
+      `--batch-size (${cfg.batchSize}) must not exceed the training images (${split.trainImages}); lower it or raise --train-limit`,
+    );
   }
   const model = modelConfigOf(cfg);
   const size = modelSize(model);

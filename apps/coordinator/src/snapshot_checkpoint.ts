@@ -31,7 +31,11 @@ function concat(tensors: readonly WireTensor[], elements: number): Float32Array 
  * `bufferElements` buffer elements. Throws `BadReplyError` when the snapshot does not split into
  * exactly those, or its momentum does not match the variables.
  */
-export function snapshotToCheckpoint(snapshot: StateSnapshot, sizes: { paramElements: number; bufferElements: number }, meta: Record<string, unknown>): CheckpointState {
+export function snapshotToCheckpoint(
+  snapshot: StateSnapshot,
+  sizes: { paramElements: number; bufferElements: number },
+  meta: Record<string, unknown>,
+): CheckpointState {
   let split = 0;
   for (let seen = 0; split < snapshot.tensors.length && seen < sizes.paramElements; split += 1) seen += snapshot.tensors[split]!.count;
   const params = snapshot.tensors.slice(0, split);
@@ -42,7 +46,11 @@ export function snapshotToCheckpoint(snapshot: StateSnapshot, sizes: { paramElem
       `stateSnapshot must hold ${sizes.paramElements} parameter then ${sizes.bufferElements} buffer elements, but its tensors split into ${count(params)} and ${count(buffers)}`,
     );
   }
-  if (snapshot.momentum.length > 0 && (snapshot.momentum.length !== params.length || snapshot.momentum.some((m, i) => m.name !== params[i]!.name || m.count !== params[i]!.count))) {
+  if (
+    snapshot.momentum.length > 0 &&
+    (snapshot.momentum.length !== params.length ||
+      snapshot.momentum.some((m, i) => m.name !== params[i]!.name || m.count !== params[i]!.count))
+  ) {
     throw new BadReplyError(`stateSnapshot.momentum must match its ${params.length} trainable variables by name and size`);
   }
   return {
@@ -57,7 +65,8 @@ export function snapshotToCheckpoint(snapshot: StateSnapshot, sizes: { paramElem
 
 /** A checkpoint as the state a generation starts from (the inverse of `snapshotToCheckpoint`). */
 export function checkpointToStart(state: CheckpointState, globalStep: number): StartState {
-  const tensors = (slots: readonly ParamSlot[], flat: Float32Array): WireTensor[] => slots.map((s) => tensorFromFloat32(s.name, s.shape, flat.subarray(s.offset, s.offset + s.size)));
+  const tensors = (slots: readonly ParamSlot[], flat: Float32Array): WireTensor[] =>
+    slots.map((s) => tensorFromFloat32(s.name, s.shape, flat.subarray(s.offset, s.offset + s.size)));
   return {
     globalStep,
     tensors: [...tensors(state.weightSlots, state.weights), ...tensors(state.bufferSlots, state.buffers)],

@@ -66,20 +66,31 @@ test('a count one off its share is refused too: the coordinator knows what it as
 test('metrics for another epoch or step of the round are refused', () => {
   const metrics = round();
   metrics[0] = { ...metrics[0]!, step: 6 };
-  assertRefused(checkStepMetrics(metrics, EXPECT), 0, 'metrics from rank 0 must be for round 41 (epoch 2, step 5), but are for round 41 (epoch 2, step 6)');
+  assertRefused(
+    checkStepMetrics(metrics, EXPECT),
+    0,
+    'metrics from rank 0 must be for round 41 (epoch 2, step 5), but are for round 41 (epoch 2, step 6)',
+  );
 });
 
 test('a step timed longer than the whole round is refused', () => {
   const metrics = round();
   metrics[1] = { ...metrics[1]!, timings: { ...metrics[1]!.timings, stepMs: 3.6e6 } };
-  assertRefused(checkStepMetrics(metrics, EXPECT), 1, "metrics from rank 1 must time the step within the round (1000 ms on the coordinator's clock), but say stepMs 3600000");
+  assertRefused(
+    checkStepMetrics(metrics, EXPECT),
+    1,
+    "metrics from rank 1 must time the step within the round (1000 ms on the coordinator's clock), but say stepMs 3600000",
+  );
 });
 
 test('every misbehaving rank is named, in rank order', () => {
   const metrics = round();
   metrics[0] = { ...metrics[0]!, count: 1 };
   metrics[2] = { ...metrics[2]!, count: 1 };
-  assert.deepEqual(checkStepMetrics(metrics, EXPECT).map((r) => r.rank), [0, 2]);
+  assert.deepEqual(
+    checkStepMetrics(metrics, EXPECT).map((r) => r.rank),
+    [0, 2],
+  );
 });
 
 test('a list that is not one entry per rank is a bug in the caller', () => {

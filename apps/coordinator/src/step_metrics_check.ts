@@ -46,7 +46,9 @@ const STEP_MS_SLACK_MS = 10;
  */
 export function checkStepMetrics(metrics: readonly Metrics[], expect: StepExpectation): MetricsRefusal[] {
   if (metrics.length !== expect.worldSize) {
-    throw new RangeError(`\`metrics\` passed to \`checkStepMetrics\` must hold one entry per rank (${expect.worldSize}), but holds ${metrics.length}`);
+    throw new RangeError(
+      `\`metrics\` passed to \`checkStepMetrics\` must hold one entry per rank (${expect.worldSize}), but holds ${metrics.length}`,
+    );
   }
   const refusals: MetricsRefusal[] = [];
   metrics.forEach((m, rank) => {

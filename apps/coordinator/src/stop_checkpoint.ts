@@ -39,7 +39,11 @@ export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedErr
     const { group } = g;
     const aborting = new Error(`the coordinator is stopping (${signal})`);
     if (c.roundInProgress !== null) {
-      group.broadcast({ type: 'roundAbort', round: c.roundInProgress, reason: `the coordinator is stopping (${signal}); --stop-grace-ms ran out` });
+      group.broadcast({
+        type: 'roundAbort',
+        round: c.roundInProgress,
+        reason: `the coordinator is stopping (${signal}); --stop-grace-ms ran out`,
+      });
       log.info({ round: c.roundInProgress }, 'stop: the step in progress did not finish within --stop-grace-ms; aborted it');
     }
     // A wait still pending (the step, an evaluation) must not block the snapshot's.
@@ -54,7 +58,10 @@ export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedErr
     for (const [rank, leaving] of candidates()) {
       try {
         const phase = `state snapshot from rank ${rank} before stopping (${signal})`;
-        const snapshot = await Promise.race([group.requestSnapshot(rank, { globalStep: 0, timeoutMs: c.snapshotTimeoutMs, phase, fromLeaving: leaving }), c.hardAbort]);
+        const snapshot = await Promise.race([
+          group.requestSnapshot(rank, { globalStep: 0, timeoutMs: c.snapshotTimeoutMs, phase, fromLeaving: leaving }),
+          c.hardAbort,
+        ]);
         const path = await c.writeCheckpoint(snapshot, g, snapshot.nextGlobalStep);
         saved = { globalStep: snapshot.nextGlobalStep, path };
         break;
@@ -67,8 +74,22 @@ export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedErr
       }
     }
   }
-  if (saved !== null) return new InterruptedError(signal, saved, `Interrupted by ${signal}: a checkpoint at step ${saved.globalStep} was saved (${saved.path})`);
+  if (saved !== null)
+    return new InterruptedError(
+      signal,
+      saved,
+      `Interrupted by ${signal}: a checkpoint at step ${saved.globalStep} was saved (${saved.path})`,
+    );
   const newest = await c.newestCheckpoint().catch(() => null);
-  if (newest !== null) return new InterruptedError(signal, newest, `Interrupted by ${signal}: the state could not be saved now (${why}); the newest checkpoint is step ${newest.globalStep} (${newest.path})`);
-  return new InterruptedError(signal, null, `Interrupted by ${signal} before any checkpoint existed (${why}): there is nothing to resume; start the run again`);
+  if (newest !== null)
+    return new InterruptedError(
+      signal,
+      newest,
+      `Interrupted by ${signal}: the state could not be saved now (${why}); the newest checkpoint is step ${newest.globalStep} (${newest.path})`,
+    );
+  return new InterruptedError(
+    signal,
+    null,
+    `Interrupted by ${signal} before any checkpoint existed (${why}): there is nothing to resume; start the run again`,
+  );
 }

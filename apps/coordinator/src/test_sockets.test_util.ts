@@ -9,7 +9,16 @@ import { createNonce, decodeMessage, encodeMessage, helloProof, PROTOCOL_VERSION
 export type HelloDraft = Omit<Hello, 'nonce' | 'proof'> & { secret: string };
 
 export function hello(workerId: string, overrides: Partial<HelloDraft> = {}): HelloDraft {
-  return { type: 'hello', protocolVersion: PROTOCOL_VERSION, secret: 'tok', workerId, backend: 'cpu', device: 'test', peer: { host: '127.0.0.1', port: 1, tls: false }, ...overrides };
+  return {
+    type: 'hello',
+    protocolVersion: PROTOCOL_VERSION,
+    secret: 'tok',
+    workerId,
+    backend: 'cpu',
+    device: 'test',
+    peer: { host: '127.0.0.1', port: 1, tls: false },
+    ...overrides,
+  };
 }
 
 /** A fake worker: connected socket and the messages it received after the challenge. */
@@ -47,7 +56,9 @@ export async function fakeWorker(url: string, first: HelloDraft | Uint8Array | n
     const w = waiters.shift();
     if (w !== undefined) w(received[taken++]!);
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve());
     socket.once('error', reject);
@@ -75,7 +86,8 @@ export function capturingLogger(level = 'info'): { log: Logger; lines: Record<st
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });

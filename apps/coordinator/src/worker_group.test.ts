@@ -6,11 +6,28 @@ import { Rendezvous } from './rendezvous.js';
 import { capturingLogger, fakeWorker, hello, type FakeWorker } from './test_sockets.test_util.js';
 import { WorkerGroup } from './worker_group.js';
 
-async function formGroup(lines = capturingLogger('warn')): Promise<{ group: WorkerGroup; workers: FakeWorker[]; rv: Rendezvous; lines: Record<string, unknown>[] }> {
-  const rv = await Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', maxWorkers: 2, activeWorkerIds: () => [], algorithm: 'star', log: lines.log });
+async function formGroup(
+  lines = capturingLogger('warn'),
+): Promise<{ group: WorkerGroup; workers: FakeWorker[]; rv: Rendezvous; lines: Record<string, unknown>[] }> {
+  const rv = await Rendezvous.listen({
+    host: '127.0.0.1',
+    port: 0,
+    token: 'tok',
+    maxWorkers: 2,
+    activeWorkerIds: () => [],
+    algorithm: 'star',
+    log: lines.log,
+  });
   const joining = rv.join(2, 5000);
   const workers = [await fakeWorker(rv.url, hello('w0')), await fakeWorker(rv.url, hello('w1'))];
-  const group = new WorkerGroup({ members: await joining, generation: 0, log: lines.log, heartbeatMs: 50, stallWarnMs: 100, workerTimeoutMs: 60_000 });
+  const group = new WorkerGroup({
+    members: await joining,
+    generation: 0,
+    log: lines.log,
+    heartbeatMs: 50,
+    stallWarnMs: 100,
+    workerTimeoutMs: 60_000,
+  });
   return { group, workers, rv, lines: lines.lines };
 }
 
@@ -22,12 +39,22 @@ test('collect gathers one message per rank, heartbeats flow, stragglers are name
     workers[1]!.socket.send(encodeMessage({ type: 'heartbeat', sentAtMs: Date.now() }));
     workers[1]!.socket.send(encodeMessage({ type: 'ready', generation: 0 }));
     workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 0 }));
-    assert.deepEqual(await ready, [{ type: 'ready', generation: 0 }, { type: 'ready', generation: 0 }]);
+    assert.deepEqual(await ready, [
+      { type: 'ready', generation: 0 },
+      { type: 'ready', generation: 0 },
+    ]);
     assert.equal((await workers[0]!.next()).type, 'heartbeat');
 
     group.setPhase('round 1 (epoch 0, step 0)');
     const metrics = group.collect('evalResult', { timeoutMs: 400 });
-    await assert.rejects(metrics, (e: unknown) => e instanceof PhaseTimeoutError && e.code === 'COORD_TIMEOUT' && e.message === 'Ranks 0, 1 did not answer within 400 ms during round 1 (epoch 0, step 0); raise --round-timeout-ms if the workers are just slow');
+    await assert.rejects(
+      metrics,
+      (e: unknown) =>
+        e instanceof PhaseTimeoutError &&
+        e.code === 'COORD_TIMEOUT' &&
+        e.message ===
+          'Ranks 0, 1 did not answer within 400 ms during round 1 (epoch 0, step 0); raise --round-timeout-ms if the workers are just slow',
+    );
     const stall = lines.find((l) => l['msg'] === 'stall: waiting for ranks');
     assert.ok(stall, 'a stall warning was logged');
     assert.deepEqual(stall['missingRanks'], [0, 1]);
@@ -47,7 +74,11 @@ test('a worker that disappears fails the wait at once, naming its rank and the p
     workers[1]!.socket.terminate();
     await assert.rejects(
       waiting,
-      (e: unknown) => e instanceof WorkerLostError && e.rank === 1 && e.code === 'COORD_WORKER_LOST' && /^Rank 1 \(worker 'w1'\) lost during round 7 \(epoch 1, step 3\): connection lost \(1006/.test(e.message),
+      (e: unknown) =>
+        e instanceof WorkerLostError &&
+        e.rank === 1 &&
+        e.code === 'COORD_WORKER_LOST' &&
+        /^Rank 1 \(worker 'w1'\) lost during round 7 \(epoch 1, step 3\): connection lost \(1006/.test(e.message),
     );
     assert.ok(performance.now() - started < 2000);
     // Later waits fail the same way.
@@ -63,7 +94,10 @@ test('a malformed message is answered with `error` and ends the run', async () =
   try {
     const waiting = group.collect('ready', { timeoutMs: 60_000 });
     workers[0]!.socket.send(Buffer.from([0xc1]));
-    await assert.rejects(waiting, (e: unknown) => e instanceof WorkerLostError && e.rank === 0 && /sent a bad message \(PROTO_MALFORMED\)/.test(e.message));
+    await assert.rejects(
+      waiting,
+      (e: unknown) => e instanceof WorkerLostError && e.rank === 0 && /sent a bad message \(PROTO_MALFORMED\)/.test(e.message),
+    );
     const error = await workers[0]!.next();
     assert.equal(error.type === 'error' && error.code, 'PROTO_MALFORMED');
     assert.equal((await workers[0]!.closed).code, 1002);
@@ -75,26 +109,61 @@ test('a malformed message is answered with `error` and ends the run', async () =
 
 test('a silent worker is lost after --worker-timeout-ms; detach hands the survivor on, tells the silent one it was evicted and why, and cuts its socket', async () => {
   const lines = capturingLogger('warn');
-  const rv = await Rendezvous.listen({ host: '127.0.0.1', port: 0, token: 'tok', maxWorkers: 2, activeWorkerIds: () => [], algorithm: 'star', log: lines.log });
+  const rv = await Rendezvous.listen({
+    host: '127.0.0.1',
+    port: 0,
+    token: 'tok',
+    maxWorkers: 2,
+    activeWorkerIds: () => [],
+    algorithm: 'star',
+    log: lines.log,
+  });
   const joining = rv.join(2, 5000);
   const workers = [await fakeWorker(rv.url, hello('w0')), await fakeWorker(rv.url, hello('w1'))];
-  const group = new WorkerGroup({ members: await joining, generation: 3, log: lines.log, heartbeatMs: 50, stallWarnMs: 10_000, workerTimeoutMs: 600 });
+  const group = new WorkerGroup({
+    members: await joining,
+    generation: 3,
+    log: lines.log,
+    heartbeatMs: 50,
+    stallWarnMs: 10_000,
+    workerTimeoutMs: 600,
+  });
   // w0 keeps talking; w1 (a frozen process: its socket stays open) says nothing.
   const beat = setInterval(() => workers[0]!.socket.send(encodeMessage({ type: 'heartbeat', sentAtMs: Date.now() })), 100);
   try {
     const waiting = group.collect('metrics', { timeoutMs: 30_000 });
-    await assert.rejects(waiting, (e: unknown) => e instanceof WorkerLostError && e.rank === 1 && /silent for \d+ ms \(limit --worker-timeout-ms 600\)/.test(e.message));
+    await assert.rejects(
+      waiting,
+      (e: unknown) => e instanceof WorkerLostError && e.rank === 1 && /silent for \d+ ms \(limit --worker-timeout-ms 600\)/.test(e.message),
+    );
     assert.deepEqual(group.aliveRanks, [0]);
     const survivors = group.detach();
-    assert.deepEqual(survivors.map((c) => c.hello.workerId), ['w0']);
+    assert.deepEqual(
+      survivors.map((c) => c.hello.workerId),
+      ['w0'],
+    );
     // A frozen process that wakes up reads why it lost its place (not "the coordinator died").
     assert.deepEqual(await workers[1]!.closed, { code: 1008, reason: 'evicted' });
     const leave = workers[1]!.received.find((m) => m.type === 'leave');
-    assert.ok(leave?.type === 'leave' && leave.reason === 'evicted' && /generation 3 ended without this worker: silent for \d+ ms \(limit --worker-timeout-ms 600\)/.test(leave.message), JSON.stringify(leave));
+    assert.ok(
+      leave?.type === 'leave' &&
+        leave.reason === 'evicted' &&
+        /generation 3 ended without this worker: silent for \d+ ms \(limit --worker-timeout-ms 600\)/.test(leave.message),
+      JSON.stringify(leave),
+    );
     // The survivor's socket is open and its messages wait for the next generation.
     workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 4 }));
-    const next = new WorkerGroup({ members: survivors, generation: 4, log: lines.log, heartbeatMs: 50, stallWarnMs: 10_000, workerTimeoutMs: 60_000 });
-    assert.deepEqual(await next.collect('ready', { timeoutMs: 5000, match: (m) => m.generation === 4 }), [{ type: 'ready', generation: 4 }]);
+    const next = new WorkerGroup({
+      members: survivors,
+      generation: 4,
+      log: lines.log,
+      heartbeatMs: 50,
+      stallWarnMs: 10_000,
+      workerTimeoutMs: 60_000,
+    });
+    assert.deepEqual(await next.collect('ready', { timeoutMs: 5000, match: (m) => m.generation === 4 }), [
+      { type: 'ready', generation: 4 },
+    ]);
     await next.close(null);
   } finally {
     clearInterval(beat);
@@ -110,8 +179,18 @@ test('a roundFailed report fails the wait with RoundFailedError; stale replies a
     const ready = group.collect('ready', { timeoutMs: 500, match: (m) => m.generation === 1 });
     await assert.rejects(ready, (e: unknown) => e instanceof PhaseTimeoutError && e.missingRanks.length === 1 && e.missingRanks[0] === 0);
     const waiting = group.collect('metrics', { timeoutMs: 30_000 });
-    workers[1]!.socket.send(encodeMessage({ type: 'roundFailed', round: 9, code: 'COLLECTIVE_PEER_LOST', message: 'Lost peer rank 0', peerRank: 0 }));
-    await assert.rejects(waiting, (e: unknown) => e instanceof RoundFailedError && e.rank === 1 && e.peerRank === 0 && e.code === 'COORD_ROUND_FAILED' && e.message === 'Rank 1 failed round 9 waiting for rank 0: Lost peer rank 0');
+    workers[1]!.socket.send(
+      encodeMessage({ type: 'roundFailed', round: 9, code: 'COLLECTIVE_PEER_LOST', message: 'Lost peer rank 0', peerRank: 0 }),
+    );
+    await assert.rejects(
+      waiting,
+      (e: unknown) =>
+        e instanceof RoundFailedError &&
+        e.rank === 1 &&
+        e.peerRank === 0 &&
+        e.code === 'COORD_ROUND_FAILED' &&
+        e.message === 'Rank 1 failed round 9 waiting for rank 0: Lost peer rank 0',
+    );
   } finally {
     await group.close(null);
     rv.close();

@@ -36,7 +36,16 @@ let snapshotRequestIds = 1_000_000_000;
 const MAX_REPORTS_PER_RANK = 4;
 
 /** Messages a worker may send once it has joined. */
-const FROM_WORKER: readonly MessageType[] = ['ready', 'metrics', 'roundFailed', 'evalResult', 'stateSnapshot', 'heartbeat', 'leave', 'error'];
+const FROM_WORKER: readonly MessageType[] = [
+  'ready',
+  'metrics',
+  'roundFailed',
+  'evalResult',
+  'stateSnapshot',
+  'heartbeat',
+  'leave',
+  'error',
+];
 
 /** A connected worker whose hello was accepted: a member of a generation, or waiting to be one. */
 export interface Candidate {
@@ -141,7 +150,12 @@ export class WorkerGroup {
       const onClose = (code: number, reason: Buffer): void => {
         const text = reason.toString('utf8');
         if (this.leaving.delete(rank) && this.collector?.ranks.includes(rank)) this.collector.reject(this.lostError(rank));
-        this.lose(rank, code === 1006 ? 'connection lost (1006: the process died or the network dropped)' : `connection closed with ${code}${text === '' ? '' : ` ${text}`}`);
+        this.lose(
+          rank,
+          code === 1006
+            ? 'connection lost (1006: the process died or the network dropped)'
+            : `connection closed with ${code}${text === '' ? '' : ` ${text}`}`,
+        );
       };
       c.socket.on('close', onClose);
       this.unlisten.push(() => c.socket.off('close', onClose));
@@ -159,7 +173,8 @@ export class WorkerGroup {
       if (late) return;
       for (const m of this.members) {
         const silentMs = now - m.lastHeardMs;
-        if (silentMs > options.workerTimeoutMs && !this.lost.has(m.rank)) this.lose(m.rank, `silent for ${Math.round(silentMs)} ms (limit --worker-timeout-ms ${options.workerTimeoutMs})`);
+        if (silentMs > options.workerTimeoutMs && !this.lost.has(m.rank))
+          this.lose(m.rank, `silent for ${Math.round(silentMs)} ms (limit --worker-timeout-ms ${options.workerTimeoutMs})`);
       }
     }, tickMs);
     for (const t of [heartbeat, liveness]) {
@@ -185,7 +200,9 @@ export class WorkerGroup {
 
   /** Ranks that are leaving deliberately and can still send their state (see `leaving`). */
   get leavingRanks(): number[] {
-    return [...this.leaving].filter((rank) => !this.detached && this.candidates[rank]!.socket.readyState === this.candidates[rank]!.socket.OPEN).sort((a, b) => a - b);
+    return [...this.leaving]
+      .filter((rank) => !this.detached && this.candidates[rank]!.socket.readyState === this.candidates[rank]!.socket.OPEN)
+      .sort((a, b) => a - b);
   }
 
   /** True once `detach` handed the sockets over: nothing can be asked of this generation any more. */
@@ -214,7 +231,13 @@ export class WorkerGroup {
    */
   collect<K extends MessageType>(
     type: K,
-    options: { timeoutMs: number; ranks?: readonly number[]; match?: (message: MessageOf<K>) => boolean; roundFailed?: boolean; fromLeaving?: boolean },
+    options: {
+      timeoutMs: number;
+      ranks?: readonly number[];
+      match?: (message: MessageOf<K>) => boolean;
+      roundFailed?: boolean;
+      fromLeaving?: boolean;
+    },
   ): Promise<MessageOf<K>[]> {
     if (this.collector !== null) throw new Error(`WorkerGroup.collect('${type}') called while collecting '${this.collector.type}'`);
     const ranks = options.ranks ?? this.members.map((m) => m.rank);
@@ -247,21 +270,24 @@ export class WorkerGroup {
           resolve(ranks.map((r) => collector.got.get(r) as MessageOf<K>));
         },
       };
-      const ticker = setInterval(() => {
-        const due = clock.due(performance.now());
-        if (due === null) return;
-        const now = performance.now();
-        this.log.warn(
-          {
-            phase,
-            waiting: type,
-            missingRanks: missing(),
-            waitingMs: Math.round(due),
-            lastHeardAgoMs: Object.fromEntries(missing().map((r) => [r, Math.round(now - this.members[r]!.lastHeardMs)])),
-          },
-          'stall: waiting for ranks',
-        );
-      }, Math.min(1000, this.stallWarnMs));
+      const ticker = setInterval(
+        () => {
+          const due = clock.due(performance.now());
+          if (due === null) return;
+          const now = performance.now();
+          this.log.warn(
+            {
+              phase,
+              waiting: type,
+              missingRanks: missing(),
+              waitingMs: Math.round(due),
+              lastHeardAgoMs: Object.fromEntries(missing().map((r) => [r, Math.round(now - this.members[r]!.lastHeardMs)])),
+            },
+            'stall: waiting for ranks',
+          );
+        },
+        Math.min(1000, this.stallWarnMs),
+      );
       const timer = setTimeout(() => collector.reject(new PhaseTimeoutError(phase, missing(), options.timeoutMs)), options.timeoutMs);
       this.collector = collector;
       if (watchRoundFailed) {
@@ -278,7 +304,7 @@ export class WorkerGroup {
       // Messages that arrived before we started waiting.
       for (const rank of ranks) {
         const queue = this.queues[rank]!;
-        for (let i = 0; i < queue.length && !collector.got.has(rank); ) {
+        for (let i = 0; i < queue.length && !collector.got.has(rank);) {
           const m = queue[i]!;
           if (m.type === type) {
             queue.splice(i, 1);
@@ -295,11 +321,20 @@ export class WorkerGroup {
    * trains next) during `phase`; `roundFailed` reports do not fail this wait. With `fromLeaving`,
    * a rank leaving on its own signal may answer (see `collect`).
    */
-  async requestSnapshot(rank: number, o: { globalStep: number; timeoutMs: number; phase: string; fromLeaving?: boolean }): Promise<StateSnapshot> {
+  async requestSnapshot(
+    rank: number,
+    o: { globalStep: number; timeoutMs: number; phase: string; fromLeaving?: boolean },
+  ): Promise<StateSnapshot> {
     const requestId = snapshotRequestIds++;
     this.setPhase(o.phase);
     this.send(rank, { type: 'checkpointRequest', requestId, epoch: 0, step: 0, globalStep: o.globalStep, includeMomentum: true });
-    const [snapshot] = await this.collect('stateSnapshot', { timeoutMs: o.timeoutMs, ranks: [rank], match: (m) => m.requestId === requestId, roundFailed: false, fromLeaving: o.fromLeaving });
+    const [snapshot] = await this.collect('stateSnapshot', {
+      timeoutMs: o.timeoutMs,
+      ranks: [rank],
+      match: (m) => m.requestId === requestId,
+      roundFailed: false,
+      fromLeaving: o.fromLeaving,
+    });
     return snapshot!;
   }
 
@@ -328,7 +363,12 @@ export class WorkerGroup {
     // a frozen process that wakes up reads that it was evicted (not that we died) and rejoins as
     // a new member. Its kernel still accepts these bytes while the process is stopped.
     for (const [rank, reason] of this.lost) {
-      this.sendAndClose(rank, { type: 'leave', reason: 'evicted', message: `generation ${this.generation} ended without this worker: ${reason}`.slice(0, 4096) }, 1008, 'evicted');
+      this.sendAndClose(
+        rank,
+        { type: 'leave', reason: 'evicted', message: `generation ${this.generation} ended without this worker: ${reason}`.slice(0, 4096) },
+        1008,
+        'evicted',
+      );
     }
     this.collector?.reject(this.failure ?? new WorkerLostError(-1, '', this.phase, 'the generation ended'));
     return this.aliveRanks.map((rank) => rehome(this.candidates[rank]!));
@@ -392,7 +432,8 @@ export class WorkerGroup {
       return;
     }
     // A few per rank is all a failed round produces; a rank that sends more is not heard further.
-    if (message.type === 'roundFailed' && this.roundFailures.filter((f) => f.rank === rank).length < MAX_REPORTS_PER_RANK) this.roundFailures.push({ rank, report: message });
+    if (message.type === 'roundFailed' && this.roundFailures.filter((f) => f.rank === rank).length < MAX_REPORTS_PER_RANK)
+      this.roundFailures.push({ rank, report: message });
     switch (message.type) {
       case 'heartbeat':
         return;
@@ -431,7 +472,16 @@ export class WorkerGroup {
     this.lost.set(rank, reason);
     const err = this.lostError(rank);
     this.onLost?.(rank, err.workerId, reason);
-    this.log.warn({ rank, workerId: err.workerId, phase: this.phase, reason, lastHeardAgoMs: Math.round(performance.now() - this.members[rank]!.lastHeardMs) }, 'worker lost');
+    this.log.warn(
+      {
+        rank,
+        workerId: err.workerId,
+        phase: this.phase,
+        reason,
+        lastHeardAgoMs: Math.round(performance.now() - this.members[rank]!.lastHeardMs),
+      },
+      'worker lost',
+    );
     const collector = this.collector;
     if (collector !== null && collector.ranks.includes(rank)) collector.reject(err);
     if (this.failure === null) {

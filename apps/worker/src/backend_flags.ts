@@ -20,7 +20,9 @@ export function requireGpuFromEnv(value: string | undefined): boolean {
 export function resolveBackend(backend: string, requireGpu: boolean): string {
   if (!requireGpu) return backend;
   if (GPU_CAPABLE.has(backend)) return 'tensorflow-gpu';
-  throw new ConfigError(`--require-gpu (native TensorFlow on a GPU) conflicts with --backend ${backend}, a CPU backend; drop one of the two`);
+  throw new ConfigError(
+    `--require-gpu (native TensorFlow on a GPU) conflicts with --backend ${backend}, a CPU backend; drop one of the two`,
+  );
 }
 
 /** Folded into `backend` by {@link resolveBackend}: no config field of its own. */

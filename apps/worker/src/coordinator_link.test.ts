@@ -16,8 +16,19 @@ const welcome: Welcome = {
   generation: 0,
   heartbeatMs: 1000,
   hyper: {
-    epochs: 1, globalBatch: 2, microBatch: 2, lrPeak: 0.1, warmupEpochs: 0, momentum: 0.9, nesterov: true, weightDecay: 0, labelSmoothing: 0, auxWeight: 0, seed: 0,
-    augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 }, evalEvery: 0,
+    epochs: 1,
+    globalBatch: 2,
+    microBatch: 2,
+    lrPeak: 0.1,
+    warmupEpochs: 0,
+    momentum: 0.9,
+    nesterov: true,
+    weightDecay: 0,
+    labelSmoothing: 0,
+    auxWeight: 0,
+    seed: 0,
+    augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 },
+    evalEvery: 0,
   },
   model: { width: 0.0625, auxHeads: false, batchNorm: false, dropout: 0, auxDropout: 0 },
   shard: { datasetSize: 4, trainIndicesDigest: '0'.repeat(64), seed: 0 },
@@ -37,15 +48,30 @@ async function fakeCoordinator(answer: (socket: WebSocket, hello: Hello) => void
     socket.send(encodeMessage({ type: 'challenge', nonce: createNonce() }));
   });
   const { port } = server.address() as { port: number };
-  return { url: `ws://127.0.0.1:${port}`, close: () => { for (const c of server.clients) c.terminate(); server.close(); } };
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    close: () => {
+      for (const c of server.clients) c.terminate();
+      server.close();
+    },
+  };
 }
 
-const connect = (url: string, connectTimeoutMs = 5000) => CoordinatorLink.connect({ url, hello, secret: '', connectTimeoutMs, joinTimeoutMs: 5000, silenceTimeoutMs: 60_000, log });
+const connect = (url: string, connectTimeoutMs = 5000) =>
+  CoordinatorLink.connect({ url, hello, secret: '', connectTimeoutMs, joinTimeoutMs: 5000, silenceTimeoutMs: 60_000, log });
 
 test('a reject becomes PROTO_REJECTED with the coordinator code and reason', async () => {
-  const c = await fakeCoordinator((socket) => socket.send(encodeMessage({ type: 'reject', code: 'DUPLICATE_WORKER', message: "A worker named 'w' has already joined" })));
+  const c = await fakeCoordinator((socket) =>
+    socket.send(encodeMessage({ type: 'reject', code: 'DUPLICATE_WORKER', message: "A worker named 'w' has already joined" })),
+  );
   try {
-    await assert.rejects(connect(c.url), (e: unknown) => e instanceof ProtocolError && e.code === 'PROTO_REJECTED' && e.message === "Coordinator rejected hello with DUPLICATE_WORKER: A worker named 'w' has already joined");
+    await assert.rejects(
+      connect(c.url),
+      (e: unknown) =>
+        e instanceof ProtocolError &&
+        e.code === 'PROTO_REJECTED' &&
+        e.message === "Coordinator rejected hello with DUPLICATE_WORKER: A worker named 'w' has already joined",
+    );
   } finally {
     c.close();
   }
@@ -57,7 +83,9 @@ test('after welcome, control messages queue in order, heartbeats do not, and a v
     assert.equal(h.workerId, 'w');
     coordinatorSide = socket;
     socket.send(encodeMessage(welcome));
-    socket.send(encodeMessage({ type: 'initialWeights', generation: 0, round: 0, epoch: 0, step: 0, globalStep: 0, tensors: [], momentum: [] }));
+    socket.send(
+      encodeMessage({ type: 'initialWeights', generation: 0, round: 0, epoch: 0, step: 0, globalStep: 0, tensors: [], momentum: [] }),
+    );
     socket.send(encodeMessage({ type: 'heartbeat', sentAtMs: 1 }));
     socket.send(encodeMessage({ type: 'roundStart', round: 1, epoch: 0, step: 0, globalStep: 0, lr: 0.1 }));
   });
@@ -68,7 +96,13 @@ test('after welcome, control messages queue in order, heartbeats do not, and a v
     assert.equal((await link.next()).type, 'roundStart');
     const pending = link.next();
     coordinatorSide!.terminate();
-    await assert.rejects(pending, (e: unknown) => e instanceof CoordinatorLinkError && e.code === 'LINK_LOST' && /^The coordinator closed the connection \(1006\): it exited or the network dropped$/.test(e.message));
+    await assert.rejects(
+      pending,
+      (e: unknown) =>
+        e instanceof CoordinatorLinkError &&
+        e.code === 'LINK_LOST' &&
+        /^The coordinator closed the connection \(1006\): it exited or the network dropped$/.test(e.message),
+    );
     await link.close();
   } finally {
     c.close();
@@ -79,5 +113,11 @@ test('nobody listening: LINK_UNREACHABLE after the connect timeout', async () =>
   const c = await fakeCoordinator(() => undefined);
   const url = c.url;
   c.close();
-  await assert.rejects(connect(url, 1500), (e: unknown) => e instanceof CoordinatorLinkError && e.code === 'LINK_UNREACHABLE' && e.message.startsWith(`Cannot reach the coordinator at ${url} within 1500 ms`));
+  await assert.rejects(
+    connect(url, 1500),
+    (e: unknown) =>
+      e instanceof CoordinatorLinkError &&
+      e.code === 'LINK_UNREACHABLE' &&
+      e.message.startsWith(`Cannot reach the coordinator at ${url} within 1500 ms`),
+  );
 });

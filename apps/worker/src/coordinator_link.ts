@@ -27,7 +27,17 @@ import {
 import { clientTlsOptions, describeTlsTrustError, starHubRank, WsTransport, type TrustedCa } from '@gnet/collective';
 
 /** Messages the coordinator may send after `welcome`. */
-const FROM_COORDINATOR: readonly MessageType[] = ['welcome', 'initialWeights', 'roundStart', 'roundAbort', 'evalRequest', 'checkpointRequest', 'heartbeat', 'leave', 'error'];
+const FROM_COORDINATOR: readonly MessageType[] = [
+  'welcome',
+  'initialWeights',
+  'roundStart',
+  'roundAbort',
+  'evalRequest',
+  'checkpointRequest',
+  'heartbeat',
+  'leave',
+  'error',
+];
 
 /** Stable codes of the link's errors. */
 export type LinkErrorCode = 'LINK_UNREACHABLE' | 'LINK_TIMEOUT' | 'LINK_LOST' | 'LINK_SILENT' | 'LINK_TLS';
@@ -77,12 +87,22 @@ interface Dialed {
 /** Opens a WebSocket to `url`; rejects on refusal or after `timeoutMs`. */
 function dial(url: string, timeoutMs: number, ca: TrustedCa): Promise<Dialed> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: DEFAULT_MAX_FRAME_BYTES, handshakeTimeout: timeoutMs, ...clientTlsOptions(url, ca) });
+    const socket = new WebSocket(url, {
+      perMessageDeflate: false,
+      maxPayload: DEFAULT_MAX_FRAME_BYTES,
+      handshakeTimeout: timeoutMs,
+      ...clientTlsOptions(url, ca),
+    });
     // ws may emit a message that came with the upgrade response before our caller resumes.
     const first = new Promise<Buffer>((resolveFirst, rejectFirst) => {
       socket.once('message', (data: WebSocket.RawData) => resolveFirst(data as Buffer));
       socket.once('close', (code: number, reason: Buffer) => {
-        rejectFirst(new CoordinatorLinkError('LINK_LOST', `The coordinator closed the connection before its challenge (${code} ${reason.toString('utf8')})`));
+        rejectFirst(
+          new CoordinatorLinkError(
+            'LINK_LOST',
+            `The coordinator closed the connection before its challenge (${code} ${reason.toString('utf8')})`,
+          ),
+        );
       });
     });
     first.catch(() => undefined);
@@ -125,7 +145,12 @@ export class CoordinatorLink {
     socket.on('close', (code: number, reason: Buffer) => {
       if (this.closing) return;
       const text = reason.toString('utf8');
-      this.fail(new CoordinatorLinkError('LINK_LOST', `The coordinator closed the connection (${code}${text === '' ? '' : ` ${text}`})${code === 1006 ? ': it exited or the network dropped' : ''}`));
+      this.fail(
+        new CoordinatorLinkError(
+          'LINK_LOST',
+          `The coordinator closed the connection (${code}${text === '' ? '' : ` ${text}`})${code === 1006 ? ': it exited or the network dropped' : ''}`,
+        ),
+      );
     });
     this.transport.attach(starHubRank(welcome.worldSize), socket, 'dialed', earlyFrames);
     // Silence check. A tick that fires late means our own event loop was blocked (a training step
@@ -137,7 +162,12 @@ export class CoordinatorLink {
       const late = now - expected > tickMs;
       expected = now + tickMs;
       if (!late && now - this.lastHeardMs > silenceTimeoutMs) {
-        this.fail(new CoordinatorLinkError('LINK_SILENT', `The coordinator sent nothing for ${Math.round(now - this.lastHeardMs)} ms (limit ${silenceTimeoutMs} ms)`));
+        this.fail(
+          new CoordinatorLinkError(
+            'LINK_SILENT',
+            `The coordinator sent nothing for ${Math.round(now - this.lastHeardMs)} ms (limit ${silenceTimeoutMs} ms)`,
+          ),
+        );
       }
     }, tickMs);
     this.watchdog.unref();
@@ -155,10 +185,16 @@ export class CoordinatorLink {
         // An untrusted certificate will not become trusted by retrying.
         const untrusted = describeTlsTrustError(err);
         if (untrusted !== null) {
-          throw new CoordinatorLinkError('LINK_TLS', `The coordinator at ${o.url} cannot be trusted: ${untrusted}; pass the certificate of the CA that signed it with --tls-ca <pem>`);
+          throw new CoordinatorLinkError(
+            'LINK_TLS',
+            `The coordinator at ${o.url} cannot be trusted: ${untrusted}; pass the certificate of the CA that signed it with --tls-ca <pem>`,
+          );
         }
         if (left <= 1000) {
-          throw new CoordinatorLinkError('LINK_UNREACHABLE', `Cannot reach the coordinator at ${o.url} within ${o.connectTimeoutMs} ms: ${(err as Error).message}`);
+          throw new CoordinatorLinkError(
+            'LINK_UNREACHABLE',
+            `Cannot reach the coordinator at ${o.url} within ${o.connectTimeoutMs} ms: ${(err as Error).message}`,
+          );
         }
         if (attempt === 1) o.log.info({ url: o.url, reason: (err as Error).message }, 'coordinator not reachable yet; retrying');
         // Exponential backoff from 250 ms, capped at 4 s and by the time left: quick when the
@@ -178,7 +214,12 @@ export class CoordinatorLink {
       }, o.joinTimeoutMs);
       const onClose = (code: number, reason: Buffer): void => {
         clearTimeout(timer);
-        reject(new CoordinatorLinkError('LINK_LOST', `The coordinator closed the connection before welcome (${code} ${reason.toString('utf8')})`));
+        reject(
+          new CoordinatorLinkError(
+            'LINK_LOST',
+            `The coordinator closed the connection before welcome (${code} ${reason.toString('utf8')})`,
+          ),
+        );
       };
       open.once('close', onClose);
       const onMessage = (data: WebSocket.RawData): void => {
@@ -300,11 +341,20 @@ export class CoordinatorLink {
 async function answerChallenge(socket: WebSocket, first: Promise<Buffer>, o: ConnectOptions): Promise<ConnectionNonces> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CoordinatorLinkError('LINK_TIMEOUT', `No challenge from ${o.url} within ${o.connectTimeoutMs} ms: is it a gnet coordinator?`)), o.connectTimeoutMs);
+    timer = setTimeout(
+      () =>
+        reject(
+          new CoordinatorLinkError('LINK_TIMEOUT', `No challenge from ${o.url} within ${o.connectTimeoutMs} ms: is it a gnet coordinator?`),
+        ),
+      o.connectTimeoutMs,
+    );
   });
   let message: Message;
   try {
-    message = decodeMessage(await Promise.race([first, timeout]), { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, expect: ['challenge', 'reject'] });
+    message = decodeMessage(await Promise.race([first, timeout]), {
+      maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES,
+      expect: ['challenge', 'reject'],
+    });
   } catch (err) {
     if (err instanceof ProtocolError) {
       socket.send(encodeMessage(errorMessageFor(err)), { binary: true });
@@ -321,6 +371,8 @@ async function answerChallenge(socket: WebSocket, first: Promise<Buffer>, o: Con
   if (message.type !== 'challenge') throw new Error(`unreachable: ${message.type}`);
   // Copied: the nonce is a view into the received frame.
   const nonces = { serverNonce: Uint8Array.from(message.nonce), clientNonce: createNonce() };
-  socket.send(encodeMessage({ ...o.hello, nonce: nonces.clientNonce, proof: helloProof(o.secret, nonces, o.hello.workerId) }), { binary: true });
+  socket.send(encodeMessage({ ...o.hello, nonce: nonces.clientNonce, proof: helloProof(o.secret, nonces, o.hello.workerId) }), {
+    binary: true,
+  });
   return nonces;
 }

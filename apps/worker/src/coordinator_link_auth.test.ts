@@ -33,8 +33,19 @@ const welcome: Omit<Welcome, 'serverProof'> = {
   generation: 0,
   heartbeatMs: 1000,
   hyper: {
-    epochs: 1, globalBatch: 2, microBatch: 2, lrPeak: 0.1, warmupEpochs: 0, momentum: 0.9, nesterov: true, weightDecay: 0, labelSmoothing: 0, auxWeight: 0, seed: 0,
-    augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 }, evalEvery: 0,
+    epochs: 1,
+    globalBatch: 2,
+    microBatch: 2,
+    lrPeak: 0.1,
+    warmupEpochs: 0,
+    momentum: 0.9,
+    nesterov: true,
+    weightDecay: 0,
+    labelSmoothing: 0,
+    auxWeight: 0,
+    seed: 0,
+    augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 },
+    evalEvery: 0,
   },
   model: { width: 0.0625, auxHeads: false, batchNorm: false, dropout: 0, auxDropout: 0 },
   shard: { datasetSize: 4, trainIndicesDigest: '0'.repeat(64), seed: 0 },
@@ -105,7 +116,10 @@ test('a welcome whose serverProof is wrong is refused with PROTO_AUTH: error sen
   // The coordinator accepts anyone and proves with another secret: an impostor.
   const c = await fakeCoordinator({ secret: '', proofSecret: 'impostor-secret' });
   try {
-    const err = await connect(c.url, SECRET).then(() => null, (e: unknown) => e);
+    const err = await connect(c.url, SECRET).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof ProtocolError);
     assert.equal(err.code, 'PROTO_AUTH');
     assert.equal(
@@ -114,7 +128,10 @@ test('a welcome whose serverProof is wrong is refused with PROTO_AUTH: error sen
     );
     assert.ok(!err.message.includes(SECRET) && !err.message.includes('impostor-secret'));
     assert.deepEqual(await c.closes[0], [1008, 'PROTO_AUTH']);
-    assert.deepEqual(c.after.map((m) => m.type === 'error' && m.code), ['PROTO_AUTH']);
+    assert.deepEqual(
+      c.after.map((m) => m.type === 'error' && m.code),
+      ['PROTO_AUTH'],
+    );
   } finally {
     c.close();
   }
@@ -129,7 +146,10 @@ test('wss:// with a self-signed certificate: trusted through --tls-ca it connect
     assert.equal(link.welcome.runId, 'run');
     await link.close();
     const started = performance.now();
-    const err = await connect(c.url, SECRET, null, 20_000).then(() => null, (e: unknown) => e);
+    const err = await connect(c.url, SECRET, null, 20_000).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof CoordinatorLinkError);
     assert.equal(err.code, 'LINK_TLS');
     assert.equal(

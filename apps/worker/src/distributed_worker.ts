@@ -108,7 +108,13 @@ function canRejoin(err: unknown): boolean {
 /** Runs one worker of the run; see the steps at the top of this file. */
 export async function runDistributedWorker(o: DistributedWorkerOptions): Promise<WorkerOutcome> {
   const { config: cfg } = o;
-  const listener = await WsPeerListener.listen({ host: cfg.peerHost, port: cfg.peerPort, token: cfg.token, tls: listenerTls(cfg), log: o.log.child({ module: 'peer_listener' }) }).catch((err: unknown) => {
+  const listener = await WsPeerListener.listen({
+    host: cfg.peerHost,
+    port: cfg.peerPort,
+    token: cfg.token,
+    tls: listenerTls(cfg),
+    log: o.log.child({ module: 'peer_listener' }),
+  }).catch((err: unknown) => {
     const why = listenFailure(err, '--peer-port', cfg.peerHost, cfg.peerPort);
     throw why === null ? err : new ConfigError(why);
   });
@@ -148,7 +154,10 @@ export async function runDistributedWorker(o: DistributedWorkerOptions): Promise
         if (!canRejoin(err) || cfg.reconnectTimeoutMs === 0 || (o.signal?.aborted ?? false)) throw err;
         rejoins += 1;
         const evicted = failed instanceof WorkerRunError && failed.code === 'WORKER_EVICTED';
-        o.log.warn({ reason: failed.message, rejoins, reconnectTimeoutMs: cfg.reconnectTimeoutMs }, evicted ? 'evicted by the coordinator; dialing again to rejoin' : 'lost the coordinator; dialing again to rejoin');
+        o.log.warn(
+          { reason: failed.message, rejoins, reconnectTimeoutMs: cfg.reconnectTimeoutMs },
+          evicted ? 'evicted by the coordinator; dialing again to rejoin' : 'lost the coordinator; dialing again to rejoin',
+        );
       }
     }
   } finally {
@@ -186,8 +195,20 @@ async function serveLink(
     link.send({ type: 'leave', reason: 'shutdown', message: why });
     run?.session.leave();
     abortRound(why);
-    log.info({ leaveGraceMs: cfg.leaveGraceMs }, 'leaving: no more steps; our state stays available to the coordinator until it closes the connection');
-    leaving = setTimeout(() => stop.abort(new WorkerRunError('WORKER_STOPPED', `${why}; the coordinator did not close the connection within --leave-grace-ms ${cfg.leaveGraceMs}`)), cfg.leaveGraceMs);
+    log.info(
+      { leaveGraceMs: cfg.leaveGraceMs },
+      'leaving: no more steps; our state stays available to the coordinator until it closes the connection',
+    );
+    leaving = setTimeout(
+      () =>
+        stop.abort(
+          new WorkerRunError(
+            'WORKER_STOPPED',
+            `${why}; the coordinator did not close the connection within --leave-grace-ms ${cfg.leaveGraceMs}`,
+          ),
+        ),
+      cfg.leaveGraceMs,
+    );
   };
   if (o.signal?.aborted === true) onShutdown();
   else o.signal?.addEventListener('abort', onShutdown, { once: true });
@@ -199,7 +220,9 @@ async function serveLink(
     gradients?.abort(why);
     vectorAbort?.abort(why);
   };
-  stop.signal.addEventListener('abort', () => abortRound(stop.signal.reason instanceof Error ? stop.signal.reason.message : 'stopped'), { once: true });
+  stop.signal.addEventListener('abort', () => abortRound(stop.signal.reason instanceof Error ? stop.signal.reason.message : 'stopped'), {
+    once: true,
+  });
   link.onUrgent = (message: Message) => {
     if (message.type === 'roundAbort') {
       run?.session.markAborted(message.round);
@@ -216,7 +239,14 @@ async function serveLink(
           ? `the coordinator reported ${message.code}: ${message.message}`
           : '';
     if (why === '') return;
-    const code = leaving !== null ? 'WORKER_STOPPED' : message.type === 'leave' && message.reason === 'evicted' ? 'WORKER_EVICTED' : message.type === 'leave' ? 'WORKER_RUN_STOPPED' : 'WORKER_ABORTED';
+    const code =
+      leaving !== null
+        ? 'WORKER_STOPPED'
+        : message.type === 'leave' && message.reason === 'evicted'
+          ? 'WORKER_EVICTED'
+          : message.type === 'leave'
+            ? 'WORKER_RUN_STOPPED'
+            : 'WORKER_ABORTED';
     stop.abort(new WorkerRunError(code, why));
   };
   const closeRing = async (code: number, reason: string): Promise<void> => {
@@ -231,19 +261,44 @@ async function serveLink(
       welcome = null;
       const initial = await nextOf(link, stop.signal, 'initialWeights');
       if (initial.generation !== w.generation) {
-        throw new WorkerRunError('WORKER_PROTOCOL', `initialWeights.generation must be the welcome's ${w.generation}, but got ${initial.generation}`);
+        throw new WorkerRunError(
+          'WORKER_PROTOCOL',
+          `initialWeights.generation must be the welcome's ${w.generation}, but got ${initial.generation}`,
+        );
       }
       // The root logger binds workerId already; a second binding would duplicate the JSON key.
       log = o.log.child({ rank: w.rank });
       run = prepareRun(run, w, initial, { train, test }, o, link, log);
       const { replica, session } = run;
-      log.info({ generation: w.generation, worldSize: w.worldSize, runId: w.runId, algorithm: w.allReduce.algorithm, epoch: initial.epoch, step: initial.step, globalStep: initial.globalStep, stateFrom: initial.tensors.length > 0 ? 'sent' : 'seed' }, 'welcome');
+      log.info(
+        {
+          generation: w.generation,
+          worldSize: w.worldSize,
+          runId: w.runId,
+          algorithm: w.allReduce.algorithm,
+          epoch: initial.epoch,
+          step: initial.step,
+          globalStep: initial.globalStep,
+          stateFrom: initial.tensors.length > 0 ? 'sent' : 'seed',
+        },
+        'welcome',
+      );
       await closeRing(1000, `generation ${w.generation}`);
       let ready = true;
       try {
         ring =
           w.allReduce.algorithm === 'ring'
-            ? await connectRing({ listener, rank: w.rank, worldSize: w.worldSize, runId: w.runId, generation: w.generation, peers: w.peers, token: cfg.token, ca: trustedCa(cfg), timeoutMs: cfg.connectTimeoutMs })
+            ? await connectRing({
+                listener,
+                rank: w.rank,
+                worldSize: w.worldSize,
+                runId: w.runId,
+                generation: w.generation,
+                peers: w.peers,
+                token: cfg.token,
+                ca: trustedCa(cfg),
+                timeoutMs: cfg.connectTimeoutMs,
+              })
             : link.transport;
       } catch (err) {
         session.reportRoundFailed(initial.round, err, 'opening the ring');
@@ -272,11 +327,24 @@ async function serveLink(
             vectorAbort = null;
           }
         };
-        session.setGroup({ generation: w.generation, rank: w.rank, worldSize: w.worldSize, reducer: gradients, allReduceVector }, initial.globalStep);
+        session.setGroup(
+          { generation: w.generation, rank: w.rank, worldSize: w.worldSize, reducer: gradients, allReduceVector },
+          initial.globalStep,
+        );
         // 3. The weights check of this generation.
         try {
           const digest = await session.checkInitialWeights(initial.round);
-          log.info({ generation: w.generation, weightsSha256: digest, params: replica.layout.size, buffers: replica.bufferLayout.size, microBatch: w.hyper.microBatch, stepsPerEpoch: run.data.stepsPerEpoch }, 'initial weights checked');
+          log.info(
+            {
+              generation: w.generation,
+              weightsSha256: digest,
+              params: replica.layout.size,
+              buffers: replica.bufferLayout.size,
+              microBatch: w.hyper.microBatch,
+              stepsPerEpoch: run.data.stepsPerEpoch,
+            },
+            'initial weights checked',
+          );
           link.send({ type: 'ready', generation: w.generation });
         } catch (err) {
           session.reportRoundFailed(initial.round, err, 'weights check');
@@ -305,9 +373,12 @@ async function serveLink(
             welcome = message;
             break;
           case 'leave': {
-            if (leaving !== null) throw new WorkerRunError('WORKER_STOPPED', `stopped by a signal; the coordinator said leave (${message.reason})`);
-            if (message.reason === 'evicted') throw new WorkerRunError('WORKER_EVICTED', `the coordinator evicted this worker: ${message.message}`);
-            if (message.reason !== 'finished') throw new WorkerRunError('WORKER_RUN_STOPPED', `the coordinator ended the run (${message.reason}): ${message.message}`);
+            if (leaving !== null)
+              throw new WorkerRunError('WORKER_STOPPED', `stopped by a signal; the coordinator said leave (${message.reason})`);
+            if (message.reason === 'evicted')
+              throw new WorkerRunError('WORKER_EVICTED', `the coordinator evicted this worker: ${message.message}`);
+            if (message.reason !== 'finished')
+              throw new WorkerRunError('WORKER_RUN_STOPPED', `the coordinator ended the run (${message.reason}): ${message.message}`);
             const weightsSha256 = await session.finish();
             log.info({ steps: session.steps, skippedSteps: session.skippedSteps, weightsSha256, message: message.message }, 'run finished');
             await closeRing(1000, 'finished');
@@ -327,8 +398,14 @@ async function serveLink(
     // Leaving on a signal, the coordinator closing our connection is the expected end.
     if (leaving !== null) {
       const session = run?.session;
-      const held = session !== undefined && session.lastSnapshotNextStep === session.nextGlobalStep ? `the coordinator has our latest state (it trains step ${session.nextGlobalStep} next)` : 'the coordinator did not take our latest state';
-      err = new WorkerRunError('WORKER_STOPPED', `stopped by ${String(o.signal?.reason ?? 'a signal')}; ${held} (${err instanceof Error ? err.message : String(err)})`);
+      const held =
+        session !== undefined && session.lastSnapshotNextStep === session.nextGlobalStep
+          ? `the coordinator has our latest state (it trains step ${session.nextGlobalStep} next)`
+          : 'the coordinator did not take our latest state';
+      err = new WorkerRunError(
+        'WORKER_STOPPED',
+        `stopped by ${String(o.signal?.reason ?? 'a signal')}; ${held} (${err instanceof Error ? err.message : String(err)})`,
+      );
     }
     // The error explains itself in the coordinator's log too: close with it as the reason.
     const reason = (err instanceof Error ? err.message : String(err)).slice(0, 120);

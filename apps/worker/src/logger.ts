@@ -6,6 +6,8 @@ export function createLogger(opts: { level: string; pretty: boolean; base?: Reco
   return pino({
     level: opts.level,
     base: { pid: process.pid, ...opts.base },
-    ...(opts.pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } } : {}),
+    ...(opts.pretty
+      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
+      : {}),
   });
 }

@@ -53,7 +53,9 @@ export class RankData {
     this.test = o.test;
     const split = stratifiedSplit(o.train.labels, VAL_PER_CLASS, o.hyper.seed);
     if (o.shard.datasetSize > split.train.length) {
-      throw new ShardMismatchError(`shard.datasetSize must be at most the ${split.train.length} training images on this machine, but got ${o.shard.datasetSize}`);
+      throw new ShardMismatchError(
+        `shard.datasetSize must be at most the ${split.train.length} training images on this machine, but got ${o.shard.datasetSize}`,
+      );
     }
     this.trainIndices = split.train.subarray(0, o.shard.datasetSize);
     this.valIndices = split.val;

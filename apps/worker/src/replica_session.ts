@@ -7,7 +7,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CheckpointRequest, EvalRequest, HyperParams, Message, RoundStart } from '@gnet/protocol';
-import { BadFrameError, CollectiveError, PeerLostError, CollectiveTimeoutError, RoundAbortedError, type GradientReducer } from '@gnet/collective';
+import {
+  BadFrameError,
+  CollectiveError,
+  PeerLostError,
+  CollectiveTimeoutError,
+  RoundAbortedError,
+  type GradientReducer,
+} from '@gnet/collective';
 import { dropoutSeed, emptyEvalSums, evaluateImages, memoryStats, StepRunner, type Replica, type StepResult } from '@gnet/training';
 import type { ImageBatch, RankData } from './rank_data.js';
 import type { Timeline } from './timeline.js';
@@ -130,7 +137,10 @@ export class ReplicaSession {
     await this.g.allReduceVector(summed, round);
     this.o.timeline?.span('weights check', 'collective', started, performance.now(), { round, generation: this.g.generation });
     if (!digestsAgree(summed, mine, this.g.worldSize)) {
-      throw new WorkerRunError('WORKER_WEIGHTS_DIFFER', `Initial weights differ across ranks: ours have SHA-256 ${digest}, and not every rank's matches it; check every worker runs the same code and backend`);
+      throw new WorkerRunError(
+        'WORKER_WEIGHTS_DIFFER',
+        `Initial weights differ across ranks: ours have SHA-256 ${digest}, and not every rank's matches it; check every worker runs the same code and backend`,
+      );
     }
     return digest;
   }
@@ -150,7 +160,8 @@ export class ReplicaSession {
     const at = { round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, generation };
     // Logged before the gradient leaves this process: if we die after sending it, the survivors may
     // still apply the step, and the trace must show these samples were trained.
-    if (this.o.trace.samples) log.info({ ...at, worldSize, samples: Array.from(this.indices.subarray(0, this.batch.count)) }, 'batch samples');
+    if (this.o.trace.samples)
+      log.info({ ...at, worldSize, samples: Array.from(this.indices.subarray(0, this.batch.count)) }, 'batch samples');
     let result: StepResult | null;
     this.reducingRound = m.round;
     try {
@@ -175,7 +186,10 @@ export class ReplicaSession {
     const { stats, loss, skipped } = result;
     const { startMs: t1, accumulatedMs: t2, reducedMs: t3, appliedMs: t4 } = result.times;
     if (skipped) {
-      log.warn({ round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, loss, skippedSteps: this.skippedSteps }, 'non-finite gradient: update skipped on every rank');
+      log.warn(
+        { round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, loss, skippedSteps: this.skippedSteps },
+        'non-finite gradient: update skipped on every rank',
+      );
     }
     this.steps += 1;
     this.nextGlobalStep = m.globalStep + 1;
@@ -193,7 +207,17 @@ export class ReplicaSession {
       skipped,
       memory,
     });
-    log.debug({ ...at, loss, objective: stats.objectiveSum / stats.count, computeMs: Math.round(t2 - t1), reduceMs: Math.round(t3 - t2), ...memory }, 'step done');
+    log.debug(
+      {
+        ...at,
+        loss,
+        objective: stats.objectiveSum / stats.count,
+        computeMs: Math.round(t2 - t1),
+        reduceMs: Math.round(t3 - t2),
+        ...memory,
+      },
+      'step done',
+    );
     if (this.o.trace.weights) log.info({ ...at, weightsSha256: floatsDigest(replica.weights) }, 'weights digest');
     return 'done';
   }
@@ -219,8 +243,12 @@ export class ReplicaSession {
     if (err instanceof RoundAbortedError || this.abortedRounds.has(round) || this.leaving) return 'aborted';
     if (!(err instanceof CollectiveError)) throw err;
     // A malformed frame (`COLLECTIVE_BAD_FRAME`) names its sender: the coordinator evicts that rank, not us.
-    const peerRank = err instanceof PeerLostError || err instanceof CollectiveTimeoutError || err instanceof BadFrameError ? err.peerRank : null;
-    this.o.log.warn({ round, what, code: err.code, peerRank, reason: err.message }, 'round failed; waiting for the coordinator to re-form the group');
+    const peerRank =
+      err instanceof PeerLostError || err instanceof CollectiveTimeoutError || err instanceof BadFrameError ? err.peerRank : null;
+    this.o.log.warn(
+      { round, what, code: err.code, peerRank, reason: err.message },
+      'round failed; waiting for the coordinator to re-form the group',
+    );
     this.o.send({ type: 'roundFailed', round, code: err.code, message: err.message.slice(0, 4096), peerRank });
     return 'failed';
   }
@@ -252,7 +280,8 @@ export class ReplicaSession {
     if (this.o.timeline) {
       const e2 = performance.now();
       this.o.timeline.span('evaluation', 'eval', e0, e2, { evalId: m.evalId, split: m.split, epoch: m.epoch, images: sums.count });
-      if (m.averageRound !== null && replica.bufferLayout.size > 0) this.o.timeline.span('BatchNorm average', 'collective', e0, e1, { round: m.averageRound });
+      if (m.averageRound !== null && replica.bufferLayout.size > 0)
+        this.o.timeline.span('BatchNorm average', 'collective', e0, e1, { round: m.averageRound });
       this.o.timeline.span('evaluate shard', 'eval', e1, e2, { start: m.start, end: m.end });
     }
     this.o.send({
@@ -269,16 +298,31 @@ export class ReplicaSession {
       perClassCount: sums.perClassCount,
       confusion: sums.count > 0 ? sums.confusion.flat() : [],
     });
-    log.debug({ split: m.split, epoch: m.epoch, start: m.start, end: m.end, accuracy: sums.count > 0 ? sums.correct / sums.count : null }, 'evaluation done');
+    log.debug(
+      { split: m.split, epoch: m.epoch, start: m.start, end: m.end, accuracy: sums.count > 0 ? sums.correct / sums.count : null },
+      'evaluation done',
+    );
     return 'done';
   }
 
   /** Step 6: the full state for the coordinator's checkpoint (variables, then BatchNorm statistics; momentum if asked). */
   snapshot(m: CheckpointRequest): void {
     const { replica } = this.o;
-    const tensors = [...slotTensors(replica.layout.slots, replica.weights), ...slotTensors(replica.bufferLayout.slots, replica.readBuffers())];
+    const tensors = [
+      ...slotTensors(replica.layout.slots, replica.weights),
+      ...slotTensors(replica.bufferLayout.slots, replica.readBuffers()),
+    ];
     const momentum = m.includeMomentum ? slotTensors(replica.layout.slots, replica.sgd.velocity) : [];
-    this.o.send({ type: 'stateSnapshot', requestId: m.requestId, epoch: m.epoch, step: m.step, globalStep: m.globalStep, nextGlobalStep: this.nextGlobalStep, tensors, momentum });
+    this.o.send({
+      type: 'stateSnapshot',
+      requestId: m.requestId,
+      epoch: m.epoch,
+      step: m.step,
+      globalStep: m.globalStep,
+      nextGlobalStep: this.nextGlobalStep,
+      tensors,
+      momentum,
+    });
     this.lastSnapshotNextStep = this.nextGlobalStep;
   }
 
@@ -294,7 +338,9 @@ export class ReplicaSession {
     const dir = this.o.trace.dumpDir;
     if (dir === '') return;
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, `rank${this.group?.rank ?? 0}-${name}.f32`), new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    await writeFile(
+      join(dir, `rank${this.group?.rank ?? 0}-${name}.f32`),
+      new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+    );
   }
 }
-

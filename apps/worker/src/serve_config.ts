@@ -7,7 +7,17 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { CollectiveConfigError, readPemFile, readServerTls } from '@gnet/collective';
 import { resolveUserPath } from '@gnet/data';
-import { addSettings, checkTlsFiles, commanderFailure, HostSchema, readSettings, RUN_SETTINGS, setting, shapeOf, validateSettings } from '@gnet/recipe';
+import {
+  addSettings,
+  checkTlsFiles,
+  commanderFailure,
+  HostSchema,
+  readSettings,
+  RUN_SETTINGS,
+  setting,
+  shapeOf,
+  validateSettings,
+} from '@gnet/recipe';
 import { REQUIRE_GPU, resolveBackend, THREADS } from './backend_flags.js';
 
 /** True for a URL a worker can dial: ws: or wss:, a host, a port in range (the URL parser refuses others). */
@@ -28,11 +38,27 @@ const SERVE_SETTINGS = {
     default: 'ws://127.0.0.1:29500',
   }),
   /** Shared secret proved (never sent) to the coordinator and ring neighbours, and required of them; empty for none. */
-  token: setting({ flags: '--token <secret>', help: 'shared secret of the run, proved but never sent (env GNET_TOKEN)', schema: z.string().max(1024), env: 'GNET_TOKEN', default: '' }),
+  token: setting({
+    flags: '--token <secret>',
+    help: 'shared secret of the run, proved but never sent (env GNET_TOKEN)',
+    schema: z.string().max(1024),
+    env: 'GNET_TOKEN',
+    default: '',
+  }),
   /** Absolute path of a PEM CA certificate to trust for `wss://` (coordinator and ring peers) beside the system's; empty: none. */
-  tlsCa: setting({ flags: '--tls-ca <pem>', help: 'trust this CA certificate for wss:// (coordinator and ring peers), besides the system ones', schema: z.string(), default: '' }),
+  tlsCa: setting({
+    flags: '--tls-ca <pem>',
+    help: 'trust this CA certificate for wss:// (coordinator and ring peers), besides the system ones',
+    schema: z.string(),
+    default: '',
+  }),
   /** Absolute path of the PEM certificate our ring listener serves `wss://` with; empty: plain `ws://`. Set with `tlsKey`. */
-  tlsCert: setting({ flags: '--tls-cert <pem>', help: 'serve the ring listener as wss:// with this PEM certificate; needs --tls-key', schema: z.string(), default: '' }),
+  tlsCert: setting({
+    flags: '--tls-cert <pem>',
+    help: 'serve the ring listener as wss:// with this PEM certificate; needs --tls-key',
+    schema: z.string(),
+    default: '',
+  }),
   /** Absolute path of the PEM private key of `tlsCert`; empty when `tlsCert` is. */
   tlsKey: setting({ flags: '--tls-key <pem>', help: 'PEM private key of --tls-cert', schema: z.string(), default: '' }),
   backend: RUN_SETTINGS.backend,
@@ -40,12 +66,32 @@ const SERVE_SETTINGS = {
   threads: THREADS,
   dataDir: RUN_SETTINGS.dataDir,
   /** Stable name of this worker in the coordinator's logs; unique within a run. */
-  workerId: setting({ flags: '--worker-id <name>', help: 'name in the coordinator logs (default host-pid)', schema: z.string().min(1).max(128), default: (ctx) => `${hostname()}-${ctx.pid}` }),
+  workerId: setting({
+    flags: '--worker-id <name>',
+    help: 'name in the coordinator logs (default host-pid)',
+    schema: z.string().min(1).max(128),
+    default: (ctx) => `${hostname()}-${ctx.pid}`,
+  }),
   /** Interface of the ring listener. */
-  peerHost: setting({ flags: '--peer-host <host>', help: 'interface of the ring listener (0.0.0.0 across machines)', schema: HostSchema, default: '127.0.0.1' }),
-  peerPort: setting({ flags: '--peer-port <n>', help: 'port of the ring listener (0 = any)', schema: z.number().int().min(0).max(65535), number: true, default: 0 }),
+  peerHost: setting({
+    flags: '--peer-host <host>',
+    help: 'interface of the ring listener (0.0.0.0 across machines)',
+    schema: HostSchema,
+    default: '127.0.0.1',
+  }),
+  peerPort: setting({
+    flags: '--peer-port <n>',
+    help: 'port of the ring listener (0 = any)',
+    schema: z.number().int().min(0).max(65535),
+    number: true,
+    default: 0,
+  }),
   /** Host name ring neighbours dial (differs from peerHost when listening on 0.0.0.0). */
-  advertiseHost: setting({ flags: '--advertise-host <host>', help: 'host ring neighbours dial (default: --peer-host, or this hostname when it is 0.0.0.0)', schema: HostSchema }),
+  advertiseHost: setting({
+    flags: '--advertise-host <host>',
+    help: 'host ring neighbours dial (default: --peer-host, or this hostname when it is 0.0.0.0)',
+    schema: HostSchema,
+  }),
   logLevel: RUN_SETTINGS.logLevel,
   connectTimeoutMs: setting({
     flags: '--connect-timeout-ms <n>',
@@ -54,9 +100,27 @@ const SERVE_SETTINGS = {
     number: true,
     default: 30_000,
   }),
-  joinTimeoutMs: setting({ flags: '--join-timeout-ms <n>', help: 'longest wait for the group to form (our welcome)', schema: positiveMs, number: true, default: 10 * 60_000 }),
-  collectiveTimeoutMs: setting({ flags: '--collective-timeout-ms <n>', help: 'bound on each all-reduce send and receive', schema: positiveMs, number: true, default: 10 * 60_000 }),
-  coordinatorTimeoutMs: setting({ flags: '--coordinator-timeout-ms <n>', help: 'give up when the coordinator is silent this long', schema: positiveMs, number: true, default: 120_000 }),
+  joinTimeoutMs: setting({
+    flags: '--join-timeout-ms <n>',
+    help: 'longest wait for the group to form (our welcome)',
+    schema: positiveMs,
+    number: true,
+    default: 10 * 60_000,
+  }),
+  collectiveTimeoutMs: setting({
+    flags: '--collective-timeout-ms <n>',
+    help: 'bound on each all-reduce send and receive',
+    schema: positiveMs,
+    number: true,
+    default: 10 * 60_000,
+  }),
+  coordinatorTimeoutMs: setting({
+    flags: '--coordinator-timeout-ms <n>',
+    help: 'give up when the coordinator is silent this long',
+    schema: positiveMs,
+    number: true,
+    default: 120_000,
+  }),
   /** After losing the coordinator (or being evicted), keep trying to rejoin this long; 0 exits at once. */
   reconnectTimeoutMs: setting({
     flags: '--reconnect-timeout-ms <n>',
@@ -83,8 +147,18 @@ const SERVE_SETTINGS = {
     number: true,
     default: -1,
   }),
-  traceWeights: setting({ flags: '--trace-weights', help: 'log the SHA-256 of the weights after every step (debugging, tests)', schema: z.boolean(), default: false }),
-  traceSamples: setting({ flags: '--trace-samples', help: 'log the training-set indices of every batch (debugging, tests)', schema: z.boolean(), default: false }),
+  traceWeights: setting({
+    flags: '--trace-weights',
+    help: 'log the SHA-256 of the weights after every step (debugging, tests)',
+    schema: z.boolean(),
+    default: false,
+  }),
+  traceSamples: setting({
+    flags: '--trace-samples',
+    help: 'log the training-set indices of every batch (debugging, tests)',
+    schema: z.boolean(),
+    default: false,
+  }),
   /** Empty: no dumps. Otherwise final weights and BatchNorm statistics as raw float32 files. */
   dumpDir: setting({
     flags: '--dump-dir <dir>',
@@ -106,7 +180,11 @@ export const ServeConfigSchema = z.object(shapeOf(SERVE_SETTINGS)).strict();
 export type ServeConfig = Readonly<z.infer<typeof ServeConfigSchema>>;
 
 /** Parses argv (without node and script) and env into a frozen, validated config. */
-export function parseServeConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, pid = process.pid): ServeConfig {
+export function parseServeConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  pid = process.pid,
+): ServeConfig {
   const program = new Command('serve')
     .description('Join a coordinator and train one GoogLeNet replica of a data-parallel run.')
     .exitOverride()

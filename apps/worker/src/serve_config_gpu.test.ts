@@ -21,15 +21,25 @@ test("--require-gpu and its environment variable resolve to 'tensorflow-gpu'; a 
   assert.equal(parseServeConfig(['--backend', 'tensorflow'], {}).backend, 'tensorflow');
   assert.throws(
     () => parseServeConfig(['--require-gpu', '--backend', 'wasm'], {}),
-    (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && e.message === '--require-gpu (native TensorFlow on a GPU) conflicts with --backend wasm, a CPU backend; drop one of the two',
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.code === 'CONFIG_INVALID' &&
+      e.message === '--require-gpu (native TensorFlow on a GPU) conflicts with --backend wasm, a CPU backend; drop one of the two',
   );
-  assert.throws(() => parseServeConfig([], { GNET_REQUIRE_GPU: '2' }), (e: unknown) => e instanceof ConfigError && /^GNET_REQUIRE_GPU must be 1, true, 0 or false, but got "2"$/.test(e.message));
+  assert.throws(
+    () => parseServeConfig([], { GNET_REQUIRE_GPU: '2' }),
+    (e: unknown) => e instanceof ConfigError && /^GNET_REQUIRE_GPU must be 1, true, 0 or false, but got "2"$/.test(e.message),
+  );
 });
 
 /** Runs `worker:serve` with `args`; resolves with its exit code and output, killing it past the bound. */
 function runServe(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'src/serve_main.ts', ...args], { cwd: WORKER_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'src/serve_main.ts', ...args], {
+      cwd: WORKER_DIR,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -56,8 +66,14 @@ for (const [how, args, extraEnv] of [
     delete env.GNET_REQUIRE_GPU;
     const { code, stdout, stderr } = await runServe([...args, '--connect-timeout-ms', '1000'], env);
     assert.equal(code, 1, `exit code; stderr: ${stderr}`);
-    assert.match(stderr, /^worker: GpuUnavailableError: Backend 'tensorflow-gpu' requested from selectBackend found no GPU: @tensorflow\/tfjs-node-gpu is not installed \(Cannot find package '@tensorflow\/tfjs-node-gpu' .*\); install it /m);
-    const failed = stdout.split('\n').filter((l) => l.includes('"worker failed"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.match(
+      stderr,
+      /^worker: GpuUnavailableError: Backend 'tensorflow-gpu' requested from selectBackend found no GPU: @tensorflow\/tfjs-node-gpu is not installed \(Cannot find package '@tensorflow\/tfjs-node-gpu' .*\); install it /m,
+    );
+    const failed = stdout
+      .split('\n')
+      .filter((l) => l.includes('"worker failed"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(failed.length, 1, 'logged once');
     assert.equal(failed[0]!['code'], 'BACKEND_NO_GPU');
     // The dataset step logs as module "data"; the config line may name a CIFAR-10 folder (CIFAR10_DIR).

@@ -27,16 +27,19 @@ function configError(fn: () => unknown): ConfigError {
 }
 
 test('TLS files resolve against INIT_CWD; none by default', async () => {
-  assert.deepEqual(
-    (({ tlsCa, tlsCert, tlsKey }) => [tlsCa, tlsCert, tlsKey])(parseServeConfig([], {})),
-    ['', '', ''],
-  );
+  assert.deepEqual((({ tlsCa, tlsCert, tlsKey }) => [tlsCa, tlsCert, tlsKey])(parseServeConfig([], {})), ['', '', '']);
   const dir = tempDir();
   const { cert, key } = await selfSignedCert();
   writeFileSync(join(dir, 'ca.pem'), cert);
   writeFileSync(join(dir, 'key.pem'), key);
-  const cfg = parseServeConfig(['--coordinator', 'wss://127.0.0.1:29500', '--tls-ca', 'ca.pem', '--tls-cert', 'ca.pem', '--tls-key', 'key.pem'], { INIT_CWD: dir });
-  assert.deepEqual([cfg.coordinator, cfg.tlsCa, cfg.tlsCert, cfg.tlsKey], ['wss://127.0.0.1:29500', join(dir, 'ca.pem'), join(dir, 'ca.pem'), join(dir, 'key.pem')]);
+  const cfg = parseServeConfig(
+    ['--coordinator', 'wss://127.0.0.1:29500', '--tls-ca', 'ca.pem', '--tls-cert', 'ca.pem', '--tls-key', 'key.pem'],
+    { INIT_CWD: dir },
+  );
+  assert.deepEqual(
+    [cfg.coordinator, cfg.tlsCa, cfg.tlsCert, cfg.tlsKey],
+    ['wss://127.0.0.1:29500', join(dir, 'ca.pem'), join(dir, 'ca.pem'), join(dir, 'key.pem')],
+  );
 });
 
 test('a half-given pair, a missing CA and a file that is not PEM are ConfigErrors naming flag and file', () => {
@@ -46,7 +49,10 @@ test('a half-given pair, a missing CA and a file that is not PEM are ConfigError
     configError(() => parseServeConfig(['--tls-cert', join(dir, 'not.pem')], {})).message,
     '--tls-key must be given together with --tls-cert (both serve the ring listener as wss://, neither as ws://), but only --tls-cert was',
   );
-  assert.match(configError(() => parseServeConfig(['--tls-ca', join(dir, 'nope.pem')], {})).message, new RegExp(`^--tls-ca: TLS CA certificate '${join(dir, 'nope.pem')}' cannot be read: ENOENT`));
+  assert.match(
+    configError(() => parseServeConfig(['--tls-ca', join(dir, 'nope.pem')], {})).message,
+    new RegExp(`^--tls-ca: TLS CA certificate '${join(dir, 'nope.pem')}' cannot be read: ENOENT`),
+  );
   assert.equal(
     configError(() => parseServeConfig(['--tls-ca', join(dir, 'not.pem')], {})).message,
     `--tls-ca: TLS CA certificate '${join(dir, 'not.pem')}' must be PEM text (-----BEGIN ...-----), but is not`,

@@ -52,13 +52,28 @@ async function main(): Promise<void> {
   let timeline: Timeline | null = null;
   try {
     // The trace file is complete JSON after every event; closing it only releases the descriptor.
-    if (cfg.timeline !== '') timeline = Timeline.open(cfg.timeline, { processName: `worker ${cfg.workerId}`, onError: (err) => log.warn({ err, path: cfg.timeline }, 'timeline write failed; no more timeline events') });
-    const backend = await selectBackend({ requested: cfg.backend, threads: cfg.threads === 0 ? undefined : cfg.threads, log: log.child({ module: 'backend' }) });
+    if (cfg.timeline !== '')
+      timeline = Timeline.open(cfg.timeline, {
+        processName: `worker ${cfg.workerId}`,
+        onError: (err) => log.warn({ err, path: cfg.timeline }, 'timeline write failed; no more timeline events'),
+      });
+    const backend = await selectBackend({
+      requested: cfg.backend,
+      threads: cfg.threads === 0 ? undefined : cfg.threads,
+      log: log.child({ module: 'backend' }),
+    });
     useNativeFloat16Codec(log.child({ module: 'wire' }));
-    const dataDir = await ensureCifar10({ cacheDir: resolve(userCwd, cfg.dataDir || defaultCacheDir(process.env)), log: log.child({ module: 'data' }), progress: false });
+    const dataDir = await ensureCifar10({
+      cacheDir: resolve(userCwd, cfg.dataDir || defaultCacheDir(process.env)),
+      log: log.child({ module: 'data' }),
+      progress: false,
+    });
     const outcome = await runDistributedWorker({ config: cfg, backend: backend.name, dataDir, log, signal: shutdown.signal, timeline });
     timeline?.close();
-    log.info({ rank: outcome.rank, steps: outcome.steps, ...(timeline ? { timeline: timeline.path, timelineEvents: timeline.count } : {}) }, 'worker done');
+    log.info(
+      { rank: outcome.rank, steps: outcome.steps, ...(timeline ? { timeline: timeline.path, timelineEvents: timeline.count } : {}) },
+      'worker done',
+    );
     process.exit(0);
   } catch (err) {
     timeline?.close();

@@ -73,7 +73,16 @@ export class Timeline {
 
   /** One phase from `startMs` to `endMs` (`performance.now()` milliseconds). */
   span(name: string, cat: string, startMs: number, endMs: number, args?: Record<string, unknown>): void {
-    this.add({ name, cat, ph: 'X', ts: toMicros(startMs), dur: Math.max(0, Math.round((endMs - startMs) * 1000)), pid: this.pid, tid: 0, ...(args === undefined ? {} : { args }) });
+    this.add({
+      name,
+      cat,
+      ph: 'X',
+      ts: toMicros(startMs),
+      dur: Math.max(0, Math.round((endMs - startMs) * 1000)),
+      pid: this.pid,
+      tid: 0,
+      ...(args === undefined ? {} : { args }),
+    });
   }
 
   /** A training step and its four phases; `marks` are the times that start data, compute, all-reduce and apply, then the end. */

@@ -17,13 +17,21 @@ test('defaults are the published recipe, frozen, with a timestamped run folder',
 });
 
 test('flags and environment are read', () => {
-  const cfg = parseTrainConfig(['--width', '0.25', '--no-aux-heads', '--lr', '0.05', '--backend', 'cpu'], { CIFAR10_DIR: '/data/c10' }, '/r', at);
+  const cfg = parseTrainConfig(
+    ['--width', '0.25', '--no-aux-heads', '--lr', '0.05', '--backend', 'cpu'],
+    { CIFAR10_DIR: '/data/c10' },
+    '/r',
+    at,
+  );
   assert.deepEqual([cfg.width, cfg.auxHeads, cfg.lrPeak, cfg.backend, cfg.dataDir], [0.25, false, 0.05, 'cpu', '/data/c10']);
 });
 
 test('bad values are ConfigErrors naming the flag, the rule and the value', () => {
   const bad = (argv: string[], pattern: RegExp) =>
-    assert.throws(() => parseTrainConfig(argv, {}, '/r', at), (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && pattern.test(e.message));
+    assert.throws(
+      () => parseTrainConfig(argv, {}, '/r', at),
+      (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && pattern.test(e.message),
+    );
   bad(['--width', '0'], /^--width: .*but got 0$/);
   bad(['--epochs', 'ten'], /option '--epochs <n>' argument 'ten' is invalid\. Expected a finite number/);
   bad(['--batch-size', '12.5'], /^--batch-size: .*int.*but got 12\.5$/);
@@ -37,8 +45,14 @@ test('checkpoint flags: every N steps (0 = epoch ends) and how many to keep (>= 
   assert.deepEqual([defaults.checkpointEverySteps, defaults.keepCheckpoints], [0, 3]);
   const cfg = parseTrainConfig(['--checkpoint-every-steps', '50', '--keep-checkpoints', '5'], {}, '/r', at);
   assert.deepEqual([cfg.checkpointEverySteps, cfg.keepCheckpoints], [50, 5]);
-  assert.throws(() => parseTrainConfig(['--keep-checkpoints', '0'], {}, '/r', at), (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && /^--keep-checkpoints: .*but got 0$/.test(e.message));
-  assert.throws(() => parseTrainConfig(['--checkpoint-every-steps', '-1'], {}, '/r', at), (e: unknown) => e instanceof ConfigError && /^--checkpoint-every-steps: .*but got -1$/.test(e.message));
+  assert.throws(
+    () => parseTrainConfig(['--keep-checkpoints', '0'], {}, '/r', at),
+    (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && /^--keep-checkpoints: .*but got 0$/.test(e.message),
+  );
+  assert.throws(
+    () => parseTrainConfig(['--checkpoint-every-steps', '-1'], {}, '/r', at),
+    (e: unknown) => e instanceof ConfigError && /^--checkpoint-every-steps: .*but got -1$/.test(e.message),
+  );
 });
 
 test('hostile values: each a ConfigError naming the flag, what was expected and the value', () => {
@@ -62,7 +76,11 @@ test('hostile values: each a ConfigError naming the flag, what was expected and 
     [['10'], 'too many arguments. Expected 0 arguments but got 1.'],
   ];
   for (const [argv, message] of cases) {
-    assert.throws(() => parseTrainConfig(argv, {}, '/r', at), (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && e.message === message, `${argv.join(' ')} → ${message}`);
+    assert.throws(
+      () => parseTrainConfig(argv, {}, '/r', at),
+      (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && e.message === message,
+      `${argv.join(' ')} → ${message}`,
+    );
   }
 });
 
@@ -76,10 +94,15 @@ test("--require-gpu / GNET_REQUIRE_GPU turn auto and tensorflow into 'tensorflow
   assert.equal(backend([], { GNET_REQUIRE_GPU: '0' }), 'auto');
   assert.throws(
     () => parseTrainConfig(['--backend', 'onednn', '--require-gpu'], {}, '/r', at),
-    (e: unknown) => e instanceof ConfigError && e.message === '--require-gpu (native TensorFlow on a GPU) conflicts with --backend onednn, a CPU backend; drop one of the two',
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.message === '--require-gpu (native TensorFlow on a GPU) conflicts with --backend onednn, a CPU backend; drop one of the two',
   );
   assert.throws(
     () => parseTrainConfig([], { GNET_REQUIRE_GPU: 'yes' }, '/r', at),
-    (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && e.message === 'GNET_REQUIRE_GPU must be 1, true, 0 or false, but got "yes"',
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.code === 'CONFIG_INVALID' &&
+      e.message === 'GNET_REQUIRE_GPU must be 1, true, 0 or false, but got "yes"',
   );
 });

@@ -3,7 +3,18 @@
 // process.env after this. The recipe's flags are @gnet/recipe's rows, shared with coordinator:serve.
 import { Command } from 'commander';
 import { z } from 'zod';
-import { addSettings, checkRecipe, commanderFailure, HYPER_SETTINGS, readSettings, RUN_SETTINGS, setting, shapeOf, validateSettings, withRecipeRules } from '@gnet/recipe';
+import {
+  addSettings,
+  checkRecipe,
+  commanderFailure,
+  HYPER_SETTINGS,
+  readSettings,
+  RUN_SETTINGS,
+  setting,
+  shapeOf,
+  validateSettings,
+  withRecipeRules,
+} from '@gnet/recipe';
 import { REQUIRE_GPU, resolveBackend, THREADS } from './backend_flags.js';
 
 export { BACKEND_CHOICES, commanderFailure, ConfigError, HelpShown } from '@gnet/recipe';
@@ -23,7 +34,12 @@ const TRAIN_SETTINGS = {
   checkpointEverySteps: RUN_SETTINGS.checkpointEverySteps,
   keepCheckpoints: RUN_SETTINGS.keepCheckpoints,
   /** Chrome trace-event file of each step's phases and each evaluation (relative: to the folder the command was typed in); empty: none. */
-  timeline: setting({ flags: '--timeline <file>', help: "write each step's phases (data, compute, apply) and evaluations as Chrome trace-event JSON", schema: z.string(), default: '' }),
+  timeline: setting({
+    flags: '--timeline <file>',
+    help: "write each step's phases (data, compute, apply) and evaluations as Chrome trace-event JSON",
+    schema: z.string(),
+    default: '',
+  }),
 };
 
 export const TrainConfigSchema = z.object(shapeOf(TRAIN_SETTINGS)).strict();

@@ -11,7 +11,6 @@ import { createLogger } from './logger.js';
 import { Timeline } from './timeline.js';
 import { ConfigError, HelpShown, parseTrainConfig, type TrainConfig } from './train_config.js';
 
-
 async function main(): Promise<void> {
   let cfg: TrainConfig;
   try {
@@ -31,7 +30,11 @@ async function main(): Promise<void> {
   const log = createLogger({ level: cfg.logLevel, pretty: interactive, base: { app: 'worker', mode: 'single-node' } });
   log.info({ config: cfg }, 'config resolved');
 
-  const backend = await selectBackend({ requested: cfg.backend, threads: cfg.threads === 0 ? undefined : cfg.threads, log: log.child({ module: 'backend' }) });
+  const backend = await selectBackend({
+    requested: cfg.backend,
+    threads: cfg.threads === 0 ? undefined : cfg.threads,
+    log: log.child({ module: 'backend' }),
+  });
   const dataDir = await ensureCifar10({
     cacheDir: resolve(userCwd, cfg.dataDir || defaultCacheDir(process.env)),
     log: log.child({ module: 'data' }),
@@ -45,8 +48,20 @@ async function main(): Promise<void> {
   // The micro-batch is capped by what one pass of this backend holds at this width (wasm: 4 GB).
   const hp = hyperParamsOf(cfg, Math.min(cfg.microBatch, maxMicroBatch(backend.name, cfg.width)));
 
-  const bar = cfg.progress && interactive ? new cliProgress.SingleBar({ format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | eta {eta_formatted}' }, cliProgress.Presets.shades_classic) : null;
-  const timeline = cfg.timeline === '' ? null : Timeline.open(resolve(userCwd, cfg.timeline), { processName: 'worker:train', onError: (err) => log.warn({ err }, 'timeline write failed; no more timeline events') });
+  const bar =
+    cfg.progress && interactive
+      ? new cliProgress.SingleBar(
+          { format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | eta {eta_formatted}' },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  const timeline =
+    cfg.timeline === ''
+      ? null
+      : Timeline.open(resolve(userCwd, cfg.timeline), {
+          processName: 'worker:train',
+          onError: (err) => log.warn({ err }, 'timeline write failed; no more timeline events'),
+        });
   let stopRequested = false;
   process.once('SIGINT', () => {
     stopRequested = true;

@@ -19,7 +19,8 @@ import { useNativeFloat16Codec } from './wire_codec.js';
 /** The codec, or a failure that says what to install: CI has libdnnl-dev, so this must not skip. */
 function requireCodec(): Float16Codec {
   const { codec, reason } = nativeFloat16Codec();
-  if (codec === null) throw new Error(`no native fp16 codec (${reason}); install libdnnl-dev and run npm run build:native -w @gnet/native-cpu`);
+  if (codec === null)
+    throw new Error(`no native fp16 codec (${reason}); install libdnnl-dev and run npm run build:native -w @gnet/native-cpu`);
   return codec;
 }
 
@@ -60,7 +61,8 @@ describe('native fp16 codec', () => {
     const got = new Uint16Array(dst.buffer);
     for (let i = 0; i < bits.length; i += 1) {
       const want = float16BitsFromFloat32BitsGeneral(bits[i]!);
-      if (got[i] !== want) assert.fail(`float32 bits 0x${bits[i]!.toString(16)}: native 0x${got[i]!.toString(16)}, JS 0x${want.toString(16)}`);
+      if (got[i] !== want)
+        assert.fail(`float32 bits 0x${bits[i]!.toString(16)}: native 0x${got[i]!.toString(16)}, JS 0x${want.toString(16)}`);
     }
   });
 
@@ -119,7 +121,9 @@ describe('native fp16 codec', () => {
       code: 'ONEDNN_BAD_ARGUMENT',
       message: '`src` passed to float16Decode must have 20 bytes (2 per element), but has 21',
     });
-    assert.throws(() => addon.float16Encode(new Float32Array(2), new Uint16Array(2) as unknown as Uint8Array), { message: '`dst` passed to float16Encode must be a Uint8Array' });
+    assert.throws(() => addon.float16Encode(new Float32Array(2), new Uint16Array(2) as unknown as Uint8Array), {
+      message: '`dst` passed to float16Encode must be a Uint8Array',
+    });
   });
 
   it('is what the worker turns on at start-up', () => {

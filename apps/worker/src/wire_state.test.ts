@@ -11,11 +11,20 @@ const slots = [
 test('slot tensors round-trip by name', () => {
   const flat = Float32Array.of(1.5, -2, 3);
   const tensors = slotTensors(slots, flat);
-  assert.deepEqual(tensors.map((t) => [t.name, t.shape, t.count]), [['a/kernel', [2, 1], 2], ['a/bias', [1], 1]]);
+  assert.deepEqual(
+    tensors.map((t) => [t.name, t.shape, t.count]),
+    [
+      ['a/kernel', [2, 1], 2],
+      ['a/bias', [1], 1],
+    ],
+  );
   const back = new Float32Array(3);
   tensorsInto([...tensors].reverse(), slots, back, 'initialWeights.tensors');
   assert.deepEqual(back, flat);
-  assert.throws(() => tensorsInto(tensors.slice(0, 1), slots, back, 'initialWeights.tensors'), { name: 'RangeError', message: "initialWeights.tensors must hold 'a/bias', but does not" });
+  assert.throws(() => tensorsInto(tensors.slice(0, 1), slots, back, 'initialWeights.tensors'), {
+    name: 'RangeError',
+    message: "initialWeights.tensors must hold 'a/bias', but does not",
+  });
 });
 
 test('the weights digest travels as sixteen exact 16-bit halves', () => {

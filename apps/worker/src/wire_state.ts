@@ -32,7 +32,9 @@ export function tensorsInto(tensors: readonly WireTensor[], slots: readonly Para
 
 /** Lowercase hex SHA-256 of the float32 bytes of `values`. */
 export function floatsDigest(values: Float32Array): string {
-  return createHash('sha256').update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength))
+    .digest('hex');
 }
 
 /** The SHA-256 `hex` as sixteen little-endian uint16 values in float32 (exact, and exact when summed over < 256 ranks). */

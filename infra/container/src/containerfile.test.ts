@@ -106,11 +106,17 @@ for (const name of ['Containerfile.cpu', 'Containerfile.worker-gpu']) {
     });
 
     it('installs production dependencies only, from the lockfile, without install scripts', () => {
-      const runs = stage(file, 'prod-deps').instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args).join('\n');
+      const runs = stage(file, 'prod-deps')
+        .instructions.filter((i) => i.keyword === 'RUN')
+        .map((i) => i.args)
+        .join('\n');
       assert.match(runs, /npm ci --omit=dev --ignore-scripts/);
       // The final image copies /app from prod-deps and nothing else of the build.
       const copies = file.stages.at(-1)!.instructions.filter((i) => i.keyword === 'COPY' && /--from=/.test(i.args));
-      assert.deepEqual(copies.map((i) => i.args), ['--from=prod-deps /app /app']);
+      assert.deepEqual(
+        copies.map((i) => i.args),
+        ['--from=prod-deps /app /app'],
+      );
     });
 
     it('runs the built JavaScript as a non-root user, through gnet-entrypoint.sh', () => {
@@ -123,16 +129,22 @@ for (const name of ['Containerfile.cpu', 'Containerfile.worker-gpu']) {
       for (const i of final.instructions) {
         assert.doesNotMatch(i.args, /\btsx\b|--conditions=source/, `line ${i.line} of the final stage runs no TypeScript`);
       }
-      assert.ok(final.instructions.some((i) => i.keyword === 'COPY' && i.args === 'infra/container/gnet-entrypoint.sh /usr/local/bin/gnet'));
+      assert.ok(
+        final.instructions.some((i) => i.keyword === 'COPY' && i.args === 'infra/container/gnet-entrypoint.sh /usr/local/bin/gnet'),
+      );
     });
 
     it('declares /data and /runs as volumes and bakes no token in', () => {
-      const volumes = file.stages.at(-1)!.instructions.filter((i) => i.keyword === 'VOLUME').flatMap((i) => execForm(i) ?? []);
+      const volumes = file.stages
+        .at(-1)!
+        .instructions.filter((i) => i.keyword === 'VOLUME')
+        .flatMap((i) => execForm(i) ?? []);
       assert.deepEqual(volumes.sort(), ['/data', '/runs']);
       const env = finalEnv(file);
       assert.equal(env.get('CIFAR10_DIR'), '/data');
       assert.equal(env.has('GNET_TOKEN'), false, 'GNET_TOKEN comes from the environment at run time');
-      for (const s of file.stages) for (const i of s.instructions) assert.doesNotMatch(i.args, /GNET_TOKEN=/, `line ${i.line} sets no token`);
+      for (const s of file.stages)
+        for (const i of s.instructions) assert.doesNotMatch(i.args, /GNET_TOKEN=/, `line ${i.line} sets no token`);
     });
   });
 }
@@ -142,17 +154,23 @@ describe('Containerfile.cpu', () => {
 
   it('builds on Debian 13 with oneDNN 2 pinned from Debian 12, and builds the addon strictly', () => {
     assert.equal(argDefault(file, 'BASE_IMAGE'), 'docker.io/library/debian:trixie-slim');
-    const base = stage(file, 'runtime-base').instructions.map((i) => i.args).join('\n');
+    const base = stage(file, 'runtime-base')
+      .instructions.map((i) => i.args)
+      .join('\n');
     assert.match(base, /Suites: bookworm/);
     assert.match(base, /Package: libdnnl2 libdnnl-dev' 'Pin: release n=bookworm' 'Pin-Priority: 990'/);
     assert.match(base, /apt-get install -y --no-install-recommends nodejs libdnnl2 /);
-    const build = stage(file, 'build').instructions.map((i) => i.args).join('\n');
+    const build = stage(file, 'build')
+      .instructions.map((i) => i.args)
+      .join('\n');
     assert.match(build, /npm run build:native -w @gnet\/native-cpu/);
     assert.doesNotMatch(build, /build\.mjs --optional/);
   });
 
   it('leaves both optional TensorFlow bindings out', () => {
-    const runs = stage(file, 'prod-deps').instructions.map((i) => i.args).join('\n');
+    const runs = stage(file, 'prod-deps')
+      .instructions.map((i) => i.args)
+      .join('\n');
     assert.match(runs, /npm uninstall --no-save .*@tensorflow\/tfjs-node @tensorflow\/tfjs-node-gpu/);
   });
 });
@@ -169,7 +187,9 @@ describe('Containerfile.worker-gpu', () => {
   });
 
   it("runs tfjs-node-gpu's install step alone and fails the build when it fetched nothing", () => {
-    const runs = stage(file, 'prod-deps').instructions.map((i) => i.args).join('\n');
+    const runs = stage(file, 'prod-deps')
+      .instructions.map((i) => i.args)
+      .join('\n');
     assert.match(runs, /npm rebuild @tensorflow\/tfjs-node-gpu/);
     assert.match(runs, /deps\/lib\/libtensorflow\.so\.2/);
     assert.match(runs, /npm uninstall --no-save .*@tensorflow\/tfjs-node;/);

@@ -92,7 +92,10 @@ export function execForm(instruction: Instruction): string[] | undefined {
   try {
     value = JSON.parse(instruction.args);
   } catch (err) {
-    throw new ContainerfileSyntaxError(instruction.line, `${instruction.keyword} starts with '[' but is not JSON: ${(err as Error).message}`);
+    throw new ContainerfileSyntaxError(
+      instruction.line,
+      `${instruction.keyword} starts with '[' but is not JSON: ${(err as Error).message}`,
+    );
   }
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
     throw new ContainerfileSyntaxError(instruction.line, `${instruction.keyword} exec form must be a JSON array of strings`);
@@ -115,8 +118,12 @@ export function flagsAndWords(args: string): { flags: Map<string, string>; words
 function parseFrom(instruction: Instruction, index: number): { base: string; name?: string } {
   const { words } = flagsAndWords(instruction.args);
   if (words.length === 1) return { base: words[0]! };
-  if (words.length === 3 && words[1]!.toUpperCase() === 'AS' && /^[a-z][a-z0-9._-]*$/.test(words[2]!)) return { base: words[0]!, name: words[2]! };
-  throw new ContainerfileSyntaxError(instruction.line, `FROM of stage ${index} must be 'FROM <image> [AS <lower-case name>]', but got 'FROM ${instruction.args}'`);
+  if (words.length === 3 && words[1]!.toUpperCase() === 'AS' && /^[a-z][a-z0-9._-]*$/.test(words[2]!))
+    return { base: words[0]!, name: words[2]! };
+  throw new ContainerfileSyntaxError(
+    instruction.line,
+    `FROM of stage ${index} must be 'FROM <image> [AS <lower-case name>]', but got 'FROM ${instruction.args}'`,
+  );
 }
 
 /**
@@ -134,7 +141,8 @@ export function parseContainerfile(text: string): Containerfile {
   for (const { text: line, line: lineNo } of logicalLines(text)) {
     const match = /^(\S+)\s*(.*)$/.exec(line);
     const keyword = match![1]!.toUpperCase();
-    if (!(INSTRUCTIONS as readonly string[]).includes(keyword)) throw new ContainerfileSyntaxError(lineNo, `unknown instruction '${match![1]}'`);
+    if (!(INSTRUCTIONS as readonly string[]).includes(keyword))
+      throw new ContainerfileSyntaxError(lineNo, `unknown instruction '${match![1]}'`);
     const instruction: Instruction = { keyword: keyword as Keyword, args: match![2]!, line: lineNo };
     if (/<<-?["']?[A-Za-z_]/.test(instruction.args) && (keyword === 'RUN' || keyword === 'COPY')) {
       throw new ContainerfileSyntaxError(lineNo, 'heredocs are not supported by this reader');
@@ -142,7 +150,8 @@ export function parseContainerfile(text: string): Containerfile {
     if (JSON_FORMS.has(instruction.keyword)) execForm(instruction);
     if (keyword === 'FROM') {
       const { base, name } = parseFrom(instruction, stages.length);
-      if (name !== undefined && stages.some((s) => s.name === name)) throw new ContainerfileSyntaxError(lineNo, `stage name '${name}' is used twice`);
+      if (name !== undefined && stages.some((s) => s.name === name))
+        throw new ContainerfileSyntaxError(lineNo, `stage name '${name}' is used twice`);
       stages.push({ index: stages.length, base, ...(name === undefined ? {} : { name }), instructions: [] });
       continue;
     }
@@ -155,7 +164,10 @@ export function parseContainerfile(text: string): Containerfile {
     if (keyword === 'COPY') {
       const from = flagsAndWords(instruction.args).flags.get('from');
       if (from !== undefined && !isEarlierStage(from, stages.length - 1, stages) && !looksLikeImage(from)) {
-        throw new ContainerfileSyntaxError(lineNo, `COPY --from=${from} names no earlier stage (stages so far: ${stages.map((s) => s.name ?? s.index).join(', ')})`);
+        throw new ContainerfileSyntaxError(
+          lineNo,
+          `COPY --from=${from} names no earlier stage (stages so far: ${stages.map((s) => s.name ?? s.index).join(', ')})`,
+        );
       }
     }
     stage.instructions.push(instruction);

@@ -52,7 +52,11 @@ describe('gnet-entrypoint.sh', () => {
 
   function run(command: string, args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GNET_')));
-    return spawnSync(join(bin, command), args, { encoding: 'utf8', env: { ...clean, GNET_APP_ROOT: join(root, 'app'), ...env }, timeout: 20_000 });
+    return spawnSync(join(bin, command), args, {
+      encoding: 'utf8',
+      env: { ...clean, GNET_APP_ROOT: join(root, 'app'), ...env },
+      timeout: 20_000,
+    });
   }
 
   function seen(result: SpawnSyncReturns<string>): Seen {
@@ -65,7 +69,7 @@ describe('gnet-entrypoint.sh', () => {
     assert.equal(result.status, 0, result.stderr);
   });
 
-  it('runs each app\'s built entry file, as `gnet <app>` and as `gnet-<app>`', () => {
+  it("runs each app's built entry file, as `gnet <app>` and as `gnet-<app>`", () => {
     for (const [app, entry] of Object.entries(ENTRIES)) {
       const direct = seen(run('gnet', [app, '--epochs', '2']));
       assert.equal(direct.entry, join(root, 'app', entry));
@@ -100,17 +104,24 @@ describe('gnet-entrypoint.sh', () => {
     assert.equal(missing.stderr, `gnet: GNET_TOKEN_FILE=${join(root, 'nope')} is not a readable file\n`);
   });
 
-  it('with GNET_REQUIRE_GPU=1, refuses to start a worker without a GPU, naming what it found', { skip: existsSync('/dev/nvidia0') ? 'this machine has a GPU' : false }, () => {
-    for (const app of ['worker', 'train']) {
-      const result = run(`gnet-${app}`, ['--coordinator', 'ws://x:1'], { GNET_REQUIRE_GPU: '1' });
-      assert.equal(result.status, 2);
-      assert.match(result.stderr, /^gnet: GNET_REQUIRE_GPU=1 but this container has no usable GPU \(found: devices=\[\], libcuda\.so\.1=.*\); run it with --gpus all/);
-      assert.equal(result.stdout, '');
-    }
-    // --help loads nothing; the coordinator never needs a GPU.
-    assert.deepEqual(seen(run('gnet-worker', ['--help'], { GNET_REQUIRE_GPU: '1' })).argv, ['--help']);
-    assert.deepEqual(seen(run('gnet-coordinator', [], { GNET_REQUIRE_GPU: '1' })).argv, []);
-  });
+  it(
+    'with GNET_REQUIRE_GPU=1, refuses to start a worker without a GPU, naming what it found',
+    { skip: existsSync('/dev/nvidia0') ? 'this machine has a GPU' : false },
+    () => {
+      for (const app of ['worker', 'train']) {
+        const result = run(`gnet-${app}`, ['--coordinator', 'ws://x:1'], { GNET_REQUIRE_GPU: '1' });
+        assert.equal(result.status, 2);
+        assert.match(
+          result.stderr,
+          /^gnet: GNET_REQUIRE_GPU=1 but this container has no usable GPU \(found: devices=\[\], libcuda\.so\.1=.*\); run it with --gpus all/,
+        );
+        assert.equal(result.stdout, '');
+      }
+      // --help loads nothing; the coordinator never needs a GPU.
+      assert.deepEqual(seen(run('gnet-worker', ['--help'], { GNET_REQUIRE_GPU: '1' })).argv, ['--help']);
+      assert.deepEqual(seen(run('gnet-coordinator', [], { GNET_REQUIRE_GPU: '1' })).argv, []);
+    },
+  );
 });
 
 describe('shell scripts of infra/container', () => {

@@ -19,7 +19,10 @@ export interface ParseInput {
 }
 
 /** Runs the apps' parsers (TypeScript sources, through tsx) on `input`; returns what they resolved. */
-export function parseWithApps(input: { coordinators: Record<string, ParseInput>; workers: Record<string, ParseInput> }): Promise<Record<string, unknown>> {
+export function parseWithApps(input: {
+  coordinators: Record<string, ParseInput>;
+  workers: Record<string, ParseInput>;
+}): Promise<Record<string, unknown>> {
   const script = `
     const input = JSON.parse(process.env.GNET_K8S_FLAGS);
     const { parseCoordinatorConfig } = await import(${JSON.stringify(join(REPO, 'apps/coordinator/src/coordinator_config.ts'))});
@@ -33,7 +36,8 @@ export function parseWithApps(input: { coordinators: Record<string, ParseInput>;
       process.execPath,
       ['--conditions=source', '--import', 'tsx', '--input-type=module', '-e', script],
       { cwd: REPO, env: { ...process.env, GNET_K8S_FLAGS: JSON.stringify(input) }, timeout: PARSE_TIMEOUT_MS, maxBuffer: 4 * 1024 * 1024 },
-      (err, stdout, stderr) => (err === null ? resolve(JSON.parse(stdout) as Record<string, unknown>) : reject(new Error(`${err.message}\n${stderr}`))),
+      (err, stdout, stderr) =>
+        err === null ? resolve(JSON.parse(stdout) as Record<string, unknown>) : reject(new Error(`${err.message}\n${stderr}`)),
     );
   });
 }
@@ -44,4 +48,3 @@ export function envOf(container: Container, fromElsewhere: Record<string, string
   for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
   return env;
 }
-

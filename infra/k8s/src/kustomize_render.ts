@@ -53,7 +53,8 @@ export async function kubectlUnavailableReason(env: Readonly<Record<string, stri
   const why = `rendering the Kubernetes manifests needs \`kubectl\` (apt-get install ${KUBECTL_APT_PACKAGE}, or GNET_KUBECTL=<path>)`;
   try {
     const result = await run(kubectl, ['version', '--client']);
-    if (result.code !== 0) return `${why}, but \`${kubectl} version --client\` exited ${result.code}: ${result.stderr.trim().split('\n')[0] ?? ''}`;
+    if (result.code !== 0)
+      return `${why}, but \`${kubectl} version --client\` exited ${result.code}: ${result.stderr.trim().split('\n')[0] ?? ''}`;
     return null;
   } catch (err) {
     return `${why}, but ${kubectl} could not be run: ${(err as Error).message}`;
@@ -61,7 +62,10 @@ export async function kubectlUnavailableReason(env: Readonly<Record<string, stri
 }
 
 /** The objects `kubectl kustomize dir` renders, in its order. */
-export async function renderKustomization(dir: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<K8sObject[]> {
+export async function renderKustomization(
+  dir: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<K8sObject[]> {
   const kubectl = kubectlCommand(env);
   const result = await run(kubectl, ['kustomize', dir]);
   if (result.code !== 0) throw new KustomizeRenderError(`\`${kubectl} kustomize ${dir}\` exited ${result.code}: ${result.stderr.trim()}`);

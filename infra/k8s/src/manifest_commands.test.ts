@@ -30,7 +30,9 @@ test("each container runs the built JavaScript its app's build script emits", as
     assert.equal((container as { workingDir?: string }).workingDir, '/app', `${app}: the image holds the built repository at /app`);
     const pkg = JSON.parse(readFileSync(join(REPO, 'apps', app, 'package.json'), 'utf8')) as { scripts: { build: string } };
     assert.match(pkg.scripts.build, /^tsc -p tsconfig\.lib\.json\b/, app);
-    const lib = JSON.parse(readFileSync(join(REPO, 'apps', app, 'tsconfig.lib.json'), 'utf8')) as { compilerOptions: { rootDir: string; outDir: string } };
+    const lib = JSON.parse(readFileSync(join(REPO, 'apps', app, 'tsconfig.lib.json'), 'utf8')) as {
+      compilerOptions: { rootDir: string; outDir: string };
+    };
     assert.deepEqual([lib.compilerOptions.rootDir, lib.compilerOptions.outDir], ['src', 'dist'], app);
     assert.ok(existsSync(join(REPO, 'apps', app, 'src', `${entry}.ts`)), `apps/${app}/src/${entry}.ts exists`);
   }
@@ -51,20 +53,39 @@ test("the apps' own parsers accept the rendered flags (base and gpu; tls in mani
   const out = (await parseWithApps(input)) as Record<string, Record<string, unknown>>;
   for (const name of ['base', 'gpu']) {
     const c = out[`coordinator ${name}`]!;
-    assert.deepEqual([c['host'], c['port'], c['dashboardPort'], c['workers'], c['minWorkers'], c['maxWorkers'], c['runDir'], c['dataDir']], ['0.0.0.0', 29500, 29501, 2, 1, 2, '/runs/gnet', '/data/cifar-10-batches-bin'], name);
+    assert.deepEqual(
+      [c['host'], c['port'], c['dashboardPort'], c['workers'], c['minWorkers'], c['maxWorkers'], c['runDir'], c['dataDir']],
+      ['0.0.0.0', 29500, 29501, 2, 1, 2, '/runs/gnet', '/data/cifar-10-batches-bin'],
+      name,
+    );
     const w = out[`worker ${name}`]!;
     assert.deepEqual(
       [w['coordinator'], w['advertiseHost'], w['peerHost'], w['peerPort'], w['workerId'], w['threads'], w['dataDir']],
-      ['ws://gnet-coordinator:29500', 'gnet-worker-0.gnet-workers', '0.0.0.0', 29600, 'gnet-worker-0-x7k2p', 4, '/data/cifar-10-batches-bin'],
+      [
+        'ws://gnet-coordinator:29500',
+        'gnet-worker-0.gnet-workers',
+        '0.0.0.0',
+        29600,
+        'gnet-worker-0-x7k2p',
+        4,
+        '/data/cifar-10-batches-bin',
+      ],
       name,
     );
   }
   assert.equal(out['worker base']!['backend'], 'auto');
-  assert.equal(out['worker gpu']!['backend'], 'tensorflow-gpu', '--backend tensorflow --require-gpu: native TensorFlow on a GPU or an error');
-  assert.equal(envValue(containerOf(findObject(all.base, 'Job', 'gnet-worker'), 'worker'), 'GNET_COORDINATOR'), 'ws://gnet-coordinator:29500');
+  assert.equal(
+    out['worker gpu']!['backend'],
+    'tensorflow-gpu',
+    '--backend tensorflow --require-gpu: native TensorFlow on a GPU or an error',
+  );
+  assert.equal(
+    envValue(containerOf(findObject(all.base, 'Job', 'gnet-worker'), 'worker'), 'GNET_COORDINATOR'),
+    'ws://gnet-coordinator:29500',
+  );
 });
 
-test('the example of a user\'s overlay retargets every image with kustomize `images:`', async (t) => {
+test("the example of a user's overlay retargets every image with kustomize `images:`", async (t) => {
   const all = await renderedOrSkip(t);
   if (all === null) return;
   const images = allContainers(all['example-gpu-4-workers']).map(({ owner, container }) => `${owner} ${container.name} ${container.image}`);

@@ -5,7 +5,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { K8sObject } from './kustomize_render.js';
-import { allContainers, containerOf, envValue, expandedArgs, findObject, flagValue, hasFlag, objectsOf, podSpecOf, type Container } from './manifest_query.js';
+import {
+  allContainers,
+  containerOf,
+  envValue,
+  expandedArgs,
+  findObject,
+  flagValue,
+  hasFlag,
+  objectsOf,
+  podSpecOf,
+  type Container,
+} from './manifest_query.js';
 import { KUSTOMIZATIONS, renderedOrSkip, type KustomizationName } from './rendered.test_util.js';
 
 const NAMES = Object.keys(KUSTOMIZATIONS) as KustomizationName[];
@@ -47,10 +58,17 @@ test('each worker advertises <job>-$(JOB_COMPLETION_INDEX).<subdomain>, and the 
     assert.equal(s.clusterIP, 'None', `${name}: headless`);
     assert.equal(s.publishNotReadyAddresses, true, `${name}: names resolve before any readiness`);
     const labels = (job['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
-    for (const [k, v] of Object.entries(s.selector ?? {})) assert.equal(labels[k], v, `${name}: the Service selects the worker pods (${k})`);
+    for (const [k, v] of Object.entries(s.selector ?? {}))
+      assert.equal(labels[k], v, `${name}: the Service selects the worker pods (${k})`);
     const peerPort = intFlag(args, '--peer-port');
-    assert.ok(s.ports?.some((p) => p.port === peerPort), `${name}: the Service names the ring port ${peerPort}`);
-    assert.ok(workerOf(all[name]).ports?.some((p) => p.containerPort === peerPort), `${name}: the container declares the ring port`);
+    assert.ok(
+      s.ports?.some((p) => p.port === peerPort),
+      `${name}: the Service names the ring port ${peerPort}`,
+    );
+    assert.ok(
+      workerOf(all[name]).ports?.some((p) => p.containerPort === peerPort),
+      `${name}: the container declares the ring port`,
+    );
   }
 });
 
@@ -63,9 +81,15 @@ test("the coordinator's --workers equals the Job's parallelism and completions; 
     const [workers, min, max] = [intFlag(args, '--workers'), intFlag(args, '--min-workers'), intFlag(args, '--max-workers')];
     assert.equal(job.parallelism, workers, `${name}: parallelism = --workers`);
     assert.equal(job.completions, workers, `${name}: completions = --workers`);
-    assert.ok(min >= 1 && min <= workers && workers <= max, `${name}: 1 <= --min-workers (${min}) <= --workers (${workers}) <= --max-workers (${max})`);
+    assert.ok(
+      min >= 1 && min <= workers && workers <= max,
+      `${name}: 1 <= --min-workers (${min}) <= --workers (${workers}) <= --max-workers (${max})`,
+    );
     assert.ok((job.backoffLimitPerIndex ?? 0) >= 1, `${name}: a failed worker pod is replaced (backoffLimitPerIndex)`);
-    assert.ok((job.maxFailedIndexes ?? Infinity) <= workers - min, `${name}: the Job gives up on no more workers than --min-workers lets the run lose`);
+    assert.ok(
+      (job.maxFailedIndexes ?? Infinity) <= workers - min,
+      `${name}: the Job gives up on no more workers than --min-workers lets the run lose`,
+    );
     assert.equal(job.podReplacementPolicy, 'Failed', `${name}: two pods never share an index's host name`);
     assert.equal(podSpecOf(workerJobOf(all[name])).restartPolicy, 'Never', name);
   }
@@ -114,7 +138,9 @@ function secretMount(obj: K8sObject, container: Container, secret: string): stri
 test('tls: workers dial wss:// the coordinator Service; every --tls-* file lies in the mounted certificate Secret', async (t) => {
   const all = await renderedOrSkip(t);
   if (all === null) return;
-  const rendezvous = spec<ServiceSpec>(findObject(all.tls, 'Service', 'gnet-coordinator')).ports?.find((p) => p.name === 'rendezvous')?.port;
+  const rendezvous = spec<ServiceSpec>(findObject(all.tls, 'Service', 'gnet-coordinator')).ports?.find(
+    (p) => p.name === 'rendezvous',
+  )?.port;
   for (const name of NAMES) {
     const scheme = name === 'tls' ? 'wss' : 'ws';
     assert.equal(envValue(workerOf(all[name]), 'GNET_COORDINATOR'), `${scheme}://gnet-coordinator:${rendezvous}`, name);
@@ -129,7 +155,8 @@ test('tls: workers dial wss:// the coordinator Service; every --tls-* file lies 
   for (const [obj, container, flags] of cases) {
     const dir = secretMount(obj, container, 'gnet-tls');
     assert.ok(dir, `${obj.kind}: Secret gnet-tls mounted read-only`);
-    for (const flag of flags) assert.match(flagValue(expandedArgs(container), flag) ?? '', new RegExp(`^${dir}/[a-z.]+$`), `${obj.kind} ${flag}`);
+    for (const flag of flags)
+      assert.match(flagValue(expandedArgs(container), flag) ?? '', new RegExp(`^${dir}/[a-z.]+$`), `${obj.kind} ${flag}`);
   }
   for (const name of ['base', 'gpu'] as const) assert.ok(!JSON.stringify(all[name]).includes('--tls-'), `${name}: no TLS flags`);
 });
@@ -159,7 +186,10 @@ test('the coordinator: one replica, Recreate, the Service and probes on the port
       name,
     );
     const runDir = flagValue(args, '--run-dir') ?? '';
-    assert.ok(c.volumeMounts?.some((m) => runDir.startsWith(`${m.mountPath}/`) && m.readOnly !== true), `${name}: --run-dir ${runDir} is on a writable volume`);
+    assert.ok(
+      c.volumeMounts?.some((m) => runDir.startsWith(`${m.mountPath}/`) && m.readOnly !== true),
+      `${name}: --run-dir ${runDir} is on a writable volume`,
+    );
   }
 });
 
@@ -174,7 +204,10 @@ test('every pod runs as non-root without privilege escalation, and every contain
       const where: string = `${name} ${owner} ${container.name}`;
       assert.equal(container.securityContext?.['allowPrivilegeEscalation'], false, where);
       assert.equal(container.securityContext?.['readOnlyRootFilesystem'], true, where);
-      assert.ok(container.resources?.requests?.['cpu'] !== undefined && container.resources.requests['memory'] !== undefined, `${where}: requests`);
+      assert.ok(
+        container.resources?.requests?.['cpu'] !== undefined && container.resources.requests['memory'] !== undefined,
+        `${where}: requests`,
+      );
       assert.ok(container.resources?.limits?.['memory'] !== undefined, `${where}: memory limit`);
     }
   }

@@ -9,7 +9,11 @@ export interface Container {
   readonly image?: string;
   readonly command?: readonly string[];
   readonly args?: readonly string[];
-  readonly env?: ReadonlyArray<{ readonly name: string; readonly value?: string; readonly valueFrom?: Record<string, Record<string, unknown>> }>;
+  readonly env?: ReadonlyArray<{
+    readonly name: string;
+    readonly value?: string;
+    readonly valueFrom?: Record<string, Record<string, unknown>>;
+  }>;
   readonly ports?: ReadonlyArray<{ readonly name?: string; readonly containerPort: number }>;
   readonly resources?: { readonly requests?: Record<string, unknown>; readonly limits?: Record<string, unknown> };
   readonly securityContext?: Record<string, unknown>;
@@ -31,7 +35,8 @@ export interface PodSpec {
 /** The one object of `kind` named `name`; throws naming what is there when it is missing. */
 export function findObject(objects: readonly K8sObject[], kind: string, name: string): K8sObject {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
-  if (found === undefined) throw new Error(`no ${kind} named ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  if (found === undefined)
+    throw new Error(`no ${kind} named ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found;
 }
 
@@ -61,7 +66,10 @@ export function allContainers(objects: readonly K8sObject[]): Array<{ owner: str
     .flatMap((o) => {
       const spec = podSpecOf(o);
       const owner = `${o.kind}/${o.metadata.name}`;
-      return [...spec.containers.map((container) => ({ owner, container, init: false })), ...(spec.initContainers ?? []).map((container) => ({ owner, container, init: true }))];
+      return [
+        ...spec.containers.map((container) => ({ owner, container, init: false })),
+        ...(spec.initContainers ?? []).map((container) => ({ owner, container, init: true })),
+      ];
     });
 }
 

@@ -11,7 +11,8 @@ import { parseManifests, type K8sObject } from './kustomize_render.js';
 import { checkFields, validateOpenApi, type ManifestSet, type SchemaProblem } from './schema_check.js';
 import { K8S_DIR, renderedOrSkip } from './rendered.test_util.js';
 
-const show = (problems: readonly SchemaProblem[]): string => problems.map((p) => `${p.source} ${p.kind}/${p.name} [${p.check}] ${p.message}`).join('\n');
+const show = (problems: readonly SchemaProblem[]): string =>
+  problems.map((p) => `${p.source} ${p.kind}/${p.name} [${p.check}] ${p.message}`).join('\n');
 
 test('every object of every kustomization passes the OpenAPI schemas and declares no field they lack', async (t) => {
   const all = await renderedOrSkip(t);
@@ -24,7 +25,9 @@ test('every object of every kustomization passes the OpenAPI schemas and declare
 });
 
 /** base/worker-job.yaml as written, with `mutate` applied to a deep copy. */
-function brokenJob(mutate: (job: { spec: Record<string, unknown> & { template: { spec: { containers: Array<Record<string, unknown>> } } } }) => void): K8sObject {
+function brokenJob(
+  mutate: (job: { spec: Record<string, unknown> & { template: { spec: { containers: Array<Record<string, unknown>> } } } }) => void,
+): K8sObject {
   const [job] = parseManifests(readFileSync(join(K8S_DIR, 'base', 'worker-job.yaml'), 'utf8'), 'base/worker-job.yaml');
   const copy = structuredClone(job!) as unknown as Parameters<typeof mutate>[0];
   mutate(copy);
@@ -47,7 +50,10 @@ test('a broken manifest fails: an unknown field fails the field check (OpenAPI l
 
   assert.deepEqual(of(openapi, 'unknown-field'), [], 'kubernetes-models validate() allows unknown fields: the reason for the field check');
   assert.equal(of(fields, 'unknown-field').length, 1, show(fields));
-  assert.match(of(fields, 'unknown-field')[0]!.message, /Object literal may only specify known properties, and '"imagePullPolcy"' does not exist in type 'IContainer'/);
+  assert.match(
+    of(fields, 'unknown-field')[0]!.message,
+    /Object literal may only specify known properties, and '"imagePullPolcy"' does not exist in type 'IContainer'/,
+  );
 
   assert.equal(of(openapi, 'wrong-type').length, 1, show(openapi));
   assert.match(of(openapi, 'wrong-type')[0]!.message, /spec\/parallelism must be integer/);

@@ -33,7 +33,9 @@ function makeCerts(out: string, workers: number): Promise<{ code: number; stderr
 
 async function opensslMissing(): Promise<string | null> {
   return new Promise((resolve) =>
-    execFile('openssl', ['version'], { timeout: SCRIPT_TIMEOUT_MS }, (err) => resolve(err === null ? null : 'make-tls-certs.sh needs `openssl` (apt-get install openssl)')),
+    execFile('openssl', ['version'], { timeout: SCRIPT_TIMEOUT_MS }, (err) =>
+      resolve(err === null ? null : 'make-tls-certs.sh needs `openssl` (apt-get install openssl)'),
+    ),
   );
 }
 
@@ -44,7 +46,13 @@ async function handshake(dir: string, servername: string): Promise<string | null
   try {
     const { port } = server.address() as AddressInfo;
     return await new Promise<string | null>((resolve) => {
-      const socket: TLSSocket = connect({ host: '127.0.0.1', port, servername, ca: readFileSync(join(dir, 'ca.crt')), timeout: HANDSHAKE_TIMEOUT_MS });
+      const socket: TLSSocket = connect({
+        host: '127.0.0.1',
+        port,
+        servername,
+        ca: readFileSync(join(dir, 'ca.crt')),
+        timeout: HANDSHAKE_TIMEOUT_MS,
+      });
       socket.once('secureConnect', () => {
         socket.destroy();
         resolve(null);

@@ -10,14 +10,21 @@ import { kubectlUnavailableReason, renderKustomization, type K8sObject } from '.
 export const K8S_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 /** Every kustomization a user may apply (and the example of a user's own), by the name the README uses. */
-export const KUSTOMIZATIONS = { base: 'base', gpu: 'overlays/gpu', tls: 'overlays/tls', 'example-gpu-4-workers': 'examples/gpu-4-workers' } as const;
+export const KUSTOMIZATIONS = {
+  base: 'base',
+  gpu: 'overlays/gpu',
+  tls: 'overlays/tls',
+  'example-gpu-4-workers': 'examples/gpu-4-workers',
+} as const;
 export type KustomizationName = keyof typeof KUSTOMIZATIONS;
 
 let rendered: Promise<Record<KustomizationName, K8sObject[]>> | null = null;
 
 async function renderAll(): Promise<Record<KustomizationName, K8sObject[]>> {
   const entries = await Promise.all(
-    (Object.keys(KUSTOMIZATIONS) as KustomizationName[]).map(async (name) => [name, await renderKustomization(join(K8S_DIR, KUSTOMIZATIONS[name]))] as const),
+    (Object.keys(KUSTOMIZATIONS) as KustomizationName[]).map(
+      async (name) => [name, await renderKustomization(join(K8S_DIR, KUSTOMIZATIONS[name]))] as const,
+    ),
   );
   return Object.fromEntries(entries) as Record<KustomizationName, K8sObject[]>;
 }

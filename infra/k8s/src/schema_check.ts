@@ -93,12 +93,22 @@ export function checkFields(sets: readonly ManifestSet[]): SchemaProblem[] {
       set.objects.forEach((obj, i) => {
         const path = modelModule(obj);
         if (path === null) {
-          problems.push(problem(set, obj, 'fields', `no kubernetes-models interface for apiVersion ${JSON.stringify(obj.apiVersion)} kind ${JSON.stringify(obj.kind)}`));
+          problems.push(
+            problem(
+              set,
+              obj,
+              'fields',
+              `no kubernetes-models interface for apiVersion ${JSON.stringify(obj.apiVersion)} kind ${JSON.stringify(obj.kind)}`,
+            ),
+          );
           return;
         }
         const file = join(dir, `set${s}-object${i}.ts`);
         // JSON is a TypeScript object literal; indented so that a diagnostic's line shows the field.
-        writeFileSync(file, `import type { I${obj.kind} } from '${path}';\nexport const object = ${JSON.stringify(obj, null, 2)} satisfies I${obj.kind};\n`);
+        writeFileSync(
+          file,
+          `import type { I${obj.kind} } from '${path}';\nexport const object = ${JSON.stringify(obj, null, 2)} satisfies I${obj.kind};\n`,
+        );
         owners.set(file, { set, obj });
       }),
     );

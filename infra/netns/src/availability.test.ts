@@ -24,7 +24,11 @@ test('something missing under GNET_INFRA_REQUIRED=1 (CI): fail with the reason',
   const t = fakeTest();
   assert.throws(
     () => requireOrSkip(t, 'network namespaces need `tc` on PATH (apt-get install iproute2)', { GNET_INFRA_REQUIRED: '1' }),
-    (err: unknown) => err instanceof InfraRequiredError && err.code === 'INFRA_REQUIRED' && err.message.startsWith('network namespaces need `tc`') && err.message.includes('GNET_INFRA_REQUIRED=1'),
+    (err: unknown) =>
+      err instanceof InfraRequiredError &&
+      err.code === 'INFRA_REQUIRED' &&
+      err.message.startsWith('network namespaces need `tc`') &&
+      err.message.includes('GNET_INFRA_REQUIRED=1'),
   );
   assert.deepEqual(t.skipped, []);
 });

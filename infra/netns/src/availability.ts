@@ -41,11 +41,18 @@ async function probe(): Promise<string | null> {
     ['ip', ['netns', 'add', b], 'cannot create a network namespace'],
     ['ip', ['-n', a, 'link', 'add', 'br0', 'type', 'bridge'], 'the kernel has no bridge support'],
     ['ip', ['-n', a, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', b], 'the kernel has no veth support'],
-    ['tc', ['-n', b, 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', '100mbit', 'burst', '65536', 'latency', '50ms'], 'the kernel has no tbf qdisc (sch_tbf)'],
+    [
+      'tc',
+      ['-n', b, 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', '100mbit', 'burst', '65536', 'latency', '50ms'],
+      'the kernel has no tbf qdisc (sch_tbf)',
+    ],
   ];
   try {
     for (const [tool, args, missing] of steps) {
-      const result = await runCommand(tool, args, { timeoutMs: PROBE_TIMEOUT_MS }).catch((err: Error) => ({ code: -1, stderr: err.message }));
+      const result = await runCommand(tool, args, { timeoutMs: PROBE_TIMEOUT_MS }).catch((err: Error) => ({
+        code: -1,
+        stderr: err.message,
+      }));
       if (result.code !== 0) return `${missing}: \`${tool} ${args.join(' ')}\` said ${result.stderr.trim().split('\n')[0] ?? ''}`;
     }
     return null;
@@ -76,7 +83,11 @@ export class InfraRequiredError extends Error {
  *   ...
  * });
  */
-export function requireOrSkip(t: SkippableTest, reason: string | null, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+export function requireOrSkip(
+  t: SkippableTest,
+  reason: string | null,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): boolean {
   if (reason === null) return true;
   if (env['GNET_INFRA_REQUIRED'] === '1') {
     throw new InfraRequiredError(`${reason} (GNET_INFRA_REQUIRED=1: this test must run here, not skip)`);

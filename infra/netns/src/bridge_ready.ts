@@ -18,5 +18,8 @@ export async function waitForBridgePorts(bridgeNetns: string, ports: number, tim
     if (forwardingPorts(output).length >= ports) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  throw new NetnsError('NETNS_TIMEOUT', `the bridge in ${bridgeNetns} did not forward on all ${ports} ports within ${timeoutMs} ms; \`bridge link show\` said: ${output.trim()}`);
+  throw new NetnsError(
+    'NETNS_TIMEOUT',
+    `the bridge in ${bridgeNetns} did not forward on all ${ports} ports within ${timeoutMs} ms; \`bridge link show\` said: ${output.trim()}`,
+  );
 }

@@ -80,7 +80,12 @@ export function collectUntilExit(child: ChildProcess, what: string, timeoutMs: n
       clearTimeout(timer);
       clearTimeout(drainTimer);
       if (timedOut) {
-        reject(new NetnsError('NETNS_TIMEOUT', `\`${what}\` did not finish within ${timeoutMs} ms and was killed; stderr: ${stderr.slice(-500)}`));
+        reject(
+          new NetnsError(
+            'NETNS_TIMEOUT',
+            `\`${what}\` did not finish within ${timeoutMs} ms and was killed; stderr: ${stderr.slice(-500)}`,
+          ),
+        );
       } else {
         resolve({ stdout, stderr, code: code ?? exitCode });
       }
@@ -92,14 +97,22 @@ export function collectUntilExit(child: ChildProcess, what: string, timeoutMs: n
 export async function runChecked(command: string, args: readonly string[], timeoutMs: number): Promise<string> {
   const result = await runCommand(command, args, { timeoutMs });
   if (result.code !== 0) {
-    throw new NetnsError('NETNS_COMMAND_FAILED', `\`${commandLine(command, args)}\` exited with ${String(result.code)}: ${result.stderr.trim().slice(-500)}`);
+    throw new NetnsError(
+      'NETNS_COMMAND_FAILED',
+      `\`${commandLine(command, args)}\` exited with ${String(result.code)}: ${result.stderr.trim().slice(-500)}`,
+    );
   }
   return result.stdout;
 }
 
 /** The synchronous twin of {@link runChecked} for exit handlers (no event loop there); never throws, returns stdout or null. */
 export function runSyncQuietly(command: string, args: readonly string[], timeoutMs: number): string | null {
-  const result = spawnSync(command, args, { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = spawnSync(command, args, {
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return result.status === 0 ? result.stdout : null;
 }
 

@@ -54,7 +54,12 @@ export interface HostNetwork {
    * (as in child_process); default this process's. Rejects with `NETNS_TIMEOUT` after `timeoutMs`
    * (default 30 s), the process group killed first.
    */
-  exec(host: string, command: string, args: string[], options?: { timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<{ stdout: string; stderr: string; code: number | null }>;
+  exec(
+    host: string,
+    command: string,
+    args: string[],
+    options?: { timeoutMs?: number; env?: NodeJS.ProcessEnv },
+  ): Promise<{ stdout: string; stderr: string; code: number | null }>;
   /**
    * Kills every process it spawned and every process left in its namespaces (SIGTERM, then
    * SIGKILL after a grace period) and deletes the namespaces. Idempotent.
@@ -111,7 +116,10 @@ export async function createHostNetwork(options: CreateHostNetworkOptions): Prom
   checkSpecs(options.hosts);
   const mtu = options.mtu ?? 1500;
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) {
-    throw new NetnsError('NETNS_BAD_SPEC', `\`mtu\` passed to createHostNetwork must be an integer from 576 to 65535 bytes, but got ${String(options.mtu)}`);
+    throw new NetnsError(
+      'NETNS_BAD_SPEC',
+      `\`mtu\` passed to createHostNetwork must be an integer from 576 to 65535 bytes, but got ${String(options.mtu)}`,
+    );
   }
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const requested = options.subnet === undefined ? null : parseSubnet(options.subnet);
@@ -120,8 +128,17 @@ export async function createHostNetwork(options: CreateHostNetworkOptions): Prom
   await removeStaleNetworks(commandTimeoutMs, liveNetns);
   const id = networkId(process.pid, networksMade);
   networksMade += 1;
-  const subnet = requested ?? chooseSubnet([...(await machinePrefixes(commandTimeoutMs)), ...[...liveSubnets].map((base) => ({ base, length: 24 }))], process.pid * 97 + networksMade);
-  const hosts = options.hosts.map((spec, i) => ({ name: spec.name, netns: `${id}-${spec.name}`, address: formatIpv4(subnet.base + i + 1) }));
+  const subnet =
+    requested ??
+    chooseSubnet(
+      [...(await machinePrefixes(commandTimeoutMs)), ...[...liveSubnets].map((base) => ({ base, length: 24 }))],
+      process.pid * 97 + networksMade,
+    );
+  const hosts = options.hosts.map((spec, i) => ({
+    name: spec.name,
+    netns: `${id}-${spec.name}`,
+    address: formatIpv4(subnet.base + i + 1),
+  }));
   const network = new Network(id, subnet, hosts, commandTimeoutMs, options.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
   try {
     await network.build(options.hosts, mtu, options.tbf ?? {});
@@ -134,25 +151,37 @@ export async function createHostNetwork(options: CreateHostNetworkOptions): Prom
 
 function checkSpecs(hosts: readonly HostSpec[]): void {
   if (hosts.length < 1 || hosts.length > 254) {
-    throw new NetnsError('NETNS_BAD_SPEC', `\`hosts\` passed to createHostNetwork must hold 1 to 254 hosts (one /24), but got ${hosts.length}`);
+    throw new NetnsError(
+      'NETNS_BAD_SPEC',
+      `\`hosts\` passed to createHostNetwork must hold 1 to 254 hosts (one /24), but got ${hosts.length}`,
+    );
   }
   const seen = new Set<string>();
   for (const spec of hosts) {
     // `br` is the bridge namespace's suffix.
     if (!HOST_NAME.test(spec.name) || spec.name === 'br') {
-      throw new NetnsError('NETNS_BAD_SPEC', `host name must be 1-32 letters, digits, '_', '-' or '.' and not 'br', but got ${JSON.stringify(spec.name)}`);
+      throw new NetnsError(
+        'NETNS_BAD_SPEC',
+        `host name must be 1-32 letters, digits, '_', '-' or '.' and not 'br', but got ${JSON.stringify(spec.name)}`,
+      );
     }
     if (seen.has(spec.name)) throw new NetnsError('NETNS_BAD_SPEC', `host names must be unique, but '${spec.name}' appears twice`);
     seen.add(spec.name);
     if (spec.rateMbit !== undefined && !(spec.rateMbit > 0 && Number.isFinite(spec.rateMbit))) {
-      throw new NetnsError('NETNS_BAD_SPEC', `\`rateMbit\` of host '${spec.name}' must be a positive number of Mbit/s, but got ${String(spec.rateMbit)}`);
+      throw new NetnsError(
+        'NETNS_BAD_SPEC',
+        `\`rateMbit\` of host '${spec.name}' must be a positive number of Mbit/s, but got ${String(spec.rateMbit)}`,
+      );
     }
   }
 }
 
 /** Prefixes the machine's own namespace has addresses or routes in. */
 async function machinePrefixes(timeoutMs: number): Promise<Prefix[]> {
-  const [addr, route] = await Promise.all([runChecked('ip', ['-o', '-4', 'addr', 'show'], timeoutMs), runChecked('ip', ['-4', 'route', 'show', 'table', 'all'], timeoutMs)]);
+  const [addr, route] = await Promise.all([
+    runChecked('ip', ['-o', '-4', 'addr', 'show'], timeoutMs),
+    runChecked('ip', ['-4', 'route', 'show', 'table', 'all'], timeoutMs),
+  ]);
   return prefixesInIpOutput(addr, route);
 }
 
@@ -189,7 +218,24 @@ class Network implements HostNetwork {
     for (const [i, host] of this.hosts.entries()) {
       const port = `p${i}`;
       await this.addNetns(host.netns);
-      await this.ip(['-n', br, 'link', 'add', port, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'netns', host.netns]);
+      await this.ip([
+        '-n',
+        br,
+        'link',
+        'add',
+        port,
+        'mtu',
+        String(mtu),
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'eth0',
+        'mtu',
+        String(mtu),
+        'netns',
+        host.netns,
+      ]);
       await this.ip(['-n', br, 'link', 'set', port, 'master', 'br0', 'up']);
       await this.ip(['-n', host.netns, 'link', 'set', 'lo', 'up']);
       await this.ip(['-n', host.netns, 'addr', 'add', `${host.address}/24`, 'dev', 'eth0']);
@@ -207,14 +253,18 @@ class Network implements HostNetwork {
   host(name: string): NetHost {
     const found = this.hosts.find((h) => h.name === name);
     if (found === undefined) {
-      throw new NetnsError('NETNS_UNKNOWN_HOST', `no host '${name}' in network ${this.id} (hosts: ${this.hosts.map((h) => h.name).join(', ')})`);
+      throw new NetnsError(
+        'NETNS_UNKNOWN_HOST',
+        `no host '${name}' in network ${this.id} (hosts: ${this.hosts.map((h) => h.name).join(', ')})`,
+      );
     }
     return found;
   }
 
   spawn(host: string, command: string, args: string[], options: SpawnOptions = {}): ChildProcess {
     const { netns } = this.host(host);
-    if (this.destroying !== null) throw new NetnsError('NETNS_DESTROYED', `spawn('${host}', '${command}') after destroy() of network ${this.id}`);
+    if (this.destroying !== null)
+      throw new NetnsError('NETNS_DESTROYED', `spawn('${host}', '${command}') after destroy() of network ${this.id}`);
     // nsenter joins the namespace and execs the command (no fork: the child's pid is the command's).
     const child = spawnChild('nsenter', [`--net=/run/netns/${netns}`, '--', command, ...args], { ...options, detached: true });
     if (child.pid !== undefined) {
@@ -225,7 +275,12 @@ class Network implements HostNetwork {
     return child;
   }
 
-  exec(host: string, command: string, args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
+  exec(
+    host: string,
+    command: string,
+    args: string[],
+    options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<CommandResult> {
     const child = this.spawn(host, command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     return collectUntilExit(child, `${commandLine(command, args)}\` on host \`${host}`, options.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS);
   }
@@ -287,4 +342,3 @@ class Network implements HostNetwork {
     await runChecked('ip', args, this.commandTimeoutMs);
   }
 }
-

@@ -16,7 +16,10 @@ test('prefixes parse, clear their host bits and compare', () => {
 test('a requested subnet must be an IPv4 /24', () => {
   assert.equal(formatIpv4(parseSubnet('10.9.8.1/24').base), '10.9.8.0');
   for (const bad of ['10.9.8.0/25', '10.9.8.0', 'fd00::/64', '']) {
-    assert.throws(() => parseSubnet(bad), (err: unknown) => err instanceof NetnsError && err.code === 'NETNS_BAD_SPEC' && err.message.includes(`'${bad}'`));
+    assert.throws(
+      () => parseSubnet(bad),
+      (err: unknown) => err instanceof NetnsError && err.code === 'NETNS_BAD_SPEC' && err.message.includes(`'${bad}'`),
+    );
   }
 });
 
@@ -28,5 +31,8 @@ test('the default subnet avoids every address and route of the machine', () => {
   assert.equal(formatIpv4(chooseSubnet(taken, 0).base), '10.64.3.0');
   // The seed moves the start; a wide route covering the pool's start is skipped past.
   assert.equal(formatIpv4(chooseSubnet([parsePrefix('10.64.0.0/22')!], 1).base), '10.64.4.0');
-  assert.throws(() => chooseSubnet([parsePrefix('10.0.0.0/8')!], 0), (err: unknown) => err instanceof NetnsError && err.code === 'NETNS_BAD_SPEC');
+  assert.throws(
+    () => chooseSubnet([parsePrefix('10.0.0.0/8')!], 0),
+    (err: unknown) => err instanceof NetnsError && err.code === 'NETNS_BAD_SPEC',
+  );
 });

@@ -46,7 +46,10 @@ export function overlaps(a: Prefix, b: Prefix): boolean {
 export function parseSubnet(text: string): Prefix {
   const prefix = parsePrefix(text);
   if (prefix === null || prefix.length !== 24 || !text.includes('/')) {
-    throw new NetnsError('NETNS_BAD_SPEC', `\`subnet\` passed to createHostNetwork must be an IPv4 /24 such as '10.1.2.0/24', but got '${text}'`);
+    throw new NetnsError(
+      'NETNS_BAD_SPEC',
+      `\`subnet\` passed to createHostNetwork must be an IPv4 /24 such as '10.1.2.0/24', but got '${text}'`,
+    );
   }
   return prefix;
 }
@@ -83,5 +86,8 @@ export function chooseSubnet(taken: readonly Prefix[], seed: number): Prefix {
     const candidate = { base: POOL_BASE + ((seed + i) % POOL_SIZE) * 256, length: 24 };
     if (!taken.some((t) => overlaps(t, candidate))) return candidate;
   }
-  throw new NetnsError('NETNS_BAD_SPEC', 'createHostNetwork found no free /24 in 10.64.0.0/10 (every one overlaps a route or address of this machine); pass `subnet`');
+  throw new NetnsError(
+    'NETNS_BAD_SPEC',
+    'createHostNetwork found no free /24 in 10.64.0.0/10 (every one overlaps a route or address of this machine); pass `subnet`',
+  );
 }

@@ -13,7 +13,11 @@ const SCRIPT = join(REPO_ROOT, 'infra', 'slurm', 'gnet.sbatch');
 
 /** Runs the script with `env` only (plus PATH), as a job would see it. */
 function run(args: readonly string[], env: Record<string, string>): { code: number | null; stderr: string } {
-  const r = spawnSync('bash', [SCRIPT, ...args], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync('bash', [SCRIPT, ...args], {
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   return { code: r.status, stderr: r.stderr };
 }
 
@@ -29,13 +33,19 @@ test('outside a Slurm job it says to submit it with sbatch', () => {
 test('without GNET_TOKEN it stops with one line saying how to set one', () => {
   const r = run([], { ...JOB, GNET_TOKEN: '' });
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^gnet\.sbatch: GNET_TOKEN is not set: export a shared secret before sbatch \(e\.g\. export GNET_TOKEN=\$\(openssl rand -hex 32\)\); [^\n]*\n$/);
+  assert.match(
+    r.stderr,
+    /^gnet\.sbatch: GNET_TOKEN is not set: export a shared secret before sbatch \(e\.g\. export GNET_TOKEN=\$\(openssl rand -hex 32\)\); [^\n]*\n$/,
+  );
 });
 
 test('GNET_HOME that is not a checkout is named', () => {
   const r = run([], { ...JOB, GNET_HOME: '/nonexistent' });
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^gnet\.sbatch: GNET_HOME=\/nonexistent is not a checkout of this project \(no apps\/coordinator\/src\/main\.ts\)[^\n]*\n$/);
+  assert.match(
+    r.stderr,
+    /^gnet\.sbatch: GNET_HOME=\/nonexistent is not a checkout of this project \(no apps\/coordinator\/src\/main\.ts\)[^\n]*\n$/,
+  );
 });
 
 test('coordinator flags the script sets itself are refused, each naming what to change instead', () => {
@@ -55,7 +65,8 @@ test('coordinator flags the script sets itself are refused, each naming what to 
 
 test('gnet.sbatch passes shellcheck', async (t) => {
   const shellcheck = await findOnPath('shellcheck', process.env['PATH'] ?? '');
-  if (!requireOrSkip(t, shellcheck === null ? 'checking gnet.sbatch needs `shellcheck` on PATH (apt-get install shellcheck)' : null)) return;
+  if (!requireOrSkip(t, shellcheck === null ? 'checking gnet.sbatch needs `shellcheck` on PATH (apt-get install shellcheck)' : null))
+    return;
   const r = spawnSync(shellcheck!, [SCRIPT], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
 });

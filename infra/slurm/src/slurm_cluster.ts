@@ -84,7 +84,10 @@ export async function startSlurmCluster(o: { nodes: readonly string[]; cpusPerNo
   const start = (host: string, name: string, command: string, args: readonly string[], utsName?: string): Daemon => {
     // `unshare --uts` and `sh -c 'hostname ... && exec ...'` exec in turn: the child's pid stays the daemon's.
     const argv = utsName === undefined ? [...args] : ['--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', utsName, command, ...args];
-    const child = network.spawn(host, utsName === undefined ? command : 'unshare', argv, { env: clientEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = network.spawn(host, utsName === undefined ? command : 'unshare', argv, {
+      env: clientEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const daemon: Daemon = { name, child, output: '', exited: false };
     const keep = (chunk: string): void => void (daemon.output = (daemon.output + chunk).slice(-OUTPUT_TAIL_CHARS));
     child.stdout!.setEncoding('utf8').on('data', keep);
@@ -99,7 +102,8 @@ export async function startSlurmCluster(o: { nodes: readonly string[]; cpusPerNo
       const dead = watched.find((d) => d.exited);
       if (dead !== undefined) throw new Error(`${dead.name} exited while waiting for ${what}: ${dead.output.slice(-1500)}`);
       if (await ready().catch(() => false)) return;
-      if (Date.now() > deadline) throw new Error(`${what} within ${READY_TIMEOUT_MS} ms; ${watched.map((d) => `${d.name}: ${d.output.slice(-600)}`).join('\n')}`);
+      if (Date.now() > deadline)
+        throw new Error(`${what} within ${READY_TIMEOUT_MS} ms; ${watched.map((d) => `${d.name}: ${d.output.slice(-600)}`).join('\n')}`);
       await sleep(POLL_MS);
     }
   };
@@ -137,7 +141,16 @@ export async function startSlurmCluster(o: { nodes: readonly string[]; cpusPerNo
     await chmod(mungeDir, 0o711);
     await writeFile(join(mungeDir, 'munge.key'), randomBytes(1024), { mode: 0o400 });
     const socket = join(mungeDir, 'munge.socket');
-    await writeFile(conf, renderSlurmConf({ dir, controller: { name: 'ctl', address: controller.address }, nodes: nodes.map((n) => ({ name: n.name, address: n.address })), cpusPerNode: o.cpusPerNode, mungeSocket: socket }));
+    await writeFile(
+      conf,
+      renderSlurmConf({
+        dir,
+        controller: { name: 'ctl', address: controller.address },
+        nodes: nodes.map((n) => ({ name: n.name, address: n.address })),
+        cpusPerNode: o.cpusPerNode,
+        mungeSocket: socket,
+      }),
+    );
     await writeFile(join(dir, 'gres.conf'), renderGresConf());
 
     const munged = start('ctl', 'munged', 'munged', [
@@ -151,7 +164,10 @@ export async function startSlurmCluster(o: { nodes: readonly string[]; cpusPerNo
     await waitUntil('munged to create its socket', () => Promise.resolve(existsSync(socket)), [munged]);
     // -c: start from empty state (there is none; it also silences the "no state file" recovery).
     const slurmctld = start('ctl', 'slurmctld', 'slurmctld', ['-D', '-c', '-f', conf], 'ctl');
-    await waitUntil('slurmctld to answer `scontrol ping`', async () => /\bUP\b/.test(await client('scontrol', ['ping'])), [munged, slurmctld]);
+    await waitUntil('slurmctld to answer `scontrol ping`', async () => /\bUP\b/.test(await client('scontrol', ['ping'])), [
+      munged,
+      slurmctld,
+    ]);
     const slurmds = nodes.map((n) => start(n.name, `slurmd on ${n.name}`, 'slurmd', ['-D', '-N', n.name, '-f', conf], n.name));
     await waitUntil(
       `every node idle in sinfo`,
@@ -190,13 +206,18 @@ export async function startSlurmCluster(o: { nodes: readonly string[]; cpusPerNo
       for (;;) {
         const record = await job(id);
         if (jobEnded(record)) return record;
-        if (Date.now() > deadline) throw new Error(`job ${id} did not end within ${timeoutMs} ms: JobState=${record['JobState'] ?? '?'} Reason=${record['Reason'] ?? '?'}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `job ${id} did not end within ${timeoutMs} ms: JobState=${record['JobState'] ?? '?'} Reason=${record['Reason'] ?? '?'}`,
+          );
         await sleep(POLL_MS);
       }
     },
     async logTails() {
       const files = ['slurmctld.log', ...o.nodes.map((n) => `slurmd-${n}.log`)];
-      const tails = await Promise.all(files.map(async (f) => `--- ${f}\n${(await readFile(join(dir, 'log', f), 'utf8').catch(() => '')).slice(-1500)}`));
+      const tails = await Promise.all(
+        files.map(async (f) => `--- ${f}\n${(await readFile(join(dir, 'log', f), 'utf8').catch(() => '')).slice(-1500)}`),
+      );
       return tails.join('\n');
     },
     stop,

@@ -6,7 +6,17 @@
 export type JobRecord = Readonly<Record<string, string>>;
 
 /** Job states after which nothing of the job runs any more (squeue(1), JOB STATE CODES). */
-const FINAL_STATES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE']);
+const FINAL_STATES = new Set([
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TIMEOUT',
+  'NODE_FAIL',
+  'OUT_OF_MEMORY',
+  'PREEMPTED',
+  'BOOT_FAIL',
+  'DEADLINE',
+]);
 
 /** Fields of one `scontrol show job -o` line; a later duplicate key keeps the first value. */
 export function parseJobRecord(line: string): JobRecord {

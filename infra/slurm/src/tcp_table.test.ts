@@ -17,7 +17,7 @@ test('parseEstablished keeps established connections (st 01) and decodes address
   assert.equal(connectionKey(connections[0]!), '10.64.0.2:45298 -> 10.64.0.3:41396');
 });
 
-test('establishedIn reads this process\'s namespace, and nothing for a process that is gone', async () => {
+test("establishedIn reads this process's namespace, and nothing for a process that is gone", async () => {
   assert.ok(Array.isArray(await establishedIn(process.pid)));
   assert.deepEqual(await establishedIn(2 ** 22 + 1), []);
 });

@@ -22,11 +22,7 @@ export function abortReason(signal: AbortSignal): string {
  * cleanup function, called once whichever way the wait ends (timeout, abort or settle), e.g. to
  * unregister a waiter.
  */
-export function boundedWait<T>(
-  peerRank: number,
-  options: WaitOptions,
-  start: (settle: Settle<T>) => (() => void) | void,
-): Promise<T> {
+export function boundedWait<T>(peerRank: number, options: WaitOptions, start: (settle: Settle<T>) => (() => void) | void): Promise<T> {
   const { signal, timeoutMs } = options;
   if (signal?.aborted === true) return Promise.reject(new RoundAbortedError(options.round, abortReason(signal)));
   return new Promise<T>((resolve, reject) => {
@@ -45,7 +41,8 @@ export function boundedWait<T>(
       if (finish()) reject(new RoundAbortedError(options.round, abortReason(signal!)));
     };
     const timer = setTimeout(() => {
-      if (finish()) reject(new CollectiveTimeoutError({ peerRank, operation: options.operation, round: options.round }, performance.now() - startedMs));
+      if (finish())
+        reject(new CollectiveTimeoutError({ peerRank, operation: options.operation, round: options.round }, performance.now() - startedMs));
     }, timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     cleanup = start({

@@ -37,10 +37,7 @@ export interface BucketAllReduce {
  * handed to the others (so their pending waits end at once) and its error is thrown once every
  * loop has stopped: nothing touches the caller's buffers after this returns.
  */
-export async function runLoops(
-  outer: AbortSignal | undefined,
-  start: (signal: AbortSignal) => Promise<void>[],
-): Promise<void> {
+export async function runLoops(outer: AbortSignal | undefined, start: (signal: AbortSignal) => Promise<void>[]): Promise<void> {
   const inner = new AbortController();
   const signal = outer === undefined ? inner.signal : AbortSignal.any([outer, inner.signal]);
   let failed = false;

@@ -23,26 +23,48 @@ test('planBuckets is deterministic, contiguous and covers every element', () => 
   const sizes = Array.from({ length: 60 }, (_, i) => ((i * 7919) % 5000) + 1);
   const a = planBuckets(sizes, 16_000);
   assert.deepEqual(a, planBuckets([...sizes], 16_000));
-  checkBucketLayout(a, sizes.reduce((x, y) => x + y, 0));
+  checkBucketLayout(
+    a,
+    sizes.reduce((x, y) => x + y, 0),
+  );
   for (const b of a) assert.ok(b.length * 4 <= 16_000 || sizes.includes(b.length), `bucket ${b.bucket} exceeds the cap`);
-  assert.equal(layoutElements(a), sizes.reduce((x, y) => x + y, 0));
+  assert.equal(
+    layoutElements(a),
+    sizes.reduce((x, y) => x + y, 0),
+  );
 });
 
 test('planBuckets rejects bad arguments with CollectiveConfigError', () => {
-  assert.throws(() => planBuckets([1, 0, 3], 64), (err: unknown) => {
-    assert.ok(err instanceof CollectiveConfigError);
-    assert.equal(err.code, 'COLLECTIVE_CONFIG');
-    assert.equal(err.message, 'planBuckets `paramSizes[1]` must be a positive integer, but got 0');
-    return true;
+  assert.throws(
+    () => planBuckets([1, 0, 3], 64),
+    (err: unknown) => {
+      assert.ok(err instanceof CollectiveConfigError);
+      assert.equal(err.code, 'COLLECTIVE_CONFIG');
+      assert.equal(err.message, 'planBuckets `paramSizes[1]` must be a positive integer, but got 0');
+      return true;
+    },
+  );
+  assert.throws(() => planBuckets([1], 3), {
+    name: 'CollectiveConfigError',
+    message: 'planBuckets `bucketBytes` must be an integer >= 4, but got 3',
   });
-  assert.throws(() => planBuckets([1], 3), { name: 'CollectiveConfigError', message: 'planBuckets `bucketBytes` must be an integer >= 4, but got 3' });
-  assert.throws(() => planBuckets([], 64), { name: 'CollectiveConfigError', message: 'planBuckets `paramSizes` must list at least one parameter, but is empty' });
+  assert.throws(() => planBuckets([], 64), {
+    name: 'CollectiveConfigError',
+    message: 'planBuckets `paramSizes` must list at least one parameter, but is empty',
+  });
 });
 
 test('checkBucketLayout names the first broken bucket', () => {
-  assert.throws(() => checkBucketLayout([]), { code: 'COLLECTIVE_CONFIG', message: 'Bucket layout must have at least one bucket, but is empty' });
+  assert.throws(() => checkBucketLayout([]), {
+    code: 'COLLECTIVE_CONFIG',
+    message: 'Bucket layout must have at least one bucket, but is empty',
+  });
   assert.throws(
-    () => checkBucketLayout([{ bucket: 0, offset: 0, length: 4 }, { bucket: 1, offset: 5, length: 4 }]),
+    () =>
+      checkBucketLayout([
+        { bucket: 0, offset: 0, length: 4 },
+        { bucket: 1, offset: 5, length: 4 },
+      ]),
     { code: 'COLLECTIVE_CONFIG', message: 'buckets[1].offset must be 4 (buckets are contiguous), but got 5' },
   );
   assert.throws(() => checkBucketLayout([{ bucket: 1, offset: 0, length: 4 }]), { message: 'buckets[0].bucket must be 0, but got 1' });

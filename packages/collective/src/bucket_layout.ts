@@ -70,8 +70,6 @@ export function checkBucketLayout(buckets: readonly Bucket[], totalElements?: nu
     offset += b.length;
   });
   if (totalElements !== undefined && offset !== totalElements) {
-    throw new CollectiveConfigError(
-      `Bucket layout must cover the ${totalElements} gradient elements, but covers ${offset}`,
-    );
+    throw new CollectiveConfigError(`Bucket layout must cover the ${totalElements} gradient elements, but covers ${offset}`);
   }
 }

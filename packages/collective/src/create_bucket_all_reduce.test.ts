@@ -20,7 +20,12 @@ test('createBucketAllReduce builds the algorithm welcome.allReduce names, with i
     { ...ring.settings },
     { chunkBytes: 1024, wireDtype: 'bfloat16', timeoutMs: 500, sendBuffers: 2, chunkElements: 512, maxFrameBytes: 1056 },
   );
-  const star = createBucketAllReduce({ config: { algorithm: 'star', chunkBytes: 64, wireDtype: 'float32' }, transport: hub.endpoint(0), rank: 0, worldSize: 2 });
+  const star = createBucketAllReduce({
+    config: { algorithm: 'star', chunkBytes: 64, wireDtype: 'float32' },
+    transport: hub.endpoint(0),
+    rank: 0,
+    worldSize: 2,
+  });
   assert.ok(star instanceof StarAllReduce);
   assert.equal(star.settings.chunkElements, 16);
   assert.equal(star.settings.timeoutMs, 120_000);

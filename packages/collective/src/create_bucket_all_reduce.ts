@@ -24,7 +24,8 @@ export interface CreateBucketAllReduceOptions {
  * A `RingAllReduce` or `StarAllReduce` for `config`.
  *
  * @example
- * const reducer = new GradientReducer({ algorithm: createBucketAllReduce({ config: welcome.allReduce, transport, rank, worldSize }), buckets: welcome.buckets });
+ * const reducer = new GradientReducer({ algorithm: createBucketAllReduce({ config: welcome.allReduce, transport, rank, worldSize }),
+ *   buckets: welcome.buckets });
  */
 export function createBucketAllReduce(options: CreateBucketAllReduceOptions): BucketAllReduce {
   const { config, ...rest } = options;

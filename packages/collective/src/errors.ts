@@ -96,7 +96,9 @@ export class BadFrameError extends CollectiveError {
   readonly protocolError: ProtocolError;
 
   constructor(site: WaitSite, protocolError: ProtocolError) {
-    super(`Rank ${site.peerRank} sent a malformed frame during ${during(site)} (${protocolError.code}): ${protocolError.message}`, { cause: protocolError });
+    super(`Rank ${site.peerRank} sent a malformed frame during ${during(site)} (${protocolError.code}): ${protocolError.message}`, {
+      cause: protocolError,
+    });
     this.peerRank = site.peerRank;
     this.operation = site.operation;
     this.round = site.round;

@@ -45,7 +45,9 @@ test('misuse is a CollectiveUsageError naming the problem', async () => {
   });
   assert.throws(() => reducer.reduceBucket(flat, 2, 1), { message: 'GradientReducer.reduceBucket `bucket` must be in [0, 2), but got 2' });
   await reducer.reduceBucket(flat, 1, 1);
-  assert.throws(() => reducer.reduceBucket(flat, 1, 1), { message: 'GradientReducer.reduceBucket: bucket 1 was already handed over in round 1' });
+  assert.throws(() => reducer.reduceBucket(flat, 1, 1), {
+    message: 'GradientReducer.reduceBucket: bucket 1 was already handed over in round 1',
+  });
   assert.throws(() => reducer.reduceBucket(flat, 0, 2), {
     message: 'GradientReducer.reduceBucket: round 2 cannot start before round 1 is flushed',
   });

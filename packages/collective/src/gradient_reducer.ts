@@ -125,9 +125,7 @@ export class GradientReducer {
 
   private startRound(round: number): void {
     if (this.inProgress) {
-      throw new CollectiveUsageError(
-        `GradientReducer.reduceBucket: round ${round} cannot start before round ${this.round} is flushed`,
-      );
+      throw new CollectiveUsageError(`GradientReducer.reduceBucket: round ${round} cannot start before round ${this.round} is flushed`);
     }
     this.round = round;
     this.inProgress = true;

@@ -32,12 +32,7 @@ export {
 export { DEFAULT_REFUSAL_LOG_INTERVAL_MS, RefusalLog, type RefusalLogger, type RefusalLogOptions } from './refusal_log.js';
 export { clientTlsOptions, describeTlsTrustError, type TrustedCa } from './tls_client.js';
 export { readPemFile, readServerTls } from './tls_files.js';
-export {
-  WsPeerListener,
-  type AcceptedPeer,
-  type PeerAcceptance,
-  type WsPeerListenerOptions,
-} from './ws_peer_listener.js';
+export { WsPeerListener, type AcceptedPeer, type PeerAcceptance, type WsPeerListenerOptions } from './ws_peer_listener.js';
 export {
   acceptStarWorkers,
   connectRing,

@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  CollectiveTimeoutError,
-  CollectiveUsageError,
-  PeerLostError,
-  RoundAbortedError,
-  TransportClosedError,
-} from './errors.js';
+import { CollectiveTimeoutError, CollectiveUsageError, PeerLostError, RoundAbortedError, TransportClosedError } from './errors.js';
 import { MemoryHub } from './memory_transport.js';
 import type { WaitOptions } from './transport.js';
 
@@ -36,7 +30,10 @@ test('a recv that waits too long fails with CollectiveTimeoutError naming peer, 
   const err = await hub
     .endpoint(0)
     .recv(1, wait('ring reduce-scatter recv', 30))
-    .then(() => null, (e: unknown) => e);
+    .then(
+      () => null,
+      (e: unknown) => e,
+    );
   assert.ok(err instanceof CollectiveTimeoutError);
   assert.equal(err.code, 'COLLECTIVE_TIMEOUT');
   assert.equal(err.peerRank, 1);
@@ -105,5 +102,8 @@ test('a peer rank out of range or our own is a usage error', () => {
     name: 'CollectiveUsageError',
     message: 'star recv: `peerRank` must be another rank in [0, 2) than 0, but got 0',
   });
-  assert.throws(() => new MemoryHub(0), { name: 'CollectiveConfigError', message: 'MemoryHub `size` must be a positive integer, but got 0' });
+  assert.throws(() => new MemoryHub(0), {
+    name: 'CollectiveConfigError',
+    message: 'MemoryHub `size` must be a positive integer, but got 0',
+  });
 });

@@ -31,7 +31,11 @@ interface Guarded {
 
 async function guardedServer(limits: Partial<PreauthLimits>, server: Server = createServer()): Promise<Guarded> {
   const warned: Warned[] = [];
-  const guard = new PreauthGuard({ limits, log: { warn: (fields, msg) => warned.push({ fields, msg }) }, refusalLog: { intervalMs: 60_000 } });
+  const guard = new PreauthGuard({
+    limits,
+    log: { warn: (fields, msg) => warned.push({ fields, msg }) },
+    refusalLog: { intervalMs: 60_000 },
+  });
   guard.attach(server);
   const admitted: Socket[] = [];
   server.on('connection', (socket: Socket) => {
@@ -102,7 +106,10 @@ test('the per-address cap resets connections beyond it at once; other addresses 
     // The three beyond the cap are reset right away, long before any deadline.
     const refusedMs = await Promise.all(flood.slice(3).map((c) => c.closed));
     for (const ms of refusedMs) assert.ok(ms < 2000, `refused after ${ms} ms`);
-    assert.deepEqual(flood.slice(0, 3).map((c) => c.closedAfterMs()), [null, null, null]);
+    assert.deepEqual(
+      flood.slice(0, 3).map((c) => c.closedAfterMs()),
+      [null, null, null],
+    );
 
     // Another host: two more fit (total 5), the third is over the total cap.
     const other: Client[] = [];

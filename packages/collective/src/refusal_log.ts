@@ -54,7 +54,10 @@ export class RefusalLog {
     this.topRemotes = options.topRemotes ?? 5;
   }
 
-  /** Records one refusal with `code` of a connection from `remote`; logs it under `msg` with `fields` if it is the first of its code in this interval. */
+  /**
+   * Records one refusal with `code` of a connection from `remote`; logs it under `msg` with `fields` if it is the first of its code in this
+   * interval.
+   */
   record(code: string, remote: string, msg: string, fields: Record<string, unknown> = {}): void {
     this.counts.set(code, (this.counts.get(code) ?? 0) + 1);
     if (this.log === null) return;
@@ -90,7 +93,10 @@ export class RefusalLog {
         .sort((a, b) => b[1] - a[1])
         .slice(0, this.topRemotes)
         .map(([remote, refused]) => ({ remote, refused }));
-      this.log.warn({ intervalMs: this.intervalMs, refused: Object.fromEntries(this.byCode), total: this.total, topRemotes }, 'more connections refused');
+      this.log.warn(
+        { intervalMs: this.intervalMs, refused: Object.fromEntries(this.byCode), total: this.total, topRemotes },
+        'more connections refused',
+      );
     }
     this.shown.clear();
     this.byCode.clear();

@@ -45,7 +45,10 @@ test('ring results on random floats are bit-identical on every rank and follow t
 });
 
 test('ring with fp16 / bf16 on the wire stays within tolerance and bit-identical across ranks', async () => {
-  for (const [wireDtype, relTol] of [['float16', 4e-3], ['bfloat16', 3e-2]] as const) {
+  for (const [wireDtype, relTol] of [
+    ['float16', 4e-3],
+    ['bfloat16', 3e-2],
+  ] as const) {
     const worldSize = 4;
     const length = 5003;
     const buckets = planBuckets([2000, 3003], 8000);
@@ -96,7 +99,14 @@ test('a rank that never shows up makes the others fail within their timeout, nev
   const grads = Array.from({ length: worldSize }, (_, r) => integerGradient(r, 1000));
   const { reducers } = ringGroup({ worldSize, buckets, chunkBytes: 64, timeoutMs: 150 });
   const started = performance.now();
-  const errors = await Promise.all([0, 1].map((rank) => reducers[rank]!.allReduce(grads[rank]!, { round: 9 }).then(() => null, (e: unknown) => e)));
+  const errors = await Promise.all(
+    [0, 1].map((rank) =>
+      reducers[rank]!.allReduce(grads[rank]!, { round: 9 }).then(
+        () => null,
+        (e: unknown) => e,
+      ),
+    ),
+  );
   assert.ok(performance.now() - started < 2000);
   for (const err of errors) assert.ok(err instanceof CollectiveTimeoutError || err instanceof PeerLostError, String(err));
   const timeout = errors.find((e) => e instanceof CollectiveTimeoutError);
@@ -116,7 +126,9 @@ test('a garbage frame fails the round with BadFrameError naming its sender and c
   const { hub, ring } = loneRing();
   const bucket = { bucket: 0, offset: 0, length: 8 };
   const running = ring.reduceBucket(new Float32Array(8), bucket, { round: 1 });
-  await hub.endpoint(1).send(0, new TextEncoder().encode('not a chunk frame: forty bytes long.....'), { timeoutMs: 100, operation: 'x', round: 1 });
+  await hub
+    .endpoint(1)
+    .send(0, new TextEncoder().encode('not a chunk frame: forty bytes long.....'), { timeoutMs: 100, operation: 'x', round: 1 });
   await assert.rejects(running, (err: unknown) => {
     assert.ok(err instanceof BadFrameError);
     assert.equal(err.code, 'COLLECTIVE_BAD_FRAME');
@@ -146,9 +158,17 @@ test('a chunk of the wrong bucket fails with BadFrameError (PROTO_UNEXPECTED) na
   const peer = hub.endpoint(1);
   const w = { timeoutMs: 100, operation: 'x', round: 5 };
   // A late frame of round 4 first: dropped, not an error.
-  let n = encodeChunkInto(frame, { type: 'gradChunk', round: 4, bucket: 0, chunk: 0, offset: 4, dtype: 'float32', rank: 1 }, new Float32Array(4));
+  let n = encodeChunkInto(
+    frame,
+    { type: 'gradChunk', round: 4, bucket: 0, chunk: 0, offset: 4, dtype: 'float32', rank: 1 },
+    new Float32Array(4),
+  );
   await peer.send(0, frame.subarray(0, n), w);
-  n = encodeChunkInto(frame, { type: 'gradChunk', round: 5, bucket: 3, chunk: 0, offset: 0, dtype: 'float32', rank: 1 }, new Float32Array(4));
+  n = encodeChunkInto(
+    frame,
+    { type: 'gradChunk', round: 5, bucket: 3, chunk: 0, offset: 0, dtype: 'float32', rank: 1 },
+    new Float32Array(4),
+  );
   const running = ring.reduceBucket(new Float32Array(8), bucket, { round: 5 });
   await peer.send(0, frame.subarray(0, n), w);
   await assert.rejects(running, (err: unknown) => {

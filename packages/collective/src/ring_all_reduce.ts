@@ -26,15 +26,7 @@ import { checkBucketCall, runLoops, type BucketAllReduce, type BucketContext } f
 import { checkRank, resolveChunkSettings, type ChunkOptions, type ChunkSettings } from './chunk_settings.js';
 import { expectChunk, recvChunk, type ReceiveStats } from './chunk_receiver.js';
 import { BadFrameError, CollectiveError, CollectiveUsageError, RoundAbortedError } from './errors.js';
-import {
-  chunksIn,
-  ringNeighbours,
-  ringPosition,
-  ringRecvSegment,
-  ringSendSegment,
-  ringSteps,
-  segmentStart,
-} from './ring_schedule.js';
+import { chunksIn, ringNeighbours, ringPosition, ringRecvSegment, ringSendSegment, ringSteps, segmentStart } from './ring_schedule.js';
 import { SendBufferPool } from './send_buffer_pool.js';
 import type { Transport, WaitOptions } from './transport.js';
 

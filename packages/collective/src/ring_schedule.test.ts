@@ -12,8 +12,14 @@ test('segments cover [0, length) with sizes differing by at most one, empty when
       assert.ok(sizes.every((s) => s >= 0));
     }
   }
-  assert.deepEqual([0, 1, 2, 3, 4].map((k) => segmentStart(2, 4, k)), [0, 1, 2, 2, 2]);
-  assert.deepEqual([0, 1, 2, 3].map((k) => segmentStart(10, 3, k)), [0, 4, 7, 10]);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4].map((k) => segmentStart(2, 4, k)),
+    [0, 1, 2, 2, 2],
+  );
+  assert.deepEqual(
+    [0, 1, 2, 3].map((k) => segmentStart(10, 3, k)),
+    [0, 4, 7, 10],
+  );
 });
 
 test('data flows to rank - 1; each step forwards what the previous step received', () => {

@@ -35,5 +35,8 @@ test('a failed send fails the next acquire and drain; renew replaces buffers the
 });
 
 test('bad sizes are configuration errors', () => {
-  assert.throws(() => new SendBufferPool(0, 8), { name: 'CollectiveConfigError', message: 'SendBufferPool `count` must be a positive integer, but got 0' });
+  assert.throws(() => new SendBufferPool(0, 8), {
+    name: 'CollectiveConfigError',
+    message: 'SendBufferPool `count` must be a positive integer, but got 0',
+  });
 });

@@ -71,9 +71,17 @@ test('a worker dying mid-round fails the hub with PeerLostError; aborting the ro
     wrap: (rank, transport, hub) => (rank === 1 ? dieAfter(transport, 'send', 5, () => hub.kill(1)) : transport),
   });
   const started = performance.now();
-  const workers = [0, 2].map((rank) => reducers[rank]!.allReduce(grads[rank]!, { round: 4 }).then(() => null, (e: unknown) => e));
+  const workers = [0, 2].map((rank) =>
+    reducers[rank]!.allReduce(grads[rank]!, { round: 4 }).then(
+      () => null,
+      (e: unknown) => e,
+    ),
+  );
   void reducers[1]!.allReduce(grads[1]!, { round: 4 }).catch(() => undefined);
-  const hubResult = starHub.reduceRound(4).then(() => null, (e: unknown) => e);
+  const hubResult = starHub.reduceRound(4).then(
+    () => null,
+    (e: unknown) => e,
+  );
   const hubError = await hubResult;
   assert.ok(hubError instanceof PeerLostError, String(hubError));
   assert.equal(hubError.peerRank, 1);
@@ -95,9 +103,17 @@ test('the hub refuses chunks that disagree across ranks or fall outside the layo
   const frame = new Uint8Array(chunkFrameBytes(8, 'float32'));
   const w = { timeoutMs: 100, operation: 'x', round: 1 };
   const running = starHub.reduceRound(1);
-  let n = encodeChunkInto(frame, { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float32', rank: 0 }, new Float32Array(8));
+  let n = encodeChunkInto(
+    frame,
+    { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float32', rank: 0 },
+    new Float32Array(8),
+  );
   await hub.endpoint(0).send(2, frame.subarray(0, n), w);
-  n = encodeChunkInto(frame, { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float16', rank: 1 }, new Float32Array(8));
+  n = encodeChunkInto(
+    frame,
+    { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float16', rank: 1 },
+    new Float32Array(8),
+  );
   await hub.endpoint(1).send(2, frame.subarray(0, n), w);
   await assert.rejects(running, (err: unknown) => {
     assert.ok(err instanceof BadFrameError);
@@ -112,14 +128,19 @@ test('the hub refuses chunks that disagree across ranks or fall outside the layo
     return true;
   });
   const again = starHub.reduceRound(2);
-  n = encodeChunkInto(frame, { type: 'gradChunk', round: 2, bucket: 5, chunk: 0, offset: 0, dtype: 'float32', rank: 0 }, new Float32Array(8));
+  n = encodeChunkInto(
+    frame,
+    { type: 'gradChunk', round: 2, bucket: 5, chunk: 0, offset: 0, dtype: 'float32', rank: 0 },
+    new Float32Array(8),
+  );
   await hub.endpoint(0).send(2, frame.subarray(0, n), { ...w, round: 2 });
   await hub.endpoint(1).send(2, frame.subarray(0, n), { ...w, round: 2 });
   await assert.rejects(again, {
     name: 'BadFrameError',
     code: 'COLLECTIVE_BAD_FRAME',
     peerRank: 0,
-    message: 'Rank 0 sent a malformed frame during star hub recv in round 2 (PROTO_UNEXPECTED): got gradChunk of bucket 5, but the layout has 1 buckets',
+    message:
+      'Rank 0 sent a malformed frame during star hub recv in round 2 (PROTO_UNEXPECTED): got gradChunk of bucket 5, but the layout has 1 buckets',
   });
 });
 

@@ -69,7 +69,15 @@ export class StarAllReduce implements BucketAllReduce {
   private async sendLoop(data: Float32Array, bucket: Bucket, round: number, signal: AbortSignal): Promise<void> {
     const { chunkElements, timeoutMs, wireDtype } = this.settings;
     const wait: WaitOptions = { timeoutMs, operation: 'star send', round, signal };
-    const header: ChunkHeaderInit = { type: 'gradChunk', round, bucket: bucket.bucket, chunk: 0, offset: 0, dtype: wireDtype, rank: this.rank };
+    const header: ChunkHeaderInit = {
+      type: 'gradChunk',
+      round,
+      bucket: bucket.bucket,
+      chunk: 0,
+      offset: 0,
+      dtype: wireDtype,
+      rank: this.rank,
+    };
     const chunks = chunksIn(data.length, chunkElements);
     for (let c = 0; c < chunks; c += 1) {
       header.chunk = c;
@@ -84,7 +92,16 @@ export class StarAllReduce implements BucketAllReduce {
   private async recvLoop(data: Float32Array, bucket: Bucket, round: number, signal: AbortSignal): Promise<void> {
     const { chunkElements, timeoutMs, wireDtype, maxFrameBytes } = this.settings;
     const wait: WaitOptions = { timeoutMs, operation: 'star recv', round, signal };
-    const header = { type: 'reducedChunk' as const, round, bucket: bucket.bucket, chunk: 0, offset: 0, count: 0, dtype: wireDtype, rank: this.hub };
+    const header = {
+      type: 'reducedChunk' as const,
+      round,
+      bucket: bucket.bucket,
+      chunk: 0,
+      offset: 0,
+      count: 0,
+      dtype: wireDtype,
+      rank: this.hub,
+    };
     const chunks = chunksIn(data.length, chunkElements);
     for (let c = 0; c < chunks; c += 1) {
       header.chunk = c;

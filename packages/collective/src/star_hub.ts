@@ -105,9 +105,7 @@ export class StarHub {
     const reduced: ChunkHeaderInit = { type: 'reducedChunk', round, bucket: 0, chunk: 0, offset: 0, dtype: wireDtype, rank: this.rank };
     this.nextChunk.fill(0);
     for (let t = 0; t < this.totalChunks; t += 1) {
-      const chunks = await Promise.all(
-        ranks.map((r) => recvChunk(this.transport, r, recvWaits[r]!, maxFrameBytes, this.stats)),
-      );
+      const chunks = await Promise.all(ranks.map((r) => recvChunk(this.transport, r, recvWaits[r]!, maxFrameBytes, this.stats)));
       const header = this.checkChunks(chunks, round);
       const sums = this.sums.subarray(0, header.count);
       // Rank order, not arrival order: the sum is the same in every run.

@@ -14,7 +14,8 @@ export function readPemFile(path: string, what: string): string {
   } catch (err) {
     throw new CollectiveConfigError(`${what} '${path}' cannot be read: ${(err as Error).message}`);
   }
-  if (!text.includes('-----BEGIN ')) throw new CollectiveConfigError(`${what} '${path}' must be PEM text (-----BEGIN ...-----), but is not`);
+  if (!text.includes('-----BEGIN '))
+    throw new CollectiveConfigError(`${what} '${path}' must be PEM text (-----BEGIN ...-----), but is not`);
   return text;
 }
 
@@ -25,7 +26,9 @@ export function readServerTls(certFile: string, keyFile: string): TlsCredentials
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new CollectiveConfigError(`TLS certificate '${certFile}' and private key '${keyFile}' cannot be used together: ${(err as Error).message}`);
+    throw new CollectiveConfigError(
+      `TLS certificate '${certFile}' and private key '${keyFile}' cannot be used together: ${(err as Error).message}`,
+    );
   }
   return { cert, key };
 }

@@ -22,7 +22,10 @@ function ringReducers(
   const worldSize = transports.length;
   return transports.map(
     (transport, rank) =>
-      new GradientReducer({ algorithm: new RingAllReduce({ transport, rank, worldSize, chunkBytes, wireDtype, timeoutMs: 5000 }), buckets }),
+      new GradientReducer({
+        algorithm: new RingAllReduce({ transport, rank, worldSize, chunkBytes, wireDtype, timeoutMs: 5000 }),
+        buckets,
+      }),
   );
 }
 
@@ -31,7 +34,12 @@ test('ring over WebSocket: exact sums for N = 2, 3, 4, lengths below N and not d
     const group = await wsRing(worldSize);
     try {
       let round = 0;
-      for (const [length, chunkBytes] of [[1, 4], [3, 8], [10_007, 64], [10_007, 65_536]] as const) {
+      for (const [length, chunkBytes] of [
+        [1, 4],
+        [3, 8],
+        [10_007, 64],
+        [10_007, 65_536],
+      ] as const) {
         round += 1;
         const buckets = planBuckets([length], 1 << 30);
         const grads = Array.from({ length: worldSize }, (_, r) => integerGradient(r, length));
@@ -87,7 +95,10 @@ test('star over WebSocket: exact sums for N = 2, 3, 4 over several buckets and r
       const hub = new StarHub({ transport: group.transports[worldSize]!, worldSize, buckets, chunkBytes: 8192, timeoutMs: 5000 });
       const reducers = group.transports.slice(0, worldSize).map(
         (transport, rank) =>
-          new GradientReducer({ algorithm: new StarAllReduce({ transport, rank, worldSize, chunkBytes: 8192, timeoutMs: 5000 }), buckets }),
+          new GradientReducer({
+            algorithm: new StarAllReduce({ transport, rank, worldSize, chunkBytes: 8192, timeoutMs: 5000 }),
+            buckets,
+          }),
       );
       for (const round of [1, 2]) {
         const grads = Array.from({ length: worldSize }, (_, r) => integerGradient(r + round, length));
@@ -112,14 +123,13 @@ test('a rank whose process dies mid-round (connections cut) makes every other ra
     const buckets = planBuckets([length], 1 << 30);
     const grads = Array.from({ length: worldSize }, (_, r) => integerGradient(r, length));
     // Rank 2 is cut off (like a killed process: no close frame, code 1006) at its 5th chunk.
-    const transports = group.transports.map((t, rank) =>
-      rank === 2 ? dieAfter(t, 'recv', 5, () => group.transports[2]!.terminate()) : t,
-    );
+    const transports = group.transports.map((t, rank) => (rank === 2 ? dieAfter(t, 'recv', 5, () => group.transports[2]!.terminate()) : t));
     const reducers = ringReducers(transports, buckets, 32_768);
     const started = performance.now();
     const outcomes = await allReduceEverywhere(reducers, grads, 1);
     const ms = performance.now() - started;
-    for (const rank of [0, 1, 3]) assert.ok(outcomes[rank]!.error instanceof PeerLostError, `rank ${rank}: ${String(outcomes[rank]!.error)}`);
+    for (const rank of [0, 1, 3])
+      assert.ok(outcomes[rank]!.error instanceof PeerLostError, `rank ${rank}: ${String(outcomes[rank]!.error)}`);
     assert.ok(ms < 3000, `took ${ms} ms with a 5 s timeout`);
     const direct = outcomes[1]!.error as PeerLostError;
     assert.equal(direct.peerRank, 2);
@@ -129,7 +139,6 @@ test('a rank whose process dies mid-round (connections cut) makes every other ra
     await group.close();
   }
 });
-
 
 test('ring over WebSocket: a malformed chunk is blamed on the rank whose connection it came on, which is closed with 1002 and the protocol code', async () => {
   const worldSize = 2;
@@ -168,14 +177,21 @@ test('star over WebSocket: a chunk whose header claims another rank is blamed on
     const w = { timeoutMs: 1000, operation: 'test send', round: 1 };
     for (const sender of [0, 1]) {
       // Both headers say rank 0: rank 1 pretends to be rank 0.
-      const n = encodeChunkInto(frame, { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float32', rank: 0 }, new Float32Array(8));
+      const n = encodeChunkInto(
+        frame,
+        { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float32', rank: 0 },
+        new Float32Array(8),
+      );
       await group.transports[sender]!.send(worldSize, frame.subarray(0, n), w);
     }
     await assert.rejects(running, (err: unknown) => {
       assert.ok(err instanceof BadFrameError, String(err));
       assert.equal(err.peerRank, 1);
       assert.equal(err.protocolError.code, 'PROTO_UNEXPECTED');
-      assert.match(err.message, /^Rank 1 sent a malformed frame during star hub recv in round 1 \(PROTO_UNEXPECTED\): expected gradChunk \{.*from rank 1\}, but got gradChunk \{.*from rank 0\}$/);
+      assert.match(
+        err.message,
+        /^Rank 1 sent a malformed frame during star hub recv in round 1 \(PROTO_UNEXPECTED\): expected gradChunk \{.*from rank 1\}, but got gradChunk \{.*from rank 0\}$/,
+      );
       return true;
     });
   } finally {

@@ -140,7 +140,9 @@ export function dialPeer(options: DialPeerOptions): Promise<DialedPeer> {
       fail(
         untrusted === null
           ? new PeerLostError(site, `cannot connect: ${err.message}`)
-          : new CollectiveConfigError(`Peer listener ${url} (rank ${peerRank}): ${untrusted}; trust its CA with \`ca\` (worker flag --tls-ca)`),
+          : new CollectiveConfigError(
+              `Peer listener ${url} (rank ${peerRank}): ${untrusted}; trust its CA with \`ca\` (worker flag --tls-ca)`,
+            ),
       );
     });
     socket.once('close', (code) => fail(new PeerLostError(site, `closed with ${code} before the handshake finished`)));
@@ -173,7 +175,10 @@ export function dialPeer(options: DialPeerOptions): Promise<DialedPeer> {
         return;
       }
       try {
-        const message = decodeMessage(frame, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, expect: serverNonce === null ? ['challenge', 'error'] : ['peerWelcome', 'error'] });
+        const message = decodeMessage(frame, {
+          maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES,
+          expect: serverNonce === null ? ['challenge', 'error'] : ['peerWelcome', 'error'],
+        });
         if (message.type === 'error') {
           fail(refusedBy(url, peerRank, message.code, message.message));
         } else if (message.type === 'challenge') {
@@ -183,7 +188,9 @@ export function dialPeer(options: DialPeerOptions): Promise<DialedPeer> {
           const nonces = { serverNonce, clientNonce };
           const hello = { runId: options.hello.runId, generation: options.hello.generation, rank: options.hello.rank };
           const proof = peerHelloProof(token, nonces, hello);
-          socket.send(encodeMessage({ type: 'peerHello', protocolVersion: PROTOCOL_VERSION, ...hello, nonce: clientNonce, proof }), { binary: true });
+          socket.send(encodeMessage({ type: 'peerHello', protocolVersion: PROTOCOL_VERSION, ...hello, nonce: clientNonce, proof }), {
+            binary: true,
+          });
         } else if (message.type === 'peerWelcome') {
           checkPeerWelcomeProof(message, { serverNonce: serverNonce!, clientNonce: clientNonce! }, token);
           done();

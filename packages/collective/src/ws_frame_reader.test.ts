@@ -41,7 +41,9 @@ function clientFrames(data: Buffer): [number, Buffer][] {
 }
 
 /** A server that completes the opening and peer handshakes by hand, then gives `script` the socket. */
-async function rawServer(script: (socket: net.Socket, received: () => Buffer) => Promise<void>): Promise<{ url: string; done: Promise<void>; close: () => void }> {
+async function rawServer(
+  script: (socket: net.Socket, received: () => Buffer) => Promise<void>,
+): Promise<{ url: string; done: Promise<void>; close: () => void }> {
   let finish!: () => void;
   let fail!: (err: unknown) => void;
   const done = new Promise<void>((resolve, reject) => {
@@ -58,7 +60,9 @@ async function rawServer(script: (socket: net.Socket, received: () => Buffer) =>
       if (end < 0) return;
       const key = /sec-websocket-key: *(\S+)/i.exec(buffered.subarray(0, end).toString())![1]!;
       const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      );
       buffered = buffered.subarray(end + 4);
       upgraded = true;
       socket.write(frame(2, encodeMessage({ type: 'challenge', nonce: createNonce() })));
@@ -103,7 +107,10 @@ test('split headers, 16-bit lengths and fragmented messages arrive whole; pings 
   assert.deepEqual([...(await transport.recv(1, w))], [4, 5, 6]);
   assert.ok(Buffer.from(await transport.recv(1, w)).equals(big));
   await server.done;
-  await assert.rejects(transport.recv(1, w), { name: 'PeerLostError', message: 'Lost peer rank 1 during recv in round 1: closed by peer with 1001 bye' });
+  await assert.rejects(transport.recv(1, w), {
+    name: 'PeerLostError',
+    message: 'Lost peer rank 1 during recv in round 1: closed by peer with 1001 bye',
+  });
   await transport.close();
   server.close();
 });
@@ -120,7 +127,10 @@ test('a masked server frame is refused with 1002 and fails the peer', async () =
   const dialed = await dialPeer({ url: server.url, peerRank: 1, hello });
   const transport = new WsTransport({ rank: 0 });
   transport.attach(1, dialed.socket, 'dialed', dialed.takeEarlyFrames());
-  const err = await transport.recv(1, w).then(() => null, (e: unknown) => e);
+  const err = await transport.recv(1, w).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof PeerLostError);
   assert.equal(err.reason, "closed with 1002: we refused the peer's frames: a server must not mask its frames");
   await server.done;

@@ -34,7 +34,9 @@ async function rawClient(url: string): Promise<{ socket: WebSocket; messages: Me
   const socket = new WebSocket(url, { perMessageDeflate: false });
   const messages: Message[] = [];
   socket.on('message', (data: Buffer) => messages.push(decodeMessage(data)));
-  const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code: number, reason: Buffer) => resolve([code, reason.toString()])));
+  const closed = new Promise<[number, string]>((resolve) =>
+    socket.once('close', (code: number, reason: Buffer) => resolve([code, reason.toString()])),
+  );
   socket.on('error', () => undefined);
   await new Promise((resolve) => socket.once('open', resolve));
   return { socket, messages, closed };
@@ -56,8 +58,14 @@ test('the same secret on both sides: the dial resolves once each side proved its
 test('a dialer with the wrong secret is refused with PROTO_AUTH (error message, close 1008); no secret in any message', async () => {
   const listener = await WsPeerListener.listen({ token: 'ring-secret' });
   try {
-    const accepting = listener.accept({ runId: 'run', generation: 0, ranks: [3] }, 400).then(() => null, (e: unknown) => e);
-    const err = await dialPeer({ url: listener.url, peerRank: 4, hello, token: 'wrong-secret' }).then(() => null, (e: unknown) => e);
+    const accepting = listener.accept({ runId: 'run', generation: 0, ranks: [3] }, 400).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    const err = await dialPeer({ url: listener.url, peerRank: 4, hello, token: 'wrong-secret' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof ProtocolError);
     assert.equal(err.code, 'PROTO_AUTH');
     assert.equal(
@@ -66,7 +74,7 @@ test('a dialer with the wrong secret is refused with PROTO_AUTH (error message, 
     );
     assert.ok(!err.message.includes('ring-secret') && !err.message.includes('wrong-secret'));
     // Nothing unauthenticated reached the owner: accept times out.
-    assert.equal((await accepting as Error).name, 'CollectiveTimeoutError');
+    assert.equal(((await accepting) as Error).name, 'CollectiveTimeoutError');
   } finally {
     await listener.close();
   }
@@ -78,7 +86,15 @@ test('the raw refusal: challenge, then error PROTO_AUTH and close 1008 for a pro
     const client = await rawClient(listener.url);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(client.messages[0]?.type, 'challenge');
-    client.socket.send(encodeMessage({ type: 'peerHello', protocolVersion: PROTOCOL_VERSION, ...hello, nonce: new Uint8Array(32), proof: new Uint8Array(0) }));
+    client.socket.send(
+      encodeMessage({
+        type: 'peerHello',
+        protocolVersion: PROTOCOL_VERSION,
+        ...hello,
+        nonce: new Uint8Array(32),
+        proof: new Uint8Array(0),
+      }),
+    );
     assert.deepEqual(await client.closed, [1008, 'PROTO_AUTH']);
     assert.equal(client.messages[1]?.type === 'error' && client.messages[1].code, 'PROTO_AUTH');
   } finally {
@@ -91,7 +107,10 @@ test('a listener that cannot prove the secret is refused by the dialer with PROT
   const listener = await WsPeerListener.listen();
   try {
     const accepting = listener.accept({ runId: 'run', generation: 0, ranks: [3] }, 5000);
-    const err = await dialPeer({ url: listener.url, peerRank: 4, hello, token: 'ring-secret' }).then(() => null, (e: unknown) => e);
+    const err = await dialPeer({ url: listener.url, peerRank: 4, hello, token: 'ring-secret' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof ProtocolError);
     assert.equal(err.code, 'PROTO_AUTH');
     assert.equal(
@@ -100,9 +119,14 @@ test('a listener that cannot prove the secret is refused by the dialer with PROT
     );
     // The dialer told the listener why and closed with 1008.
     const [peer] = await accepting;
-    const closed = await new Promise<[number, string]>((resolve) => peer!.socket.once('close', (c: number, r: Buffer) => resolve([c, r.toString()])));
+    const closed = await new Promise<[number, string]>((resolve) =>
+      peer!.socket.once('close', (c: number, r: Buffer) => resolve([c, r.toString()])),
+    );
     assert.deepEqual(closed, [1008, 'PROTO_AUTH']);
-    assert.deepEqual(peer!.takeEarlyFrames().map((f) => decodeMessage(f).type), ['error']);
+    assert.deepEqual(
+      peer!.takeEarlyFrames().map((f) => decodeMessage(f).type),
+      ['error'],
+    );
   } finally {
     await listener.close();
   }
@@ -112,7 +136,15 @@ test('a peerHello of another protocol version is refused with PROTO_VERSION befo
   const listener = await WsPeerListener.listen({ token: 'ring-secret' });
   try {
     const client = await rawClient(listener.url);
-    const frame = Buffer.from(encodeMessage({ type: 'peerHello', protocolVersion: PROTOCOL_VERSION, ...hello, nonce: new Uint8Array(32), proof: new Uint8Array(0) }));
+    const frame = Buffer.from(
+      encodeMessage({
+        type: 'peerHello',
+        protocolVersion: PROTOCOL_VERSION,
+        ...hello,
+        nonce: new Uint8Array(32),
+        proof: new Uint8Array(0),
+      }),
+    );
     const at = frame.indexOf(Buffer.from('protocolVersion')) + 'protocolVersion'.length;
     frame[at] = 3;
     client.socket.send(frame);
@@ -132,7 +164,10 @@ test('a client that connects and says nothing is dropped after the handshake dea
     assert.deepEqual(await client.closed, [1008, 'PROTO_HANDSHAKE_TIMEOUT']);
     const waitedMs = performance.now() - started;
     assert.ok(waitedMs >= 190 && waitedMs < 3000, `closed after ${waitedMs} ms`);
-    assert.deepEqual(client.messages.map((m) => m.type), ['challenge', 'error']);
+    assert.deepEqual(
+      client.messages.map((m) => m.type),
+      ['challenge', 'error'],
+    );
     const error = client.messages[1];
     assert.equal(error?.type === 'error' && error.message, 'No peerHello within 200 ms of connecting');
   } finally {
@@ -173,7 +208,10 @@ test('a ring over wss:// with a self-signed certificate carries frames; a dialer
   try {
     assert.match(listener.url, /^wss:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(listener.tls, true);
-    const err = await dialPeer({ url: listener.url, peerRank: 4, hello, token: 'ring-secret' }).then(() => null, (e: unknown) => e);
+    const err = await dialPeer({ url: listener.url, peerRank: 4, hello, token: 'ring-secret' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof CollectiveConfigError);
     assert.equal(
       err.message,
@@ -207,26 +245,45 @@ test('a proven peerHello of another generation or rank is refused with PROTO_PEE
     const early = await rawClient(listener.url);
     await provenPeerHello(early, { runId: 'run', generation: 1, rank: 3 }, 'ring-secret');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.deepEqual(early.messages.map((m) => m.type), ['challenge']);
+    assert.deepEqual(
+      early.messages.map((m) => m.type),
+      ['challenge'],
+    );
     const accepting = listener.accept({ runId: 'run', generation: 2, ranks: [3] }, 5000);
     // Once the owner says generation 2, the early one (generation 1) is refused.
     assert.deepEqual(await early.closed, [1008, 'PROTO_PEER_MISMATCH']);
-    assert.deepEqual(early.messages.slice(1), [{ type: 'error', code: 'PROTO_PEER_MISMATCH', message: 'peerHello.generation must be 2 (this group), but got 1' }]);
+    assert.deepEqual(early.messages.slice(1), [
+      { type: 'error', code: 'PROTO_PEER_MISMATCH', message: 'peerHello.generation must be 2 (this group), but got 1' },
+    ]);
     // While accepting: the wrong rank is refused at once.
     const wrongRank = await rawClient(listener.url);
     await provenPeerHello(wrongRank, { runId: 'run', generation: 2, rank: 4 }, 'ring-secret');
     assert.deepEqual(await wrongRank.closed, [1008, 'PROTO_PEER_MISMATCH']);
-    assert.deepEqual(wrongRank.messages.map((m) => m.type), ['challenge', 'error']);
-    assert.equal(wrongRank.messages[1]?.type === 'error' && wrongRank.messages[1].message, 'peerHello.rank must be 3 (the left neighbour), but got 4');
+    assert.deepEqual(
+      wrongRank.messages.map((m) => m.type),
+      ['challenge', 'error'],
+    );
+    assert.equal(
+      wrongRank.messages[1]?.type === 'error' && wrongRank.messages[1].message,
+      'peerHello.rank must be 3 (the left neighbour), but got 4',
+    );
     // The right one still gets in.
-    const dialed = await dialPeer({ url: listener.url, peerRank: 4, hello: { runId: 'run', generation: 2, rank: 3 }, token: 'ring-secret' });
+    const dialed = await dialPeer({
+      url: listener.url,
+      peerRank: 4,
+      hello: { runId: 'run', generation: 2, rank: 3 },
+      token: 'ring-secret',
+    });
     const [accepted] = await accepting;
     dialed.socket.terminate();
     accepted!.socket.terminate();
     assert.equal(accepted!.rank, 3);
     // The worker's listener logs its refusals (the first of each code in full).
     const refused = lines.filter((l) => l['msg'] === 'peerHello refused');
-    assert.deepEqual(refused.map((l) => [l['code'], l['remote'], l['generation'], l['rank']]), [['PROTO_PEER_MISMATCH', '127.0.0.1', 1, 3]]);
+    assert.deepEqual(
+      refused.map((l) => [l['code'], l['remote'], l['generation'], l['rank']]),
+      [['PROTO_PEER_MISMATCH', '127.0.0.1', 1, 3]],
+    );
   } finally {
     await listener.close();
   }
@@ -255,7 +312,9 @@ function silentUpgrade(port: number): Promise<{ closed: Promise<number> }> {
     socket.on('error', () => undefined);
     socket.once('connect', () => {
       const key = randomBytes(16).toString('base64');
-      socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      socket.write(
+        `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
     });
     let head = '';
     socket.on('data', (chunk: Buffer) => {
@@ -267,7 +326,7 @@ function silentUpgrade(port: number): Promise<{ closed: Promise<number> }> {
   });
 }
 
-test('after the handshake deadline, a peer that never answers the close frame is dropped within REFUSAL_GRACE_MS, not after ws\'s 30 s', async () => {
+test("after the handshake deadline, a peer that never answers the close frame is dropped within REFUSAL_GRACE_MS, not after ws's 30 s", async () => {
   const listener = await WsPeerListener.listen({ token: 'ring-secret', handshakeTimeoutMs: 200 });
   try {
     const { closed } = await silentUpgrade(listener.port);
@@ -284,12 +343,14 @@ test('silent connections from one address are capped and dropped at the first-by
   try {
     const started = performance.now();
     const flood = await Promise.all(
-      Array.from({ length: 20 }, () =>
-        new Promise<number>((resolve) => {
-          const socket = connect({ port: listener.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
-          socket.on('error', () => undefined);
-          socket.once('close', () => resolve(performance.now() - started));
-        }),
+      Array.from(
+        { length: 20 },
+        () =>
+          new Promise<number>((resolve) => {
+            const socket = connect({ port: listener.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+            socket.on('error', () => undefined);
+            socket.once('close', () => resolve(performance.now() - started));
+          }),
       ),
     );
     // 16 reset at once, 4 at the first-byte deadline.
@@ -300,7 +361,10 @@ test('silent connections from one address are capped and dropped at the first-by
     const dialed = await dialPeer({ url: listener.url, peerRank: 4, hello, token: 'ring-secret' });
     await accepting;
     dialed.socket.terminate();
-    assert.deepEqual(lines.map((l) => l['code']), ['ADDRESS_LIMIT', 'FIRST_BYTE_TIMEOUT']);
+    assert.deepEqual(
+      lines.map((l) => l['code']),
+      ['ADDRESS_LIMIT', 'FIRST_BYTE_TIMEOUT'],
+    );
   } finally {
     await listener.close();
   }

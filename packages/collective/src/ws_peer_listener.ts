@@ -159,7 +159,9 @@ export class WsPeerListener {
         this.acceptance = null;
         const missing = expected.ranks.find((r) => acceptance?.found.has(r) !== true) ?? -1;
         for (const peer of acceptance?.found.values() ?? []) peer.socket.close(1001, 'accept timed out');
-        reject(new CollectiveTimeoutError({ peerRank: missing, operation: 'accept peerHello', round: null }, performance.now() - startedMs));
+        reject(
+          new CollectiveTimeoutError({ peerRank: missing, operation: 'accept peerHello', round: null }, performance.now() - startedMs),
+        );
       }, timeoutMs);
       this.acceptance = {
         ...expected,
@@ -265,7 +267,8 @@ export class WsPeerListener {
       }
     } catch (err) {
       this.held.delete(held);
-      if (err instanceof ProtocolError) this.refuseLogged(held.socket, err, held.remote, { rank: hello.rank, generation: hello.generation });
+      if (err instanceof ProtocolError)
+        this.refuseLogged(held.socket, err, held.remote, { rank: hello.rank, generation: hello.generation });
       else held.socket.terminate();
       return;
     }

@@ -58,7 +58,8 @@ export async function listenWsServer(options: WsServerOptions): Promise<WsServer
   const guard = options.guard ?? new PreauthGuard();
   // Our own HTTP(S) server in both cases (ws would create a plain one itself), so the guard sees
   // each TCP connection before TLS or HTTP does.
-  const http: Server = tls === null ? createHttpServer(upgradeRequired) : createHttpsServer({ cert: tls.cert, key: tls.key }, upgradeRequired);
+  const http: Server =
+    tls === null ? createHttpServer(upgradeRequired) : createHttpsServer({ cert: tls.cert, key: tls.key }, upgradeRequired);
   guard.attach(http);
   const server = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: maxPayloadBytes, skipUTF8Validation: true });
   await new Promise<void>((resolve, reject) => {

@@ -78,13 +78,22 @@ test('control frames go to onControlFrame; chunk frames to recv', async () => {
 test('a peerHello of another generation is refused before any peerWelcome: the dial fails with PROTO_PEER_MISMATCH; accept times out naming the rank', async () => {
   const listener = await WsPeerListener.listen();
   try {
-    const accepting = listener.accept({ runId: 'run', generation: 2, ranks: [1] }, 300).then(() => null, (e: unknown) => e);
+    const accepting = listener.accept({ runId: 'run', generation: 2, ranks: [1] }, 300).then(
+      () => null,
+      (e: unknown) => e,
+    );
     // ws's own receiver and the fast frame reader read the listener's `error` the same way.
     for (const fastReceive of [false, true]) {
-      const refused = await dialPeer({ url: listener.url, peerRank: 2, hello: hello(1, 1), fastReceive }).then(() => null, (e: unknown) => e);
+      const refused = await dialPeer({ url: listener.url, peerRank: 2, hello: hello(1, 1), fastReceive }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       assert.ok(refused instanceof ProtocolError, `fastReceive ${fastReceive}: ${String(refused)}`);
       assert.equal(refused.code, 'PROTO_PEER_MISMATCH');
-      assert.equal(refused.message, `Peer listener ${listener.url} (rank 2) refused our peerHello with PROTO_PEER_MISMATCH: peerHello.generation must be 2 (this group), but got 1`);
+      assert.equal(
+        refused.message,
+        `Peer listener ${listener.url} (rank 2) refused our peerHello with PROTO_PEER_MISMATCH: peerHello.generation must be 2 (this group), but got 1`,
+      );
     }
     const err = await accepting;
     assert.ok(err instanceof CollectiveTimeoutError);
@@ -102,7 +111,9 @@ test('a first message that is not a peerHello is refused with its ProtocolError 
     const socket = new WebSocket(listener.url);
     await new Promise((resolve) => socket.once('open', resolve));
     socket.send(encodeMessage({ type: 'ready', generation: 0 }));
-    const [code, reason] = await new Promise<[number, string]>((resolve) => socket.once('close', (c: number, r: Buffer) => resolve([c, r.toString()])));
+    const [code, reason] = await new Promise<[number, string]>((resolve) =>
+      socket.once('close', (c: number, r: Buffer) => resolve([c, r.toString()])),
+    );
     assert.equal(code, 1002);
     assert.equal(reason, 'PROTO_UNEXPECTED');
   } finally {
@@ -159,13 +170,19 @@ test('detach hands a live socket to a new transport: frames after the hand-over 
     assert.deepEqual([...(await first.recv(9, wait()))], [1]);
     const pending = first.recv(9, wait());
     first.detach();
-    await assert.rejects(pending, (err: unknown) => err instanceof Error && err.name === 'TransportClosedError' && /detached/.test(err.message));
+    await assert.rejects(
+      pending,
+      (err: unknown) => err instanceof Error && err.name === 'TransportClosedError' && /detached/.test(err.message),
+    );
     const second = new WsTransport({ rank: 0 });
     second.attach(1, serverSide, 'accepted');
     await remote.send(0, new Uint8Array([2, 3]), wait());
     assert.deepEqual([...(await second.recv(1, wait()))], [2, 3]);
     assert.equal(serverSide.readyState, serverSide.OPEN, 'detach must not close the socket');
-    await assert.rejects(first.send(9, new Uint8Array([4]), wait()), (err: unknown) => err instanceof Error && err.name === 'TransportClosedError');
+    await assert.rejects(
+      first.send(9, new Uint8Array([4]), wait()),
+      (err: unknown) => err instanceof Error && err.name === 'TransportClosedError',
+    );
     await Promise.all([second.close(), remote.close()]);
   } finally {
     server.close();

@@ -103,7 +103,17 @@ export class WsTransport implements Transport {
         pause: () => link!.sockets.forEach((s) => s.socket.pause()),
         resume: () => link!.sockets.forEach((s) => s.socket.resume()),
       });
-      link = { peerRank, inbox, reader: null, lent: null, sockets: [], sendSocket: null, pendingSends: new Set(), lostReason: null, unlisten: [] };
+      link = {
+        peerRank,
+        inbox,
+        reader: null,
+        lent: null,
+        sockets: [],
+        sendSocket: null,
+        pendingSends: new Set(),
+        lostReason: null,
+        unlisten: [],
+      };
       this.links.set(peerRank, link);
     }
     const target = link;
@@ -161,7 +171,10 @@ export class WsTransport implements Transport {
       });
     }
     if (socket.readyState !== socket.OPEN) {
-      this.losePeer(target, reader?.closeInfo ? describeClose(1006, '') : `socket was not open when attached (readyState ${socket.readyState})`);
+      this.losePeer(
+        target,
+        reader?.closeInfo ? describeClose(1006, '') : `socket was not open when attached (readyState ${socket.readyState})`,
+      );
     }
   }
 
@@ -235,7 +248,10 @@ export class WsTransport implements Transport {
     const closed = new TransportClosedError(`WsTransport of rank ${this.rank} was detached from its sockets`);
     this.closedError = closed;
     for (const link of this.links.values()) {
-      if (link.reader !== null) throw new CollectiveUsageError(`WsTransport.detach: the socket to rank ${link.peerRank} is read through a frame reader and cannot be handed over`);
+      if (link.reader !== null)
+        throw new CollectiveUsageError(
+          `WsTransport.detach: the socket to rank ${link.peerRank} is read through a frame reader and cannot be handed over`,
+        );
       link.inbox.close(() => closed);
       for (const pending of link.pendingSends) pending.settle.reject(closed);
       link.pendingSends.clear();

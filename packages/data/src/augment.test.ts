@@ -24,7 +24,13 @@ test('without augmentation each value is (x / 255 - mean) / std, in NHWC order',
   const indices = [0, 3, 9999];
   const out = makeBatch(set, indices, new Float32Array(3 * BATCH_IMAGE_FLOATS), { augment: null });
   for (const [b, i] of indices.entries()) {
-    for (const [y, x] of [[0, 0], [0, 31], [13, 7], [31, 0], [31, 31]] as const) {
+    for (const [y, x] of [
+      [0, 0],
+      [0, 31],
+      [13, 7],
+      [31, 0],
+      [31, 31],
+    ] as const) {
       for (let c = 0; c < 3; c++) assert.equal(at(out, b, y, x, c), norm(raw(i, c, y, x), c), `image ${i} (${y},${x}) c${c}`);
     }
   }
@@ -48,7 +54,10 @@ test('flip only: each image is either unchanged or mirrored left-right, and both
   const n = 64;
   const indices = Array.from({ length: n }, (_, k) => k);
   const plain = makeBatch(set, indices, new Float32Array(n * BATCH_IMAGE_FLOATS), { augment: null });
-  const out = makeBatch(set, indices, new Float32Array(n * BATCH_IMAGE_FLOATS), { augment: { crop: 0, flip: true, cutout: 0 }, rng: new Rng(3) });
+  const out = makeBatch(set, indices, new Float32Array(n * BATCH_IMAGE_FLOATS), {
+    augment: { crop: 0, flip: true, cutout: 0 },
+    rng: new Rng(3),
+  });
   let flipped = 0;
   for (let b = 0; b < n; b++) {
     const img = out.subarray(b * BATCH_IMAGE_FLOATS, (b + 1) * BATCH_IMAGE_FLOATS);
@@ -68,7 +77,10 @@ test('flip only: each image is either unchanged or mirrored left-right, and both
 test('crop only: each image is the original shifted by (dy, dx) in [-4, 4]^2 with zero-pixel padding', () => {
   const n = 32;
   const indices = Array.from({ length: n }, (_, k) => 100 + k);
-  const out = makeBatch(set, indices, new Float32Array(n * BATCH_IMAGE_FLOATS), { augment: { crop: 4, flip: false, cutout: 0 }, rng: new Rng(11) });
+  const out = makeBatch(set, indices, new Float32Array(n * BATCH_IMAGE_FLOATS), {
+    augment: { crop: 4, flip: false, cutout: 0 },
+    rng: new Rng(11),
+  });
   const shifts = new Set<string>();
   for (const [b, i] of indices.entries()) {
     let found: string | null = null;
@@ -100,9 +112,16 @@ test('cutout zeroes one square of side <= L per image; the rest is untouched', (
   const n = 16;
   const indices = Array.from({ length: n }, (_, k) => k);
   const plain = makeBatch(set, indices, new Float32Array(n * BATCH_IMAGE_FLOATS), { augment: null });
-  const out = makeBatch(set, indices, new Float32Array(n * BATCH_IMAGE_FLOATS), { augment: { crop: 0, flip: false, cutout: 8 }, rng: new Rng(5) });
+  const out = makeBatch(set, indices, new Float32Array(n * BATCH_IMAGE_FLOATS), {
+    augment: { crop: 0, flip: false, cutout: 8 },
+    rng: new Rng(5),
+  });
   for (let b = 0; b < n; b++) {
-    let minY = 32, maxY = -1, minX = 32, maxX = -1, zeroed = 0;
+    let minY = 32,
+      maxY = -1,
+      minX = 32,
+      maxX = -1,
+      zeroed = 0;
     for (let y = 0; y < 32; y++) {
       for (let x = 0; x < 32; x++) {
         const changed = [0, 1, 2].some((c) => at(out, b, y, x, c) !== at(plain, b, y, x, c));
@@ -112,7 +131,10 @@ test('cutout zeroes one square of side <= L per image; the rest is untouched', (
         }
         if (changed) {
           zeroed++;
-          minY = Math.min(minY, y); maxY = Math.max(maxY, y); minX = Math.min(minX, x); maxX = Math.max(maxX, x);
+          minY = Math.min(minY, y);
+          maxY = Math.max(maxY, y);
+          minX = Math.min(minX, x);
+          maxX = Math.max(maxX, x);
         }
       }
     }

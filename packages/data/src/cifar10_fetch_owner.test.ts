@@ -94,12 +94,19 @@ describe("ensureCifar10 in the user's --data-dir", () => {
     assert.equal(after.mtimeMs, before.mtimeMs, 'the file is not rewritten');
     assert.deepEqual(sources[0]!.hits, [], 'no download from the official source');
     assert.deepEqual(sources[1]!.hits, [], 'no download from the mirror');
-    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('.tmp-')), [], 'no temporary file');
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.includes('.tmp-')),
+      [],
+      'no temporary file',
+    );
   });
 
   test("the user's folder is refused the same way when named explicitly with owner 'user'", async () => {
     await copyRealWithFlip(dir, 'test_batch.bin');
-    await assert.rejects(ensureCifar10({ cacheDir: dir, owner: 'user', ...offline() }), { name: 'Cifar10CorruptFileError', file: join(dir, 'test_batch.bin') });
+    await assert.rejects(ensureCifar10({ cacheDir: dir, owner: 'user', ...offline() }), {
+      name: 'Cifar10CorruptFileError',
+      file: join(dir, 'test_batch.bin'),
+    });
     assert.ok((await readdir(dir)).includes('test_batch.bin'));
   });
 });
@@ -111,7 +118,12 @@ describe("ensureCifar10 in the project's cache", () => {
     await assert.rejects(ensureCifar10({ cacheDir: dir, owner: 'project', ...offline() }), (err: unknown) => {
       assert.ok(err instanceof Cifar10DownloadError);
       assert.equal(err.code, 'CIFAR10_ALL_SOURCES_FAILED');
-      assert.match(err.message, new RegExp(`^could not fetch CIFAR-10 \\(${name}\\) into ${dir} \\(removed before fetching, having failed the SHA-1 check: ${name}\\): `));
+      assert.match(
+        err.message,
+        new RegExp(
+          `^could not fetch CIFAR-10 \\(${name}\\) into ${dir} \\(removed before fetching, having failed the SHA-1 check: ${name}\\): `,
+        ),
+      );
       return true;
     });
     assert.ok(!(await readdir(dir)).includes(name), 'the corrupt file is gone from the cache');

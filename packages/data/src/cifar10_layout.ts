@@ -3,18 +3,7 @@
 // apache/mxnet python/mxnet/gluon/data/vision/datasets.py, class CIFAR10).
 
 /** Class names in label order: label `k` is `CIFAR10_CLASSES[k]`. */
-export const CIFAR10_CLASSES = [
-  'airplane',
-  'automobile',
-  'bird',
-  'cat',
-  'deer',
-  'dog',
-  'frog',
-  'horse',
-  'ship',
-  'truck',
-] as const;
+export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
 
 /** Number of classes (labels are 0..9). */
 export const CIFAR10_NUM_CLASSES = 10;

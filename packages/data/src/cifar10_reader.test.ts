@@ -160,42 +160,58 @@ describe('readCifar10 on damaged copies of the real training batches', () => {
 
   test('label 255 in the last record of batch 4: CIFAR10_BAD_LABEL naming the file, the record and the byte', async () => {
     const at = 9_999 * CIFAR10_RECORD_BYTES;
-    await damaged('data_batch_4.bin', (b) => ((b[at] = 255), b), async (path) => {
-      await assert.rejects(readCifar10(dir, 'train'), {
-        name: 'Cifar10FormatError',
-        code: 'CIFAR10_BAD_LABEL',
-        file: path,
-        message: `CIFAR-10 file ${path} record 9999 (byte offset ${at}) must have a label in 0..9, but has 255`,
-      });
-    });
+    await damaged(
+      'data_batch_4.bin',
+      (b) => ((b[at] = 255), b),
+      async (path) => {
+        await assert.rejects(readCifar10(dir, 'train'), {
+          name: 'Cifar10FormatError',
+          code: 'CIFAR10_BAD_LABEL',
+          file: path,
+          message: `CIFAR-10 file ${path} record 9999 (byte offset ${at}) must have a label in 0..9, but has 255`,
+        });
+      },
+    );
   });
 
   test('batch 3 cut in the middle of a record: CIFAR10_BAD_SIZE naming the file and both sizes', async () => {
-    await damaged('data_batch_3.bin', (b) => b.subarray(0, 5_000 * CIFAR10_RECORD_BYTES + 17), async (path) => {
-      await assert.rejects(readCifar10(dir, 'train'), {
-        name: 'Cifar10FormatError',
-        code: 'CIFAR10_BAD_SIZE',
-        file: path,
-        message: `CIFAR-10 file ${path} must hold whole 3073-byte records (30730000 bytes), but has ${5_000 * CIFAR10_RECORD_BYTES + 17} bytes (5000 records and 17 bytes over)`,
-      });
-    });
+    await damaged(
+      'data_batch_3.bin',
+      (b) => b.subarray(0, 5_000 * CIFAR10_RECORD_BYTES + 17),
+      async (path) => {
+        await assert.rejects(readCifar10(dir, 'train'), {
+          name: 'Cifar10FormatError',
+          code: 'CIFAR10_BAD_SIZE',
+          file: path,
+          message: `CIFAR-10 file ${path} must hold whole 3073-byte records (30730000 bytes), but has ${5_000 * CIFAR10_RECORD_BYTES + 17} bytes (5000 records and 17 bytes over)`,
+        });
+      },
+    );
   });
 
   test('batch 2 with a record too many, or empty: CIFAR10_BAD_RECORD_COUNT', async () => {
-    await damaged('data_batch_2.bin', (b) => Buffer.concat([b, b.subarray(0, CIFAR10_RECORD_BYTES)]), async (path) => {
-      await assert.rejects(readCifar10(dir, 'train'), {
-        name: 'Cifar10FormatError',
-        code: 'CIFAR10_BAD_RECORD_COUNT',
-        file: path,
-        message: `CIFAR-10 file ${path} must hold 10000 records, but holds 10001 (30733073 bytes)`,
-      });
-    });
-    await damaged('data_batch_2.bin', () => Buffer.alloc(0), async (path) => {
-      await assert.rejects(readCifar10(dir, 'train'), {
-        code: 'CIFAR10_BAD_RECORD_COUNT',
-        message: `CIFAR-10 file ${path} must hold 10000 records, but holds 0 (0 bytes)`,
-      });
-    });
+    await damaged(
+      'data_batch_2.bin',
+      (b) => Buffer.concat([b, b.subarray(0, CIFAR10_RECORD_BYTES)]),
+      async (path) => {
+        await assert.rejects(readCifar10(dir, 'train'), {
+          name: 'Cifar10FormatError',
+          code: 'CIFAR10_BAD_RECORD_COUNT',
+          file: path,
+          message: `CIFAR-10 file ${path} must hold 10000 records, but holds 10001 (30733073 bytes)`,
+        });
+      },
+    );
+    await damaged(
+      'data_batch_2.bin',
+      () => Buffer.alloc(0),
+      async (path) => {
+        await assert.rejects(readCifar10(dir, 'train'), {
+          code: 'CIFAR10_BAD_RECORD_COUNT',
+          message: `CIFAR-10 file ${path} must hold 10000 records, but holds 0 (0 bytes)`,
+        });
+      },
+    );
   });
 
   test('a directory where batch 5 should be: CIFAR10_FILE_UNREADABLE naming the file and the system error', async () => {
@@ -219,14 +235,24 @@ describe('readCifar10 on damaged copies of the real training batches', () => {
 
   test('every label byte from 10 to 255 is refused, wherever the record is', async () => {
     const name = 'data_batch_1.bin';
-    for (const [label, record] of [[10, 0], [11, 1], [127, 4_242], [128, 5_000], [254, 9_998]] as const) {
+    for (const [label, record] of [
+      [10, 0],
+      [11, 1],
+      [127, 4_242],
+      [128, 5_000],
+      [254, 9_998],
+    ] as const) {
       const at = record * CIFAR10_RECORD_BYTES;
-      await damaged(name, (b) => ((b[at] = label), b), async (path) => {
-        await assert.rejects(readCifar10File(path), {
-          code: 'CIFAR10_BAD_LABEL',
-          message: `CIFAR-10 file ${path} record ${record} (byte offset ${at}) must have a label in 0..9, but has ${label}`,
-        });
-      });
+      await damaged(
+        name,
+        (b) => ((b[at] = label), b),
+        async (path) => {
+          await assert.rejects(readCifar10File(path), {
+            code: 'CIFAR10_BAD_LABEL',
+            message: `CIFAR-10 file ${path} record ${record} (byte offset ${at}) must have a label in 0..9, but has ${label}`,
+          });
+        },
+      );
     }
   });
 });

@@ -37,7 +37,11 @@ export interface ReadCifar10FileOptions {
  */
 export async function readCifar10File(path: string, options: ReadCifar10FileOptions = {}): Promise<CifarSet> {
   const bytes = await readWholeFile(path);
-  const count = checkRecordCount(path, bytes.length, options.expectedRecords === undefined ? CIFAR10_RECORDS_PER_FILE : options.expectedRecords);
+  const count = checkRecordCount(
+    path,
+    bytes.length,
+    options.expectedRecords === undefined ? CIFAR10_RECORDS_PER_FILE : options.expectedRecords,
+  );
   const set: CifarSet = { count, labels: new Uint8Array(count), images: new Uint8Array(count * CIFAR10_IMAGE_BYTES) };
   unpackRecords(path, bytes, set, 0);
   return set;
@@ -52,7 +56,8 @@ export async function readCifar10File(path: string, options: ReadCifar10FileOpti
  */
 export async function readCifar10(dir: string, split: 'train' | 'test'): Promise<CifarSet> {
   const files = split === 'train' ? CIFAR10_TRAIN_FILES : split === 'test' ? [CIFAR10_TEST_FILE] : null;
-  if (files === null) throw new TypeError(`\`split\` passed to \`readCifar10\` must be 'train' or 'test', but got ${JSON.stringify(split)}`);
+  if (files === null)
+    throw new TypeError(`\`split\` passed to \`readCifar10\` must be 'train' or 'test', but got ${JSON.stringify(split)}`);
   const count = files.length * CIFAR10_RECORDS_PER_FILE;
   const set: CifarSet = { count, labels: new Uint8Array(count), images: new Uint8Array(count * CIFAR10_IMAGE_BYTES) };
   // One file at a time, so peak memory is the set plus one 30 MB file.
@@ -74,7 +79,12 @@ async function readWholeFile(path: string): Promise<Buffer> {
       throw new Cifar10FormatError('CIFAR10_FILE_MISSING', path, `CIFAR-10 file ${path} does not exist`);
     }
     // Still the data's fault, not ours: name the file, the way missing and malformed files are named.
-    throw new Cifar10FormatError('CIFAR10_FILE_UNREADABLE', path, `CIFAR-10 file ${path} must be a readable file, but reading it failed with ${code ?? String(err)}`, { cause: err });
+    throw new Cifar10FormatError(
+      'CIFAR10_FILE_UNREADABLE',
+      path,
+      `CIFAR-10 file ${path} must be a readable file, but reading it failed with ${code ?? String(err)}`,
+      { cause: err },
+    );
   }
 }
 

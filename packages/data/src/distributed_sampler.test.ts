@@ -13,7 +13,10 @@ const setup = fc.record({
   shuffle: fc.boolean(),
 });
 
-function allRanks(o: { datasetSize: number; worldSize: number; seed: number; dropLast: boolean; shuffle: boolean }, epoch: number): Int32Array[] {
+function allRanks(
+  o: { datasetSize: number; worldSize: number; seed: number; dropLast: boolean; shuffle: boolean },
+  epoch: number,
+): Int32Array[] {
   return Array.from({ length: o.worldSize }, (_, rank) => new DistributedSampler({ ...o, rank }).indicesForEpoch(epoch));
 }
 
@@ -34,7 +37,10 @@ test('property: equal sizes, in range; disjoint with no padding; padding covers 
       if (o.dropLast || o.datasetSize % o.worldSize === 0) {
         // Disjoint: no index twice; with dropLast exactly datasetSize % worldSize indices are left out.
         assert.ok(counts.every((c) => c <= 1));
-        assert.equal(counts.reduce((a, c) => a + c, 0), total);
+        assert.equal(
+          counts.reduce((a, c) => a + c, 0),
+          total,
+        );
       } else {
         // Every index at least once; the repeats are exactly the padding.
         assert.ok(counts.every((c) => c >= 1));
@@ -59,24 +65,49 @@ test('property: deterministic from (seed, epoch) alone, with no hidden state', (
 
 test('property: different epochs (and seeds) give different orders', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 20, max: 500 }), fc.integer({ min: 1, max: 4 }), fc.integer(), fc.nat(1000), (datasetSize, worldSize, seed, epoch) => {
-      const s = new DistributedSampler({ datasetSize, worldSize, rank: 0, seed });
-      // 20! orders: equal lists by chance are negligible.
-      assert.notDeepEqual(s.indicesForEpoch(epoch), s.indicesForEpoch(epoch + 1));
-      const t = new DistributedSampler({ datasetSize, worldSize, rank: 0, seed: seed + 1 });
-      assert.notDeepEqual(s.indicesForEpoch(epoch), t.indicesForEpoch(epoch));
-    }),
+    fc.property(
+      fc.integer({ min: 20, max: 500 }),
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer(),
+      fc.nat(1000),
+      (datasetSize, worldSize, seed, epoch) => {
+        const s = new DistributedSampler({ datasetSize, worldSize, rank: 0, seed });
+        // 20! orders: equal lists by chance are negligible.
+        assert.notDeepEqual(s.indicesForEpoch(epoch), s.indicesForEpoch(epoch + 1));
+        const t = new DistributedSampler({ datasetSize, worldSize, rank: 0, seed: seed + 1 });
+        assert.notDeepEqual(s.indicesForEpoch(epoch), t.indicesForEpoch(epoch));
+      },
+    ),
   );
 });
 
 test('without shuffling it is torch’s interleave: rank r takes r, r + W, ..., wrapping for padding', () => {
   const lists = allRanks({ datasetSize: 10, worldSize: 4, seed: 0, shuffle: false, dropLast: false }, 0);
-  assert.deepEqual(lists.map((l) => [...l]), [[0, 4, 8], [1, 5, 9], [2, 6, 0], [3, 7, 1]]);
+  assert.deepEqual(
+    lists.map((l) => [...l]),
+    [
+      [0, 4, 8],
+      [1, 5, 9],
+      [2, 6, 0],
+      [3, 7, 1],
+    ],
+  );
   const dropped = allRanks({ datasetSize: 10, worldSize: 4, seed: 0, shuffle: false, dropLast: true }, 0);
-  assert.deepEqual(dropped.map((l) => [...l]), [[0, 4], [1, 5], [2, 6], [3, 7]]);
+  assert.deepEqual(
+    dropped.map((l) => [...l]),
+    [
+      [0, 4],
+      [1, 5],
+      [2, 6],
+      [3, 7],
+    ],
+  );
   // Padding longer than the dataset repeats it (torch: indices * ceil(padding / n)).
   const tiny = allRanks({ datasetSize: 2, worldSize: 5, seed: 0, shuffle: false, dropLast: false }, 0);
-  assert.deepEqual(tiny.map((l) => [...l]), [[0], [1], [0], [1], [0]]);
+  assert.deepEqual(
+    tiny.map((l) => [...l]),
+    [[0], [1], [0], [1], [0]],
+  );
   const s = new DistributedSampler({ datasetSize: 45_000, worldSize: 4, rank: 3, seed: 1 });
   assert.equal(s.numSamplesPerRank, 11_250);
   assert.equal(s.totalSize, 45_000);

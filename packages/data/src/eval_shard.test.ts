@@ -18,22 +18,32 @@ test('property: ranges are contiguous in rank order, differ in size by at most o
       }
       assert.equal(next, datasetSize);
       assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1);
-      assert.deepEqual(sizes, [...sizes].sort((a, b) => b - a), 'larger shards come first');
+      assert.deepEqual(
+        sizes,
+        [...sizes].sort((a, b) => b - a),
+        'larger shards come first',
+      );
     }),
   );
 });
 
 test('10,000 test images over 3 ranks, and a bad rank', () => {
-  assert.deepEqual([0, 1, 2].map((r) => evalShard(10_000, 3, r)), [
-    { start: 0, end: 3334 },
-    { start: 3334, end: 6667 },
-    { start: 6667, end: 10_000 },
-  ]);
+  assert.deepEqual(
+    [0, 1, 2].map((r) => evalShard(10_000, 3, r)),
+    [
+      { start: 0, end: 3334 },
+      { start: 3334, end: 6667 },
+      { start: 6667, end: 10_000 },
+    ],
+  );
   assert.throws(() => evalShard(10, 2, 2), {
     name: 'DataArgumentError',
     code: 'DATA_INVALID_ARGUMENT',
     argument: 'rank',
     message: '`rank` passed to `evalShard` must be an integer in [0, worldSize) = [0, 2), but got 2',
   });
-  assert.throws(() => evalShard(-1, 2, 0), { argument: 'datasetSize', message: '`datasetSize` passed to `evalShard` must be a non-negative integer, but got -1' });
+  assert.throws(() => evalShard(-1, 2, 0), {
+    argument: 'datasetSize',
+    message: '`datasetSize` passed to `evalShard` must be a non-negative integer, but got -1',
+  });
 });

@@ -28,7 +28,12 @@ describe('rankSlice', () => {
   });
 
   it('refuses a global batch smaller than the world size', () => {
-    assert.throws(() => rankSlice(0, 4, 3), (err: unknown) => err instanceof DataArgumentError && /`globalBatch` passed to `rankSlice` must be an integer >= worldSize \(4\), but got 3/.test(err.message));
+    assert.throws(
+      () => rankSlice(0, 4, 3),
+      (err: unknown) =>
+        err instanceof DataArgumentError &&
+        /`globalBatch` passed to `rankSlice` must be an integer >= worldSize \(4\), but got 3/.test(err.message),
+    );
   });
 });
 
@@ -73,6 +78,9 @@ describe('GlobalBatchSampler', () => {
   it('names a step beyond the epoch', () => {
     const s = new GlobalBatchSampler({ datasetSize: 100, globalBatch: 30, seed: 1 });
     assert.equal(s.stepsPerEpoch, 3);
-    assert.throws(() => s.positions(0, 3, 0, 1), /`step` passed to `GlobalBatchSampler.positions` must be an integer in \[0, stepsPerEpoch\) = \[0, 3\), but got 3/);
+    assert.throws(
+      () => s.positions(0, 3, 0, 1),
+      /`step` passed to `GlobalBatchSampler.positions` must be an integer in \[0, stepsPerEpoch\) = \[0, 3\), but got 3/,
+    );
   });
 });

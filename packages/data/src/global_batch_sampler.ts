@@ -54,7 +54,14 @@ export class GlobalBatchSampler {
   constructor(options: GlobalBatchSamplerOptions) {
     const op = 'GlobalBatchSampler';
     this.datasetSize = requireInt(options.datasetSize, 'datasetSize', op, 1);
-    this.globalBatch = requireInt(options.globalBatch, 'globalBatch', op, 1, this.datasetSize, `an integer in [1, datasetSize] = [1, ${this.datasetSize}]`);
+    this.globalBatch = requireInt(
+      options.globalBatch,
+      'globalBatch',
+      op,
+      1,
+      this.datasetSize,
+      `an integer in [1, datasetSize] = [1, ${this.datasetSize}]`,
+    );
     this.seed = requireInt(options.seed, 'seed', op, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'a safe integer');
     this.shuffle = options.shuffle ?? true;
     this.stepsPerEpoch = Math.floor(this.datasetSize / this.globalBatch);
@@ -71,9 +78,12 @@ export class GlobalBatchSampler {
     const { start, end } = rankSlice(rank, worldSize, this.globalBatch);
     const result = out ?? new Int32Array(end - start);
     if (result.length !== end - start) {
-      throw new RangeError(`\`out\` passed to ${op} must hold ${end - start} positions (rank ${rank} of ${worldSize}), but holds ${result.length}`);
+      throw new RangeError(
+        `\`out\` passed to ${op} must hold ${end - start} positions (rank ${rank} of ${worldSize}), but holds ${result.length}`,
+      );
     }
-    if (this.cached?.epoch !== epoch) this.cached = { epoch, perm: epochPermutation(this.datasetSize, this.shuffle ? deriveSeed(this.seed, epoch) : null) };
+    if (this.cached?.epoch !== epoch)
+      this.cached = { epoch, perm: epochPermutation(this.datasetSize, this.shuffle ? deriveSeed(this.seed, epoch) : null) };
     const base = step * this.globalBatch;
     result.set(this.cached.perm.subarray(base + start, base + end));
     return result;

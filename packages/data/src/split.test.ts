@@ -26,7 +26,10 @@ test('CIFAR-10 train, 500 per class: 45,000 / 5,000, balanced, disjoint, sorted,
   const seen = new Uint8Array(labels.length);
   for (const i of train) seen[i]!++;
   for (const i of val) seen[i]!++;
-  assert.ok(seen.every((s) => s === 1), 'every index is in exactly one side');
+  assert.ok(
+    seen.every((s) => s === 1),
+    'every index is in exactly one side',
+  );
   const again = stratifiedSplit(labels, 500, 1234);
   assert.deepEqual(again.val, val);
   assert.deepEqual(again.train, train);
@@ -48,7 +51,10 @@ test('property: each class contributes exactly valPerClass; the split is a parti
       for (const i of val) valCounts.set(labels[i]!, (valCounts.get(labels[i]!) ?? 0) + 1);
       for (const c of counts.keys()) assert.equal(valCounts.get(c) ?? 0, valPerClass);
       assert.equal(train.length + val.length, labels.length);
-      assert.deepEqual([...train, ...val].sort((a, b) => a - b), [...labels.keys()]);
+      assert.deepEqual(
+        [...train, ...val].sort((a, b) => a - b),
+        [...labels.keys()],
+      );
       assert.ok(isSortedAscending(train) && isSortedAscending(val));
     }),
   );

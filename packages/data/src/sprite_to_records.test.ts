@@ -53,7 +53,10 @@ test('a sprite of the wrong width or colour type is a CIFAR10_BAD_SPRITE', () =>
     code: 'CIFAR10_BAD_SPRITE',
     message: 'sprite x.png must be 1024 pixels wide, 8-bit RGB (colour type 2), but is 1024 x 5, 8-bit, colour type 6',
   });
-  assert.throws(() => spriteToRecords(Buffer.from('not a png'), labels, 0, 'x.png'), { code: 'CIFAR10_BAD_SPRITE', message: /^sprite x\.png must be a PNG, but decoding failed: / });
+  assert.throws(() => spriteToRecords(Buffer.from('not a png'), labels, 0, 'x.png'), {
+    code: 'CIFAR10_BAD_SPRITE',
+    message: /^sprite x\.png must be a PNG, but decoding failed: /,
+  });
   assert.throws(() => spriteToRecords(sprite(records), labels, 1, 'x.png'), {
     code: 'CIFAR10_BAD_LABELS_JSON',
     message: 'sprite x.png needs labels 1..5, but the label list has 5',
@@ -68,6 +71,12 @@ test('label lists must be JSON arrays of integers 0..9', () => {
     file: 'test_lables.json',
     message: 'label list test_lables.json entry 1 must be an integer in 0..9, but is 10',
   });
-  assert.throws(() => parseLabelsJson('{"a":1}', 'l.json'), { code: 'CIFAR10_BAD_LABELS_JSON', message: 'label list l.json must be a JSON array, but is object' });
-  assert.throws(() => parseLabelsJson('[1,', 'l.json'), { code: 'CIFAR10_BAD_LABELS_JSON', message: /^label list l\.json must be JSON, but parsing failed: / });
+  assert.throws(() => parseLabelsJson('{"a":1}', 'l.json'), {
+    code: 'CIFAR10_BAD_LABELS_JSON',
+    message: 'label list l.json must be a JSON array, but is object',
+  });
+  assert.throws(() => parseLabelsJson('[1,', 'l.json'), {
+    code: 'CIFAR10_BAD_LABELS_JSON',
+    message: /^label list l\.json must be JSON, but parsing failed: /,
+  });
 });

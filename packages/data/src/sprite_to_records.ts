@@ -20,7 +20,11 @@ export function spriteToRecords(png: Uint8Array, labels: Uint8Array, labelOffset
   try {
     image = PNG.sync.read(Buffer.from(png.buffer, png.byteOffset, png.byteLength));
   } catch (err) {
-    throw new Cifar10FormatError('CIFAR10_BAD_SPRITE', name, `sprite ${name} must be a PNG, but decoding failed: ${(err as Error).message}`);
+    throw new Cifar10FormatError(
+      'CIFAR10_BAD_SPRITE',
+      name,
+      `sprite ${name} must be a PNG, but decoding failed: ${(err as Error).message}`,
+    );
   }
   const { width, height, depth, colorType, data } = image;
   if (width !== CIFAR10_PLANE_BYTES || depth !== 8 || colorType !== PNG_RGB) {
@@ -65,7 +69,11 @@ export function parseLabelsJson(text: string, name: string): Uint8Array {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new Cifar10FormatError('CIFAR10_BAD_LABELS_JSON', name, `label list ${name} must be JSON, but parsing failed: ${(err as Error).message}`);
+    throw new Cifar10FormatError(
+      'CIFAR10_BAD_LABELS_JSON',
+      name,
+      `label list ${name} must be JSON, but parsing failed: ${(err as Error).message}`,
+    );
   }
   if (!Array.isArray(parsed)) {
     throw new Cifar10FormatError('CIFAR10_BAD_LABELS_JSON', name, `label list ${name} must be a JSON array, but is ${typeof parsed}`);
@@ -73,7 +81,11 @@ export function parseLabelsJson(text: string, name: string): Uint8Array {
   const labels = new Uint8Array(parsed.length);
   for (const [i, v] of parsed.entries()) {
     if (!Number.isInteger(v) || v < 0 || v >= CIFAR10_NUM_CLASSES) {
-      throw new Cifar10FormatError('CIFAR10_BAD_LABELS_JSON', name, `label list ${name} entry ${i} must be an integer in 0..9, but is ${JSON.stringify(v)}`);
+      throw new Cifar10FormatError(
+        'CIFAR10_BAD_LABELS_JSON',
+        name,
+        `label list ${name} entry ${i} must be an integer in 0..9, but is ${JSON.stringify(v)}`,
+      );
     }
     labels[i] = v as number;
   }

@@ -22,7 +22,11 @@ export async function forEachTarGzEntry(
   const gunzip = createGunzip();
   const extract = tar.extract();
   const badArchive = (err: Error): Cifar10FormatError =>
-    new Cifar10FormatError('CIFAR10_BAD_ARCHIVE', archive, `${archive} must be a gzipped tar archive, but reading it failed: ${err.message}`);
+    new Cifar10FormatError(
+      'CIFAR10_BAD_ARCHIVE',
+      archive,
+      `${archive} must be a gzipped tar archive, but reading it failed: ${err.message}`,
+    );
   // Errors of `source` and of `onEntry` are kept as they are; anything else that stops the
   // extraction (zlib's "incorrect header check", tar-stream's "Invalid tar header") is the archive's.
   let passThrough: unknown = null;

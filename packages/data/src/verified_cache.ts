@@ -39,7 +39,12 @@ export interface Unverified {
  * logged) when `owner` is `project`; when it is `user`, nothing is touched and
  * {@link Cifar10CorruptFileError} names the first such file with both SHA-1s.
  */
-export async function findUnverified(dir: string, expected: Readonly<Record<string, string>>, owner: DataFolderOwner, log: DataLogger): Promise<Unverified> {
+export async function findUnverified(
+  dir: string,
+  expected: Readonly<Record<string, string>>,
+  owner: DataFolderOwner,
+  log: DataLogger,
+): Promise<Unverified> {
   const stamp = await readStamp(dir);
   const unverified: string[] = [];
   const removed: string[] = [];

@@ -44,12 +44,7 @@ export function makeAuxHead(
  *
  * @param dropoutSeed seed for the dropout mask; undefined draws a fresh one.
  */
-export function applyAuxHead(
-  unit: AuxHeadUnit,
-  x: tf.Tensor4D,
-  dropout: number,
-  dropoutSeed: string | undefined,
-): tf.Tensor2D {
+export function applyAuxHead(unit: AuxHeadUnit, x: tf.Tensor4D, dropout: number, dropoutSeed: string | undefined): tf.Tensor2D {
   return tf.tidy(() => {
     const pooled = tf.avgPool(x, AUX_HEADS.poolSize, AUX_HEADS.poolStride, 'valid'); // [n, 4, 4, c]
     const features = applyConvUnit(unit.conv, pooled, true);

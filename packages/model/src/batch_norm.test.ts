@@ -74,9 +74,9 @@ describe('batchNormTrain', () => {
   it('runs no Tile, FusedBatchNorm or Transpose kernel forward or backward', async () => {
     const running = { mean: tf.variable(tf.zeros([6]), false), variance: tf.variable(tf.ones([6]), false) };
     const profile = await tf.profile(() => {
-      const [dx] = tf.grads((input: tf.Tensor) =>
-        tf.sum(tf.mul(batchNormTrain(input as tf.Tensor4D, gamma, beta, running), upstream)),
-      )([x]);
+      const [dx] = tf.grads((input: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(input as tf.Tensor4D, gamma, beta, running), upstream)))([
+        x,
+      ]);
       dx!.dispose();
     });
     assert.ok(profile.kernelNames.includes('BatchMatMul'), 'channel sums ran as matmuls');
@@ -104,7 +104,10 @@ describe('batchNormTrain', () => {
 describe('foldBatchNorm', () => {
   it('gives the affine map of inference-mode BatchNorm', () => {
     tf.tidy(() => {
-      const running = { mean: tf.variable(tf.tensor1d([1, -2, 0, 0.5, 3, -1]), false), variance: tf.variable(tf.tensor1d([4, 0.25, 1, 2, 9, 0.5]), false) };
+      const running = {
+        mean: tf.variable(tf.tensor1d([1, -2, 0, 0.5, 3, -1]), false),
+        variance: tf.variable(tf.tensor1d([4, 0.25, 1, 2, 9, 0.5]), false),
+      };
       const { scale, shift } = foldBatchNorm(gamma, beta, running);
       const expected = tf.add(tf.mul(tf.div(tf.sub(x, running.mean), tf.sqrt(tf.add(running.variance, BN_EPSILON))), gamma), beta);
       assertClose(tf.add(tf.mul(x, scale), shift), expected, 1e-5, 'y');

@@ -20,10 +20,7 @@ export const BATCH_NORM_TRAIN_GRAD_KERNEL = 'GnetBatchNormTrainGrad';
 /** Whether the active backend runs BatchNorm fused (then batchNormTrain uses its kernels). */
 export function hasFusedBatchNorm(): boolean {
   const backend = tf.getBackend();
-  return (
-    tf.getKernel(BATCH_NORM_TRAIN_KERNEL, backend) !== undefined &&
-    tf.getKernel(BATCH_NORM_TRAIN_GRAD_KERNEL, backend) !== undefined
-  );
+  return tf.getKernel(BATCH_NORM_TRAIN_KERNEL, backend) !== undefined && tf.getKernel(BATCH_NORM_TRAIN_GRAD_KERNEL, backend) !== undefined;
 }
 
 /** Added to the variance before the square root (PyTorch's default). */

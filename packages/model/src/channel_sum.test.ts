@@ -16,7 +16,12 @@ for (const backend of ['cpu', 'wasm']) {
       await tf.setBackend(backend);
       assert.equal(tf.getBackend(), backend);
       tf.tidy(() => {
-        for (const shape of [[2, 5, 5, 6], [3, 32, 32, 4], [3, 4, 7], [5, 1]]) {
+        for (const shape of [
+          [2, 5, 5, 6],
+          [3, 32, 32, 4],
+          [3, 4, 7],
+          [5, 1],
+        ]) {
           const x = tf.randomNormal(shape, 1, 2, 'float32', 1);
           const ours = channelSum(x);
           assert.deepEqual(ours.shape, [shape[shape.length - 1]]);

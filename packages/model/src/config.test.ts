@@ -67,8 +67,7 @@ describe('resolveGoogLeNetConfig', () => {
   it('refuses unknown keys instead of ignoring a misspelling', () => {
     assertConfigError(
       () => resolveGoogLeNetConfig({ widht: 2 } as unknown as GoogLeNetConfig, 'countParams'),
-      '`config` passed to `countParams` has unknown key `widht` ' +
-        '(known: width, auxHeads, batchNorm, numClasses, dropout, auxDropout)',
+      '`config` passed to `countParams` has unknown key `widht` ' + '(known: width, auxHeads, batchNorm, numClasses, dropout, auxDropout)',
     );
   });
 
@@ -94,7 +93,13 @@ describe('scaleChannels', () => {
 describe('checkSeed', () => {
   it('accepts safe integers and refuses anything else', () => {
     assert.equal(checkSeed(-3, 'seed', 'f'), -3);
-    assertConfigError(() => checkSeed(1.5, 'seed', 'createGoogLeNet'), '`seed` passed to `createGoogLeNet` must be a safe integer, but got 1.5');
-    assertConfigError(() => checkSeed('7', 'opts.seed', 'GoogLeNet.forward'), '`opts.seed` passed to `GoogLeNet.forward` must be a safe integer, but got 7');
+    assertConfigError(
+      () => checkSeed(1.5, 'seed', 'createGoogLeNet'),
+      '`seed` passed to `createGoogLeNet` must be a safe integer, but got 1.5',
+    );
+    assertConfigError(
+      () => checkSeed('7', 'opts.seed', 'GoogLeNet.forward'),
+      '`opts.seed` passed to `GoogLeNet.forward` must be a safe integer, but got 7',
+    );
   });
 });

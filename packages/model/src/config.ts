@@ -41,18 +41,13 @@ const KEYS = Object.keys(defaultGoogLeNetConfig) as (keyof GoogLeNetConfig)[];
  * @param caller named in error messages (`createGoogLeNet`, `countParams`, ...).
  * @throws ModelConfigError naming the field, the expectation and the value received.
  */
-export function resolveGoogLeNetConfig(
-  input: Partial<GoogLeNetConfig> = {},
-  caller = 'resolveGoogLeNetConfig',
-): Readonly<GoogLeNetConfig> {
+export function resolveGoogLeNetConfig(input: Partial<GoogLeNetConfig> = {}, caller = 'resolveGoogLeNetConfig'): Readonly<GoogLeNetConfig> {
   if (typeof input !== 'object' || input === null) {
     throw new ModelConfigError(`\`config\` passed to \`${caller}\` must be an object, but got ${String(input)}`);
   }
   for (const key of Object.keys(input)) {
     if (!(KEYS as string[]).includes(key)) {
-      throw new ModelConfigError(
-        `\`config\` passed to \`${caller}\` has unknown key \`${key}\` (known: ${KEYS.join(', ')})`,
-      );
+      throw new ModelConfigError(`\`config\` passed to \`${caller}\` has unknown key \`${key}\` (known: ${KEYS.join(', ')})`);
     }
   }
   const c = { ...defaultGoogLeNetConfig, ...input };

@@ -20,7 +20,10 @@ describe('countParams', () => {
     [{}, { total: 10_222_398, main: 5_871_914, aux: 4_350_484, buffers: 14_816 }],
     [{ auxHeads: false }, { total: 5_871_914, main: 5_871_914, aux: 0, buffers: 14_304 }],
     [{ batchNorm: false }, { total: 10_214_990, main: 5_864_762, aux: 4_350_228, buffers: 0 }],
-    [{ batchNorm: false, auxHeads: false }, { total: 5_864_762, main: 5_864_762, aux: 0, buffers: 0 }],
+    [
+      { batchNorm: false, auxHeads: false },
+      { total: 5_864_762, main: 5_864_762, aux: 0, buffers: 0 },
+    ],
     [{ width: 0.25 }, { total: 648_822, main: 372_578, aux: 276_244, buffers: 3_704 }],
   ];
 
@@ -49,12 +52,15 @@ describe('countParams', () => {
   });
 
   it('refuses a bad config, naming countParams', () => {
-    assert.throws(() => countParams({ width: -1 }), (err: unknown) => {
-      assert.ok(err instanceof ModelConfigError);
-      assert.equal(err.code, 'MODEL_ERR_CONFIG');
-      assert.equal(err.message, '`width` passed to `countParams` must be a number in (0, 4], but got -1');
-      return true;
-    });
+    assert.throws(
+      () => countParams({ width: -1 }),
+      (err: unknown) => {
+        assert.ok(err instanceof ModelConfigError);
+        assert.equal(err.code, 'MODEL_ERR_CONFIG');
+        assert.equal(err.message, '`width` passed to `countParams` must be a number in (0, 4], but got -1');
+        return true;
+      },
+    );
   });
 });
 
@@ -65,10 +71,7 @@ describe('planGoogLeNet', () => {
     try {
       const kernels = model.params.filter((p) => p.name.endsWith('/kernel'));
       const plan = planGoogLeNet(config);
-      assert.deepEqual(
-        [...kernels.map((p) => p.name)].sort(),
-        plan.map((l) => `${l.name}/kernel`).sort(),
-      );
+      assert.deepEqual([...kernels.map((p) => p.name)].sort(), plan.map((l) => `${l.name}/kernel`).sort());
       for (const layer of plan) {
         const kernel = kernels.find((p) => p.name === `${layer.name}/kernel`)!;
         const k = layer.kernelSize;
@@ -89,13 +92,9 @@ describe('planGoogLeNet', () => {
     assert.equal(sizeOf('inception_4e/b4_pool_proj'), 16);
     assert.equal(sizeOf('inception_5b/b2_3x3'), 8);
     assert.equal(sizeOf('aux_4d/conv1x1'), 4);
-    assert.deepEqual(plan.filter((l) => l.aux).map((l) => l.name), [
-      'aux_4a/conv1x1',
-      'aux_4a/fc',
-      'aux_4a/classifier',
-      'aux_4d/conv1x1',
-      'aux_4d/fc',
-      'aux_4d/classifier',
-    ]);
+    assert.deepEqual(
+      plan.filter((l) => l.aux).map((l) => l.name),
+      ['aux_4a/conv1x1', 'aux_4a/fc', 'aux_4a/classifier', 'aux_4d/conv1x1', 'aux_4d/fc', 'aux_4d/classifier'],
+    );
   });
 });

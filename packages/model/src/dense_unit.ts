@@ -12,13 +12,7 @@ export interface DenseUnit {
  * Declares `name/kernel` and `name/bias`. `gain` is 2 (He) when a ReLU follows and 1 (LeCun)
  * for a layer producing logits.
  */
-export function makeDenseUnit(
-  params: ParamBuilder,
-  name: string,
-  inUnits: number,
-  outUnits: number,
-  gain: number,
-): DenseUnit {
+export function makeDenseUnit(params: ParamBuilder, name: string, inUnits: number, outUnits: number, gain: number): DenseUnit {
   return {
     kernel: params.normal(`${name}/kernel`, [inUnits, outUnits], inUnits, gain),
     bias: params.constant(`${name}/bias`, outUnits, 0),

@@ -36,11 +36,14 @@ describe('flopsPerImage', () => {
   });
 
   it('refuses a bad config, naming flopsPerImage', () => {
-    assert.throws(() => flopsPerImage({ numClasses: 0 }), (err: unknown) => {
-      assert.ok(err instanceof ModelConfigError);
-      assert.equal(err.code, 'MODEL_ERR_CONFIG');
-      assert.equal(err.message, '`numClasses` passed to `flopsPerImage` must be a positive integer, but got 0');
-      return true;
-    });
+    assert.throws(
+      () => flopsPerImage({ numClasses: 0 }),
+      (err: unknown) => {
+        assert.ok(err instanceof ModelConfigError);
+        assert.equal(err.code, 'MODEL_ERR_CONFIG');
+        assert.equal(err.message, '`numClasses` passed to `flopsPerImage` must be a positive integer, but got 0');
+        return true;
+      },
+    );
   });
 });

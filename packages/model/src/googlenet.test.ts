@@ -12,11 +12,9 @@ import { AUX_HEADS } from './googlenet_table.js';
 
 await tf.setBackend('cpu');
 
-const images = (n: number, seed: number): tf.Tensor4D =>
-  tf.randomNormal([n, 32, 32, 3], 0, 1, 'float32', seed) as tf.Tensor4D;
+const images = (n: number, seed: number): tf.Tensor4D => tf.randomNormal([n, 32, 32, 3], 0, 1, 'float32', seed) as tf.Tensor4D;
 const values = (t: tf.Tensor): number[] => Array.from(t.dataSync());
-const shapeOf = (model: GoogLeNet, name: string): number[] | undefined =>
-  model.params.find((p) => p.name === name)?.variable.shape;
+const shapeOf = (model: GoogLeNet, name: string): number[] | undefined => model.params.find((p) => p.name === name)?.variable.shape;
 
 /** Mean cross-entropy of the main head plus 0.3 x each aux head's (paper section 5). */
 function objective(model: GoogLeNet, x: tf.Tensor4D, labels: tf.Tensor2D, seed: number): tf.Scalar {
@@ -83,10 +81,16 @@ describe('createGoogLeNet initialisation', () => {
     const c = createGoogLeNet({ width: 0.25 }, 6);
     const noAux = createGoogLeNet({ width: 0.25, auxHeads: false }, 5);
     try {
-      assert.deepEqual(a.params.map((p) => p.name), b.params.map((p) => p.name));
+      assert.deepEqual(
+        a.params.map((p) => p.name),
+        b.params.map((p) => p.name),
+      );
       a.params.forEach((p, i) => assert.deepEqual(values(p.variable), values(b.params[i]!.variable), p.name));
       assert.notDeepEqual(values(a.params[0]!.variable), values(c.params[0]!.variable));
-      assert.deepEqual(noAux.params.map((p) => p.name), a.inference().params.map((p) => p.name));
+      assert.deepEqual(
+        noAux.params.map((p) => p.name),
+        a.inference().params.map((p) => p.name),
+      );
       noAux.params.forEach((p, i) => assert.deepEqual(values(p.variable), values(a.params[i]!.variable), p.name));
     } finally {
       [a, b, c, noAux].forEach((m) => m.dispose());
@@ -95,12 +99,15 @@ describe('createGoogLeNet initialisation', () => {
 
   it('refuses a bad config or seed before allocating anything', () => {
     const before = tf.memory().numTensors;
-    assert.throws(() => createGoogLeNet({ width: 8 }, 0), (err: unknown) => {
-      assert.ok(err instanceof ModelConfigError);
-      assert.equal(err.code, 'MODEL_ERR_CONFIG');
-      assert.equal(err.message, '`width` passed to `createGoogLeNet` must be a number in (0, 4], but got 8');
-      return true;
-    });
+    assert.throws(
+      () => createGoogLeNet({ width: 8 }, 0),
+      (err: unknown) => {
+        assert.ok(err instanceof ModelConfigError);
+        assert.equal(err.code, 'MODEL_ERR_CONFIG');
+        assert.equal(err.message, '`width` passed to `createGoogLeNet` must be a number in (0, 4], but got 8');
+        return true;
+      },
+    );
     assert.throws(() => createGoogLeNet({}, 0.5), {
       name: 'ModelConfigError',
       code: 'MODEL_ERR_CONFIG',
@@ -117,7 +124,13 @@ describe('GoogLeNet.forward', () => {
     try {
       const train = model.forward(x, { training: true, seed: 3 });
       assert.deepEqual(train.logits.shape, [2, 10]);
-      assert.deepEqual(train.auxLogits.map((t) => t.shape), [[2, 10], [2, 10]]);
+      assert.deepEqual(
+        train.auxLogits.map((t) => t.shape),
+        [
+          [2, 10],
+          [2, 10],
+        ],
+      );
       assert.ok(values(train.logits).every(Number.isFinite));
       tf.dispose([train.logits, ...train.auxLogits]);
       const test = model.forward(x, { training: false });
@@ -215,15 +228,18 @@ describe('GoogLeNet.forward', () => {
     ];
     try {
       for (const [x, got] of bad) {
-        assert.throws(() => model.forward(x as tf.Tensor4D, { training: false }), (err: unknown) => {
-          assert.ok(err instanceof ModelInputError);
-          assert.equal(err.code, 'MODEL_ERR_INPUT');
-          assert.equal(
-            err.message,
-            `\`x\` passed to \`GoogLeNet.forward\` must be a float32 tensor of shape [n, 32, 32, 3] with n >= 1, but got ${got}`,
-          );
-          return true;
-        });
+        assert.throws(
+          () => model.forward(x as tf.Tensor4D, { training: false }),
+          (err: unknown) => {
+            assert.ok(err instanceof ModelInputError);
+            assert.equal(err.code, 'MODEL_ERR_INPUT');
+            assert.equal(
+              err.message,
+              `\`x\` passed to \`GoogLeNet.forward\` must be a float32 tensor of shape [n, 32, 32, 3] with n >= 1, but got ${got}`,
+            );
+            return true;
+          },
+        );
       }
       const x = images(1, 0);
       assert.throws(() => model.forward(x, { training: true, seed: 0.5 }), {
@@ -250,10 +266,7 @@ describe('GoogLeNet.inference', () => {
       assert.ok(model.params.some((p) => p.name.startsWith('aux_')));
       view.params.forEach((p, i) => assert.equal(p.variable, model.params[i]!.variable, p.name));
       tf.tidy(() => {
-        assert.deepEqual(
-          values(view.forward(x, { training: false }).logits),
-          values(model.forward(x, { training: false }).logits),
-        );
+        assert.deepEqual(values(view.forward(x, { training: false }).logits), values(model.forward(x, { training: false }).logits));
         assert.deepEqual(view.forward(x, { training: true, seed: 1 }).auxLogits, []);
       });
       view.dispose(); // a view owns nothing
@@ -263,12 +276,15 @@ describe('GoogLeNet.inference', () => {
       });
       model.dispose();
       assert.equal(view.isDisposed, true);
-      assert.throws(() => view.forward(x, { training: false }), (err: unknown) => {
-        assert.ok(err instanceof ModelDisposedError);
-        assert.equal(err.code, 'MODEL_ERR_DISPOSED');
-        assert.equal(err.message, '`GoogLeNet.forward` called after the model was disposed');
-        return true;
-      });
+      assert.throws(
+        () => view.forward(x, { training: false }),
+        (err: unknown) => {
+          assert.ok(err instanceof ModelDisposedError);
+          assert.equal(err.code, 'MODEL_ERR_DISPOSED');
+          assert.equal(err.message, '`GoogLeNet.forward` called after the model was disposed');
+          return true;
+        },
+      );
       assert.throws(() => model.inference(), ModelDisposedError);
     } finally {
       model.dispose();
@@ -327,7 +343,10 @@ describe('GoogLeNet training (width 0.0625, batch 2)', () => {
     const labels = tf.oneHot(tf.tensor1d([0], 'int32'), 10) as tf.Tensor2D;
     try {
       const profile = await tf.profile(() => {
-        const { value, grads } = tf.variableGrads(() => objective(model, x, labels, 1), model.params.map((p) => p.variable));
+        const { value, grads } = tf.variableGrads(
+          () => objective(model, x, labels, 1),
+          model.params.map((p) => p.variable),
+        );
         tf.dispose([value, ...Object.values(grads)]);
       });
       assert.ok(profile.kernelNames.includes('Conv2DBackpropFilter'), 'the profile saw the backward pass');

@@ -94,8 +94,7 @@ export class GoogLeNet {
     checkInput(x);
     const training = opts.training;
     if (opts.seed !== undefined) checkSeed(opts.seed, 'opts.seed', 'GoogLeNet.forward');
-    const dropoutSeed = (tag: string): string | undefined =>
-      opts.seed === undefined ? undefined : `${opts.seed}/${tag}`;
+    const dropoutSeed = (tag: string): string | undefined => (opts.seed === undefined ? undefined : `${opts.seed}/${tag}`);
     const net = this.network;
     return tf.tidy(() => {
       const auxLogits: tf.Tensor2D[] = [];
@@ -168,9 +167,7 @@ function checkInput(x: tf.Tensor): void {
   }
   const [n = 0, h, w, c] = x.shape;
   if (x.rank !== 4 || n < 1 || h !== INPUT_SIZE || w !== INPUT_SIZE || c !== INPUT_CHANNELS || x.dtype !== 'float32') {
-    throw new ModelInputError(
-      `\`x\` passed to \`GoogLeNet.forward\` must be ${expected}, but got ${x.dtype} [${x.shape.join(', ')}]`,
-    );
+    throw new ModelInputError(`\`x\` passed to \`GoogLeNet.forward\` must be ${expected}, but got ${x.dtype} [${x.shape.join(', ')}]`);
   }
 }
 

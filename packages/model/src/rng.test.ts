@@ -8,7 +8,10 @@ describe('mulberry32', () => {
     const a = mulberry32(42);
     const b = mulberry32(42);
     const xs = Array.from({ length: 1000 }, () => a());
-    assert.deepEqual(Array.from({ length: 1000 }, () => b()), xs);
+    assert.deepEqual(
+      Array.from({ length: 1000 }, () => b()),
+      xs,
+    );
     assert.ok(xs.every((x) => x >= 0 && x < 1));
     assert.notDeepEqual(Array.from({ length: 10 }, mulberry32(43)), xs.slice(0, 10));
   });
@@ -27,7 +30,10 @@ describe('mulberry32', () => {
       for (let i = 0; i < 1000; i++) assert.equal(ours(), theirs());
     }
     const u = mulberry32(1);
-    assert.deepEqual([u(), u(), u()].map((x) => x * 4294967296), [2693262067, 11749833, 2265367787]);
+    assert.deepEqual(
+      [u(), u(), u()].map((x) => x * 4294967296),
+      [2693262067, 11749833, 2265367787],
+    );
   });
 });
 

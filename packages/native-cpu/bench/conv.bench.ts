@@ -90,7 +90,9 @@ async function main(): Promise<void> {
   if (!reg.registered) throw new Error(`conv.bench: the onednn backend is unavailable: ${reg.reason}`);
   const addon = loadNativeAddon().addon!;
   const allThreads = reg.info.maxThreads;
-  console.log(`conv [${batch}, ${h}, ${h}, ${cin}] * [${k}, ${k}, ${cin}, ${cout}] stride 1 'same': ${gflop(batch).toFixed(2)} GFLOP per call`);
+  console.log(
+    `conv [${batch}, ${h}, ${h}, ${cin}] * [${k}, ${k}, ${cin}, ${cout}] stride 1 'same': ${gflop(batch).toFixed(2)} GFLOP per call`,
+  );
   console.log(`${cpuModel()}; oneDNN ${reg.info.version} ${reg.info.isa} (${reg.info.cpuRuntime}); tfjs ${tf.version_core}`);
 
   const rows: Row[] = [];

@@ -26,7 +26,9 @@ function fail(message) {
 // Without oneDNN's headers the compile would fail with a page of errors: say what to install.
 const DNNL_HEADERS = ['/usr/include/dnnl.hpp', '/usr/local/include/dnnl.hpp'];
 if (!DNNL_HEADERS.some((p) => existsSync(p)) && !process.env.CPATH) {
-  fail(`oneDNN is not installed (no ${DNNL_HEADERS.join(' or ')}): apt-get install libdnnl-dev (Debian/Ubuntu), then npm run build:native -w @gnet/native-cpu; without it the project trains on wasm`);
+  fail(
+    `oneDNN is not installed (no ${DNNL_HEADERS.join(' or ')}): apt-get install libdnnl-dev (Debian/Ubuntu), then npm run build:native -w @gnet/native-cpu; without it the project trains on wasm`,
+  );
 }
 const args = ['rebuild', `--directory=${nativeDir}`];
 

@@ -109,7 +109,12 @@ function runKernels(inp: Inputs, epsilon: number, backwardMean?: Float32Array, b
     assert.equal(fwd.length, 4);
     assert.deepEqual(fwd[0]!.shape, inp.shape, 'y shape');
     for (const t of fwd.slice(1)) assert.deepEqual(t.shape, [c], 'statistics shape');
-    const [y, mean, variance, invStd] = fwd.map((t) => t.dataSync() as Float32Array) as [Float32Array, Float32Array, Float32Array, Float32Array];
+    const [y, mean, variance, invStd] = fwd.map((t) => t.dataSync() as Float32Array) as [
+      Float32Array,
+      Float32Array,
+      Float32Array,
+      Float32Array,
+    ];
     const bwd = tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, {
       dy: tf.tensor(inp.dy, inp.shape),
       x,
@@ -139,7 +144,10 @@ function assertEachRelative(actual: ArrayLike<number>, expected: ArrayLike<numbe
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let j = 0; j < expected.length; j++) {
     const err = Math.abs(actual[j]! - expected[j]!);
-    assert.ok(err <= rel * Math.abs(expected[j]!), `${what}[${j}]: ${actual[j]} vs ${expected[j]} (relative error ${err / Math.abs(expected[j]!)} > ${rel})`);
+    assert.ok(
+      err <= rel * Math.abs(expected[j]!),
+      `${what}[${j}]: ${actual[j]} vs ${expected[j]} (relative error ${err / Math.abs(expected[j]!)} > ${rel})`,
+    );
   }
 }
 
@@ -186,7 +194,12 @@ describe('BatchNorm training kernels', () => {
     const got = runKernels(inp, epsilon);
     assert.deepEqual(Array.from(got.mean), Array.from(inp.x));
     assert.deepEqual(Array.from(got.variance), [0, 0, 0]);
-    assertClose(got.invStd, [1, 1, 1].map(() => 1 / Math.sqrt(epsilon)), 'invStd', 1e-6);
+    assertClose(
+      got.invStd,
+      [1, 1, 1].map(() => 1 / Math.sqrt(epsilon)),
+      'invStd',
+      1e-6,
+    );
     assertClose(got.y, inp.beta, 'y', 1e-6);
     const bref = backwardReference(inp, got.mean, got.invStd);
     assertClose(got.dbeta, bref.dbeta, 'dbeta', 1e-6);
@@ -247,7 +260,10 @@ describe('BatchNorm training kernels', () => {
 
     it('a gamma of the wrong shape names `gamma`', () => {
       tf.tidy(() => {
-        assert.throws(forward({ x: x(), gamma: tf.ones([6]), beta: tf.zeros([5]) }, { epsilon: 1e-3 }), isInputError(/`gamma`.*\[5\].*\[6\]/));
+        assert.throws(
+          forward({ x: x(), gamma: tf.ones([6]), beta: tf.zeros([5]) }, { epsilon: 1e-3 }),
+          isInputError(/`gamma`.*\[5\].*\[6\]/),
+        );
         assert.throws(forward({ x: x(), gamma: tf.ones([1, 5]), beta: tf.zeros([5]) }, { epsilon: 1e-3 }), isInputError(/`gamma`/));
       });
     });

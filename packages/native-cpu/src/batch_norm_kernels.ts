@@ -35,13 +35,17 @@ function values(kernel: string, backend: MathBackendCPU, name: string, t: Tensor
 function channelsOf(kernel: string, x: TensorInfo): number {
   const c = x.shape.at(-1);
   if (c === undefined || x.shape.length < 2 || x.shape.some((d) => d < 1)) {
-    throw new BatchNormKernelInputError(kernel, `\`x\` must be [..., channels] with at least 2 dims, none empty, but has shape [${x.shape.join(', ')}]`);
+    throw new BatchNormKernelInputError(
+      kernel,
+      `\`x\` must be [..., channels] with at least 2 dims, none empty, but has shape [${x.shape.join(', ')}]`,
+    );
   }
   return c;
 }
 
 function vector(kernel: string, backend: MathBackendCPU, name: string, t: TensorInfo, c: number): Float32Array {
-  if (!sameShape(t.shape, [c])) throw new BatchNormKernelInputError(kernel, `\`${name}\` must have shape [${c}], but has [${t.shape.join(', ')}]`);
+  if (!sameShape(t.shape, [c]))
+    throw new BatchNormKernelInputError(kernel, `\`${name}\` must have shape [${c}], but has [${t.shape.join(', ')}]`);
   return values(kernel, backend, name, t);
 }
 
@@ -52,14 +56,25 @@ export function batchNormKernels(addon: OneDnnAddon, backendName: string): Kerne
     const { x, gamma, beta } = args.inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
     const backend = args.backend as MathBackendCPU;
     const epsilon = (args.attrs as { epsilon?: unknown } | undefined)?.epsilon;
-    if (typeof epsilon !== 'number' || !(epsilon > 0)) throw new BatchNormKernelInputError(k, `attr \`epsilon\` must be a positive number, but got ${String(epsilon)}`);
+    if (typeof epsilon !== 'number' || !(epsilon > 0))
+      throw new BatchNormKernelInputError(k, `attr \`epsilon\` must be a positive number, but got ${String(epsilon)}`);
     const c = channelsOf(k, x);
     const xv = values(k, backend, 'x', x);
     const y = uninitialisedF32(backend, xv.length);
     const mean = new Float32Array(c);
     const variance = new Float32Array(c);
     const invStd = new Float32Array(c);
-    addon.batchNormForward(c, xv, vector(k, backend, 'gamma', gamma, c), vector(k, backend, 'beta', beta, c), epsilon, y, mean, variance, invStd);
+    addon.batchNormForward(
+      c,
+      xv,
+      vector(k, backend, 'gamma', gamma, c),
+      vector(k, backend, 'beta', beta, c),
+      epsilon,
+      y,
+      mean,
+      variance,
+      invStd,
+    );
     return [output(backend, x.shape, y), output(backend, [c], mean), output(backend, [c], variance), output(backend, [c], invStd)];
   };
 
@@ -68,7 +83,8 @@ export function batchNormKernels(addon: OneDnnAddon, backendName: string): Kerne
     const { dy, x, mean, invStd, gamma } = args.inputs as Record<'dy' | 'x' | 'mean' | 'invStd' | 'gamma', TensorInfo>;
     const backend = args.backend as MathBackendCPU;
     const c = channelsOf(k, x);
-    if (!sameShape(dy.shape, x.shape)) throw new BatchNormKernelInputError(k, `\`dy\` [${dy.shape.join(', ')}] must have x's shape [${x.shape.join(', ')}]`);
+    if (!sameShape(dy.shape, x.shape))
+      throw new BatchNormKernelInputError(k, `\`dy\` [${dy.shape.join(', ')}] must have x's shape [${x.shape.join(', ')}]`);
     const xv = values(k, backend, 'x', x);
     const dx = uninitialisedF32(backend, xv.length);
     const dgamma = new Float32Array(c);

@@ -115,7 +115,11 @@ describe('BufferPool', () => {
   });
 
   it('a view of a pooled buffer marks it shared, whole-length views too', () => {
-    for (const view of [(a: Float32Array) => a.subarray(5, 100), (a: Float32Array) => a.subarray(0), (a: Float32Array) => new Float32Array(a.buffer)]) {
+    for (const view of [
+      (a: Float32Array) => a.subarray(5, 100),
+      (a: Float32Array) => a.subarray(0),
+      (a: Float32Array) => new Float32Array(a.buffer),
+    ]) {
       const pool = new BufferPool(1 << 30);
       const a = pool.take(MIN);
       pool.noteStored(a);
@@ -167,7 +171,14 @@ describe('BufferPool', () => {
 describe("the 'onednn' backend's buffer pool", () => {
   let backend: OneDnnBackend;
   const SHAPE = [64, 64, 64]; // 262,144 elements: pooled
-  const x = (seed: number): tf.Tensor => tf.tensor(seeded(SHAPE.reduce((a, b) => a * b), seed), SHAPE);
+  const x = (seed: number): tf.Tensor =>
+    tf.tensor(
+      seeded(
+        SHAPE.reduce((a, b) => a * b),
+        seed,
+      ),
+      SHAPE,
+    );
   /** The backend's own storage of `t` (what the kernels read and the pool recycles). */
   const storage = (t: tf.Tensor): Float32Array => backend.data.get(t.dataId)!.values as Float32Array;
 

@@ -3,7 +3,17 @@
 // again; the cpu backend's SplitV slices each branch element by element (~2.5 s per GoogLeNet
 // step at batch 32, the largest single cost before this). Any axis works: a tensor is `rows` =
 // product of the dims before the axis, times a contiguous run of the rest.
-import { Concat, SplitV, backend_util, util, type ConcatAttrs, type KernelConfig, type KernelFunc, type SplitVAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  Concat,
+  SplitV,
+  backend_util,
+  util,
+  type ConcatAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type SplitVAttrs,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { f32, output, sizeOf, uninitialisedF32 } from './cpu_tensors.js';
 import type { OneDnnAddon } from './native_addon.js';
@@ -13,7 +23,11 @@ export const CONCAT_KERNEL_NAMES = [Concat, SplitV] as const;
 type ConcatKernelName = (typeof CONCAT_KERNEL_NAMES)[number];
 
 /** The two kernels for backend `backendName` over `addon`; `stock` gives the cpu kernel to fall back to. */
-export function concatKernels(addon: OneDnnAddon, backendName: string, stock: (kernelName: ConcatKernelName) => KernelFunc): KernelConfig[] {
+export function concatKernels(
+  addon: OneDnnAddon,
+  backendName: string,
+  stock: (kernelName: ConcatKernelName) => KernelFunc,
+): KernelConfig[] {
   const stockConcat = stock(Concat);
   const concat: KernelFunc = (args) => {
     const inputs = args.inputs as unknown as TensorInfo[];
@@ -23,8 +37,14 @@ export function concatKernels(addon: OneDnnAddon, backendName: string, stock: (k
     const parts = inputs.filter((t) => sizeOf(t.shape) > 0);
     const values = parts.map((t) => f32(backend, t));
     if (parts.length < 2 || values.some((v) => v === null)) return stockConcat(args);
-    backend_util.assertParamsConsistent(parts.map((t) => t.shape), axis);
-    const outShape = backend_util.computeOutShape(parts.map((t) => t.shape), axis);
+    backend_util.assertParamsConsistent(
+      parts.map((t) => t.shape),
+      axis,
+    );
+    const outShape = backend_util.computeOutShape(
+      parts.map((t) => t.shape),
+      axis,
+    );
     const rows = sizeOf(outShape.slice(0, axis));
     const outCols = sizeOf(outShape.slice(axis));
     const out = uninitialisedF32(backend, rows * outCols);

@@ -24,8 +24,7 @@ interface ConvCase {
   pad: Pad;
 }
 
-const label = (c: ConvCase): string =>
-  `n${c.n} ${c.h}x${c.w}x${c.cin} ${c.k}x${c.k}->${c.cout} s${c.stride} ${JSON.stringify(c.pad)}`;
+const label = (c: ConvCase): string => `n${c.n} ${c.h}x${c.w}x${c.cin} ${c.k}x${c.k}->${c.cout} s${c.stride} ${JSON.stringify(c.pad)}`;
 
 /** Every pixel size x filter x stride x padding TF.js accepts, rotating batch and channels. */
 function grid(): ConvCase[] {
@@ -51,8 +50,36 @@ function grid(): ConvCase[] {
   cases.push({ n: 1, h: 9, w: 6, cin: 3, cout: 13, k: 5, stride: 2, pad: 'same' });
   cases.push({ n: 3, h: 6, w: 9, cin: 13, cout: 13, k: 3, stride: 2, pad: 'valid' });
   // Explicit, asymmetric padding.
-  cases.push({ n: 3, h: 7, w: 8, cin: 3, cout: 13, k: 3, stride: 2, pad: [[0, 0], [1, 2], [2, 0], [0, 0]] });
-  cases.push({ n: 1, h: 6, w: 5, cin: 13, cout: 3, k: 3, stride: 1, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] }); // wider than the filter
+  cases.push({
+    n: 3,
+    h: 7,
+    w: 8,
+    cin: 3,
+    cout: 13,
+    k: 3,
+    stride: 2,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [2, 0],
+      [0, 0],
+    ],
+  });
+  cases.push({
+    n: 1,
+    h: 6,
+    w: 5,
+    cin: 13,
+    cout: 3,
+    k: 3,
+    stride: 1,
+    pad: [
+      [0, 0],
+      [3, 1],
+      [0, 4],
+      [0, 0],
+    ],
+  }); // wider than the filter
   return cases;
 }
 
@@ -158,7 +185,10 @@ describe('oneDNN convolution kernels', () => {
       ['dilation 2', () => tf.conv2d(x(), w(), 1, 'same', 'NHWC', 2)],
       // (8 - 3 + 2 * 1) / 2 + 1 = 4.5: 'ceil' gives 5 rows, oneDNN's formula 4.
       ["rounding 'ceil' that oneDNN's floor would not give", () => tf.conv2d(tf.slice(x(), 0, [2, 8, 8, 3]), w(), 2, 1, 'NHWC', 1, 'ceil')],
-      ['a leakyrelu activation', () => tf.fused.conv2d({ x: x(), filter: w(), strides: 1, pad: 'same', activation: 'leakyrelu', leakyreluAlpha: 0.1 })],
+      [
+        'a leakyrelu activation',
+        () => tf.fused.conv2d({ x: x(), filter: w(), strides: 1, pad: 'same', activation: 'leakyrelu', leakyreluAlpha: 0.1 }),
+      ],
       ['a broadcast bias', () => tf.fused.conv2d({ x: x(), filter: w(), strides: 1, pad: 'same', bias: tf.scalar(0.5) })],
     ];
     for (const [what, op] of cases) {

@@ -17,7 +17,12 @@ describe('convShape', () => {
   });
 
   it('takes explicit padding as given', () => {
-    const pad: ConvParams['pad'] = [[0, 0], [1, 2], [2, 0], [0, 0]];
+    const pad: ConvParams['pad'] = [
+      [0, 0],
+      [1, 2],
+      [2, 0],
+      [0, 0],
+    ];
     assert.deepEqual([...convShape([3, 7, 8, 3], [3, 3, 3, 13], nhwc(2, pad))!], [3, 7, 8, 3, 4, 4, 13, 3, 3, 2, 2, 1, 2, 2, 0]);
   });
 

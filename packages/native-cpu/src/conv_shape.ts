@@ -38,8 +38,7 @@ const isOne = (d: [number, number] | number | undefined): boolean =>
   d === undefined || (typeof d === 'number' ? d === 1 : d[0] === 1 && d[1] === 1);
 
 /** oneDNN's output size: floor((in - k + lo + hi) / stride) + 1. */
-const outSize = (size: number, k: number, stride: number, lo: number, hi: number): number =>
-  Math.floor((size - k + lo + hi) / stride) + 1;
+const outSize = (size: number, k: number, stride: number, lo: number, hi: number): number => Math.floor((size - k + lo + hi) / stride) + 1;
 
 /**
  * The native shape of `x [n, h, w, cin] * filter [kh, kw, cin, cout]`, or null when the native
@@ -85,7 +84,19 @@ export function convShape(xShape: readonly number[], filterShape: readonly numbe
     pad.right,
   );
   // Int32Array.of wraps silently; every field must have survived and be positive (pads >= 0).
-  const fields = [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels, kh, kw, sh, sw];
+  const fields = [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+    kh,
+    kw,
+    sh,
+    sw,
+  ];
   if (fields.some((v, i) => !(v >= 1) || shape[i] !== v)) return null;
   const pads = [pad.top, pad.left, pad.bottom, pad.right];
   if (pads.some((v, i) => !Number.isInteger(v) || v < 0 || shape[SHAPE.padTop + i] !== v)) return null;

@@ -116,14 +116,26 @@ const BINARY: [string, string, BinaryFn][] = [
 const NATIVE_SHAPES: [number[], number[]][] = [
   [[1], [1]],
   [[7], [7]],
-  [[13, 13], [13, 13]],
-  [[2, 3, 3, 13], [2, 3, 3, 13]],
-  [[3, 17, 19, 37], [3, 17, 19, 37]], // 35,853 elements: above 2^15, the OpenMP loops
+  [
+    [13, 13],
+    [13, 13],
+  ],
+  [
+    [2, 3, 3, 13],
+    [2, 3, 3, 13],
+  ],
+  [
+    [3, 17, 19, 37],
+    [3, 17, 19, 37],
+  ], // 35,853 elements: above 2^15, the OpenMP loops
   [[2, 3, 3, 13], [13]],
   [[13], [2, 3, 3, 13]],
   [[3, 17, 19, 37], [37]],
   [[37], [3, 17, 19, 37]],
-  [[3, 17, 19, 37], [19, 37]],
+  [
+    [3, 17, 19, 37],
+    [19, 37],
+  ],
   [[2, 3, 3, 1], [1]],
   [[5, 7], [7]],
   [[], [2, 3, 3, 13]],
@@ -133,18 +145,42 @@ const NATIVE_SHAPES: [number[], number[]][] = [
   [[], [7]],
   [[], []],
   [[1], [7]],
-  [[1, 1, 1, 13], [2, 3, 3, 13]],
-  [[2, 3, 3, 13], [1, 1, 1, 13]],
-  [[1, 1, 1, 37], [3, 17, 19, 37]],
-  [[3, 17, 19, 37], [1, 1, 1, 37]],
+  [
+    [1, 1, 1, 13],
+    [2, 3, 3, 13],
+  ],
+  [
+    [2, 3, 3, 13],
+    [1, 1, 1, 13],
+  ],
+  [
+    [1, 1, 1, 37],
+    [3, 17, 19, 37],
+  ],
+  [
+    [3, 17, 19, 37],
+    [1, 1, 1, 37],
+  ],
 ];
 
 /** Broadcasts that are not a trailing repeat: the cpu kernel. */
 const FALLBACK_SHAPES: [number[], number[]][] = [
-  [[2, 1, 1, 13], [2, 3, 3, 13]],
-  [[2, 3, 3, 13], [2, 1, 1, 13]],
-  [[3, 1, 1, 37], [3, 17, 19, 37]],
-  [[3, 1], [1, 4]],
+  [
+    [2, 1, 1, 13],
+    [2, 3, 3, 13],
+  ],
+  [
+    [2, 3, 3, 13],
+    [2, 1, 1, 13],
+  ],
+  [
+    [3, 1, 1, 37],
+    [3, 17, 19, 37],
+  ],
+  [
+    [3, 1],
+    [1, 4],
+  ],
   [[2, 3, 3, 1], [13]],
 ];
 
@@ -172,7 +208,9 @@ describe('oneDNN addon element-wise, concat/split and matmul kernels', () => {
 
       it(`${kernel} falls back to the cpu kernel for other broadcasts and int32, with cpu's values`, async () => {
         for (const [as, bs] of FALLBACK_SHAPES) {
-          const { want, got, native } = await onBoth(() => op(tf.tensor(values(as, 3), as), tf.tensor(values(bs, 4, kernel === 'RealDiv'), bs)));
+          const { want, got, native } = await onBoth(() =>
+            op(tf.tensor(values(as, 3), as), tf.tensor(values(bs, 4, kernel === 'RealDiv'), bs)),
+          );
           assert.equal(native.binaryOp, 0, `${kernel} ${shapes(as, bs)}: no native call`);
           assertSameReads(got, want, `${kernel} ${shapes(as, bs)}`);
         }
@@ -185,7 +223,11 @@ describe('oneDNN addon element-wise, concat/split and matmul kernels', () => {
           [[2, 3, 3, 13], [13]],
         ] as [number[], number[]][]) {
           const int = (s: number[], seed: number): tf.Tensor =>
-            tf.tensor(Int32Array.from(seeded(sizeOf(s), seed), (v) => Math.round(v * 10) || 1), s, 'int32');
+            tf.tensor(
+              Int32Array.from(seeded(sizeOf(s), seed), (v) => Math.round(v * 10) || 1),
+              s,
+              'int32',
+            );
           const { want, got, native } = await onBoth(() => tf.engine().runKernel(kernel, { a: int(as, 5), b: int(bs, 6) }) as tf.Tensor);
           assert.equal(native.binaryOp, 0, `int32 ${kernel} ${shapes(as, bs)}: no native call`);
           assertSameReads(got, want, `int32 ${kernel} ${shapes(as, bs)}`);
@@ -223,7 +265,10 @@ describe('oneDNN addon element-wise, concat/split and matmul kernels', () => {
           const { want, got, native } = await onBoth(() => {
             const a = tf.tensor(seeded(sizeOf(as), 11), as);
             // Divisors kept away from zero: the value checks are exact, the gradient ones relative.
-            const b = tf.tensor(seeded(sizeOf(bs), 12).map((v) => (v < 0 ? v - 0.5 : v + 0.5)), bs);
+            const b = tf.tensor(
+              seeded(sizeOf(bs), 12).map((v) => (v < 0 ? v - 0.5 : v + 0.5)),
+              bs,
+            );
             const outShape = tf.backend_util.assertAndGetBroadcastShape(as, bs);
             const r = tf.tensor(seeded(sizeOf(outShape), 13), outShape);
             return tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(op(x, y), r)))([a, b]);
@@ -302,14 +347,68 @@ describe('oneDNN addon element-wise, concat/split and matmul kernels', () => {
 
   describe('Concat and SplitV', () => {
     const CONCATS: { parts: number[][]; axis: number }[] = [
-      { parts: [[2, 3, 3, 5], [2, 3, 3, 7], [2, 3, 3, 1]], axis: 3 },
-      { parts: [[2, 3, 3, 5], [2, 3, 3, 0], [2, 3, 3, 7]], axis: 3 },
-      { parts: [[2, 3, 3, 5], [2, 3, 3, 7]], axis: -1 },
-      { parts: [[3, 17, 19, 37], [3, 17, 19, 11], [3, 17, 19, 1]], axis: 3 }, // above 2^15: OpenMP copies
-      { parts: [[2, 4, 3], [2, 0, 3], [2, 5, 3], [2, 1, 3]], axis: 1 },
-      { parts: [[2, 4, 3, 5], [2, 9, 3, 5]], axis: 1 },
-      { parts: [[3, 4], [0, 4], [2, 4]], axis: 0 },
-      { parts: [[1, 3, 3, 5], [2, 3, 3, 5]], axis: 0 },
+      {
+        parts: [
+          [2, 3, 3, 5],
+          [2, 3, 3, 7],
+          [2, 3, 3, 1],
+        ],
+        axis: 3,
+      },
+      {
+        parts: [
+          [2, 3, 3, 5],
+          [2, 3, 3, 0],
+          [2, 3, 3, 7],
+        ],
+        axis: 3,
+      },
+      {
+        parts: [
+          [2, 3, 3, 5],
+          [2, 3, 3, 7],
+        ],
+        axis: -1,
+      },
+      {
+        parts: [
+          [3, 17, 19, 37],
+          [3, 17, 19, 11],
+          [3, 17, 19, 1],
+        ],
+        axis: 3,
+      }, // above 2^15: OpenMP copies
+      {
+        parts: [
+          [2, 4, 3],
+          [2, 0, 3],
+          [2, 5, 3],
+          [2, 1, 3],
+        ],
+        axis: 1,
+      },
+      {
+        parts: [
+          [2, 4, 3, 5],
+          [2, 9, 3, 5],
+        ],
+        axis: 1,
+      },
+      {
+        parts: [
+          [3, 4],
+          [0, 4],
+          [2, 4],
+        ],
+        axis: 0,
+      },
+      {
+        parts: [
+          [1, 3, 3, 5],
+          [2, 3, 3, 5],
+        ],
+        axis: 0,
+      },
       { parts: [[7], [13], [1]], axis: 0 },
     ];
     const label = (c: { parts: number[][]; axis: number }): string => `${c.parts.map((p) => `[${p}]`).join(' + ')} axis ${c.axis}`;
@@ -317,7 +416,12 @@ describe('oneDNN addon element-wise, concat/split and matmul kernels', () => {
 
     it(`concat matches cpu exactly with one copyBlock per non-empty part (${CONCATS.length} cases)`, async () => {
       for (const c of CONCATS) {
-        const { want, got, native } = await onBoth(() => tf.concat(c.parts.map((s, i) => tf.tensor(seeded(sizeOf(s), 30 + i), s)), c.axis));
+        const { want, got, native } = await onBoth(() =>
+          tf.concat(
+            c.parts.map((s, i) => tf.tensor(seeded(sizeOf(s), 30 + i), s)),
+            c.axis,
+          ),
+        );
         assert.equal(native.copyBlock, nonEmpty(c.parts), `${label(c)}: copyBlock calls`);
         assertSameReads(got, want, label(c));
       }
@@ -369,7 +473,9 @@ describe('oneDNN addon element-wise, concat/split and matmul kernels', () => {
       for (const c of CONCATS) {
         const { want, got, native } = await onBoth(() => {
           const xs = c.parts.map((s, i) => tf.tensor(seeded(sizeOf(s), 60 + i), s));
-          const outShape = c.parts[0]!.map((d, i) => (i === (c.axis + c.parts[0]!.length) % c.parts[0]!.length ? c.parts.reduce((a, p) => a + p[i]!, 0) : d));
+          const outShape = c.parts[0]!.map((d, i) =>
+            i === (c.axis + c.parts[0]!.length) % c.parts[0]!.length ? c.parts.reduce((a, p) => a + p[i]!, 0) : d,
+          );
           const r = tf.tensor(seeded(sizeOf(outShape), 70), outShape);
           return tf.grads((...ys: tf.Tensor[]) => tf.sum(tf.mul(tf.concat(ys, c.axis), r)))(xs);
         });
@@ -413,7 +519,10 @@ describe('oneDNN addon element-wise, concat/split and matmul kernels', () => {
       CASES.push(shapesFor([4], [], 5, 7, 3, ta, tb));
     }
     const label = (c: MatMulCase): string => `[${c.a}]${c.ta ? 'ᵀ' : ''} x [${c.b}]${c.tb ? 'ᵀ' : ''}`;
-    const operands = (c: MatMulCase): [tf.Tensor, tf.Tensor] => [tf.tensor(seeded(sizeOf(c.a), 80), c.a), tf.tensor(seeded(sizeOf(c.b), 81), c.b)];
+    const operands = (c: MatMulCase): [tf.Tensor, tf.Tensor] => [
+      tf.tensor(seeded(sizeOf(c.a), 80), c.a),
+      tf.tensor(seeded(sizeOf(c.b), 81), c.b),
+    ];
 
     it(`matMul matches cpu with one sgemm call (${CASES.length} cases: 2-D, 3-D, 4-D, batch broadcast, all transposes)`, async () => {
       for (const c of CASES) {
@@ -461,7 +570,10 @@ describe('oneDNN addon element-wise, concat/split and matmul kernels', () => {
 
     it('matMul falls back to the cpu kernel for other batch dims and int32', async () => {
       const cases: [string, () => tf.Tensor][] = [
-        ['[2, 3] batch x [3] batch', () => tf.matMul(tf.tensor(seeded(2 * 3 * 4 * 5, 82), [2, 3, 4, 5]), tf.tensor(seeded(3 * 5 * 2, 83), [3, 5, 2]))],
+        [
+          '[2, 3] batch x [3] batch',
+          () => tf.matMul(tf.tensor(seeded(2 * 3 * 4 * 5, 82), [2, 3, 4, 5]), tf.tensor(seeded(3 * 5 * 2, 83), [3, 5, 2])),
+        ],
         ['int32', () => tf.matMul(tf.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'int32'), tf.tensor([1, -1, 2, 0, 3, 1], [3, 2], 'int32'))],
       ];
       for (const [what, f] of cases) {

@@ -3,7 +3,19 @@
 // per-element index computation, ~50x slower than a loop for BatchNorm's and the optimizer's
 // `[n, h, w, c] op [c]` and scalar shapes. Anything else (other dtypes, broadcasts that are not a
 // trailing repeat such as `[n, 1, 1, c]` against `[n, h, w, c]`) runs the cpu kernel.
-import { Add, Multiply, RealDiv, Relu, Step, Sub, backend_util, type KernelConfig, type KernelFunc, type StepAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  Add,
+  Multiply,
+  RealDiv,
+  Relu,
+  Step,
+  Sub,
+  backend_util,
+  type KernelConfig,
+  type KernelFunc,
+  type StepAttrs,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { f32, output, sizeOf, uninitialisedF32 } from './cpu_tensors.js';
 import { BINARY_OPS, type OneDnnAddon } from './native_addon.js';
@@ -12,7 +24,12 @@ import { BINARY_OPS, type OneDnnAddon } from './native_addon.js';
 export const ELTWISE_KERNEL_NAMES = [Add, Sub, Multiply, RealDiv, Relu, Step] as const;
 type EltwiseKernelName = (typeof ELTWISE_KERNEL_NAMES)[number];
 
-const BINARY: Record<string, number> = { [Add]: BINARY_OPS.add, [Sub]: BINARY_OPS.sub, [Multiply]: BINARY_OPS.mul, [RealDiv]: BINARY_OPS.div };
+const BINARY: Record<string, number> = {
+  [Add]: BINARY_OPS.add,
+  [Sub]: BINARY_OPS.sub,
+  [Multiply]: BINARY_OPS.mul,
+  [RealDiv]: BINARY_OPS.div,
+};
 
 /**
  * Whether an operand of `shape` broadcast to `out` repeats its elements in order with a period of
@@ -29,7 +46,11 @@ export function isTrailingBroadcast(shape: readonly number[], out: readonly numb
 }
 
 /** The six kernels for backend `backendName` over `addon`; `stock` gives the cpu kernel to fall back to. */
-export function eltwiseKernels(addon: OneDnnAddon, backendName: string, stock: (kernelName: EltwiseKernelName) => KernelFunc): KernelConfig[] {
+export function eltwiseKernels(
+  addon: OneDnnAddon,
+  backendName: string,
+  stock: (kernelName: EltwiseKernelName) => KernelFunc,
+): KernelConfig[] {
   const binary = (name: EltwiseKernelName): KernelConfig => {
     const fallback = stock(name);
     const op = BINARY[name] as number;

@@ -10,7 +10,8 @@ export interface NativeFloat16Codec {
 }
 
 /** The native codec, or why there is none (the addon's load reason, or a CPU without F16C). */
-export type Float16CodecLoad = { readonly codec: NativeFloat16Codec; readonly reason?: undefined } | { readonly codec: null; readonly reason: string };
+export type Float16CodecLoad =
+  { readonly codec: NativeFloat16Codec; readonly reason?: undefined } | { readonly codec: null; readonly reason: string };
 
 /**
  * The addon's fp16 codec where the addon loads and the CPU has F16C + AVX2; never throws.

@@ -2,7 +2,14 @@
 // JS matmul ran the auxiliary heads' 2048x1024 dense layers at ~0.3 GFLOP/s, ~1 s of a GoogLeNet
 // step at batch 32. Outer (batch) dims must be equal or one side's all 1s; anything else, and
 // non-float32 inputs, run the cpu kernel.
-import { BatchMatMul, backend_util, type BatchMatMulAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  BatchMatMul,
+  backend_util,
+  type BatchMatMulAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { f32, output, sameShape, sizeOf } from './cpu_tensors.js';
 import type { OneDnnAddon } from './native_addon.js';
@@ -11,7 +18,11 @@ import type { OneDnnAddon } from './native_addon.js';
 export const MATMUL_KERNEL_NAMES = [BatchMatMul] as const;
 
 /** The kernel for backend `backendName` over `addon`; `stock` gives the cpu kernel to fall back to. */
-export function matMulKernels(addon: OneDnnAddon, backendName: string, stock: (kernelName: (typeof MATMUL_KERNEL_NAMES)[number]) => KernelFunc): KernelConfig[] {
+export function matMulKernels(
+  addon: OneDnnAddon,
+  backendName: string,
+  stock: (kernelName: (typeof MATMUL_KERNEL_NAMES)[number]) => KernelFunc,
+): KernelConfig[] {
   const fallback = stock(BatchMatMul);
   const kernelFunc: KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
@@ -29,7 +40,8 @@ export function matMulKernels(addon: OneDnnAddon, backendName: string, stock: (k
     const [m, k] = transposeA ? [ca, ra] : [ra, ca];
     const [kb, n] = transposeB ? [cb, rb] : [rb, cb];
     // Equal batch dims, or one side's all 1s (after broadcasting, the other side's batch).
-    if (k !== kb || m * n * k * batchA * batchB === 0 || !(sameShape(outerA, outerB) || batchA === 1 || batchB === 1)) return fallback(args);
+    if (k !== kb || m * n * k * batchA * batchB === 0 || !(sameShape(outerA, outerB) || batchA === 1 || batchB === 1))
+      return fallback(args);
     const outShape = [...backend_util.assertAndGetBroadcastShape(outerA, outerB), m, n];
     const out = new Float32Array(Math.max(batchA, batchB) * m * n);
     addon.batchMatMul(av, bv, out, Float64Array.of(batchA, batchB, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0));

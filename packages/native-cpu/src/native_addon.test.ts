@@ -65,26 +65,30 @@ describe('the oneDNN addon', () => {
     assert.ok(info.maxThreads >= (info.cpuRuntime === 'omp' ? 1 : 0));
   });
 
-  it('sets the OpenMP thread count, with primitives made for the new count', { skip: a.info().cpuRuntime !== 'omp' && 'oneDNN is not on OpenMP here' }, () => {
-    const before = a.info().maxThreads;
-    const y = new Float32Array(48);
-    try {
-      a.setNumThreads(2);
-      a.conv2dForward(shape, x, w, null, false, y);
-      assert.equal(a.setNumThreads(1), 1);
-      assert.equal(a.info().maxThreads, 1);
-      // oneDNN splits a JIT kernel's work for the thread count at creation: a new primitive.
-      const misses = a.cacheStats().misses;
-      a.conv2dForward(shape, x, w, null, false, y);
-      assert.equal(a.cacheStats().misses, misses + 1);
-    } finally {
-      a.setNumThreads(before);
-    }
-    assert.throws(() => a.setNumThreads(0), {
-      code: 'ONEDNN_BAD_ARGUMENT',
-      message: '`threads` passed to setNumThreads must be a positive integer',
-    });
-  });
+  it(
+    'sets the OpenMP thread count, with primitives made for the new count',
+    { skip: a.info().cpuRuntime !== 'omp' && 'oneDNN is not on OpenMP here' },
+    () => {
+      const before = a.info().maxThreads;
+      const y = new Float32Array(48);
+      try {
+        a.setNumThreads(2);
+        a.conv2dForward(shape, x, w, null, false, y);
+        assert.equal(a.setNumThreads(1), 1);
+        assert.equal(a.info().maxThreads, 1);
+        // oneDNN splits a JIT kernel's work for the thread count at creation: a new primitive.
+        const misses = a.cacheStats().misses;
+        a.conv2dForward(shape, x, w, null, false, y);
+        assert.equal(a.cacheStats().misses, misses + 1);
+      } finally {
+        a.setNumThreads(before);
+      }
+      assert.throws(() => a.setNumThreads(0), {
+        code: 'ONEDNN_BAD_ARGUMENT',
+        message: '`threads` passed to setNumThreads must be a positive integer',
+      });
+    },
+  );
 
   it('computes a convolution in place', () => {
     const y = new Float32Array(48);
@@ -151,7 +155,7 @@ describe('the oneDNN addon', () => {
       assert.deepEqual([...y], [3, 4, 4.5, 6, 7, 7.5, 7.5, 8.5, 9]); // the last column and row average fewer elements
     });
 
-    it('sends each dy to its window\'s first maximum, and averages back over input elements only', () => {
+    it("sends each dy to its window's first maximum, and averages back over input elements only", () => {
       const dx = new Float32Array(9);
       a.maxPool2dBackward(pool, new Float32Array(9).fill(-1), new Float32Array(9).fill(1), dx);
       // All equal: every window's first element, its top-left, takes the whole dy.
@@ -169,12 +173,17 @@ describe('the oneDNN addon', () => {
       });
       assert.throws(() => a.pool2dForward(Int32Array.of(1, 3, 3, 1, 4, 3, 2, 2, 1, 1, 0, 0, 1, 1), true, px, new Float32Array(12)), {
         code: 'ONEDNN_BAD_ARGUMENT',
-        message: 'pool shape [n=1, 3x3x1] window 2x2 stride 1x1 pads t0 l0 b1 r1 does not give the output 4x3 (or a pad is not smaller than the window)',
+        message:
+          'pool shape [n=1, 3x3x1] window 2x2 stride 1x1 pads t0 l0 b1 r1 does not give the output 4x3 (or a pad is not smaller than the window)',
       });
-      assert.throws(() => a.avgPool2dBackward(Int32Array.of(1, 3, 3, 1, 5, 3, 2, 2, 1, 1, 2, 0, 1, 1), new Float32Array(15), new Float32Array(9)), {
-        code: 'ONEDNN_BAD_ARGUMENT',
-        message: 'pool shape [n=1, 3x3x1] window 2x2 stride 1x1 pads t2 l0 b1 r1 does not give the output 5x3 (or a pad is not smaller than the window)',
-      });
+      assert.throws(
+        () => a.avgPool2dBackward(Int32Array.of(1, 3, 3, 1, 5, 3, 2, 2, 1, 1, 2, 0, 1, 1), new Float32Array(15), new Float32Array(9)),
+        {
+          code: 'ONEDNN_BAD_ARGUMENT',
+          message:
+            'pool shape [n=1, 3x3x1] window 2x2 stride 1x1 pads t2 l0 b1 r1 does not give the output 5x3 (or a pad is not smaller than the window)',
+        },
+      );
       assert.throws(() => (a.maxPool2dBackward as (...args: unknown[]) => void)(pool, px), {
         code: 'ONEDNN_BAD_ARGUMENT',
         message: 'maxPool2dBackward takes 4 arguments, but got 2',

@@ -36,14 +36,7 @@ export interface OneDnnCacheStats {
  */
 export interface OneDnnAddon {
   /** y `[n, oh, ow, cout]` = relu?(conv(x `[n, h, w, cin]`, filter `[kh, kw, cin, cout]`) + bias? `[cout]`). */
-  conv2dForward(
-    shape: Int32Array,
-    x: Float32Array,
-    filter: Float32Array,
-    bias: Float32Array | null,
-    relu: boolean,
-    y: Float32Array,
-  ): void;
+  conv2dForward(shape: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array | null, relu: boolean, y: Float32Array): void;
   /** dx `[n, h, w, cin]` from dy `[n, oh, ow, cout]` and filter `[kh, kw, cin, cout]`. */
   conv2dBackwardData(shape: Int32Array, dy: Float32Array, filter: Float32Array, dx: Float32Array): void;
   /** dw `[kh, kw, cin, cout]` from x `[n, h, w, cin]` and dy `[n, oh, ow, cout]`. */
@@ -181,7 +174,10 @@ export function loadAddonAt(path: string): AddonLoad {
     const mod = createRequire(import.meta.url)(path) as Partial<OneDnnAddon>;
     const missing = FUNCTIONS.filter((name) => typeof mod[name] !== 'function');
     if (missing.length === 0) return { addon: mod as OneDnnAddon };
-    return { addon: null, reason: `the oneDNN addon is stale (no ${missing.join(', ')}): run \`npm run build:native -w @gnet/native-cpu\`` };
+    return {
+      addon: null,
+      reason: `the oneDNN addon is stale (no ${missing.join(', ')}): run \`npm run build:native -w @gnet/native-cpu\``,
+    };
   } catch (err) {
     return { addon: null, reason: explainLoadError(err, path) };
   }

@@ -181,14 +181,22 @@ describe('oneDNN pooling kernels', () => {
 
   it("avgPool's gradient with padding divides by the window's input elements, where cpu divides by kh * kw", async () => {
     const grad = (): Float32Array =>
-      tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.avgPool(a as tf.Tensor4D, 3, 1, 'same')))(tf.ones([1, 3, 3, 1])).dataSync() as Float32Array);
+      tf.tidy(
+        () =>
+          tf
+            .grad((a: tf.Tensor) => tf.sum(tf.avgPool(a as tf.Tensor4D, 3, 1, 'same')))(tf.ones([1, 3, 3, 1]))
+            .dataSync() as Float32Array,
+      );
     const dx = grad();
     // dx of sum(avgPool(ones)): each window gives 1 / (its input elements) to each of them.
     const want = (() => {
       const out = new Float64Array(9);
       for (let y = 0; y < 3; y++) {
         for (let x = 0; x < 3; x++) {
-          const r0 = Math.max(0, y - 1), r1 = Math.min(3, y + 2), c0 = Math.max(0, x - 1), c1 = Math.min(3, x + 2);
+          const r0 = Math.max(0, y - 1),
+            r1 = Math.min(3, y + 2),
+            c0 = Math.max(0, x - 1),
+            c1 = Math.min(3, x + 2);
           for (let i = r0; i < r1; i++) for (let j = c0; j < c1; j++) out[i * 3 + j]! += 1 / ((r1 - r0) * (c1 - c0));
         }
       }

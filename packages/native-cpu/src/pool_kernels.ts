@@ -43,17 +43,19 @@ export function poolKernels(
   const stockAvg = stock(AvgPool);
   const stockAvgGrad = stock(AvgPoolGrad);
 
-  const forward = (max: boolean, fallback: KernelFunc): KernelFunc => (args) => {
-    const { x } = args.inputs as { x: TensorInfo };
-    const backend = args.backend as MathBackendCPU;
-    const shape = poolShape(x.shape, args.attrs as unknown as MaxPoolAttrs | AvgPoolAttrs);
-    const xv = f32(backend, x);
-    if (shape === null || xv === null) return fallback(args);
-    const yShape = poolShapeOf(shape, 'y');
-    const y = uninitialisedF32(backend, sizeOf(yShape));
-    addon.pool2dForward(shape, max, xv, y);
-    return output(backend, yShape, y);
-  };
+  const forward =
+    (max: boolean, fallback: KernelFunc): KernelFunc =>
+    (args) => {
+      const { x } = args.inputs as { x: TensorInfo };
+      const backend = args.backend as MathBackendCPU;
+      const shape = poolShape(x.shape, args.attrs as unknown as MaxPoolAttrs | AvgPoolAttrs);
+      const xv = f32(backend, x);
+      if (shape === null || xv === null) return fallback(args);
+      const yShape = poolShapeOf(shape, 'y');
+      const y = uninitialisedF32(backend, sizeOf(yShape));
+      addon.pool2dForward(shape, max, xv, y);
+      return output(backend, yShape, y);
+    };
 
   // Inputs (dy, input, output); the output is not needed: the addon's forward gives the argmax.
   const maxPoolGrad: KernelFunc = (args) => {

@@ -31,8 +31,7 @@ export const POOL_SHAPE = {
 } as const;
 
 /** oneDNN's output size: floor((in - k + lo + hi) / stride) + 1. */
-const outSize = (size: number, k: number, stride: number, lo: number, hi: number): number =>
-  Math.floor((size - k + lo + hi) / stride) + 1;
+const outSize = (size: number, k: number, stride: number, lo: number, hi: number): number => Math.floor((size - k + lo + hi) / stride) + 1;
 
 /**
  * The native shape of pooling `x [n, h, w, c]` with `p`, or null when the native kernels do not

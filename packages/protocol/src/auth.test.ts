@@ -43,7 +43,10 @@ describe('known-answer vectors (Python hmac)', () => {
   });
 
   it('welcome', () => {
-    assert.equal(hex(welcomeProof('s3cret', { serverNonce: server, clientNonce: client })), '4d1ba6edcb4017a44868bddf37e0840a1d08f745079fe25b067c9696db68eafd');
+    assert.equal(
+      hex(welcomeProof('s3cret', { serverNonce: server, clientNonce: client })),
+      '4d1ba6edcb4017a44868bddf37e0840a1d08f745079fe25b067c9696db68eafd',
+    );
   });
 
   it('peerHello', () => {
@@ -54,7 +57,10 @@ describe('known-answer vectors (Python hmac)', () => {
   });
 
   it('peerWelcome', () => {
-    assert.equal(hex(peerWelcomeProof('s3cret', { serverNonce: server, clientNonce: dialer })), '3f6576ab9da05398476d5db18aa85a621dc2c016e4ac6183ef22adadb3240329');
+    assert.equal(
+      hex(peerWelcomeProof('s3cret', { serverNonce: server, clientNonce: dialer })),
+      '3f6576ab9da05398476d5db18aa85a621dc2c016e4ac6183ef22adadb3240329',
+    );
   });
 
   it('peerHello with a non-ASCII secret and run id and a generation beyond 32 bits', () => {

@@ -60,7 +60,13 @@ describe('welcome invariants', () => {
 
   it('buckets are contiguous (no gap, no overlap)', () => {
     rejectsBytes(
-      { ...welcome, buckets: [{ bucket: 0, offset: 0, length: 1000 }, { bucket: 1, offset: 999, length: 10 }] },
+      {
+        ...welcome,
+        buckets: [
+          { bucket: 0, offset: 0, length: 1000 },
+          { bucket: 1, offset: 999, length: 10 },
+        ],
+      },
       'PROTO_SEMANTIC',
       'welcome.buckets[1].offset must be 1000 (buckets are contiguous), but got 999',
     );
@@ -173,14 +179,26 @@ describe('evaluation invariants', () => {
 describe('evalResult confusion matrix', () => {
   const result = sampleMessages().evalResult;
   it('has classes² entries whose rows sum to the per-class counts and whose diagonal is the per-class correct', () => {
-    rejectsBytes({ ...result, confusion: result.confusion.slice(1) }, 'PROTO_SEMANTIC', 'evalResult.confusion must have perClassCount.length² (100) entries, but has 99');
+    rejectsBytes(
+      { ...result, confusion: result.confusion.slice(1) },
+      'PROTO_SEMANTIC',
+      'evalResult.confusion must have perClassCount.length² (100) entries, but has 99',
+    );
     const moved = [...result.confusion];
     moved[1] = moved[1]! + 1;
-    rejectsBytes({ ...result, confusion: moved }, 'PROTO_SEMANTIC', 'evalResult.confusion row 0 must sum to perClassCount[0] (2), but sums to 3');
+    rejectsBytes(
+      { ...result, confusion: moved },
+      'PROTO_SEMANTIC',
+      'evalResult.confusion row 0 must sum to perClassCount[0] (2), but sums to 3',
+    );
     const offDiagonal = [...result.confusion];
     offDiagonal[0] = offDiagonal[0]! - 1;
     offDiagonal[2] = offDiagonal[2]! + 1;
-    rejectsBytes({ ...result, confusion: offDiagonal }, 'PROTO_SEMANTIC', 'evalResult.confusion[0][0] must equal perClassCorrect[0] (1), but is 0');
+    rejectsBytes(
+      { ...result, confusion: offDiagonal },
+      'PROTO_SEMANTIC',
+      'evalResult.confusion[0][0] must equal perClassCorrect[0] (1), but is 0',
+    );
   });
 });
 
@@ -191,7 +209,7 @@ describe('metrics invariants', () => {
     rejectsBytes({ ...metrics, correct: 129 }, 'PROTO_SEMANTIC', 'metrics.correct must be at most count (128), but got 129');
   });
 
-  it("refuses the absurd counts of issue 10 (epoch images 1.4e17 from counts of 2^53 - 1)", () => {
+  it('refuses the absurd counts of issue 10 (epoch images 1.4e17 from counts of 2^53 - 1)', () => {
     // 2^53 - 1 passes the schema (a safe integer); 16 steps of it made the epoch's 1.4e17 images.
     rejectsBytes(
       { ...metrics, count: Number.MAX_SAFE_INTEGER, correct: 0 },
@@ -204,13 +222,25 @@ describe('metrics invariants', () => {
       code: 'PROTO_SEMANTIC',
       message: `metrics.count must be an integer in [1, ${MAX_METRICS_COUNT}] (the samples of one rank's batch), but got 140000000000000000`,
     });
-    rejectsBytes({ ...metrics, count: 0, correct: 0 }, 'PROTO_SEMANTIC', `metrics.count must be an integer in [1, ${MAX_METRICS_COUNT}] (the samples of one rank's batch), but got 0`);
+    rejectsBytes(
+      { ...metrics, count: 0, correct: 0 },
+      'PROTO_SEMANTIC',
+      `metrics.count must be an integer in [1, ${MAX_METRICS_COUNT}] (the samples of one rank's batch), but got 0`,
+    );
     assert.doesNotThrow(() => checkSemantics({ ...metrics, count: MAX_METRICS_COUNT }));
   });
 
   it('a non-finite loss only on a skipped step, a finite one never negative', () => {
-    rejectsBytes({ ...metrics, loss: NaN }, 'PROTO_SEMANTIC', 'metrics.loss must be finite unless metrics.skipped is true (the update was not applied), but got NaN with skipped false');
-    rejectsBytes({ ...metrics, loss: Infinity }, 'PROTO_SEMANTIC', 'metrics.loss must be finite unless metrics.skipped is true (the update was not applied), but got Infinity with skipped false');
+    rejectsBytes(
+      { ...metrics, loss: NaN },
+      'PROTO_SEMANTIC',
+      'metrics.loss must be finite unless metrics.skipped is true (the update was not applied), but got NaN with skipped false',
+    );
+    rejectsBytes(
+      { ...metrics, loss: Infinity },
+      'PROTO_SEMANTIC',
+      'metrics.loss must be finite unless metrics.skipped is true (the update was not applied), but got Infinity with skipped false',
+    );
     rejectsBytes({ ...metrics, loss: -3 }, 'PROTO_SEMANTIC', 'metrics.loss must be at least 0 (a cross-entropy), but got -3');
     const skipped = decodeMessage(raw.pack({ ...metrics, loss: NaN, skipped: true }));
     assert.ok(skipped.type === 'metrics' && Number.isNaN(skipped.loss) && skipped.skipped, 'a diverged step still reports NaN');

@@ -17,7 +17,9 @@ function checkWelcome(msg: Welcome): void {
   const { rank, worldSize, hyper, model, shard, buckets, allReduce, peers } = msg;
   if (rank >= worldSize) fail(`welcome.rank must be less than welcome.worldSize (${worldSize}), but got ${rank}`);
   if (hyper.globalBatch < worldSize) {
-    fail(`welcome.hyper.globalBatch must be at least welcome.worldSize (${worldSize}) so every rank has a sample, but got ${hyper.globalBatch}`);
+    fail(
+      `welcome.hyper.globalBatch must be at least welcome.worldSize (${worldSize}) so every rank has a sample, but got ${hyper.globalBatch}`,
+    );
   }
   if (hyper.auxWeight !== 0 && !model.auxHeads) {
     fail(`welcome.hyper.auxWeight must be 0 when welcome.model.auxHeads is false, but got ${hyper.auxWeight}; set auxHeads or auxWeight 0`);
@@ -89,8 +91,12 @@ function checkEvalResult(msg: EvalResult): void {
   }
   for (let t = 0; msg.confusion.length > 0 && t < classes; t += 1) {
     const row = sum(msg.confusion.slice(t * classes, (t + 1) * classes));
-    if (row !== perClassCount[t]) fail(`evalResult.confusion row ${t} must sum to perClassCount[${t}] (${perClassCount[t]!}), but sums to ${row}`);
-    if (msg.confusion[t * classes + t] !== perClassCorrect[t]) fail(`evalResult.confusion[${t}][${t}] must equal perClassCorrect[${t}] (${perClassCorrect[t]!}), but is ${msg.confusion[t * classes + t]!}`);
+    if (row !== perClassCount[t])
+      fail(`evalResult.confusion row ${t} must sum to perClassCount[${t}] (${perClassCount[t]!}), but sums to ${row}`);
+    if (msg.confusion[t * classes + t] !== perClassCorrect[t])
+      fail(
+        `evalResult.confusion[${t}][${t}] must equal perClassCorrect[${t}] (${perClassCorrect[t]!}), but is ${msg.confusion[t * classes + t]!}`,
+      );
   }
 }
 
@@ -116,19 +122,23 @@ function checkMetrics(msg: Metrics): void {
   // A non-finite loss is how a diverging run says so; the worker then poisons its gradient and
   // every rank skips the update. A non-finite loss on an applied step is a lie or a bug.
   if (!Number.isFinite(loss)) {
-    if (!skipped) fail(`metrics.loss must be finite unless metrics.skipped is true (the update was not applied), but got ${loss} with skipped false`);
+    if (!skipped)
+      fail(`metrics.loss must be finite unless metrics.skipped is true (the update was not applied), but got ${loss} with skipped false`);
   } else if (loss < -LOSS_ROUNDING_SLACK) {
     fail(`metrics.loss must be at least 0 (a cross-entropy), but got ${loss}`);
   }
   const phases = ['dataMs', 'computeMs', 'reduceMs', 'applyMs'] as const;
   for (const name of [...phases, 'stepMs'] as const) {
     const value = timings[name];
-    if (!(Number.isFinite(value) && value >= 0)) fail(`metrics.timings.${name} must be a finite number of milliseconds >= 0, but got ${value}`);
+    if (!(Number.isFinite(value) && value >= 0))
+      fail(`metrics.timings.${name} must be a finite number of milliseconds >= 0, but got ${value}`);
   }
   // The phases are consecutive parts of the step (roundStart received .. metrics sent).
   const sum = phases.reduce((total, name) => total + timings[name], 0);
   if (sum > timings.stepMs + TIMINGS_ROUNDING_SLACK_MS) {
-    fail(`metrics.timings phases (dataMs + computeMs + reduceMs + applyMs = ${sum}) must add up to at most stepMs (${timings.stepMs}), the whole step`);
+    fail(
+      `metrics.timings phases (dataMs + computeMs + reduceMs + applyMs = ${sum}) must add up to at most stepMs (${timings.stepMs}), the whole step`,
+    );
   }
 }
 

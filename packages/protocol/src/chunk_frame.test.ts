@@ -147,7 +147,11 @@ describe('decodeChunk', () => {
   });
 
   it('refuses a frame larger than maxFrameBytes before reading it', () => {
-    rejects(() => decodeChunk(frameOf(HEADER, [1, 2, 3]), { maxFrameBytes: 40 }), 'PROTO_FRAME_TOO_LARGE', 'Frame of 44 bytes exceeds maxFrameBytes (40)');
+    rejects(
+      () => decodeChunk(frameOf(HEADER, [1, 2, 3]), { maxFrameBytes: 40 }),
+      'PROTO_FRAME_TOO_LARGE',
+      'Frame of 44 bytes exceeds maxFrameBytes (40)',
+    );
   });
 
   it('refuses a frame shorter than the header', () => {
@@ -165,7 +169,11 @@ describe('decodeChunk', () => {
   };
 
   it('refuses a wrong magic', () => {
-    rejects(() => decodeChunk(corrupt(3, 0x4a)), 'PROTO_BAD_CHUNK', 'Chunk frame must start with magic 47 4e 43 4b ("GNCK"), but got 47 4e 43 4a');
+    rejects(
+      () => decodeChunk(corrupt(3, 0x4a)),
+      'PROTO_BAD_CHUNK',
+      'Chunk frame must start with magic 47 4e 43 4b ("GNCK"), but got 47 4e 43 4a',
+    );
   });
 
   it('refuses a wrong version byte', () => {
@@ -173,7 +181,11 @@ describe('decodeChunk', () => {
   });
 
   it('refuses an unknown kind', () => {
-    rejects(() => decodeChunk(corrupt(5, 9)), 'PROTO_BAD_CHUNK', 'Chunk frame kind byte must be 1 (gradChunk) or 2 (reducedChunk), but got 9');
+    rejects(
+      () => decodeChunk(corrupt(5, 9)),
+      'PROTO_BAD_CHUNK',
+      'Chunk frame kind byte must be 1 (gradChunk) or 2 (reducedChunk), but got 9',
+    );
   });
 
   it('refuses an unknown dtype', () => {

@@ -77,10 +77,16 @@ export function writeChunkHeader(buf: Uint8Array, header: ChunkHeader): number {
   const kind = KIND_CODES[header.type];
   const dtype = DTYPE_CODES[header.dtype];
   if (kind === undefined) {
-    throw new ProtocolError('PROTO_ENCODE', `Chunk header \`type\` must be 'gradChunk' or 'reducedChunk', but got '${String(header.type)}'`);
+    throw new ProtocolError(
+      'PROTO_ENCODE',
+      `Chunk header \`type\` must be 'gradChunk' or 'reducedChunk', but got '${String(header.type)}'`,
+    );
   }
   if (dtype === undefined) {
-    throw new ProtocolError('PROTO_ENCODE', `Chunk header \`dtype\` must be float32, float16 or bfloat16, but got '${String(header.dtype)}'`);
+    throw new ProtocolError(
+      'PROTO_ENCODE',
+      `Chunk header \`dtype\` must be float32, float16 or bfloat16, but got '${String(header.dtype)}'`,
+    );
   }
   for (const field of UINT32_FIELDS) {
     const value = header[field];
@@ -115,7 +121,8 @@ export function writeChunkHeader(buf: Uint8Array, header: ChunkHeader): number {
  *
  * @example
  * const buf = new Uint8Array(chunkFrameBytes(maxElements, 'float16'));
- * const n = encodeChunkInto(buf, { type: 'gradChunk', round, bucket, chunk: 0, offset: 0, dtype: 'float16', rank }, grads.subarray(0, 1024));
+ * const header = { type: 'gradChunk', round, bucket, chunk: 0, offset: 0, dtype: 'float16', rank } as const;
+ * const n = encodeChunkInto(buf, header, grads.subarray(0, 1024));
  * socket.send(buf.subarray(0, n), done);
  */
 export function encodeChunkInto(buf: Uint8Array, header: ChunkHeaderInit, floats: Float32Array): number {
@@ -175,7 +182,10 @@ export function decodeChunk(frame: Uint8Array, options?: DecodeOptions): ChunkMe
   }
   const type = KIND_BY_CODE[view.getUint8(5)];
   if (type === undefined) {
-    throw new ProtocolError('PROTO_BAD_CHUNK', `Chunk frame kind byte must be 1 (gradChunk) or 2 (reducedChunk), but got ${view.getUint8(5)}`);
+    throw new ProtocolError(
+      'PROTO_BAD_CHUNK',
+      `Chunk frame kind byte must be 1 (gradChunk) or 2 (reducedChunk), but got ${view.getUint8(5)}`,
+    );
   }
   const dtype = DTYPE_BY_CODE[view.getUint8(6)];
   if (dtype === undefined) {

@@ -127,7 +127,7 @@ describe('decodeMessage stage 2: unpack', () => {
     );
   });
 
-  it('refuses every extension type, msgpackr\'s own included (plain MessagePack only)', () => {
+  it("refuses every extension type, msgpackr's own included (plain MessagePack only)", () => {
     rejects(
       () => decodeMessage(Buffer.from([0xc7, 0x00, 0x0a])),
       'PROTO_MALFORMED',
@@ -139,8 +139,16 @@ describe('decodeMessage stage 2: unpack', () => {
     const records = new Packr().pack([heartbeat, heartbeat]);
     assert.ok(records.includes(0x72), 'the default encoder wrote a record definition');
     rejects(() => decodeMessage(records), 'PROTO_MALFORMED', /uses a MessagePack extension \(header 0xd4, type 0x72\) at byte 1: /);
-    rejects(() => decodeMessage(new Packr({ useRecords: false }).pack({ ...heartbeat, sentAtMs: new Date(0) })), 'PROTO_MALFORMED', /type 0xff \(-1\)\) at byte \d+/);
-    rejects(() => decodeMessage(new Packr({ useRecords: false, moreTypes: true }).pack({ ...heartbeat, extra: new Float32Array(3) })), 'PROTO_MALFORMED', /uses a MessagePack extension/);
+    rejects(
+      () => decodeMessage(new Packr({ useRecords: false }).pack({ ...heartbeat, sentAtMs: new Date(0) })),
+      'PROTO_MALFORMED',
+      /type 0xff \(-1\)\) at byte \d+/,
+    );
+    rejects(
+      () => decodeMessage(new Packr({ useRecords: false, moreTypes: true }).pack({ ...heartbeat, extra: new Float32Array(3) })),
+      'PROTO_MALFORMED',
+      /uses a MessagePack extension/,
+    );
   });
 
   it('reads past extension-like bytes inside strings and binaries', () => {
@@ -185,10 +193,18 @@ describe('decodeMessage stage 2: unpack', () => {
 
 describe('decodeMessage stage 3: type and schema', () => {
   it('refuses a top-level value that is not a map', () => {
-    rejects(() => decodeMessage(raw.pack([1, 2])), 'PROTO_SCHEMA', 'Message must be a MessagePack map with a string `type`, but got an array');
+    rejects(
+      () => decodeMessage(raw.pack([1, 2])),
+      'PROTO_SCHEMA',
+      'Message must be a MessagePack map with a string `type`, but got an array',
+    );
     rejects(() => decodeMessage(raw.pack(7)), 'PROTO_SCHEMA', 'Message must be a MessagePack map with a string `type`, but got a number');
     // A Date travels as the timestamp extension, refused at stage 2 (see above).
-    rejects(() => decodeMessage(raw.pack(new Date(0))), 'PROTO_MALFORMED', /uses a MessagePack extension \(header 0xd6, type 0xff \(-1\)\) at byte 0/);
+    rejects(
+      () => decodeMessage(raw.pack(new Date(0))),
+      'PROTO_MALFORMED',
+      /uses a MessagePack extension \(header 0xd6, type 0xff \(-1\)\) at byte 0/,
+    );
   });
 
   it('refuses a map without a string type', () => {
@@ -200,7 +216,11 @@ describe('decodeMessage stage 3: type and schema', () => {
   });
 
   it('refuses an unknown type', () => {
-    rejects(() => decodeMessage(raw.pack({ type: 'gossip', text: 'hi' })), 'PROTO_UNKNOWN_TYPE', "Unknown message type 'gossip' (protocol version 2)");
+    rejects(
+      () => decodeMessage(raw.pack({ type: 'gossip', text: 'hi' })),
+      'PROTO_UNKNOWN_TYPE',
+      "Unknown message type 'gossip' (protocol version 2)",
+    );
   });
 
   it('refuses a chunk type sent as MessagePack', () => {

@@ -135,25 +135,23 @@ function decodeMsgpack(bytes: Uint8Array): Message {
     value = packr.unpack(bytes);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new ProtocolError(
-      'PROTO_MALFORMED',
-      `Frame of ${bytes.byteLength} bytes is not one complete MessagePack value: ${reason}`,
-      { cause: err },
-    );
+    throw new ProtocolError('PROTO_MALFORMED', `Frame of ${bytes.byteLength} bytes is not one complete MessagePack value: ${reason}`, {
+      cause: err,
+    });
   }
   if (value === C1) {
     // msgpackr turns 0xc1, which the MessagePack spec never uses, into a marker object.
-    throw new ProtocolError('PROTO_MALFORMED', `Frame of ${bytes.byteLength} bytes is not one complete MessagePack value: 0xc1 is never used`);
+    throw new ProtocolError(
+      'PROTO_MALFORMED',
+      `Frame of ${bytes.byteLength} bytes is not one complete MessagePack value: 0xc1 is never used`,
+    );
   }
   if (!isPlainMap(value) || typeof value.type !== 'string') {
     throw new ProtocolError('PROTO_SCHEMA', `Message must be a MessagePack map with a string \`type\`, but got ${describeValue(value)}`);
   }
   const type = value.type;
   if (!isMessageType(type)) {
-    throw new ProtocolError(
-      'PROTO_UNKNOWN_TYPE',
-      `Unknown message type '${type.slice(0, 64)}' (protocol version ${PROTOCOL_VERSION})`,
-    );
+    throw new ProtocolError('PROTO_UNKNOWN_TYPE', `Unknown message type '${type.slice(0, 64)}' (protocol version ${PROTOCOL_VERSION})`);
   }
   if ((CHUNK_MESSAGE_TYPES as readonly string[]).includes(type)) {
     throw new ProtocolError('PROTO_SCHEMA', `Message '${type}' must travel as a binary chunk frame, but came as MessagePack`);
@@ -164,11 +162,9 @@ function decodeMsgpack(bytes: Uint8Array): Message {
   }
   const parsed = MessageSchema.safeParse(value);
   if (!parsed.success) {
-    throw new ProtocolError(
-      'PROTO_SCHEMA',
-      `Message '${type}' does not match its schema: ${describeIssues(parsed.error.issues)}`,
-      { cause: parsed.error },
-    );
+    throw new ProtocolError('PROTO_SCHEMA', `Message '${type}' does not match its schema: ${describeIssues(parsed.error.issues)}`, {
+      cause: parsed.error,
+    });
   }
   checkSemantics(parsed.data);
   return parsed.data;

@@ -25,9 +25,15 @@ describe('writeFloats / readFloats', () => {
         assert.equal(writeFloats(VALUES, dtype, dst, 0), size);
         const out = new Float32Array(VALUES.length);
         readFloats(dst, dtype, out);
-        assert.deepEqual(Array.from(out), Array.from(VALUES, (v) => expected(dtype, v)));
+        assert.deepEqual(
+          Array.from(out),
+          Array.from(VALUES, (v) => expected(dtype, v)),
+        );
         readFloats(dst, dtype, out, true);
-        assert.deepEqual(Array.from(out), Array.from(VALUES, (v) => Math.fround(2 * expected(dtype, v))));
+        assert.deepEqual(
+          Array.from(out),
+          Array.from(VALUES, (v) => Math.fround(2 * expected(dtype, v))),
+        );
       });
     }
   }

@@ -1,11 +1,7 @@
 // Moves floats between a Float32Array and little-endian wire bytes in fp32, fp16 or bfloat16,
 // without allocating buffers: the hot path of every gradient chunk goes through here.
 import { BYTES_PER_ELEMENT, LITTLE_ENDIAN_HOST, type WireDtype } from './dtype.js';
-import {
-  bfloat16BitsFromFloat32Bits,
-  float16BitsFromFloat32Bits,
-  float16Table32,
-} from './half_float.js';
+import { bfloat16BitsFromFloat32Bits, float16BitsFromFloat32Bits, float16Table32 } from './half_float.js';
 import { ProtocolError } from './protocol_error.js';
 
 /**

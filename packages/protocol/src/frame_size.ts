@@ -25,9 +25,6 @@ export interface DecodeOptions {
 export function checkFrameSize(byteLength: number, options: DecodeOptions | undefined): void {
   const maxFrameBytes = options?.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   if (byteLength > maxFrameBytes) {
-    throw new ProtocolError(
-      'PROTO_FRAME_TOO_LARGE',
-      `Frame of ${byteLength} bytes exceeds maxFrameBytes (${maxFrameBytes})`,
-    );
+    throw new ProtocolError('PROTO_FRAME_TOO_LARGE', `Frame of ${byteLength} bytes exceeds maxFrameBytes (${maxFrameBytes})`);
   }
 }

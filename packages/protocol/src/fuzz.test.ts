@@ -49,7 +49,10 @@ class Histogram {
     return [...this.counts.values()].reduce((a, b) => a + b, 0);
   }
   toString(): string {
-    return [...this.counts].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
+    return [...this.counts]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
   }
 }
 
@@ -61,7 +64,9 @@ function outcome(decode: () => unknown, frame: Uint8Array): string {
   } catch (err) {
     if (!(err instanceof ProtocolError)) {
       const hex = Buffer.from(frame.subarray(0, 64)).toString('hex');
-      throw new Error(`decoder threw ${String(err)} (not a ProtocolError) on a ${frame.byteLength}-byte frame starting ${hex}`, { cause: err });
+      throw new Error(`decoder threw ${String(err)} (not a ProtocolError) on a ${frame.byteLength}-byte frame starting ${hex}`, {
+        cause: err,
+      });
     }
     const closeCode = DOCUMENTED.get(err.code);
     assert.ok(closeCode !== undefined, `code ${err.code} is not in the README's error table (${err.message})`);
@@ -132,7 +137,18 @@ describe('decoder fuzz', () => {
     t.diagnostic(`decodeChunk: ${tally.chunk.toString()}`);
     assert.ok(tally.frames > 100_000, `only ${tally.frames} frames`);
     // Each decoder's main refusals were reached: the fuzz got past unpack, into schema and invariants.
-    for (const code of ['PROTO_FRAME_TOO_LARGE', 'PROTO_MALFORMED', 'PROTO_SCHEMA', 'PROTO_UNKNOWN_TYPE', 'PROTO_BAD_TENSOR', 'PROTO_SEMANTIC', 'PROTO_VERSION', 'PROTO_UNEXPECTED', 'PROTO_BAD_CHUNK', 'ok']) {
+    for (const code of [
+      'PROTO_FRAME_TOO_LARGE',
+      'PROTO_MALFORMED',
+      'PROTO_SCHEMA',
+      'PROTO_UNKNOWN_TYPE',
+      'PROTO_BAD_TENSOR',
+      'PROTO_SEMANTIC',
+      'PROTO_VERSION',
+      'PROTO_UNEXPECTED',
+      'PROTO_BAD_CHUNK',
+      'ok',
+    ]) {
       assert.ok((tally.message.counts.get(code) ?? 0) > 0, `no frame ended in ${code}: ${tally.message.toString()}`);
     }
     for (const code of ['PROTO_FRAME_TOO_LARGE', 'PROTO_BAD_CHUNK', 'PROTO_BAD_TENSOR', 'ok']) {

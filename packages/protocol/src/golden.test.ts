@@ -56,10 +56,14 @@ describe('golden fixtures', () => {
     const fixture = await readFile(new URL('heartbeat.bin', FIXTURES));
     const expected = [
       '82', // fixmap, 2 entries (no msgpackr record extension)
-      'a4', '74797065', // fixstr "type"
-      'a9', '686561727462656174', // fixstr "heartbeat"
-      'a8', '73656e7441744d73', // fixstr "sentAtMs"
-      'cb', '42794bc3b727b000', // float64 1738324800123 (big-endian, per the spec)
+      'a4',
+      '74797065', // fixstr "type"
+      'a9',
+      '686561727462656174', // fixstr "heartbeat"
+      'a8',
+      '73656e7441744d73', // fixstr "sentAtMs"
+      'cb',
+      '42794bc3b727b000', // float64 1738324800123 (big-endian, per the spec)
     ].join('');
     assert.equal(fixture.toString('hex'), expected);
   });

@@ -87,7 +87,11 @@ describe('proof checks', () => {
 
   it('accept anything when this side has no secret', () => {
     checkHelloProof({ ...samples.hello, proof: new Uint8Array(0) }, server, '');
-    checkWelcomeProof({ ...samples.welcome, serverProof: new Uint8Array(32) }, { serverNonce: server, clientNonce: samples.hello.nonce }, '');
+    checkWelcomeProof(
+      { ...samples.welcome, serverProof: new Uint8Array(32) },
+      { serverNonce: server, clientNonce: samples.hello.nonce },
+      '',
+    );
   });
 
   it('refuse a hello made with another secret, naming neither secret', () => {
@@ -111,7 +115,10 @@ describe('proof checks', () => {
   });
 
   it('refuse a hello without a proof when the coordinator has a secret', () => {
-    assert.equal(catchProtocolError(() => checkHelloProof({ ...samples.hello, proof: new Uint8Array(0) }, server, SAMPLE_SECRET)).code, 'PROTO_AUTH');
+    assert.equal(
+      catchProtocolError(() => checkHelloProof({ ...samples.hello, proof: new Uint8Array(0) }, server, SAMPLE_SECRET)).code,
+      'PROTO_AUTH',
+    );
   });
 
   it('refuse a welcome whose server proof is wrong (the coordinator does not know our secret)', () => {
@@ -141,8 +148,18 @@ describe('proof checks', () => {
 
 describe('handshake schemas', () => {
   it('a nonce must be exactly 32 bytes and a proof 32 bytes or empty', () => {
-    rejects(() => decodeMessage(raw.pack({ ...sampleMessages().hello, nonce: new Uint8Array(31) })), 'PROTO_SCHEMA', "Message 'hello' does not match its schema: nonce: expected 32 bytes", 1002);
-    rejects(() => decodeMessage(raw.pack({ ...sampleMessages().challenge, nonce: 'abc' })), 'PROTO_SCHEMA', "Message 'challenge' does not match its schema: nonce: Invalid input: expected binary", 1002);
+    rejects(
+      () => decodeMessage(raw.pack({ ...sampleMessages().hello, nonce: new Uint8Array(31) })),
+      'PROTO_SCHEMA',
+      "Message 'hello' does not match its schema: nonce: expected 32 bytes",
+      1002,
+    );
+    rejects(
+      () => decodeMessage(raw.pack({ ...sampleMessages().challenge, nonce: 'abc' })),
+      'PROTO_SCHEMA',
+      "Message 'challenge' does not match its schema: nonce: Invalid input: expected binary",
+      1002,
+    );
     rejects(
       () => decodeMessage(raw.pack({ ...sampleMessages().peerWelcome, serverProof: new Uint8Array(5) })),
       'PROTO_SCHEMA',

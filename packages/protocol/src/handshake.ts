@@ -2,14 +2,7 @@
 // `welcome`, `peerHello` and `peerWelcome` (HMAC-SHA256, auth.ts), the run and generation in
 // `peerHello`, and turning a ProtocolError into the `reject` / `error` message that tells the peer
 // why before the connection closes. No message here ever contains the secret or a proof.
-import {
-  helloProof,
-  peerHelloProof,
-  peerWelcomeProof,
-  proofMatches,
-  welcomeProof,
-  type ConnectionNonces,
-} from './auth.js';
+import { helloProof, peerHelloProof, peerWelcomeProof, proofMatches, welcomeProof, type ConnectionNonces } from './auth.js';
 import type { Hello, PeerHello, PeerWelcome, Reject, Welcome } from './handshake_messages.js';
 import { ProtocolError } from './protocol_error.js';
 import type { ErrorMessage } from './service_messages.js';
@@ -25,7 +18,10 @@ export function checkHelloProof(hello: Hello, serverNonce: Uint8Array, secret: s
   if (secret === '') return;
   const expected = helloProof(secret, { serverNonce, clientNonce: hello.nonce }, hello.workerId);
   if (!proofMatches(expected, hello.proof)) {
-    throw new ProtocolError('PROTO_AUTH', `hello.proof from worker '${hello.workerId}' does not match this coordinator's secret: ${SECRET_HINT}`);
+    throw new ProtocolError(
+      'PROTO_AUTH',
+      `hello.proof from worker '${hello.workerId}' does not match this coordinator's secret: ${SECRET_HINT}`,
+    );
   }
 }
 
@@ -36,7 +32,10 @@ export function checkHelloProof(hello: Hello, serverNonce: Uint8Array, secret: s
 export function checkWelcomeProof(welcome: Pick<Welcome, 'serverProof'>, nonces: ConnectionNonces, secret: string): void {
   if (secret === '') return;
   if (!proofMatches(welcomeProof(secret, nonces), welcome.serverProof)) {
-    throw new ProtocolError('PROTO_AUTH', `welcome.serverProof does not match this worker's secret: the coordinator could not prove it knows it (${SECRET_HINT})`);
+    throw new ProtocolError(
+      'PROTO_AUTH',
+      `welcome.serverProof does not match this worker's secret: the coordinator could not prove it knows it (${SECRET_HINT})`,
+    );
   }
 }
 
@@ -45,7 +44,10 @@ export function checkPeerHelloProof(peerHello: PeerHello, serverNonce: Uint8Arra
   if (secret === '') return;
   const expected = peerHelloProof(secret, { serverNonce, clientNonce: peerHello.nonce }, peerHello);
   if (!proofMatches(expected, peerHello.proof)) {
-    throw new ProtocolError('PROTO_AUTH', `peerHello.proof from rank ${peerHello.rank} does not match this worker's secret: ${SECRET_HINT}`);
+    throw new ProtocolError(
+      'PROTO_AUTH',
+      `peerHello.proof from rank ${peerHello.rank} does not match this worker's secret: ${SECRET_HINT}`,
+    );
   }
 }
 
@@ -53,7 +55,10 @@ export function checkPeerHelloProof(peerHello: PeerHello, serverNonce: Uint8Arra
 export function checkPeerWelcomeProof(peerWelcome: Pick<PeerWelcome, 'serverProof'>, nonces: ConnectionNonces, secret: string): void {
   if (secret === '') return;
   if (!proofMatches(peerWelcomeProof(secret, nonces), peerWelcome.serverProof)) {
-    throw new ProtocolError('PROTO_AUTH', `peerWelcome.serverProof does not match this worker's secret: the peer listener could not prove it knows it (${SECRET_HINT})`);
+    throw new ProtocolError(
+      'PROTO_AUTH',
+      `peerWelcome.serverProof does not match this worker's secret: the peer listener could not prove it knows it (${SECRET_HINT})`,
+    );
   }
 }
 
@@ -68,10 +73,7 @@ export interface PeerExpectation {
 /** Throws `PROTO_PEER_MISMATCH` unless `peerHello` comes from the expected run, generation and rank. */
 export function checkPeerHello(peerHello: PeerHello, expected: PeerExpectation): void {
   if (peerHello.runId !== expected.runId) {
-    throw new ProtocolError(
-      'PROTO_PEER_MISMATCH',
-      `peerHello.runId must be '${expected.runId}', but got '${peerHello.runId}'`,
-    );
+    throw new ProtocolError('PROTO_PEER_MISMATCH', `peerHello.runId must be '${expected.runId}', but got '${peerHello.runId}'`);
   }
   if (peerHello.generation !== expected.generation) {
     throw new ProtocolError(

@@ -27,13 +27,7 @@ export {
   float16Table32,
 } from './half_float.js';
 export { getFloat16Codec, readFloats, setFloat16Codec, viewFloat32, writeFloats, type Float16Codec } from './float_bytes.js';
-export {
-  WireTensorSchema,
-  checkTensor,
-  tensorFromFloat32,
-  tensorToFloat32,
-  type WireTensor,
-} from './tensor.js';
+export { WireTensorSchema, checkTensor, tensorFromFloat32, tensorToFloat32, type WireTensor } from './tensor.js';
 export {
   AugmentationSchema,
   HyperParamsSchema,
@@ -121,11 +115,7 @@ export {
   type MessageOf,
   type MessageType,
 } from './message.js';
-export {
-  DEFAULT_MAX_FRAME_BYTES,
-  HANDSHAKE_MAX_FRAME_BYTES,
-  type DecodeOptions,
-} from './frame_size.js';
+export { DEFAULT_MAX_FRAME_BYTES, HANDSHAKE_MAX_FRAME_BYTES, type DecodeOptions } from './frame_size.js';
 export {
   CHUNK_HEADER_BYTES,
   CHUNK_MAGIC,

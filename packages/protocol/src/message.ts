@@ -65,9 +65,7 @@ export type MessageType = Message['type'];
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
 /** Every message type, in declaration order. */
-export const MESSAGE_TYPES: readonly MessageType[] = Object.freeze(
-  MessageSchema.options.map((option) => option.shape.type.value),
-);
+export const MESSAGE_TYPES: readonly MessageType[] = Object.freeze(MessageSchema.options.map((option) => option.shape.type.value));
 
 /** True when `type` names a message of this protocol version. */
 export function isMessageType(type: string): type is MessageType {

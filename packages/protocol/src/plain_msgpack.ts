@@ -41,7 +41,8 @@ export function assertPlainMessagePack(bytes: Uint8Array): void {
       }
       const { lengthBytes, fixed, kind } = sized;
       if (pos + 1 + lengthBytes > end) return;
-      const length = lengthBytes === 0 ? 0 : lengthBytes === 1 ? bytes[pos + 1]! : lengthBytes === 2 ? view.getUint16(pos + 1) : view.getUint32(pos + 1);
+      const length =
+        lengthBytes === 0 ? 0 : lengthBytes === 1 ? bytes[pos + 1]! : lengthBytes === 2 ? view.getUint16(pos + 1) : view.getUint32(pos + 1);
       pos += 1 + lengthBytes + fixed;
       if (kind === 'bytes') pos += length;
       else if (kind === 'array') remaining += length;
@@ -61,20 +62,41 @@ interface SizedHeader {
 /** Layout of the headers 0xc4–0xdf other than extensions (null for those). */
 function sizedHeader(b: number): SizedHeader | null {
   switch (b) {
-    case 0xc4: case 0xd9: return { lengthBytes: 1, fixed: 0, kind: 'bytes' }; // bin 8, str 8
-    case 0xc5: case 0xda: return { lengthBytes: 2, fixed: 0, kind: 'bytes' }; // bin 16, str 16
-    case 0xc6: case 0xdb: return { lengthBytes: 4, fixed: 0, kind: 'bytes' }; // bin 32, str 32
-    case 0xca: return { lengthBytes: 0, fixed: 4, kind: 'scalar' }; // float 32
-    case 0xcb: return { lengthBytes: 0, fixed: 8, kind: 'scalar' }; // float 64
-    case 0xcc: case 0xd0: return { lengthBytes: 0, fixed: 1, kind: 'scalar' }; // (u)int 8
-    case 0xcd: case 0xd1: return { lengthBytes: 0, fixed: 2, kind: 'scalar' };
-    case 0xce: case 0xd2: return { lengthBytes: 0, fixed: 4, kind: 'scalar' };
-    case 0xcf: case 0xd3: return { lengthBytes: 0, fixed: 8, kind: 'scalar' };
-    case 0xdc: return { lengthBytes: 2, fixed: 0, kind: 'array' };
-    case 0xdd: return { lengthBytes: 4, fixed: 0, kind: 'array' };
-    case 0xde: return { lengthBytes: 2, fixed: 0, kind: 'map' };
-    case 0xdf: return { lengthBytes: 4, fixed: 0, kind: 'map' };
-    default: return null; // 0xc7–0xc9 ext 8/16/32, 0xd4–0xd8 fixext
+    case 0xc4:
+    case 0xd9:
+      return { lengthBytes: 1, fixed: 0, kind: 'bytes' }; // bin 8, str 8
+    case 0xc5:
+    case 0xda:
+      return { lengthBytes: 2, fixed: 0, kind: 'bytes' }; // bin 16, str 16
+    case 0xc6:
+    case 0xdb:
+      return { lengthBytes: 4, fixed: 0, kind: 'bytes' }; // bin 32, str 32
+    case 0xca:
+      return { lengthBytes: 0, fixed: 4, kind: 'scalar' }; // float 32
+    case 0xcb:
+      return { lengthBytes: 0, fixed: 8, kind: 'scalar' }; // float 64
+    case 0xcc:
+    case 0xd0:
+      return { lengthBytes: 0, fixed: 1, kind: 'scalar' }; // (u)int 8
+    case 0xcd:
+    case 0xd1:
+      return { lengthBytes: 0, fixed: 2, kind: 'scalar' };
+    case 0xce:
+    case 0xd2:
+      return { lengthBytes: 0, fixed: 4, kind: 'scalar' };
+    case 0xcf:
+    case 0xd3:
+      return { lengthBytes: 0, fixed: 8, kind: 'scalar' };
+    case 0xdc:
+      return { lengthBytes: 2, fixed: 0, kind: 'array' };
+    case 0xdd:
+      return { lengthBytes: 4, fixed: 0, kind: 'array' };
+    case 0xde:
+      return { lengthBytes: 2, fixed: 0, kind: 'map' };
+    case 0xdf:
+      return { lengthBytes: 4, fixed: 0, kind: 'map' };
+    default:
+      return null; // 0xc7–0xc9 ext 8/16/32, 0xd4–0xd8 fixext
   }
 }
 

@@ -23,23 +23,24 @@ export type CloseCode = (typeof CLOSE_CODES)[keyof typeof CLOSE_CODES];
 export const PROTOCOL_ERRORS = {
   PROTO_FRAME_TOO_LARGE: {
     closeCode: CLOSE_CODES.messageTooBig,
-    summary: 'The frame is larger than the receiver\'s `maxFrameBytes`; checked before anything is parsed.',
+    summary: "The frame is larger than the receiver's `maxFrameBytes`; checked before anything is parsed.",
   },
   PROTO_MALFORMED: {
     closeCode: CLOSE_CODES.protocolError,
-    summary: 'The frame is not one complete plain MessagePack value (truncated, trailing bytes, invalid byte, an extension type), or a handshake frame came as a WebSocket text frame (the protocol is binary only).',
+    summary:
+      'The frame is not one complete plain MessagePack value (truncated, trailing bytes, invalid byte, an extension type), or a handshake frame came as a WebSocket text frame (the protocol is binary only).',
   },
   PROTO_UNKNOWN_TYPE: {
     closeCode: CLOSE_CODES.protocolError,
-    summary: 'The message\'s `type` is a string this protocol version does not define.',
+    summary: "The message's `type` is a string this protocol version does not define.",
   },
   PROTO_SCHEMA: {
     closeCode: CLOSE_CODES.protocolError,
-    summary: 'The message is not a map with a string `type`, or does not match its type\'s schema (missing, extra or mistyped field).',
+    summary: "The message is not a map with a string `type`, or does not match its type's schema (missing, extra or mistyped field).",
   },
   PROTO_BAD_TENSOR: {
     closeCode: CLOSE_CODES.protocolError,
-    summary: 'Tensor or chunk bytes disagree with their dtype and element count, or a tensor\'s shape disagrees with its count.',
+    summary: "Tensor or chunk bytes disagree with their dtype and element count, or a tensor's shape disagrees with its count.",
   },
   PROTO_BAD_CHUNK: {
     closeCode: CLOSE_CODES.protocolError,
@@ -47,7 +48,8 @@ export const PROTOCOL_ERRORS = {
   },
   PROTO_SEMANTIC: {
     closeCode: CLOSE_CODES.protocolError,
-    summary: 'The message matches its schema but breaks an invariant between fields (rank >= worldSize, overlapping buckets, correct > count...).',
+    summary:
+      'The message matches its schema but breaks an invariant between fields (rank >= worldSize, overlapping buckets, correct > count...).',
   },
   PROTO_VERSION: {
     closeCode: CLOSE_CODES.policyViolation,
@@ -55,7 +57,8 @@ export const PROTOCOL_ERRORS = {
   },
   PROTO_AUTH: {
     closeCode: CLOSE_CODES.policyViolation,
-    summary: 'A `hello` / `peerHello` proof, or a `welcome` / `peerWelcome` server proof, does not match this side\'s shared secret (HMAC-SHA256 over both nonces of the connection).',
+    summary:
+      "A `hello` / `peerHello` proof, or a `welcome` / `peerWelcome` server proof, does not match this side's shared secret (HMAC-SHA256 over both nonces of the connection).",
   },
   PROTO_HANDSHAKE_TIMEOUT: {
     closeCode: CLOSE_CODES.policyViolation,
@@ -63,7 +66,8 @@ export const PROTOCOL_ERRORS = {
   },
   PROTO_PEER_MISMATCH: {
     closeCode: CLOSE_CODES.policyViolation,
-    summary: 'A `peerHello` belongs to another run or group generation, or comes from a rank other than the left neighbour; refused before any `peerWelcome`.',
+    summary:
+      'A `peerHello` belongs to another run or group generation, or comes from a rank other than the left neighbour; refused before any `peerWelcome`.',
   },
   PROTO_UNEXPECTED: {
     closeCode: CLOSE_CODES.protocolError,
@@ -79,7 +83,8 @@ export const PROTOCOL_ERRORS = {
   },
   PROTO_BAD_REPLY: {
     closeCode: CLOSE_CODES.protocolError,
-    summary: 'A well-formed reply disagrees with what it answers (`metrics` whose `count` is not the rank\'s share of the global batch, whose epoch or step is not the round\'s, or whose step outlasted the round): the sender is refused.',
+    summary:
+      "A well-formed reply disagrees with what it answers (`metrics` whose `count` is not the rank's share of the global batch, whose epoch or step is not the round's, or whose step outlasted the round): the sender is refused.",
   },
 } as const satisfies Record<string, { closeCode: CloseCode; summary: string }>;
 

@@ -142,7 +142,9 @@ export const MetricsSchema = z.strictObject({
   round: Uint32Schema,
   epoch: z.int().min(0),
   step: z.int().min(0),
-  /** Mean cross-entropy of the main head over the worker's batch (no label smoothing, no aux heads: comparable with the evaluation loss). */
+  /**
+   * Mean cross-entropy of the main head over the worker's batch (no label smoothing, no aux heads: comparable with the evaluation loss).
+   */
   loss: LossSchema,
   /** Samples of the batch the main head classified correctly (top-1). */
   correct: z.int().min(0),

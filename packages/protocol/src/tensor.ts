@@ -50,12 +50,7 @@ export function checkTensor(tensor: WireTensor, where: string): void {
  * of `data`, not a copy, so do not change `data` until the message is encoded; a 16-bit dtype
  * converts into a fresh buffer.
  */
-export function tensorFromFloat32(
-  name: string,
-  shape: readonly number[],
-  data: Float32Array,
-  dtype: WireDtype = 'float32',
-): WireTensor {
+export function tensorFromFloat32(name: string, shape: readonly number[], data: Float32Array, dtype: WireDtype = 'float32'): WireTensor {
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length) {
     throw new ProtocolError(

@@ -32,7 +32,9 @@ export const HyperParamsSchema = z.strictObject({
   epochs: z.int().min(1),
   /** Samples per optimizer step over all workers together; at least the world size. */
   globalBatch: z.int().min(1),
-  /** Samples per forward/backward pass; a rank's slice is cut into passes of this size (the last may be smaller) whose gradients are summed. */
+  /**
+   * Samples per forward/backward pass; a rank's slice is cut into passes of this size (the last may be smaller) whose gradients are summed.
+   */
   microBatch: z.int().min(1),
   /** Learning rate at the end of warm-up (for the global batch). */
   lrPeak: z.number().positive(),

@@ -51,7 +51,13 @@ export function hyperParamsOf(recipe: Readonly<HyperSettings>, microBatch = reci
 
 /** The GoogLeNet every replica builds. */
 export function modelConfigOf(recipe: Readonly<HyperSettings>): ModelConfig {
-  return { width: recipe.width, auxHeads: recipe.auxHeads, batchNorm: recipe.batchNorm, dropout: recipe.dropout, auxDropout: recipe.auxDropout };
+  return {
+    width: recipe.width,
+    auxHeads: recipe.auxHeads,
+    batchNorm: recipe.batchNorm,
+    dropout: recipe.dropout,
+    auxDropout: recipe.auxDropout,
+  };
 }
 
 /** The recipe's default values, straight from the rows. */

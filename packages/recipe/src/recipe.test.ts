@@ -3,7 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Option } from 'commander';
-import { DEFAULT_HYPER_PARAMS, DEFAULT_HYPER_SETTINGS, hyperParamsOf, modelConfigOf, withRecipeRules, checkRecipe } from './hyper_params_of.js';
+import {
+  DEFAULT_HYPER_PARAMS,
+  DEFAULT_HYPER_SETTINGS,
+  hyperParamsOf,
+  modelConfigOf,
+  withRecipeRules,
+  checkRecipe,
+} from './hyper_params_of.js';
 import { HyperParamsSchema, ModelConfigSchema } from './hyper_params.js';
 import { HYPER_SETTINGS, RECIPE, RUN_SETTINGS } from './recipe.js';
 import { defaultOf, type CommandName, type DefaultContext } from './setting.js';
@@ -58,14 +65,23 @@ test('the default hyperparameters are the documented recipe, on the wire schema'
     augmentation: { cropPaddingPx: 4, flip: true, cutoutPx: 16 },
     evalEvery: 0,
   });
-  assert.deepEqual(ModelConfigSchema.parse(modelConfigOf(DEFAULT_HYPER_SETTINGS)), { width: 1, auxHeads: true, batchNorm: true, dropout: 0.4, auxDropout: 0.7 });
+  assert.deepEqual(ModelConfigSchema.parse(modelConfigOf(DEFAULT_HYPER_SETTINGS)), {
+    width: 1,
+    auxHeads: true,
+    batchNorm: true,
+    dropout: 0.4,
+    auxDropout: 0.7,
+  });
 });
 
 test('the per-command checkpoint cadence differs on purpose, and only there', () => {
   assert.equal(defaultOf(RUN_SETTINGS.checkpointEverySteps, 'coordinator:serve', ctx), 100);
   assert.equal(defaultOf(RUN_SETTINGS.checkpointEverySteps, 'worker:train', ctx), 0);
   const overridden = Object.entries(RECIPE).filter(([, row]) => Object.values(row.perCommand ?? {}).some((o) => o.default !== undefined));
-  assert.deepEqual(overridden.map(([key]) => key), ['checkpointEverySteps']);
+  assert.deepEqual(
+    overridden.map(([key]) => key),
+    ['checkpointEverySteps'],
+  );
 });
 
 test('an environment variable replaces the default, as a number for numeric rows', () => {
@@ -83,6 +99,9 @@ test('hyperParamsOf maps the flag vocabulary onto the wire one and takes the mic
 test('--no-aux-heads sets the aux weight to 0; Nesterov needs momentum', () => {
   assert.equal(withRecipeRules({ auxHeads: false, auxWeight: 0.3 })['auxWeight'], 0);
   assert.equal(withRecipeRules({ auxHeads: true, auxWeight: 0.3 })['auxWeight'], 0.3);
-  assert.throws(() => checkRecipe({ nesterov: true, momentum: 0 }), (err: unknown) => err instanceof ConfigError && /--momentum must be > 0 with Nesterov/.test(err.message));
+  assert.throws(
+    () => checkRecipe({ nesterov: true, momentum: 0 }),
+    (err: unknown) => err instanceof ConfigError && /--momentum must be > 0 with Nesterov/.test(err.message),
+  );
   checkRecipe({ nesterov: false, momentum: 0 });
 });

@@ -9,7 +9,11 @@ import { HYPER_SETTINGS, RUN_SETTINGS } from './recipe.js';
 import { addSettings, readSettings, setting, shapeOf, validateSettings } from './setting.js';
 import { checkTlsFiles, type TlsReaders } from './tls_files.js';
 
-const SETTINGS = { ...HYPER_SETTINGS, checkpointEverySteps: RUN_SETTINGS.checkpointEverySteps, note: setting({ flags: '--note <text>', help: 'a note', schema: undefined }) };
+const SETTINGS = {
+  ...HYPER_SETTINGS,
+  checkpointEverySteps: RUN_SETTINGS.checkpointEverySteps,
+  note: setting({ flags: '--note <text>', help: 'a note', schema: undefined }),
+};
 const Schema = z.object(shapeOf(SETTINGS)).strict();
 
 function parse(argv: string[], command: 'coordinator:serve' | 'worker:train' = 'worker:train'): z.infer<typeof Schema> {
@@ -36,10 +40,26 @@ test('values are read back by config key (--lr is lrPeak), switches and per-comm
 });
 
 test('a bad value becomes a ConfigError naming the flag, what was expected and the value', () => {
-  assert.throws(() => parse(['--lr', '-1']), (err: unknown) => err instanceof ConfigError && err.code === 'CONFIG_INVALID' && err.message === '--lr: Too small: expected number to be >0, but got -1');
-  assert.throws(() => parse(['--crop', '1.5']), (err: unknown) => err instanceof ConfigError && err.message.startsWith('--crop: ') && err.message.endsWith('but got 1.5'));
-  assert.throws(() => parse(['--epochs', 'many']), (err: unknown) => err instanceof ConfigError && err.message === "option '--epochs <n>' argument 'many' is invalid. Expected a finite number.");
-  assert.throws(() => parse(['--help']), (err: unknown) => err instanceof HelpShown);
+  assert.throws(
+    () => parse(['--lr', '-1']),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.code === 'CONFIG_INVALID' &&
+      err.message === '--lr: Too small: expected number to be >0, but got -1',
+  );
+  assert.throws(
+    () => parse(['--crop', '1.5']),
+    (err: unknown) => err instanceof ConfigError && err.message.startsWith('--crop: ') && err.message.endsWith('but got 1.5'),
+  );
+  assert.throws(
+    () => parse(['--epochs', 'many']),
+    (err: unknown) =>
+      err instanceof ConfigError && err.message === "option '--epochs <n>' argument 'many' is invalid. Expected a finite number.",
+  );
+  assert.throws(
+    () => parse(['--help']),
+    (err: unknown) => err instanceof HelpShown,
+  );
 });
 
 test('HostSchema takes IP addresses and host names, not URLs', () => {
@@ -59,9 +79,14 @@ test('TLS files: the pair comes together, and a reader error names the flags', (
   checkTlsFiles({ cert: '', key: '' }, 'both serve wss://, neither serves ws://', readers);
   assert.throws(
     () => checkTlsFiles({ cert: '/c.pem', key: '' }, 'both serve wss://, neither serves ws://', readers),
-    (err: unknown) => err instanceof ConfigError && err.message === '--tls-key must be given together with --tls-cert (both serve wss://, neither serves ws://), but only --tls-cert was',
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.message === '--tls-key must be given together with --tls-cert (both serve wss://, neither serves ws://), but only --tls-cert was',
   );
   checkTlsFiles({ cert: '/c.pem', key: '/k.pem' }, 'x', readers);
   assert.deepEqual(read, ['/c.pem+/k.pem']);
-  assert.throws(() => checkTlsFiles({ ca: '/ca.pem', cert: '', key: '' }, 'x', readers), (err: unknown) => err instanceof ConfigError && err.message === '--tls-ca: cannot read /ca.pem');
+  assert.throws(
+    () => checkTlsFiles({ ca: '/ca.pem', cert: '', key: '' }, 'x', readers),
+    (err: unknown) => err instanceof ConfigError && err.message === '--tls-ca: cannot read /ca.pem',
+  );
 });

@@ -15,7 +15,8 @@ const points = [
 test('SVG has both panels and both splits', async () => {
   const svg = await renderChartSvg(points, 'GoogLeNet on CIFAR-10');
   assert.match(svg, /^<svg/);
-  for (const text of ['Loss', 'Accuracy', 'train', 'validation', 'GoogLeNet on CIFAR-10']) assert.ok(svg.includes(text), `missing '${text}'`);
+  for (const text of ['Loss', 'Accuracy', 'train', 'validation', 'GoogLeNet on CIFAR-10'])
+    assert.ok(svg.includes(text), `missing '${text}'`);
   // One line mark per series: 2 panels x 2 splits.
   assert.equal((svg.match(/mark-line role-mark/g) ?? []).length, 4);
 });

@@ -4,7 +4,15 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSlotsMatch, CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import {
+  assertSlotsMatch,
+  CheckpointError,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  type CheckpointState,
+} from './checkpoint.js';
 
 function sample(): CheckpointState {
   const weightSlots = [
@@ -51,7 +59,10 @@ test('a flipped byte, a truncation or a foreign file are refused with a typed er
     const flipped = Buffer.from(bytes);
     flipped[flipped.length - 40]! ^= 0x01; // inside the body
     await writeFile(join(dir, 'flipped.ckpt'), flipped);
-    await assert.rejects(loadCheckpoint(join(dir, 'flipped.ckpt')), isCorrupt('flipped.ckpt', /failed its SHA-256 check: expected [0-9a-f]{64}, got [0-9a-f]{64}/));
+    await assert.rejects(
+      loadCheckpoint(join(dir, 'flipped.ckpt')),
+      isCorrupt('flipped.ckpt', /failed its SHA-256 check: expected [0-9a-f]{64}, got [0-9a-f]{64}/),
+    );
 
     // A bit flip in the metadata keeps the JSON valid ("epoch":3 -> "epoch":2); format 1 missed it.
     const meta = Buffer.from(bytes);
@@ -62,26 +73,51 @@ test('a flipped byte, a truncation or a foreign file are refused with a typed er
     await assert.rejects(loadCheckpoint(join(dir, 'meta.ckpt')), isCorrupt('meta.ckpt', /failed its SHA-256 check/));
 
     await writeFile(join(dir, 'short.ckpt'), bytes.subarray(0, bytes.length - 4));
-    await assert.rejects(loadCheckpoint(join(dir, 'short.ckpt')), isCorrupt('short.ckpt', new RegExp(`is truncated: it holds ${bytes.length - 4} bytes, but its header describes ${bytes.length}`)));
+    await assert.rejects(
+      loadCheckpoint(join(dir, 'short.ckpt')),
+      isCorrupt('short.ckpt', new RegExp(`is truncated: it holds ${bytes.length - 4} bytes, but its header describes ${bytes.length}`)),
+    );
     await writeFile(join(dir, 'long.ckpt'), Buffer.concat([bytes, Buffer.from([0])]));
     await assert.rejects(loadCheckpoint(join(dir, 'long.ckpt')), isCorrupt('long.ckpt', /trailing bytes/));
     await writeFile(join(dir, 'headless.ckpt'), bytes.subarray(0, 40));
-    await assert.rejects(loadCheckpoint(join(dir, 'headless.ckpt')), isCorrupt('headless.ckpt', /is truncated: its \d+-byte header runs past the end of a 40-byte file/));
+    await assert.rejects(
+      loadCheckpoint(join(dir, 'headless.ckpt')),
+      isCorrupt('headless.ckpt', /is truncated: its \d+-byte header runs past the end of a 40-byte file/),
+    );
     await writeFile(join(dir, 'stub.ckpt'), bytes.subarray(0, 5));
-    await assert.rejects(loadCheckpoint(join(dir, 'stub.ckpt')), isCorrupt('stub.ckpt', /is truncated: it holds 5 bytes, fewer than the 16-byte prefix/));
+    await assert.rejects(
+      loadCheckpoint(join(dir, 'stub.ckpt')),
+      isCorrupt('stub.ckpt', /is truncated: it holds 5 bytes, fewer than the 16-byte prefix/),
+    );
     await writeFile(join(dir, 'empty.ckpt'), '');
     await assert.rejects(loadCheckpoint(join(dir, 'empty.ckpt')), isCorrupt('empty.ckpt', /is truncated: it holds 0 bytes/));
     await writeFile(join(dir, 'foreign.ckpt'), 'hello world, not a checkpoint');
-    await assert.rejects(loadCheckpoint(join(dir, 'foreign.ckpt')), isCorrupt('foreign.ckpt', /is not a checkpoint: expected magic 'GNETCKPT'/));
+    await assert.rejects(
+      loadCheckpoint(join(dir, 'foreign.ckpt')),
+      isCorrupt('foreign.ckpt', /is not a checkpoint: expected magic 'GNETCKPT'/),
+    );
 
     const future = Buffer.from(bytes);
     future.writeUInt32LE(9, 8);
     await writeFile(join(dir, 'future.ckpt'), future);
-    await assert.rejects(loadCheckpoint(join(dir, 'future.ckpt')), (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_INCOMPATIBLE' && /future\.ckpt has format version 9, but this build reads versions 1 and 2/.test(e.message));
+    await assert.rejects(
+      loadCheckpoint(join(dir, 'future.ckpt')),
+      (e: unknown) =>
+        e instanceof CheckpointError &&
+        e.code === 'CKPT_INCOMPATIBLE' &&
+        /future\.ckpt has format version 9, but this build reads versions 1 and 2/.test(e.message),
+    );
 
-    await assert.rejects(loadCheckpoint(join(dir, 'missing.ckpt')), (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_NOT_FOUND' && e.message.includes(join(dir, 'missing.ckpt')));
+    await assert.rejects(
+      loadCheckpoint(join(dir, 'missing.ckpt')),
+      (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_NOT_FOUND' && e.message.includes(join(dir, 'missing.ckpt')),
+    );
     await mkdir(join(dir, 'folder.ckpt'));
-    await assert.rejects(loadCheckpoint(join(dir, 'folder.ckpt')), (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_UNREADABLE' && /Cannot read checkpoint .*folder\.ckpt: EISDIR/.test(e.message));
+    await assert.rejects(
+      loadCheckpoint(join(dir, 'folder.ckpt')),
+      (e: unknown) =>
+        e instanceof CheckpointError && e.code === 'CKPT_UNREADABLE' && /Cannot read checkpoint .*folder\.ckpt: EISDIR/.test(e.message),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -97,7 +133,13 @@ test('a header that parses but lacks a section is refused, even with a valid che
   prefix.writeUInt32LE(headerBytes.length, 12);
   const unsigned = Buffer.concat([prefix, headerBytes, bytes.subarray(16 + headerLength, bytes.length - 32)]);
   const rebuilt = Buffer.concat([unsigned, createHash('sha256').update(unsigned).digest()]);
-  assert.throws(() => decodeCheckpoint(rebuilt, 'x.ckpt'), (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_CORRUPT' && e.message === "x.ckpt has a malformed header: it has 0 'velocity' sections, expected 1");
+  assert.throws(
+    () => decodeCheckpoint(rebuilt, 'x.ckpt'),
+    (e: unknown) =>
+      e instanceof CheckpointError &&
+      e.code === 'CKPT_CORRUPT' &&
+      e.message === "x.ckpt has a malformed header: it has 0 'velocity' sections, expected 1",
+  );
 });
 
 test('format version 1 files (body-only checksum, no trailer) still load', () => {
@@ -150,6 +192,12 @@ test('saveCheckpoint replaces an existing file and leaves no temporary file, als
 test('slot mismatch names both tensors', () => {
   const s = sample();
   const other = [{ ...s.weightSlots[0]!, shape: [3, 2] }, s.weightSlots[1]!];
-  assert.throws(() => assertSlotsMatch('weights', s.weightSlots, other, 'x.ckpt'), /x\.ckpt weights tensor 0 is a\/kernel\[3x2\], but the model expects a\/kernel\[2x3\]/);
-  assert.throws(() => assertSlotsMatch('weights', s.weightSlots, [s.weightSlots[0]!], 'x.ckpt'), (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_INCOMPATIBLE');
+  assert.throws(
+    () => assertSlotsMatch('weights', s.weightSlots, other, 'x.ckpt'),
+    /x\.ckpt weights tensor 0 is a\/kernel\[3x2\], but the model expects a\/kernel\[2x3\]/,
+  );
+  assert.throws(
+    () => assertSlotsMatch('weights', s.weightSlots, [s.weightSlots[0]!], 'x.ckpt'),
+    (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_INCOMPATIBLE',
+  );
 });

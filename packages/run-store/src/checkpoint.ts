@@ -30,7 +30,8 @@ const SECTION_NAMES = ['weights', 'buffers', 'velocity'] as const;
  * - `CKPT_NONE_GOOD`: a checkpoint folder holds checkpoints, but none of them loads (NoGoodCheckpointError).
  * - `CKPT_INVALID_ARGUMENT`: a caller passed a bad `keep` or `globalStep`.
  */
-export type CheckpointErrorCode = 'CKPT_NOT_FOUND' | 'CKPT_UNREADABLE' | 'CKPT_CORRUPT' | 'CKPT_INCOMPATIBLE' | 'CKPT_NONE_GOOD' | 'CKPT_INVALID_ARGUMENT';
+export type CheckpointErrorCode =
+  'CKPT_NOT_FOUND' | 'CKPT_UNREADABLE' | 'CKPT_CORRUPT' | 'CKPT_INCOMPATIBLE' | 'CKPT_NONE_GOOD' | 'CKPT_INVALID_ARGUMENT';
 
 export class CheckpointError extends Error {
   constructor(
@@ -95,7 +96,15 @@ const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as nu
 
 function isSlot(x: unknown): x is ParamSlot {
   const s = x as ParamSlot;
-  return typeof s === 'object' && s !== null && typeof s.name === 'string' && Array.isArray(s.shape) && s.shape.every(isCount) && isCount(s.offset) && isCount(s.size);
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.name === 'string' &&
+    Array.isArray(s.shape) &&
+    s.shape.every(isCount) &&
+    isCount(s.offset) &&
+    isCount(s.size)
+  );
 }
 
 /** Returns what is wrong with a parsed header, or null. The checksum guards the bytes; this guards against a writer bug. */
@@ -130,7 +139,10 @@ export function decodeCheckpoint(bytes: Buffer, source = 'checkpoint'): Checkpoi
   }
   const version = bytes.readUInt32LE(8);
   if (!READABLE_VERSIONS.includes(version)) {
-    throw new CheckpointError('CKPT_INCOMPATIBLE', `${source} has format version ${version}, but this build reads versions ${READABLE_VERSIONS.join(' and ')}`);
+    throw new CheckpointError(
+      'CKPT_INCOMPATIBLE',
+      `${source} has format version ${version}, but this build reads versions ${READABLE_VERSIONS.join(' and ')}`,
+    );
   }
   const trailerBytes = version >= 2 ? SHA256_BYTES : 0;
   const headerLength = bytes.readUInt32LE(12);
@@ -188,7 +200,8 @@ export function decodeCheckpoint(bytes: Buffer, source = 'checkpoint'): Checkpoi
   new Uint8Array(aligned.buffer).set(body);
   const section = (name: SectionName): Float32Array => {
     const s = header.sections.find((x) => x.name === name)!;
-    if (s.offset + s.length > floats) throw corrupt(`has a '${name}' section [${s.offset}, ${s.offset + s.length}) past the end of its ${floats}-element body`);
+    if (s.offset + s.length > floats)
+      throw corrupt(`has a '${name}' section [${s.offset}, ${s.offset + s.length}) past the end of its ${floats}-element body`);
     return aligned.subarray(s.offset, s.offset + s.length);
   };
   return {
@@ -222,15 +235,26 @@ export async function loadCheckpoint(path: string): Promise<CheckpointState> {
 }
 
 /** Checks that a checkpoint's slots match the model we are about to load it into. */
-export function assertSlotsMatch(kind: 'weights' | 'buffers', expected: readonly ParamSlot[], found: readonly ParamSlot[], source: string): void {
+export function assertSlotsMatch(
+  kind: 'weights' | 'buffers',
+  expected: readonly ParamSlot[],
+  found: readonly ParamSlot[],
+  source: string,
+): void {
   const describe = (s: ParamSlot) => `${s.name}[${s.shape.join('x')}]`;
   if (expected.length !== found.length) {
-    throw new CheckpointError('CKPT_INCOMPATIBLE', `${source} holds ${found.length} ${kind} tensors, but the model has ${expected.length}: was it written with another model config?`);
+    throw new CheckpointError(
+      'CKPT_INCOMPATIBLE',
+      `${source} holds ${found.length} ${kind} tensors, but the model has ${expected.length}: was it written with another model config?`,
+    );
   }
   expected.forEach((e, i) => {
     const f = found[i]!;
     if (e.name !== f.name || e.size !== f.size || e.shape.join('x') !== f.shape.join('x')) {
-      throw new CheckpointError('CKPT_INCOMPATIBLE', `${source} ${kind} tensor ${i} is ${describe(f)}, but the model expects ${describe(e)}`);
+      throw new CheckpointError(
+        'CKPT_INCOMPATIBLE',
+        `${source} ${kind} tensor ${i} is ${describe(f)}, but the model expects ${describe(e)}`,
+      );
     }
   });
 }

@@ -83,12 +83,21 @@ test('keep and globalStep are validated with typed errors', async () => {
   for (const keep of [0, -1, 1.5, Number.NaN]) {
     assert.throws(
       () => new CheckpointStore('x', { keep }),
-      (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_INVALID_ARGUMENT' && e.message === `\`keep\` passed to \`CheckpointStore\` must be an integer >= 1, but got ${keep}`,
+      (e: unknown) =>
+        e instanceof CheckpointError &&
+        e.code === 'CKPT_INVALID_ARGUMENT' &&
+        e.message === `\`keep\` passed to \`CheckpointStore\` must be an integer >= 1, but got ${keep}`,
     );
   }
   await withDir(async (dir) => {
     const store = new CheckpointStore(dir);
-    await assert.rejects(store.save(stateAt(1), -3), (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_INVALID_ARGUMENT' && /`globalStep` .* non-negative integer, but got -3/.test(e.message));
+    await assert.rejects(
+      store.save(stateAt(1), -3),
+      (e: unknown) =>
+        e instanceof CheckpointError &&
+        e.code === 'CKPT_INVALID_ARGUMENT' &&
+        /`globalStep` .* non-negative integer, but got -3/.test(e.message),
+    );
     assert.deepEqual(await readdir(dir), []);
   });
 });

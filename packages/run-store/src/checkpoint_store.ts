@@ -62,7 +62,10 @@ export class NoGoodCheckpointError extends CheckpointError {
     readonly dir: string,
     readonly tried: readonly SkippedCheckpoint[],
   ) {
-    super('CKPT_NONE_GOOD', `None of the ${tried.length} checkpoints in ${dir} can be loaded; tried, newest first: ${tried.map((t) => t.reason).join('; ')}`);
+    super(
+      'CKPT_NONE_GOOD',
+      `None of the ${tried.length} checkpoints in ${dir} can be loaded; tried, newest first: ${tried.map((t) => t.reason).join('; ')}`,
+    );
     this.name = 'NoGoodCheckpointError';
   }
 }
@@ -106,7 +109,12 @@ export class CheckpointStore {
    */
   save(state: CheckpointState, globalStep: number): Promise<SavedCheckpoint> {
     if (!Number.isSafeInteger(globalStep) || globalStep < 0) {
-      return Promise.reject(new CheckpointError('CKPT_INVALID_ARGUMENT', `\`globalStep\` passed to \`CheckpointStore.save\` must be a non-negative integer, but got ${globalStep}`));
+      return Promise.reject(
+        new CheckpointError(
+          'CKPT_INVALID_ARGUMENT',
+          `\`globalStep\` passed to \`CheckpointStore.save\` must be a non-negative integer, but got ${globalStep}`,
+        ),
+      );
     }
     const run = this.queue.then(() => this.saveNow(state, globalStep));
     this.queue = run.catch(() => undefined);

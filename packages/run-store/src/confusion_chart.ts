@@ -49,7 +49,13 @@ export async function renderConfusionSvg(matrix: ConfusionMatrix, classes: reado
       {
         mark: { type: 'rect' },
         encoding: {
-          color: { field: 'share', type: 'quantitative', title: 'share of true class', scale: { scheme: 'blues', domain: [0, 1] }, legend: { format: '.0%' } },
+          color: {
+            field: 'share',
+            type: 'quantitative',
+            title: 'share of true class',
+            scale: { scheme: 'blues', domain: [0, 1] },
+            legend: { format: '.0%' },
+          },
         },
       },
       {

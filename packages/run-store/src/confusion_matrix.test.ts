@@ -14,7 +14,10 @@ test('row-major counts become rows of the true class', () => {
   assert.deepEqual(confusionFromRowMajor([8, 2, 0, 3, 6, 1, 0, 0, 0], 3), matrix);
   assert.throws(
     () => confusionFromRowMajor([1, 2, 3], 3),
-    (err: unknown) => err instanceof ReportError && err.code === 'REPORT_BAD_CONFUSION' && err.message === 'a row-major confusion matrix of 3 classes must have 9 counts, but has 3',
+    (err: unknown) =>
+      err instanceof ReportError &&
+      err.code === 'REPORT_BAD_CONFUSION' &&
+      err.message === 'a row-major confusion matrix of 3 classes must have 9 counts, but has 3',
   );
 });
 
@@ -39,7 +42,28 @@ test('a matrix that does not fit the classes is refused, naming the cell', () =>
       (err: unknown) => err instanceof ReportError && err.code === 'REPORT_BAD_CONFUSION' && err.message === message,
     );
   refuses([[1, 2, 3]], 'the confusion matrix must have 3 rows (one per class), but has 1');
-  refuses([[1, 2, 3], [1, 2], [1, 2, 3]], 'row 1 (dog) of the confusion matrix must have 3 columns, but has 2');
-  refuses([[1, 2, 3], [1, -2, 3], [1, 2, 3]], 'confusion[1][1] must be a non-negative integer image count, but is -2');
-  refuses([[1, 2, 3], [1, 2, 3], [1, 2, 0.5]], 'confusion[2][2] must be a non-negative integer image count, but is 0.5');
+  refuses(
+    [
+      [1, 2, 3],
+      [1, 2],
+      [1, 2, 3],
+    ],
+    'row 1 (dog) of the confusion matrix must have 3 columns, but has 2',
+  );
+  refuses(
+    [
+      [1, 2, 3],
+      [1, -2, 3],
+      [1, 2, 3],
+    ],
+    'confusion[1][1] must be a non-negative integer image count, but is -2',
+  );
+  refuses(
+    [
+      [1, 2, 3],
+      [1, 2, 3],
+      [1, 2, 0.5],
+    ],
+    'confusion[2][2] must be a non-negative integer image count, but is 0.5',
+  );
 });

@@ -34,11 +34,17 @@ export class ReportError extends Error {
 /** Throws `REPORT_BAD_CONFUSION` unless `matrix` is classes.length square of non-negative integers. */
 export function checkConfusion(matrix: ConfusionMatrix, classes: readonly string[]): void {
   const n = classes.length;
-  if (matrix.length !== n) throw new ReportError('REPORT_BAD_CONFUSION', `the confusion matrix must have ${n} rows (one per class), but has ${matrix.length}`);
+  if (matrix.length !== n)
+    throw new ReportError('REPORT_BAD_CONFUSION', `the confusion matrix must have ${n} rows (one per class), but has ${matrix.length}`);
   matrix.forEach((row, t) => {
-    if (row.length !== n) throw new ReportError('REPORT_BAD_CONFUSION', `row ${t} (${classes[t]}) of the confusion matrix must have ${n} columns, but has ${row.length}`);
+    if (row.length !== n)
+      throw new ReportError(
+        'REPORT_BAD_CONFUSION',
+        `row ${t} (${classes[t]}) of the confusion matrix must have ${n} columns, but has ${row.length}`,
+      );
     row.forEach((v, p) => {
-      if (!Number.isInteger(v) || v < 0) throw new ReportError('REPORT_BAD_CONFUSION', `confusion[${t}][${p}] must be a non-negative integer image count, but is ${v}`);
+      if (!Number.isInteger(v) || v < 0)
+        throw new ReportError('REPORT_BAD_CONFUSION', `confusion[${t}][${p}] must be a non-negative integer image count, but is ${v}`);
     });
   });
 }
@@ -46,7 +52,10 @@ export function checkConfusion(matrix: ConfusionMatrix, classes: readonly string
 /** The nested matrix of a row-major vector of numClasses² counts (the `evalResult` wire layout). */
 export function confusionFromRowMajor(values: readonly number[], numClasses: number): number[][] {
   if (values.length !== numClasses * numClasses) {
-    throw new ReportError('REPORT_BAD_CONFUSION', `a row-major confusion matrix of ${numClasses} classes must have ${numClasses * numClasses} counts, but has ${values.length}`);
+    throw new ReportError(
+      'REPORT_BAD_CONFUSION',
+      `a row-major confusion matrix of ${numClasses} classes must have ${numClasses * numClasses} counts, but has ${values.length}`,
+    );
   }
   return Array.from({ length: numClasses }, (_, t) => values.slice(t * numClasses, (t + 1) * numClasses));
 }
@@ -84,6 +93,9 @@ const csvField = (text: string): string => (/[",\r\n]/.test(text) ? `"${text.rep
 /** CSV with a header row of predicted classes and one line per true class. */
 export function confusionCsv(matrix: ConfusionMatrix, classes: readonly string[]): string {
   checkConfusion(matrix, classes);
-  const lines = [['true\\predicted', ...classes].map(csvField).join(','), ...matrix.map((row, t) => [csvField(classes[t]!), ...row].join(','))];
+  const lines = [
+    ['true\\predicted', ...classes].map(csvField).join(','),
+    ...matrix.map((row, t) => [csvField(classes[t]!), ...row].join(',')),
+  ];
   return lines.join('\n') + '\n';
 }

@@ -107,7 +107,16 @@ export class EpochMeter {
 
   /** The sums so far, for a checkpoint (see `restore`). */
   state(): EpochMeterState {
-    return { steps: this.steps, lossSum: this.lossSum, correct: this.correct, count: this.count, seconds: this.seconds, reports: this.reports, share: this.share, phases: { ...this.phases } };
+    return {
+      steps: this.steps,
+      lossSum: this.lossSum,
+      correct: this.correct,
+      count: this.count,
+      seconds: this.seconds,
+      reports: this.reports,
+      share: this.share,
+      phases: { ...this.phases },
+    };
   }
 
   /** The epoch so far. */

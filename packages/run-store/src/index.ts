@@ -41,4 +41,11 @@ export { reportMarkdown, writeRunReport, type RunReport, type WrittenReport } fr
 export { learningRateAt, type LrSchedule } from './lr_schedule.js';
 export { EpochMeter, type EpochMeterState, type EpochTraining, type StepPhasesMs, type StepReport } from './epoch_meter.js';
 export { epochRecord, perClassAccuracy, testRecord, type EvaluationSums, type TrainingEpochRecord } from './records.js';
-export { checkResumable, differingFields, RESUMABLE_CHANGES, ResumeMismatchError, type RunCheckpointMeta, type RunPosition } from './resume_policy.js';
+export {
+  checkResumable,
+  differingFields,
+  RESUMABLE_CHANGES,
+  ResumeMismatchError,
+  type RunCheckpointMeta,
+  type RunPosition,
+} from './resume_policy.js';

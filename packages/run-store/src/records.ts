@@ -31,15 +31,29 @@ export interface TrainingEpochRecord extends EpochRecord {
 }
 
 /** Accuracy per class name, `null` for a class with no evaluated image (see the top of this file). */
-export function perClassAccuracy(classes: readonly string[], sums: Pick<EvaluationSums, 'perClassCorrect' | 'perClassCount'>): Record<string, number | null> {
+export function perClassAccuracy(
+  classes: readonly string[],
+  sums: Pick<EvaluationSums, 'perClassCorrect' | 'perClassCount'>,
+): Record<string, number | null> {
   if (sums.perClassCorrect.length !== classes.length || sums.perClassCount.length !== classes.length) {
-    throw new RangeError(`per-class sums must hold ${classes.length} classes, but hold ${sums.perClassCorrect.length} correct and ${sums.perClassCount.length} counts`);
+    throw new RangeError(
+      `per-class sums must hold ${classes.length} classes, but hold ${sums.perClassCorrect.length} correct and ${sums.perClassCount.length} counts`,
+    );
   }
-  return Object.fromEntries(classes.map((name, k) => [name, sums.perClassCount[k]! > 0 ? sums.perClassCorrect[k]! / sums.perClassCount[k]! : null]));
+  return Object.fromEntries(
+    classes.map((name, k) => [name, sums.perClassCount[k]! > 0 ? sums.perClassCorrect[k]! / sums.perClassCount[k]! : null]),
+  );
 }
 
 /** Epoch `epochIndex` (0-based) of the run: its training figures, the last lr, and the validation sums. */
-export function epochRecord(o: { epochIndex: number; training: EpochTraining; lr: number; val: EvaluationSums; worldSize: number; generation: number }): TrainingEpochRecord {
+export function epochRecord(o: {
+  epochIndex: number;
+  training: EpochTraining;
+  lr: number;
+  val: EvaluationSums;
+  worldSize: number;
+  generation: number;
+}): TrainingEpochRecord {
   const { training, val } = o;
   return {
     kind: 'epoch',
@@ -62,5 +76,12 @@ export function epochRecord(o: { epochIndex: number; training: EpochTraining; lr
 
 /** The run's last line: the test split's sums. */
 export function testRecord(classes: readonly string[], sums: EvaluationSums): TestRecord {
-  return { kind: 'test', split: 'test', loss: sums.lossSum / sums.count, accuracy: sums.correct / sums.count, perClassAccuracy: perClassAccuracy(classes, sums), count: sums.count };
+  return {
+    kind: 'test',
+    split: 'test',
+    loss: sums.lossSum / sums.count,
+    accuracy: sums.correct / sums.count,
+    perClassAccuracy: perClassAccuracy(classes, sums),
+    count: sums.count,
+  };
 }

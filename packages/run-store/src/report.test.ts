@@ -39,7 +39,10 @@ function report(extra: Partial<RunReport> = {}): RunReport {
     test: { loss: 1.75, accuracy: CORRECT / 200, count: 200 },
     confusion: diagonalHeavy(),
     valImages: 500,
-    details: [['workers', 2], ['all-reduce', 'ring']],
+    details: [
+      ['workers', 2],
+      ['all-reduce', 'ring'],
+    ],
     at: new Date('2025-01-02T03:04:05Z'),
     ...extra,
   };
@@ -70,7 +73,13 @@ test('a run folder gets report.md, confusion.png, confusion.json and confusion.c
     assert.ok(md.includes('| cat | 20 | 17 | 85.00% | deer (3) |'), md);
     assert.ok(md.includes('| airplane | 20 | 20 | 100.00% | — |'), md);
 
-    const json = JSON.parse(await readFile(written.confusionJson, 'utf8')) as { matrix: number[][]; classes: string[]; images: number; correct: number; perClass: Array<{ name: string; accuracy: number }> };
+    const json = JSON.parse(await readFile(written.confusionJson, 'utf8')) as {
+      matrix: number[][];
+      classes: string[];
+      images: number;
+      correct: number;
+      perClass: Array<{ name: string; accuracy: number }>;
+    };
     assert.deepEqual(json.matrix, diagonalHeavy());
     assert.deepEqual(json.classes, CLASSES);
     assert.equal(json.images, 200);
@@ -102,13 +111,17 @@ test('the SVG has one cell and one count per pair of classes, in class order', a
   assert.equal((svg.match(/aria-roledescription="rect mark"/g) ?? []).length, 100);
   // The diagonal cell of airplane: 20 of its 20 images, so the full share.
   assert.ok(svg.includes('aria-label="predicted class: airplane; true class: airplane; share of true class: 100%"'));
-  for (const text of ['true class', 'predicted class', 'share of true class', 'test confusion matrix', ...CLASSES]) assert.ok(svg.includes(text), `missing '${text}'`);
+  for (const text of ['true class', 'predicted class', 'share of true class', 'test confusion matrix', ...CLASSES])
+    assert.ok(svg.includes(text), `missing '${text}'`);
   // Ten axis labels per axis in class order: airplane before truck on both.
   assert.ok(svg.indexOf('>airplane<') < svg.indexOf('>truck<'));
   const counts = [...svg.matchAll(/<text[^>]*>(\d+)<\/text>/g)].map((m) => Number(m[1]));
   // 100 cell labels (the legend's are percentages).
   assert.equal(counts.length, 100);
-  assert.equal(counts.reduce((s, v) => s + v, 0), 200);
+  assert.equal(
+    counts.reduce((s, v) => s + v, 0),
+    200,
+  );
 });
 
 test('a matrix that does not count the test images is refused', async () => {
@@ -117,11 +130,20 @@ test('a matrix that does not count the test images is refused', async () => {
       () => reportMarkdown(r, false),
       (err: unknown) => err instanceof ReportError && err.code === 'REPORT_COUNT_MISMATCH' && err.message === message,
     );
-  refuses(report({ test: { loss: 1, accuracy: CORRECT / 201, count: 201 } }), 'the test confusion matrix must count the 201 test images, but counts 200');
-  refuses(report({ test: { loss: 1, accuracy: 0.5, count: 200 } }), `the test confusion matrix's diagonal (${CORRECT} of 200 correct) must match the test accuracy 0.5`);
+  refuses(
+    report({ test: { loss: 1, accuracy: CORRECT / 201, count: 201 } }),
+    'the test confusion matrix must count the 201 test images, but counts 200',
+  );
+  refuses(
+    report({ test: { loss: 1, accuracy: 0.5, count: 200 } }),
+    `the test confusion matrix's diagonal (${CORRECT} of 200 correct) must match the test accuracy 0.5`,
+  );
   const dir = await mkdtemp(join(tmpdir(), 'report-'));
   try {
-    await assert.rejects(new RunFolder(dir).writeReport(report({ confusion: [[1]] })), (err: unknown) => err instanceof ReportError && err.code === 'REPORT_BAD_CONFUSION');
+    await assert.rejects(
+      new RunFolder(dir).writeReport(report({ confusion: [[1]] })),
+      (err: unknown) => err instanceof ReportError && err.code === 'REPORT_BAD_CONFUSION',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

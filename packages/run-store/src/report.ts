@@ -36,7 +36,8 @@ export interface WrittenReport {
   confusionCsv: string;
 }
 
-const percent = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : `${(x * 100).toFixed(2)}%`);
+const percent = (x: number | null | undefined): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '—' : `${(x * 100).toFixed(2)}%`;
 const fixed = (x: number | undefined, digits: number): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits));
 const row = (cells: ReadonlyArray<string | number>): string => `| ${cells.join(' | ')} |`;
 
@@ -45,11 +46,17 @@ function checkAgainstTest(report: RunReport): { images: number; correct: number 
   checkConfusion(report.confusion, report.classes);
   const totals = confusionTotals(report.confusion);
   if (totals.images !== report.test.count) {
-    throw new ReportError('REPORT_COUNT_MISMATCH', `the test confusion matrix must count the ${report.test.count} test images, but counts ${totals.images}`);
+    throw new ReportError(
+      'REPORT_COUNT_MISMATCH',
+      `the test confusion matrix must count the ${report.test.count} test images, but counts ${totals.images}`,
+    );
   }
   // Both are correct / count of the same images; any difference means they are not the same evaluation.
   if (Math.abs(totals.correct / Math.max(1, totals.images) - report.test.accuracy) > 1e-9) {
-    throw new ReportError('REPORT_COUNT_MISMATCH', `the test confusion matrix's diagonal (${totals.correct} of ${totals.images} correct) must match the test accuracy ${report.test.accuracy}`);
+    throw new ReportError(
+      'REPORT_COUNT_MISMATCH',
+      `the test confusion matrix's diagonal (${totals.correct} of ${totals.images} correct) must match the test accuracy ${report.test.accuracy}`,
+    );
   }
   return totals;
 }
@@ -65,26 +72,58 @@ export function reportMarkdown(report: RunReport, hasChart: boolean): string {
   lines.push('## Final accuracy', '', row(['split', 'images', 'loss', 'accuracy']), row(['---', '---:', '---:', '---:']));
   if (last !== undefined) {
     // The train figures are the running mean over the last epoch's steps (augmented, dropout on), as in metrics.jsonl.
-    lines.push(row([`train (epoch ${last.epoch}, mean over its steps)`, last.images, fixed(last.trainLoss, 4), percent(last.trainAccuracy)]));
+    lines.push(
+      row([`train (epoch ${last.epoch}, mean over its steps)`, last.images, fixed(last.trainLoss, 4), percent(last.trainAccuracy)]),
+    );
     lines.push(row([`validation (after epoch ${last.epoch})`, report.valImages ?? '—', fixed(last.valLoss, 4), percent(last.valAccuracy)]));
   }
-  lines.push(row(['test', report.test.count, fixed(report.test.loss, 4), `${percent(report.test.accuracy)} (${totals.correct} / ${totals.images})`]), '');
+  lines.push(
+    row(['test', report.test.count, fixed(report.test.loss, 4), `${percent(report.test.accuracy)} (${totals.correct} / ${totals.images})`]),
+    '',
+  );
   if (report.epochs.length > 0) {
     lines.push('## Per epoch', '');
     if (hasChart) lines.push('![loss and accuracy per epoch](chart.png)', '');
     lines.push(row(['epoch', 'train loss', 'train accuracy', 'validation loss', 'validation accuracy', 'lr', 'images/s', 'seconds']));
     lines.push(row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
     for (const e of report.epochs) {
-      lines.push(row([e.epoch, fixed(e.trainLoss, 4), percent(e.trainAccuracy), fixed(e.valLoss, 4), percent(e.valAccuracy), fixed(e.lr, 5), fixed(e.imagesPerSecond, 1), fixed(e.seconds, 1)]));
+      lines.push(
+        row([
+          e.epoch,
+          fixed(e.trainLoss, 4),
+          percent(e.trainAccuracy),
+          fixed(e.valLoss, 4),
+          percent(e.valAccuracy),
+          fixed(e.lr, 5),
+          fixed(e.imagesPerSecond, 1),
+          fixed(e.seconds, 1),
+        ]),
+      );
     }
     lines.push('');
   }
-  lines.push('## Per-class test accuracy', '', row(['class', 'images', 'correct', 'accuracy', 'most often mistaken for']), row(['---', '---:', '---:', '---:', '---']));
+  lines.push(
+    '## Per-class test accuracy',
+    '',
+    row(['class', 'images', 'correct', 'accuracy', 'most often mistaken for']),
+    row(['---', '---:', '---:', '---:', '---']),
+  );
   for (const c of classFigures(report.confusion, report.classes)) {
-    lines.push(row([c.name, c.images, c.correct, percent(c.accuracy), c.confusedWith === null ? '—' : `${c.confusedWith.name} (${c.confusedWith.images})`]));
+    lines.push(
+      row([
+        c.name,
+        c.images,
+        c.correct,
+        percent(c.accuracy),
+        c.confusedWith === null ? '—' : `${c.confusedWith.name} (${c.confusedWith.images})`,
+      ]),
+    );
   }
   lines.push('', '## Test confusion matrix', '', '![test confusion matrix](confusion.png)', '');
-  lines.push('Rows are true classes, columns predicted classes; cells are image counts, shaded by their share of the row. As data: [confusion.json](confusion.json), [confusion.csv](confusion.csv).', '');
+  lines.push(
+    'Rows are true classes, columns predicted classes; cells are image counts, shaded by their share of the row. As data: [confusion.json](confusion.json), [confusion.csv](confusion.csv).',
+    '',
+  );
   return lines.join('\n');
 }
 

@@ -59,11 +59,20 @@ export function differingFields(saved: unknown, now: unknown, prefix: string, ig
 export function checkResumable(meta: unknown, now: { hyper: unknown; model: unknown }, path: string): RunCheckpointMeta {
   const m = meta as Partial<RunCheckpointMeta> | null;
   if (typeof m?.position?.globalStep !== 'number' || !Array.isArray(m.epochs) || typeof m.runId !== 'string') {
-    throw new ResumeMismatchError(`${path} has no runId, position or epochs in its metadata: it was written by an older version, which this one cannot continue`, []);
+    throw new ResumeMismatchError(
+      `${path} has no runId, position or epochs in its metadata: it was written by an older version, which this one cannot continue`,
+      [],
+    );
   }
   const fields = [...differingFields(m.hyper, now.hyper, 'hyper', RESUMABLE_CHANGES), ...differingFields(m.model, now.model, 'model')];
   if (fields.length > 0) {
-    const valueAt = (root: unknown, field: string): string => JSON.stringify(field.split('.').slice(1).reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], root)) ?? 'absent';
+    const valueAt = (root: unknown, field: string): string =>
+      JSON.stringify(
+        field
+          .split('.')
+          .slice(1)
+          .reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], root),
+      ) ?? 'absent';
     const roots = (field: string): [unknown, unknown] => (field.startsWith('hyper') ? [m.hyper, now.hyper] : [m.model, now.model]);
     const listed = fields.map((f) => `${f} (checkpoint ${valueAt(roots(f)[0], f)}, now ${valueAt(roots(f)[1], f)})`).join(', ');
     throw new ResumeMismatchError(`the settings differ from those of ${path} in ${listed}; pass the run's original settings`, fields);

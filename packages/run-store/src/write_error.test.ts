@@ -52,7 +52,10 @@ function assertDiskFull(err: unknown, path: string, bytes: number | null, mount:
   assert.equal(err.bytes, bytes);
   assert.equal(err.mount, mount);
   assert.equal(err.hint, `free space on ${mount} or pass --run-dir elsewhere`);
-  assert.equal(err.message, `Could not ${action} ${path}: no space left on the device (ENOSPC); free space on ${mount} or pass --run-dir elsewhere`);
+  assert.equal(
+    err.message,
+    `Could not ${action} ${path}: no space left on the device (ENOSPC); free space on ${mount} or pass --run-dir elsewhere`,
+  );
   assert.equal((err.cause as NodeJS.ErrnoException).code, 'ENOSPC');
   return true;
 }
@@ -65,7 +68,11 @@ test('a checkpoint larger than the free space: RunStoreWriteError naming file, b
     const bytes = encodeCheckpoint(big).byteLength;
     await assert.rejects(store.save(big, 20), (err) => assertDiskFull(err, store.pathFor(20), bytes, disk, `write ${bytes} bytes to`));
     assert.deepEqual(await tempFiles(store.dir), [], 'the temporary file is removed');
-    assert.deepEqual((await store.list()).map((e) => e.globalStep), [10], 'no torn checkpoint of step 20');
+    assert.deepEqual(
+      (await store.list()).map((e) => e.globalStep),
+      [10],
+      'no torn checkpoint of step 20',
+    );
     const loaded = await store.loadLatestGood();
     assert.equal(loaded?.globalStep, 10);
     assert.deepEqual(loaded?.skipped, []);
@@ -116,7 +123,10 @@ test('a read-only mount is RUN_STORE_READ_ONLY with its own hint', async () => {
     await assert.rejects(writeFileDurable(path, Buffer.from('{}\n')), (err) => {
       assert.ok(err instanceof RunStoreWriteError);
       assert.equal(err.code, 'RUN_STORE_READ_ONLY');
-      assert.equal(err.message, `Could not write 3 bytes to ${path}: read-only file system (EROFS); ${disk} is mounted read-only: pass --run-dir elsewhere`);
+      assert.equal(
+        err.message,
+        `Could not write 3 bytes to ${path}: read-only file system (EROFS); ${disk} is mounted read-only: pass --run-dir elsewhere`,
+      );
       assert.equal((err.cause as NodeJS.ErrnoException).code, 'EROFS');
       return true;
     });

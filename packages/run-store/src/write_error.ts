@@ -13,11 +13,31 @@ export type RunStoreWriteErrorCode =
   | 'RUN_STORE_NO_PERMISSION'; // EACCES, EPERM
 
 const BY_ERRNO: Readonly<Record<string, { code: RunStoreWriteErrorCode; reason: string; hint: (mount: string, dir: string) => string }>> = {
-  ENOSPC: { code: 'RUN_STORE_DISK_FULL', reason: 'no space left on the device', hint: (mount) => `free space on ${mount} or pass --run-dir elsewhere` },
-  EDQUOT: { code: 'RUN_STORE_QUOTA_EXCEEDED', reason: 'disk quota exceeded', hint: (mount) => `free space within your quota on ${mount} or pass --run-dir elsewhere` },
-  EROFS: { code: 'RUN_STORE_READ_ONLY', reason: 'read-only file system', hint: (mount) => `${mount} is mounted read-only: pass --run-dir elsewhere` },
-  EACCES: { code: 'RUN_STORE_NO_PERMISSION', reason: 'permission denied', hint: (_, dir) => `make ${dir} writable or pass --run-dir elsewhere` },
-  EPERM: { code: 'RUN_STORE_NO_PERMISSION', reason: 'operation not permitted', hint: (_, dir) => `make ${dir} writable or pass --run-dir elsewhere` },
+  ENOSPC: {
+    code: 'RUN_STORE_DISK_FULL',
+    reason: 'no space left on the device',
+    hint: (mount) => `free space on ${mount} or pass --run-dir elsewhere`,
+  },
+  EDQUOT: {
+    code: 'RUN_STORE_QUOTA_EXCEEDED',
+    reason: 'disk quota exceeded',
+    hint: (mount) => `free space within your quota on ${mount} or pass --run-dir elsewhere`,
+  },
+  EROFS: {
+    code: 'RUN_STORE_READ_ONLY',
+    reason: 'read-only file system',
+    hint: (mount) => `${mount} is mounted read-only: pass --run-dir elsewhere`,
+  },
+  EACCES: {
+    code: 'RUN_STORE_NO_PERMISSION',
+    reason: 'permission denied',
+    hint: (_, dir) => `make ${dir} writable or pass --run-dir elsewhere`,
+  },
+  EPERM: {
+    code: 'RUN_STORE_NO_PERMISSION',
+    reason: 'operation not permitted',
+    hint: (_, dir) => `make ${dir} writable or pass --run-dir elsewhere`,
+  },
 };
 
 /**
@@ -60,11 +80,18 @@ export function isWriteErrno(err: unknown): boolean {
  * // RunStoreWriteError: Could not write 43212 bytes to /mnt/s/run/checkpoints/ckpt-000000010.ckpt:
  * //   no space left on the device (ENOSPC); free space on /mnt/s or pass --run-dir elsewhere
  */
-export async function toWriteError(err: unknown, path: string, bytes: number | null, action = bytes === null ? 'write' : `write ${bytes} bytes to`): Promise<unknown> {
+export async function toWriteError(
+  err: unknown,
+  path: string,
+  bytes: number | null,
+  action = bytes === null ? 'write' : `write ${bytes} bytes to`,
+): Promise<unknown> {
   if (!isWriteErrno(err)) return err;
   const errno = (err as NodeJS.ErrnoException).code!;
   const known = BY_ERRNO[errno]!;
   const mount = await mountPointOf(path);
   const hint = known.hint(mount, dirname(path));
-  return new RunStoreWriteError(known.code, path, bytes, mount, hint, `Could not ${action} ${path}: ${known.reason} (${errno}); ${hint}`, { cause: err });
+  return new RunStoreWriteError(known.code, path, bytes, mount, hint, `Could not ${action} ${path}: ${known.reason} (${errno}); ${hint}`, {
+    cause: err,
+  });
 }

@@ -43,11 +43,17 @@ describe('evaluateImages', () => {
     assert.deepEqual(sums.confusion, expected);
     assert.equal(sums.correct, 7);
     assert.equal(sums.count, 11);
-    assert.deepEqual(sums.perClassCorrect, sums.confusion.map((row, k) => row[k]));
-    assert.deepEqual(sums.perClassCount, sums.confusion.map((row) => row.reduce((a, b) => a + b, 0)));
+    assert.deepEqual(
+      sums.perClassCorrect,
+      sums.confusion.map((row, k) => row[k]),
+    );
+    assert.deepEqual(
+      sums.perClassCount,
+      sums.confusion.map((row) => row.reduce((a, b) => a + b, 0)),
+    );
   });
 
-  it('shards added with addEvalSums give the whole set\'s sums', () => {
+  it("shards added with addEvalSums give the whole set's sums", () => {
     const x = images(predicted);
     const whole = evaluateImages(oracle, x, labels, labels.length, 3, emptyEvalSums(10));
     const first = evaluateImages(oracle, x.subarray(0, 5 * 3072), labels.subarray(0, 5), 5, 2, emptyEvalSums(10));

@@ -22,7 +22,14 @@ export interface EvalSums {
 
 export function emptyEvalSums(numClasses: number): EvalSums {
   const zeros = (): number[] => new Array<number>(numClasses).fill(0);
-  return { lossSum: 0, correct: 0, count: 0, perClassCorrect: zeros(), perClassCount: zeros(), confusion: Array.from({ length: numClasses }, zeros) };
+  return {
+    lossSum: 0,
+    correct: 0,
+    count: 0,
+    perClassCorrect: zeros(),
+    perClassCount: zeros(),
+    confusion: Array.from({ length: numClasses }, zeros),
+  };
 }
 
 /** Adds `b` into `a` (per-class arrays too) and returns `a`. */
@@ -71,4 +78,3 @@ export function evaluateImages(
   }
   return into;
 }
-

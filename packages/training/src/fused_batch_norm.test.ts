@@ -42,9 +42,18 @@ function run(shape: [number, number, number, number], offset: number): Result {
     const [dx, dgamma, dbeta] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
       tf.sum(tf.mul(batchNormTrain(a as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D), r)),
     )([x, gamma, beta]);
-    return { y: y.dataSync() as Float32Array, dx: dx!.dataSync() as Float32Array, dgamma: dgamma!.dataSync() as Float32Array, dbeta: dbeta!.dataSync() as Float32Array };
+    return {
+      y: y.dataSync() as Float32Array,
+      dx: dx!.dataSync() as Float32Array,
+      dgamma: dgamma!.dataSync() as Float32Array,
+      dbeta: dbeta!.dataSync() as Float32Array,
+    };
   });
-  const result = { ...out, runningMean: running.mean.dataSync() as Float32Array, runningVariance: running.variance.dataSync() as Float32Array };
+  const result = {
+    ...out,
+    runningMean: running.mean.dataSync() as Float32Array,
+    runningVariance: running.variance.dataSync() as Float32Array,
+  };
   running.mean.dispose();
   running.variance.dispose();
   return result;

@@ -11,7 +11,10 @@ import type { LocalBatch } from './gradients.js';
 /** Floats of one 32x32x3 image. */
 const IMAGE_FLOATS = 3072;
 
-/** Seed of the augmentation of the slice starting at `sliceStart` of the global batch (`epoch`, `step`): two ranks never share crops or flips. */
+/**
+ * Seed of the augmentation of the slice starting at `sliceStart` of the global batch (`epoch`, `step`): two ranks never share crops or
+ * flips.
+ */
 export function augmentationSeed(seed: number, epoch: number, step: number, sliceStart: number): number {
   return deriveSeed(seed, 1, epoch, step, sliceStart);
 }

@@ -95,7 +95,9 @@ export async function accumulateGradientsYielding(
 function checkBatch(layout: ParamLayout, batch: LocalBatch, gradsOut: Float32Array): void {
   const { count } = batch;
   if (!Number.isInteger(count) || count < 1 || batch.images.length < count * 3072 || batch.labels.length < count) {
-    throw new GradientError(`Batch must hold count >= 1 images of 32x32x3 and as many labels, but got count ${count}, ${batch.images.length} floats, ${batch.labels.length} labels`);
+    throw new GradientError(
+      `Batch must hold count >= 1 images of 32x32x3 and as many labels, but got count ${count}, ${batch.images.length} floats, ${batch.labels.length} labels`,
+    );
   }
   if (gradsOut.length !== layout.size) {
     throw new GradientError(`\`gradsOut\` must hold ${layout.size} floats, but got ${gradsOut.length}`);

@@ -14,7 +14,10 @@ function batch(n: number, seed: number) {
   const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
   const labels = Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % 10);
   // Noise plus a class-dependent colour, so the labels are learnable.
-  const images = Float32Array.from({ length: n * 3072 }, (_, j) => 0.5 * rnd() + Math.sin(labels[Math.floor(j / 3072)]! * 1.7 + (j % 3) * 2.1));
+  const images = Float32Array.from(
+    { length: n * 3072 },
+    (_, j) => 0.5 * rnd() + Math.sin(labels[Math.floor(j / 3072)]! * 1.7 + (j % 3) * 2.1),
+  );
   return { images, labels, count: n };
 }
 

@@ -4,7 +4,13 @@
 // so the distributed worker inserts its all-reduce between the two halves and single-node training
 // simply skips it.
 import { assertSlotsMatch, type CheckpointState } from '@gnet/run-store';
-import { accumulateGradients, accumulateGradientsYielding, type GradientOptions, type GradientStats, type LocalBatch } from './gradients.js';
+import {
+  accumulateGradients,
+  accumulateGradientsYielding,
+  type GradientOptions,
+  type GradientStats,
+  type LocalBatch,
+} from './gradients.js';
 import { ParamLayout } from './param_layout.js';
 import { Sgd, type SgdOptions } from './sgd.js';
 import type { TrainableModel } from './trainable_model.js';

@@ -40,7 +40,10 @@ test('plain momentum and plain SGD', () => {
 });
 
 test('bad arguments are typed errors naming the value', () => {
-  assert.throws(() => new Sgd(layout, { momentum: 1.5, nesterov: false, weightDecay: 0 }), (e: unknown) => e instanceof SgdError && e.code === 'SGD_BAD_ARGUMENT' && /momentum.*1\.5/.test(e.message));
+  assert.throws(
+    () => new Sgd(layout, { momentum: 1.5, nesterov: false, weightDecay: 0 }),
+    (e: unknown) => e instanceof SgdError && e.code === 'SGD_BAD_ARGUMENT' && /momentum.*1\.5/.test(e.message),
+  );
   const sgd = new Sgd(layout, { momentum: 0.9, nesterov: true, weightDecay: 0 });
   assert.throws(() => sgd.step(new Float32Array(3), new Float32Array(4), 0.1), /must both hold 4 floats, but got 3 and 4/);
   assert.throws(() => sgd.step(new Float32Array(4), new Float32Array(4), Number.NaN), /`lr` must be a finite number >= 0, but got NaN/);

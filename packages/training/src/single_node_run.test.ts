@@ -44,30 +44,50 @@ test('a run leaves metrics, chart, summary and checkpoint in its folder', async 
   const dir = await mkdtemp(join(tmpdir(), 'run-'));
   try {
     const spans: Array<{ name: string; startMs: number; endMs: number }> = [];
-    const result = await runSingleNode(options(dir, { timeline: { span: (name, _cat, startMs, endMs) => spans.push({ name, startMs, endMs }) } }));
+    const result = await runSingleNode(
+      options(dir, { timeline: { span: (name, _cat, startMs, endMs) => spans.push({ name, startMs, endMs }) } }),
+    );
     assert.equal(result.epochs.length, 2);
     assert.ok(result.test && result.test.count === 200);
     // --timeline: 16 steps of four spans each (the step, then data, compute, apply inside it), 2 validations, 1 test.
     const names = spans.map((s) => s.name);
     assert.deepEqual(names.slice(0, 4), ['step', 'data', 'compute', 'apply']);
-    assert.deepEqual([names.filter((n) => n === 'step').length, names.filter((n) => n === 'evaluation').length, names.length], [16, 3, 16 * 4 + 3]);
+    assert.deepEqual(
+      [names.filter((n) => n === 'step').length, names.filter((n) => n === 'evaluation').length, names.length],
+      [16, 3, 16 * 4 + 3],
+    );
     assert.ok(spans.every((s) => s.endMs >= s.startMs));
     const records = await new RunFolder(dir).readMetrics();
-    assert.deepEqual(records.map((r) => r.kind), ['epoch', 'epoch', 'test']);
+    assert.deepEqual(
+      records.map((r) => r.kind),
+      ['epoch', 'epoch', 'test'],
+    );
     const first = records[0]!;
     assert.ok(first.kind === 'epoch' && first.images === 256 && first.valAccuracy! >= 0 && first.valAccuracy! <= 1);
-    const summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as { testAccuracy: number; perClassAccuracy: Record<string, number> };
+    const summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as {
+      testAccuracy: number;
+      perClassAccuracy: Record<string, number>;
+    };
     assert.equal(summary.testAccuracy, result.test!.accuracy);
     assert.equal(Object.keys(summary.perClassAccuracy).length, 10);
     assert.ok((await stat(join(dir, 'chart.png'))).size > 10_000);
     // The end-of-run report: the test confusion matrix counts every test image, its diagonal the correct ones.
     const confusion = JSON.parse(await readFile(join(dir, 'confusion.json'), 'utf8')) as { matrix: number[][] };
-    assert.equal(confusion.matrix.flat().reduce((s, v) => s + v, 0), 200);
-    assert.equal(confusion.matrix.reduce((s, row, k) => s + row[k]!, 0), Math.round(result.test!.accuracy * 200));
+    assert.equal(
+      confusion.matrix.flat().reduce((s, v) => s + v, 0),
+      200,
+    );
+    assert.equal(
+      confusion.matrix.reduce((s, row, k) => s + row[k]!, 0),
+      Math.round(result.test!.accuracy * 200),
+    );
     assert.ok((await stat(join(dir, 'confusion.png'))).size > 10_000);
     assert.match(await readFile(join(dir, 'report.md'), 'utf8'), /^# tiny on CIFAR-10\n[^]*\| test \| 200 \|/);
     // 8 steps per epoch, checkpoints at epoch ends only.
-    assert.deepEqual((await new RunFolder(dir).checkpoints().list()).map((c) => c.globalStep), [8, 16]);
+    assert.deepEqual(
+      (await new RunFolder(dir).checkpoints().list()).map((c) => c.globalStep),
+      [8, 16],
+    );
     assert.ok((await stat(join(dir, 'checkpoints', 'ckpt-000000016.ckpt'))).size > 0);
     assert.ok((await stat(join(dir, 'config.json'))).size > 0);
   } finally {
@@ -104,7 +124,11 @@ test('stopping mid-epoch and resuming ends bit-identical to an uninterrupted run
     );
     assert.equal(resumed.test!.accuracy, straightResult.test!.accuracy);
     const records = await new RunFolder(b).readMetrics();
-    assert.deepEqual(records.map((r) => r.kind), ['epoch', 'epoch', 'test'], 'no duplicated epochs after resume');
+    assert.deepEqual(
+      records.map((r) => r.kind),
+      ['epoch', 'epoch', 'test'],
+      'no duplicated epochs after resume',
+    );
   } finally {
     await rm(b, { recursive: true, force: true });
   }
@@ -118,18 +142,24 @@ test('a torn newest checkpoint is skipped: the run resumes from the one before, 
     const first = await runSingleNode(options(b, { stopAfterSteps: 11, checkpointEverySteps: 4, keepCheckpoints: 3 }));
     assert.equal(first.stoppedEarly, true);
     const store = new RunFolder(b).checkpoints();
-    assert.deepEqual((await store.list()).map((c) => c.globalStep), [4, 8, 11]);
+    assert.deepEqual(
+      (await store.list()).map((c) => c.globalStep),
+      [4, 8, 11],
+    );
     const torn = store.pathFor(11);
     await truncate(torn, Math.floor((await stat(torn)).size / 2));
 
     const lines: Array<Record<string, unknown>> = [];
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+        for (const line of chunk.toString('utf8').split('\n'))
+          if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
         done();
       },
     });
-    const resumed = await runSingleNode(options(b, { resume: true, checkpointEverySteps: 4, keepCheckpoints: 3, log: pino({ level: 'info' }, sink) }));
+    const resumed = await runSingleNode(
+      options(b, { resume: true, checkpointEverySteps: 4, keepCheckpoints: 3, log: pino({ level: 'info' }, sink) }),
+    );
 
     const skippedLines = lines.filter((l) => l['msg'] === 'checkpoint skipped');
     assert.equal(skippedLines.length, 1, 'the torn file is reported once');
@@ -149,9 +179,15 @@ test('a torn newest checkpoint is skipped: the run resumes from the one before, 
       straightResult.epochs.map((e) => [e.trainLoss, e.trainAccuracy, e.valLoss, e.valAccuracy]),
     );
     assert.equal(resumed.test!.accuracy, straightResult.test!.accuracy);
-    assert.deepEqual((await new RunFolder(b).readMetrics()).map((r) => r.kind), ['epoch', 'epoch', 'test']);
+    assert.deepEqual(
+      (await new RunFolder(b).readMetrics()).map((r) => r.kind),
+      ['epoch', 'epoch', 'test'],
+    );
     // The torn file went with the first save after the resume; three good ones remain.
-    assert.deepEqual((await store.list()).map((c) => c.globalStep), [8, 12, 16]);
+    assert.deepEqual(
+      (await store.list()).map((c) => c.globalStep),
+      [8, 12, 16],
+    );
   } finally {
     await rm(b, { recursive: true, force: true });
   }
@@ -163,14 +199,21 @@ test('resume without a checkpoint, or with none good, is a typed error', async (
     const ckptDir = join(dir, 'checkpoints');
     await assert.rejects(
       runSingleNode(options(dir, { resume: true })),
-      (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_NOT_FOUND' && e.message === `Cannot resume: ${ckptDir} holds no checkpoint (ckpt-<step>.ckpt)`,
+      (e: unknown) =>
+        e instanceof CheckpointError &&
+        e.code === 'CKPT_NOT_FOUND' &&
+        e.message === `Cannot resume: ${ckptDir} holds no checkpoint (ckpt-<step>.ckpt)`,
     );
     await mkdir(ckptDir);
     await writeFile(join(ckptDir, 'ckpt-000000008.ckpt'), 'torn');
     await writeFile(join(ckptDir, 'ckpt-000000016.ckpt'), '');
     await assert.rejects(
       runSingleNode(options(dir, { resume: true })),
-      (e: unknown) => e instanceof CheckpointError && e.code === 'CKPT_NONE_GOOD' && e.message.includes('ckpt-000000008.ckpt is not a checkpoint') && e.message.includes('ckpt-000000016.ckpt is truncated'),
+      (e: unknown) =>
+        e instanceof CheckpointError &&
+        e.code === 'CKPT_NONE_GOOD' &&
+        e.message.includes('ckpt-000000008.ckpt is not a checkpoint') &&
+        e.message.includes('ckpt-000000016.ckpt is truncated'),
     );
   } finally {
     await rm(dir, { recursive: true, force: true });

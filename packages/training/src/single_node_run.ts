@@ -50,13 +50,18 @@ export interface SingleNodeRunOptions {
   evalBatch: number;
   /** Continue from the newest good checkpoint in runDir/checkpoints/ (older ones stand in for a torn or corrupt newest). */
   resume: boolean;
-  /** Stop after this many optimizer steps in this process (0 = no limit); a checkpoint is written first. Tests use it to interrupt a run. */
+  /**
+   * Stop after this many optimizer steps in this process (0 = no limit); a checkpoint is written first. Tests use it to interrupt a run.
+   */
   stopAfterSteps: number;
   /** Write a mid-epoch checkpoint every N steps (0 = only at epoch ends). */
   checkpointEverySteps: number;
   /** Checkpoints kept in runDir/checkpoints/, newest first (default DEFAULT_KEEP_CHECKPOINTS = 3; at least 1). */
   keepCheckpoints?: number;
-  /** Steps in a row skipped for a non-finite gradient before the run stops with a checkpoint and `TooManySkippedStepsError` (default 5, as the coordinator's `--max-skipped-steps`). */
+  /**
+   * Steps in a row skipped for a non-finite gradient before the run stops with a checkpoint and `TooManySkippedStepsError` (default 5, as
+   * the coordinator's `--max-skipped-steps`).
+   */
   maxSkippedSteps?: number;
   log: Logger;
   /** Called after each optimizer step (progress bars). */
@@ -112,7 +117,14 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   if (hp.globalBatch > trainIdx.length) {
     throw new RangeError(`\`batchSize\` (${hp.globalBatch}) must not exceed the number of training images (${trainIdx.length})`);
   }
-  const batches = new GlobalBatches({ train: trainSet, trainIndices: trainIdx, globalBatch: hp.globalBatch, shuffleSeed: hp.seed, augmentSeed: hp.seed, augment: hp.augmentation });
+  const batches = new GlobalBatches({
+    train: trainSet,
+    trainIndices: trainIdx,
+    globalBatch: hp.globalBatch,
+    shuffleSeed: hp.seed,
+    augmentSeed: hp.seed,
+    augment: hp.augmentation,
+  });
   const { stepsPerEpoch } = batches;
   const schedule = { lrPeak: hp.lrPeak, warmupSteps: Math.round(hp.warmupEpochs * stepsPerEpoch), totalSteps: hp.epochs * stepsPerEpoch };
 
@@ -150,9 +162,29 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
     epochs = meta.epochs;
     meter = EpochMeter.restore(meta.epochSoFar);
     await folder.rewriteMetrics(epochs);
-    log.info({ epoch: pos.epoch, stepInEpoch: pos.stepInEpoch, globalStep: pos.globalStep, checkpoint: path, skipped: latest.skipped.map((x) => x.path), runId }, 'resumed');
+    log.info(
+      {
+        epoch: pos.epoch,
+        stepInEpoch: pos.stepInEpoch,
+        globalStep: pos.globalStep,
+        checkpoint: path,
+        skipped: latest.skipped.map((x) => x.path),
+        runId,
+      },
+      'resumed',
+    );
   }
-  const config = { hp, model: o.modelDescription, dataDir: o.dataDir, trainImages: trainIdx.length, valImages: valIdx.length, testImages: testCount, stepsPerEpoch, params: replica.layout.size, runId };
+  const config = {
+    hp,
+    model: o.modelDescription,
+    dataDir: o.dataDir,
+    trainImages: trainIdx.length,
+    valImages: valIdx.length,
+    testImages: testCount,
+    stepsPerEpoch,
+    params: replica.layout.size,
+    runId,
+  };
   if (!o.resume) {
     await folder.init(config);
     await folder.rewriteMetrics([]);
@@ -160,7 +192,15 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   log.info({ ...config, startEpoch: pos.epoch }, 'training starts');
 
   const checkpoint = async (at: Position) => {
-    const meta: RunCheckpointMeta = { runId, position: at, epochs, epochSoFar: meter.state(), hyper: hp, model: modelConfig, worldSize: ONE_PROCESS.worldSize };
+    const meta: RunCheckpointMeta = {
+      runId,
+      position: at,
+      epochs,
+      epochSoFar: meter.state(),
+      hyper: hp,
+      model: modelConfig,
+      worldSize: ONE_PROCESS.worldSize,
+    };
     const saved = await store.save(replica.snapshot(meta as unknown as Record<string, unknown>), at.globalStep);
     log.debug({ path: saved.path, globalStep: saved.globalStep, removed: saved.removed }, 'checkpoint written');
   };
@@ -172,7 +212,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
 
   outer: for (; pos.epoch < hp.epochs; pos = { epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep }) {
     let lr = 0;
-    for (; pos.stepInEpoch < stepsPerEpoch; ) {
+    for (; pos.stepInEpoch < stepsPerEpoch;) {
       if ((o.stopAfterSteps > 0 && stepsThisProcess >= o.stopAfterSteps) || o.shouldStop?.()) {
         await checkpoint(pos);
         log.info({ epoch: pos.epoch, stepInEpoch: pos.stepInEpoch }, 'stopped early; checkpoint written');
@@ -193,8 +233,22 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       }
       const seconds = (t4 - t0) / 1000;
       // The report a worker sends in its `metrics`, so the epoch's figures are computed as the coordinator computes them.
-      meter.addRound([{ loss, correct: stats.correct, count: stats.count, timings: { dataMs: t1 - t0, computeMs: t2 - t1, reduceMs: t3 - t2, applyMs: t4 - t3, stepMs: t4 - t0 } }], seconds);
-      if (skipped) log.warn({ epoch: pos.epoch, step: pos.stepInEpoch, globalStep: pos.globalStep, loss, lr, skippedInARow: result.skippedInARow }, 'non-finite gradient: update skipped');
+      meter.addRound(
+        [
+          {
+            loss,
+            correct: stats.correct,
+            count: stats.count,
+            timings: { dataMs: t1 - t0, computeMs: t2 - t1, reduceMs: t3 - t2, applyMs: t4 - t3, stepMs: t4 - t0 },
+          },
+        ],
+        seconds,
+      );
+      if (skipped)
+        log.warn(
+          { epoch: pos.epoch, step: pos.stepInEpoch, globalStep: pos.globalStep, loss, lr, skippedInARow: result.skippedInARow },
+          'non-finite gradient: update skipped',
+        );
       const done = { epoch: pos.epoch, step: pos.stepInEpoch, globalStep: pos.globalStep };
       pos = { ...pos, stepInEpoch: pos.stepInEpoch + 1, globalStep: pos.globalStep + 1 };
       stepsThisProcess++;
@@ -207,19 +261,37 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       o.onStep?.({ epoch: pos.epoch, step: pos.stepInEpoch, stepsPerEpoch, loss, imagesPerSecond });
       log.debug({ epoch: pos.epoch, step: pos.stepInEpoch, loss, lr, ms: seconds * 1000 }, 'step done');
       // At an epoch's last step the epoch-end checkpoint below (same global step) replaces this one.
-      if (o.checkpointEverySteps > 0 && pos.globalStep % o.checkpointEverySteps === 0 && pos.stepInEpoch < stepsPerEpoch) await checkpoint(pos);
+      if (o.checkpointEverySteps > 0 && pos.globalStep % o.checkpointEverySteps === 0 && pos.stepInEpoch < stepsPerEpoch)
+        await checkpoint(pos);
     }
     const v0 = performance.now();
     const val = evaluateSet(model, valData, o.evalBatch);
     o.timeline?.span('evaluation', 'eval', v0, performance.now(), { split: 'val', epoch: pos.epoch, images: val.count });
-    const record = epochRecord({ epochIndex: pos.epoch, training: meter.result(), lr, val, worldSize: ONE_PROCESS.worldSize, generation: ONE_PROCESS.generation });
+    const record = epochRecord({
+      epochIndex: pos.epoch,
+      training: meter.result(),
+      lr,
+      val,
+      worldSize: ONE_PROCESS.worldSize,
+      generation: ONE_PROCESS.generation,
+    });
     epochs.push(record);
     meter = new EpochMeter();
     await folder.append(record);
     await folder.writeChart(epochs, `${o.modelDescription.name} on CIFAR-10`);
     // Saved at the start of the next epoch, so a resume begins there.
     await checkpoint({ epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep });
-    log.info({ epoch: record.epoch, trainLoss: record.trainLoss, trainAccuracy: record.trainAccuracy, valLoss: record.valLoss, valAccuracy: record.valAccuracy, imagesPerSecond: record.imagesPerSecond }, 'epoch done');
+    log.info(
+      {
+        epoch: record.epoch,
+        trainLoss: record.trainLoss,
+        trainAccuracy: record.trainAccuracy,
+        valLoss: record.valLoss,
+        valAccuracy: record.valAccuracy,
+        imagesPerSecond: record.imagesPerSecond,
+      },
+      'epoch done',
+    );
   }
 
   let test: TestRecord | null = null;
@@ -229,7 +301,14 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
     o.timeline?.span('evaluation', 'eval', e0, performance.now(), { split: 'test', images: sums.count });
     test = testRecord(CIFAR10_CLASSES, sums);
     await folder.append(test);
-    await folder.writeSummary({ testAccuracy: test.accuracy, testLoss: test.loss, perClassAccuracy: test.perClassAccuracy, testImages: test.count, epochs: epochs.length, lastEpoch: epochs.at(-1) ?? null });
+    await folder.writeSummary({
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
+      perClassAccuracy: test.perClassAccuracy,
+      testImages: test.count,
+      epochs: epochs.length,
+      lastEpoch: epochs.at(-1) ?? null,
+    });
     await folder.writeReport({
       title: `${o.modelDescription.name} on CIFAR-10`,
       classes: CIFAR10_CLASSES,
@@ -237,7 +316,13 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       test,
       confusion: sums.confusion,
       valImages: valIdx.length,
-      details: [['mode', 'single process'], ['batch size', hp.globalBatch], ['epochs', hp.epochs], ['lr (peak)', hp.lrPeak], ...(typeof o.modelDescription['backend'] === 'string' ? [['backend', o.modelDescription['backend']] as const] : [])],
+      details: [
+        ['mode', 'single process'],
+        ['batch size', hp.globalBatch],
+        ['epochs', hp.epochs],
+        ['lr (peak)', hp.lrPeak],
+        ...(typeof o.modelDescription['backend'] === 'string' ? [['backend', o.modelDescription['backend']] as const] : []),
+      ],
     });
     log.info({ testAccuracy: test.accuracy, testLoss: test.loss, testImages: test.count }, 'final test accuracy');
   }

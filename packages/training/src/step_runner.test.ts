@@ -12,7 +12,10 @@ before(async () => {
 
 function batch(n: number, seed: number) {
   const labels = Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % 10);
-  const images = Float32Array.from({ length: n * 3072 }, (_, j) => Math.sin(j * 0.37 + seed) + Math.sin(labels[Math.floor(j / 3072)]! * 1.7 + (j % 3) * 2.1));
+  const images = Float32Array.from(
+    { length: n * 3072 },
+    (_, j) => Math.sin(j * 0.37 + seed) + Math.sin(labels[Math.floor(j / 3072)]! * 1.7 + (j % 3) * 2.1),
+  );
   return { images, labels, count: n };
 }
 
@@ -34,7 +37,11 @@ test('with the identity reduce, a step is zeroGrad, accumulate and apply on the 
     assert.deepEqual(result.stats, stats);
     assert.equal(result.loss, stats.lossSum / stats.count);
     assert.equal(result.skipped, false);
-    assert.ok(result.times.startMs <= result.times.accumulatedMs && result.times.accumulatedMs <= result.times.reducedMs && result.times.reducedMs <= result.times.appliedMs);
+    assert.ok(
+      result.times.startMs <= result.times.accumulatedMs &&
+        result.times.accumulatedMs <= result.times.reducedMs &&
+        result.times.reducedMs <= result.times.appliedMs,
+    );
   }
   assert.deepEqual(stepped.weights, manual.weights);
 });
@@ -60,7 +67,12 @@ test('the reduce hook sees the local gradient and its sum is what is applied; it
   assert.deepEqual(replica.weights, reference.weights);
 
   const before = Float32Array.from(replica.weights);
-  const failing = new StepRunner({ replica, ...recipe, reduce: () => Promise.reject(new Error('peer lost')), yieldBetweenMicroBatches: false });
+  const failing = new StepRunner({
+    replica,
+    ...recipe,
+    reduce: () => Promise.reject(new Error('peer lost')),
+    yieldBetweenMicroBatches: false,
+  });
   await assert.rejects(failing.run(data, { lr: 0.1, seed: 10 }), /peer lost/);
   assert.deepEqual(replica.weights, before);
 });
@@ -85,7 +97,11 @@ test('a non-finite gradient skips the update on every step until the limit, whic
   assert.equal(runner.skippedSteps, 3);
   assert.throws(
     () => runner.checkSkipLimit({ epoch: 1, step: 2, globalStep: 7 }),
-    (err: unknown) => err instanceof TooManySkippedStepsError && err.code === 'TRAIN_DIVERGED' && /2 steps in a row \(up to global step 7/.test(err.message) && /limit 2/.test(err.message),
+    (err: unknown) =>
+      err instanceof TooManySkippedStepsError &&
+      err.code === 'TRAIN_DIVERGED' &&
+      /2 steps in a row \(up to global step 7/.test(err.message) &&
+      /limit 2/.test(err.message),
   );
 });
 
@@ -113,6 +129,9 @@ test('steps leak no tensors', async () => {
 
 test('the limit must be an integer >= 1 or Infinity', () => {
   const replica = new Replica(tinyModel(9), sgd);
-  assert.throws(() => new StepRunner({ replica, ...recipe, reduce: identityReduce, yieldBetweenMicroBatches: false, maxSkippedSteps: 0 }), /maxSkippedSteps must be an integer >= 1 or Infinity, but got 0/);
+  assert.throws(
+    () => new StepRunner({ replica, ...recipe, reduce: identityReduce, yieldBetweenMicroBatches: false, maxSkippedSteps: 0 }),
+    /maxSkippedSteps must be an integer >= 1 or Infinity, but got 0/,
+  );
   new StepRunner({ replica, ...recipe, reduce: identityReduce, yieldBetweenMicroBatches: false, maxSkippedSteps: Infinity });
 });

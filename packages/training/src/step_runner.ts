@@ -114,8 +114,16 @@ export class StepRunner {
     const { replica } = this.o;
     const startMs = performance.now();
     replica.zeroGrad();
-    const gradientOptions = { microBatch: this.o.microBatch, labelSmoothing: this.o.labelSmoothing, auxWeight: this.o.auxWeight, lossScale: 1 / this.o.globalBatch, seed: step.seed };
-    const stats = this.o.yieldBetweenMicroBatches ? await replica.accumulateYielding(batch, gradientOptions) : replica.accumulate(batch, gradientOptions);
+    const gradientOptions = {
+      microBatch: this.o.microBatch,
+      labelSmoothing: this.o.labelSmoothing,
+      auxWeight: this.o.auxWeight,
+      lossScale: 1 / this.o.globalBatch,
+      seed: step.seed,
+    };
+    const stats = this.o.yieldBetweenMicroBatches
+      ? await replica.accumulateYielding(batch, gradientOptions)
+      : replica.accumulate(batch, gradientOptions);
     if (step.abandon?.() === true) return null;
     const poisoned = step.poison === true;
     const loss = poisoned ? Number.NaN : stats.lossSum / stats.count;
@@ -133,7 +141,13 @@ export class StepRunner {
       this.skippedInARow = 0;
       replica.apply(step.lr);
     }
-    return { stats, loss, skipped, skippedInARow: this.skippedInARow, times: { startMs, accumulatedMs, reducedMs, appliedMs: performance.now() } };
+    return {
+      stats,
+      loss,
+      skipped,
+      skippedInARow: this.skippedInARow,
+      times: { startMs, accumulatedMs, reducedMs, appliedMs: performance.now() },
+    };
   }
 
   /** Throws `TooManySkippedStepsError` when the last step reached the limit of skips in a row (after the caller saved what it must). */

@@ -13,5 +13,8 @@ export interface TrainableModel {
    * @param x [n, 32, 32, 3] NHWC, normalised
    * @returns logits [n, classes] and, in training mode with auxiliary heads, their logits too
    */
-  forward(x: tf.Tensor4D, opts: { training: boolean; seed?: number }): { readonly logits: tf.Tensor2D; readonly auxLogits: readonly tf.Tensor2D[] };
+  forward(
+    x: tf.Tensor4D,
+    opts: { training: boolean; seed?: number },
+  ): { readonly logits: tf.Tensor2D; readonly auxLogits: readonly tf.Tensor2D[] };
 }

@@ -25,7 +25,14 @@ async function eventually(condition: () => boolean, what: string, timeoutMs = 10
 }
 
 /** A big event: membership with a long reason (64 KiB on the wire). */
-const bigEvent = (i: number): RunEvent => ({ kind: 'membership', atMs: i, event: 'joined', workerId: `big${i}`, rank: null, reason: 'x'.repeat(64 * 1024) });
+const bigEvent = (i: number): RunEvent => ({
+  kind: 'membership',
+  atMs: i,
+  event: 'joined',
+  workerId: `big${i}`,
+  rank: null,
+  reason: 'x'.repeat(64 * 1024),
+});
 
 /** A raw HTTP client that asks for /events and then never reads. */
 function nonReadingSubscriber(url: string): Promise<Socket> {
@@ -97,7 +104,10 @@ test('/events replays the run so far after a reset, then streams new events; a r
     const replayed = await sse.waitFor(1 + run.length, 10_000);
     assert.equal(replayed[0]!.event, 'reset');
     const kinds = replayed.slice(1).map((m) => (JSON.parse(m.data) as RunEvent).kind);
-    assert.deepEqual(kinds, run.map((e) => e.kind));
+    assert.deepEqual(
+      kinds,
+      run.map((e) => e.kind),
+    );
     // NaN has no JSON spelling: the skipped step's loss arrives as null.
     assert.equal((JSON.parse(replayed[6]!.data) as { loss: unknown }).loss, null);
 
@@ -131,7 +141,14 @@ test('/metrics answers the Prometheus text format with the run figures and the d
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type')!, /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
-    for (const line of ['gnet_steps_total 8', 'gnet_skipped_steps_total 1', 'gnet_accuracy{split="test"} 0.45', 'gnet_workers_lost_total 1', 'gnet_generation 1', 'gnet_dashboard_subscribers 0']) {
+    for (const line of [
+      'gnet_steps_total 8',
+      'gnet_skipped_steps_total 1',
+      'gnet_accuracy{split="test"} 0.45',
+      'gnet_workers_lost_total 1',
+      'gnet_generation 1',
+      'gnet_dashboard_subscribers 0',
+    ]) {
       assert.ok(text.split('\n').includes(line), `/metrics has the line ${line}`);
     }
     assert.match(text, /^# TYPE gnet_worker_reduce_seconds histogram$/m);
@@ -160,7 +177,10 @@ test('a subscriber that stops reading is dropped once its queue overflows; the o
     assert.equal(dropped?.['reason'], 'slow');
     // The one that reads got everything.
     await healthy.waitFor(1 + sent, 30_000);
-    assert.match(await (await fetch(new URL('/metrics', server.url))).text(), /^gnet_dashboard_subscribers_dropped_total\{reason="slow"\} 1$/m);
+    assert.match(
+      await (await fetch(new URL('/metrics', server.url))).text(),
+      /^gnet_dashboard_subscribers_dropped_total\{reason="slow"\} 1$/m,
+    );
     healthy.close();
     slow.destroy();
   } finally {
@@ -206,12 +226,17 @@ test('subscribers are capped (503 beyond maxSubscribers); close() flushes the la
   assert.equal((events as unknown as { listeners: Set<unknown> }).listeners.size, 0);
 });
 
-/** A connection from `localAddress` that sends a request line and then a header line every second, never ending the headers; resolves with its lifetime in ms once the server closes it. */
+/**
+ * A connection from `localAddress` that sends a request line and then a header line every second, never ending the headers; resolves with
+ * its lifetime in ms once the server closes it.
+ */
 function slowloris(url: string, localAddress: string): Promise<number> {
   const { hostname, port } = new URL(url);
   const started = performance.now();
   return new Promise((resolve) => {
-    const socket = connect({ host: hostname, port: Number(port), localAddress }, () => socket.write(`GET /metrics HTTP/1.1\r\nHost: ${hostname}\r\n`));
+    const socket = connect({ host: hostname, port: Number(port), localAddress }, () =>
+      socket.write(`GET /metrics HTTP/1.1\r\nHost: ${hostname}\r\n`),
+    );
     const drip = setInterval(() => socket.write('X-Slow: 1\r\n'), 1000);
     socket.on('data', () => undefined);
     socket.on('error', () => undefined);
@@ -241,7 +266,10 @@ test('150 slowloris connections from one address: 16 held until the headers time
     // Headers within 5 s (enforced each second), the first request within 10 s at the latest.
     assert.ok(Math.max(...lived) < 15_000, `a slowloris connection lived ${Math.round(Math.max(...lived))} ms`);
     const refused = lines.filter((l) => l['msg'] === 'connection refused before authentication');
-    assert.deepEqual(refused.map((l) => [l['code'], l['remote']]), [['ADDRESS_LIMIT', '127.0.0.2']]);
+    assert.deepEqual(
+      refused.map((l) => [l['code'], l['remote']]),
+      [['ADDRESS_LIMIT', '127.0.0.2']],
+    );
   } finally {
     await server.close();
   }

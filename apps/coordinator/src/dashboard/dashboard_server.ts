@@ -114,7 +114,12 @@ export class DashboardServer {
     this.metrics = new RunMetrics(o.events);
     const registers = [this.metrics.registry];
     this.subscriberGauge = new Gauge({ name: 'gnet_dashboard_subscribers', help: 'Dashboard pages connected to /events.', registers });
-    this.droppedCounter = new Counter({ name: 'gnet_dashboard_subscribers_dropped_total', help: 'Dashboard subscribers dropped because they stopped reading.', labelNames: ['reason'], registers });
+    this.droppedCounter = new Counter({
+      name: 'gnet_dashboard_subscribers_dropped_total',
+      help: 'Dashboard subscribers dropped because they stopped reading.',
+      labelNames: ['reason'],
+      registers,
+    });
     for (const e of o.events.history) this.state.apply(e);
     this.unsubscribe = o.events.subscribe((e) => {
       this.state.apply(e);
@@ -132,7 +137,11 @@ export class DashboardServer {
   static async listen(o: DashboardOptions): Promise<DashboardServer> {
     const files = new Map<string, StaticFile>();
     for (const [route, { path, type }] of Object.entries(staticRoutes())) files.set(route, { body: await readFile(path), type });
-    const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS });
+    const server = createServer({
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    });
     server.maxConnections = MAX_CONNECTIONS;
     const guard = new PreauthGuard({ limits: { ...DASHBOARD_PREAUTH_LIMITS, ...o.preauth }, log: o.log });
     guard.attach(server);

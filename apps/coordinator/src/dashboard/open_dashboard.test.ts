@@ -15,7 +15,8 @@ test('--dashboard-port (default 29501, 0 = any) and --no-dashboard', () => {
   assert.equal(parseCoordinatorConfig(['--no-dashboard'], {}).dashboard, false);
   assert.throws(
     () => parseCoordinatorConfig(['--dashboard-port', '70000'], {}),
-    (err: unknown) => err instanceof ConfigError && err.code === 'CONFIG_INVALID' && /^--dashboard-port: .*65535.*, but got 70000$/.test(err.message),
+    (err: unknown) =>
+      err instanceof ConfigError && err.code === 'CONFIG_INVALID' && /^--dashboard-port: .*65535.*, but got 70000$/.test(err.message),
   );
 });
 

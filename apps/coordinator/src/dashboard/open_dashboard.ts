@@ -9,7 +9,11 @@ import { DashboardServer } from './dashboard_server.js';
  * Starts the dashboard on `--host`:`--dashboard-port` unless `--no-dashboard`, and logs its URL
  * once (`dashboard` in 'dashboard listening'). Null when off or when the port cannot be bound.
  */
-export async function openDashboard(cfg: Pick<CoordinatorConfig, 'dashboard' | 'dashboardPort' | 'host'>, events: RunEvents, log: Logger): Promise<DashboardServer | null> {
+export async function openDashboard(
+  cfg: Pick<CoordinatorConfig, 'dashboard' | 'dashboardPort' | 'host'>,
+  events: RunEvents,
+  log: Logger,
+): Promise<DashboardServer | null> {
   if (!cfg.dashboard) return null;
   try {
     const dashboard = await DashboardServer.listen({ host: cfg.host, port: cfg.dashboardPort, events, log });
@@ -17,7 +21,16 @@ export async function openDashboard(cfg: Pick<CoordinatorConfig, 'dashboard' | '
     return dashboard;
   } catch (err) {
     const code = (err as { code?: string }).code;
-    log.warn({ err, code, host: cfg.host, port: cfg.dashboardPort, hint: 'training goes on without it; pick another --dashboard-port, or 0 for any free one' }, 'dashboard not started');
+    log.warn(
+      {
+        err,
+        code,
+        host: cfg.host,
+        port: cfg.dashboardPort,
+        hint: 'training goes on without it; pick another --dashboard-port, or 0 for any free one',
+      },
+      'dashboard not started',
+    );
     return null;
   }
 }

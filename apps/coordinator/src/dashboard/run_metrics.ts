@@ -18,30 +18,111 @@ export class RunMetrics {
     const workerLabel = ['worker'] as const;
     const splitLabel = ['split'] as const;
     return {
-      steps: new Counter({ name: 'gnet_steps_total', help: 'Optimizer steps completed (skipped ones and steps recomputed after a re-form included).', registers }),
-      skipped: new Counter({ name: 'gnet_skipped_steps_total', help: 'Steps skipped because the reduced gradient held a NaN or infinity.', registers }),
+      steps: new Counter({
+        name: 'gnet_steps_total',
+        help: 'Optimizer steps completed (skipped ones and steps recomputed after a re-form included).',
+        registers,
+      }),
+      skipped: new Counter({
+        name: 'gnet_skipped_steps_total',
+        help: 'Steps skipped because the reduced gradient held a NaN or infinity.',
+        registers,
+      }),
       images: new Counter({ name: 'gnet_train_images_total', help: 'Training images processed over all workers.', registers }),
       globalStep: new Gauge({ name: 'gnet_global_step', help: 'Last completed global step (0-based).', registers }),
-      totalSteps: new Gauge({ name: 'gnet_planned_steps', help: 'Global steps the run is planned to take (epochs x steps per epoch).', registers }),
+      totalSteps: new Gauge({
+        name: 'gnet_planned_steps',
+        help: 'Global steps the run is planned to take (epochs x steps per epoch).',
+        registers,
+      }),
       epochsDone: new Gauge({ name: 'gnet_epochs_completed', help: 'Epochs completed (validated).', registers }),
       stepLoss: new Gauge({ name: 'gnet_step_loss', help: 'Training loss of the last step over the global batch.', registers }),
-      stepAccuracy: new Gauge({ name: 'gnet_step_accuracy', help: 'Top-1 accuracy of the last step over the global batch (training mode).', registers }),
-      loss: new Gauge({ name: 'gnet_loss', help: 'Loss of the last completed epoch (train, val) or of the final test evaluation.', labelNames: splitLabel, registers }),
-      accuracy: new Gauge({ name: 'gnet_accuracy', help: 'Top-1 accuracy of the last completed epoch (train, val) or of the final test evaluation.', labelNames: splitLabel, registers }),
+      stepAccuracy: new Gauge({
+        name: 'gnet_step_accuracy',
+        help: 'Top-1 accuracy of the last step over the global batch (training mode).',
+        registers,
+      }),
+      loss: new Gauge({
+        name: 'gnet_loss',
+        help: 'Loss of the last completed epoch (train, val) or of the final test evaluation.',
+        labelNames: splitLabel,
+        registers,
+      }),
+      accuracy: new Gauge({
+        name: 'gnet_accuracy',
+        help: 'Top-1 accuracy of the last completed epoch (train, val) or of the final test evaluation.',
+        labelNames: splitLabel,
+        registers,
+      }),
       lr: new Gauge({ name: 'gnet_learning_rate', help: 'Learning rate of the last step.', registers }),
-      imagesPerSecond: new Gauge({ name: 'gnet_images_per_second', help: 'Training images per second of the last step over all workers (round wall time at the coordinator).', registers }),
-      stepSeconds: new Histogram({ name: 'gnet_step_seconds', help: 'Wall time of a round at the coordinator.', buckets: PHASE_BUCKETS_S, registers }),
-      workerImagesPerSecond: new Gauge({ name: 'gnet_worker_images_per_second', help: "A worker's images per second of its own step time, last step.", labelNames: workerLabel, registers }),
-      compute: new Histogram({ name: 'gnet_worker_compute_seconds', help: 'Per step and worker: everything but the all-reduce (data, forward/backward, update).', labelNames: workerLabel, buckets: PHASE_BUCKETS_S, registers }),
-      reduce: new Histogram({ name: 'gnet_worker_reduce_seconds', help: 'Per step and worker: the gradient all-reduce (communication).', labelNames: workerLabel, buckets: PHASE_BUCKETS_S, registers }),
-      wait: new Histogram({ name: 'gnet_worker_wait_seconds', help: 'Per step and worker: round wall time minus the worker\'s step time (waiting for the others).', labelNames: workerLabel, buckets: PHASE_BUCKETS_S, registers }),
-      numTensors: new Gauge({ name: 'gnet_worker_num_tensors', help: "A worker's live TF.js tensors after its last step (flat unless something leaks).", labelNames: workerLabel, registers }),
-      rss: new Gauge({ name: 'gnet_worker_resident_memory_bytes', help: "A worker's resident set size after its last step.", labelNames: workerLabel, registers }),
-      heap: new Gauge({ name: 'gnet_worker_heap_used_bytes', help: "A worker's V8 heap in use after its last step.", labelNames: workerLabel, registers }),
+      imagesPerSecond: new Gauge({
+        name: 'gnet_images_per_second',
+        help: 'Training images per second of the last step over all workers (round wall time at the coordinator).',
+        registers,
+      }),
+      stepSeconds: new Histogram({
+        name: 'gnet_step_seconds',
+        help: 'Wall time of a round at the coordinator.',
+        buckets: PHASE_BUCKETS_S,
+        registers,
+      }),
+      workerImagesPerSecond: new Gauge({
+        name: 'gnet_worker_images_per_second',
+        help: "A worker's images per second of its own step time, last step.",
+        labelNames: workerLabel,
+        registers,
+      }),
+      compute: new Histogram({
+        name: 'gnet_worker_compute_seconds',
+        help: 'Per step and worker: everything but the all-reduce (data, forward/backward, update).',
+        labelNames: workerLabel,
+        buckets: PHASE_BUCKETS_S,
+        registers,
+      }),
+      reduce: new Histogram({
+        name: 'gnet_worker_reduce_seconds',
+        help: 'Per step and worker: the gradient all-reduce (communication).',
+        labelNames: workerLabel,
+        buckets: PHASE_BUCKETS_S,
+        registers,
+      }),
+      wait: new Histogram({
+        name: 'gnet_worker_wait_seconds',
+        help: "Per step and worker: round wall time minus the worker's step time (waiting for the others).",
+        labelNames: workerLabel,
+        buckets: PHASE_BUCKETS_S,
+        registers,
+      }),
+      numTensors: new Gauge({
+        name: 'gnet_worker_num_tensors',
+        help: "A worker's live TF.js tensors after its last step (flat unless something leaks).",
+        labelNames: workerLabel,
+        registers,
+      }),
+      rss: new Gauge({
+        name: 'gnet_worker_resident_memory_bytes',
+        help: "A worker's resident set size after its last step.",
+        labelNames: workerLabel,
+        registers,
+      }),
+      heap: new Gauge({
+        name: 'gnet_worker_heap_used_bytes',
+        help: "A worker's V8 heap in use after its last step.",
+        labelNames: workerLabel,
+        registers,
+      }),
       worldSize: new Gauge({ name: 'gnet_world_size', help: 'Workers in the current generation.', registers }),
-      generation: new Gauge({ name: 'gnet_generation', help: 'Current generation (the group re-forms with the next one after a loss or a join).', registers }),
+      generation: new Gauge({
+        name: 'gnet_generation',
+        help: 'Current generation (the group re-forms with the next one after a loss or a join).',
+        registers,
+      }),
       joined: new Counter({ name: 'gnet_workers_joined_total', help: 'Workers that said hello and were accepted.', registers }),
-      lost: new Counter({ name: 'gnet_workers_lost_total', help: 'Workers lost from a formed group (closed, failed, silent, evicted).', registers }),
+      lost: new Counter({
+        name: 'gnet_workers_lost_total',
+        help: 'Workers lost from a formed group (closed, failed, silent, evicted).',
+        registers,
+      }),
       checkpoints: new Counter({ name: 'gnet_checkpoints_total', help: 'Checkpoints written.', registers }),
       checkpointStep: new Gauge({ name: 'gnet_last_checkpoint_step', help: 'Global step of the newest checkpoint.', registers }),
       finished: new Gauge({ name: 'gnet_run_finished', help: '1 once the run finished (test evaluated), else 0.', registers }),
@@ -130,4 +211,3 @@ export class RunMetrics {
     }
   }
 }
-

@@ -8,7 +8,10 @@ test('the snapshot follows the run: latest figures, the current group, per-worke
   for (const e of sampleRun()) view.apply(e);
   const s = view.snapshot;
   assert.equal(s.status, 'training');
-  assert.deepEqual([s.runId, s.stepsPerEpoch, s.totalSteps, s.globalStep, s.epoch, s.stepsDone, s.skippedSteps], ['run-1', 4, 8, 5, 1, 6, 1]);
+  assert.deepEqual(
+    [s.runId, s.stepsPerEpoch, s.totalSteps, s.globalStep, s.epoch, s.stepsDone, s.skippedSteps],
+    ['run-1', 4, 8, 5, 1, 6, 1],
+  );
   assert.deepEqual([s.generation, s.worldSize, s.checkpoints, s.lastCheckpoint?.globalStep], [1, 1, 1, 4]);
   assert.deepEqual(
     s.workers.map((w) => [w.workerId, w.rank, w.backend, w.active]),

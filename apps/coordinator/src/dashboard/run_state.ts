@@ -114,13 +114,29 @@ export class RunStateView {
     s.updatedAtMs = e.atMs;
     switch (e.kind) {
       case 'started':
-        Object.assign(s, { status: 'training', runId: e.runId, config: e.config, stepsPerEpoch: e.stepsPerEpoch, totalSteps: e.totalSteps, epochs: e.epochs, startedAtMs: e.atMs });
-        this.note(e.atMs, 'started', e.resumedAtStep === null ? `run ${e.runId} started` : `run ${e.runId} resumed at step ${e.resumedAtStep}`);
+        Object.assign(s, {
+          status: 'training',
+          runId: e.runId,
+          config: e.config,
+          stepsPerEpoch: e.stepsPerEpoch,
+          totalSteps: e.totalSteps,
+          epochs: e.epochs,
+          startedAtMs: e.atMs,
+        });
+        this.note(
+          e.atMs,
+          'started',
+          e.resumedAtStep === null ? `run ${e.runId} started` : `run ${e.runId} resumed at step ${e.resumedAtStep}`,
+        );
         break;
       case 'membership': {
         const worker = this.worker(e.workerId);
         if (e.event === 'lost' && worker !== undefined) worker.active = false;
-        this.note(e.atMs, e.event, e.event === 'joined' ? `${e.workerId} joined (${e.reason})` : `${e.workerId} (rank ${e.rank ?? '?'}) lost: ${e.reason}`);
+        this.note(
+          e.atMs,
+          e.event,
+          e.event === 'joined' ? `${e.workerId} joined (${e.reason})` : `${e.workerId} (rank ${e.rank ?? '?'}) lost: ${e.reason}`,
+        );
         break;
       }
       case 'generation': {
@@ -133,11 +149,22 @@ export class RunStateView {
         }
         s.workers.sort((a, b) => Number(b.active) - Number(a.active) || a.rank - b.rank);
         Object.assign(s, { generation: e.generation, worldSize: e.worldSize });
-        this.note(e.atMs, 'generation', `generation ${e.generation} formed: ${e.worldSize} workers at step ${e.globalStep} (micro-batch ${e.microBatch})`);
+        this.note(
+          e.atMs,
+          'generation',
+          `generation ${e.generation} formed: ${e.worldSize} workers at step ${e.globalStep} (micro-batch ${e.microBatch})`,
+        );
         break;
       }
       case 'step':
-        Object.assign(s, { globalStep: e.globalStep, epoch: e.epoch, lr: e.lr, loss: e.loss, accuracy: e.accuracy, imagesPerSecond: e.imagesPerSecond });
+        Object.assign(s, {
+          globalStep: e.globalStep,
+          epoch: e.epoch,
+          lr: e.lr,
+          loss: e.loss,
+          accuracy: e.accuracy,
+          imagesPerSecond: e.imagesPerSecond,
+        });
         s.stepsDone += 1;
         if (e.skipped) s.skippedSteps += 1;
         for (const w of e.workers) {

@@ -9,11 +9,23 @@ import type { RunEvent, WorkerStep } from '../run_events.js';
 const timings = (stepMs: number, reduceMs: number) => ({ dataMs: 5, computeMs: stepMs - reduceMs - 10, reduceMs, applyMs: 5, stepMs });
 
 function worker(rank: number, workerId: string, stepMs: number, reduceMs: number, waitMs: number): WorkerStep {
-  return { rank, workerId, loss: 2 + rank / 10, count: 12, correct: 3 + rank, timings: timings(stepMs, reduceMs), waitMs, memory: { numTensors: 400 + rank, rssBytes: (300 + rank) * 2 ** 20, heapUsedBytes: 50 * 2 ** 20 } };
+  return {
+    rank,
+    workerId,
+    loss: 2 + rank / 10,
+    count: 12,
+    correct: 3 + rank,
+    timings: timings(stepMs, reduceMs),
+    waitMs,
+    memory: { numTensors: 400 + rank, rssBytes: (300 + rank) * 2 ** 20, heapUsedBytes: 50 * 2 ** 20 },
+  };
 }
 
 /** A step of the sample run with two workers (or only `w0` from generation 1 on). */
-export function stepEvent(globalStep: number, o: { skipped?: boolean; generation?: number; loss?: number } = {}): Extract<RunEvent, { kind: 'step' }> {
+export function stepEvent(
+  globalStep: number,
+  o: { skipped?: boolean; generation?: number; loss?: number } = {},
+): Extract<RunEvent, { kind: 'step' }> {
   const generation = o.generation ?? 0;
   const workers = generation === 0 ? [worker(0, 'w0', 900, 300, 100), worker(1, 'w1', 1000, 310, 0)] : [worker(0, 'w0', 800, 0, 50)];
   const images = workers.reduce((s, w) => s + w.count, 0);
@@ -41,9 +53,31 @@ export function sampleRun(): RunEvent[] {
     { rank: 0, workerId: 'w0', backend: 'wasm', device: 'cpu (wasm simd)' },
     { rank: 1, workerId: 'w1', backend: 'wasm', device: 'cpu (wasm simd)' },
   ];
-  const epoch1 = { kind: 'epoch' as const, epoch: 1, steps: 4, images: 96, seconds: 4, imagesPerSecond: 24, lr: 0.05, trainLoss: 2.28, trainAccuracy: 0.25, valLoss: 2.2, valAccuracy: 0.3, communicationShare: 0.3 };
+  const epoch1 = {
+    kind: 'epoch' as const,
+    epoch: 1,
+    steps: 4,
+    images: 96,
+    seconds: 4,
+    imagesPerSecond: 24,
+    lr: 0.05,
+    trainLoss: 2.28,
+    trainAccuracy: 0.25,
+    valLoss: 2.2,
+    valAccuracy: 0.3,
+    communicationShare: 0.3,
+  };
   return [
-    { kind: 'started', atMs: 0, runId: 'run-1', config: { width: 0.0625, batchSize: 24, epochs: 2 }, stepsPerEpoch: 4, totalSteps: 8, epochs: 2, resumedAtStep: null },
+    {
+      kind: 'started',
+      atMs: 0,
+      runId: 'run-1',
+      config: { width: 0.0625, batchSize: 24, epochs: 2 },
+      stepsPerEpoch: 4,
+      totalSteps: 8,
+      epochs: 2,
+      resumedAtStep: null,
+    },
     { kind: 'membership', atMs: 10, event: 'joined', workerId: 'w0', rank: null, reason: 'wasm on cpu (wasm simd)' },
     { kind: 'membership', atMs: 20, event: 'joined', workerId: 'w1', rank: null, reason: 'wasm on cpu (wasm simd)' },
     { kind: 'generation', atMs: 30, generation: 0, worldSize: 2, globalStep: 0, workers: gen0Workers, microBatch: 12 },
@@ -63,13 +97,36 @@ export function sampleRun(): RunEvent[] {
 
 /** The sample run's ending: steps 6 and 7, the second epoch, the test. */
 export function sampleRunEnd(): RunEvent[] {
-  const epoch2 = { kind: 'epoch' as const, epoch: 2, steps: 4, images: 72, seconds: 4, imagesPerSecond: 18, lr: 0.05, trainLoss: 2.2, trainAccuracy: 0.3, valLoss: 2.1, valAccuracy: 0.4, communicationShare: 0.1 };
+  const epoch2 = {
+    kind: 'epoch' as const,
+    epoch: 2,
+    steps: 4,
+    images: 72,
+    seconds: 4,
+    imagesPerSecond: 18,
+    lr: 0.05,
+    trainLoss: 2.2,
+    trainAccuracy: 0.3,
+    valLoss: 2.1,
+    valAccuracy: 0.4,
+    communicationShare: 0.1,
+  };
   return [
     stepEvent(6, { generation: 1 }),
     stepEvent(7, { generation: 1 }),
     { kind: 'evaluation', atMs: 9_000, split: 'val', epoch: 1, loss: 2.1, accuracy: 0.4, count: 40, perClassAccuracy: {}, confusion: [] },
     { kind: 'epoch', atMs: 9_001, record: epoch2 },
-    { kind: 'evaluation', atMs: 9_500, split: 'test', epoch: 1, loss: 2.05, accuracy: 0.45, count: 40, perClassAccuracy: {}, confusion: [] },
+    {
+      kind: 'evaluation',
+      atMs: 9_500,
+      split: 'test',
+      epoch: 1,
+      loss: 2.05,
+      accuracy: 0.45,
+      count: 40,
+      perClassAccuracy: {},
+      confusion: [],
+    },
     { kind: 'finished', atMs: 9_600, test: { kind: 'test', split: 'test', loss: 2.05, accuracy: 0.45, perClassAccuracy: {}, count: 40 } },
   ];
 }
@@ -79,7 +136,8 @@ export function quietLogger(): { log: Logger; lines: Array<Record<string, unknow
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });

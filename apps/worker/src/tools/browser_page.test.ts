@@ -31,7 +31,12 @@ describe('browser page', () => {
   it('resizes like the predict command (RGBA over white, area / bilinear, rounded)', () => {
     const resize = new Function(`${scripts.get('resize')!}; return resize;`)() as PageResize;
     const rng = new Rng(3);
-    for (const [w, h] of [[50, 41], [17, 90], [32, 32], [5, 3]] as const) {
+    for (const [w, h] of [
+      [50, 41],
+      [17, 90],
+      [32, 32],
+      [5, 3],
+    ] as const) {
       const rgba = Uint8Array.from({ length: w * h * 4 }, (_, i) => (i % 4 === 3 ? 255 : rng.int(256)));
       const page = resize(rgba, w, h, 32); // [32, 32, 3] interleaved
       const record = toCifarRecord({ width: w, height: h, rgb: rgbaOverWhite(rgba, w * h) }); // [3, 32, 32] planar

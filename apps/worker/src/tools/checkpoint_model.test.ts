@@ -30,7 +30,16 @@ const singleNodeMeta = {
   epochs: [],
   partial: {},
   hp: { epochs: 2 },
-  model: { name: `GoogLeNet (width ${WIDTH})`, width: WIDTH, auxHeads: true, batchNorm: true, numClasses: 10, dropout: 0.4, auxDropout: 0.7, backend: 'wasm' },
+  model: {
+    name: `GoogLeNet (width ${WIDTH})`,
+    width: WIDTH,
+    auxHeads: true,
+    batchNorm: true,
+    numClasses: 10,
+    dropout: 0.4,
+    auxDropout: 0.7,
+    backend: 'wasm',
+  },
 };
 /** What the coordinator writes: the protocol's ModelConfig (no numClasses), hyper, worldSize, runId. */
 const coordinatorMeta = {
@@ -52,7 +61,10 @@ describe('checkpoint model', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  for (const [writer, meta] of [['single-node', singleNodeMeta], ['coordinator', coordinatorMeta]] as const) {
+  for (const [writer, meta] of [
+    ['single-node', singleNodeMeta],
+    ['coordinator', coordinatorMeta],
+  ] as const) {
     it(`restores a ${writer} checkpoint file: config, weights, BatchNorm statistics, position`, async () => {
       const state = stateOf(meta);
       const path = join(dir, `${writer}.ckpt`);
@@ -62,7 +74,10 @@ describe('checkpoint model', () => {
         assert.equal(restored.writer, writer);
         assert.deepEqual(restored.position, meta.position);
         assert.equal(restored.worldSize, writer === 'coordinator' ? 2 : null);
-        assert.deepEqual({ ...restored.config }, { width: WIDTH, auxHeads: true, batchNorm: true, numClasses: 10, dropout: 0.4, auxDropout: 0.7 });
+        assert.deepEqual(
+          { ...restored.config },
+          { width: WIDTH, auxHeads: true, batchNorm: true, numClasses: 10, dropout: 0.4, auxDropout: 0.7 },
+        );
         assert.deepEqual(ParamLayout.of(restored.model.params).read(restored.model.params), state.weights);
         assert.deepEqual(ParamLayout.of(restored.model.buffers).read(restored.model.buffers), state.buffers);
         assert.ok(restored.inference.params.every((p) => !p.name.startsWith('aux_')));
@@ -74,7 +89,10 @@ describe('checkpoint model', () => {
   }
 
   it('describes the model for people', () => {
-    assert.equal(describeModel(modelConfigFromMeta(coordinatorMeta, 'c')), 'GoogLeNet width 0.0625, BatchNorm, aux heads (not used), 10 classes');
+    assert.equal(
+      describeModel(modelConfigFromMeta(coordinatorMeta, 'c')),
+      'GoogLeNet width 0.0625, BatchNorm, aux heads (not used), 10 classes',
+    );
   });
 
   it('refuses meta without a usable model config, naming the checkpoint', () => {
@@ -88,24 +106,30 @@ describe('checkpoint model', () => {
       ],
     ];
     for (const [meta, message] of cases) {
-      assert.throws(() => modelConfigFromMeta(meta, 'x.ckpt'), (err: unknown) => {
-        assert.ok(err instanceof CheckpointModelError);
-        assert.equal(err.code, 'TOOL_CHECKPOINT_MODEL');
-        assert.equal(err.message, message);
-        return true;
-      });
+      assert.throws(
+        () => modelConfigFromMeta(meta, 'x.ckpt'),
+        (err: unknown) => {
+          assert.ok(err instanceof CheckpointModelError);
+          assert.equal(err.code, 'TOOL_CHECKPOINT_MODEL');
+          assert.equal(err.message, message);
+          return true;
+        },
+      );
     }
   });
 
   it('refuses weights that do not fit the stated config', () => {
     // Saved without aux heads, but the meta claims them.
     const state = stateOf(singleNodeMeta, false);
-    assert.throws(() => restoreCheckpointModel(state, 'y.ckpt'), (err: unknown) => {
-      assert.ok(err instanceof CheckpointError);
-      assert.equal(err.code, 'CKPT_INCOMPATIBLE');
-      assert.match(err.message, /^y\.ckpt holds \d+ weights tensors, but the model has \d+: was it written with another model config\?$/);
-      return true;
-    });
+    assert.throws(
+      () => restoreCheckpointModel(state, 'y.ckpt'),
+      (err: unknown) => {
+        assert.ok(err instanceof CheckpointError);
+        assert.equal(err.code, 'CKPT_INCOMPATIBLE');
+        assert.match(err.message, /^y\.ckpt holds \d+ weights tensors, but the model has \d+: was it written with another model config\?$/);
+        return true;
+      },
+    );
   });
 
   it('takes the newest checkpoint that verifies from a run folder', async () => {

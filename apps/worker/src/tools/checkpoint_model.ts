@@ -18,7 +18,14 @@ import {
   type GoogLeNet,
   type GoogLeNetConfig,
 } from '@gnet/model';
-import { assertSlotsMatch, CheckpointError, CheckpointStore, loadCheckpoint, type CheckpointState, type CheckpointWarnLog } from '@gnet/run-store';
+import {
+  assertSlotsMatch,
+  CheckpointError,
+  CheckpointStore,
+  loadCheckpoint,
+  type CheckpointState,
+  type CheckpointWarnLog,
+} from '@gnet/run-store';
 import { ParamLayout } from '@gnet/training';
 import { CheckpointModelError } from './tool_errors.js';
 
@@ -64,7 +71,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function modelConfigFromMeta(meta: Record<string, unknown>, source: string): Readonly<GoogLeNetConfig> {
   const stated = meta['model'];
   if (!isObject(stated)) {
-    throw new CheckpointModelError(`${source} must hold the model config in meta.model, but meta.model is ${JSON.stringify(stated) ?? 'undefined'}`);
+    throw new CheckpointModelError(
+      `${source} must hold the model config in meta.model, but meta.model is ${JSON.stringify(stated) ?? 'undefined'}`,
+    );
   }
   const missing = REQUIRED.filter((key) => !(key in stated));
   if (missing.length > 0) {
@@ -75,7 +84,8 @@ export function modelConfigFromMeta(meta: Record<string, unknown>, source: strin
   try {
     return resolveGoogLeNetConfig(picked as Partial<GoogLeNetConfig>, 'modelConfigFromMeta');
   } catch (err) {
-    if (err instanceof ModelConfigError) throw new CheckpointModelError(`${source} meta.model is not a valid GoogLeNet config: ${err.message}`, { cause: err });
+    if (err instanceof ModelConfigError)
+      throw new CheckpointModelError(`${source} meta.model is not a valid GoogLeNet config: ${err.message}`, { cause: err });
     throw err;
   }
 }
@@ -84,7 +94,9 @@ function positionOf(meta: Record<string, unknown>): CheckpointPosition | null {
   const p = meta['position'];
   if (!isObject(p)) return null;
   const { epoch, stepInEpoch, globalStep } = p;
-  return typeof epoch === 'number' && typeof stepInEpoch === 'number' && typeof globalStep === 'number' ? { epoch, stepInEpoch, globalStep } : null;
+  return typeof epoch === 'number' && typeof stepInEpoch === 'number' && typeof globalStep === 'number'
+    ? { epoch, stepInEpoch, globalStep }
+    : null;
 }
 
 /**
@@ -133,7 +145,8 @@ export async function readCheckpoint(path: string, log?: CheckpointWarnLog): Pro
   if (!(await isDir(path))) return { state: await loadCheckpoint(path), path };
   const dir = (await isDir(join(path, 'checkpoints'))) ? join(path, 'checkpoints') : path;
   const loaded = await new CheckpointStore(dir).loadLatestGood(log);
-  if (loaded === null) throw new CheckpointError('CKPT_NOT_FOUND', `${path} is a folder without checkpoints: expected ckpt-<step>.ckpt files in ${dir}`);
+  if (loaded === null)
+    throw new CheckpointError('CKPT_NOT_FOUND', `${path} is a folder without checkpoints: expected ckpt-<step>.ckpt files in ${dir}`);
   return { state: loaded.state, path: loaded.path };
 }
 

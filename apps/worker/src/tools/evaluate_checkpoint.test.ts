@@ -33,12 +33,25 @@ describe('evaluateSet', () => {
     assert.equal(sums.correct, direct.correct);
     assert.ok(Math.abs(sums.lossSum - direct.lossSum) < 1e-3 * direct.lossSum);
 
-    const ckpt = { writer: 'coordinator', position: { epoch: 3, stepInEpoch: 0, globalStep: 30 }, config: model.config } as unknown as CheckpointModel;
+    const ckpt = {
+      writer: 'coordinator',
+      position: { epoch: 3, stepInEpoch: 0, globalStep: 30 },
+      config: model.config,
+    } as unknown as CheckpointModel;
     const report = evaluationReport('/runs/r/checkpoints/latest.ckpt', ckpt, 'wasm', sums, 2);
     assert.equal(report.images, COUNT);
-    assert.equal(report.confusion.flat().reduce((a, b) => a + b, 0), COUNT);
-    assert.deepEqual(report.perClass.map((c) => c.count), report.confusion.map((row) => row.reduce((a, b) => a + b, 0)));
-    assert.deepEqual(report.perClass.map((c) => c.correct), report.confusion.map((row, t) => row[t]));
+    assert.equal(
+      report.confusion.flat().reduce((a, b) => a + b, 0),
+      COUNT,
+    );
+    assert.deepEqual(
+      report.perClass.map((c) => c.count),
+      report.confusion.map((row) => row.reduce((a, b) => a + b, 0)),
+    );
+    assert.deepEqual(
+      report.perClass.map((c) => c.correct),
+      report.confusion.map((row, t) => row[t]),
+    );
     assert.equal(report.accuracy, sums.correct / COUNT);
     assert.deepEqual(report.classes, CIFAR10_CLASSES);
 
@@ -51,6 +64,9 @@ describe('evaluateSet', () => {
   });
 
   it('refuses a count outside the set', () => {
-    assert.throws(() => evaluateSet(model, test, 0, 10), { name: 'RangeError', message: '`count` passed to `evaluateSet` must be an integer in [1, 10000], but got 0' });
+    assert.throws(() => evaluateSet(model, test, 0, 10), {
+      name: 'RangeError',
+      message: '`count` passed to `evaluateSet` must be an integer in [1, 10000], but got 0',
+    });
   });
 });

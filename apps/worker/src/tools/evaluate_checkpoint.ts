@@ -56,7 +56,13 @@ export interface EvaluationReport {
 }
 
 /** The report of `sums` for the checkpoint `ckpt` read from `checkpoint`. */
-export function evaluationReport(checkpoint: string, ckpt: CheckpointModel, backend: string, sums: EvalSums, seconds: number): EvaluationReport {
+export function evaluationReport(
+  checkpoint: string,
+  ckpt: CheckpointModel,
+  backend: string,
+  sums: EvalSums,
+  seconds: number,
+): EvaluationReport {
   return {
     checkpoint,
     writer: ckpt.writer,
@@ -85,7 +91,9 @@ export function formatEvaluation(r: EvaluationReport): string {
   const at = r.position === null ? '' : `, epoch ${r.position.epoch} step ${r.position.stepInEpoch} (global step ${r.position.globalStep})`;
   lines.push(`checkpoint  ${r.checkpoint} (${r.writer}${at})`);
   lines.push(`model       GoogLeNet width ${r.model.width}, ${r.model.batchNorm ? 'BatchNorm' : 'no BatchNorm'}, inference (no aux heads)`);
-  lines.push(`images      ${r.images} of the test split, backend ${r.backend}, ${r.seconds.toFixed(1)} s (${(r.images / r.seconds).toFixed(1)} img/s)`);
+  lines.push(
+    `images      ${r.images} of the test split, backend ${r.backend}, ${r.seconds.toFixed(1)} s (${(r.images / r.seconds).toFixed(1)} img/s)`,
+  );
   lines.push(`accuracy    ${pct(r.accuracy)} (${r.perClass.reduce((n, c) => n + c.correct, 0)}/${r.images})`);
   lines.push(`loss        ${r.loss.toFixed(4)} (mean cross-entropy)`);
   lines.push('', 'per-class accuracy:');

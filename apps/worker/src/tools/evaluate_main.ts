@@ -18,7 +18,11 @@ runTool('evaluate', async () => {
   const backend = await selectBackend({ requested: cfg.backend, log: log.child({ module: 'backend' }) });
   const ckpt = await loadCheckpointModel(checkpoint, log.child({ module: 'checkpoint' }));
   try {
-    const dataDir = await ensureCifar10({ cacheDir: userPath(cfg.dataDir || defaultCacheDir(env), env), log: log.child({ module: 'data' }), progress: false });
+    const dataDir = await ensureCifar10({
+      cacheDir: userPath(cfg.dataDir || defaultCacheDir(env), env),
+      log: log.child({ module: 'data' }),
+      progress: false,
+    });
     const test = await readCifar10(dataDir, 'test');
     const count = cfg.limit > 0 ? Math.min(cfg.limit, test.count) : test.count;
     const t0 = performance.now();

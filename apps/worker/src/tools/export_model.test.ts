@@ -30,7 +30,12 @@ const STANDARD_LAYERS = new Set(['InputLayer', 'Conv2D', 'MaxPooling2D', 'Concat
 
 function normalised(set: CifarSet, first: number, count: number): Float32Array {
   const out = new Float32Array(count * BATCH_IMAGE_FLOATS);
-  return makeBatch(set, Int32Array.from({ length: count }, (_, i) => first + i), out, { augment: null });
+  return makeBatch(
+    set,
+    Int32Array.from({ length: count }, (_, i) => first + i),
+    out,
+    { augment: null },
+  );
 }
 
 /**
@@ -41,7 +46,11 @@ function trainedLookingModel(config: Partial<GoogLeNetConfig>, train: CifarSet, 
   const model = createGoogLeNet(config, seed);
   const rng = new Rng(seed);
   for (const { name, variable } of model.params) {
-    const jitter = (centre: number, spread: number) => tf.tensor(Float32Array.from({ length: variable.size }, () => centre + spread * (2 * rng.next() - 1)), variable.shape);
+    const jitter = (centre: number, spread: number) =>
+      tf.tensor(
+        Float32Array.from({ length: variable.size }, () => centre + spread * (2 * rng.next() - 1)),
+        variable.shape,
+      );
     if (name.endsWith('/bn/gamma')) variable.assign(jitter(1, 0.5));
     else if (name.endsWith('/bn/beta') || name.endsWith('/bias')) variable.assign(jitter(0, 0.3));
   }
@@ -54,13 +63,27 @@ function trainedLookingModel(config: Partial<GoogLeNetConfig>, train: CifarSet, 
   return model;
 }
 
-async function checkpointOf(config: Partial<GoogLeNetConfig>, train: CifarSet, dir: string, seed: number): Promise<{ path: string; ckpt: CheckpointModel }> {
+async function checkpointOf(
+  config: Partial<GoogLeNetConfig>,
+  train: CifarSet,
+  dir: string,
+  seed: number,
+): Promise<{ path: string; ckpt: CheckpointModel }> {
   const model = trainedLookingModel(config, train, seed);
   const replica = new Replica(model, { momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
   const path = join(dir, `source-${seed}.ckpt`);
   // The meta single-node training writes (packages/training single_node_run.ts).
   const full = { width: 0.125, auxHeads: true, batchNorm: true, numClasses: 10, dropout: 0.4, auxDropout: 0.7, ...config };
-  await saveCheckpoint(path, replica.snapshot({ position: { epoch: 1, stepInEpoch: 0, globalStep: 5 }, epochs: [], partial: {}, hp: {}, model: { name: 'test', ...full, backend: 'wasm' } }));
+  await saveCheckpoint(
+    path,
+    replica.snapshot({
+      position: { epoch: 1, stepInEpoch: 0, globalStep: 5 },
+      epochs: [],
+      partial: {},
+      hp: {},
+      model: { name: 'test', ...full, backend: 'wasm' },
+    }),
+  );
   model.dispose();
   return { path, ckpt: await loadCheckpointModel(path) };
 }
@@ -89,10 +112,14 @@ describe('export as a TF.js Layers model', () => {
     const names = (await readdir(out)).sort();
     assert.deepEqual(names, ['group1-shard1of1.bin', 'index.html', MODEL_JSON]);
     const modelJson = JSON.parse(await readFile(join(out, MODEL_JSON), 'utf8')) as tf.io.ModelJSON;
-    const layers = (modelJson.modelTopology as { class_name: string; config: { layers: { class_name: string; name: string }[] } }).config.layers;
+    const layers = (modelJson.modelTopology as { class_name: string; config: { layers: { class_name: string; name: string }[] } }).config
+      .layers;
     assert.equal((modelJson.modelTopology as { class_name: string }).class_name, 'Model');
     assert.equal(modelJson.format, 'layers-model');
-    assert.deepEqual([...new Set(layers.map((l) => l.class_name))].filter((c) => !STANDARD_LAYERS.has(c)), []);
+    assert.deepEqual(
+      [...new Set(layers.map((l) => l.class_name))].filter((c) => !STANDARD_LAYERS.has(c)),
+      [],
+    );
     assert.ok(!layers.some((l) => l.name.startsWith('aux')), 'no auxiliary head in the export');
     // Stem + 9 modules x 6 conv units, each one Conv2D (BatchNorm folded into it).
     assert.equal(layers.filter((l) => l.class_name === 'Conv2D').length, 1 + 9 * 6);
@@ -107,7 +134,10 @@ describe('export as a TF.js Layers model', () => {
       const images = normalised(test, 0, TEST_IMAGES);
       const { expected, actual } = logitsOfBoth(ckpt.inference, loaded, images);
       const logits = compareLogits(expected, actual, 10);
-      assert.ok(logits.maxAbsDiff <= EXPORT_LOGIT_TOLERANCE * logits.scale, `max |logit diff| ${logits.maxAbsDiff} > ${EXPORT_LOGIT_TOLERANCE} x ${logits.scale}`);
+      assert.ok(
+        logits.maxAbsDiff <= EXPORT_LOGIT_TOLERANCE * logits.scale,
+        `max |logit diff| ${logits.maxAbsDiff} > ${EXPORT_LOGIT_TOLERANCE} x ${logits.scale}`,
+      );
       assert.equal(logits.argmaxAgree, TEST_IMAGES, 'argmax agrees on every image');
       // The logits are not all alike (a constant network would pass the comparison trivially).
       const spread = Math.max(...expected) - Math.min(...expected);
@@ -125,7 +155,9 @@ describe('export as a TF.js Layers model', () => {
       const meta = loaded.getUserDefinedMetadata() as { classes: string[]; input: { mean: number[]; std: number[] } };
       assert.equal(meta.classes[3], 'cat');
       assert.deepEqual(meta.input.mean, [0.4914, 0.4822, 0.4465]);
-      console.log(`# export check: ${TEST_IMAGES} test images, max |logit diff| ${logits.maxAbsDiff.toExponential(2)} (scale ${logits.scale.toFixed(2)}), max |prob diff| ${probs.maxAbsDiff.toExponential(2)}`);
+      console.log(
+        `# export check: ${TEST_IMAGES} test images, max |logit diff| ${logits.maxAbsDiff.toExponential(2)} (scale ${logits.scale.toFixed(2)}), max |prob diff| ${probs.maxAbsDiff.toExponential(2)}`,
+      );
     } finally {
       loaded.dispose();
       ckpt.model.dispose();
@@ -175,6 +207,9 @@ describe('export as a TF.js Layers model', () => {
     assert.equal(c.argmaxAgree, 2);
     const swapped = compareLogits(expected, Float32Array.from([1, 3.5, 3, 0, -1, 5]), 3);
     assert.equal(swapped.argmaxAgree, 1);
-    assert.throws(() => compareLogits(expected, actual.subarray(0, 3), 3), { name: 'RangeError', message: '`expected` and `actual` passed to `compareLogits` must both hold n * 3 values, but hold 6 and 3' });
+    assert.throws(() => compareLogits(expected, actual.subarray(0, 3), 3), {
+      name: 'RangeError',
+      message: '`expected` and `actual` passed to `compareLogits` must both hold n * 3 values, but hold 6 and 3',
+    });
   });
 });

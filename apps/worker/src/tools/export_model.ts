@@ -36,7 +36,9 @@ export interface LogitComparison {
 /** Compares `actual` with `expected`, both `[n, numClasses]` row-major. */
 export function compareLogits(expected: Float32Array, actual: Float32Array, numClasses: number): LogitComparison {
   if (expected.length !== actual.length || expected.length % numClasses !== 0) {
-    throw new RangeError(`\`expected\` and \`actual\` passed to \`compareLogits\` must both hold n * ${numClasses} values, but hold ${expected.length} and ${actual.length}`);
+    throw new RangeError(
+      `\`expected\` and \`actual\` passed to \`compareLogits\` must both hold n * ${numClasses} values, but hold ${expected.length} and ${actual.length}`,
+    );
   }
   let maxAbsDiff = 0;
   let scale = 1;
@@ -63,7 +65,11 @@ export function randomCheckImages(count: number, seed: number): Float32Array {
 }
 
 /** `[n, numClasses]` logits of the source model and of the Layers model on `images`. */
-export function logitsOfBoth(source: TrainableModel, layers: tfl.LayersModel, images: Float32Array): { expected: Float32Array; actual: Float32Array } {
+export function logitsOfBoth(
+  source: TrainableModel,
+  layers: tfl.LayersModel,
+  images: Float32Array,
+): { expected: Float32Array; actual: Float32Array } {
   const n = images.length / (CIFAR10_SIDE * CIFAR10_SIDE * 3);
   const logitsOnly = logitsModel(layers);
   return tf.tidy(() => {
@@ -90,7 +96,14 @@ export function exportMetadata(ckpt: CheckpointModel, source: string): Record<st
   return {
     classes: [...CIFAR10_CLASSES],
     // input = (pixel / pixelScale - mean[c]) / std[c], NHWC RGB, as @gnet/data's makeBatch.
-    input: { shape: [CIFAR10_SIDE, CIFAR10_SIDE, 3], layout: 'NHWC', channels: 'RGB', pixelScale: 255, mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] },
+    input: {
+      shape: [CIFAR10_SIDE, CIFAR10_SIDE, 3],
+      layout: 'NHWC',
+      channels: 'RGB',
+      pixelScale: 255,
+      mean: [...CIFAR10_MEAN],
+      std: [...CIFAR10_STD],
+    },
     output: { values: 'softmax probabilities [n, classes]', logitsLayer: LAYERS_NAMES.logits },
     source: { checkpoint: source, writer: ckpt.writer, position: ckpt.position ?? 'unknown', model: { ...ckpt.config } },
   };
@@ -104,7 +117,12 @@ export function exportMetadata(ckpt: CheckpointModel, source: string): Record<st
  * @throws ExportMismatchError (before writing anything) when the logits differ beyond
  *   EXPORT_LOGIT_TOLERANCE relative to their scale.
  */
-export async function exportLayersModel(ckpt: CheckpointModel, outDir: string, checkImages: Float32Array, source: string): Promise<ExportResult> {
+export async function exportLayersModel(
+  ckpt: CheckpointModel,
+  outDir: string,
+  checkImages: Float32Array,
+  source: string,
+): Promise<ExportResult> {
   const layers = buildLayersModel(ckpt.inference);
   try {
     const { expected, actual } = logitsOfBoth(ckpt.inference, layers, checkImages);

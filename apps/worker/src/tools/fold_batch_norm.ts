@@ -27,10 +27,13 @@ export interface BatchNormStats {
 export function foldBatchNorm(kernel: Float32Array, bn: BatchNormStats, epsilon = BN_EPSILON): FoldedConv {
   const out = bn.gamma.length;
   for (const [name, v] of Object.entries(bn) as [string, Float32Array][]) {
-    if (v.length !== out) throw new RangeError(`\`bn.${name}\` passed to \`foldBatchNorm\` must have ${out} entries like \`bn.gamma\`, but has ${v.length}`);
+    if (v.length !== out)
+      throw new RangeError(`\`bn.${name}\` passed to \`foldBatchNorm\` must have ${out} entries like \`bn.gamma\`, but has ${v.length}`);
   }
   if (out === 0 || kernel.length % out !== 0) {
-    throw new RangeError(`\`kernel\` passed to \`foldBatchNorm\` must hold a multiple of ${out} values (one per output channel), but holds ${kernel.length}`);
+    throw new RangeError(
+      `\`kernel\` passed to \`foldBatchNorm\` must hold a multiple of ${out} values (one per output channel), but holds ${kernel.length}`,
+    );
   }
   const scale = Float64Array.from(bn.gamma, (g, o) => g / Math.sqrt(bn.variance[o]! + epsilon));
   const bias = Float32Array.from(bn.beta, (b, o) => b - bn.mean[o]! * scale[o]!);

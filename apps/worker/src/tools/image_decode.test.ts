@@ -72,7 +72,13 @@ describe('decodeImage', () => {
     await expectError(gif, 'TOOL_IMAGE_UNSUPPORTED', new RegExp(`^Image ${gif} must be a PNG or JPEG file, but it is a GIF image$`));
     const text = join(dir, 'notes.png');
     await writeFile(text, 'hello world');
-    await expectError(text, 'TOOL_IMAGE_UNSUPPORTED', new RegExp(`^Image ${text} must be a PNG or JPEG file, but it is not an image we recognise \\(first bytes 68 65 6c 6c 6f 20 77 6f\\)$`));
+    await expectError(
+      text,
+      'TOOL_IMAGE_UNSUPPORTED',
+      new RegExp(
+        `^Image ${text} must be a PNG or JPEG file, but it is not an image we recognise \\(first bytes 68 65 6c 6c 6f 20 77 6f\\)$`,
+      ),
+    );
     const empty = join(dir, 'empty.jpg');
     await writeFile(empty, '');
     await expectError(empty, 'TOOL_IMAGE_UNSUPPORTED', new RegExp(`^Image ${empty} must be a PNG or JPEG file, but it is empty$`));
@@ -81,7 +87,11 @@ describe('decodeImage', () => {
   it('reports PNG and JPEG files that do not decode, and files that cannot be read', async () => {
     const truncated = join(dir, 'cut.png');
     await writeFile(truncated, pngBytes(4, 4, new Uint8Array(64).fill(255)).subarray(0, 40));
-    await expectError(truncated, 'TOOL_IMAGE_UNREADABLE', new RegExp(`^Image ${truncated} starts like a PNG file but cannot be decoded: .+`));
+    await expectError(
+      truncated,
+      'TOOL_IMAGE_UNREADABLE',
+      new RegExp(`^Image ${truncated} starts like a PNG file but cannot be decoded: .+`),
+    );
     const badJpeg = join(dir, 'bad.jpg');
     await writeFile(badJpeg, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x02, 0x03]));
     await expectError(badJpeg, 'TOOL_IMAGE_UNREADABLE', new RegExp(`^Image ${badJpeg} starts like a JPEG file but cannot be decoded: .+`));

@@ -74,14 +74,23 @@ export function decodeImage(bytes: Uint8Array, file: string): RgbImage {
   const isPng = startsWith(bytes, PNG_MAGIC);
   const isJpeg = !isPng && startsWith(bytes, JPEG_MAGIC);
   if (!isPng && !isJpeg) {
-    const what = otherFormat(bytes) ?? (bytes.length === 0 ? 'empty' : `not an image we recognise (first bytes ${[...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`);
+    const what =
+      otherFormat(bytes) ??
+      (bytes.length === 0
+        ? 'empty'
+        : `not an image we recognise (first bytes ${[...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`);
     throw new ImageInputError('TOOL_IMAGE_UNSUPPORTED', file, `Image ${file} must be a PNG or JPEG file, but it is ${what}`);
   }
   const format = isPng ? 'PNG' : 'JPEG';
   try {
     return isPng ? decodePng(bytes) : decodeJpeg(bytes);
   } catch (err) {
-    throw new ImageInputError('TOOL_IMAGE_UNREADABLE', file, `Image ${file} starts like a ${format} file but cannot be decoded: ${(err as Error).message}`, { cause: err });
+    throw new ImageInputError(
+      'TOOL_IMAGE_UNREADABLE',
+      file,
+      `Image ${file} starts like a ${format} file but cannot be decoded: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 

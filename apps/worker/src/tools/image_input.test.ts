@@ -42,13 +42,24 @@ describe('prepareImages', () => {
 
   it('gives a CIFAR-10 test image, at 32x32 or enlarged 3x, the same floats as makeBatch', async () => {
     const files: string[] = [];
-    for (const [index, factor] of [[0, 1], [1, 3], [2, 1]] as const) {
+    for (const [index, factor] of [
+      [0, 1],
+      [1, 3],
+      [2, 1],
+    ] as const) {
       const file = join(dir, `test${index}x${factor}.png`);
       await writeFile(file, cifarPng(test, index, factor));
       files.push(file);
     }
     const prepared = await prepareImages(files);
-    assert.deepEqual(prepared.map((p) => [p.width, p.format]), [[32, 'png'], [96, 'png'], [32, 'png']]);
+    assert.deepEqual(
+      prepared.map((p) => [p.width, p.format]),
+      [
+        [32, 'png'],
+        [96, 'png'],
+        [32, 'png'],
+      ],
+    );
     const actual = normaliseRecords(prepared.map((p) => p.record));
     const expected = makeBatch(test, [0, 1, 2], new Float32Array(3 * BATCH_IMAGE_FLOATS), { augment: null });
     assert.deepEqual(actual, expected);

@@ -30,7 +30,11 @@ export function toCifarRecord(image: Pick<RgbImage, 'width' | 'height' | 'rgb'>)
 
 /** `[n, 32, 32, 3]` normalised float32 of the records, by @gnet/data's `makeBatch` (no augmentation). */
 export function normaliseRecords(records: readonly Uint8Array[]): Float32Array {
-  const set: CifarSet = { count: records.length, labels: new Uint8Array(records.length), images: new Uint8Array(records.length * CIFAR10_IMAGE_BYTES) };
+  const set: CifarSet = {
+    count: records.length,
+    labels: new Uint8Array(records.length),
+    images: new Uint8Array(records.length * CIFAR10_IMAGE_BYTES),
+  };
   records.forEach((r, i) => set.images.set(r, i * CIFAR10_IMAGE_BYTES));
   const out = new Float32Array(records.length * BATCH_IMAGE_FLOATS);
   return makeBatch(set, Int32Array.from(records.keys()), out, { augment: null });

@@ -15,10 +15,25 @@ const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) 
 
 describe('axisTaps', () => {
   it('gives weights summing to 1 for shrinking, enlarging and equal sizes', () => {
-    for (const [src, dst] of [[100, 32], [33, 32], [32, 32], [7, 32], [1, 32], [32, 1], [500, 3]] as const) {
+    for (const [src, dst] of [
+      [100, 32],
+      [33, 32],
+      [32, 32],
+      [7, 32],
+      [1, 32],
+      [32, 1],
+      [500, 3],
+    ] as const) {
       axisTaps(src, dst).forEach((taps, i) => {
-        close(taps.reduce((s, t) => s + t.weight, 0), 1, `${src}->${dst} output ${i}`);
-        assert.ok(taps.every((t) => t.index >= 0 && t.index < src && t.weight > 0), `${src}->${dst} output ${i} taps in range`);
+        close(
+          taps.reduce((s, t) => s + t.weight, 0),
+          1,
+          `${src}->${dst} output ${i}`,
+        );
+        assert.ok(
+          taps.every((t) => t.index >= 0 && t.index < src && t.weight > 0),
+          `${src}->${dst} output ${i} taps in range`,
+        );
       });
     }
   });
@@ -26,7 +41,16 @@ describe('axisTaps', () => {
   it('averages areas when shrinking: 3 -> 2 splits the middle pixel', () => {
     assert.deepEqual(
       axisTaps(3, 2).map((taps) => taps.map((t) => [t.index, Number(t.weight.toFixed(6))])),
-      [[[0, 0.666667], [1, 0.333333]], [[1, 0.333333], [2, 0.666667]]],
+      [
+        [
+          [0, 0.666667],
+          [1, 0.333333],
+        ],
+        [
+          [1, 0.333333],
+          [2, 0.666667],
+        ],
+      ],
     );
   });
 
@@ -34,12 +58,26 @@ describe('axisTaps', () => {
     // Output centres 0.5, 1.5, 2.5, 3.5 map to source coordinates -0.25 (clamped), 0.25, 0.75, 1.25 (clamped).
     assert.deepEqual(
       axisTaps(2, 4).map((taps) => taps.map((t) => [t.index, t.weight])),
-      [[[0, 1]], [[0, 0.75], [1, 0.25]], [[0, 0.25], [1, 0.75]], [[1, 1]]],
+      [
+        [[0, 1]],
+        [
+          [0, 0.75],
+          [1, 0.25],
+        ],
+        [
+          [0, 0.25],
+          [1, 0.75],
+        ],
+        [[1, 1]],
+      ],
     );
   });
 
   it('refuses sizes that are not positive integers', () => {
-    assert.throws(() => axisTaps(0, 32), { name: 'RangeError', message: '`srcLen` and `dstLen` passed to `axisTaps` must be positive integers, but got 0 and 32' });
+    assert.throws(() => axisTaps(0, 32), {
+      name: 'RangeError',
+      message: '`srcLen` and `dstLen` passed to `axisTaps` must be positive integers, but got 0 and 32',
+    });
   });
 });
 
@@ -59,8 +97,19 @@ describe('resizeRgb', () => {
   });
 
   it('keeps a constant image constant at any size, and copies at the same size', () => {
-    for (const [w, h] of [[37, 53], [5, 300], [32, 32], [1, 1]] as const) {
-      const out = resizeRgb(image(w, h, (_y, _x, c) => [200, 100, 7][c]!), w, h, 32, 32);
+    for (const [w, h] of [
+      [37, 53],
+      [5, 300],
+      [32, 32],
+      [1, 1],
+    ] as const) {
+      const out = resizeRgb(
+        image(w, h, (_y, _x, c) => [200, 100, 7][c]!),
+        w,
+        h,
+        32,
+        32,
+      );
       out.forEach((v, i) => close(v, [200, 100, 7][i % 3]!, `${w}x${h} value ${i}`));
     }
     const src = image(32, 32, (y, x, c) => y + x + c);
@@ -79,6 +128,9 @@ describe('resizeRgb', () => {
   });
 
   it('refuses a pixel buffer of the wrong length', () => {
-    assert.throws(() => resizeRgb(new Uint8Array(10), 2, 2, 32, 32), { name: 'RangeError', message: '`rgb` passed to `resizeRgb` must hold 2x2x3 = 12 values, but holds 10' });
+    assert.throws(() => resizeRgb(new Uint8Array(10), 2, 2, 32, 32), {
+      name: 'RangeError',
+      message: '`rgb` passed to `resizeRgb` must hold 2x2x3 = 12 values, but holds 10',
+    });
   });
 });

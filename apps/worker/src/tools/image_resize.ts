@@ -40,7 +40,12 @@ export function axisTaps(srcLen: number, dstLen: number): Tap[][] {
     const x = Math.min(Math.max((i + 0.5) * scale - 0.5, 0), srcLen - 1);
     const j0 = Math.floor(x);
     const f = x - j0;
-    return f === 0 ? [{ index: j0, weight: 1 }] : [{ index: j0, weight: 1 - f }, { index: j0 + 1, weight: f }];
+    return f === 0
+      ? [{ index: j0, weight: 1 }]
+      : [
+          { index: j0, weight: 1 - f },
+          { index: j0 + 1, weight: f },
+        ];
   });
 }
 
@@ -51,7 +56,9 @@ export function axisTaps(srcLen: number, dstLen: number): Tap[][] {
  */
 export function resizeRgb(rgb: ArrayLike<number>, width: number, height: number, outWidth: number, outHeight: number): Float64Array {
   if (rgb.length !== width * height * 3) {
-    throw new RangeError(`\`rgb\` passed to \`resizeRgb\` must hold ${width}x${height}x3 = ${width * height * 3} values, but holds ${rgb.length}`);
+    throw new RangeError(
+      `\`rgb\` passed to \`resizeRgb\` must hold ${width}x${height}x3 = ${width * height * 3} values, but holds ${rgb.length}`,
+    );
   }
   const xTaps = axisTaps(width, outWidth);
   const yTaps = axisTaps(height, outHeight);

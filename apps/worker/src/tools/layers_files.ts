@@ -82,7 +82,10 @@ export function folderLoadHandler(dir: string): tf.io.IOHandler {
         const buffers: ArrayBuffer[] = [];
         for (const group of manifest) {
           for (const path of group.paths) {
-            if (basename(path) !== path) throw new RangeError(`${join(dir, MODEL_JSON)} lists weight file '${path}', but only plain file names in its folder are read`);
+            if (basename(path) !== path)
+              throw new RangeError(
+                `${join(dir, MODEL_JSON)} lists weight file '${path}', but only plain file names in its folder are read`,
+              );
             const bytes = await readFile(join(dir, path));
             buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
           }

@@ -66,7 +66,13 @@ export function buildLayersModel(model: GoogLeNet): tfl.LayersModel {
       activation: 'relu',
       kernelInitializer: 'zeros',
     });
-    assignments.push({ layer, weights: [{ values: folded.kernel, shape: kernel.shape }, { values: folded.bias, shape: [filters] }] });
+    assignments.push({
+      layer,
+      weights: [
+        { values: folded.kernel, shape: kernel.shape },
+        { values: folded.bias, shape: [filters] },
+      ],
+    });
     return layer.apply(x) as tfl.SymbolicTensor;
   };
 
@@ -80,7 +86,10 @@ export function buildLayersModel(model: GoogLeNet): tfl.LayersModel {
     const name = `inception_${row.name}`;
     const x = h;
     const branches = BRANCHES.map((units) => {
-      let b = units[0] === 'b4_pool_proj' ? (tfl.layers.maxPooling2d({ name: `${name}_b4_pool`, poolSize: 3, strides: 1, padding: 'same' }).apply(x) as tfl.SymbolicTensor) : x;
+      let b =
+        units[0] === 'b4_pool_proj'
+          ? (tfl.layers.maxPooling2d({ name: `${name}_b4_pool`, poolSize: 3, strides: 1, padding: 'same' }).apply(x) as tfl.SymbolicTensor)
+          : x;
       for (const unit of units) b = conv(`${name}/${unit}`, b);
       return b;
     });
@@ -92,7 +101,9 @@ export function buildLayersModel(model: GoogLeNet): tfl.LayersModel {
   const dense = tfl.layers.dense({ name: LAYERS_NAMES.logits, units: classifier.shape[1]!, useBias: true, kernelInitializer: 'zeros' });
   assignments.push({ layer: dense, weights: [classifier, get('classifier/bias')] });
   const logits = dense.apply(pooled) as tfl.SymbolicTensor;
-  const probabilities = tfl.layers.activation({ name: LAYERS_NAMES.probabilities, activation: 'softmax' }).apply(logits) as tfl.SymbolicTensor;
+  const probabilities = tfl.layers
+    .activation({ name: LAYERS_NAMES.probabilities, activation: 'softmax' })
+    .apply(logits) as tfl.SymbolicTensor;
 
   const layersModel = tfl.model({ name: 'googlenet', inputs: input, outputs: probabilities });
   for (const { layer, weights } of assignments) {

@@ -22,7 +22,9 @@ runTool('predict', async () => {
   try {
     const predictions = predictImages(ckpt.inference, shown, cfg.topK, cfg.batchSize);
     if (cfg.json) {
-      process.stdout.write(`${JSON.stringify({ checkpoint: ckpt.path, backend: backend.name, writer: ckpt.writer, position: ckpt.position, predictions })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ checkpoint: ckpt.path, backend: backend.name, writer: ckpt.writer, position: ckpt.position, predictions })}\n`,
+      );
     } else {
       process.stdout.write(predictions.map((p) => `${formatPrediction(p)}\n`).join(''));
     }

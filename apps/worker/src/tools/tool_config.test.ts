@@ -24,9 +24,20 @@ describe('tool flags', () => {
 
   it('evaluate: refuses bad values, naming the flag', () => {
     assert.throws(() => parseEvaluateConfig([], {}), configError("required option '--checkpoint <file>' not specified"));
-    assert.throws(() => parseEvaluateConfig(['--checkpoint', 'a', '--limit', '20000'], {}), configError('--limit: Too big: expected number to be <=10000, but got 20000'));
-    assert.throws(() => parseEvaluateConfig(['--checkpoint', 'a', '--batch-size', '0'], {}), configError('--batch-size: Too small: expected number to be >0, but got 0'));
-    assert.throws(() => parseEvaluateConfig(['--checkpoint', 'a', '--backend', 'gpu'], {}), configError("option '--backend <name>' argument 'gpu' is invalid. Allowed choices are auto, tensorflow, tensorflow-gpu, onednn, wasm, cpu."));
+    assert.throws(
+      () => parseEvaluateConfig(['--checkpoint', 'a', '--limit', '20000'], {}),
+      configError('--limit: Too big: expected number to be <=10000, but got 20000'),
+    );
+    assert.throws(
+      () => parseEvaluateConfig(['--checkpoint', 'a', '--batch-size', '0'], {}),
+      configError('--batch-size: Too small: expected number to be >0, but got 0'),
+    );
+    assert.throws(
+      () => parseEvaluateConfig(['--checkpoint', 'a', '--backend', 'gpu'], {}),
+      configError(
+        "option '--backend <name>' argument 'gpu' is invalid. Allowed choices are auto, tensorflow, tensorflow-gpu, onednn, wasm, cpu.",
+      ),
+    );
   });
 
   it('predict: images and --top-k', () => {
@@ -35,12 +46,21 @@ describe('tool flags', () => {
     assert.equal(cfg.topK, 5);
     assert.equal(parsePredictConfig(['--checkpoint', 'a', 'x.png'], {}).topK, 3);
     assert.throws(() => parsePredictConfig(['--checkpoint', 'a'], {}), configError("missing required argument 'image'"));
-    assert.throws(() => parsePredictConfig(['--checkpoint', 'a', '--top-k', '1.5', 'x.png'], {}), configError('--top-k: Invalid input: expected int, received number, but got 1.5'));
+    assert.throws(
+      () => parsePredictConfig(['--checkpoint', 'a', '--top-k', '1.5', 'x.png'], {}),
+      configError('--top-k: Invalid input: expected int, received number, but got 1.5'),
+    );
   });
 
   it('export: --out required, --format layers only', () => {
-    assert.deepEqual({ ...parseExportConfig(['--checkpoint', 'a', '--out', 'web'], {}) }, { checkpoint: 'a', backend: 'auto', logLevel: 'warn', out: 'web', format: 'layers', json: false });
+    assert.deepEqual(
+      { ...parseExportConfig(['--checkpoint', 'a', '--out', 'web'], {}) },
+      { checkpoint: 'a', backend: 'auto', logLevel: 'warn', out: 'web', format: 'layers', json: false },
+    );
     assert.throws(() => parseExportConfig(['--checkpoint', 'a'], {}), configError("required option '--out <dir>' not specified"));
-    assert.throws(() => parseExportConfig(['--checkpoint', 'a', '--out', 'w', '--format', 'graph'], {}), configError("option '--format <name>' argument 'graph' is invalid. Allowed choices are layers."));
+    assert.throws(
+      () => parseExportConfig(['--checkpoint', 'a', '--out', 'w', '--format', 'graph'], {}),
+      configError("option '--format <name>' argument 'graph' is invalid. Allowed choices are layers."),
+    );
   });
 });

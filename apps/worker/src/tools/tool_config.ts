@@ -64,12 +64,24 @@ function toolCommand(name: string, description: string, env: Env): Command {
     .description(description)
     .exitOverride()
     .configureOutput({ writeErr: () => undefined })
-    .requiredOption('--checkpoint <file>', 'checkpoint file written by worker:train or coordinator:serve, or a run folder (its newest checkpoint that verifies)')
+    .requiredOption(
+      '--checkpoint <file>',
+      'checkpoint file written by worker:train or coordinator:serve, or a run folder (its newest checkpoint that verifies)',
+    )
     .addOption(new Option('--backend <name>', 'TF.js backend (env GNET_BACKEND)').choices(BACKENDS).default(env.GNET_BACKEND ?? 'auto'))
-    .addOption(new Option('--log-level <level>', 'log level of the NDJSON logs on stderr (env LOG_LEVEL)').choices(LOG_LEVELS).default(env.LOG_LEVEL ?? 'warn'));
+    .addOption(
+      new Option('--log-level <level>', 'log level of the NDJSON logs on stderr (env LOG_LEVEL)')
+        .choices(LOG_LEVELS)
+        .default(env.LOG_LEVEL ?? 'warn'),
+    );
 }
 
-function parseWith<T>(program: Command, argv: readonly string[], schema: z.ZodType<T>, candidate: (o: Record<string, unknown>, args: string[]) => Record<string, unknown>): Readonly<T> {
+function parseWith<T>(
+  program: Command,
+  argv: readonly string[],
+  schema: z.ZodType<T>,
+  candidate: (o: Record<string, unknown>, args: string[]) => Record<string, unknown>,
+): Readonly<T> {
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
@@ -88,7 +100,11 @@ function parseWith<T>(program: Command, argv: readonly string[], schema: z.ZodTy
 
 /** `worker:evaluate` flags. */
 export function parseEvaluateConfig(argv: readonly string[], env: Env): EvaluateConfig {
-  const program = toolCommand('evaluate', 'Evaluate a checkpoint on the CIFAR-10 test split: accuracy, loss, per-class accuracy, confusion matrix.', env)
+  const program = toolCommand(
+    'evaluate',
+    'Evaluate a checkpoint on the CIFAR-10 test split: accuracy, loss, per-class accuracy, confusion matrix.',
+    env,
+  )
     .option('--data-dir <dir>', 'CIFAR-10 binary folder; fetched there if missing (env CIFAR10_DIR)', env.CIFAR10_DIR ?? '')
     .option('--batch-size <n>', 'images per forward pass', num, 100)
     .option('--limit <n>', 'evaluate only the first N test images (0 = all 10,000)', num, 0)
@@ -106,7 +122,11 @@ export function parseEvaluateConfig(argv: readonly string[], env: Env): Evaluate
 
 /** `worker:predict` flags and image paths. */
 export function parsePredictConfig(argv: readonly string[], env: Env): PredictConfig {
-  const program = toolCommand('predict', 'Classify PNG or JPEG images of any size with a checkpoint: top-k CIFAR-10 classes per image.', env)
+  const program = toolCommand(
+    'predict',
+    'Classify PNG or JPEG images of any size with a checkpoint: top-k CIFAR-10 classes per image.',
+    env,
+  )
     .argument('<image...>', 'PNG or JPEG files')
     .option('--top-k <n>', 'classes to print per image', num, 3)
     .option('--batch-size <n>', 'images per forward pass', num, 32)
@@ -124,7 +144,11 @@ export function parsePredictConfig(argv: readonly string[], env: Env): PredictCo
 
 /** `worker:export` flags. */
 export function parseExportConfig(argv: readonly string[], env: Env): ExportConfig {
-  const program = toolCommand('export', 'Export a checkpoint without its auxiliary heads as a TF.js Layers model (model.json + weight shards + index.html).', env)
+  const program = toolCommand(
+    'export',
+    'Export a checkpoint without its auxiliary heads as a TF.js Layers model (model.json + weight shards + index.html).',
+    env,
+  )
     .requiredOption('--out <dir>', 'folder to write model.json, the weight shards and index.html into (created if missing)')
     .addOption(new Option('--format <name>', 'export format').choices(['layers']).default('layers'))
     .option('--json', 'print one JSON object instead of the text summary', false);

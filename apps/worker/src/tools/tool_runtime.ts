@@ -23,7 +23,11 @@ export function userPath(path: string, env: Env, cwd = process.cwd()): string {
 export function toolLogger(level: string, tool: string): Logger {
   const base = { app: 'worker', tool };
   if (process.stderr.isTTY === true) {
-    return pino({ level, base, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } });
+    return pino({
+      level,
+      base,
+      transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } },
+    });
   }
   return pino({ level, base }, pino.destination(2));
 }
@@ -49,7 +53,9 @@ export function runTool(tool: string, main: () => Promise<void>): void {
     }
     // Our typed errors carry a message meant for the user; other errors get their stack.
     const known = err instanceof ToolError || err instanceof CheckpointError;
-    process.stderr.write(`${tool} failed: ${known ? describeError(err) : err instanceof Error ? (err.stack ?? describeError(err)) : String(err)}\n`);
+    process.stderr.write(
+      `${tool} failed: ${known ? describeError(err) : err instanceof Error ? (err.stack ?? describeError(err)) : String(err)}\n`,
+    );
     process.exitCode = 1;
   });
 }

@@ -34,7 +34,11 @@ interface Outcome {
 async function runTool(tool: 'evaluate' | 'predict' | 'export', args: string[]): Promise<Outcome> {
   const env = { ...process.env, CIFAR10_DIR: DATA_DIR, GNET_BACKEND: 'wasm', INIT_CWD: WORKER_DIR };
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', `src/tools/${tool}_main.ts`, ...args], { cwd: WORKER_DIR, env, timeout: COMMAND_TIMEOUT_MS });
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', `src/tools/${tool}_main.ts`, ...args],
+      { cwd: WORKER_DIR, env, timeout: COMMAND_TIMEOUT_MS },
+    );
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: unknown; stdout?: string; stderr?: string };
@@ -64,10 +68,20 @@ describe('evaluate, predict and export commands', () => {
     // A run folder as a coordinator leaves it, with a model whose BatchNorm statistics moved.
     const model = createGoogLeNet({ width: 0.0625 }, 9);
     tf.tidy(() => {
-      model.forward(tf.tensor4d(makeBatch(test, [9000, 9001, 9002, 9003], new Float32Array(4 * BATCH_IMAGE_FLOATS), { augment: null }), [4, 32, 32, 3]), { training: true, seed: 1 });
+      model.forward(
+        tf.tensor4d(makeBatch(test, [9000, 9001, 9002, 9003], new Float32Array(4 * BATCH_IMAGE_FLOATS), { augment: null }), [4, 32, 32, 3]),
+        { training: true, seed: 1 },
+      );
     });
     const replica = new Replica(model, { momentum: 0.9, nesterov: true, weightDecay: 0 });
-    const meta = { runId: 'cli', position: { epoch: 1, stepInEpoch: 0, globalStep: 3 }, epochs: [], hyper: {}, model: { width: 0.0625, auxHeads: true, batchNorm: true, dropout: 0.4, auxDropout: 0.7 }, worldSize: 2 };
+    const meta = {
+      runId: 'cli',
+      position: { epoch: 1, stepInEpoch: 0, globalStep: 3 },
+      epochs: [],
+      hyper: {},
+      model: { width: 0.0625, auxHeads: true, batchNorm: true, dropout: 0.4, auxDropout: 0.7 },
+      worldSize: 2,
+    };
     await new CheckpointStore(join(dir, 'run', 'checkpoints')).save(replica.snapshot(meta), 3);
     model.dispose();
     ckpt = await loadCheckpointModel(join(dir, 'run'));
@@ -80,7 +94,15 @@ describe('evaluate, predict and export commands', () => {
   });
 
   it('evaluate --json reports what evaluateSet gives in this process', async () => {
-    const out = await runTool('evaluate', ['--checkpoint', join(dir, 'run'), '--limit', String(EVAL_IMAGES), '--batch-size', '50', '--json']);
+    const out = await runTool('evaluate', [
+      '--checkpoint',
+      join(dir, 'run'),
+      '--limit',
+      String(EVAL_IMAGES),
+      '--batch-size',
+      '50',
+      '--json',
+    ]);
     assert.equal(out.code, 0, out.stderr);
     const report = JSON.parse(out.stdout) as EvaluationReport;
     const sums = evaluateSet(ckpt.inference, test, EVAL_IMAGES, 50);
@@ -105,7 +127,10 @@ describe('evaluate, predict and export commands', () => {
       assert.equal(p.file, files[i]);
       assert.equal(p.top.length, 10);
       p.top.forEach((c) => assert.ok(Math.abs(c.probability - probabilities[i]![c.label]!) < 1e-6, `${p.file} ${c.name}`));
-      assert.ok(p.top.every((c, k) => k === 0 || c.probability <= p.top[k - 1]!.probability), 'most probable first');
+      assert.ok(
+        p.top.every((c, k) => k === 0 || c.probability <= p.top[k - 1]!.probability),
+        'most probable first',
+      );
     });
     const text = await runTool('predict', ['--checkpoint', ckpt.path, files[0]!]);
     assert.match(text.stdout, new RegExp(`^${files[0]}: \\w+ \\d+\\.\\d%, \\w+ \\d+\\.\\d%, \\w+ \\d+\\.\\d%\\n$`));
@@ -123,11 +148,17 @@ describe('evaluate, predict and export commands', () => {
     const bad = join(dir, 'notes.png');
     const image = await runTool('predict', ['--checkpoint', ckpt.path, join(dir, 'test0.png'), bad]);
     assert.equal(image.code, 1);
-    assert.equal(image.stderr, `predict failed: ImageInputError [TOOL_IMAGE_UNSUPPORTED]: Image ${bad} must be a PNG or JPEG file, but it is not an image we recognise (first bytes 70 6c 61 69 6e 20 74 65)\n`);
+    assert.equal(
+      image.stderr,
+      `predict failed: ImageInputError [TOOL_IMAGE_UNSUPPORTED]: Image ${bad} must be a PNG or JPEG file, but it is not an image we recognise (first bytes 70 6c 61 69 6e 20 74 65)\n`,
+    );
     const missing = join(dir, 'missing.ckpt');
     const checkpoint = await runTool('export', ['--checkpoint', missing, '--out', join(dir, 'never')]);
     assert.equal(checkpoint.code, 1);
-    assert.match(checkpoint.stderr, new RegExp(`^export failed: CheckpointError \\[CKPT_NOT_FOUND\\]: Cannot read checkpoint ${missing}: ENOENT`));
+    assert.match(
+      checkpoint.stderr,
+      new RegExp(`^export failed: CheckpointError \\[CKPT_NOT_FOUND\\]: Cannot read checkpoint ${missing}: ENOENT`),
+    );
     const flags = await runTool('evaluate', ['--checkpoint', ckpt.path, '--limit', '-1']);
     assert.equal(flags.code, 2);
     assert.equal(flags.stderr, 'evaluate: --limit: Too small: expected number to be >=0, but got -1\n');

@@ -62,13 +62,21 @@ export function starGroup(options: GroupOptions): { hub: MemoryHub; reducers: Gr
   const starHub = new StarHub({ ...common, transport: hub.endpoint(starHubRank(n)), buckets: options.buckets });
   const reducers = Array.from(
     { length: n },
-    (_, rank) => new GradientReducer({ algorithm: new StarAllReduce({ ...common, transport: options.wrap?.(rank, hub.endpoint(rank), hub) ?? hub.endpoint(rank), rank }), buckets: options.buckets }),
+    (_, rank) =>
+      new GradientReducer({
+        algorithm: new StarAllReduce({ ...common, transport: options.wrap?.(rank, hub.endpoint(rank), hub) ?? hub.endpoint(rank), rank }),
+        buckets: options.buckets,
+      }),
   );
   return { hub, reducers, starHub };
 }
 
 /** Runs `allReduce` for `round` on every rank with its gradient; resolves with every outcome. */
-export function allReduceEverywhere(reducers: readonly GradientReducer[], grads: readonly Float32Array[], round: number): Promise<Outcome[]> {
+export function allReduceEverywhere(
+  reducers: readonly GradientReducer[],
+  grads: readonly Float32Array[],
+  round: number,
+): Promise<Outcome[]> {
   const started = performance.now();
   return Promise.all(reducers.map((reducer, rank) => outcome(grads[rank]!, reducer.allReduce(grads[rank]!, { round }), started)));
 }

@@ -20,7 +20,18 @@ export async function wsRing(worldSize: number, token = 'secret', tls: TlsCreden
   const peers = listeners.map((l, rank) => ({ rank, url: l.url }));
   const transports = await Promise.all(
     listeners.map((listener, rank) =>
-      connectRing({ listener, rank, worldSize, runId: 'ring-test', generation: 0, peers, token, ca: tls?.cert ?? null, timeoutMs: 5000, fastReceive }),
+      connectRing({
+        listener,
+        rank,
+        worldSize,
+        runId: 'ring-test',
+        generation: 0,
+        peers,
+        token,
+        ca: tls?.cert ?? null,
+        timeoutMs: 5000,
+        fastReceive,
+      }),
     ),
   );
   return {

@@ -5,6 +5,9 @@ import { loadNativeAddon, type OneDnnAddon } from '../native_addon.js';
 /** The loaded addon; throws naming the reason and the fix when it cannot load. */
 export function requireAddon(): OneDnnAddon {
   const { addon, reason } = loadNativeAddon();
-  if (addon === null) throw new Error(`${reason}; install oneDNN (apt-get install libdnnl-dev) and build the addon (npm run build:native -w @gnet/native-cpu)`);
+  if (addon === null)
+    throw new Error(
+      `${reason}; install oneDNN (apt-get install libdnnl-dev) and build the addon (npm run build:native -w @gnet/native-cpu)`,
+    );
   return addon;
 }

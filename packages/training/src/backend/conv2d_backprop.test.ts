@@ -43,7 +43,11 @@ const CASES: ConvCase[] = [];
 for (const k of [1, 3, 5]) {
   for (const stride of [1, 2]) {
     for (const pad of ['same', 'valid'] as const) {
-      for (const [h, w] of [[7, 9], [8, 6]] as const) CASES.push({ n: 2, h, w, cin: 3, cout: 5, k, stride, pad });
+      for (const [h, w] of [
+        [7, 9],
+        [8, 6],
+      ] as const)
+        CASES.push({ n: 2, h, w, cin: 3, cout: 5, k, stride, pad });
     }
   }
 }
@@ -55,7 +59,13 @@ function convGrads(c: ConvCase, fused: boolean): [Float32Array, Float32Array] {
     const filter = tf.tensor4d(seeded(c.k * c.k * c.cin * c.cout, 2), [c.k, c.k, c.cin, c.cout]);
     const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => {
       const y = fused
-        ? tf.fused.conv2d({ x: a as tf.Tensor4D, filter: b as tf.Tensor4D, strides: c.stride, pad: c.pad, bias: tf.fill([c.cout], 0.5) as tf.Tensor1D })
+        ? tf.fused.conv2d({
+            x: a as tf.Tensor4D,
+            filter: b as tf.Tensor4D,
+            strides: c.stride,
+            pad: c.pad,
+            bias: tf.fill([c.cout], 0.5) as tf.Tensor1D,
+          })
         : tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad);
       return tf.sum(tf.mul(y, tf.tensor(seeded(y.size, 3), y.shape)));
     };
@@ -120,7 +130,9 @@ describe('conv2d gradient kernels', () => {
     const dy = tf.tensor4d(seeded(2 * 4 * 4 * 3, 5), [2, 4, 4, 3]);
     const attrs = { strides: 2, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 3, 4] } as const;
     const run = (): Float32Array =>
-      (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: [...attrs.filterShape] }) as tf.Tensor).dataSync() as Float32Array;
+      (
+        tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: [...attrs.filterShape] }) as tf.Tensor
+      ).dataSync() as Float32Array;
     unregisterTrainingKernels('cpu');
     const stock = run();
     registerTrainingKernels('cpu');

@@ -3,12 +3,7 @@
 // not registered for backend 'wasm'") and cpu's runs at ~0.01 GFLOP/s; both have a usable
 // forward convolution. Same identity as TensorFlow's `conv_grad_filter_ops` uses when it calls a
 // forward conv: the filter gradient is a correlation of x with dy over the batch.
-import {
-  backend_util,
-  type Conv2DBackpropFilterAttrs,
-  type KernelBackend,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { backend_util, type Conv2DBackpropFilterAttrs, type KernelBackend, type TensorInfo } from '@tensorflow/tfjs-core';
 import { KernelScope } from './kernel_scope.js';
 
 /** How a 1x1, stride-1, unpadded dW is computed: one matrix product, or the general convolution. */
@@ -56,8 +51,7 @@ export function conv2DBackpropFilterViaConv(
       'channelsLast',
     );
     const { batchSize: n, inHeight: h, inWidth: w, inChannels: cin, outHeight: oh, outWidth: ow } = info;
-    const { outChannels: cout, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, padInfo } =
-      info;
+    const { outChannels: cout, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, padInfo } = info;
     const unpadded = padInfo.top === 0 && padInfo.left === 0 && padInfo.bottom === 0 && padInfo.right === 0;
 
     if (pointwise === 'matMul' && kh === 1 && kw === 1 && sh === 1 && sw === 1 && unpadded) {
@@ -76,12 +70,21 @@ export function conv2DBackpropFilterViaConv(
     }
     const xT = scope.transpose(xs, [3, 1, 2, 0]); // [Cin, H', W', N]
     const dyT = scope.transpose(dys, [1, 2, 0, 3]); // [OH, OW, N, Cout]
-    const grad = scope.run('Conv2D', { x: xT, filter: dyT }, {
-      strides: [1, 1],
-      pad: [[0, 0], [padInfo.top, Math.max(0, endRow - h)], [padInfo.left, Math.max(0, endCol - w)], [0, 0]],
-      dataFormat: 'NHWC',
-      dilations: [sh, sw],
-    }); // [Cin, KH, KW, Cout]
+    const grad = scope.run(
+      'Conv2D',
+      { x: xT, filter: dyT },
+      {
+        strides: [1, 1],
+        pad: [
+          [0, 0],
+          [padInfo.top, Math.max(0, endRow - h)],
+          [padInfo.left, Math.max(0, endCol - w)],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+        dilations: [sh, sw],
+      },
+    ); // [Cin, KH, KW, Cout]
     return scope.keep(scope.transpose(grad, [1, 2, 0, 3]));
   } finally {
     scope.dispose();

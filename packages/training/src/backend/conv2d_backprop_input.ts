@@ -2,12 +2,7 @@
 // fast (wasm: XNNPACK) and whose stock dx kernel is a scalar loop (~61% of a wasm training step).
 // Follows the transposed-convolution identity of Dumoulin & Visin, "A guide to convolution
 // arithmetic for deep learning" (2016), section 4: dx = conv(dilate(dy, stride), rot180(W)ᵀ).
-import {
-  backend_util,
-  type Conv2DBackpropInputAttrs,
-  type KernelBackend,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { backend_util, type Conv2DBackpropInputAttrs, type KernelBackend, type TensorInfo } from '@tensorflow/tfjs-core';
 import { KernelScope } from './kernel_scope.js';
 
 /**
@@ -77,10 +72,21 @@ export function conv2DBackpropInputViaConv(
     let src = dy;
     if (sh > 1 || sw > 1) {
       const r6 = scope.reshape(dy, [n, oh, 1, ow, 1, cout]);
-      const padded = scope.run('PadV2', { x: r6 }, {
-        paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]],
-        constantValue: 0,
-      });
+      const padded = scope.run(
+        'PadV2',
+        { x: r6 },
+        {
+          paddings: [
+            [0, 0],
+            [0, 0],
+            [0, sh - 1],
+            [0, 0],
+            [0, sw - 1],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
       src = scope.reshape(padded, [n, oh * sh, ow * sw, cout]);
     }
     const rows = oh * sh;
@@ -89,20 +95,33 @@ export function conv2DBackpropInputViaConv(
     let padBottom = h + kh - 1 - padTop - rows;
     let padRight = w + kw - 1 - padLeft - cols;
     if (padBottom < 0 || padRight < 0) {
-      src = scope.run('Slice', { x: src }, {
-        begin: [0, 0, 0, 0],
-        size: [n, rows + Math.min(0, padBottom), cols + Math.min(0, padRight), cout],
-      });
+      src = scope.run(
+        'Slice',
+        { x: src },
+        {
+          begin: [0, 0, 0, 0],
+          size: [n, rows + Math.min(0, padBottom), cols + Math.min(0, padRight), cout],
+        },
+      );
       padBottom = Math.max(0, padBottom);
       padRight = Math.max(0, padRight);
     }
     const swapped = kh * kw > 1 ? scope.adopt(flipSwapFilter(backend, filter)) : scope.transpose(filter, [0, 1, 3, 2]);
-    const dx = scope.run('Conv2D', { x: src, filter: swapped }, {
-      strides: [1, 1],
-      pad: [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]],
-      dataFormat: 'NHWC',
-      dilations: [1, 1],
-    });
+    const dx = scope.run(
+      'Conv2D',
+      { x: src, filter: swapped },
+      {
+        strides: [1, 1],
+        pad: [
+          [0, 0],
+          [padTop, padBottom],
+          [padLeft, padRight],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+        dilations: [1, 1],
+      },
+    );
     return scope.keep(dx);
   } finally {
     scope.dispose();

@@ -31,7 +31,8 @@ export type GpuFinding =
 export type GpuVerdict = { readonly ok: true } | { readonly ok: false; readonly found: GpuFinding; readonly detail: string };
 
 /** The libraries libtensorflow 2.9.1 (in @tensorflow/tfjs-node-gpu 4.22) was built against. */
-export const GPU_LIBRARIES = 'CUDA 11.2 and cuDNN 8.1 (libcudart.so.11.0, libcublas.so.11, libcudnn.so.8), which libtensorflow 2.9.1 in @tensorflow/tfjs-node-gpu 4.22 was built against';
+export const GPU_LIBRARIES =
+  'CUDA 11.2 and cuDNN 8.1 (libcudart.so.11.0, libcublas.so.11, libcudnn.so.8), which libtensorflow 2.9.1 in @tensorflow/tfjs-node-gpu 4.22 was built against';
 
 /** A dynamic loader's complaint: a shared object, the addon file, or a CUDA library by name. */
 const NATIVE_LOAD_FAILURE = /\.so(\.\d+)*\b|shared object|tfjs_binding\.node|dlopen|libtensorflow|libcud|libcublas/i;
@@ -49,7 +50,8 @@ export function classifyGpuProbe(probe: GpuProbe): GpuVerdict {
     // Missing only when the package itself is named: a dependency of it that is missing is a
     // broken install ('load-failed'), and dlopen failures carry ERR_DLOPEN_FAILED.
     if (PACKAGE_NOT_FOUND.test(detail)) return { ok: false, found: 'package-missing', detail };
-    if (probe.loadErrorCode === 'ERR_DLOPEN_FAILED' || NATIVE_LOAD_FAILURE.test(detail)) return { ok: false, found: 'native-library-missing', detail };
+    if (probe.loadErrorCode === 'ERR_DLOPEN_FAILED' || NATIVE_LOAD_FAILURE.test(detail))
+      return { ok: false, found: 'native-library-missing', detail };
     return { ok: false, found: 'load-failed', detail };
   }
   if (probe.isUsingGpuDevice === true) return { ok: true };
@@ -91,7 +93,9 @@ export class GpuUnavailableError extends Error {
     readonly found: GpuFinding,
     readonly detail: string,
   ) {
-    super(`Backend 'tensorflow-gpu' requested from selectBackend found no GPU: ${WHAT_WAS_FOUND[found]} (${detail}); ${WHAT_TO_CHECK[found]}`);
+    super(
+      `Backend 'tensorflow-gpu' requested from selectBackend found no GPU: ${WHAT_WAS_FOUND[found]} (${detail}); ${WHAT_TO_CHECK[found]}`,
+    );
     this.name = 'GpuUnavailableError';
   }
 }

@@ -50,7 +50,8 @@ describe('heap Slice and SplitV on wasm', () => {
   }
 
   it('slices bool tensors', async () => {
-    const run = (): number[] => Array.from(tf.slice(tf.tensor([true, false, true, true, false, false], [2, 3], 'bool'), [0, 1], [2, 2]).dataSync());
+    const run = (): number[] =>
+      Array.from(tf.slice(tf.tensor([true, false, true, true, false, false], [2, 3], 'bool'), [0, 1], [2, 2]).dataSync());
     assert.deepEqual(await on('wasm', run), [0, 1, 0, 0]);
     assert.deepEqual(await on('cpu', run), [0, 1, 0, 0]);
   });
@@ -67,8 +68,11 @@ describe('heap Slice and SplitV on wasm', () => {
     const run = (): number[][] => {
       const a = tf.tensor4d(iota(2 * 3 * 3 * 4), [2, 3, 3, 4]);
       const b = tf.tensor4d(iota(2 * 3 * 3 * 6), [2, 3, 3, 6]);
-      const f = (p: tf.Tensor, q: tf.Tensor): tf.Tensor => tf.sum(tf.mul(tf.concat([p, q], 3), tf.reshape(tf.range(0, 2 * 3 * 3 * 10), [2, 3, 3, 10])));
-      return tf.grads(f)([a, b]).map((t) => Array.from(t.dataSync()));
+      const f = (p: tf.Tensor, q: tf.Tensor): tf.Tensor =>
+        tf.sum(tf.mul(tf.concat([p, q], 3), tf.reshape(tf.range(0, 2 * 3 * 3 * 10), [2, 3, 3, 10])));
+      return tf
+        .grads(f)([a, b])
+        .map((t) => Array.from(t.dataSync()));
     };
     assert.deepEqual(await on('wasm', run), await on('cpu', run));
   });

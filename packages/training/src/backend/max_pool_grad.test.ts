@@ -28,7 +28,14 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 type Pool = 'max' | 'avg';
 
 /** d/dx of sum(pool(x) * r) on the active backend. */
-function poolGrad(pool: Pool, x: Float32Array, shape: [number, number, number, number], k: number, stride: number, pad: 'same' | 'valid'): Float32Array {
+function poolGrad(
+  pool: Pool,
+  x: Float32Array,
+  shape: [number, number, number, number],
+  k: number,
+  stride: number,
+  pad: 'same' | 'valid',
+): Float32Array {
   return tf.tidy(() => {
     const f = (t: tf.Tensor): tf.Tensor => {
       const y = pool === 'max' ? tf.maxPool(t as tf.Tensor4D, k, stride, pad) : tf.avgPool(t as tf.Tensor4D, k, stride, pad);
@@ -71,7 +78,11 @@ describe('MaxPoolGrad', () => {
     assert.ok(maxAbsDiff(stock, expected) > 0.1, 'stock wasm MaxPoolGrad now matches cpu on negative windows');
   });
 
-  for (const [name, x] of [['negative', NEGATIVE], ['relu (ties at 0)', RELU], ['mixed-sign', MIXED]] as const) {
+  for (const [name, x] of [
+    ['negative', NEGATIVE],
+    ['relu (ties at 0)', RELU],
+    ['mixed-sign', MIXED],
+  ] as const) {
     for (const p of POOLS) {
       it(`wasm with our kernel matches cpu: ${name} input, ${p.k}x${p.k} stride ${p.stride} ${p.pad}`, async () => {
         registerTrainingKernels('wasm');
@@ -106,7 +117,10 @@ describe('AvgPoolGrad (stock on both backends)', () => {
   for (const p of [...POOLS, { k: 8, stride: 1, pad: 'valid' } as const]) {
     it(`wasm matches cpu: ${p.k}x${p.k} stride ${p.stride} ${p.pad}`, async () => {
       const shape: [number, number, number, number] = p.k === 8 ? [2, 8, 8, 5] : SHAPE;
-      const x = seeded(shape.reduce((a, b) => a * b), 14);
+      const x = seeded(
+        shape.reduce((a, b) => a * b),
+        14,
+      );
       const expected = await on('cpu', () => poolGrad('avg', x, shape, p.k, p.stride, p.pad));
       const got = await on('wasm', () => poolGrad('avg', x, shape, p.k, p.stride, p.pad));
       assert.ok(maxAbsDiff(got, expected) < 1e-5, `max |diff| ${maxAbsDiff(got, expected)}`);

@@ -5,12 +5,7 @@
 // window whose maximum is <= 0 sends its gradient to flat offset 0 (outside almost every window:
 // the gradient is lost), and which keeps the *last* tie, not the first
 // (tfjs-backend-wasm 4.22 src/cc/kernels/MaxPoolGrad.cc).
-import {
-  backend_util,
-  type KernelBackend,
-  type MaxPoolGradAttrs,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { backend_util, type KernelBackend, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
 import { isHeapBackend } from './heap_backend.js';
 
 /** The part of tfjs-backend-cpu's `MathBackendCPU` we use to hand back a result. */
@@ -23,12 +18,7 @@ interface CpuBackend {
  * gradient goes to the first position of its window holding the window's maximum of x.
  * Channels are the innermost loop so every read walks contiguous NHWC memory.
  */
-export function maxPoolGradInto(
-  x: Float32Array,
-  dy: Float32Array,
-  dx: Float32Array,
-  info: backend_util.Conv2DInfo,
-): void {
+export function maxPoolGradInto(x: Float32Array, dy: Float32Array, dx: Float32Array, info: backend_util.Conv2DInfo): void {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const { effectiveFilterHeight: kh, effectiveFilterWidth: kw, padInfo } = info;
@@ -72,12 +62,7 @@ export function maxPoolGradInto(
  * Kernel body for `MaxPoolGrad` (inputs `dy`, `input`, `output`; NHWC float32) on the wasm
  * backend (works on its heap in place) or the cpu backend (its value arrays).
  */
-export function maxPoolGradKernel(
-  backend: KernelBackend,
-  dy: TensorInfo,
-  input: TensorInfo,
-  attrs: MaxPoolGradAttrs,
-): TensorInfo {
+export function maxPoolGradKernel(backend: KernelBackend, dy: TensorInfo, input: TensorInfo, attrs: MaxPoolGradAttrs): TensorInfo {
   const info = backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
     attrs.filterSize,

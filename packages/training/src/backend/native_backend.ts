@@ -83,7 +83,8 @@ export function nativePackageInstalled(): boolean {
  */
 export async function probeNativeGpu(): Promise<GpuProbe> {
   const attempt = await tryNativePackage('@tensorflow/tfjs-node-gpu');
-  if (attempt.error !== undefined) return attempt.errorCode === undefined ? { loadError: attempt.error } : { loadError: attempt.error, loadErrorCode: attempt.errorCode };
+  if (attempt.error !== undefined)
+    return attempt.errorCode === undefined ? { loadError: attempt.error } : { loadError: attempt.error, loadErrorCode: attempt.errorCode };
   if (!(await tf.setBackend('tensorflow'))) {
     // tfjs catches the binding's initialisation error, prints it as a warning and returns false.
     return { loadError: "tf.setBackend('tensorflow') returned false (tfjs printed the cause as a warning)" };

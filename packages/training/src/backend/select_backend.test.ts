@@ -34,7 +34,10 @@ describe('selectBackend', () => {
       ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'],
     );
     for (const a of sel.nativeAttempts) assert.match(a.error ?? '', NOT_FOUND);
-    assert.match(sel.reason, /^no native TensorFlow \(@tensorflow\/tfjs-node-gpu: .*; @tensorflow\/tfjs-node: .*\); oneDNN \d+\.\d+\.\d+ \(\w+, \d+ threads?\) is the fastest CPU backend available$/);
+    assert.match(
+      sel.reason,
+      /^no native TensorFlow \(@tensorflow\/tfjs-node-gpu: .*; @tensorflow\/tfjs-node: .*\); oneDNN \d+\.\d+\.\d+ \(\w+, \d+ threads?\) is the fastest CPU backend available$/,
+    );
     assert.ok(sel.kernels.includes('Conv2D') && sel.kernels.includes('GnetBatchNormTrain'), sel.kernels.join());
     assert.deepEqual(lines(), [{ level: 30, backend: 'onednn', reason: sel.reason, threads: sel.threads, msg: 'backend selected' }]);
   });
@@ -69,7 +72,10 @@ describe('selectBackend', () => {
 
   it("'auto' without oneDNN picks wasm and says what was missing", async () => {
     const { log } = capture();
-    const sel = await selectBackend({ log, loaders: { onednn: () => Promise.reject(new Error('oneDNN is not installed: install libdnnl2')) } });
+    const sel = await selectBackend({
+      log,
+      loaders: { onednn: () => Promise.reject(new Error('oneDNN is not installed: install libdnnl2')) },
+    });
     assert.equal(sel.name, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
     assert.match(sel.reason, /^no native TensorFlow \(.*\); no oneDNN: oneDNN is not installed: install libdnnl2; wasm/);
@@ -105,21 +111,21 @@ describe('selectBackend', () => {
   it("'wasm' that fails to come up throws BackendUnavailableError with the cause", async () => {
     const { log } = capture();
     const cause = new Error('wasm binary missing');
-    await assert.rejects(
-      selectBackend({ requested: 'wasm', log, loaders: { wasm: () => Promise.reject(cause) } }),
-      (err: unknown) => {
-        assert.ok(err instanceof BackendUnavailableError);
-        assert.equal(err.code, 'BACKEND_UNAVAILABLE');
-        assert.equal(err.message, "Backend 'wasm' requested from selectBackend could not be loaded: wasm binary missing");
-        assert.equal(err.cause, cause);
-        return true;
-      },
-    );
+    await assert.rejects(selectBackend({ requested: 'wasm', log, loaders: { wasm: () => Promise.reject(cause) } }), (err: unknown) => {
+      assert.ok(err instanceof BackendUnavailableError);
+      assert.equal(err.code, 'BACKEND_UNAVAILABLE');
+      assert.equal(err.message, "Backend 'wasm' requested from selectBackend could not be loaded: wasm binary missing");
+      assert.equal(err.cause, cause);
+      return true;
+    });
   });
 
   it("'auto' falls back to cpu when wasm fails, and says so", async () => {
     const { log } = capture();
-    const sel = await selectBackend({ log, loaders: { onednn: () => Promise.reject(new Error('no libdnnl')), wasm: () => Promise.reject(new Error('no SIMD')) } });
+    const sel = await selectBackend({
+      log,
+      loaders: { onednn: () => Promise.reject(new Error('no libdnnl')), wasm: () => Promise.reject(new Error('no SIMD')) },
+    });
     assert.equal(sel.name, 'cpu');
     assert.equal(tf.getBackend(), 'cpu');
     assert.match(sel.reason, /; wasm failed \(no SIMD\); cpu with our conv gradient kernels$/);
@@ -131,7 +137,10 @@ describe('selectBackend', () => {
     await assert.rejects(selectBackend({ log, loaders: { onednn: fail('o'), wasm: fail('w'), cpu: fail('c') } }), (err: unknown) => {
       assert.ok(err instanceof BackendUnavailableError);
       assert.equal(err.backend, 'auto');
-      assert.match(err.message, /^Backend 'auto' requested from selectBackend could not be loaded: no native TensorFlow \(.*\); no oneDNN: o; wasm: w; cpu: c$/);
+      assert.match(
+        err.message,
+        /^Backend 'auto' requested from selectBackend could not be loaded: no native TensorFlow \(.*\); no oneDNN: o; wasm: w; cpu: c$/,
+      );
       return true;
     });
   });
@@ -141,7 +150,10 @@ describe('selectBackend', () => {
     await assert.rejects(selectBackend({ requested: 'webgl' as 'cpu', log }), (err: unknown) => {
       assert.ok(err instanceof UnknownBackendError);
       assert.equal(err.code, 'BACKEND_UNKNOWN');
-      assert.equal(err.message, "`requested` passed to selectBackend must be one of 'auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu', but got \"webgl\"");
+      assert.equal(
+        err.message,
+        "`requested` passed to selectBackend must be one of 'auto', 'tensorflow', 'tensorflow-gpu', 'onednn', 'wasm', 'cpu', but got \"webgl\"",
+      );
       return true;
     });
   });

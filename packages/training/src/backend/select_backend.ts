@@ -1,6 +1,7 @@
 // Picks the TensorFlow.js backend a worker trains on: native TensorFlow when its Node binding loads,
 // else our oneDNN backend (@gnet/native-cpu) where its addon loads, else the fastest pure backend
-// that can train (wasm with our gradient kernels, else cpu with them). Follows tfjs's own priority idea (tfjs-node registers 'tensorflow' above 'wasm' and 'cpu')
+// that can train (wasm with our gradient kernels, else cpu with them). Follows tfjs's own priority idea (tfjs-node registers 'tensorflow'
+// above 'wasm' and 'cpu')
 // but decides explicitly and says why, because the fallbacks differ ~100x in speed.
 import * as tf from '@tensorflow/tfjs-core';
 // Gradients are not registered by @tensorflow/tfjs-core's entry point (the @tensorflow/tfjs bundle
@@ -74,7 +75,10 @@ export class BadThreadCountError extends Error {
  * Brings up 'onednn' with `threads` OpenMP threads; returns its native kernels, or throws with the
  * reason it cannot (addon not built, libdnnl missing), which names what to install.
  */
-async function bringUpOneDnn(threads: number, loaders: SelectBackendOptions['loaders']): Promise<{ kernels: string[]; threads: number; detail: string }> {
+async function bringUpOneDnn(
+  threads: number,
+  loaders: SelectBackendOptions['loaders'],
+): Promise<{ kernels: string[]; threads: number; detail: string }> {
   const custom = loaders?.onednn;
   if (custom !== undefined) {
     await custom();
@@ -88,7 +92,11 @@ async function bringUpOneDnn(threads: number, loaders: SelectBackendOptions['loa
   const addon = loadNativeAddon().addon;
   const inEffect = addon === null ? threads : addon.setNumThreads(threads);
   const { version, isa } = registration.info;
-  return { kernels: [...registration.nativeKernels], threads: inEffect, detail: `oneDNN ${version} (${isa}, ${inEffect} thread${inEffect === 1 ? '' : 's'})` };
+  return {
+    kernels: [...registration.nativeKernels],
+    threads: inEffect,
+    detail: `oneDNN ${version} (${isa}, ${inEffect} thread${inEffect === 1 ? '' : 's'})`,
+  };
 }
 
 function describeAttempts(attempts: readonly NativeAttempt[]): string {
@@ -206,7 +214,8 @@ async function selectTensorflowGpu(loaders: SelectBackendOptions['loaders']): Pr
     name: 'tensorflow',
     // PTX JIT: libtensorflow 2.9.1 carries kernels for the GPUs of its day; newer ones compile PTX
     // at first use, so a slow start there is expected, not a fallback.
-    reason: 'requested on a GPU; native TensorFlow via @tensorflow/tfjs-node-gpu with a GPU device in use (on GPUs newer than its CUDA 11.2 build the first steps are slow while CUDA compiles PTX)',
+    reason:
+      'requested on a GPU; native TensorFlow via @tensorflow/tfjs-node-gpu with a GPU device in use (on GPUs newer than its CUDA 11.2 build the first steps are slow while CUDA compiles PTX)',
     nativeAvailable: true,
     nativeAttempts: [{ package: '@tensorflow/tfjs-node-gpu' }],
     kernels: [],

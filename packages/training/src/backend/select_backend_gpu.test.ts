@@ -45,18 +45,29 @@ describe("selectBackend 'tensorflow-gpu'", () => {
 
   it('CUDA libraries that do not load are named with the loader message (test double)', async () => {
     const { log } = capture();
-    const probe = () => Promise.resolve({ loadError: 'libcudnn.so.8: cannot open shared object file: No such file or directory', loadErrorCode: 'ERR_DLOPEN_FAILED' });
+    const probe = () =>
+      Promise.resolve({
+        loadError: 'libcudnn.so.8: cannot open shared object file: No such file or directory',
+        loadErrorCode: 'ERR_DLOPEN_FAILED',
+      });
     await assert.rejects(selectBackend({ requested: 'tensorflow-gpu', log, loaders: { 'tensorflow-gpu': probe } }), (err: unknown) => {
       assert.ok(err instanceof GpuUnavailableError);
       assert.equal(err.found, 'native-library-missing');
-      assert.match(err.message, /\(libcudnn\.so\.8: cannot open shared object file: No such file or directory\); check that CUDA 11\.2 and cuDNN 8\.1/);
+      assert.match(
+        err.message,
+        /\(libcudnn\.so\.8: cannot open shared object file: No such file or directory\); check that CUDA 11\.2 and cuDNN 8\.1/,
+      );
       return true;
     });
   });
 
   it("a GPU in use selects 'tensorflow' and logs why once (test double)", async () => {
     const { log, lines } = capture();
-    const sel = await selectBackend({ requested: 'tensorflow-gpu', log, loaders: { 'tensorflow-gpu': () => Promise.resolve({ isUsingGpuDevice: true }) } });
+    const sel = await selectBackend({
+      requested: 'tensorflow-gpu',
+      log,
+      loaders: { 'tensorflow-gpu': () => Promise.resolve({ isUsingGpuDevice: true }) },
+    });
     assert.equal(sel.name, 'tensorflow');
     assert.equal(sel.nativeAvailable, true);
     assert.match(sel.reason, /^requested on a GPU; native TensorFlow via @tensorflow\/tfjs-node-gpu with a GPU device in use/);

@@ -47,7 +47,13 @@ describe('registering before the backend initialises', () => {
     unregisterTrainingKernels('wasm');
     const dy = tf.ones([1, 3, 3, 2]);
     const filter = tf.ones([3, 3, 4, 2]);
-    const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [1, 3, 3, 4] }) as tf.Tensor;
+    const dx = tf
+      .engine()
+      .runKernel(
+        'Conv2DBackpropInput',
+        { dy, filter },
+        { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [1, 3, 3, 4] },
+      ) as tf.Tensor;
     // Centre pixel: all 9 taps x 2 output channels reach it.
     assert.equal(dx.dataSync()[4 * 4], 18);
   });

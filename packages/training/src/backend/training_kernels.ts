@@ -59,11 +59,7 @@ function strideOf(strides: number | [number, number]): number {
   return typeof strides === 'number' ? strides : Math.max(strides[0], strides[1]);
 }
 
-function makeKernels(
-  backendName: PureBackendName,
-  plan: KernelPlan,
-  stock: (name: string) => KernelFunc | undefined,
-): KernelConfig[] {
+function makeKernels(backendName: PureBackendName, plan: KernelPlan, stock: (name: string) => KernelFunc | undefined): KernelConfig[] {
   const configs: KernelConfig[] = [];
   const stockDx = stock(Conv2DBackpropInput);
   if (plan.dx !== 'stock' || stockDx === undefined) {

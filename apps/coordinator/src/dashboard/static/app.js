@@ -45,7 +45,21 @@
       epochs: [],
       timeline: [],
       x: [],
-      cols: { loss: [], acc: [], epochLoss: [], epochAcc: [], valLoss: [], valAcc: [], testLoss: [], testAcc: [], lr: [], ips: [], compute: [], reduce: [], wait: [] },
+      cols: {
+        loss: [],
+        acc: [],
+        epochLoss: [],
+        epochAcc: [],
+        valLoss: [],
+        valAcc: [],
+        testLoss: [],
+        testAcc: [],
+        lr: [],
+        ips: [],
+        compute: [],
+        reduce: [],
+        wait: [],
+      },
       /** workerId → images/s per step */
       workerIps: new Map(),
     };
@@ -105,7 +119,15 @@
         const known = model.workers.get(e.workerId);
         if (e.event === 'joined') {
           const [backend, device] = e.reason.split(' on ');
-          if (known === undefined || known.state !== 'active') model.workers.set(e.workerId, { rank: null, workerId: e.workerId, backend: backend ?? '', device: device ?? '', state: 'joined', last: known ? known.last : null });
+          if (known === undefined || known.state !== 'active')
+            model.workers.set(e.workerId, {
+              rank: null,
+              workerId: e.workerId,
+              backend: backend ?? '',
+              device: device ?? '',
+              state: 'joined',
+              last: known ? known.last : null,
+            });
           note(e.atMs, 'joined', `${e.workerId} joined (${e.reason})`);
         } else {
           if (known !== undefined) known.state = 'lost';
@@ -123,7 +145,11 @@
         }
         model.generation = e.generation;
         model.worldSize = e.worldSize;
-        note(e.atMs, 'generation', `generation ${e.generation}: ${e.worldSize} workers at step ${e.globalStep} (micro-batch ${e.microBatch})`);
+        note(
+          e.atMs,
+          'generation',
+          `generation ${e.generation}: ${e.worldSize} workers at step ${e.globalStep} (micro-batch ${e.microBatch})`,
+        );
         break;
       }
       case 'step': {
@@ -227,17 +253,35 @@
   }
 
   // ---- charts -----------------------------------------------------------------------------
-  const line = (label, stroke, extra) => ({ label, stroke, width: 1.5, spanGaps: true, points: { show: false }, value: (_u, v) => (v === null || v === undefined ? dash : v.toPrecision(4)), ...extra });
+  const line = (label, stroke, extra) => ({
+    label,
+    stroke,
+    width: 1.5,
+    spanGaps: true,
+    points: { show: false },
+    value: (_u, v) => (v === null || v === undefined ? dash : v.toPrecision(4)),
+    ...extra,
+  });
   const dots = (label, stroke) => line(label, stroke, { width: 2, points: { show: true, size: 7, fill: stroke } });
 
   /** Chart name → { series options, data columns }. */
   const chartDefs = {
     loss: () => ({
-      series: [line('train (step)', COLORS.step), dots('train (epoch)', COLORS.train), dots('validation', COLORS.val), dots('test', COLORS.test)],
+      series: [
+        line('train (step)', COLORS.step),
+        dots('train (epoch)', COLORS.train),
+        dots('validation', COLORS.val),
+        dots('test', COLORS.test),
+      ],
       data: [model.cols.loss, model.cols.epochLoss, model.cols.valLoss, model.cols.testLoss],
     }),
     accuracy: () => ({
-      series: [line('train (step)', COLORS.step), dots('train (epoch)', COLORS.train), dots('validation', COLORS.val), dots('test', COLORS.test)],
+      series: [
+        line('train (step)', COLORS.step),
+        dots('train (epoch)', COLORS.train),
+        dots('validation', COLORS.val),
+        dots('test', COLORS.test),
+      ],
       data: [model.cols.acc, model.cols.epochAcc, model.cols.valAcc, model.cols.testAcc],
     }),
     throughput: () => {
@@ -343,7 +387,11 @@
       const bar = document.createElement('div');
       bar.className = 'split';
       if (f) {
-        for (const [key, value] of [['compute', f.computeMs], ['reduce', f.reduceMs], ['wait', f.waitMs]]) {
+        for (const [key, value] of [
+          ['compute', f.computeMs],
+          ['reduce', f.reduceMs],
+          ['wait', f.waitMs],
+        ]) {
           const part = document.createElement('span');
           part.className = key;
           part.style.width = `${(100 * value) / longest}%`;
@@ -379,7 +427,10 @@
   /** One row per split evaluated so far (its latest evaluation), one column per class. */
   function renderPerClass() {
     const table = $('per-class');
-    const rows = [['val', 'validation'], ['test', 'test']].filter(([split]) => model.perClass[split]);
+    const rows = [
+      ['val', 'validation'],
+      ['test', 'test'],
+    ].filter(([split]) => model.perClass[split]);
     if (rows.length === 0) {
       table.tHead.replaceChildren();
       table.tBodies[0].replaceChildren();
