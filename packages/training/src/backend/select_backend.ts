@@ -1,8 +1,8 @@
 // Picks the TensorFlow.js backend a worker trains on: native TensorFlow when its Node binding loads,
 // else our oneDNN backend (@gnet/native-cpu) where its addon loads, else the fastest pure backend
-// that can train (wasm with our gradient kernels, else cpu with them). Follows tfjs's own priority idea (tfjs-node registers 'tensorflow'
-// above 'wasm' and 'cpu')
-// but decides explicitly and says why, because the fallbacks differ ~100x in speed.
+// that can train (wasm with our gradient kernels, else cpu with them). Follows tfjs's own priority
+// idea (tfjs-node registers 'tensorflow' above 'wasm' and 'cpu') but decides explicitly and says
+// why, because the fallbacks differ ~100x in speed.
 import * as tf from '@tensorflow/tfjs-core';
 // Gradients are not registered by @tensorflow/tfjs-core's entry point (the @tensorflow/tfjs bundle
 // does it); training needs them on every backend. tfjs-layers' Node bundle registers them and,
