@@ -2,19 +2,16 @@
 // validated once by one strict zod schema, frozen, then passed down; no module reads process.env
 // after this. The recipe's flags (hyperparameters, run folder, checkpoints) are @gnet/recipe's
 // rows, shared with `worker:train`; the coordinator's own flags below are declared the same way.
-import { Command } from 'commander';
 import { z } from 'zod';
 import { CollectiveConfigError, readPemFile, readServerTls } from '@gnet/collective';
 import { resolveUserPath } from '@gnet/data';
 import {
-  addSettings,
   checkRecipe,
   checkTlsFiles,
-  commanderFailure,
   ConfigError,
   HostSchema,
   HYPER_SETTINGS,
-  readSettings,
+  parseSettings,
   RUN_SETTINGS,
   setting,
   shapeOf,
@@ -245,19 +242,17 @@ export function parseCoordinatorConfig(
   runsRoot = 'runs',
   now = new Date(),
 ): CoordinatorConfig {
-  const program = new Command('serve')
-    .description(
-      'Coordinate data-parallel GoogLeNet training: wait for workers (or spawn them), drive rounds, evaluate, write the run folder.',
-    )
-    .exitOverride()
-    .configureOutput({ writeErr: () => undefined });
-  addSettings(program, COORDINATOR_SETTINGS, 'coordinator:serve', { env, runsRoot, now, pid: process.pid });
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (err) {
-    throw commanderFailure(err);
-  }
-  const given = readSettings(program, COORDINATOR_SETTINGS);
+  const { given, program } = parseSettings(
+    {
+      name: 'serve',
+      description:
+        'Coordinate data-parallel GoogLeNet training: wait for workers (or spawn them), drive rounds, evaluate, write the run folder.',
+      command: 'coordinator:serve',
+      settings: COORDINATOR_SETTINGS,
+    },
+    argv,
+    { env, runsRoot, now, pid: process.pid },
+  );
   // 0 is the flag's "not given" default (then --local-workers, else 1); given explicitly, it asks for no workers at all.
   if (program.getOptionValueSource('workers') === 'cli' && given['workers'] === 0) {
     throw new ConfigError('--workers must be at least 1 (leave it out to use --local-workers), but got 0');

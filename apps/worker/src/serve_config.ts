@@ -3,21 +3,10 @@
 // debugging traces. Hyperparameters are not here: they come from the coordinator in `welcome`.
 // Parsed once from flags and environment by one strict zod schema, frozen (like train_config.ts).
 import { hostname } from 'node:os';
-import { Command } from 'commander';
 import { z } from 'zod';
 import { CollectiveConfigError, readPemFile, readServerTls } from '@gnet/collective';
 import { resolveUserPath } from '@gnet/data';
-import {
-  addSettings,
-  checkTlsFiles,
-  commanderFailure,
-  HostSchema,
-  readSettings,
-  RUN_SETTINGS,
-  setting,
-  shapeOf,
-  validateSettings,
-} from '@gnet/recipe';
+import { checkTlsFiles, HostSchema, parseSettings, RUN_SETTINGS, setting, shapeOf, validateSettings } from '@gnet/recipe';
 import { REQUIRE_GPU, resolveBackend, THREADS } from './backend_flags.js';
 
 /** True for a URL a worker can dial: ws: or wss:, a host, a port in range (the URL parser refuses others). */
@@ -185,17 +174,17 @@ export function parseServeConfig(
   env: Readonly<Record<string, string | undefined>>,
   pid = process.pid,
 ): ServeConfig {
-  const program = new Command('serve')
-    .description('Join a coordinator and train one GoogLeNet replica of a data-parallel run.')
-    .exitOverride()
-    .configureOutput({ writeErr: () => undefined });
-  addSettings(program, SERVE_SETTINGS, 'worker:serve', { env, runsRoot: 'runs', now: new Date(), pid });
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (err) {
-    throw commanderFailure(err);
-  }
-  const { requireGpu, ...given } = readSettings(program, SERVE_SETTINGS);
+  const { given: parsed } = parseSettings(
+    {
+      name: 'serve',
+      description: 'Join a coordinator and train one GoogLeNet replica of a data-parallel run.',
+      command: 'worker:serve',
+      settings: SERVE_SETTINGS,
+    },
+    argv,
+    { env, runsRoot: 'runs', now: new Date(), pid },
+  );
+  const { requireGpu, ...given } = parsed;
   const peerHost = given['peerHost'] as string;
   const workerId = given['workerId'] as string;
   const wildcard = peerHost === '0.0.0.0' || peerHost === '::';

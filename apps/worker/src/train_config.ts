@@ -1,14 +1,11 @@
 // Configuration of single-node training (`worker:train`): command-line flags (commander) and
 // environment, validated once by one strict zod schema, frozen, then passed down. No module reads
 // process.env after this. The recipe's flags are @gnet/recipe's rows, shared with coordinator:serve.
-import { Command } from 'commander';
 import { z } from 'zod';
 import {
-  addSettings,
   checkRecipe,
-  commanderFailure,
   HYPER_SETTINGS,
-  readSettings,
+  parseSettings,
   RUN_SETTINGS,
   setting,
   shapeOf,
@@ -53,17 +50,17 @@ export function parseTrainConfig(
   runsRoot = 'runs',
   now = new Date(),
 ): TrainConfig {
-  const program = new Command('train')
-    .description('Train GoogLeNet on CIFAR-10 in one process (development mode).')
-    .exitOverride()
-    .configureOutput({ writeErr: () => undefined });
-  addSettings(program, TRAIN_SETTINGS, 'worker:train', { env, runsRoot, now, pid: process.pid });
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (err) {
-    throw commanderFailure(err);
-  }
-  const { requireGpu, ...given } = readSettings(program, TRAIN_SETTINGS);
+  const { given: parsed } = parseSettings(
+    {
+      name: 'train',
+      description: 'Train GoogLeNet on CIFAR-10 in one process (development mode).',
+      command: 'worker:train',
+      settings: TRAIN_SETTINGS,
+    },
+    argv,
+    { env, runsRoot, now, pid: process.pid },
+  );
+  const { requireGpu, ...given } = parsed;
   const candidate = withRecipeRules({ ...given, backend: resolveBackend(given['backend'] as string, requireGpu as boolean) });
   const cfg = validateSettings(TrainConfigSchema, candidate, TRAIN_SETTINGS);
   checkRecipe(cfg);

@@ -2,9 +2,9 @@
 // comes from. Commander parsers are built from these declarations (addSettings), their values read
 // back by config key (readSettings) and validated with the flag named in the error (validateSettings),
 // so a flag, its default and its check can never drift between the commands that share it.
-import { Option, type Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { z } from 'zod';
-import { ConfigError } from './config_error.js';
+import { commanderFailure, ConfigError } from './config_error.js';
 import { parseNumber } from './parse_number.js';
 
 /** The commands that parse settings. */
@@ -99,6 +99,38 @@ export function addSettings(program: Command, settings: Settings, command: Comma
     program.addOption(option);
   }
   return program;
+}
+
+/** What {@link parseSettings} needs to know of the command it parses for. */
+export interface CommandSpec<T extends Settings> {
+  /** Commander's name: `serve`, `train`. */
+  name: string;
+  description: string;
+  command: CommandName;
+  settings: T;
+}
+
+/**
+ * Parses `argv` (without node and script) for one command built from its settings: `--help`
+ * becomes `HelpShown` (commander has printed it), a bad flag a `ConfigError`. Returns the values by
+ * config key, not yet validated, and the program (to ask where a value came from).
+ */
+export function parseSettings<T extends Settings>(
+  spec: CommandSpec<T>,
+  argv: readonly string[],
+  ctx: DefaultContext,
+): { given: Record<string, unknown>; program: Command } {
+  const program = new Command(spec.name)
+    .description(spec.description)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined });
+  addSettings(program, spec.settings, spec.command, ctx);
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    throw commanderFailure(err);
+  }
+  return { given: readSettings(program, spec.settings), program };
 }
 
 /** The parsed values by config key (commander stores `--lr` as `lr`; the key is `lrPeak`). */
