@@ -1,8 +1,7 @@
-// All-reduce of a flat gradient bucket by bucket, after torch DDP's Reducer: the caller hands
-// over each bucket as soon as its gradients are final (`reduceBucket`), communication of that
-// bucket starts while the caller still fills the next, and `flush` waits for the lot. Buckets
-// are reduced one at a time, in the order handed over (the same order on every rank), over any
-// BucketAllReduce (ring or star).
+// All-reduce of a flat gradient bucket by bucket, after torch DDP's Reducer: buckets are reduced
+// one at a time, in layout order (the same order on every rank), over any BucketAllReduce (ring or
+// star). DDP also starts a bucket while backward still fills the next; TF.js computes every
+// gradient of a step in one call, so nothing here could overlap with it, and that API is gone.
 import type { Bucket } from '@gnet/protocol';
 import type { BucketAllReduce } from './bucket_all_reduce.js';
 import { checkBucketLayout, layoutElements } from './bucket_layout.js';
@@ -28,10 +27,6 @@ export interface AllReduceContext {
  *
  * @example
  * const reducer = new GradientReducer({ algorithm: ring, buckets: welcome.buckets });
- * // overlapped: hand over buckets as their gradients become final (same order on every rank)
- * for (const b of [...buckets].reverse()) { fillGradients(flat, b); void reducer.reduceBucket(flat, b.bucket, round); }
- * await reducer.flush();
- * // or all at once
  * await reducer.allReduce(flat, { round });
  */
 export class GradientReducer {
@@ -39,99 +34,49 @@ export class GradientReducer {
   /** Elements of the flat gradient. */
   readonly elements: number;
   private readonly algorithm: BucketAllReduce;
-  /** Whether each bucket has been handed over in the round in progress. */
-  private readonly handedOver: Uint8Array;
-  private round = -1;
-  private inProgress = false;
-  private chain: Promise<void> = Promise.resolve();
-  private failure: unknown = null;
-  private controller = new AbortController();
+  /** The round in progress (its abort controller), or null between rounds. */
+  private current: AbortController | null = null;
 
   constructor(options: GradientReducerOptions) {
     checkBucketLayout(options.buckets);
     this.algorithm = options.algorithm;
     this.buckets = options.buckets;
     this.elements = layoutElements(options.buckets);
-    this.handedOver = new Uint8Array(options.buckets.length);
   }
 
   /**
-   * Starts summing bucket `bucket` of `flat` (the whole flat gradient) across ranks, in place,
-   * once the buckets handed over before it are done. The first call with a new `round` starts
-   * that round; the previous one must have been flushed. Resolves when this bucket is summed;
-   * after a failure, the failed bucket and every later one reject with the same error.
+   * Sums the whole flat gradient across ranks in place, buckets in layout order. Rejects with the
+   * first bucket's failure (the later ones are not started), or `RoundAbortedError` after
+   * {@link abort}.
    */
-  reduceBucket(flat: Float32Array, bucket: number, round: number): Promise<void> {
+  async allReduce(flat: Float32Array, context: AllReduceContext): Promise<void> {
     if (flat.length !== this.elements) {
       throw new CollectiveUsageError(
-        `GradientReducer.reduceBucket \`flat\` must have the layout's ${this.elements} elements, but has ${flat.length}`,
+        `GradientReducer.allReduce \`flat\` must have the layout's ${this.elements} elements, but has ${flat.length}`,
       );
     }
-    const b = this.buckets[bucket];
-    if (b === undefined) {
-      throw new CollectiveUsageError(`GradientReducer.reduceBucket \`bucket\` must be in [0, ${this.buckets.length}), but got ${bucket}`);
+    if (this.current !== null) {
+      throw new CollectiveUsageError(`GradientReducer.allReduce: round ${context.round} cannot start while another round is in progress`);
     }
-    if (round !== this.round) this.startRound(round);
-    if (this.handedOver[bucket] === 1) {
-      throw new CollectiveUsageError(`GradientReducer.reduceBucket: bucket ${bucket} was already handed over in round ${round}`);
+    const controller = new AbortController();
+    this.current = controller;
+    try {
+      for (const b of this.buckets) {
+        await this.algorithm.reduceBucket(flat.subarray(b.offset, b.offset + b.length), b, {
+          round: context.round,
+          signal: controller.signal,
+        });
+      }
+    } finally {
+      this.current = null;
     }
-    this.handedOver[bucket] = 1;
-    const signal = this.controller.signal;
-    const done = this.chain.then(() => {
-      if (this.failure !== null) throw this.failure;
-      return this.algorithm.reduceBucket(flat.subarray(b.offset, b.offset + b.length), b, { round, signal });
-    });
-    this.chain = done.catch((err: unknown) => {
-      if (this.failure === null) this.failure = err;
-    });
-    // The caller may await only `flush`: keep an unawaited rejection from crashing the process.
-    done.catch(() => undefined);
-    return done;
-  }
-
-  /**
-   * Waits until every bucket handed over in this round is summed, then ends the round. Rejects
-   * with the round's first failure, or `CollectiveUsageError` naming buckets never handed over.
-   */
-  async flush(): Promise<void> {
-    if (!this.inProgress) return;
-    await this.chain;
-    this.inProgress = false;
-    if (this.failure !== null) throw this.failure;
-    const missing: number[] = [];
-    this.handedOver.forEach((given, bucket) => {
-      if (given === 0) missing.push(bucket);
-    });
-    if (missing.length > 0) {
-      throw new CollectiveUsageError(
-        `GradientReducer.flush: round ${this.round} must reduce all ${this.buckets.length} buckets, but buckets ${missing.join(', ')} were never handed over`,
-      );
-    }
-  }
-
-  /** Sums the whole flat gradient across ranks in place, buckets in layout order, then flushes. */
-  async allReduce(flat: Float32Array, context: AllReduceContext): Promise<void> {
-    for (const b of this.buckets) void this.reduceBucket(flat, b.bucket, context.round);
-    await this.flush();
   }
 
   /**
    * Aborts the round in progress (e.g. on the coordinator's `roundAbort`): its pending waits
-   * fail at once with `RoundAbortedError`, and `flush` rejects with it.
+   * fail at once with `RoundAbortedError`, and `allReduce` rejects with it. No-op between rounds.
    */
   abort(reason: string): void {
-    if (this.inProgress) this.controller.abort(reason);
-  }
-
-  private startRound(round: number): void {
-    if (this.inProgress) {
-      throw new CollectiveUsageError(`GradientReducer.reduceBucket: round ${round} cannot start before round ${this.round} is flushed`);
-    }
-    this.round = round;
-    this.inProgress = true;
-    this.failure = null;
-    this.handedOver.fill(0);
-    this.chain = Promise.resolve();
-    this.controller = new AbortController();
+    this.current?.abort(reason);
   }
 }
