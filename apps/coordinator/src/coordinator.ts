@@ -29,39 +29,42 @@
 //     rest of the epoch is re-sharded over the new group by the fixed global batch. Below
 //     --min-workers we wait --rejoin-timeout-ms for replacements, then checkpoint and stop.
 //     Workers that join mid-run are admitted the same way at the next step boundary.
-import { randomBytes } from 'node:crypto';
+//
+// The decisions of steps 3-6 (what comes next at a step boundary, when to evaluate, checkpoint,
+// re-form, give up or finish) are the run machine's (run_machine.ts, pure, unit-tested in
+// run_machine.test.ts). `runCoordinator` is its executor: it owns the rendezvous, the generations,
+// the run folder, the round numbers and the clock, performs each action the machine returns and
+// hands the outcome back as the next event (a `GroupFailure` becomes `groupFailed`/`formFailed`).
+// Waiting workers and a stop request are handed over as facts before every event.
 import type { Logger } from 'pino';
 import { listenFailure, readServerTls } from '@gnet/collective';
 import { CIFAR10_CLASSES, indicesDigest, readCifar10, stratifiedSplit } from '@gnet/data';
-import type { EvalSplit, Metrics, StateSnapshot } from '@gnet/protocol';
+import type { StateSnapshot } from '@gnet/protocol';
 import { VAL_PER_CLASS } from '@gnet/recipe';
 import {
-  checkResumable,
-  EpochMeter,
-  epochRecord,
-  learningRateAt,
   perClassAccuracy,
-  ResumeMismatchError,
   RunFolder,
-  testRecord,
   type CheckpointStore,
   type EpochRecord,
   type RunCheckpointMeta,
   type TestRecord,
 } from '@gnet/run-store';
 import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
-import { BadReplyError, isGroupFailure, TrainingDivergedError } from './errors.js';
-import { evalRequests, sumEvalResults, type EvalTotals } from './evaluation.js';
-import { formGeneration, generationOf, type Generation, type StartState } from './generation.js';
+import { isGroupFailure } from './errors.js';
+import { formGeneration, generationOf, type Generation } from './generation.js';
 import { GracefulStop, StopRequestedError } from './graceful_stop.js';
+import { announceGeneration, checkpointSnapshot, evaluate, formedGeneration } from './group_work.js';
 import { stopWithCheckpoint } from './stop_checkpoint.js';
 import { Recovery } from './recovery.js';
-import { RunEvents, type WorkerStep } from './run_events.js';
+import { RunEvents } from './run_events.js';
+import { RunMachine } from './run_machine.js';
+import type { RunAction, RunMachineEvent } from './run_machine_types.js';
+import { recordEpoch, recordFinish, reportStep } from './run_reports.js';
+import { startingPoint } from './run_start.js';
 import { Rendezvous } from './rendezvous.js';
 import { RoundIds } from './round_ids.js';
-import { checkStepMetrics } from './step_metrics_check.js';
 import { planRun, type RunPlan, type SplitFacts } from './run_plan.js';
-import { checkpointToStart, snapshotToCheckpoint } from './snapshot_checkpoint.js';
+import { snapshotToCheckpoint } from './snapshot_checkpoint.js';
 import type { Candidate } from './worker_group.js';
 
 export { WEIGHTS_CHECK_ELEMENTS } from './generation.js';
@@ -113,8 +116,8 @@ async function readSplitFacts(dataDir: string, seed: number, trainLimit: number)
   };
 }
 
-/** The checkpoint metadata this coordinator writes and reads back on --resume (single-process training writes the same). */
-type CheckpointMeta = RunCheckpointMeta;
+/** Writes `snapshot` (the state that trains `globalStep` next) as checkpoints/ckpt-<globalStep>.ckpt with the run's records. */
+type WriteCheckpoint = (snapshot: StateSnapshot, g: Generation, globalStep: number) => Promise<string>;
 
 /** Runs the whole training; see the steps at the top of this file. */
 export async function runCoordinator(o: CoordinatorRunOptions): Promise<CoordinatorResult> {
@@ -160,12 +163,10 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     'coordinator listening',
   );
   o.onListening?.(rendezvous.url);
+  /** The round whose step is in flight (aborted on a failure or a stop). */
   let roundInProgress: number | null = null;
   /** Set once the run folder is ready: what a stop request saves with. */
-  let saving: {
-    writeCheckpoint: (snapshot: StateSnapshot, g: Generation, globalStep: number) => Promise<string>;
-    store: CheckpointStore;
-  } | null = null;
+  let saving: { writeCheckpoint: WriteCheckpoint; store: CheckpointStore } | null = null;
   try {
     // 1. Data facts, the run folder, and the state to start from.
     const facts = await Promise.race([readSplitFacts(o.dataDir, cfg.seed, cfg.trainLimit), abortedNow]);
@@ -175,37 +176,22 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       facts,
     );
     const spe = basePlan.stepsPerEpoch;
-    const totalSteps = basePlan.hyper.epochs * spe;
     const folder = new RunFolder(o.runDir);
     const store: CheckpointStore = folder.checkpoints(cfg.keepCheckpoints);
-    let runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
-    let state: StartState = { globalStep: 0, tensors: [], momentum: [] };
-    let epochs: EpochRecord[] = [];
-    // The epoch's training figures; kept in checkpoints, so a resumed epoch's record covers all of it.
-    let meter = new EpochMeter();
-    if (cfg.resume) {
-      const loaded = await store.loadLatestGood(log);
-      if (loaded === null) throw new ConfigError(`--resume: ${store.dir} holds no checkpoint to resume from; start without --resume`);
-      const meta = resumableMeta(loaded.state.meta, basePlan, loaded.path);
-      runId = meta.runId;
-      epochs = meta.epochs;
-      meter = EpochMeter.restore(meta.epochSoFar);
-      state = checkpointToStart(loaded.state, meta.position.globalStep);
-      log.info(
-        {
-          checkpoint: loaded.path,
-          skipped: loaded.skipped.map((s) => s.path),
-          globalStep: state.globalStep,
-          epoch: meta.position.epoch,
-          runId,
-        },
-        'resuming from checkpoint',
-      );
-    } else {
-      const { token: _token, ...shownConfig } = cfg;
-      await folder.init({ config: shownConfig, runId, plan: { ...basePlan, buckets: basePlan.buckets.length } });
-    }
-    await folder.rewriteMetrics(epochs);
+    const machine = new RunMachine({
+      stepsPerEpoch: spe,
+      epochs: basePlan.hyper.epochs,
+      maxWorkers: cfg.maxWorkers,
+      maxSkippedSteps: cfg.maxSkippedSteps,
+      maxReforms: cfg.maxReforms,
+      checkpointEverySteps: cfg.checkpointEverySteps,
+      classes: CIFAR10_CLASSES,
+    });
+    const start = await startingPoint(cfg, basePlan, folder, store, log);
+    const { runId } = start;
+    /** The state the next generation starts from (tensors: never held by the machine). */
+    let state = start.state;
+    await folder.rewriteMetrics(start.epochs);
     const rounds = RoundIds.open(o.runDir, cfg.resume);
     if (rounds.origin === 'legacy')
       log.warn(
@@ -220,7 +206,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
         runId,
         config: shown as Record<string, unknown>,
         stepsPerEpoch: spe,
-        totalSteps,
+        totalSteps: machine.totalSteps,
         epochs: basePlan.hyper.epochs,
         resumedAtStep: cfg.resume ? state.globalStep : null,
       });
@@ -228,15 +214,14 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     const onLost = (rank: number, workerId: string, reason: string): void =>
       events.emit({ kind: 'membership', atMs: now(), event: 'lost', workerId, rank, reason });
 
-    // 2. The first generation.
-    let generationNumber = 0;
     /** `snapshot` (the state that trains `globalStep` next) as checkpoints/ckpt-<globalStep>.ckpt; returns its path. */
-    const writeCheckpoint = async (snapshot: StateSnapshot, g: Generation, globalStep: number): Promise<string> => {
-      const meta: CheckpointMeta = {
+    const writeCheckpoint: WriteCheckpoint = async (snapshot, g, globalStep) => {
+      const { epochs, epochSoFar } = machine.records;
+      const meta: RunCheckpointMeta = {
         runId,
         position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep },
         epochs,
-        epochSoFar: meter.state(),
+        epochSoFar,
         hyper: g.plan.hyper,
         model: g.plan.model,
         worldSize: g.plan.worldSize,
@@ -247,6 +232,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       return saved.path;
     };
     saving = { writeCheckpoint, store };
+    // 2. The first generation's members.
     let members: Candidate[] = await rendezvous.join(cfg.workers, cfg.joinTimeoutMs, abortedNow);
     const recovery = new Recovery({
       cfg,
@@ -256,340 +242,163 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       // Below --min-workers: keep the survivor's state at once, so --resume loses nothing.
       saveBelowMinimum: (snapshot, g) => writeCheckpoint(snapshot, g, snapshot.nextGlobalStep),
     });
-    const form = async (): Promise<Generation> => {
-      for (let attempt = 0; ; attempt += 1) {
-        const checkRound = rounds.next();
-        try {
-          const g = await formGeneration({
-            cfg,
-            members,
-            generation: generationNumber++,
-            runId,
-            facts,
-            state,
-            stepsPerEpoch: spe,
-            checkRound,
-            log: o.log,
-            aborted,
-            onLost,
-          });
-          const workers = g.group.members.map((m) => ({
-            rank: m.rank,
-            workerId: m.hello.workerId,
-            backend: m.hello.backend,
-            device: m.hello.device,
-          }));
-          events.emit({
-            kind: 'generation',
-            atMs: now(),
-            generation: g.group.generation,
-            worldSize: g.plan.worldSize,
-            globalStep: state.globalStep,
-            workers,
-            microBatch: g.plan.hyper.microBatch,
-          });
-          log.info(
-            {
-              generation: g.group.generation,
-              worldSize: g.plan.worldSize,
-              workers: g.group.members.map((m) => ({
-                rank: m.rank,
-                workerId: m.hello.workerId,
-                backend: m.hello.backend,
-                device: m.hello.device,
-              })),
-              globalStep: state.globalStep,
-              microBatch: g.plan.hyper.microBatch,
-              globalBatch: g.plan.globalBatch,
+    let generationNumber = 0;
+    /** The generation a failed formation left behind (recovery detaches its survivors). */
+    let broken: Generation | null = null;
+    let evalId = 0;
+    const current = (): Generation => {
+      if (generation === null) throw new Error('no generation formed yet');
+      return generation;
+    };
+    const logEvery = Math.max(1, Math.floor(spe / 10));
+
+    /** Performs one action that waits for the workers; returns the outcome as the machine's next event. */
+    const perform = async (action: RunAction): Promise<RunMachineEvent | null> => {
+      switch (action.kind) {
+        case 'form':
+          try {
+            generation = await formGeneration({
+              cfg,
+              members,
+              generation: generationNumber++,
+              runId,
+              facts,
+              state,
               stepsPerEpoch: spe,
-            },
-            'group formed',
-          );
-          return g;
-        } catch (err) {
-          if (!isGroupFailure(err)) throw err;
-          const broken = generationOf(err);
-          if (stop.isRequested) throw err;
-          const next = await recovery.recover(broken, err, {
-            snapshotFrom: 'none',
+              // The weights check's round: from `RoundIds`, never reused.
+              checkRound: rounds.next(),
+              log: o.log,
+              aborted,
+              onLost,
+            });
+            announceGeneration(generation, { globalStep: state.globalStep, stepsPerEpoch: spe, events, log, atMs: now() });
+            return { kind: 'formed', ...formedGeneration(generation) };
+          } catch (err) {
+            if (!isGroupFailure(err)) throw err;
+            broken = generationOf(err);
+            return { kind: 'formFailed', error: err };
+          }
+        case 'recover': {
+          const afterForm = action.snapshotFrom === 'none';
+          const next = await recovery.recover(afterForm ? broken! : current(), action.error, {
+            snapshotFrom: action.snapshotFrom,
             state,
-            globalStep: state.globalStep,
+            globalStep: action.globalStep,
+            roundInProgress: afterForm ? undefined : roundInProgress,
             lastCheckpoint: () => store.loadLatestGood(log),
           });
-          members = next.members;
-          if (attempt + 1 >= cfg.maxReforms) throw recovery.noProgress(attempt + 1, err);
-        }
-      }
-    };
-    generation = await form();
-
-    let evalId = 0;
-    let skippedInARow = 0;
-    let reformsWithoutProgress = 0;
-    let lastLr = 0;
-    let bnDirty = true;
-    const saveCheckpoint = async (g: Generation, globalStep: number): Promise<void> => {
-      g.group.setPhase(`checkpoint at step ${globalStep}`);
-      g.group.send(0, {
-        type: 'checkpointRequest',
-        requestId: globalStep,
-        epoch: Math.floor(globalStep / spe),
-        step: globalStep % spe,
-        globalStep,
-        includeMomentum: true,
-      });
-      const [snapshot] = await g.together(
-        Promise.resolve(),
-        g.group.collect('stateSnapshot', { timeoutMs: cfg.roundTimeoutMs, ranks: [0], match: (m) => m.requestId === globalStep }),
-      );
-      await writeCheckpoint(snapshot!, g, globalStep);
-    };
-
-    /** One sharded evaluation of `split` (BatchNorm statistics averaged first if the weights moved). */
-    const evaluate = async (g: Generation, split: EvalSplit, epoch: number, images: number): Promise<EvalTotals> => {
-      let bnWork = Promise.resolve();
-      let averageRound: number | null = null;
-      if (bnDirty && g.plan.bufferElements > 0) {
-        averageRound = rounds.next();
-        g.group.setPhase(`round ${averageRound} (BatchNorm statistics average before ${split} evaluation)`);
-        bnWork = g.hubRound('bn', averageRound);
-      } else {
-        g.group.setPhase(`${split} evaluation after epoch ${epoch + 1}`);
-      }
-      const id = evalId++;
-      const requests = evalRequests({
-        evalId: id,
-        epoch,
-        split,
-        images,
-        worldSize: g.plan.worldSize,
-        batchSize: cfg.evalBatch,
-        averageRound,
-      });
-      requests.forEach((request, rank) => g.group.send(rank, request));
-      const results = await g.together(
-        bnWork,
-        g.group.collect('evalResult', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.evalId === id }),
-      );
-      bnDirty = false;
-      const totals = sumEvalResults(requests, results, CIFAR10_CLASSES.length);
-      events.emit({
-        kind: 'evaluation',
-        atMs: now(),
-        split,
-        epoch,
-        loss: totals.lossSum / totals.count,
-        accuracy: totals.correct / totals.count,
-        count: totals.count,
-        perClassAccuracy: perClassAccuracy(CIFAR10_CLASSES, totals),
-        confusion: totals.confusion,
-      });
-      return totals;
-    };
-
-    const logEvery = Math.max(1, Math.floor(spe / 10));
-    let globalStep = state.globalStep;
-    for (;;) {
-      const g: Generation = generation;
-      try {
-        // A stop request ends the run here, between steps (see the catch below).
-        stop.throwIfRequested();
-        const epochsDone = epochs.length;
-        if (epochsDone < Math.floor(globalStep / spe)) {
-          // 4. The epoch that just ended: validation, its record, a checkpoint.
-          const epoch = epochsDone;
-          const training = meter.result();
-          const val = await evaluate(g, 'val', epoch, g.plan.valImages);
-          const record = epochRecord({
-            epochIndex: epoch,
-            training,
-            lr: lastLr,
-            val,
-            worldSize: g.plan.worldSize,
-            generation: g.group.generation,
-          });
-          epochs = [...epochs, record];
-          events.emit({ kind: 'epoch', atMs: now(), record });
-          await folder.append(record);
-          await folder.writeChart(
-            epochs,
-            `GoogLeNet (width ${g.plan.model.width}) on CIFAR-10, ${g.plan.worldSize} workers (${g.plan.allReduce.algorithm})`,
-          );
-          log.info(
-            {
-              epoch: record.epoch,
-              trainLoss: record.trainLoss,
-              trainAccuracy: record.trainAccuracy,
-              valLoss: record.valLoss,
-              valAccuracy: record.valAccuracy,
-              imagesPerSecond: record.imagesPerSecond,
-              communicationShare: record.communicationShare,
-              meanStepMs: record.meanStepMs,
-              rssBytes: process.memoryUsage.rss(),
-              heapUsedBytes: process.memoryUsage().heapUsed,
-            },
-            'epoch done',
-          );
-          meter = new EpochMeter();
-          await saveCheckpoint(g, globalStep);
-          continue;
-        }
-        if (globalStep >= totalSteps) break;
-
-        // Workers waiting to join come in at this step boundary.
-        if (rendezvous.pendingCount > 0 && g.plan.worldSize < cfg.maxWorkers) {
-          log.info(
-            { waiting: rendezvous.pendingCount, worldSize: g.plan.worldSize, globalStep },
-            'admitting joining workers at a step boundary',
-          );
-          const next = await recovery.admit(g, globalStep);
+          roundInProgress = null;
           members = next.members;
           state = next.state;
-          generation = await form();
-          continue;
+          return { kind: 'recovered', globalStep: state.globalStep, rolledBackTo: next.rolledBackTo };
         }
-
-        // 3. One step.
-        const round = rounds.next();
-        const epoch = Math.floor(globalStep / spe);
-        const step = globalStep % spe;
-        const lr = learningRateAt(globalStep, g.plan.schedule);
-        g.group.setPhase(`round ${round} (epoch ${epoch}, step ${step})`);
-        const started = performance.now();
-        roundInProgress = round;
-        g.group.broadcast({ type: 'roundStart', round, epoch, step, globalStep, lr });
-        const metrics = await g.together(
-          g.hubRound('grad', round),
-          g.group.collect('metrics', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.round === round }),
-        );
-        roundInProgress = null;
-        // Metrics that disagree with what the rank was asked (a count of 1.4e17 images): refuse the
-        // sender and re-form without it; every rank has applied the step, so nothing is lost.
-        const refused = checkStepMetrics(metrics, {
-          round,
-          epoch,
-          step,
-          worldSize: g.plan.worldSize,
-          globalBatch: g.plan.globalBatch,
-          roundMs: performance.now() - started,
-        });
-        for (const { rank, error } of refused) g.group.refuse(rank, error);
-        if (refused.length > 0) throw g.group.failedWith!;
-        reformsWithoutProgress = 0;
-        const skipped = checkMetrics(metrics, round);
-        skippedInARow = skipped ? skippedInARow + 1 : 0;
-        if (!skipped) bnDirty = true;
-        lastLr = lr;
-        const seconds = (performance.now() - started) / 1000;
-        meter.addRound(metrics, seconds);
-        globalStep += 1;
-        const images = metrics.reduce((s, m) => s + m.count, 0);
-        const loss = metrics.reduce((s, m) => s + m.loss * m.count, 0) / Math.max(1, images);
-        const workers: WorkerStep[] = metrics.map((m, rank) => ({
-          rank,
-          workerId: g.group.members[rank]!.hello.workerId,
-          loss: m.loss,
-          count: m.count,
-          correct: m.correct,
-          timings: m.timings,
-          waitMs: Math.max(0, seconds * 1000 - m.timings.stepMs),
-          memory: m.memory,
-        }));
-        events.emit({
-          kind: 'step',
-          atMs: now(),
-          globalStep: globalStep - 1,
-          epoch,
-          step,
-          lr,
-          loss,
-          accuracy: metrics.reduce((s, m) => s + m.correct, 0) / Math.max(1, images),
-          images,
-          seconds,
-          imagesPerSecond: images / Math.max(1e-9, seconds),
-          skipped,
-          generation: g.group.generation,
-          workers,
-        });
-        const fields = {
-          round,
-          epoch,
-          step,
-          globalStep: globalStep - 1,
-          lr,
-          loss,
-          skipped,
-          ms: Math.round(seconds * 1000),
-          reduceMs: metrics.map((m) => Math.round(m.timings.reduceMs)),
-        };
-        if (skipped) log.warn(fields, 'round done');
-        else if ((o.stepLogs ?? true) && (step + 1) % logEvery === 0) log.info(fields, 'round done');
-        else log.debug(fields, 'round done');
-        if (skippedInARow >= cfg.maxSkippedSteps) {
-          await saveCheckpoint(g, globalStep);
-          // Divergence shows on every rank; a non-finite loss on some ranks only points at those workers.
-          const suspects = metrics.flatMap((m, rank) =>
-            Number.isFinite(m.loss) ? [] : [`rank ${rank} (worker '${g.group.members[rank]!.hello.workerId}')`],
-          );
-          const advice =
-            suspects.length > 0 && suspects.length < metrics.length
-              ? `only ${suspects.join(', ')} computed a non-finite loss while the others' stayed finite: suspect that worker (its backend, hardware or data) before the learning rate; replace it and resume with --resume`
-              : 'lower --lr and resume with --resume';
-          throw new TrainingDivergedError(
-            `${skippedInARow} steps in a row (up to global step ${globalStep - 1}) had a NaN or infinite gradient and were skipped (limit --max-skipped-steps ${cfg.maxSkippedSteps}); a checkpoint was saved: ${advice}`,
-          );
+        case 'stepDone':
+          reportStep(action, current(), { events, log, atMs: now(), infoLine: (o.stepLogs ?? true) && (action.step + 1) % logEvery === 0 });
+          return null;
+        case 'epochDone':
+          await recordEpoch(action.record, action.epochs, current(), { events, folder, log, atMs: now() });
+          return null;
+        case 'rewriteMetrics':
+          await folder.rewriteMetrics([...action.epochs]);
+          return null;
+        case 'refuse': {
+          const g = current();
+          for (const { rank, error } of action.refusals) g.group.refuse(rank, error);
+          return { kind: 'groupFailed', error: g.group.failedWith! };
         }
-        if (cfg.checkpointEverySteps > 0 && globalStep % cfg.checkpointEverySteps === 0 && globalStep % spe !== 0)
-          await saveCheckpoint(g, globalStep);
-      } catch (err) {
-        // Workers leaving while we stop (Slurm and Kubernetes signal every task at once): stop, don't re-form.
-        if (!isGroupFailure(err) || stop.isRequested) throw err;
-        // 6. Re-form the group from a survivor's state.
-        reformsWithoutProgress += 1;
-        if (reformsWithoutProgress > cfg.maxReforms) throw recovery.noProgress(reformsWithoutProgress - 1, err);
-        const next = await recovery.recover(g, err, {
-          snapshotFrom: 'survivor',
-          state,
-          globalStep,
-          roundInProgress,
-          lastCheckpoint: () => store.loadLatestGood(log),
-        });
-        roundInProgress = null;
-        members = next.members;
-        state = next.state;
-        if (state.globalStep < globalStep && next.rolledBackTo !== null) {
-          // No survivor: back to the last checkpoint, its epoch records included.
-          epochs = next.rolledBackTo.epochs;
-          await folder.rewriteMetrics(epochs);
-          meter = EpochMeter.restore(next.rolledBackTo.epochSoFar);
-        }
-        globalStep = state.globalStep;
-        bnDirty = true;
-        generation = await form();
+        case 'finish':
+        case 'fail':
+          throw new Error(`action '${action.kind}' is the executor's to end the run with`);
+        default:
+          try {
+            return await performGroupWork(action);
+          } catch (err) {
+            if (!isGroupFailure(err)) throw err;
+            return { kind: 'groupFailed', error: err };
+          }
       }
-    }
+    };
 
-    // 5. Test, summary, leave.
-    const g: Generation = generation;
-    const totals = await evaluate(g, 'test', basePlan.hyper.epochs - 1, g.plan.testImages);
-    const test: TestRecord = testRecord(CIFAR10_CLASSES, totals);
-    await folder.append(test);
-    events.emit({ kind: 'finished', atMs: now(), test });
-    const last = epochs.at(-1) as (EpochRecord & { communicationShare: number }) | undefined;
-    await folder.writeSummary({
-      testAccuracy: test.accuracy,
-      testLoss: test.loss,
-      perClassAccuracy: test.perClassAccuracy,
-      testImages: test.count,
-      epochs: epochs.length,
-      lastEpoch: last ?? null,
-      worldSize: g.plan.worldSize,
-      generations: generationNumber,
-      algorithm: g.plan.allReduce.algorithm,
-      workers: g.group.members.map((m) => ({ rank: m.rank, workerId: m.hello.workerId, backend: m.hello.backend, device: m.hello.device })),
-    });
-    await g.group.close({ type: 'leave', reason: 'finished', message: `test accuracy ${(test.accuracy * 100).toFixed(2)}%` });
-    return { epochs, test, plan: g.plan, generations: generationNumber };
+    /** The actions that wait for the group; a broken generation throws a `GroupFailure`. */
+    const performGroupWork = async (
+      action: Extract<RunAction, { kind: 'startRound' | 'evaluate' | 'checkpoint' | 'admit' }>,
+    ): Promise<RunMachineEvent> => {
+      const g = current();
+      switch (action.kind) {
+        case 'startRound': {
+          // 3. One step.
+          const round = rounds.next();
+          const { epoch, step, globalStep, lr } = action;
+          g.group.setPhase(`round ${round} (epoch ${epoch}, step ${step})`);
+          const started = performance.now();
+          roundInProgress = round;
+          g.group.broadcast({ type: 'roundStart', round, epoch, step, globalStep, lr });
+          const metrics = await g.together(
+            g.hubRound('grad', round),
+            g.group.collect('metrics', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.round === round }),
+          );
+          roundInProgress = null;
+          return { kind: 'roundDone', round, metrics, roundMs: performance.now() - started };
+        }
+        case 'evaluate': {
+          // 4. (and 5.) One sharded evaluation, BatchNorm statistics averaged first if the weights moved.
+          const { split, epoch } = action;
+          const totals = await evaluate(g, { split, epoch, averageBatchNorm: action.averageBatchNorm, evalId: evalId++, rounds, cfg });
+          events.emit({
+            kind: 'evaluation',
+            atMs: now(),
+            split,
+            epoch,
+            loss: totals.lossSum / totals.count,
+            accuracy: totals.correct / totals.count,
+            count: totals.count,
+            perClassAccuracy: perClassAccuracy(CIFAR10_CLASSES, totals),
+            confusion: totals.confusion,
+          });
+          return { kind: 'evaluated', totals };
+        }
+        case 'checkpoint': {
+          const snapshot = await checkpointSnapshot(g, action.globalStep, spe, cfg.roundTimeoutMs);
+          await writeCheckpoint(snapshot, g, action.globalStep);
+          return { kind: 'checkpointed', globalStep: action.globalStep };
+        }
+        case 'admit': {
+          // Workers waiting to join come in at this step boundary.
+          log.info(
+            { waiting: rendezvous.pendingCount, worldSize: g.plan.worldSize, globalStep: action.globalStep },
+            'admitting joining workers at a step boundary',
+          );
+          const next = await recovery.admit(g, action.globalStep);
+          members = next.members;
+          state = next.state;
+          return { kind: 'admitted' };
+        }
+      }
+    };
+
+    /** Hands `event` to the machine, after the facts it learns between events: waiting workers, a stop request. */
+    const feed = (event: RunMachineEvent): RunAction[] => {
+      machine.handle({ kind: 'workersWaiting', count: rendezvous.pendingCount });
+      if (stop.signal !== null) machine.handle({ kind: 'stopRequested', signal: stop.signal });
+      return machine.handle(event);
+    };
+
+    let actions = feed({ kind: 'started', globalStep: state.globalStep, epochs: start.epochs, epochSoFar: start.epochSoFar });
+    for (;;) {
+      let outcome: RunMachineEvent | null = null;
+      for (const action of actions) {
+        if (action.kind === 'fail') throw action.error;
+        if (action.kind === 'finish') {
+          // 5. Test, summary, leave.
+          const g = current();
+          await recordFinish(action.test, action.epochs, g, { folder, events, atMs: now(), generations: generationNumber });
+          return { epochs: [...action.epochs], test: action.test, plan: g.plan, generations: generationNumber };
+        }
+        outcome = await perform(action);
+      }
+      if (outcome === null) throw new Error(`the run machine's actions (${actions.map((a) => a.kind).join(', ')}) wait for nothing`);
+      actions = feed(outcome);
+    }
   } catch (caught) {
     let err = caught;
     if (stop.signal !== null && (err instanceof StopRequestedError || isGroupFailure(err))) {
@@ -603,7 +412,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
           const loaded = store === null ? null : await store.loadLatestGood();
           return loaded === null
             ? null
-            : { globalStep: (loaded.state.meta as unknown as CheckpointMeta).position.globalStep, path: loaded.path };
+            : { globalStep: (loaded.state.meta as unknown as RunCheckpointMeta).position.globalStep, path: loaded.path };
         },
         hardAbort,
         snapshotTimeoutMs: Math.max(5000, cfg.stopGraceMs),
@@ -617,41 +426,15 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
       code: (err as { code?: string }).code ?? 'UNKNOWN',
       message: err instanceof Error ? err.message : String(err),
     });
-    if (generation !== null && !generation.group.isDetached) {
+    // Assigned in the executor's closures, which the compiler's narrowing does not follow.
+    const last = generation as Generation | null;
+    if (last !== null && !last.group.isDetached) {
       const reason = err instanceof Error ? err.message : String(err);
-      if (roundInProgress !== null)
-        generation.group.broadcast({ type: 'roundAbort', round: roundInProgress, reason: reason.slice(0, 1024) });
-      await generation.group.close({ type: 'leave', reason: 'shutdown', message: reason.slice(0, 4096) }).catch(() => undefined);
+      if (roundInProgress !== null) last.group.broadcast({ type: 'roundAbort', round: roundInProgress, reason: reason.slice(0, 1024) });
+      await last.group.close({ type: 'leave', reason: 'shutdown', message: reason.slice(0, 4096) }).catch(() => undefined);
     }
     throw err;
   } finally {
     rendezvous.close();
   }
-}
-
-/**
- * The checkpoint's metadata, if it can continue this run (the policy single-process training shares); else a `ConfigError` naming the
- * differing settings.
- */
-function resumableMeta(meta: unknown, plan: RunPlan, path: string): CheckpointMeta {
-  try {
-    return checkResumable(meta, { hyper: plan.hyper, model: plan.model }, path);
-  } catch (err) {
-    if (err instanceof ResumeMismatchError) throw new ConfigError(`--resume: ${err.message}`);
-    throw err;
-  }
-}
-
-/** Checks a round's metrics; returns whether the step was skipped (the ranks must agree). */
-function checkMetrics(metrics: readonly Metrics[], round: number): boolean {
-  const skipped = metrics.map((m) => m.skipped);
-  metrics.forEach((m, rank) => {
-    if (m.round !== round) throw new BadReplyError(`metrics from rank ${rank} must be for round ${round}, but are for round ${m.round}`);
-  });
-  // Every rank sees the same reduced gradient: a disagreement means the replicas diverged.
-  if (skipped.some((s) => s !== skipped[0]))
-    throw new BadReplyError(
-      `ranks disagree on skipping round ${round} (skipped: ${JSON.stringify(skipped)}): replicas are no longer identical`,
-    );
-  return skipped[0] ?? false;
 }

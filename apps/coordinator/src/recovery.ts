@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import { encodeMessage, type StateSnapshot } from '@gnet/protocol';
 import type { EpochRecord, LoadedCheckpoint } from '@gnet/run-store';
 import type { CoordinatorConfig } from './coordinator_config.js';
-import { NoProgressError, PhaseTimeoutError, RoundFailedError, TooFewWorkersError, isGroupFailure, type GroupFailure } from './errors.js';
+import { PhaseTimeoutError, RoundFailedError, TooFewWorkersError, isGroupFailure, type GroupFailure } from './errors.js';
 import type { Generation, StartState } from './generation.js';
 import type { Rendezvous } from './rendezvous.js';
 import { checkpointToStart } from './snapshot_checkpoint.js';
@@ -198,13 +198,6 @@ export class Recovery {
     const members = g.group.detach();
     members.push(...this.takeJoiners(members.length));
     return { members, state: startOf(snapshot) };
-  }
-
-  /** The run cannot make progress: too many failed generations in a row. */
-  noProgress(reforms: number, last: Error): NoProgressError {
-    return new NoProgressError(
-      `The group was re-formed ${reforms} times in a row without completing a step (limit --max-reforms ${this.o.cfg.maxReforms}); last failure: ${last.message}`,
-    );
   }
 
   private takeJoiners(present: number): Candidate[] {

@@ -6,6 +6,7 @@
 // group without it, as for any peer that breaks the protocol.
 import { rankSlice } from '@gnet/data';
 import { ProtocolError, type Metrics } from '@gnet/protocol';
+import { BadReplyError } from './errors.js';
 
 /** What the coordinator asked for in one round, and how long the round took on its own clock. */
 export interface StepExpectation {
@@ -71,4 +72,21 @@ function whatIsWrong(m: Metrics, rank: number, e: StepExpectation): string | nul
     return `must time the step within the round (${Math.round(e.roundMs)} ms on the coordinator's clock), but say stepMs ${m.timings.stepMs}`;
   }
   return null;
+}
+
+/**
+ * Whether the round's step was skipped (its reduced gradient was not finite). Every rank sees the
+ * same reduced gradient, so the ranks must agree: a disagreement, or metrics for another round,
+ * throws `BadReplyError` (the replicas are no longer identical).
+ */
+export function stepSkipped(metrics: readonly Metrics[], round: number): boolean {
+  const skipped = metrics.map((m) => m.skipped);
+  metrics.forEach((m, rank) => {
+    if (m.round !== round) throw new BadReplyError(`metrics from rank ${rank} must be for round ${round}, but are for round ${m.round}`);
+  });
+  if (skipped.some((s) => s !== skipped[0]))
+    throw new BadReplyError(
+      `ranks disagree on skipping round ${round} (skipped: ${JSON.stringify(skipped)}): replicas are no longer identical`,
+    );
+  return skipped[0] ?? false;
 }

@@ -1,0 +1,112 @@
+// What the executor (coordinator.ts) asks of a formed generation besides a round: a sharded
+// evaluation, rank 0's state for a checkpoint, and the generation's announcement. Each wait is
+// bounded by --round-timeout-ms and fails with the group's `GroupFailure` when a rank is lost.
+import type { Logger } from 'pino';
+import { CIFAR10_CLASSES } from '@gnet/data';
+import type { EvalSplit, StateSnapshot } from '@gnet/protocol';
+import type { CoordinatorConfig } from './coordinator_config.js';
+import { evalRequests, sumEvalResults, type EvalTotals } from './evaluation.js';
+import type { Generation } from './generation.js';
+import type { RoundIds } from './round_ids.js';
+import type { FormedGeneration } from './run_machine_types.js';
+import type { RunEvents } from './run_events.js';
+
+/** One sharded evaluation of `split` (with `averageBatchNorm`, the workers average BatchNorm statistics in the same round first). */
+export async function evaluate(
+  g: Generation,
+  o: { split: EvalSplit; epoch: number; averageBatchNorm: boolean; evalId: number; rounds: RoundIds; cfg: CoordinatorConfig },
+): Promise<EvalTotals> {
+  const { split, epoch } = o;
+  let bnWork = Promise.resolve();
+  let averageRound: number | null = null;
+  if (o.averageBatchNorm) {
+    averageRound = o.rounds.next();
+    g.group.setPhase(`round ${averageRound} (BatchNorm statistics average before ${split} evaluation)`);
+    bnWork = g.hubRound('bn', averageRound);
+  } else {
+    g.group.setPhase(`${split} evaluation after epoch ${epoch + 1}`);
+  }
+  const requests = evalRequests({
+    evalId: o.evalId,
+    epoch,
+    split,
+    images: split === 'test' ? g.plan.testImages : g.plan.valImages,
+    worldSize: g.plan.worldSize,
+    batchSize: o.cfg.evalBatch,
+    averageRound,
+  });
+  requests.forEach((request, rank) => g.group.send(rank, request));
+  const results = await g.together(
+    bnWork,
+    g.group.collect('evalResult', { timeoutMs: o.cfg.roundTimeoutMs, match: (m) => m.evalId === o.evalId }),
+  );
+  return sumEvalResults(requests, results, CIFAR10_CLASSES.length);
+}
+
+/** Rank 0's state at `globalStep` (`checkpointRequest` → `stateSnapshot`, request id = the step). */
+export async function checkpointSnapshot(
+  g: Generation,
+  globalStep: number,
+  stepsPerEpoch: number,
+  timeoutMs: number,
+): Promise<StateSnapshot> {
+  g.group.setPhase(`checkpoint at step ${globalStep}`);
+  g.group.send(0, {
+    type: 'checkpointRequest',
+    requestId: globalStep,
+    epoch: Math.floor(globalStep / stepsPerEpoch),
+    step: globalStep % stepsPerEpoch,
+    globalStep,
+    includeMomentum: true,
+  });
+  const [snapshot] = await g.together(
+    Promise.resolve(),
+    g.group.collect('stateSnapshot', { timeoutMs, ranks: [0], match: (m) => m.requestId === globalStep }),
+  );
+  return snapshot!;
+}
+
+/** The generation as the run machine sees it. */
+export function formedGeneration(g: Generation): FormedGeneration {
+  return {
+    generation: g.group.generation,
+    workerIds: g.group.members.map((m) => m.hello.workerId),
+    batchNorm: g.plan.bufferElements > 0,
+    globalBatch: g.plan.globalBatch,
+    schedule: g.plan.schedule,
+  };
+}
+
+/** Tells the live feed and the log that `g` was formed, starting at `globalStep`. */
+export function announceGeneration(
+  g: Generation,
+  o: { globalStep: number; stepsPerEpoch: number; events: RunEvents; log: Logger; atMs: number },
+): void {
+  const workers = g.group.members.map((m) => ({
+    rank: m.rank,
+    workerId: m.hello.workerId,
+    backend: m.hello.backend,
+    device: m.hello.device,
+  }));
+  o.events.emit({
+    kind: 'generation',
+    atMs: o.atMs,
+    generation: g.group.generation,
+    worldSize: g.plan.worldSize,
+    globalStep: o.globalStep,
+    workers,
+    microBatch: g.plan.hyper.microBatch,
+  });
+  o.log.info(
+    {
+      generation: g.group.generation,
+      worldSize: g.plan.worldSize,
+      workers,
+      globalStep: o.globalStep,
+      microBatch: g.plan.hyper.microBatch,
+      globalBatch: g.plan.globalBatch,
+      stepsPerEpoch: o.stepsPerEpoch,
+    },
+    'group formed',
+  );
+}

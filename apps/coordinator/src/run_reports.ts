@@ -1,0 +1,110 @@
+// The executor's records of what the run machine decided: a step's log line and live-feed event,
+// an epoch's line in metrics.jsonl (with chart.png), and the finished run's test line and
+// summary.json. Writing only: no decision is taken here.
+import type { Logger } from 'pino';
+import type { EpochRecord, RunFolder, TestRecord, TrainingEpochRecord } from '@gnet/run-store';
+import type { Generation } from './generation.js';
+import type { StepSummary } from './run_machine_types.js';
+import type { RunEvents, WorkerStep } from './run_events.js';
+
+/** The `step` event of the live feed and the `round done` log line (info when `infoLine`, warn when skipped, else debug). */
+export function reportStep(s: StepSummary, g: Generation, o: { events: RunEvents; log: Logger; atMs: number; infoLine: boolean }): void {
+  const { metrics, seconds } = s;
+  const images = metrics.reduce((sum, m) => sum + m.count, 0);
+  const loss = metrics.reduce((sum, m) => sum + m.loss * m.count, 0) / Math.max(1, images);
+  const workers: WorkerStep[] = metrics.map((m, rank) => ({
+    rank,
+    workerId: g.group.members[rank]!.hello.workerId,
+    loss: m.loss,
+    count: m.count,
+    correct: m.correct,
+    timings: m.timings,
+    waitMs: Math.max(0, seconds * 1000 - m.timings.stepMs),
+    memory: m.memory,
+  }));
+  o.events.emit({
+    kind: 'step',
+    atMs: o.atMs,
+    globalStep: s.globalStep,
+    epoch: s.epoch,
+    step: s.step,
+    lr: s.lr,
+    loss,
+    accuracy: metrics.reduce((sum, m) => sum + m.correct, 0) / Math.max(1, images),
+    images,
+    seconds,
+    imagesPerSecond: images / Math.max(1e-9, seconds),
+    skipped: s.skipped,
+    generation: s.generation,
+    workers,
+  });
+  const fields = {
+    round: s.round,
+    epoch: s.epoch,
+    step: s.step,
+    globalStep: s.globalStep,
+    lr: s.lr,
+    loss,
+    skipped: s.skipped,
+    ms: Math.round(seconds * 1000),
+    reduceMs: metrics.map((m) => Math.round(m.timings.reduceMs)),
+  };
+  if (s.skipped) o.log.warn(fields, 'round done');
+  else if (o.infoLine) o.log.info(fields, 'round done');
+  else o.log.debug(fields, 'round done');
+}
+
+/** The finished epoch's line in metrics.jsonl, chart.png over `epochs`, its live-feed event and log line. */
+export async function recordEpoch(
+  record: TrainingEpochRecord,
+  epochs: readonly EpochRecord[],
+  g: Generation,
+  o: { events: RunEvents; folder: RunFolder; log: Logger; atMs: number },
+): Promise<void> {
+  o.events.emit({ kind: 'epoch', atMs: o.atMs, record });
+  await o.folder.append(record);
+  await o.folder.writeChart(
+    [...epochs],
+    `GoogLeNet (width ${g.plan.model.width}) on CIFAR-10, ${g.plan.worldSize} workers (${g.plan.allReduce.algorithm})`,
+  );
+  o.log.info(
+    {
+      epoch: record.epoch,
+      trainLoss: record.trainLoss,
+      trainAccuracy: record.trainAccuracy,
+      valLoss: record.valLoss,
+      valAccuracy: record.valAccuracy,
+      imagesPerSecond: record.imagesPerSecond,
+      communicationShare: record.communicationShare,
+      meanStepMs: record.meanStepMs,
+      rssBytes: process.memoryUsage.rss(),
+      heapUsedBytes: process.memoryUsage().heapUsed,
+    },
+    'epoch done',
+  );
+}
+
+/** Step 5's records: the test line, summary.json, then `leave` (finished) to every worker. */
+export async function recordFinish(
+  test: TestRecord,
+  epochs: readonly EpochRecord[],
+  g: Generation,
+  o: { events: RunEvents; folder: RunFolder; atMs: number; generations: number },
+): Promise<void> {
+  await o.folder.append(test);
+  o.events.emit({ kind: 'finished', atMs: o.atMs, test });
+  const last = epochs.at(-1) as (EpochRecord & { communicationShare: number }) | undefined;
+  await o.folder.writeSummary({
+    testAccuracy: test.accuracy,
+    testLoss: test.loss,
+    perClassAccuracy: test.perClassAccuracy,
+    testImages: test.count,
+    epochs: epochs.length,
+    lastEpoch: last ?? null,
+    worldSize: g.plan.worldSize,
+    generations: o.generations,
+    algorithm: g.plan.allReduce.algorithm,
+    workers: g.group.members.map((m) => ({ rank: m.rank, workerId: m.hello.workerId, backend: m.hello.backend, device: m.hello.device })),
+  });
+  await g.group.close({ type: 'leave', reason: 'finished', message: `test accuracy ${(test.accuracy * 100).toFixed(2)}%` });
+}
