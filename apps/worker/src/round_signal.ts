@@ -30,9 +30,4 @@ export class RoundSignals {
     this.stopReason ??= reason;
     this.abortRunning(reason);
   }
-
-  /** Why rounds are stopped; null while they may run. */
-  get stoppedBecause(): string | null {
-    return this.stopReason;
-  }
 }
