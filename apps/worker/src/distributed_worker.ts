@@ -29,30 +29,38 @@
 //     keep answering `checkpointRequest` (when every worker is stopped at once, as Slurm and
 //     Kubernetes do, the coordinator saves the state of a leaving one) until the coordinator
 //     closes the connection or --leave-grace-ms pass.
-// Steps 3-6 run in replica_session.ts; this file owns the connections and the message loop.
+// What to do with each message is decided by worker_machine.ts (pure, unit-tested); steps 3-6 run
+// in replica_session.ts, which returns its replies; this file is the executor: it owns the
+// connections, the ring, one abort signal per round (round_signal.ts), and sends.
 import { cpus, totalmem } from 'node:os';
 import type { Logger } from 'pino';
 import { readCifar10, type CifarSet } from '@gnet/data';
-import { createGoogLeNet, type GoogLeNet } from '@gnet/model';
 import { PROTOCOL_VERSION, type InitialWeights, type Message, type Welcome } from '@gnet/protocol';
 import {
   listenFailure,
   connectRing,
   createBucketAllReduce,
   GradientReducer,
-  layoutElements,
   WsPeerListener,
   type BucketAllReduce,
   type Transport,
 } from '@gnet/collective';
-import { maxMicroBatch, Replica, type BackendName } from '@gnet/training';
 import { CoordinatorLink, CoordinatorLinkError, type HelloFields } from './coordinator_link.js';
-import { RankData } from './rank_data.js';
-import { ReplicaSession } from './replica_session.js';
+import { RoundSignals } from './round_signal.js';
+import { prepareRun, type RunState } from './run_state.js';
 import type { ServeConfig } from './serve_config.js';
 import type { Timeline } from './timeline.js';
-import { tensorsInto } from './wire_state.js';
 import { ConfigError } from './train_config.js';
+import {
+  dispatch,
+  initialWorkerState,
+  onArrival,
+  ringOpened,
+  roundBegan,
+  roundEnded,
+  shutdown,
+  type WorkerState,
+} from './worker_machine.js';
 import { WorkerRunError } from './worker_run_error.js';
 import { listenerTls, trustedCa } from './worker_tls.js';
 
@@ -79,15 +87,6 @@ export interface WorkerOutcome {
   rejoins: number;
 }
 
-/** The run this worker trains in: its model, data and session outlive generations and reconnects. */
-interface RunState {
-  runId: string;
-  model: GoogLeNet;
-  replica: Replica;
-  data: RankData;
-  session: ReplicaSession;
-}
-
 function describeDevice(): string {
   const cpu = cpus();
   return `${cpu.length}x ${cpu[0]?.model.trim() ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB`.slice(0, 256);
@@ -106,56 +105,56 @@ function canRejoin(err: unknown): boolean {
 }
 
 /** Runs one worker of the run; see the steps at the top of this file. */
-export async function runDistributedWorker(o: DistributedWorkerOptions): Promise<WorkerOutcome> {
-  const { config: cfg } = o;
+export async function runDistributedWorker(options: DistributedWorkerOptions): Promise<WorkerOutcome> {
+  const { config } = options;
   const listener = await WsPeerListener.listen({
-    host: cfg.peerHost,
-    port: cfg.peerPort,
-    token: cfg.token,
-    tls: listenerTls(cfg),
-    log: o.log.child({ module: 'peer_listener' }),
+    host: config.peerHost,
+    port: config.peerPort,
+    token: config.token,
+    tls: listenerTls(config),
+    log: options.log.child({ module: 'peer_listener' }),
   }).catch((err: unknown) => {
-    const why = listenFailure(err, '--peer-port', cfg.peerHost, cfg.peerPort);
+    const why = listenFailure(err, '--peer-port', config.peerHost, config.peerPort);
     throw why === null ? err : new ConfigError(why);
   });
-  const dataPromise = Promise.all([readCifar10(o.dataDir, 'train'), readCifar10(o.dataDir, 'test')]);
+  const dataPromise = Promise.all([readCifar10(options.dataDir, 'train'), readCifar10(options.dataDir, 'test')]);
   dataPromise.catch(() => undefined);
   const hello: HelloFields = {
     type: 'hello',
     protocolVersion: PROTOCOL_VERSION,
-    workerId: cfg.workerId,
-    backend: o.backend,
+    workerId: config.workerId,
+    backend: options.backend,
     device: describeDevice(),
-    peer: { host: cfg.advertiseHost, port: listener.port, tls: listener.tls },
+    peer: { host: config.advertiseHost, port: listener.port, tls: listener.tls },
   };
   let run: RunState | null = null;
   let rejoins = 0;
   try {
     for (;;) {
-      if (o.signal?.aborted === true) throw new WorkerRunError('WORKER_STOPPED', `stopped by ${String(o.signal.reason)}`);
+      if (options.signal?.aborted === true) throw new WorkerRunError('WORKER_STOPPED', `stopped by ${String(options.signal.reason)}`);
       const link = await CoordinatorLink.connect({
-        url: cfg.coordinator,
+        url: config.coordinator,
         hello,
-        secret: cfg.token,
-        ca: trustedCa(cfg),
+        secret: config.token,
+        ca: trustedCa(config),
         // The first dial waits for a coordinator that is still starting; later ones for a restart.
-        connectTimeoutMs: rejoins === 0 ? cfg.connectTimeoutMs : Math.max(1, cfg.reconnectTimeoutMs),
-        joinTimeoutMs: cfg.joinTimeoutMs,
-        silenceTimeoutMs: cfg.coordinatorTimeoutMs,
-        log: o.log,
+        connectTimeoutMs: rejoins === 0 ? config.connectTimeoutMs : Math.max(1, config.reconnectTimeoutMs),
+        joinTimeoutMs: config.joinTimeoutMs,
+        silenceTimeoutMs: config.coordinatorTimeoutMs,
+        log: options.log,
       });
       try {
-        const served = await serveLink(link, o, listener, dataPromise, run);
+        const served = await serveLink(link, options, listener, dataPromise, run);
         run = served.run;
         if (served.outcome !== null) return { ...served.outcome, rejoins };
       } catch (err) {
         const failed = err as Error;
         run = runOfError.get(failed) ?? run;
-        if (!canRejoin(err) || cfg.reconnectTimeoutMs === 0 || (o.signal?.aborted ?? false)) throw err;
+        if (!canRejoin(err) || config.reconnectTimeoutMs === 0 || (options.signal?.aborted ?? false)) throw err;
         rejoins += 1;
         const evicted = failed instanceof WorkerRunError && failed.code === 'WORKER_EVICTED';
-        o.log.warn(
-          { reason: failed.message, rejoins, reconnectTimeoutMs: cfg.reconnectTimeoutMs },
+        options.log.warn(
+          { reason: failed.message, rejoins, reconnectTimeoutMs: config.reconnectTimeoutMs },
           evicted ? 'evicted by the coordinator; dialing again to rejoin' : 'lost the coordinator; dialing again to rejoin',
         );
       }
@@ -168,235 +167,239 @@ export async function runDistributedWorker(o: DistributedWorkerOptions): Promise
 
 /**
  * Serves one connection to the coordinator: generations until `leave` (outcome) or a failure
- * (thrown; the run state is kept in `runOfError` so a rejoin keeps the model).
+ * (thrown; the run state is kept in `runOfError` so a rejoin keeps the model). The decisions are
+ * worker_machine.ts's; this function carries them out.
  */
 async function serveLink(
   link: CoordinatorLink,
-  o: DistributedWorkerOptions,
+  options: DistributedWorkerOptions,
   listener: WsPeerListener,
   dataPromise: Promise<[CifarSet, CifarSet]>,
   previous: RunState | null,
 ): Promise<{ run: RunState | null; outcome: Omit<WorkerOutcome, 'rejoins'> | null }> {
-  const { config: cfg } = o;
+  const { config } = options;
   let run = previous;
-  let log = o.log;
+  let log = options.log;
   // Heartbeats start with the welcome, before the data finishes loading: the coordinator's
   // silence clock starts when it sends the welcome, and reading CIFAR-10 on a loaded machine can
   // take longer than a short --worker-timeout-ms (the files are read one by one, so beats go out).
   link.startHeartbeat(link.welcome.heartbeatMs);
   const [train, test] = await dataPromise;
-  // Everything from here on stops at once when the coordinator goes away or ends the run.
+  // The machine's state. Arrivals (roundAbort, leave, error) and SIGTERM change it while a round
+  // runs, so it is read afresh after every await and never written back from a stale copy.
+  let machine: WorkerState = initialWorkerState(link.welcome);
+  // Everything from here on stops at once when the coordinator goes away or ends the run: the
+  // message wait (`stop`) and the round in progress and every later one (`rounds`).
   const stop = new AbortController();
-  link.onFailure((err) => stop.abort(err));
-  let leaving: NodeJS.Timeout | null = null;
+  const rounds = new RoundSignals();
+  const stopWith = (err: Error): void => {
+    stop.abort(err);
+    rounds.stop(err.message);
+  };
+  link.onFailure(stopWith);
+  let leaveGraceTimer: NodeJS.Timeout | null = null;
   const onShutdown = (): void => {
-    if (leaving !== null) return;
-    const why = `stopped by ${String(o.signal?.reason ?? 'a signal')}`;
-    link.send({ type: 'leave', reason: 'shutdown', message: why });
-    run?.session.leave();
-    abortRound(why);
+    const why = `stopped by ${String(options.signal?.reason ?? 'a signal')}`;
+    const { state, action } = shutdown(machine, why);
+    machine = state;
+    if (action.kind === 'none') return;
+    link.send(action.leave);
+    rounds.stop(action.reason);
     log.info(
-      { leaveGraceMs: cfg.leaveGraceMs },
+      { leaveGraceMs: config.leaveGraceMs },
       'leaving: no more steps; our state stays available to the coordinator until it closes the connection',
     );
-    leaving = setTimeout(
+    leaveGraceTimer = setTimeout(
       () =>
-        stop.abort(
+        stopWith(
           new WorkerRunError(
             'WORKER_STOPPED',
-            `${why}; the coordinator did not close the connection within --leave-grace-ms ${cfg.leaveGraceMs}`,
+            `${why}; the coordinator did not close the connection within --leave-grace-ms ${config.leaveGraceMs}`,
           ),
         ),
-      cfg.leaveGraceMs,
+      config.leaveGraceMs,
     );
   };
-  if (o.signal?.aborted === true) onShutdown();
-  else o.signal?.addEventListener('abort', onShutdown, { once: true });
-  let ring: Transport | null = null;
-  let gradients: GradientReducer | null = null;
-  /** Aborts the exact all-reduce in progress (a weights check or BatchNorm average), if any. */
-  let vectorAbort: AbortController | null = null;
-  const abortRound = (why: string): void => {
-    gradients?.abort(why);
-    vectorAbort?.abort(why);
-  };
-  stop.signal.addEventListener('abort', () => abortRound(stop.signal.reason instanceof Error ? stop.signal.reason.message : 'stopped'), {
-    once: true,
-  });
+  if (options.signal?.aborted === true) onShutdown();
+  else options.signal?.addEventListener('abort', onShutdown, { once: true });
   link.onUrgent = (message: Message) => {
-    if (message.type === 'roundAbort') {
-      run?.session.markAborted(message.round);
-      abortRound(`the coordinator aborted round ${message.round}: ${message.reason}`);
-      return;
-    }
-    if (message.type === 'leave' && message.reason === 'finished') return;
-    const why =
-      message.type === 'leave'
-        ? message.reason === 'evicted'
-          ? `the coordinator evicted this worker: ${message.message}`
-          : `the coordinator ended the run (${message.reason})${message.message === '' ? '' : `: ${message.message}`}`
-        : message.type === 'error'
-          ? `the coordinator reported ${message.code}: ${message.message}`
-          : '';
-    if (why === '') return;
-    const code =
-      leaving !== null
-        ? 'WORKER_STOPPED'
-        : message.type === 'leave' && message.reason === 'evicted'
-          ? 'WORKER_EVICTED'
-          : message.type === 'leave'
-            ? 'WORKER_RUN_STOPPED'
-            : 'WORKER_ABORTED';
-    stop.abort(new WorkerRunError(code, why));
+    const { state, action } = onArrival(machine, message);
+    machine = state;
+    if (action.kind === 'abortRound' && action.abortRunning) rounds.abortRunning(action.reason);
+    else if (action.kind === 'stop') stopWith(action.error);
   };
+
+  /** Enters all-reduce round `round` (null: none): its one abort signal, aborted already if the round was. */
+  const beginRound = (round: number | null): AbortSignal => {
+    machine = roundBegan(machine, round);
+    const signal = rounds.begin();
+    if (round !== null && machine.abortedRounds.includes(round)) rounds.abortRunning(`the coordinator aborted round ${round}`);
+    return signal;
+  };
+  const endRound = (): void => {
+    rounds.end();
+    machine = roundEnded(machine);
+  };
+  const requireRun = (): RunState => {
+    if (run === null) throw new WorkerRunError('WORKER_PROTOCOL', 'a round arrived before the first generation was formed');
+    return run;
+  };
+
+  let ring: Transport | null = null;
   const closeRing = async (code: number, reason: string): Promise<void> => {
     if (ring !== null && ring !== link.transport) await ring.close(code, reason).catch(() => undefined);
     ring = null;
   };
-  try {
-    let welcome: Welcome | null = link.welcome;
-    for (;;) {
-      // 2. A generation.
-      const w: Welcome = welcome;
-      welcome = null;
-      const initial = await nextOf(link, stop.signal, 'initialWeights');
-      if (initial.generation !== w.generation) {
-        throw new WorkerRunError(
-          'WORKER_PROTOCOL',
-          `initialWeights.generation must be the welcome's ${w.generation}, but got ${initial.generation}`,
-        );
-      }
-      // The root logger binds workerId already; a second binding would duplicate the JSON key.
-      log = o.log.child({ rank: w.rank });
-      run = prepareRun(run, w, initial, { train, test }, o, link, log);
-      const { replica, session } = run;
-      log.info(
-        {
-          generation: w.generation,
-          worldSize: w.worldSize,
-          runId: w.runId,
-          algorithm: w.allReduce.algorithm,
-          epoch: initial.epoch,
-          step: initial.step,
-          globalStep: initial.globalStep,
-          stateFrom: initial.tensors.length > 0 ? 'sent' : 'seed',
-        },
-        'welcome',
-      );
-      await closeRing(1000, `generation ${w.generation}`);
-      let ready = true;
+
+  /** Steps 2-3 for `initial`: the run state, this generation's ring and group, the weights check, `ready`. */
+  const formGeneration = async (welcome: Welcome, initial: InitialWeights): Promise<void> => {
+    // The root logger binds workerId already; a second binding would duplicate the JSON key.
+    log = options.log.child({ rank: welcome.rank });
+    run = prepareRun(run, welcome, initial, {
+      config,
+      backend: options.backend,
+      sets: { train, test },
+      log,
+      timeline: options.timeline ?? null,
+    });
+    const { replica, session, data } = run;
+    log.info(
+      {
+        generation: welcome.generation,
+        worldSize: welcome.worldSize,
+        runId: welcome.runId,
+        algorithm: welcome.allReduce.algorithm,
+        epoch: initial.epoch,
+        step: initial.step,
+        globalStep: initial.globalStep,
+        stateFrom: initial.tensors.length > 0 ? 'sent' : 'seed',
+      },
+      'welcome',
+    );
+    await closeRing(1000, `generation ${welcome.generation}`);
+    const signal = beginRound(initial.round);
+    try {
+      let transport: Transport;
       try {
-        ring =
-          w.allReduce.algorithm === 'ring'
+        transport =
+          welcome.allReduce.algorithm === 'ring'
             ? await connectRing({
                 listener,
-                rank: w.rank,
-                worldSize: w.worldSize,
-                runId: w.runId,
-                generation: w.generation,
-                peers: w.peers,
-                token: cfg.token,
-                ca: trustedCa(cfg),
-                timeoutMs: cfg.connectTimeoutMs,
+                rank: welcome.rank,
+                worldSize: welcome.worldSize,
+                runId: welcome.runId,
+                generation: welcome.generation,
+                peers: welcome.peers,
+                token: config.token,
+                ca: trustedCa(config),
+                timeoutMs: config.connectTimeoutMs,
               })
             : link.transport;
       } catch (err) {
-        session.reportRoundFailed(initial.round, err, 'opening the ring');
-        ready = false;
+        sendReply(session.roundFailed(initial.round, err, signal, 'opening the ring'));
+        return;
       }
-      if (ready) {
-        const transport = ring!;
-        const algorithm = (wireDtype: 'float32' | null): BucketAllReduce =>
-          createBucketAllReduce({
-            config: wireDtype === null ? w.allReduce : { ...w.allReduce, wireDtype },
-            transport,
-            rank: w.rank,
-            worldSize: w.worldSize,
-            timeoutMs: cfg.collectiveTimeoutMs,
-          });
-        gradients = new GradientReducer({ algorithm: algorithm(null), buckets: w.buckets });
-        // Weights checks and BatchNorm statistics are always exact float32, whatever the gradients use.
-        const exact = algorithm('float32');
-        const allReduceVector = async (values: Float32Array, round: number): Promise<void> => {
-          const current = new AbortController();
-          vectorAbort = current;
-          if (stop.signal.aborted || run!.session.isAborted(round)) current.abort('aborted');
-          try {
-            await exact.reduceBucket(values, { bucket: 0, offset: 0, length: values.length }, { round, signal: current.signal });
-          } finally {
-            vectorAbort = null;
-          }
-        };
-        session.setGroup(
-          { generation: w.generation, rank: w.rank, worldSize: w.worldSize, reducer: gradients, allReduceVector },
-          initial.globalStep,
+      ring = transport;
+      machine = ringOpened(machine);
+      const algorithm = (wireDtype: 'float32' | null): BucketAllReduce =>
+        createBucketAllReduce({
+          config: wireDtype === null ? welcome.allReduce : { ...welcome.allReduce, wireDtype },
+          transport,
+          rank: welcome.rank,
+          worldSize: welcome.worldSize,
+          timeoutMs: config.collectiveTimeoutMs,
+        });
+      // Weights checks and BatchNorm statistics are always exact float32, whatever the gradients use.
+      const exact = algorithm('float32');
+      session.setGroup(
+        {
+          generation: welcome.generation,
+          rank: welcome.rank,
+          worldSize: welcome.worldSize,
+          reducer: new GradientReducer({ algorithm: algorithm(null), buckets: welcome.buckets }),
+          allReduceVector: (values, round, roundSignal) =>
+            exact.reduceBucket(values, { bucket: 0, offset: 0, length: values.length }, { round, signal: roundSignal }),
+        },
+        initial.globalStep,
+      );
+      // 3. The weights check of this generation.
+      try {
+        const digest = await session.checkInitialWeights(initial.round, signal);
+        log.info(
+          {
+            generation: welcome.generation,
+            weightsSha256: digest,
+            params: replica.layout.size,
+            buffers: replica.bufferLayout.size,
+            microBatch: welcome.hyper.microBatch,
+            stepsPerEpoch: data.stepsPerEpoch,
+          },
+          'initial weights checked',
         );
-        // 3. The weights check of this generation.
-        try {
-          const digest = await session.checkInitialWeights(initial.round);
-          log.info(
-            {
-              generation: w.generation,
-              weightsSha256: digest,
-              params: replica.layout.size,
-              buffers: replica.bufferLayout.size,
-              microBatch: w.hyper.microBatch,
-              stepsPerEpoch: run.data.stepsPerEpoch,
-            },
-            'initial weights checked',
-          );
-          link.send({ type: 'ready', generation: w.generation });
-        } catch (err) {
-          session.reportRoundFailed(initial.round, err, 'weights check');
-        }
+        link.send({ type: 'ready', generation: welcome.generation });
+      } catch (err) {
+        sendReply(session.roundFailed(initial.round, err, signal, 'weights check'));
       }
+    } finally {
+      endRound();
+    }
+  };
+  const sendReply = (reply: Message | null): void => {
+    if (reply !== null) link.send(reply);
+  };
 
-      // 4-8. Messages until the next generation or the end.
-      while (welcome === null) {
-        const message = await next(link, stop.signal);
-        switch (message.type) {
-          case 'roundStart':
-            if (gradients !== null) await session.trainStep(message);
-            break;
-          case 'evalRequest':
-            if (gradients !== null) await session.evaluate(message);
-            break;
-          case 'checkpointRequest':
-            session.snapshot(message);
-            break;
-          case 'roundAbort':
-            // Marked on arrival (onUrgent); the coordinator's next move follows.
-            break;
-          case 'welcome':
-            // A leaving worker joins no new generation.
-            if (leaving !== null) throw new WorkerRunError('WORKER_STOPPED', 'stopped by a signal; not joining the next generation');
-            welcome = message;
-            break;
-          case 'leave': {
-            if (leaving !== null)
-              throw new WorkerRunError('WORKER_STOPPED', `stopped by a signal; the coordinator said leave (${message.reason})`);
-            if (message.reason === 'evicted')
-              throw new WorkerRunError('WORKER_EVICTED', `the coordinator evicted this worker: ${message.message}`);
-            if (message.reason !== 'finished')
-              throw new WorkerRunError('WORKER_RUN_STOPPED', `the coordinator ended the run (${message.reason}): ${message.message}`);
-            const weightsSha256 = await session.finish();
-            log.info({ steps: session.steps, skippedSteps: session.skippedSteps, weightsSha256, message: message.message }, 'run finished');
-            await closeRing(1000, 'finished');
-            await link.close(1000, 'finished');
-            return { run, outcome: { rank: link.welcome.rank, steps: session.steps, message: message.message } };
+  try {
+    let welcome: Welcome = link.welcome;
+    for (;;) {
+      const message = await next(link, stop.signal);
+      const { state, action } = dispatch(machine, message);
+      machine = state;
+      switch (action.kind) {
+        case 'skip':
+          break;
+        case 'formGeneration':
+          await formGeneration(welcome, action.initial);
+          break;
+        case 'newGeneration':
+          welcome = action.welcome;
+          break;
+        case 'trainStep': {
+          const signal = beginRound(action.roundStart.round);
+          try {
+            sendReply((await requireRun().session.trainStep(action.roundStart, signal)).reply);
+          } finally {
+            endRound();
           }
-          case 'error':
-            throw new WorkerRunError('WORKER_PROTOCOL', `the coordinator reported ${message.code}: ${message.message}`);
-          default:
-            throw new WorkerRunError('WORKER_PROTOCOL', `unexpected '${message.type}' from the coordinator between rounds`);
+          break;
         }
+        case 'evaluate': {
+          const signal = beginRound(action.evalRequest.averageRound);
+          try {
+            sendReply((await requireRun().session.evaluate(action.evalRequest, signal)).reply);
+          } finally {
+            endRound();
+          }
+          break;
+        }
+        case 'snapshot':
+          link.send(requireRun().session.snapshot(action.checkpointRequest));
+          break;
+        case 'finish': {
+          const { session } = requireRun();
+          const weightsSha256 = await session.finish();
+          log.info({ steps: session.steps, skippedSteps: session.skippedSteps, weightsSha256, message: action.message }, 'run finished');
+          await closeRing(1000, 'finished');
+          await link.close(1000, 'finished');
+          return { run, outcome: { rank: link.welcome.rank, steps: session.steps, message: action.message } };
+        }
+        case 'fail':
+          throw action.error;
       }
-      gradients = null;
     }
   } catch (caught) {
     let err = caught;
     // Leaving on a signal, the coordinator closing our connection is the expected end.
-    if (leaving !== null) {
+    if (machine.leaving) {
       const session = run?.session;
       const held =
         session !== undefined && session.lastSnapshotNextStep === session.nextGlobalStep
@@ -404,7 +407,7 @@ async function serveLink(
           : 'the coordinator did not take our latest state';
       err = new WorkerRunError(
         'WORKER_STOPPED',
-        `stopped by ${String(o.signal?.reason ?? 'a signal')}; ${held} (${err instanceof Error ? err.message : String(err)})`,
+        `stopped by ${String(options.signal?.reason ?? 'a signal')}; ${held} (${err instanceof Error ? err.message : String(err)})`,
       );
     }
     // The error explains itself in the coordinator's log too: close with it as the reason.
@@ -414,71 +417,9 @@ async function serveLink(
     if (err instanceof Error) runOfError.set(err, run);
     throw err;
   } finally {
-    o.signal?.removeEventListener('abort', onShutdown);
-    if (leaving !== null) clearTimeout(leaving);
+    options.signal?.removeEventListener('abort', onShutdown);
+    if (leaveGraceTimer !== null) clearTimeout(leaveGraceTimer);
   }
-}
-
-/**
- * The run state for this generation: the same run keeps its model (loading the sent state, if
- * any); a new run (another `runId`, e.g. a coordinator started afresh) gets a new model.
- */
-function prepareRun(
-  previous: RunState | null,
-  w: Welcome,
-  initial: InitialWeights,
-  sets: { train: CifarSet; test: CifarSet },
-  o: DistributedWorkerOptions,
-  link: CoordinatorLink,
-  log: Logger,
-): RunState {
-  const { hyper } = w;
-  const microBatchCap = maxMicroBatch(o.backend as BackendName, w.model.width);
-  if (hyper.microBatch > microBatchCap) {
-    throw new WorkerRunError(
-      'WORKER_MICRO_BATCH',
-      `welcome.hyper.microBatch must be at most ${microBatchCap} on ${o.backend} at width ${w.model.width}, but got ${hyper.microBatch}: the coordinator's wasm budget disagrees with @gnet/training`,
-    );
-  }
-  let run = previous;
-  if (run === null || run.runId !== w.runId || initial.tensors.length === 0) {
-    run?.model.dispose();
-    const data = new RankData({ train: sets.train, test: sets.test, shard: w.shard, hyper });
-    const model = createGoogLeNet({ ...w.model, numClasses: 10 }, hyper.seed);
-    const replica = new Replica(model, { momentum: hyper.momentum, nesterov: hyper.nesterov, weightDecay: hyper.weightDecay });
-    const session = new ReplicaSession({
-      replica,
-      data,
-      hyper,
-      send: (message) => link.send(message),
-      log,
-      trace: { weights: o.config.traceWeights, samples: o.config.traceSamples, dumpDir: o.config.dumpDir },
-      nanAtGlobalStep: o.config.faultNanAtStep,
-      timeline: o.timeline ?? null,
-    });
-    run = { runId: w.runId, model, replica, data, session };
-  } else {
-    // Same run, new connection: messages now go out on this link.
-    run.session.rebind({ send: (message) => link.send(message), log });
-  }
-  const { replica } = run;
-  if (layoutElements(w.buckets) !== replica.layout.size) {
-    throw new WorkerRunError(
-      'WORKER_LAYOUT_MISMATCH',
-      `welcome.buckets must cover this model's ${replica.layout.size} parameters, but cover ${layoutElements(w.buckets)}: the coordinator's model size disagrees with @gnet/model`,
-    );
-  }
-  if (initial.tensors.length > 0) {
-    const weights = new Float32Array(replica.layout.size);
-    tensorsInto(initial.tensors, replica.layout.slots, weights, 'initialWeights.tensors');
-    replica.setWeights(weights);
-    const buffers = new Float32Array(replica.bufferLayout.size);
-    tensorsInto(initial.tensors, replica.bufferLayout.slots, buffers, 'initialWeights.tensors');
-    replica.writeBuffers(buffers);
-    if (initial.momentum.length > 0) tensorsInto(initial.momentum, replica.layout.slots, replica.sgd.velocity, 'initialWeights.momentum');
-    else replica.sgd.velocity.fill(0);
-  }
-  return run;
 }
 
 /** The next message, or the reason the link or run stopped, whichever comes first. */
@@ -494,16 +435,5 @@ async function next(link: CoordinatorLink, signal: AbortSignal): Promise<Message
     return await Promise.race([link.next(), aborted]);
   } finally {
     signal.removeEventListener('abort', onAbort);
-  }
-}
-
-/** The next message, which must be `initialWeights` (it follows every `welcome`). */
-async function nextOf(link: CoordinatorLink, signal: AbortSignal, type: 'initialWeights'): Promise<InitialWeights> {
-  for (;;) {
-    const message = await next(link, signal);
-    if (message.type === type) return message;
-    // A round aborted just before the welcome may still be queued; nothing else may come first.
-    if (message.type === 'roundAbort' || message.type === 'roundStart') continue;
-    throw new WorkerRunError('WORKER_PROTOCOL', `expected '${type}' from the coordinator, but got '${message.type}'`);
   }
 }

@@ -2,11 +2,22 @@
 // each generation, training steps (with the non-finite-gradient skip), evaluation after averaging
 // BatchNorm statistics, checkpoint snapshots and the debugging traces. The replica outlives the
 // generations of an elastic group: `setGroup` swaps in each generation's rank, world size and
-// all-reduce. The I/O around it (connections, the message loop) is distributed_worker.ts.
+// all-reduce. It sends nothing: each call returns the reply (`metrics`, `evalResult`,
+// `stateSnapshot`, `roundFailed`) for the executor (distributed_worker.ts) to send, and each
+// round's waits honour the one AbortSignal of that round (round_signal.ts).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { CheckpointRequest, EvalRequest, HyperParams, Message, RoundStart } from '@gnet/protocol';
+import type {
+  CheckpointRequest,
+  EvalRequest,
+  EvalResult,
+  HyperParams,
+  Metrics,
+  RoundFailed,
+  RoundStart,
+  StateSnapshot,
+} from '@gnet/protocol';
 import {
   BadFrameError,
   CollectiveError,
@@ -28,20 +39,22 @@ export interface GenerationGroup {
   worldSize: number;
   /** Sums the flat gradient across ranks (bucketed; the welcome's wire dtype). */
   reducer: GradientReducer;
-  /** Sums a float32 vector across ranks exactly, in all-reduce round `round`. */
-  allReduceVector(values: Float32Array, round: number): Promise<void>;
+  /** Sums a float32 vector across ranks exactly, in all-reduce round `round`; rejects with `RoundAbortedError` once `signal` aborts. */
+  allReduceVector(values: Float32Array, round: number, signal: AbortSignal): Promise<void>;
 }
 
-/** How a round ended for this worker. */
-export type RoundOutcome = 'done' | 'failed' | 'aborted';
+/** How a round ended for this worker, and the reply to send: `reply` on success, `roundFailed`, or nothing when aborted. */
+export type RoundResult<Reply> =
+  { outcome: 'done'; reply: Reply } | { outcome: 'failed'; reply: RoundFailed } | { outcome: 'aborted'; reply: null };
+
+/** What the session reads of the run's data: this rank's training batches and evaluation shards (RankData). */
+export type SessionData = Pick<RankData, 'maxBatch' | 'fillBatch' | 'evalImages'>;
 
 /** Options of {@link ReplicaSession}. */
 export interface ReplicaSessionOptions {
   replica: Replica;
-  data: RankData;
-  hyper: HyperParams;
-  /** Sends a message to the coordinator. */
-  send(message: Message): void;
+  data: SessionData;
+  hyper: Pick<HyperParams, 'seed' | 'microBatch' | 'labelSmoothing' | 'auxWeight' | 'globalBatch'>;
   log: Logger;
   /** `--trace-weights`, `--trace-samples`, `--dump-dir` (empty: none). */
   trace: { weights: boolean; samples: boolean; dumpDir: string };
@@ -58,28 +71,24 @@ export class ReplicaSession {
   /** The global step this replica's state trains next (sent in `stateSnapshot`). */
   nextGlobalStep = 0;
   private group: GenerationGroup | null = null;
-  /** Rounds the coordinator aborted: a `roundStart` for one of them is dropped unrun. */
-  private readonly abortedRounds = new Set<number>();
   private readonly batch: ImageBatch;
   private readonly runner: StepRunner;
-  /** The round whose gradient the step runner is reducing (null between rounds). */
-  private reducingRound: number | null = null;
+  /** The round whose gradient the step runner is reducing, and its abort signal (null between rounds). */
+  private reducing: { round: number; signal: AbortSignal } | null = null;
   /** When that all-reduce started (for the failed-all-reduce span). */
   private reduceStartedMs: number | null = null;
   private readonly indices: Int32Array;
   private bnAverages = 0;
-  /** Set when this worker leaves (SIGINT/SIGTERM): no more steps or evaluations, only snapshots. */
-  private leaving = false;
-  /** `nextGlobalStep` of the last `stateSnapshot` sent (null: none): whether the coordinator has our latest state. */
+  /** `nextGlobalStep` of the last `stateSnapshot` returned (null: none): whether the coordinator has our latest state. */
   lastSnapshotNextStep: number | null = null;
 
-  constructor(private o: ReplicaSessionOptions) {
-    const b = o.data.maxBatch;
-    this.batch = { images: new Float32Array(b * 3072), labels: new Int32Array(b), count: 0 };
-    this.indices = new Int32Array(b);
-    const { hyper } = o;
+  constructor(private options: ReplicaSessionOptions) {
+    const maxBatch = options.data.maxBatch;
+    this.batch = { images: new Float32Array(maxBatch * 3072), labels: new Int32Array(maxBatch), count: 0 };
+    this.indices = new Int32Array(maxBatch);
+    const { hyper } = options;
     this.runner = new StepRunner({
-      replica: o.replica,
+      replica: options.replica,
       microBatch: hyper.microBatch,
       labelSmoothing: hyper.labelSmoothing,
       auxWeight: hyper.auxWeight,
@@ -98,45 +107,30 @@ export class ReplicaSession {
     this.nextGlobalStep = nextGlobalStep;
   }
 
-  /** A new connection to the coordinator (after a rejoin): messages and logs go there from now on. */
-  rebind(io: Pick<ReplicaSessionOptions, 'send' | 'log'>): void {
-    this.o = { ...this.o, ...io };
+  /** A new connection to the coordinator (after a rejoin): logs carry its rank from now on. */
+  rebind(log: Logger): void {
+    this.options = { ...this.options, log };
   }
 
-  /** This worker is leaving: steps and evaluations from now on are dropped unrun (snapshots are still answered). */
-  leave(): void {
-    this.leaving = true;
-  }
-
-  /** True when the coordinator aborted `round`. */
-  isAborted(round: number): boolean {
-    return this.abortedRounds.has(round);
-  }
-
-  /** The coordinator aborted `round` (`roundAbort`); its all-reduce, if running, is failed by the caller. */
-  markAborted(round: number): void {
-    this.abortedRounds.add(round);
-    // Only recent rounds can still arrive; keep the set small over a long run.
-    if (this.abortedRounds.size > 64) this.abortedRounds.delete(Math.min(...this.abortedRounds));
-  }
-
-  private get g(): GenerationGroup {
+  private get currentGroup(): GenerationGroup {
     if (this.group === null) throw new WorkerRunError('WORKER_PROTOCOL', 'a round arrived before the first welcome');
     return this.group;
   }
 
   /**
    * A generation's first round (`round`): all-reduces the SHA-256 of the weights and throws
-   * `WORKER_WEIGHTS_DIFFER` unless every rank has ours. Returns the digest.
+   * `WORKER_WEIGHTS_DIFFER` unless every rank has ours. Returns the digest; rejects with what the
+   * all-reduce rejects with (see {@link roundFailed}).
    */
-  async checkInitialWeights(round: number): Promise<string> {
-    const digest = floatsDigest(this.o.replica.weights);
+  async checkInitialWeights(round: number, signal: AbortSignal): Promise<string> {
+    const group = this.currentGroup;
+    const digest = floatsDigest(this.options.replica.weights);
     const mine = digestVector(digest);
     const summed = Float32Array.from(mine);
     const started = performance.now();
-    await this.g.allReduceVector(summed, round);
-    this.o.timeline?.span('weights check', 'collective', started, performance.now(), { round, generation: this.g.generation });
-    if (!digestsAgree(summed, mine, this.g.worldSize)) {
+    await group.allReduceVector(summed, round, signal);
+    this.options.timeline?.span('weights check', 'collective', started, performance.now(), { round, generation: group.generation });
+    if (!digestsAgree(summed, mine, group.worldSize)) {
       throw new WorkerRunError(
         'WORKER_WEIGHTS_DIFFER',
         `Initial weights differ across ranks: ours have SHA-256 ${digest}, and not every rank's matches it; check every worker runs the same code and backend`,
@@ -149,77 +143,85 @@ export class ReplicaSession {
    * Step 4: this rank's slice of the global batch → forward/backward in micro-batches (loss
    * scaled by 1 / global batch) → all-reduce (the sum is the global mean gradient) → SGD with the
    * round's lr, unless the reduced gradient holds a NaN or infinity (then every rank skips alike)
-   * → metrics. A failed all-reduce is reported (`roundFailed`) and the state left as it was.
+   * → `metrics`. A failed all-reduce returns `roundFailed` and leaves the state as it was; once
+   * `signal` aborts (between micro-batches or during the all-reduce) the step is dropped.
    */
-  async trainStep(m: RoundStart): Promise<RoundOutcome> {
-    const { replica, data, log } = this.o;
-    if (this.abortedRounds.has(m.round) || this.leaving) return 'aborted';
-    const { rank, worldSize, generation } = this.g;
-    const t0 = performance.now();
-    data.fillBatch(m.epoch, m.step, rank, worldSize, this.batch, this.indices);
-    const at = { round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, generation };
+  async trainStep(roundStart: RoundStart, signal: AbortSignal): Promise<RoundResult<Metrics>> {
+    const { replica, data, log } = this.options;
+    if (signal.aborted) return { outcome: 'aborted', reply: null };
+    const { rank, worldSize, generation } = this.currentGroup;
+    const { round, epoch, step, globalStep } = roundStart;
+    const dataStartMs = performance.now();
+    data.fillBatch(epoch, step, rank, worldSize, this.batch, this.indices);
+    const at = { round, epoch, step, globalStep, generation };
     // Logged before the gradient leaves this process: if we die after sending it, the survivors may
     // still apply the step, and the trace must show these samples were trained.
-    if (this.o.trace.samples)
+    if (this.options.trace.samples)
       log.info({ ...at, worldSize, samples: Array.from(this.indices.subarray(0, this.batch.count)) }, 'batch samples');
     let result: StepResult | null;
-    this.reducingRound = m.round;
+    this.reducing = { round, signal };
     try {
       result = await this.runner.run(this.batch, {
-        lr: m.lr,
-        seed: dropoutSeed(this.o.hyper.seed, m.epoch, m.step, rank),
+        lr: roundStart.lr,
+        seed: dropoutSeed(this.options.hyper.seed, epoch, step, rank),
         // The fault injection stands for a faulty worker: its loss and its gradient both turn NaN.
-        poison: m.globalStep === this.o.nanAtGlobalStep,
-        // A roundAbort read between micro-batches: the coordinator has given up on this round (or we leave).
-        abandon: () => this.abortedRounds.has(m.round) || this.leaving,
+        poison: globalStep === this.options.nanAtGlobalStep,
+        // Read between micro-batches: the coordinator has given up on this round, or we stop.
+        abandon: () => signal.aborted,
       });
     } catch (err) {
       // Only the all-reduce fails a round; an error in the forward/backward pass is ours to throw.
       if (this.reduceStartedMs === null) throw err;
-      this.o.timeline?.span('all-reduce (failed)', 'collective', this.reduceStartedMs, performance.now(), { round: m.round });
-      return this.reportRoundFailed(m.round, err);
+      this.options.timeline?.span('all-reduce (failed)', 'collective', this.reduceStartedMs, performance.now(), { round });
+      return this.roundResult(round, err, signal);
     } finally {
-      this.reducingRound = null;
+      this.reducing = null;
       this.reduceStartedMs = null;
     }
-    if (result === null) return 'aborted';
+    if (result === null) return { outcome: 'aborted', reply: null };
     const { stats, loss, skipped } = result;
-    const { startMs: t1, accumulatedMs: t2, reducedMs: t3, appliedMs: t4 } = result.times;
+    const { startMs: computeStartMs, accumulatedMs, reducedMs, appliedMs } = result.times;
     if (skipped) {
       log.warn(
-        { round: m.round, epoch: m.epoch, step: m.step, globalStep: m.globalStep, loss, skippedSteps: this.skippedSteps },
+        { round, epoch, step, globalStep, loss, skippedSteps: this.skippedSteps },
         'non-finite gradient: update skipped on every rank',
       );
     }
     this.steps += 1;
-    this.nextGlobalStep = m.globalStep + 1;
-    this.o.timeline?.trainStep({ ...at, loss, skipped }, [t0, t1, t2, t3, t4]);
+    this.nextGlobalStep = globalStep + 1;
+    this.options.timeline?.trainStep({ ...at, loss, skipped }, [dataStartMs, computeStartMs, accumulatedMs, reducedMs, appliedMs]);
     const memory = memoryStats();
-    this.o.send({
+    const metrics: Metrics = {
       type: 'metrics',
-      round: m.round,
-      epoch: m.epoch,
-      step: m.step,
+      round,
+      epoch,
+      step,
       loss,
       correct: stats.correct,
       count: stats.count,
-      timings: { dataMs: t1 - t0, computeMs: t2 - t1, reduceMs: t3 - t2, applyMs: t4 - t3, stepMs: t4 - t0 },
+      timings: {
+        dataMs: computeStartMs - dataStartMs,
+        computeMs: accumulatedMs - computeStartMs,
+        reduceMs: reducedMs - accumulatedMs,
+        applyMs: appliedMs - reducedMs,
+        stepMs: appliedMs - dataStartMs,
+      },
       skipped,
       memory,
-    });
+    };
     log.debug(
       {
         ...at,
         loss,
         objective: stats.objectiveSum / stats.count,
-        computeMs: Math.round(t2 - t1),
-        reduceMs: Math.round(t3 - t2),
+        computeMs: Math.round(accumulatedMs - computeStartMs),
+        reduceMs: Math.round(reducedMs - accumulatedMs),
         ...memory,
       },
       'step done',
     );
-    if (this.o.trace.weights) log.info({ ...at, weightsSha256: floatsDigest(replica.weights) }, 'weights digest');
-    return 'done';
+    if (this.options.trace.weights) log.info({ ...at, weightsSha256: floatsDigest(replica.weights) }, 'weights digest');
+    return { outcome: 'done', reply: metrics };
   }
 
   /** Steps whose update was skipped because the reduced gradient was not finite. */
@@ -227,115 +229,133 @@ export class ReplicaSession {
     return this.runner.skippedSteps;
   }
 
-  /** The step runner's reduce hook: the group's all-reduce, in the round being trained. */
+  /** The step runner's reduce hook: the group's all-reduce, in the round being trained, aborted with that round's signal. */
   private async allReduceGradient(grads: Float32Array): Promise<void> {
-    if (this.reducingRound === null) throw new WorkerRunError('WORKER_PROTOCOL', 'a gradient all-reduce was asked outside a round');
+    if (this.reducing === null) throw new WorkerRunError('WORKER_PROTOCOL', 'a gradient all-reduce was asked outside a round');
+    const { round, signal } = this.reducing;
+    const { reducer } = this.currentGroup;
     this.reduceStartedMs = performance.now();
-    await this.g.reducer.allReduce(grads, { round: this.reducingRound });
+    const abort = (): void => reducer.abort(String(signal.reason));
+    // allReduce starts the round synchronously, so an abort from here on reaches its waits.
+    const reduced = reducer.allReduce(grads, { round });
+    if (signal.aborted) abort();
+    else signal.addEventListener('abort', abort, { once: true });
+    try {
+      await reduced;
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
   }
 
   /**
-   * Reports that `what` (the round's all-reduce, opening the ring, the weights check) failed in
-   * `round` to the coordinator, unless it aborted the round itself; rethrows anything that is not
-   * a collective failure.
+   * The `roundFailed` that tells the coordinator `what` (the round's all-reduce, opening the ring,
+   * the weights check, a BatchNorm average) failed in `round`; null when the round was aborted
+   * (`signal`, or the collective's `RoundAbortedError`): nothing to report. Rethrows anything that
+   * is not a collective failure.
    */
-  reportRoundFailed(round: number, err: unknown, what = 'all-reduce'): RoundOutcome {
-    if (err instanceof RoundAbortedError || this.abortedRounds.has(round) || this.leaving) return 'aborted';
+  roundFailed(round: number, err: unknown, signal: AbortSignal, what = 'all-reduce'): RoundFailed | null {
+    if (err instanceof RoundAbortedError || signal.aborted) return null;
     if (!(err instanceof CollectiveError)) throw err;
     // A malformed frame (`COLLECTIVE_BAD_FRAME`) names its sender: the coordinator evicts that rank, not us.
     const peerRank =
       err instanceof PeerLostError || err instanceof CollectiveTimeoutError || err instanceof BadFrameError ? err.peerRank : null;
-    this.o.log.warn(
+    this.options.log.warn(
       { round, what, code: err.code, peerRank, reason: err.message },
       'round failed; waiting for the coordinator to re-form the group',
     );
-    this.o.send({ type: 'roundFailed', round, code: err.code, message: err.message.slice(0, 4096), peerRank });
-    return 'failed';
+    return { type: 'roundFailed', round, code: err.code, message: err.message.slice(0, 4096), peerRank };
   }
 
-  /** Step 5: average BatchNorm statistics if the weights moved, then evaluate the shard and send the sums. */
-  async evaluate(m: EvalRequest): Promise<RoundOutcome> {
-    const { replica, data, log } = this.o;
-    if (this.leaving) return 'aborted';
-    const { worldSize } = this.g;
-    const e0 = performance.now();
-    if (m.averageRound !== null && replica.bufferLayout.size > 0) {
-      const round = m.averageRound;
+  private roundResult(round: number, err: unknown, signal: AbortSignal, what?: string): RoundResult<never> {
+    const failed = this.roundFailed(round, err, signal, what);
+    return failed === null ? { outcome: 'aborted', reply: null } : { outcome: 'failed', reply: failed };
+  }
+
+  /**
+   * Step 5: average BatchNorm statistics if the weights moved (round `averageRound`, aborted with
+   * `signal`), then evaluate the shard and return the sums as `evalResult`.
+   */
+  async evaluate(evalRequest: EvalRequest, signal: AbortSignal): Promise<RoundResult<EvalResult>> {
+    const { replica, data, log, timeline } = this.options;
+    if (signal.aborted) return { outcome: 'aborted', reply: null };
+    const { worldSize } = this.currentGroup;
+    const { averageRound, split, epoch, start, end } = evalRequest;
+    const averaging = averageRound !== null && replica.bufferLayout.size > 0;
+    const averageStartMs = performance.now();
+    if (averaging) {
       const buffers = replica.readBuffers();
       await this.dump(`bn${this.bnAverages}-before`, buffers);
       try {
-        await this.g.allReduceVector(buffers, round);
+        await this.currentGroup.allReduceVector(buffers, averageRound, signal);
       } catch (err) {
-        return this.reportRoundFailed(round, err, 'BatchNorm average');
+        return this.roundResult(averageRound, err, signal, 'BatchNorm average');
       }
       for (let i = 0; i < buffers.length; i += 1) buffers[i] = buffers[i]! / worldSize;
       replica.writeBuffers(buffers);
       await this.dump(`bn${this.bnAverages}-after`, buffers);
-      log.debug({ round, buffersSha256: floatsDigest(buffers) }, 'BatchNorm statistics averaged');
+      log.debug({ round: averageRound, buffersSha256: floatsDigest(buffers) }, 'BatchNorm statistics averaged');
       this.bnAverages += 1;
     }
-    const e1 = performance.now();
-    const shard = data.evalImages(m.split, m.start, m.end);
-    const sums = evaluateImages(replica.model, shard.images, shard.labels, shard.count, m.batchSize, emptyEvalSums(10));
-    if (this.o.timeline) {
-      const e2 = performance.now();
-      this.o.timeline.span('evaluation', 'eval', e0, e2, { evalId: m.evalId, split: m.split, epoch: m.epoch, images: sums.count });
-      if (m.averageRound !== null && replica.bufferLayout.size > 0)
-        this.o.timeline.span('BatchNorm average', 'collective', e0, e1, { round: m.averageRound });
-      this.o.timeline.span('evaluate shard', 'eval', e1, e2, { start: m.start, end: m.end });
+    const evaluateStartMs = performance.now();
+    const shard = data.evalImages(split, start, end);
+    const sums = evaluateImages(replica.model, shard.images, shard.labels, shard.count, evalRequest.batchSize, emptyEvalSums(10));
+    if (timeline) {
+      const endMs = performance.now();
+      timeline.span('evaluation', 'eval', averageStartMs, endMs, { evalId: evalRequest.evalId, split, epoch, images: sums.count });
+      if (averaging) timeline.span('BatchNorm average', 'collective', averageStartMs, evaluateStartMs, { round: averageRound });
+      timeline.span('evaluate shard', 'eval', evaluateStartMs, endMs, { start, end });
     }
-    this.o.send({
-      type: 'evalResult',
-      evalId: m.evalId,
-      epoch: m.epoch,
-      split: m.split,
-      start: m.start,
-      end: m.end,
-      lossSum: sums.lossSum,
-      correct: sums.correct,
-      count: sums.count,
-      perClassCorrect: sums.perClassCorrect,
-      perClassCount: sums.perClassCount,
-      confusion: sums.count > 0 ? sums.confusion.flat() : [],
-    });
-    log.debug(
-      { split: m.split, epoch: m.epoch, start: m.start, end: m.end, accuracy: sums.count > 0 ? sums.correct / sums.count : null },
-      'evaluation done',
-    );
-    return 'done';
+    log.debug({ split, epoch, start, end, accuracy: sums.count > 0 ? sums.correct / sums.count : null }, 'evaluation done');
+    return {
+      outcome: 'done',
+      reply: {
+        type: 'evalResult',
+        evalId: evalRequest.evalId,
+        epoch,
+        split,
+        start,
+        end,
+        lossSum: sums.lossSum,
+        correct: sums.correct,
+        count: sums.count,
+        perClassCorrect: sums.perClassCorrect,
+        perClassCount: sums.perClassCount,
+        confusion: sums.count > 0 ? sums.confusion.flat() : [],
+      },
+    };
   }
 
   /** Step 6: the full state for the coordinator's checkpoint (variables, then BatchNorm statistics; momentum if asked). */
-  snapshot(m: CheckpointRequest): void {
-    const { replica } = this.o;
+  snapshot(checkpointRequest: CheckpointRequest): StateSnapshot {
+    const { replica } = this.options;
     const tensors = [
       ...slotTensors(replica.layout.slots, replica.weights),
       ...slotTensors(replica.bufferLayout.slots, replica.readBuffers()),
     ];
-    const momentum = m.includeMomentum ? slotTensors(replica.layout.slots, replica.sgd.velocity) : [];
-    this.o.send({
+    const momentum = checkpointRequest.includeMomentum ? slotTensors(replica.layout.slots, replica.sgd.velocity) : [];
+    this.lastSnapshotNextStep = this.nextGlobalStep;
+    return {
       type: 'stateSnapshot',
-      requestId: m.requestId,
-      epoch: m.epoch,
-      step: m.step,
-      globalStep: m.globalStep,
+      requestId: checkpointRequest.requestId,
+      epoch: checkpointRequest.epoch,
+      step: checkpointRequest.step,
+      globalStep: checkpointRequest.globalStep,
       nextGlobalStep: this.nextGlobalStep,
       tensors,
       momentum,
-    });
-    this.lastSnapshotNextStep = this.nextGlobalStep;
+    };
   }
 
   /** The run finished: writes the final dumps and returns the weights' digest. */
   async finish(): Promise<string> {
-    await this.dump('weights', this.o.replica.weights);
-    await this.dump('buffers', this.o.replica.readBuffers());
-    return floatsDigest(this.o.replica.weights);
+    await this.dump('weights', this.options.replica.weights);
+    await this.dump('buffers', this.options.replica.readBuffers());
+    return floatsDigest(this.options.replica.weights);
   }
 
   /** `--dump-dir`: `rank<r>-<name>.f32`, raw little-endian float32. */
   private async dump(name: string, values: Float32Array): Promise<void> {
-    const dir = this.o.trace.dumpDir;
+    const dir = this.options.trace.dumpDir;
     if (dir === '') return;
     await mkdir(dir, { recursive: true });
     await writeFile(
