@@ -227,7 +227,12 @@ test(
       for (const w of results.workers) assert.equal(w.code, 0, describe(results));
       // It is told it was evicted and why, not that the coordinator went away.
       const rejoin = results.workers.flatMap((w) => w.logs).find((l) => l['msg'] === 'evicted by the coordinator; dialing again to rejoin');
-      assert.ok(rejoin !== undefined, 'the woken worker rejoined');
+      const linkLines = results.workers.map((w) =>
+        w.logs
+          .filter((l) => /lost|evicted|leave|rejoin|failed|stopped/.test(String(l['msg'])))
+          .map((l) => `${String(l['msg'])}: ${String(l['reason'] ?? '')}`),
+      );
+      assert.ok(rejoin !== undefined, `the woken worker rejoined; the workers' link lines: ${JSON.stringify(linkLines)}`);
       assert.match(String(rejoin['reason']), /the coordinator evicted this worker: .*silent for \d+ ms/);
       assertIdenticalReplicas(results.workers);
       await assertSampleAccounting(results.workers);
