@@ -2,7 +2,7 @@
 // an epoch's line in metrics.jsonl (with chart.png), and the finished run's test line and
 // summary.json. Writing only: no decision is taken here.
 import type { Logger } from 'pino';
-import type { EpochRecord, RunFolder, TestRecord, TrainingEpochRecord } from '@gnet/run-store';
+import { epochLogFields, type EpochRecord, type RunFolder, type TestRecord, type TrainingEpochRecord } from '@gnet/run-store';
 import type { Generation } from './generation.js';
 import type { StepSummary } from './run_machine_types.js';
 import type { RunEvents, WorkerStep } from './run_events.js';
@@ -69,14 +69,7 @@ export async function recordEpoch(
   );
   o.log.info(
     {
-      epoch: record.epoch,
-      trainLoss: record.trainLoss,
-      trainAccuracy: record.trainAccuracy,
-      valLoss: record.valLoss,
-      valAccuracy: record.valAccuracy,
-      imagesPerSecond: record.imagesPerSecond,
-      communicationShare: record.communicationShare,
-      meanStepMs: record.meanStepMs,
+      ...epochLogFields(record),
       rssBytes: process.memoryUsage.rss(),
       heapUsedBytes: process.memoryUsage().heapUsed,
     },

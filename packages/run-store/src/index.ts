@@ -40,7 +40,7 @@ export { renderConfusionSvg, writeConfusionPng } from './confusion_chart.js';
 export { reportMarkdown, writeRunReport, type RunReport, type WrittenReport } from './report.js';
 export { learningRateAt, type LrSchedule } from './lr_schedule.js';
 export { EpochMeter, type EpochMeterState, type EpochTraining, type StepPhasesMs, type StepReport } from './epoch_meter.js';
-export { epochRecord, perClassAccuracy, testRecord, type EvaluationSums, type TrainingEpochRecord } from './records.js';
+export { epochLogFields, epochRecord, perClassAccuracy, testRecord, type EvaluationSums, type TrainingEpochRecord } from './records.js';
 export {
   checkResumable,
   differingFields,

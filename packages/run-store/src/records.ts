@@ -85,3 +85,22 @@ export function testRecord(classes: readonly string[], sums: EvaluationSums): Te
     count: sums.count,
   };
 }
+
+/** The fields of an epoch's record that the 'epoch done' log line carries, in both modes. */
+export function epochLogFields(
+  record: TrainingEpochRecord,
+): Pick<
+  TrainingEpochRecord,
+  'epoch' | 'trainLoss' | 'trainAccuracy' | 'valLoss' | 'valAccuracy' | 'imagesPerSecond' | 'communicationShare' | 'meanStepMs'
+> {
+  return {
+    epoch: record.epoch,
+    trainLoss: record.trainLoss,
+    trainAccuracy: record.trainAccuracy,
+    valLoss: record.valLoss,
+    valAccuracy: record.valAccuracy,
+    imagesPerSecond: record.imagesPerSecond,
+    communicationShare: record.communicationShare,
+    meanStepMs: record.meanStepMs,
+  };
+}

@@ -19,6 +19,7 @@ import {
   checkResumable,
   DEFAULT_KEEP_CHECKPOINTS,
   EpochMeter,
+  epochLogFields,
   epochRecord,
   learningRateAt,
   RunFolder,
@@ -281,17 +282,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
     await folder.writeChart(epochs, `${o.modelDescription.name} on CIFAR-10`);
     // Saved at the start of the next epoch, so a resume begins there.
     await checkpoint({ epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep });
-    log.info(
-      {
-        epoch: record.epoch,
-        trainLoss: record.trainLoss,
-        trainAccuracy: record.trainAccuracy,
-        valLoss: record.valLoss,
-        valAccuracy: record.valAccuracy,
-        imagesPerSecond: record.imagesPerSecond,
-      },
-      'epoch done',
-    );
+    log.info(epochLogFields(record), 'epoch done');
   }
 
   let test: TestRecord | null = null;
