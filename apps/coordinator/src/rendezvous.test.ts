@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { encodeMessage, PROTOCOL_VERSION } from '@gnet/protocol';
 import { JoinTimeoutError } from './errors.js';
 import { Rendezvous } from './rendezvous.js';
-import { capturingLogger, fakeWorker, hello } from './test_sockets.test_util.js';
+import { capturingLogger, fakeWorker, hello } from './testing/sockets.js';
 
 /** Worker ids of the (pretend) current generation: what the coordinator reports to the rendezvous. */
 let active: string[] = [];

@@ -8,7 +8,7 @@ import { checkWelcomeProof, encodeMessage, HANDSHAKE_MAX_FRAME_BYTES, PROTOCOL_V
 import WebSocket from 'ws';
 import { Rendezvous, type RendezvousOptions } from './rendezvous.js';
 import { selfSignedCert } from '@gnet/collective/testing';
-import { capturingLogger, fakeWorker, hello } from './test_sockets.test_util.js';
+import { capturingLogger, fakeWorker, hello } from './testing/sockets.js';
 
 const SECRET = 'right-secret-4f1c';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { encodeMessage } from '@gnet/protocol';
 import { PhaseTimeoutError, RoundFailedError, WorkerLostError } from './errors.js';
 import { Rendezvous } from './rendezvous.js';
-import { capturingLogger, fakeWorker, hello, type FakeWorker } from './test_sockets.test_util.js';
+import { capturingLogger, fakeWorker, hello, type FakeWorker } from './testing/sockets.js';
 import { WorkerGroup } from './worker_group.js';
 
 async function formGroup(

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allContainers, containerOf, envValue, expandedArgs, findObject, type Container } from './manifest_query.js';
-import { envOf, parseWithApps, REPO, type ParseInput } from './app_parsers.test_util.js';
-import { renderedOrSkip } from './rendered.test_util.js';
+import { envOf, parseWithApps, REPO, type ParseInput } from './testing/app_parsers.js';
+import { renderedOrSkip } from './testing/rendered.js';
 
 /** The `node <script>` of a container, from its command (possibly an `sh -c` wrapper that execs node). */
 function nodeScript(container: Container): string {

@@ -17,7 +17,7 @@ import {
   podSpecOf,
   type Container,
 } from './manifest_query.js';
-import { KUSTOMIZATIONS, renderedOrSkip, type KustomizationName } from './rendered.test_util.js';
+import { KUSTOMIZATIONS, renderedOrSkip, type KustomizationName } from './testing/rendered.js';
 
 const NAMES = Object.keys(KUSTOMIZATIONS) as KustomizationName[];
 

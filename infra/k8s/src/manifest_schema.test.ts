@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseManifests, type K8sObject } from './kustomize_render.js';
 import { checkFields, validateOpenApi, type ManifestSet, type SchemaProblem } from './schema_check.js';
-import { K8S_DIR, renderedOrSkip } from './rendered.test_util.js';
+import { K8S_DIR, renderedOrSkip } from './testing/rendered.js';
 
 const show = (problems: readonly SchemaProblem[]): string =>
   problems.map((p) => `${p.source} ${p.kind}/${p.name} [${p.check}] ${p.message}`).join('\n');

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireOrSkip } from '../../netns/src/availability.js';
 import { containerOf, expandedArgs, findObject } from './manifest_query.js';
-import { envOf, parseWithApps, type ParseInput } from './app_parsers.test_util.js';
-import { K8S_DIR, renderedOrSkip } from './rendered.test_util.js';
+import { envOf, parseWithApps, type ParseInput } from './testing/app_parsers.js';
+import { K8S_DIR, renderedOrSkip } from './testing/rendered.js';
 
 /** Key generation and signing: well under a second; bounded for a loaded machine. */
 const SCRIPT_TIMEOUT_MS = 60_000;

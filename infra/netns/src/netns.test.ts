@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createHostNetwork, netnsUnavailableReason, NetnsError, requireOrSkip, type HostNetwork } from './index.js';
 import { runChecked } from './command.js';
 import { isAlive as alive, listNetns } from './namespaces.js';
-import { receiveProgram, sendProgram, type TransferReport } from './transfer_programs.test_util.js';
+import { receiveProgram, sendProgram, type TransferReport } from './testing/transfer_programs.js';
 
 async function usable(t: TestContext): Promise<boolean> {
   return requireOrSkip(t, await netnsUnavailableReason());

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { encodeCheckpoint, type CheckpointState } from './checkpoint.js';
 import { CheckpointStore } from './checkpoint_store.js';
 import { TEMP_MARKER, writeFileDurable } from './durable_write.js';
-import { remountReadOnly, withFullDiskFolder } from './full_disk.test_util.js';
+import { remountReadOnly, withFullDiskFolder } from './testing/full_disk.js';
 import { mountPointOf } from './mount_point.js';
 import { RunFolder, type TestRecord } from './run_folder.js';
 import { RunStoreWriteError } from './write_error.js';

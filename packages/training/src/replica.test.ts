@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Replica } from './replica.js';
-import { tinyModel } from './tiny_model.test_util.js';
+import { tinyModel } from './testing/tiny_model.js';
 
 before(async () => {
   await tf.setBackend('cpu');

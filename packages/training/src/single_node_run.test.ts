@@ -14,7 +14,7 @@ import pino from 'pino';
 import { DEFAULT_HYPER_PARAMS } from '@gnet/recipe';
 import { CheckpointError, ResumeMismatchError, RunFolder } from '@gnet/run-store';
 import { runSingleNode, type SingleNodeResult, type SingleNodeRunOptions } from './single_node_run.js';
-import { tinyModel } from './tiny_model.test_util.js';
+import { tinyModel } from './testing/tiny_model.js';
 
 const DATA_DIR = process.env['CIFAR10_DIR'] || fileURLToPath(new URL('../../../../shared/data/cifar-10-batches-bin', import.meta.url));
 

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Replica } from './replica.js';
 import { identityReduce, StepRunner, TooManySkippedStepsError, type GradientReduce } from './step_runner.js';
-import { tinyModel } from './tiny_model.test_util.js';
+import { tinyModel } from './testing/tiny_model.js';
 
 before(async () => {
   await tf.setBackend('cpu');

@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { request } from 'node:http';
 import { RunEvents, type RunEvent } from '../run_events.js';
 import { DashboardServer } from './dashboard_server.js';
-import { quietLogger, readSse, sampleRun, sampleRunEnd } from './sample_run.test_util.js';
+import { quietLogger, readSse, sampleRun, sampleRunEnd } from '../testing/sample_run.js';
 
 async function start(events: RunEvents, extra: Partial<Parameters<typeof DashboardServer.listen>[0]> = {}) {
   const { log, lines } = quietLogger();

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, DEFAULT_DASHBOARD_PORT, parseCoordinatorConfig } from '../coordinator_config.js';
 import { RunEvents } from '../run_events.js';
 import { openDashboard } from './open_dashboard.js';
-import { quietLogger } from './sample_run.test_util.js';
+import { quietLogger } from '../testing/sample_run.js';
 
 test('--dashboard-port (default 29501, 0 = any) and --no-dashboard', () => {
   const defaults = parseCoordinatorConfig([], {});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunEvents } from '../run_events.js';
 import { RunMetrics } from './run_metrics.js';
-import { sampleRun, sampleRunEnd } from './sample_run.test_util.js';
+import { sampleRun, sampleRunEnd } from '../testing/sample_run.js';
 
 /** `name{labels} value` lines of the exposition text, keyed by everything before the value. */
 function samples(text: string): Map<string, number> {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_TIMELINE, RunStateView } from './run_state.js';
-import { sampleRun, sampleRunEnd, stepEvent } from './sample_run.test_util.js';
+import { sampleRun, sampleRunEnd, stepEvent } from '../testing/sample_run.js';
 
 test('the snapshot follows the run: latest figures, the current group, per-worker split, timeline', () => {
   const view = new RunStateView();

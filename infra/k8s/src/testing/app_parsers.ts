@@ -4,8 +4,8 @@
 // import: infra depends on no app, and the parsers pull in their apps' dependencies.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import type { Container } from './manifest_query.js';
-import { K8S_DIR } from './rendered.test_util.js';
+import type { Container } from '../manifest_query.js';
+import { K8S_DIR } from './rendered.js';
 
 /** The repository root. */
 export const REPO = join(K8S_DIR, '..', '..');

@@ -2,7 +2,7 @@
 // tested in @gnet/model and end to end). 4x4 average pool (32→8, keeps the stock cpu backend's slow
 // conv gradient cheap), conv 3x3 (3→8) + ReLU, global average pool, dense → 10.
 import * as tf from '@tensorflow/tfjs-core';
-import type { TrainableModel } from './trainable_model.js';
+import type { TrainableModel } from '../trainable_model.js';
 
 export function tinyModel(seed: number): TrainableModel {
   const v = (name: string, t: tf.Tensor) => ({ name, variable: tf.variable(t, true, `${name}_${seed}_${Math.random()}`) });

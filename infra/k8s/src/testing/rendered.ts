@@ -3,11 +3,11 @@
 // install, except under GNET_INFRA_REQUIRED=1 (CI), where that line fails it.
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { requireOrSkip, type SkippableTest } from '../../netns/src/availability.js';
-import { kubectlUnavailableReason, renderKustomization, type K8sObject } from './kustomize_render.js';
+import { requireOrSkip, type SkippableTest } from '../../../netns/src/availability.js';
+import { kubectlUnavailableReason, renderKustomization, type K8sObject } from '../kustomize_render.js';
 
 /** infra/k8s. */
-export const K8S_DIR = fileURLToPath(new URL('..', import.meta.url));
+export const K8S_DIR = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Every kustomization a user may apply (and the example of a user's own), by the name the README uses. */
 export const KUSTOMIZATIONS = {
