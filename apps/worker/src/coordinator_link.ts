@@ -174,44 +174,50 @@ export class CoordinatorLink {
   }
 
   /** Dials the coordinator, says hello and waits for `welcome`. Rejects with `ProtocolError` `PROTO_REJECTED` on `reject`. */
-  static async connect(o: ConnectOptions): Promise<CoordinatorLink> {
+  static async connect(options: ConnectOptions): Promise<CoordinatorLink> {
     const started = performance.now();
     let dialed: Dialed | null = null;
     for (let attempt = 1; dialed === null; attempt += 1) {
-      const left = o.connectTimeoutMs - (performance.now() - started);
+      const left = options.connectTimeoutMs - (performance.now() - started);
       try {
-        dialed = await dial(o.url, Math.max(1000, left), o.ca ?? null);
+        dialed = await dial(options.url, Math.max(1000, left), options.ca ?? null);
       } catch (err) {
         // An untrusted certificate will not become trusted by retrying.
         const untrusted = describeTlsTrustError(err);
         if (untrusted !== null) {
           throw new CoordinatorLinkError(
             'LINK_TLS',
-            `The coordinator at ${o.url} cannot be trusted: ${untrusted}; pass the certificate of the CA that signed it with --tls-ca <pem>`,
+            `The coordinator at ${options.url} cannot be trusted: ${untrusted}; pass the certificate of the CA that signed it with --tls-ca <pem>`,
           );
         }
         if (left <= 1000) {
           throw new CoordinatorLinkError(
             'LINK_UNREACHABLE',
-            `Cannot reach the coordinator at ${o.url} within ${o.connectTimeoutMs} ms: ${(err as Error).message}`,
+            `Cannot reach the coordinator at ${options.url} within ${options.connectTimeoutMs} ms: ${(err as Error).message}`,
           );
         }
-        if (attempt === 1) o.log.info({ url: o.url, reason: (err as Error).message }, 'coordinator not reachable yet; retrying');
+        if (attempt === 1)
+          options.log.info({ url: options.url, reason: (err as Error).message }, 'coordinator not reachable yet; retrying');
         // Exponential backoff from 250 ms, capped at 4 s and by the time left: quick when the
         // coordinator is just starting, gentle on a restarting one.
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(250 * 2 ** Math.min(attempt - 1, 4), 4000, left - 1000))));
       }
     }
     const open = dialed.socket;
-    const nonces = await answerChallenge(open, dialed.first, o);
-    o.log.info({ url: o.url }, 'hello sent; waiting for the group to form');
+    const nonces = await answerChallenge(open, dialed.first, options);
+    options.log.info({ url: options.url }, 'hello sent; waiting for the group to form');
     return new Promise<CoordinatorLink>((resolve, reject) => {
       const early: Uint8Array[] = [];
       let welcome: Welcome | null = null;
       const timer = setTimeout(() => {
         open.terminate();
-        reject(new CoordinatorLinkError('LINK_TIMEOUT', `No welcome from ${o.url} within ${o.joinTimeoutMs} ms: the group did not form`));
-      }, o.joinTimeoutMs);
+        reject(
+          new CoordinatorLinkError(
+            'LINK_TIMEOUT',
+            `No welcome from ${options.url} within ${options.joinTimeoutMs} ms: the group did not form`,
+          ),
+        );
+      }, options.joinTimeoutMs);
       const onClose = (code: number, reason: Buffer): void => {
         clearTimeout(timer);
         reject(
@@ -231,7 +237,7 @@ export class CoordinatorLink {
         try {
           first = decodeMessage(data as Buffer, { expect: ['welcome', 'reject'] });
           // Never train for a coordinator that cannot prove it knows our secret.
-          if (first.type === 'welcome') checkWelcomeProof(first, nonces, o.secret);
+          if (first.type === 'welcome') checkWelcomeProof(first, nonces, options.secret);
         } catch (err) {
           clearTimeout(timer);
           if (err instanceof ProtocolError) {
@@ -251,7 +257,7 @@ export class CoordinatorLink {
         welcome = first as Welcome;
         // Attach in this same tick: later frames go to the link, none lost in between.
         open.off('message', onMessage);
-        resolve(new CoordinatorLink(open, welcome, o.silenceTimeoutMs, early));
+        resolve(new CoordinatorLink(open, welcome, options.silenceTimeoutMs, early));
       };
       open.on('message', onMessage);
     });
@@ -338,15 +344,18 @@ export class CoordinatorLink {
  * coordinator that refused us before any hello) fails with `PROTO_REJECTED`; anything else with
  * its ProtocolError, told to the coordinator before closing.
  */
-async function answerChallenge(socket: WebSocket, first: Promise<Buffer>, o: ConnectOptions): Promise<ConnectionNonces> {
+async function answerChallenge(socket: WebSocket, first: Promise<Buffer>, options: ConnectOptions): Promise<ConnectionNonces> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
         reject(
-          new CoordinatorLinkError('LINK_TIMEOUT', `No challenge from ${o.url} within ${o.connectTimeoutMs} ms: is it a gnet coordinator?`),
+          new CoordinatorLinkError(
+            'LINK_TIMEOUT',
+            `No challenge from ${options.url} within ${options.connectTimeoutMs} ms: is it a gnet coordinator?`,
+          ),
         ),
-      o.connectTimeoutMs,
+      options.connectTimeoutMs,
     );
   });
   let message: Message;
@@ -371,8 +380,11 @@ async function answerChallenge(socket: WebSocket, first: Promise<Buffer>, o: Con
   if (message.type !== 'challenge') throw new Error(`unreachable: ${message.type}`);
   // Copied: the nonce is a view into the received frame.
   const nonces = { serverNonce: Uint8Array.from(message.nonce), clientNonce: createNonce() };
-  socket.send(encodeMessage({ ...o.hello, nonce: nonces.clientNonce, proof: helloProof(o.secret, nonces, o.hello.workerId) }), {
-    binary: true,
-  });
+  socket.send(
+    encodeMessage({ ...options.hello, nonce: nonces.clientNonce, proof: helloProof(options.secret, nonces, options.hello.workerId) }),
+    {
+      binary: true,
+    },
+  );
   return nonces;
 }
