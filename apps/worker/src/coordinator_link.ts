@@ -24,7 +24,7 @@ import {
   type MessageType,
   type Welcome,
 } from '@gnet/protocol';
-import { clientTlsOptions, describeTlsTrustError, starHubRank, WsTransport, type TrustedCa } from '@gnet/collective';
+import { clientTlsOptions, describeTlsTrustError, refuseProtocolError, starHubRank, WsTransport, type TrustedCa } from '@gnet/collective';
 
 /** Messages the coordinator may send after `welcome`. */
 const FROM_COORDINATOR: readonly MessageType[] = [
@@ -241,8 +241,7 @@ export class CoordinatorLink {
         } catch (err) {
           clearTimeout(timer);
           if (err instanceof ProtocolError) {
-            open.send(encodeMessage(errorMessageFor(err)), { binary: true });
-            open.close(err.closeCode, err.code);
+            refuseProtocolError(open, err);
           } else open.terminate();
           reject(err);
           return;
@@ -366,8 +365,7 @@ async function answerChallenge(socket: WebSocket, first: Promise<Buffer>, option
     });
   } catch (err) {
     if (err instanceof ProtocolError) {
-      socket.send(encodeMessage(errorMessageFor(err)), { binary: true });
-      socket.close(err.closeCode, err.code);
+      refuseProtocolError(socket, err);
     } else socket.terminate();
     throw err;
   } finally {

@@ -3,7 +3,7 @@
 // then wait for the client's first message under a deadline and a byte budget. Nothing the
 // client sends is read as anything but that first frame until the caller has checked it.
 import type { Duplex } from 'node:stream';
-import { createNonce, encodeMessage, HANDSHAKE_MAX_FRAME_BYTES, ProtocolError } from '@gnet/protocol';
+import { createNonce, encodeMessage, errorMessageFor, HANDSHAKE_MAX_FRAME_BYTES, ProtocolError } from '@gnet/protocol';
 import type WebSocket from 'ws';
 
 /** Largest WebSocket frame header (2 + 8 length + 4 mask bytes, RFC 6455 §5.2). */
@@ -28,6 +28,15 @@ export function sendRefusal(socket: WebSocket, frame: Uint8Array, closeCode: num
   const timer = setTimeout(() => socket.terminate(), REFUSAL_GRACE_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * The answer to a peer that broke the protocol: `error` naming `err`'s code, then the close with
+ * the code's close code, cut after {@link REFUSAL_GRACE_MS} (see {@link sendRefusal}). Every
+ * endpoint (coordinator, worker link, peer listener, ring dialer) answers a bad frame this way.
+ */
+export function refuseProtocolError(socket: WebSocket, err: ProtocolError): void {
+  sendRefusal(socket, encodeMessage(errorMessageFor(err)), err.closeCode, err.code);
 }
 
 /** Options of {@link challengeConnection}. */

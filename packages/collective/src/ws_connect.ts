@@ -9,7 +9,6 @@ import {
   decodeMessage,
   DEFAULT_MAX_FRAME_BYTES,
   encodeMessage,
-  errorMessageFor,
   HANDSHAKE_MAX_FRAME_BYTES,
   peerHelloProof,
   PROTOCOL_ERRORS,
@@ -20,6 +19,7 @@ import {
   type ProtocolErrorCode,
 } from '@gnet/protocol';
 import WebSocket from 'ws';
+import { refuseProtocolError } from './challenge_connection.js';
 import { checkRank } from './chunk_settings.js';
 import { CollectiveConfigError, CollectiveTimeoutError, PeerLostError } from './errors.js';
 import { clientTlsOptions, describeTlsTrustError, type TrustedCa } from './tls_client.js';
@@ -129,8 +129,7 @@ export function dialPeer(options: DialPeerOptions): Promise<DialedPeer> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      socket.send(encodeMessage(errorMessageFor(err)), { binary: true }, () => undefined);
-      socket.close(err.closeCode, err.code);
+      refuseProtocolError(socket, err);
       reject(err);
     };
     const timer = setTimeout(() => fail(new CollectiveTimeoutError(site, performance.now() - startedMs)), timeoutMs);

@@ -14,14 +14,13 @@ import {
   decodeMessage,
   DEFAULT_MAX_FRAME_BYTES,
   encodeMessage,
-  errorMessageFor,
   HANDSHAKE_MAX_FRAME_BYTES,
   peerWelcomeProof,
   ProtocolError,
   type PeerHello,
 } from '@gnet/protocol';
 import type WebSocket from 'ws';
-import { challengeConnection, sendRefusal } from './challenge_connection.js';
+import { challengeConnection, refuseProtocolError } from './challenge_connection.js';
 import { CollectiveConfigError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
 import { PreauthGuard, type PreauthLimits } from './preauth_guard.js';
 import type { RefusalLogger } from './refusal_log.js';
@@ -85,11 +84,6 @@ interface Held {
 interface Acceptance extends PeerAcceptance {
   found: Map<number, AcceptedPeer>;
   resolve: (peers: AcceptedPeer[]) => void;
-}
-
-/** Sends the `error` message for `err`, then closes with its close code (protocol README, "Error codes"). */
-export function refuse(socket: WebSocket, err: ProtocolError): void {
-  sendRefusal(socket, encodeMessage(errorMessageFor(err)), err.closeCode, err.code);
 }
 
 /** Listens for peer connections; see the file header. */
@@ -212,7 +206,7 @@ export class WsPeerListener {
   /** Refuses with `err` and logs it (rate-limited). */
   private refuseLogged(socket: WebSocket, err: ProtocolError, remote: string, fields: Record<string, unknown>): void {
     this.guard.refusals.record(err.code, remote, 'peerHello refused', { ...fields, reason: err.message });
-    refuse(socket, err);
+    refuseProtocolError(socket, err);
   }
 
   /** The first message: version (at decode), then the proof; then hold until an `accept` matches it. */
