@@ -22,7 +22,7 @@ import {
   type MessageOf,
   type MessageType,
 } from '@gnet/protocol';
-import { starHubRank, WsTransport } from '@gnet/collective';
+import { onTimeTicks, starHubRank, WsTransport } from '@gnet/collective';
 import { PhaseTimeoutError, RoundFailedError, WorkerLostError } from './errors.js';
 import { StallClock } from './stall_clock.js';
 
@@ -163,20 +163,14 @@ export class WorkerGroup {
       if (c.socket.readyState !== c.socket.OPEN) this.lose(rank, 'connection closed while the group was forming');
     });
     const heartbeat = setInterval(() => this.broadcast({ type: 'heartbeat', sentAtMs: Date.now() }), options.heartbeatMs);
-    // Liveness: a tick that fires late means our own event loop was blocked; skip it.
-    const tickMs = Math.min(1000, options.workerTimeoutMs);
-    let expected = performance.now() + tickMs;
-    const liveness = setInterval(() => {
-      const now = performance.now();
-      const late = now - expected > tickMs;
-      expected = now + tickMs;
-      if (late) return;
+    // Liveness, judged only on ticks that fire on time (see onTimeTicks).
+    const liveness = onTimeTicks(Math.min(1000, options.workerTimeoutMs), (nowMs) => {
       for (const m of this.members) {
-        const silentMs = now - m.lastHeardMs;
+        const silentMs = nowMs - m.lastHeardMs;
         if (silentMs > options.workerTimeoutMs && !this.lost.has(m.rank))
           this.lose(m.rank, `silent for ${Math.round(silentMs)} ms (limit --worker-timeout-ms ${options.workerTimeoutMs})`);
       }
-    }, tickMs);
+    });
     for (const t of [heartbeat, liveness]) {
       t.unref();
       this.timers.push(t);

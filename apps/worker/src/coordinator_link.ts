@@ -24,7 +24,15 @@ import {
   type MessageType,
   type Welcome,
 } from '@gnet/protocol';
-import { clientTlsOptions, describeTlsTrustError, refuseProtocolError, starHubRank, WsTransport, type TrustedCa } from '@gnet/collective';
+import {
+  clientTlsOptions,
+  describeTlsTrustError,
+  onTimeTicks,
+  refuseProtocolError,
+  starHubRank,
+  WsTransport,
+  type TrustedCa,
+} from '@gnet/collective';
 
 /** Messages the coordinator may send after `welcome`. */
 const FROM_COORDINATOR: readonly MessageType[] = [
@@ -153,24 +161,18 @@ export class CoordinatorLink {
       );
     });
     this.transport.attach(starHubRank(welcome.worldSize), socket, 'dialed', earlyFrames);
-    // Silence check. A tick that fires late means our own event loop was blocked (a training step
-    // computes synchronously): skip it, the heartbeats that queued up meanwhile are read right after.
-    const tickMs = 1000;
-    let expected = performance.now() + tickMs;
-    this.watchdog = setInterval(() => {
-      const now = performance.now();
-      const late = now - expected > tickMs;
-      expected = now + tickMs;
-      if (!late && now - this.lastHeardMs > silenceTimeoutMs) {
+    // Silence check, judged only on ticks that fire on time (a training step computes
+    // synchronously; the heartbeats that queued up meanwhile are read right after: see onTimeTicks).
+    this.watchdog = onTimeTicks(1000, (nowMs) => {
+      if (nowMs - this.lastHeardMs > silenceTimeoutMs) {
         this.fail(
           new CoordinatorLinkError(
             'LINK_SILENT',
-            `The coordinator sent nothing for ${Math.round(now - this.lastHeardMs)} ms (limit ${silenceTimeoutMs} ms)`,
+            `The coordinator sent nothing for ${Math.round(nowMs - this.lastHeardMs)} ms (limit ${silenceTimeoutMs} ms)`,
           ),
         );
       }
-    }, tickMs);
-    this.watchdog.unref();
+    });
   }
 
   /** Dials the coordinator, says hello and waits for `welcome`. Rejects with `ProtocolError` `PROTO_REJECTED` on `reject`. */

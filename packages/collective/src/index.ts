@@ -19,6 +19,7 @@ export { FrameInbox, type FailureFactory, type InboxFlowControl } from './frame_
 export { MemoryHub, MemoryTransport, type MemoryHubOptions } from './memory_transport.js';
 export { WsTransport, type WsRole, type WsTransportOptions } from './ws_transport.js';
 export { listenWsServer, wsUrl, type TlsCredentials, type WsServer, type WsServerOptions } from './ws_server.js';
+export { onTimeTicks } from './on_time_ticks.js';
 export { challengeConnection, REFUSAL_GRACE_MS, refuseProtocolError, sendRefusal, type ChallengeOptions } from './challenge_connection.js';
 export {
   addressGroup,
