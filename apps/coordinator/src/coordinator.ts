@@ -120,15 +120,15 @@ async function readSplitFacts(dataDir: string, seed: number, trainLimit: number)
 type WriteCheckpoint = (snapshot: StateSnapshot, g: Generation, globalStep: number) => Promise<string>;
 
 /** Runs the whole training; see the steps at the top of this file. */
-export async function runCoordinator(o: CoordinatorRunOptions): Promise<CoordinatorResult> {
-  const { config: cfg } = o;
+export async function runCoordinator(options: CoordinatorRunOptions): Promise<CoordinatorResult> {
+  const { config: cfg } = options;
   // Siblings of the process's root logger: a child of a child must not bind `module` twice.
-  const log = o.log.child({ module: 'coordinator' });
-  const events = o.events ?? new RunEvents();
+  const log = options.log.child({ module: 'coordinator' });
+  const events = options.events ?? new RunEvents();
   const now = (): number => Date.now();
-  const hardAbort = o.abort ?? new Promise<never>(() => undefined);
+  const hardAbort = options.abort ?? new Promise<never>(() => undefined);
   hardAbort.catch(() => undefined);
-  const stop = o.stop ?? new GracefulStop(cfg.stopGraceMs);
+  const stop = options.stop ?? new GracefulStop(cfg.stopGraceMs);
   // Waits with work in flight (a step, an evaluation, a weights check) get --stop-grace-ms after a
   // stop request; waits with nothing to finish (for workers, for replacements) end at once.
   const aborted = Promise.race([hardAbort, stop.graceExpired]);
@@ -144,7 +144,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     maxWorkers: cfg.maxWorkers,
     activeWorkerIds: () => generation?.group.members.filter((m) => !generation!.group.lost.has(m.rank)).map((m) => m.hello.workerId) ?? [],
     algorithm: cfg.algorithm,
-    log: o.log.child({ module: 'rendezvous' }),
+    log: options.log.child({ module: 'rendezvous' }),
     onJoined: (hello) =>
       events.emit({
         kind: 'membership',
@@ -162,21 +162,21 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     { url: rendezvous.url, workers: cfg.workers, minWorkers: cfg.minWorkers, maxWorkers: cfg.maxWorkers, algorithm: cfg.algorithm },
     'coordinator listening',
   );
-  o.onListening?.(rendezvous.url);
+  options.onListening?.(rendezvous.url);
   /** The round whose step is in flight (aborted on a failure or a stop). */
   let roundInProgress: number | null = null;
   /** Set once the run folder is ready: what a stop request saves with. */
   let saving: { writeCheckpoint: WriteCheckpoint; store: CheckpointStore } | null = null;
   try {
     // 1. Data facts, the run folder, and the state to start from.
-    const facts = await Promise.race([readSplitFacts(o.dataDir, cfg.seed, cfg.trainLimit), abortedNow]);
+    const facts = await Promise.race([readSplitFacts(options.dataDir, cfg.seed, cfg.trainLimit), abortedNow]);
     const basePlan = planRun(
       cfg,
       Array.from({ length: cfg.workers }, () => cfg.backend),
       facts,
     );
     const spe = basePlan.stepsPerEpoch;
-    const folder = new RunFolder(o.runDir);
+    const folder = new RunFolder(options.runDir);
     const store: CheckpointStore = folder.checkpoints(cfg.keepCheckpoints);
     const machine = new RunMachine({
       stepsPerEpoch: spe,
@@ -192,7 +192,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     /** The state the next generation starts from (tensors: never held by the machine). */
     let state = start.state;
     await folder.rewriteMetrics(start.epochs);
-    const rounds = RoundIds.open(o.runDir, cfg.resume);
+    const rounds = RoundIds.open(options.runDir, cfg.resume);
     if (rounds.origin === 'legacy')
       log.warn(
         { firstRound: rounds.peek() },
@@ -236,7 +236,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
     let members: Candidate[] = await rendezvous.join(cfg.workers, cfg.joinTimeoutMs, abortedNow);
     const recovery = new Recovery({
       cfg,
-      log: o.log.child({ module: 'recovery' }),
+      log: options.log.child({ module: 'recovery' }),
       rendezvous,
       aborted: abortedNow,
       // Below --min-workers: keep the survivor's state at once, so --resume loses nothing.
@@ -267,7 +267,7 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
               stepsPerEpoch: spe,
               // The weights check's round: from `RoundIds`, never reused.
               checkRound: rounds.next(),
-              log: o.log,
+              log: options.log,
               aborted,
               onLost,
             });
@@ -293,7 +293,12 @@ export async function runCoordinator(o: CoordinatorRunOptions): Promise<Coordina
           return { kind: 'recovered', globalStep: state.globalStep, rolledBackTo: next.rolledBackTo };
         }
         case 'stepDone':
-          reportStep(action, current(), { events, log, atMs: now(), infoLine: (o.stepLogs ?? true) && (action.step + 1) % logEvery === 0 });
+          reportStep(action, current(), {
+            events,
+            log,
+            atMs: now(),
+            infoLine: (options.stepLogs ?? true) && (action.step + 1) % logEvery === 0,
+          });
           return null;
         case 'epochDone':
           await recordEpoch(action.record, action.epochs, current(), { events, folder, log, atMs: now() });

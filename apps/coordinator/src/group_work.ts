@@ -14,31 +14,31 @@ import type { RunEvents } from './run_events.js';
 /** One sharded evaluation of `split` (with `averageBatchNorm`, the workers average BatchNorm statistics in the same round first). */
 export async function evaluate(
   g: Generation,
-  o: { split: EvalSplit; epoch: number; averageBatchNorm: boolean; evalId: number; rounds: RoundIds; cfg: CoordinatorConfig },
+  options: { split: EvalSplit; epoch: number; averageBatchNorm: boolean; evalId: number; rounds: RoundIds; cfg: CoordinatorConfig },
 ): Promise<EvalTotals> {
-  const { split, epoch } = o;
+  const { split, epoch } = options;
   let bnWork = Promise.resolve();
   let averageRound: number | null = null;
-  if (o.averageBatchNorm) {
-    averageRound = o.rounds.next();
+  if (options.averageBatchNorm) {
+    averageRound = options.rounds.next();
     g.group.setPhase(`round ${averageRound} (BatchNorm statistics average before ${split} evaluation)`);
     bnWork = g.hubRound('bn', averageRound);
   } else {
     g.group.setPhase(`${split} evaluation after epoch ${epoch + 1}`);
   }
   const requests = evalRequests({
-    evalId: o.evalId,
+    evalId: options.evalId,
     epoch,
     split,
     images: split === 'test' ? g.plan.testImages : g.plan.valImages,
     worldSize: g.plan.worldSize,
-    batchSize: o.cfg.evalBatch,
+    batchSize: options.cfg.evalBatch,
     averageRound,
   });
   requests.forEach((request, rank) => g.group.send(rank, request));
   const results = await g.together(
     bnWork,
-    g.group.collect('evalResult', { timeoutMs: o.cfg.roundTimeoutMs, match: (m) => m.evalId === o.evalId }),
+    g.group.collect('evalResult', { timeoutMs: options.cfg.roundTimeoutMs, match: (m) => m.evalId === options.evalId }),
   );
   return sumEvalResults(requests, results, CIFAR10_CLASSES.length);
 }
@@ -80,7 +80,7 @@ export function formedGeneration(g: Generation): FormedGeneration {
 /** Tells the live feed and the log that `g` was formed, starting at `globalStep`. */
 export function announceGeneration(
   g: Generation,
-  o: { globalStep: number; stepsPerEpoch: number; events: RunEvents; log: Logger; atMs: number },
+  options: { globalStep: number; stepsPerEpoch: number; events: RunEvents; log: Logger; atMs: number },
 ): void {
   const workers = g.group.members.map((m) => ({
     rank: m.rank,
@@ -88,24 +88,24 @@ export function announceGeneration(
     backend: m.hello.backend,
     device: m.hello.device,
   }));
-  o.events.emit({
+  options.events.emit({
     kind: 'generation',
-    atMs: o.atMs,
+    atMs: options.atMs,
     generation: g.group.generation,
     worldSize: g.plan.worldSize,
-    globalStep: o.globalStep,
+    globalStep: options.globalStep,
     workers,
     microBatch: g.plan.hyper.microBatch,
   });
-  o.log.info(
+  options.log.info(
     {
       generation: g.group.generation,
       worldSize: g.plan.worldSize,
       workers,
-      globalStep: o.globalStep,
+      globalStep: options.globalStep,
       microBatch: g.plan.hyper.microBatch,
       globalBatch: g.plan.globalBatch,
-      stepsPerEpoch: o.stepsPerEpoch,
+      stepsPerEpoch: options.stepsPerEpoch,
     },
     'group formed',
   );

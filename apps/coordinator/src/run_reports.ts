@@ -8,7 +8,11 @@ import type { StepSummary } from './run_machine_types.js';
 import type { RunEvents, WorkerStep } from './run_events.js';
 
 /** The `step` event of the live feed and the `round done` log line (info when `infoLine`, warn when skipped, else debug). */
-export function reportStep(s: StepSummary, g: Generation, o: { events: RunEvents; log: Logger; atMs: number; infoLine: boolean }): void {
+export function reportStep(
+  s: StepSummary,
+  g: Generation,
+  options: { events: RunEvents; log: Logger; atMs: number; infoLine: boolean },
+): void {
   const { metrics, seconds } = s;
   const images = metrics.reduce((sum, m) => sum + m.count, 0);
   const loss = metrics.reduce((sum, m) => sum + m.loss * m.count, 0) / Math.max(1, images);
@@ -22,9 +26,9 @@ export function reportStep(s: StepSummary, g: Generation, o: { events: RunEvents
     waitMs: Math.max(0, seconds * 1000 - m.timings.stepMs),
     memory: m.memory,
   }));
-  o.events.emit({
+  options.events.emit({
     kind: 'step',
-    atMs: o.atMs,
+    atMs: options.atMs,
     globalStep: s.globalStep,
     epoch: s.epoch,
     step: s.step,
@@ -49,9 +53,9 @@ export function reportStep(s: StepSummary, g: Generation, o: { events: RunEvents
     ms: Math.round(seconds * 1000),
     reduceMs: metrics.map((m) => Math.round(m.timings.reduceMs)),
   };
-  if (s.skipped) o.log.warn(fields, 'round done');
-  else if (o.infoLine) o.log.info(fields, 'round done');
-  else o.log.debug(fields, 'round done');
+  if (s.skipped) options.log.warn(fields, 'round done');
+  else if (options.infoLine) options.log.info(fields, 'round done');
+  else options.log.debug(fields, 'round done');
 }
 
 /** The finished epoch's line in metrics.jsonl, chart.png over `epochs`, its live-feed event and log line. */
@@ -59,15 +63,15 @@ export async function recordEpoch(
   record: TrainingEpochRecord,
   epochs: readonly EpochRecord[],
   g: Generation,
-  o: { events: RunEvents; folder: RunFolder; log: Logger; atMs: number },
+  options: { events: RunEvents; folder: RunFolder; log: Logger; atMs: number },
 ): Promise<void> {
-  o.events.emit({ kind: 'epoch', atMs: o.atMs, record });
-  await o.folder.append(record);
-  await o.folder.writeChart(
+  options.events.emit({ kind: 'epoch', atMs: options.atMs, record });
+  await options.folder.append(record);
+  await options.folder.writeChart(
     [...epochs],
     `GoogLeNet (width ${g.plan.model.width}) on CIFAR-10, ${g.plan.worldSize} workers (${g.plan.allReduce.algorithm})`,
   );
-  o.log.info(
+  options.log.info(
     {
       ...epochLogFields(record),
       rssBytes: process.memoryUsage.rss(),
@@ -82,12 +86,12 @@ export async function recordFinish(
   test: TestRecord,
   epochs: readonly EpochRecord[],
   g: Generation,
-  o: { events: RunEvents; folder: RunFolder; atMs: number; generations: number },
+  options: { events: RunEvents; folder: RunFolder; atMs: number; generations: number },
 ): Promise<void> {
-  await o.folder.append(test);
-  o.events.emit({ kind: 'finished', atMs: o.atMs, test });
+  await options.folder.append(test);
+  options.events.emit({ kind: 'finished', atMs: options.atMs, test });
   const last = epochs.at(-1) as (EpochRecord & { communicationShare: number }) | undefined;
-  await o.folder.writeSummary({
+  await options.folder.writeSummary({
     testAccuracy: test.accuracy,
     testLoss: test.loss,
     perClassAccuracy: test.perClassAccuracy,
@@ -95,7 +99,7 @@ export async function recordFinish(
     epochs: epochs.length,
     lastEpoch: last ?? null,
     worldSize: g.plan.worldSize,
-    generations: o.generations,
+    generations: options.generations,
     algorithm: g.plan.allReduce.algorithm,
     workers: g.group.members.map((m) => ({ rank: m.rank, workerId: m.hello.workerId, backend: m.hello.backend, device: m.hello.device })),
   });

@@ -103,15 +103,15 @@ function evaluateSet(model: TrainableModel, data: { images: Float32Array; labels
   return addEvalSums(emptyEvalSums(10), evaluateImages(model, data.images, data.labels, data.labels.length, batch, emptyEvalSums(10)));
 }
 
-export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNodeResult> {
-  const { hp, log } = o;
-  const folder = new RunFolder(o.runDir);
-  const trainSet = await readCifar10(o.dataDir, 'train');
-  const testSet = await readCifar10(o.dataDir, 'test');
+export async function runSingleNode(options: SingleNodeRunOptions): Promise<SingleNodeResult> {
+  const { hp, log } = options;
+  const folder = new RunFolder(options.runDir);
+  const trainSet = await readCifar10(options.dataDir, 'train');
+  const testSet = await readCifar10(options.dataDir, 'test');
   const split = stratifiedSplit(trainSet.labels, VAL_PER_CLASS, hp.seed);
-  const trainIdx = o.trainLimit > 0 ? split.train.subarray(0, o.trainLimit) : split.train;
-  const valIdx = o.evalLimit > 0 ? split.val.subarray(0, o.evalLimit) : split.val;
-  const testCount = o.evalLimit > 0 ? Math.min(o.evalLimit, testSet.count) : testSet.count;
+  const trainIdx = options.trainLimit > 0 ? split.train.subarray(0, options.trainLimit) : split.train;
+  const valIdx = options.evalLimit > 0 ? split.val.subarray(0, options.evalLimit) : split.val;
+  const testCount = options.evalLimit > 0 ? Math.min(options.evalLimit, testSet.count) : testSet.count;
   const testIdx = Int32Array.from({ length: testCount }, (_, i) => i);
   const valData = materialise(trainSet, valIdx);
 
@@ -129,7 +129,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   const { stepsPerEpoch } = batches;
   const schedule = { lrPeak: hp.lrPeak, warmupSteps: Math.round(hp.warmupEpochs * stepsPerEpoch), totalSteps: hp.epochs * stepsPerEpoch };
 
-  const model = o.createModel(hp.seed);
+  const model = options.createModel(hp.seed);
   const replica = new Replica(model, { momentum: hp.momentum, nesterov: hp.nesterov, weightDecay: hp.weightDecay });
   const runner = new StepRunner({
     replica,
@@ -139,18 +139,18 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
     globalBatch: hp.globalBatch,
     reduce: identityReduce,
     yieldBetweenMicroBatches: false,
-    ...(o.maxSkippedSteps === undefined ? {} : { maxSkippedSteps: o.maxSkippedSteps }),
+    ...(options.maxSkippedSteps === undefined ? {} : { maxSkippedSteps: options.maxSkippedSteps }),
   });
   let pos: Position = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   let epochs: EpochRecord[] = [];
   // The epoch in progress, carried through a mid-epoch checkpoint (the coordinator's meter).
   let meter = new EpochMeter();
   // The model's configuration, without the backend: a run may resume on another one.
-  const { backend: _backend, ...modelConfig } = o.modelDescription;
+  const { backend: _backend, ...modelConfig } = options.modelDescription;
   let runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
 
-  const store = folder.checkpoints(o.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS);
-  if (o.resume) {
+  const store = folder.checkpoints(options.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS);
+  if (options.resume) {
     // Each skipped checkpoint is logged (warn) by the store; the 'resumed' line names them again.
     const latest = await store.loadLatestGood(log);
     if (!latest) throw new CheckpointError('CKPT_NOT_FOUND', `Cannot resume: ${store.dir} holds no checkpoint (ckpt-<step>.ckpt)`);
@@ -177,8 +177,8 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   }
   const config = {
     hp,
-    model: o.modelDescription,
-    dataDir: o.dataDir,
+    model: options.modelDescription,
+    dataDir: options.dataDir,
     trainImages: trainIdx.length,
     valImages: valIdx.length,
     testImages: testCount,
@@ -186,7 +186,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
     params: replica.layout.size,
     runId,
   };
-  if (!o.resume) {
+  if (!options.resume) {
     await folder.init(config);
     await folder.rewriteMetrics([]);
   }
@@ -214,7 +214,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   outer: for (; pos.epoch < hp.epochs; pos = { epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep }) {
     let lr = 0;
     for (; pos.stepInEpoch < stepsPerEpoch;) {
-      if ((o.stopAfterSteps > 0 && stepsThisProcess >= o.stopAfterSteps) || o.shouldStop?.()) {
+      if ((options.stopAfterSteps > 0 && stepsThisProcess >= options.stopAfterSteps) || options.shouldStop?.()) {
         await checkpoint(pos);
         log.info({ epoch: pos.epoch, stepInEpoch: pos.stepInEpoch }, 'stopped early; checkpoint written');
         stoppedEarly = true;
@@ -226,11 +226,18 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       const result = (await runner.run(batch, { lr, seed: dropoutSeed(hp.seed, pos.epoch, pos.stepInEpoch, ONE_PROCESS.rank) }))!;
       const { stats, loss, skipped } = result;
       const { startMs: t1, accumulatedMs: t2, reducedMs: t3, appliedMs: t4 } = result.times;
-      if (o.timeline) {
-        o.timeline.span('step', 'step', t0, t4, { epoch: pos.epoch, step: pos.stepInEpoch, globalStep: pos.globalStep, loss, lr, skipped });
-        o.timeline.span('data', 'step', t0, t1);
-        o.timeline.span('compute', 'step', t1, t2);
-        o.timeline.span('apply', 'step', t3, t4);
+      if (options.timeline) {
+        options.timeline.span('step', 'step', t0, t4, {
+          epoch: pos.epoch,
+          step: pos.stepInEpoch,
+          globalStep: pos.globalStep,
+          loss,
+          lr,
+          skipped,
+        });
+        options.timeline.span('data', 'step', t0, t1);
+        options.timeline.span('compute', 'step', t1, t2);
+        options.timeline.span('apply', 'step', t3, t4);
       }
       const seconds = (t4 - t0) / 1000;
       // The report a worker sends in its `metrics`, so the epoch's figures are computed as the coordinator computes them.
@@ -259,15 +266,15 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
         runner.checkSkipLimit(done);
       }
       const imagesPerSecond = hp.globalBatch / seconds;
-      o.onStep?.({ epoch: pos.epoch, step: pos.stepInEpoch, stepsPerEpoch, loss, imagesPerSecond });
+      options.onStep?.({ epoch: pos.epoch, step: pos.stepInEpoch, stepsPerEpoch, loss, imagesPerSecond });
       log.debug({ epoch: pos.epoch, step: pos.stepInEpoch, loss, lr, ms: seconds * 1000 }, 'step done');
       // At an epoch's last step the epoch-end checkpoint below (same global step) replaces this one.
-      if (o.checkpointEverySteps > 0 && pos.globalStep % o.checkpointEverySteps === 0 && pos.stepInEpoch < stepsPerEpoch)
+      if (options.checkpointEverySteps > 0 && pos.globalStep % options.checkpointEverySteps === 0 && pos.stepInEpoch < stepsPerEpoch)
         await checkpoint(pos);
     }
     const v0 = performance.now();
-    const val = evaluateSet(model, valData, o.evalBatch);
-    o.timeline?.span('evaluation', 'eval', v0, performance.now(), { split: 'val', epoch: pos.epoch, images: val.count });
+    const val = evaluateSet(model, valData, options.evalBatch);
+    options.timeline?.span('evaluation', 'eval', v0, performance.now(), { split: 'val', epoch: pos.epoch, images: val.count });
     const record = epochRecord({
       epochIndex: pos.epoch,
       training: meter.result(),
@@ -279,7 +286,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
     epochs.push(record);
     meter = new EpochMeter();
     await folder.append(record);
-    await folder.writeChart(epochs, `${o.modelDescription.name} on CIFAR-10`);
+    await folder.writeChart(epochs, `${options.modelDescription.name} on CIFAR-10`);
     // Saved at the start of the next epoch, so a resume begins there.
     await checkpoint({ epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep });
     log.info(epochLogFields(record), 'epoch done');
@@ -288,8 +295,8 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
   let test: TestRecord | null = null;
   if (!stoppedEarly) {
     const e0 = performance.now();
-    const sums = evaluateSet(model, materialise(testSet, testIdx), o.evalBatch);
-    o.timeline?.span('evaluation', 'eval', e0, performance.now(), { split: 'test', images: sums.count });
+    const sums = evaluateSet(model, materialise(testSet, testIdx), options.evalBatch);
+    options.timeline?.span('evaluation', 'eval', e0, performance.now(), { split: 'test', images: sums.count });
     test = testRecord(CIFAR10_CLASSES, sums);
     await folder.append(test);
     await folder.writeSummary({
@@ -301,7 +308,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
       lastEpoch: epochs.at(-1) ?? null,
     });
     await folder.writeReport({
-      title: `${o.modelDescription.name} on CIFAR-10`,
+      title: `${options.modelDescription.name} on CIFAR-10`,
       classes: CIFAR10_CLASSES,
       epochs,
       test,
@@ -312,7 +319,7 @@ export async function runSingleNode(o: SingleNodeRunOptions): Promise<SingleNode
         ['batch size', hp.globalBatch],
         ['epochs', hp.epochs],
         ['lr (peak)', hp.lrPeak],
-        ...(typeof o.modelDescription['backend'] === 'string' ? [['backend', o.modelDescription['backend']] as const] : []),
+        ...(typeof options.modelDescription['backend'] === 'string' ? [['backend', options.modelDescription['backend']] as const] : []),
       ],
     });
     log.info({ testAccuracy: test.accuracy, testLoss: test.loss, testImages: test.count }, 'final test accuracy');
