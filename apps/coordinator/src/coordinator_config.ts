@@ -9,6 +9,7 @@ import {
   checkRecipe,
   checkTlsFiles,
   ConfigError,
+  DEFAULT_MAX_SKIPPED_STEPS,
   HostSchema,
   HYPER_SETTINGS,
   parseSettings,
@@ -211,7 +212,7 @@ const COORDINATOR_SETTINGS = {
     help: 'stop with a checkpoint after N steps in a row skipped for a non-finite gradient',
     schema: positiveInt,
     number: true,
-    default: 5,
+    default: DEFAULT_MAX_SKIPPED_STEPS,
   }),
   printPlan: setting({
     flags: '--print-plan',

@@ -15,3 +15,9 @@ export const BACKEND_CHOICES = ['auto', 'tensorflow', 'tensorflow-gpu', 'onednn'
 
 /** pino's levels, as `--log-level` takes them. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+
+/**
+ * Steps in a row skipped for a non-finite gradient before a run stops with a checkpoint: the
+ * coordinator's `--max-skipped-steps` default and `worker:train`'s limit (it has no flag for it).
+ */
+export const DEFAULT_MAX_SKIPPED_STEPS = 5;

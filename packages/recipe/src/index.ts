@@ -1,7 +1,7 @@
 // Public API of @gnet/recipe: the training recipe declared once, the wire HyperParams, and the
 // config helpers every command shares. No TF.js, no network: both apps import it.
 export { commanderFailure, ConfigError, HelpShown } from './config_error.js';
-export { BACKEND_CHOICES, LOG_LEVELS, VAL_PER_CLASS } from './constants.js';
+export { BACKEND_CHOICES, DEFAULT_MAX_SKIPPED_STEPS, LOG_LEVELS, VAL_PER_CLASS } from './constants.js';
 export { HostSchema } from './host.js';
 export { checkTlsFiles, type TlsFiles, type TlsReaders } from './tls_files.js';
 export { parseNumber } from './parse_number.js';

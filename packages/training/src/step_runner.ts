@@ -5,6 +5,7 @@
 // the *reduced* gradient, every rank skips a non-finite step alike and the replicas stay identical.
 import type { GradientStats, LocalBatch } from './gradients.js';
 import type { Replica } from './replica.js';
+import { DEFAULT_MAX_SKIPPED_STEPS } from '@gnet/recipe';
 
 /** Sums `grads` across ranks in place (identity on one process); may throw (a failed all-reduce). */
 export type GradientReduce = (grads: Float32Array) => Promise<void>;
@@ -12,8 +13,9 @@ export type GradientReduce = (grads: Float32Array) => Promise<void>;
 /** The reduce hook of a single process: nothing to sum with. */
 export const identityReduce: GradientReduce = () => Promise.resolve();
 
-/** Steps skipped in a row before training stops (the coordinator's `--max-skipped-steps` default). */
-export const DEFAULT_MAX_SKIPPED_STEPS = 5;
+// Steps skipped in a row before training stops: the recipe's, which is also the coordinator's
+// `--max-skipped-steps` default.
+export { DEFAULT_MAX_SKIPPED_STEPS } from '@gnet/recipe';
 
 /** Options of {@link StepRunner}. */
 export interface StepRunnerOptions {
