@@ -7,6 +7,7 @@
 import { isChunkFrame } from '@gnet/protocol';
 import type WebSocket from 'ws';
 import { boundedWait, type Settle } from './bounded_wait.js';
+import { closeSocket } from './close_socket.js';
 import { CollectiveUsageError, PeerLostError, TransportClosedError, type WaitSite } from './errors.js';
 import { FrameInbox } from './frame_inbox.js';
 import { frameReaderOf, type WsFrameReader } from './ws_frame_reader.js';
@@ -309,23 +310,3 @@ export class WsTransport implements Transport {
 
 const EMPTY = new Uint8Array(0);
 
-/** Closes `socket` with `code`, waiting at most `timeoutMs` for the peer's close frame before cutting it. */
-function closeSocket(socket: WebSocket, code: number, reason: string, timeoutMs: number): Promise<void> {
-  if (socket.readyState === socket.CLOSED) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      socket.terminate();
-      resolve();
-    }, timeoutMs);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    try {
-      socket.close(code, reason.slice(0, 123));
-    } catch {
-      // An invalid close code from a caller: cut the connection instead of leaving it open.
-      socket.terminate();
-    }
-  });
-}
