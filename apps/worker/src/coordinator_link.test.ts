@@ -5,6 +5,7 @@ import pino from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createNonce, decodeMessage, encodeMessage, PROTOCOL_VERSION, ProtocolError, type Hello, type Welcome } from '@gnet/protocol';
 import { CoordinatorLink, CoordinatorLinkError, type HelloFields } from './coordinator_link.js';
+import { WorkerRunError } from './worker_run_error.js';
 
 const log = pino({ level: 'silent' });
 const hello: HelloFields = { type: 'hello', protocolVersion: PROTOCOL_VERSION, workerId: 'w', backend: 'cpu', device: 'test', peer: null };
@@ -102,6 +103,68 @@ test('after welcome, control messages queue in order, heartbeats do not, and a v
         e instanceof CoordinatorLinkError &&
         e.code === 'LINK_LOST' &&
         /^The coordinator closed the connection \(1006\): it exited or the network dropped$/.test(e.message),
+    );
+    await link.close();
+  } finally {
+    c.close();
+  }
+});
+
+test('ring mode: no transport on the control socket; a re-formed welcome is read, a malformed frame is refused with error and its close code', async () => {
+  const ringWelcome: Welcome = {
+    ...welcome,
+    allReduce: { ...welcome.allReduce, algorithm: 'ring' },
+    peers: [{ rank: 0, url: 'ws://127.0.0.1:1' }],
+  };
+  let coordinatorSide: WebSocket | null = null;
+  const told: string[] = [];
+  const c = await fakeCoordinator((socket) => {
+    coordinatorSide = socket;
+    socket.on('message', (data: Buffer) => told.push(decodeMessage(data).type));
+    socket.send(encodeMessage(ringWelcome));
+  });
+  try {
+    const link = await connect(c.url);
+    assert.equal(link.transport, null);
+    assert.throws(
+      () => link.starHub(),
+      (e: unknown) => e instanceof WorkerRunError && e.code === 'WORKER_PROTOCOL',
+    );
+    coordinatorSide!.send(encodeMessage({ ...ringWelcome, generation: 1, rank: 0 }));
+    const next = await link.next();
+    assert.ok(next.type === 'welcome' && next.generation === 1);
+    assert.equal(link.welcome.generation, 1);
+    assert.equal(link.transport, null);
+    const closed = new Promise<number>((resolve) => coordinatorSide!.once('close', (code: number) => resolve(code)));
+    coordinatorSide!.send(Buffer.from([0xc1]));
+    await assert.rejects(link.next(), (e: unknown) => e instanceof ProtocolError && e.code === 'PROTO_MALFORMED');
+    assert.equal(await closed, 1002);
+    assert.deepEqual(told, ['error']);
+    await link.close();
+  } finally {
+    c.close();
+  }
+});
+
+test('a coordinator that sends nothing fails the link with LINK_SILENT', async () => {
+  const c = await fakeCoordinator((socket) => socket.send(encodeMessage(welcome)));
+  try {
+    const link = await CoordinatorLink.connect({
+      url: c.url,
+      hello,
+      secret: '',
+      connectTimeoutMs: 5000,
+      joinTimeoutMs: 5000,
+      silenceTimeoutMs: 300,
+      log,
+    });
+    assert.ok(link.transport !== null, 'star mode: the socket is a transport to the hub');
+    await assert.rejects(
+      link.next(),
+      (e: unknown) =>
+        e instanceof CoordinatorLinkError &&
+        e.code === 'LINK_SILENT' &&
+        /^The coordinator sent nothing for \d+ ms \(limit 300 ms\)$/.test(e.message),
     );
     await link.close();
   } finally {

@@ -1,10 +1,12 @@
 // The worker's connection to the coordinator: dial (retrying while the coordinator starts; over
 // TLS for `wss://`), answer its `challenge` with `hello` (our nonce and the HMAC proof of the
 // shared secret), wait for `welcome` (whose proof shows the coordinator knows the secret too) or
-// `reject` (handshake steps 1-6, packages/protocol/README.md), then
-// carry control messages both ways. The same socket is a WsTransport to the star hub, so in star
-// mode gradient chunks share it; control frames are decoded here and queued for `next()`.
-// Every wait is bounded, and a coordinator that disappears fails the worker at once.
+// `reject` (handshake steps 1-6, packages/protocol/README.md), then carry control messages both
+// ways through a ControlChannel (decoding, refusing a bad frame, heartbeats, the silence verdict),
+// queued here for `next()`. In star mode the same socket is also a WsTransport to the star hub
+// (one per generation), which reads it and hands the control frames to the channel; in ring mode
+// the channel reads it alone. Every wait is bounded, and a coordinator that disappears or falls
+// silent fails the worker at once.
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
@@ -14,7 +16,6 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   encodeMessage,
   errorFromReject,
-  errorMessageFor,
   HANDSHAKE_MAX_FRAME_BYTES,
   helloProof,
   ProtocolError,
@@ -26,13 +27,15 @@ import {
 } from '@gnet/protocol';
 import {
   clientTlsOptions,
+  ControlChannel,
   describeTlsTrustError,
-  onTimeTicks,
   refuseProtocolError,
   starHubRank,
   WsTransport,
+  type ChannelEnd,
   type TrustedCa,
 } from '@gnet/collective';
+import { WorkerRunError } from './worker_run_error.js';
 
 /** Messages the coordinator may send after `welcome`. */
 const FROM_COORDINATOR: readonly MessageType[] = [
@@ -128,19 +131,14 @@ function dial(url: string, timeoutMs: number, ca: TrustedCa): Promise<Dialed> {
 
 /** The connection to the coordinator after `welcome`. */
 export class CoordinatorLink {
-  /** Transport to the star hub (the coordinator), peer rank `starHubRank(worldSize)`. */
-  /** The star transport of the current generation (ranks change when the group is re-formed). */
-  transport: WsTransport;
   /** The latest `welcome`: a new one arrives each time the coordinator re-forms the group. */
   welcome: Welcome;
+  private readonly channel: ControlChannel;
+  private starTransport: WsTransport | null = null;
   private readonly queue: Message[] = [];
   private waiter: { resolve: (m: Message) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
   private readonly failureListeners: ((err: Error) => void)[] = [];
-  private lastHeardMs = performance.now();
-  private closing = false;
-  private readonly watchdog: NodeJS.Timeout;
-  private heartbeat: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly socket: WebSocket,
@@ -149,30 +147,35 @@ export class CoordinatorLink {
     earlyFrames: readonly Uint8Array[],
   ) {
     this.welcome = welcome;
-    this.transport = new WsTransport({ rank: welcome.rank, onControlFrame: (_rank, frame) => this.onControl(frame) });
-    socket.on('close', (code: number, reason: Buffer) => {
-      if (this.closing) return;
-      const text = reason.toString('utf8');
-      this.fail(
-        new CoordinatorLinkError(
-          'LINK_LOST',
-          `The coordinator closed the connection (${code}${text === '' ? '' : ` ${text}`})${code === 1006 ? ': it exited or the network dropped' : ''}`,
-        ),
+    this.channel = new ControlChannel({
+      socket,
+      expect: FROM_COORDINATOR,
+      onMessage: (message) => this.onMessage(message),
+      onEnd: (end) => this.fail(linkErrorOf(end)),
+    });
+    this.route(welcome, earlyFrames);
+    // Judged on ticks of 1 s that fire on time only: a training step computes synchronously, and
+    // the heartbeats that queued up meanwhile are read right after it (see onTimeTicks).
+    this.channel.watchSilence(silenceTimeoutMs, 1000);
+  }
+
+  /**
+   * The star transport of the current generation (peer rank `starHubRank(worldSize)`: the ranks
+   * change when the group is re-formed); null in ring mode, where this socket carries only
+   * control messages and the chunks travel on the ring's own connections.
+   */
+  get transport(): WsTransport | null {
+    return this.starTransport;
+  }
+
+  /** The star transport of the current generation; in ring mode there is none: `WorkerRunError` `WORKER_PROTOCOL` (a bug). */
+  starHub(): WsTransport {
+    if (this.starTransport === null)
+      throw new WorkerRunError(
+        'WORKER_PROTOCOL',
+        `The coordinator link carries chunks only for the star all-reduce, but this run uses '${this.welcome.allReduce.algorithm}'`,
       );
-    });
-    this.transport.attach(starHubRank(welcome.worldSize), socket, 'dialed', earlyFrames);
-    // Silence check, judged only on ticks that fire on time (a training step computes
-    // synchronously; the heartbeats that queued up meanwhile are read right after: see onTimeTicks).
-    this.watchdog = onTimeTicks(1000, (nowMs) => {
-      if (nowMs - this.lastHeardMs > silenceTimeoutMs) {
-        this.fail(
-          new CoordinatorLinkError(
-            'LINK_SILENT',
-            `The coordinator sent nothing for ${Math.round(nowMs - this.lastHeardMs)} ms (limit ${silenceTimeoutMs} ms)`,
-          ),
-        );
-      }
-    });
+    return this.starTransport;
   }
 
   /** Dials the coordinator, says hello and waits for `welcome`. Rejects with `ProtocolError` `PROTO_REJECTED` on `reject`. */
@@ -266,12 +269,11 @@ export class CoordinatorLink {
 
   /** Sends our heartbeat every `periodMs` (`welcome.heartbeatMs`). */
   startHeartbeat(periodMs: number): void {
-    this.heartbeat = setInterval(() => this.send({ type: 'heartbeat', sentAtMs: Date.now() }), periodMs);
-    this.heartbeat.unref();
+    this.channel.startHeartbeat(periodMs);
   }
 
   send(message: Message): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(encodeMessage(message), { binary: true });
+    this.channel.send(message);
   }
 
   /** The next control message other than a heartbeat; rejects once the link failed. */
@@ -292,32 +294,38 @@ export class CoordinatorLink {
 
   /** Closes the connection on purpose (after `leave`, or failing ourselves with `code`). */
   async close(code = 1000, reason = ''): Promise<void> {
-    this.closing = true;
-    clearInterval(this.watchdog);
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
-    await this.transport.close(code, reason);
-  }
-
-  private onControl(frame: Uint8Array): void {
-    this.lastHeardMs = performance.now();
-    let message: Message;
-    try {
-      message = decodeMessage(frame, { expect: FROM_COORDINATOR });
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      this.send(errorMessageFor(err));
-      this.fail(err);
-      void this.close(err.closeCode, err.code);
+    const transport = this.starTransport;
+    if (transport === null) {
+      await this.channel.close(code, reason);
       return;
     }
-    if (message.type === 'heartbeat') return;
+    // The transport closes the socket and fails its pending chunk sends and receives.
+    this.channel.release();
+    await transport.close(code, reason);
+  }
+
+  /**
+   * Who reads the socket for `welcome`'s generation: in star mode a WsTransport numbered for it
+   * (chunks to the transport, control frames to the channel), in ring mode the channel itself.
+   * Runs in the tick the welcome arrived, so no later frame is misrouted.
+   */
+  private route(welcome: Welcome, earlyFrames: readonly Uint8Array[]): void {
+    this.starTransport?.detach();
+    this.starTransport = null;
+    if (welcome.allReduce.algorithm !== 'star') {
+      this.channel.listen(earlyFrames);
+      return;
+    }
+    this.channel.stopListening();
+    this.starTransport = new WsTransport({ rank: welcome.rank, onControlFrame: (_rank, frame) => this.channel.receive(frame) });
+    this.starTransport.attach(starHubRank(welcome.worldSize), this.socket, 'dialed', earlyFrames);
+  }
+
+  private onMessage(message: Message): void {
     if (message.type === 'welcome') {
-      // A re-formed group: our rank and the star hub's rank change. Hand the socket to a
-      // transport numbered for the new generation, in this tick, so no later frame is misrouted.
+      // A re-formed group: our rank and the star hub's rank change.
       this.welcome = message;
-      this.transport.detach();
-      this.transport = new WsTransport({ rank: message.rank, onControlFrame: (_rank, f) => this.onControl(f) });
-      this.transport.attach(starHubRank(message.worldSize), this.socket, 'dialed');
+      this.route(message, []);
     }
     if (message.type === 'roundAbort' || message.type === 'leave' || message.type === 'error') this.onUrgent?.(message);
     const waiter = this.waiter;
@@ -330,12 +338,28 @@ export class CoordinatorLink {
   private fail(err: Error): void {
     if (this.failure !== null) return;
     this.failure = err;
-    clearInterval(this.watchdog);
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
     const waiter = this.waiter;
     this.waiter = null;
     waiter?.reject(err);
     for (const listener of this.failureListeners) listener(err);
+  }
+}
+
+/** The link's error for the channel's end: the coordinator went away or fell silent, or broke the protocol. */
+function linkErrorOf(end: ChannelEnd): Error {
+  switch (end.kind) {
+    case 'protocol':
+      return end.error;
+    case 'silent':
+      return new CoordinatorLinkError(
+        'LINK_SILENT',
+        `The coordinator sent nothing for ${Math.round(end.silentMs)} ms (limit ${end.limitMs} ms)`,
+      );
+    case 'closed':
+      return new CoordinatorLinkError(
+        'LINK_LOST',
+        `The coordinator closed the connection (${end.code}${end.reason === '' ? '' : ` ${end.reason}`})${end.code === 1006 ? ': it exited or the network dropped' : ''}`,
+      );
   }
 }
 

@@ -294,7 +294,7 @@ async function serveLink(
                 ca: trustedCa(config),
                 timeoutMs: config.connectTimeoutMs,
               })
-            : link.transport;
+            : link.starHub();
       } catch (err) {
         sendReply(session.roundFailed(initial.round, err, signal, 'opening the ring'));
         return;
