@@ -20,6 +20,7 @@
 //     meanwhile), then stop with `TooFewWorkersError`, saying which checkpoint resumes the run.
 import type { Logger } from 'pino';
 import { encodeMessage, type StateSnapshot } from '@gnet/protocol';
+import { ControlChannel } from '@gnet/collective';
 import type { EpochRecord, LoadedCheckpoint } from '@gnet/run-store';
 import type { CoordinatorConfig } from './coordinator_config.js';
 import { PhaseTimeoutError, RoundFailedError, TooFewWorkersError, isGroupFailure, type GroupFailure } from './errors.js';
@@ -146,10 +147,9 @@ export class Recovery {
         { survivors: members.length, minWorkers: cfg.minWorkers, waitMs: cfg.rejoinTimeoutMs },
         'below --min-workers; waiting for replacements',
       );
-      const beat = setInterval(() => {
-        const frame = encodeMessage({ type: 'heartbeat', sentAtMs: Date.now() });
-        for (const m of members) if (m.socket.readyState === m.socket.OPEN) m.socket.send(frame, { binary: true });
-      }, cfg.heartbeatMs);
+      // Send-only channels: what the survivors send keeps collecting for the next hand-over.
+      const keepAlive = members.map((m) => new ControlChannel({ socket: m.socket }));
+      for (const channel of keepAlive) channel.startHeartbeat(cfg.heartbeatMs);
       try {
         await this.o.rendezvous.waitForPending(cfg.minWorkers - members.length, cfg.rejoinTimeoutMs, this.o.aborted);
       } catch (err) {
@@ -162,7 +162,7 @@ export class Recovery {
         );
         throw err;
       } finally {
-        clearInterval(beat);
+        for (const channel of keepAlive) channel.release();
       }
       members.push(...this.takeJoiners(members.length));
       const open = members.filter((m) => m.socket.readyState === m.socket.OPEN);

@@ -1,7 +1,8 @@
 // One generation of the group as the coordinator sees it: one WebSocket per rank, carrying both
 // the control messages and (for the star all-reduce) the gradient chunks. Each socket is attached
-// to one WsTransport whose rank is the star hub's; control frames are decoded here and queued per
-// rank, chunk frames go to the transport for the StarHub. Every wait for the workers (`collect`)
+// to one WsTransport whose rank is the star hub's; chunk frames go to the transport for the
+// StarHub, control frames to the rank's ControlChannel (decoding, refusing a bad frame with its
+// protocol code, heartbeats, the silence verdict), and its messages are queued here per rank. Every wait for the workers (`collect`)
 // is bounded, warns about stragglers by rank (horovod's stall inspector), and fails as soon as a
 // rank it waits for is lost or reports a failed round. A rank is lost when its socket closes, it
 // sends `error` or `leave`, or it is silent for `workerTimeoutMs` (heartbeats stop when a process
@@ -10,10 +11,7 @@
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import {
-  decodeMessage,
   encodeMessage,
-  errorMessageFor,
-  ProtocolError,
   type Hello,
   type Leave,
   type Message,
@@ -21,8 +19,9 @@ import {
   type StateSnapshot,
   type MessageOf,
   type MessageType,
+  type ProtocolError,
 } from '@gnet/protocol';
-import { onTimeTicks, starHubRank, WsTransport } from '@gnet/collective';
+import { ControlChannel, starHubRank, WsTransport, type ChannelEnd } from '@gnet/collective';
 import { PhaseTimeoutError, RoundFailedError, WorkerLostError } from './errors.js';
 import { StallClock } from './stall_clock.js';
 
@@ -64,8 +63,8 @@ export interface Candidate {
 export interface Member {
   rank: number;
   hello: Hello;
-  /** performance.now() of the last message of any kind from this rank. */
-  lastHeardMs: number;
+  /** performance.now() of the last control message of any kind from this rank (its channel's). */
+  readonly lastHeardMs: number;
 }
 
 interface Collector {
@@ -118,6 +117,8 @@ export class WorkerGroup {
   private readonly log: Logger;
   private readonly stallWarnMs: number;
   private readonly candidates: readonly Candidate[];
+  /** One per rank: the rank's control messages, our heartbeats to it, its liveness. */
+  private readonly channels: readonly ControlChannel[];
   private readonly queues: Message[][];
   private collector: Collector | null = null;
   private failure: WorkerLostError | null = null;
@@ -125,8 +126,6 @@ export class WorkerGroup {
   private phase = 'group formation';
   private closing = false;
   private detached = false;
-  private readonly timers: NodeJS.Timeout[] = [];
-  private readonly unlisten: (() => void)[] = [];
   private readonly onLost: WorkerGroupOptions['onLost'];
 
   constructor(options: WorkerGroupOptions) {
@@ -139,42 +138,38 @@ export class WorkerGroup {
     this.worldSize = members.length;
     this.candidates = members;
     this.queues = members.map(() => []);
-    this.members = members.map((c, rank) => ({ rank, hello: c.hello, lastHeardMs: performance.now() }));
+    this.channels = members.map(
+      (c, rank) =>
+        new ControlChannel({
+          socket: c.socket,
+          expect: FROM_WORKER,
+          onMessage: (message) => this.onMessage(rank, message),
+          onEnd: (end) => this.onEnd(rank, end),
+        }),
+    );
+    this.members = this.channels.map((channel, rank) => ({
+      rank,
+      hello: members[rank]!.hello,
+      get lastHeardMs(): number {
+        return channel.lastHeardMs;
+      },
+    }));
     this.failed = new Promise<never>((_, reject) => {
       this.fail = reject;
     });
     // Callers race `failed` against what they wait for; an unobserved rejection must not crash.
     this.failed.catch(() => undefined);
-    this.transport = new WsTransport({ rank: starHubRank(this.worldSize), onControlFrame: (rank, frame) => this.onControl(rank, frame) });
+    this.transport = new WsTransport({
+      rank: starHubRank(this.worldSize),
+      onControlFrame: (rank, frame) => this.channels[rank]!.receive(frame),
+    });
     members.forEach((c, rank) => {
-      const onClose = (code: number, reason: Buffer): void => {
-        const text = reason.toString('utf8');
-        if (this.leaving.delete(rank) && this.collector?.ranks.includes(rank)) this.collector.reject(this.lostError(rank));
-        this.lose(
-          rank,
-          code === 1006
-            ? 'connection lost (1006: the process died or the network dropped)'
-            : `connection closed with ${code}${text === '' ? '' : ` ${text}`}`,
-        );
-      };
-      c.socket.on('close', onClose);
-      this.unlisten.push(() => c.socket.off('close', onClose));
+      const channel = this.channels[rank]!;
       this.transport.attach(rank, c.socket, 'accepted', c.takeEarlyFrames());
-      if (c.socket.readyState !== c.socket.OPEN) this.lose(rank, 'connection closed while the group was forming');
+      if (!channel.isOpen) this.lose(rank, 'connection closed while the group was forming');
+      channel.startHeartbeat(options.heartbeatMs);
+      channel.watchSilence(options.workerTimeoutMs);
     });
-    const heartbeat = setInterval(() => this.broadcast({ type: 'heartbeat', sentAtMs: Date.now() }), options.heartbeatMs);
-    // Liveness, judged only on ticks that fire on time (see onTimeTicks).
-    const liveness = onTimeTicks(Math.min(1000, options.workerTimeoutMs), (nowMs) => {
-      for (const m of this.members) {
-        const silentMs = nowMs - m.lastHeardMs;
-        if (silentMs > options.workerTimeoutMs && !this.lost.has(m.rank))
-          this.lose(m.rank, `silent for ${Math.round(silentMs)} ms (limit --worker-timeout-ms ${options.workerTimeoutMs})`);
-      }
-    });
-    for (const t of [heartbeat, liveness]) {
-      t.unref();
-      this.timers.push(t);
-    }
   }
 
   /** What the run is doing, named in loss and timeout errors: `round 7 (epoch 1, step 3)`. */
@@ -194,9 +189,7 @@ export class WorkerGroup {
 
   /** Ranks that are leaving deliberately and can still send their state (see `leaving`). */
   get leavingRanks(): number[] {
-    return [...this.leaving]
-      .filter((rank) => !this.detached && this.candidates[rank]!.socket.readyState === this.candidates[rank]!.socket.OPEN)
-      .sort((a, b) => a - b);
+    return [...this.leaving].filter((rank) => !this.detached && this.channels[rank]!.isOpen).sort((a, b) => a - b);
   }
 
   /** True once `detach` handed the sockets over: nothing can be asked of this generation any more. */
@@ -205,13 +198,13 @@ export class WorkerGroup {
   }
 
   send(rank: number, message: Message): void {
-    const socket = this.candidates[rank]!.socket;
-    if (socket.readyState === socket.OPEN) socket.send(encodeMessage(message), { binary: true });
+    this.channels[rank]!.send(message);
   }
 
   broadcast(message: Message): void {
+    // Encoded once: `initialWeights` carries the whole model.
     const frame = encodeMessage(message);
-    for (const { socket } of this.candidates) if (socket.readyState === socket.OPEN) socket.send(frame, { binary: true });
+    for (const channel of this.channels) channel.sendFrame(frame);
   }
 
   /**
@@ -350,15 +343,13 @@ export class WorkerGroup {
    */
   detach(): Candidate[] {
     this.detached = true;
-    for (const t of this.timers) clearInterval(t);
-    for (const off of this.unlisten) off();
+    for (const channel of this.channels) channel.release();
     this.transport.detach();
     // Lost ranks whose socket is still open (silent, stuck, leaving): tell them why and cut it, so
     // a frozen process that wakes up reads that it was evicted (not that we died) and rejoins as
     // a new member. Its kernel still accepts these bytes while the process is stopped.
     for (const [rank, reason] of this.lost) {
-      this.sendAndClose(
-        rank,
+      this.channels[rank]!.sendAndClose(
         { type: 'leave', reason: 'evicted', message: `generation ${this.generation} ended without this worker: ${reason}`.slice(0, 4096) },
         1008,
         'evicted',
@@ -373,7 +364,7 @@ export class WorkerGroup {
    * `close` is the WebSocket close code and reason (a malformed frame: its protocol code).
    */
   evict(rank: number, message: string, close: { code: number; reason: string } = { code: 1008, reason: 'evicted' }): void {
-    this.sendAndClose(rank, { type: 'leave', reason: 'evicted', message: message.slice(0, 4096) }, close.code, close.reason);
+    this.channels[rank]!.sendAndClose({ type: 'leave', reason: 'evicted', message: message.slice(0, 4096) }, close.code, close.reason);
     this.lose(rank, `evicted: ${message}`);
   }
 
@@ -382,24 +373,8 @@ export class WorkerGroup {
    * socket with the code's close code, and loses it; the group re-forms without it.
    */
   refuse(rank: number, err: ProtocolError): void {
-    this.sendAndClose(rank, errorMessageFor(err), err.closeCode, err.code);
-    this.lose(rank, `sent a bad message (${err.code}): ${err.message}`);
-  }
-
-  /**
-   * The last word to `rank`: sends `message` if its socket is open, closes with `code` and
-   * `reason`, and cuts the socket a second later whatever the peer does (a frozen or hostile peer
-   * never answers the close).
-   */
-  private sendAndClose(rank: number, message: Message, code: number, reason: string): void {
-    const socket = this.candidates[rank]!.socket;
-    if (socket.readyState !== socket.OPEN) {
-      socket.terminate();
-      return;
-    }
-    socket.send(encodeMessage(message), { binary: true });
-    socket.close(code, reason);
-    setTimeout(() => socket.terminate(), 1000).unref();
+    this.channels[rank]!.refuse(err);
+    this.lose(rank, badMessage(err));
   }
 
   /**
@@ -408,29 +383,16 @@ export class WorkerGroup {
    */
   async close(leave: Leave | null): Promise<void> {
     this.closing = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const channel of this.channels) channel.release();
     if (leave !== null) this.broadcast(leave);
     await this.transport.close(1000, leave?.reason ?? 'done');
   }
 
-  private onControl(rank: number, frame: Uint8Array): void {
-    if (this.detached) return;
-    const member = this.members[rank]!;
-    member.lastHeardMs = performance.now();
-    let message: Message;
-    try {
-      message = decodeMessage(frame, { expect: FROM_WORKER });
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      this.refuse(rank, err);
-      return;
-    }
+  private onMessage(rank: number, message: Message): void {
     // A few per rank is all a failed round produces; a rank that sends more is not heard further.
     if (message.type === 'roundFailed' && this.roundFailures.filter((f) => f.rank === rank).length < MAX_REPORTS_PER_RANK)
       this.roundFailures.push({ rank, report: message });
     switch (message.type) {
-      case 'heartbeat':
-        return;
       case 'error':
         this.lose(rank, `reported ${message.code}: ${message.message}`);
         return;
@@ -455,6 +417,27 @@ export class WorkerGroup {
       return;
     }
     this.queues[rank]!.push(message);
+  }
+
+  /** The end of `rank`'s channel, told by the channel once: the rank is lost. */
+  private onEnd(rank: number, end: ChannelEnd): void {
+    switch (end.kind) {
+      case 'closed':
+        if (this.leaving.delete(rank) && this.collector?.ranks.includes(rank)) this.collector.reject(this.lostError(rank));
+        this.lose(
+          rank,
+          end.code === 1006
+            ? 'connection lost (1006: the process died or the network dropped)'
+            : `connection closed with ${end.code}${end.reason === '' ? '' : ` ${end.reason}`}`,
+        );
+        return;
+      case 'silent':
+        this.lose(rank, `silent for ${Math.round(end.silentMs)} ms (limit --worker-timeout-ms ${end.limitMs})`);
+        return;
+      case 'protocol':
+        this.lose(rank, badMessage(end.error));
+        return;
+    }
   }
 
   private lostError(rank: number): WorkerLostError {
@@ -483,6 +466,11 @@ export class WorkerGroup {
       this.fail(err);
     }
   }
+}
+
+/** Why a rank that broke the protocol is lost. */
+function badMessage(err: ProtocolError): string {
+  return `sent a bad message (${err.code}): ${err.message}`;
 }
 
 /**
