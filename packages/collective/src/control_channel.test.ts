@@ -135,7 +135,12 @@ test('a message the peer may not send is PROTO_UNEXPECTED (close 1002); the owne
   const pair = await connectedPair();
   try {
     const ends: ChannelEnd[] = [];
-    const channel = new ControlChannel({ socket: pair.accepted, expect: ['heartbeat'], onMessage: () => undefined, onEnd: (e) => ends.push(e) });
+    const channel = new ControlChannel({
+      socket: pair.accepted,
+      expect: ['heartbeat'],
+      onMessage: () => undefined,
+      onEnd: (e) => ends.push(e),
+    });
     channel.listen();
     pair.peer.send(ready(0));
     assert.deepEqual(await pair.peerClosed, { code: 1002, reason: 'PROTO_UNEXPECTED' });
@@ -181,7 +186,12 @@ test('silence: a quiet peer ends the channel once (`silent`), a heartbeating one
     const quietEnds: ChannelEnd[] = [];
     const talkingEnds: ChannelEnd[] = [];
     const startedMs = performance.now();
-    const quietChannel = new ControlChannel({ socket: quiet.accepted, expect: FROM_PEER, onMessage: () => undefined, onEnd: (e) => quietEnds.push(e) });
+    const quietChannel = new ControlChannel({
+      socket: quiet.accepted,
+      expect: FROM_PEER,
+      onMessage: () => undefined,
+      onEnd: (e) => quietEnds.push(e),
+    });
     quietChannel.listen(quiet.stopCollecting());
     quietChannel.watchSilence(300, 50);
     const talkingChannel = new ControlChannel({
@@ -217,7 +227,12 @@ test('the peer closing ends the channel once with its code and reason; closing i
   const ours = await connectedPair();
   try {
     const ends: ChannelEnd[] = [];
-    const channel = new ControlChannel({ socket: pair.accepted, expect: FROM_PEER, onMessage: () => undefined, onEnd: (e) => ends.push(e) });
+    const channel = new ControlChannel({
+      socket: pair.accepted,
+      expect: FROM_PEER,
+      onMessage: () => undefined,
+      onEnd: (e) => ends.push(e),
+    });
     channel.listen(pair.stopCollecting());
     channel.watchSilence(200, 50);
     pair.peer.close(4001, 'bye');
@@ -227,7 +242,12 @@ test('the peer closing ends the channel once with its code and reason; closing i
     assert.equal(channel.send({ type: 'heartbeat', sentAtMs: 0 }), false, 'nothing is sent on a closed socket');
 
     const ourEnds: ChannelEnd[] = [];
-    const ourChannel = new ControlChannel({ socket: ours.accepted, expect: FROM_PEER, onMessage: () => undefined, onEnd: (e) => ourEnds.push(e) });
+    const ourChannel = new ControlChannel({
+      socket: ours.accepted,
+      expect: FROM_PEER,
+      onMessage: () => undefined,
+      onEnd: (e) => ourEnds.push(e),
+    });
     ourChannel.listen(ours.stopCollecting());
     await ourChannel.close(4002, 'done');
     assert.deepEqual(await ours.peerClosed, { code: 4002, reason: 'done' });
@@ -246,7 +266,12 @@ test('star mode: a WsTransport reads the socket, control frames (early ones firs
     await until(() => pair.early.length === 1, 'the early frame');
     const got: Message[] = [];
     const ends: ChannelEnd[] = [];
-    const channel = new ControlChannel({ socket: pair.accepted, expect: FROM_PEER, onMessage: (m) => got.push(m), onEnd: (e) => ends.push(e) });
+    const channel = new ControlChannel({
+      socket: pair.accepted,
+      expect: FROM_PEER,
+      onMessage: (m) => got.push(m),
+      onEnd: (e) => ends.push(e),
+    });
     const transport = new WsTransport({ rank: 0, onControlFrame: (_rank, frame) => channel.receive(frame) });
     transport.attach(1, pair.accepted, 'accepted', pair.stopCollecting());
     // A chunk frame starts with the chunk magic ('GNCK'); its body is the all-reduce's business.

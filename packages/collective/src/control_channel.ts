@@ -264,5 +264,7 @@ export class ControlChannel {
 
 function checkPositive(name: string, method: string, value: number): void {
   if (!Number.isFinite(value) || value <= 0)
-    throw new CollectiveConfigError(`\`${name}\` passed to ControlChannel.${method} must be a positive number of milliseconds, but got ${value}`);
+    throw new CollectiveConfigError(
+      `\`${name}\` passed to ControlChannel.${method} must be a positive number of milliseconds, but got ${value}`,
+    );
 }

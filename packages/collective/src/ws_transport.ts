@@ -309,4 +309,3 @@ export class WsTransport implements Transport {
 }
 
 const EMPTY = new Uint8Array(0);
-
