@@ -26,6 +26,7 @@ import {
 } from '@gnet/protocol';
 import {
   challengeConnection,
+  holdFrames,
   listenWsServer,
   PreauthGuard,
   sendRefusal,
@@ -216,20 +217,12 @@ export class Rendezvous {
       }
       // Accepted: it no longer counts against the pre-auth caps, nor has their deadlines.
       this.server.guard.release(req.socket);
-      const earlyFrames: Uint8Array[] = [];
-      const collect = (more: WebSocket.RawData): void => {
-        earlyFrames.push(more as Buffer);
-      };
       const joined: JoinedWorker = {
         hello,
         socket,
         serverProof: welcomeProof(this.options.token, { serverNonce, clientNonce: hello.nonce }),
-        takeEarlyFrames: () => {
-          socket.off('message', collect);
-          return earlyFrames;
-        },
+        takeEarlyFrames: holdFrames(socket),
       };
-      socket.on('message', collect);
       socket.once('close', (code: number) => {
         const i = this.waiting.indexOf(joined);
         if (i < 0) return;

@@ -21,7 +21,7 @@ import {
   type MessageType,
   type ProtocolError,
 } from '@gnet/protocol';
-import { ControlChannel, starHubRank, WsTransport, type ChannelEnd } from '@gnet/collective';
+import { ControlChannel, holdFrames, starHubRank, WsTransport, type ChannelEnd } from '@gnet/collective';
 import { PhaseTimeoutError, RoundFailedError, WorkerLostError } from './errors.js';
 import { StallClock } from './stall_clock.js';
 
@@ -479,18 +479,5 @@ function badMessage(err: ProtocolError): string {
  * drops those it does not match).
  */
 function rehome(c: Candidate): Candidate {
-  const early: Uint8Array[] = [];
-  const onMessage = (data: WebSocket.RawData): void => {
-    early.push(data as Buffer);
-  };
-  c.socket.on('message', onMessage);
-  return {
-    hello: c.hello,
-    socket: c.socket,
-    serverProof: c.serverProof,
-    takeEarlyFrames: () => {
-      c.socket.off('message', onMessage);
-      return early.splice(0);
-    },
-  };
+  return { hello: c.hello, socket: c.socket, serverProof: c.serverProof, takeEarlyFrames: holdFrames(c.socket) };
 }

@@ -21,6 +21,7 @@ export { WsTransport, type WsRole, type WsTransportOptions } from './ws_transpor
 export { listenWsServer, wsUrl, type TlsCredentials, type WsServer, type WsServerOptions } from './ws_server.js';
 export { onTimeTicks } from './on_time_ticks.js';
 export { ControlChannel, type ChannelEnd, type ControlChannelOptions } from './control_channel.js';
+export { holdFrames } from './hold_frames.js';
 export { challengeConnection, REFUSAL_GRACE_MS, refuseProtocolError, sendRefusal, type ChallengeOptions } from './challenge_connection.js';
 export {
   addressGroup,

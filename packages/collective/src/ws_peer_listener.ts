@@ -22,6 +22,7 @@ import {
 import type WebSocket from 'ws';
 import { challengeConnection, refuseProtocolError } from './challenge_connection.js';
 import { CollectiveConfigError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
+import { holdFrames } from './hold_frames.js';
 import { PreauthGuard, type PreauthLimits } from './preauth_guard.js';
 import type { RefusalLogger } from './refusal_log.js';
 import { listenWsServer, type TlsCredentials, type WsServer } from './ws_server.js';
@@ -76,8 +77,8 @@ interface Held {
   /** For the `peerWelcome` proof, sent once the connection is matched. */
   serverNonce: Uint8Array;
   remote: string;
-  earlyFrames: Uint8Array[];
-  onMessage: (data: WebSocket.RawData) => void;
+  /** Frames that arrived after the `peerHello`, kept until the caller takes the socket. */
+  takeEarlyFrames: () => Uint8Array[];
   onClose: () => void;
 }
 
@@ -233,11 +234,9 @@ export class WsPeerListener {
       socket,
       serverNonce,
       remote,
-      earlyFrames: [],
-      onMessage: (more) => held.earlyFrames.push(more as Buffer),
+      takeEarlyFrames: holdFrames(socket),
       onClose: () => this.held.delete(held),
     };
-    socket.on('message', held.onMessage);
     socket.once('close', held.onClose);
     this.held.add(held);
     this.match(held);
@@ -274,10 +273,7 @@ export class WsPeerListener {
     acceptance.found.set(hello.rank, {
       rank: hello.rank,
       socket: held.socket,
-      takeEarlyFrames: () => {
-        held.socket.off('message', held.onMessage);
-        return held.earlyFrames;
-      },
+      takeEarlyFrames: held.takeEarlyFrames,
     });
   }
 
