@@ -38,23 +38,15 @@
 // Waiting workers and a stop request are handed over as facts before every event.
 import type { Logger } from 'pino';
 import { listenFailure, readServerTls } from '@gnet/collective';
-import { CIFAR10_CLASSES, indicesDigest, readCifar10, stratifiedSplit } from '@gnet/data';
-import type { StateSnapshot } from '@gnet/protocol';
-import { VAL_PER_CLASS } from '@gnet/recipe';
-import {
-  perClassAccuracy,
-  RunFolder,
-  type CheckpointStore,
-  type EpochRecord,
-  type RunCheckpointMeta,
-  type TestRecord,
-} from '@gnet/run-store';
+import { CIFAR10_CLASSES } from '@gnet/data';
+import { perClassAccuracy, RunFolder, type CheckpointStore, type EpochRecord, type TestRecord } from '@gnet/run-store';
+import { checkpointWriter, type WriteCheckpoint } from './checkpoint_writer.js';
 import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
 import { isGroupFailure } from './errors.js';
 import { formGeneration, generationOf, type Generation } from './generation.js';
-import { GracefulStop, StopRequestedError } from './graceful_stop.js';
+import { GracefulStop } from './graceful_stop.js';
 import { announceGeneration, checkpointSnapshot, evaluate, formedGeneration } from './group_work.js';
-import { stopWithCheckpoint } from './stop_checkpoint.js';
+import { endFailedRun } from './stop_checkpoint.js';
 import { Recovery } from './recovery.js';
 import { RunEvents } from './run_events.js';
 import { RunMachine } from './run_machine.js';
@@ -63,8 +55,8 @@ import { recordEpoch, recordFinish, reportStep } from './run_reports.js';
 import { startingPoint } from './run_start.js';
 import { Rendezvous } from './rendezvous.js';
 import { RoundIds } from './round_ids.js';
-import { planRun, type RunPlan, type SplitFacts } from './run_plan.js';
-import { snapshotToCheckpoint } from './snapshot_checkpoint.js';
+import { planRun, type RunPlan } from './run_plan.js';
+import { readSplitFacts } from './split_facts.js';
 import type { Candidate } from './worker_group.js';
 
 export { WEIGHTS_CHECK_ELEMENTS } from './generation.js';
@@ -101,23 +93,6 @@ export interface CoordinatorResult {
   /** Generations formed (1 when nothing failed and nobody joined). */
   generations: number;
 }
-
-/** The training split's facts from the labels on this machine. */
-async function readSplitFacts(dataDir: string, seed: number, trainLimit: number): Promise<SplitFacts> {
-  const train = await readCifar10(dataDir, 'train');
-  const test = await readCifar10(dataDir, 'test');
-  const split = stratifiedSplit(train.labels, VAL_PER_CLASS, seed);
-  const trainIdx = trainLimit > 0 ? split.train.subarray(0, trainLimit) : split.train;
-  return {
-    trainImages: trainIdx.length,
-    trainIndicesDigest: indicesDigest(trainIdx),
-    valAvailable: split.val.length,
-    testAvailable: test.count,
-  };
-}
-
-/** Writes `snapshot` (the state that trains `globalStep` next) as checkpoints/ckpt-<globalStep>.ckpt with the run's records. */
-type WriteCheckpoint = (snapshot: StateSnapshot, g: Generation, globalStep: number) => Promise<string>;
 
 /** Runs the whole training; see the steps at the top of this file. */
 export async function runCoordinator(options: CoordinatorRunOptions): Promise<CoordinatorResult> {
@@ -214,23 +189,7 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
     const onLost = (rank: number, workerId: string, reason: string): void =>
       events.emit({ kind: 'membership', atMs: now(), event: 'lost', workerId, rank, reason });
 
-    /** `snapshot` (the state that trains `globalStep` next) as checkpoints/ckpt-<globalStep>.ckpt; returns its path. */
-    const writeCheckpoint: WriteCheckpoint = async (snapshot, g, globalStep) => {
-      const { epochs, epochSoFar } = machine.records;
-      const meta: RunCheckpointMeta = {
-        runId,
-        position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep },
-        epochs,
-        epochSoFar,
-        hyper: g.plan.hyper,
-        model: g.plan.model,
-        worldSize: g.plan.worldSize,
-      };
-      const saved = await store.save(snapshotToCheckpoint(snapshot, g.plan, meta as unknown as Record<string, unknown>), globalStep);
-      log.info({ globalStep, path: saved.path, removed: saved.removed.length }, 'checkpoint written');
-      events.emit({ kind: 'checkpoint', atMs: now(), globalStep, path: saved.path });
-      return saved.path;
-    };
+    const writeCheckpoint = checkpointWriter({ runId, stepsPerEpoch: spe, store, records: () => machine.records, log, events, now });
     saving = { writeCheckpoint, store };
     // 2. The first generation's members.
     let members: Candidate[] = await rendezvous.join(cfg.workers, cfg.joinTimeoutMs, abortedNow);
@@ -405,40 +364,18 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
       actions = feed(outcome);
     }
   } catch (caught) {
-    let err = caught;
-    if (stop.signal !== null && (err instanceof StopRequestedError || isGroupFailure(err))) {
-      const store = (saving as typeof saving)?.store ?? null;
-      err = await stopWithCheckpoint({
-        signal: stop.signal,
-        generation,
-        roundInProgress,
-        writeCheckpoint: (saving as typeof saving)?.writeCheckpoint ?? null,
-        newestCheckpoint: async () => {
-          const loaded = store === null ? null : await store.loadLatestGood();
-          return loaded === null
-            ? null
-            : { globalStep: (loaded.state.meta as unknown as RunCheckpointMeta).position.globalStep, path: loaded.path };
-        },
-        hardAbort,
-        snapshotTimeoutMs: Math.max(5000, cfg.stopGraceMs),
-        log,
-      });
-      roundInProgress = null;
-    }
-    events.emit({
-      kind: 'failed',
-      atMs: now(),
-      code: (err as { code?: string }).code ?? 'UNKNOWN',
-      message: err instanceof Error ? err.message : String(err),
-    });
     // Assigned in the executor's closures, which the compiler's narrowing does not follow.
-    const last = generation as Generation | null;
-    if (last !== null && !last.group.isDetached) {
-      const reason = err instanceof Error ? err.message : String(err);
-      if (roundInProgress !== null) last.group.broadcast({ type: 'roundAbort', round: roundInProgress, reason: reason.slice(0, 1024) });
-      await last.group.close({ type: 'leave', reason: 'shutdown', message: reason.slice(0, 4096) }).catch(() => undefined);
-    }
-    throw err;
+    throw await endFailedRun(caught, {
+      stop,
+      generation: generation as Generation | null,
+      roundInProgress: roundInProgress as number | null,
+      saving: saving as typeof saving,
+      hardAbort,
+      stopGraceMs: cfg.stopGraceMs,
+      log,
+      events,
+      now,
+    });
   } finally {
     rendezvous.close();
   }
