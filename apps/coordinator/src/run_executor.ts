@@ -55,7 +55,7 @@ export class RunExecutor {
   generation: Generation | null = null;
   /** The round whose step is in flight (aborted on a failure or a stop). */
   roundInProgress: number | null = null;
-  /** Generations formed so far (each formation counts, failed ones too). */
+  /** Generation numbers handed out so far (a formation that failed used one too). */
   generations = 0;
   private members: Candidate[];
   /** The state the next generation starts from (tensors: never held by the machine). */
