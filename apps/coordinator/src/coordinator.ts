@@ -32,40 +32,29 @@
 //
 // The decisions of steps 3-6 (what comes next at a step boundary, when to evaluate, checkpoint,
 // re-form, give up or finish) are the run machine's (run_machine.ts, pure, unit-tested in
-// run_machine.test.ts). `runCoordinator` is its executor: it owns the rendezvous, the generations,
-// the run folder, the round numbers and the clock, performs each action the machine returns and
-// hands the outcome back as the next event (a `GroupFailure` becomes `groupFailed`/`formFailed`).
-// Waiting workers and a stop request are handed over as facts before every event.
+// run_machine.test.ts); those of recovery and of a stop are recovery_decisions.ts's and
+// stop_checkpoint.ts's. run_executor.ts performs each action the machine returns (it holds the
+// generations and the round in flight) and hands the outcome back as the next event (a
+// `GroupFailure` becomes `groupFailed`/`formFailed`); run_setup.ts does step 1, checkpoint_writer.ts
+// writes checkpoints, and stop_checkpoint.ts's `endFailedRun` is the way out of a failure or a stop.
+// `runCoordinator` owns the rendezvous and the clock and runs the loop: the machine decides, the
+// executor performs. Waiting workers and a stop request are handed over as facts before every event.
 import type { Logger } from 'pino';
 import { listenFailure, readServerTls } from '@gnet/collective';
-import { CIFAR10_CLASSES, indicesDigest, readCifar10, stratifiedSplit } from '@gnet/data';
-import type { StateSnapshot } from '@gnet/protocol';
-import { VAL_PER_CLASS } from '@gnet/recipe';
-import {
-  perClassAccuracy,
-  RunFolder,
-  type CheckpointStore,
-  type EpochRecord,
-  type RunCheckpointMeta,
-  type TestRecord,
-} from '@gnet/run-store';
+import type { CheckpointStore, EpochRecord, TestRecord } from '@gnet/run-store';
+import { checkpointWriter, type WriteCheckpoint } from './checkpoint_writer.js';
 import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
-import { isGroupFailure } from './errors.js';
-import { formGeneration, generationOf, type Generation } from './generation.js';
-import { GracefulStop, StopRequestedError } from './graceful_stop.js';
-import { announceGeneration, checkpointSnapshot, evaluate, formedGeneration } from './group_work.js';
-import { stopWithCheckpoint } from './stop_checkpoint.js';
+import type { Generation } from './generation.js';
+import { GracefulStop } from './graceful_stop.js';
 import { Recovery } from './recovery.js';
-import { RunEvents } from './run_events.js';
-import { RunMachine } from './run_machine.js';
-import type { RunAction, RunMachineEvent } from './run_machine_types.js';
-import { recordEpoch, recordFinish, reportStep } from './run_reports.js';
-import { startingPoint } from './run_start.js';
 import { Rendezvous } from './rendezvous.js';
-import { RoundIds } from './round_ids.js';
-import { planRun, type RunPlan, type SplitFacts } from './run_plan.js';
-import { snapshotToCheckpoint } from './snapshot_checkpoint.js';
-import type { Candidate } from './worker_group.js';
+import { RunEvents } from './run_events.js';
+import { RunExecutor } from './run_executor.js';
+import type { RunAction, RunMachineEvent } from './run_machine_types.js';
+import type { RunPlan } from './run_plan.js';
+import { recordFinish } from './run_reports.js';
+import { setUpRun } from './run_setup.js';
+import { endFailedRun } from './stop_checkpoint.js';
 
 export { WEIGHTS_CHECK_ELEMENTS } from './generation.js';
 
@@ -102,23 +91,6 @@ export interface CoordinatorResult {
   generations: number;
 }
 
-/** The training split's facts from the labels on this machine. */
-async function readSplitFacts(dataDir: string, seed: number, trainLimit: number): Promise<SplitFacts> {
-  const train = await readCifar10(dataDir, 'train');
-  const test = await readCifar10(dataDir, 'test');
-  const split = stratifiedSplit(train.labels, VAL_PER_CLASS, seed);
-  const trainIdx = trainLimit > 0 ? split.train.subarray(0, trainLimit) : split.train;
-  return {
-    trainImages: trainIdx.length,
-    trainIndicesDigest: indicesDigest(trainIdx),
-    valAvailable: split.val.length,
-    testAvailable: test.count,
-  };
-}
-
-/** Writes `snapshot` (the state that trains `globalStep` next) as checkpoints/ckpt-<globalStep>.ckpt with the run's records. */
-type WriteCheckpoint = (snapshot: StateSnapshot, g: Generation, globalStep: number) => Promise<string>;
-
 /** Runs the whole training; see the steps at the top of this file. */
 export async function runCoordinator(options: CoordinatorRunOptions): Promise<CoordinatorResult> {
   const { config: cfg } = options;
@@ -135,14 +107,19 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
   aborted.catch(() => undefined);
   const abortedNow = Promise.race([hardAbort, stop.requested]);
   abortedNow.catch(() => undefined);
-  let generation: Generation | null = null;
+  /** Set once the workers joined: it performs the machine's actions and holds the generation. */
+  let executor: RunExecutor | null = null;
+  const activeGeneration = (): Generation | null => executor?.generation ?? null;
   const rendezvous = await Rendezvous.listen({
     host: cfg.host,
     port: cfg.port,
     token: cfg.token,
     tls: cfg.tlsCert === '' ? null : readServerTls(cfg.tlsCert, cfg.tlsKey),
     maxWorkers: cfg.maxWorkers,
-    activeWorkerIds: () => generation?.group.members.filter((m) => !generation!.group.lost.has(m.rank)).map((m) => m.hello.workerId) ?? [],
+    activeWorkerIds: () => {
+      const generation = activeGeneration();
+      return generation?.group.members.filter((m) => !generation.group.lost.has(m.rank)).map((m) => m.hello.workerId) ?? [];
+    },
     algorithm: cfg.algorithm,
     log: options.log.child({ module: 'rendezvous' }),
     onJoined: (hello) =>
@@ -163,77 +140,25 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
     'coordinator listening',
   );
   options.onListening?.(rendezvous.url);
-  /** The round whose step is in flight (aborted on a failure or a stop). */
-  let roundInProgress: number | null = null;
   /** Set once the run folder is ready: what a stop request saves with. */
   let saving: { writeCheckpoint: WriteCheckpoint; store: CheckpointStore } | null = null;
   try {
     // 1. Data facts, the run folder, and the state to start from.
-    const facts = await Promise.race([readSplitFacts(options.dataDir, cfg.seed, cfg.trainLimit), abortedNow]);
-    const basePlan = planRun(
+    const { facts, basePlan, folder, store, machine, start, rounds } = await setUpRun({
       cfg,
-      Array.from({ length: cfg.workers }, () => cfg.backend),
-      facts,
-    );
-    const spe = basePlan.stepsPerEpoch;
-    const folder = new RunFolder(options.runDir);
-    const store: CheckpointStore = folder.checkpoints(cfg.keepCheckpoints);
-    const machine = new RunMachine({
-      stepsPerEpoch: spe,
-      epochs: basePlan.hyper.epochs,
-      maxWorkers: cfg.maxWorkers,
-      maxSkippedSteps: cfg.maxSkippedSteps,
-      maxReforms: cfg.maxReforms,
-      checkpointEverySteps: cfg.checkpointEverySteps,
-      classes: CIFAR10_CLASSES,
+      runDir: options.runDir,
+      dataDir: options.dataDir,
+      log,
+      events,
+      now,
+      abortedNow,
     });
-    const start = await startingPoint(cfg, basePlan, folder, store, log);
     const { runId } = start;
-    /** The state the next generation starts from (tensors: never held by the machine). */
-    let state = start.state;
-    await folder.rewriteMetrics(start.epochs);
-    const rounds = RoundIds.open(options.runDir, cfg.resume);
-    if (rounds.origin === 'legacy')
-      log.warn(
-        { firstRound: rounds.peek() },
-        'the run folder has no rounds.json (written by an older coordinator); round numbers continue from a safe floor',
-      );
-    {
-      const { token: _token, ...shown } = cfg;
-      events.emit({
-        kind: 'started',
-        atMs: now(),
-        runId,
-        config: shown as Record<string, unknown>,
-        stepsPerEpoch: spe,
-        totalSteps: machine.totalSteps,
-        epochs: basePlan.hyper.epochs,
-        resumedAtStep: cfg.resume ? state.globalStep : null,
-      });
-    }
-    const onLost = (rank: number, workerId: string, reason: string): void =>
-      events.emit({ kind: 'membership', atMs: now(), event: 'lost', workerId, rank, reason });
-
-    /** `snapshot` (the state that trains `globalStep` next) as checkpoints/ckpt-<globalStep>.ckpt; returns its path. */
-    const writeCheckpoint: WriteCheckpoint = async (snapshot, g, globalStep) => {
-      const { epochs, epochSoFar } = machine.records;
-      const meta: RunCheckpointMeta = {
-        runId,
-        position: { epoch: Math.floor(globalStep / spe), stepInEpoch: globalStep % spe, globalStep },
-        epochs,
-        epochSoFar,
-        hyper: g.plan.hyper,
-        model: g.plan.model,
-        worldSize: g.plan.worldSize,
-      };
-      const saved = await store.save(snapshotToCheckpoint(snapshot, g.plan, meta as unknown as Record<string, unknown>), globalStep);
-      log.info({ globalStep, path: saved.path, removed: saved.removed.length }, 'checkpoint written');
-      events.emit({ kind: 'checkpoint', atMs: now(), globalStep, path: saved.path });
-      return saved.path;
-    };
+    const spe = basePlan.stepsPerEpoch;
+    const writeCheckpoint = checkpointWriter({ runId, stepsPerEpoch: spe, store, records: () => machine.records, log, events, now });
     saving = { writeCheckpoint, store };
     // 2. The first generation's members.
-    let members: Candidate[] = await rendezvous.join(cfg.workers, cfg.joinTimeoutMs, abortedNow);
+    const members = await rendezvous.join(cfg.workers, cfg.joinTimeoutMs, abortedNow);
     const recovery = new Recovery({
       cfg,
       log: options.log.child({ module: 'recovery' }),
@@ -242,144 +167,27 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
       // Below --min-workers: keep the survivor's state at once, so --resume loses nothing.
       saveBelowMinimum: (snapshot, g) => writeCheckpoint(snapshot, g, snapshot.nextGlobalStep),
     });
-    let generationNumber = 0;
-    /** The generation a failed formation left behind (recovery detaches its survivors). */
-    let broken: Generation | null = null;
-    let evalId = 0;
-    const current = (): Generation => {
-      if (generation === null) throw new Error('no generation formed yet');
-      return generation;
-    };
-    const logEvery = Math.max(1, Math.floor(spe / 10));
-
-    /** Performs one action that waits for the workers; returns the outcome as the machine's next event. */
-    const perform = async (action: RunAction): Promise<RunMachineEvent | null> => {
-      switch (action.kind) {
-        case 'form':
-          try {
-            generation = await formGeneration({
-              cfg,
-              members,
-              generation: generationNumber++,
-              runId,
-              facts,
-              state,
-              stepsPerEpoch: spe,
-              // The weights check's round: from `RoundIds`, never reused.
-              checkRound: rounds.next(),
-              log: options.log,
-              aborted,
-              onLost,
-            });
-            announceGeneration(generation, { globalStep: state.globalStep, stepsPerEpoch: spe, events, log, atMs: now() });
-            return { kind: 'formed', ...formedGeneration(generation) };
-          } catch (err) {
-            if (!isGroupFailure(err)) throw err;
-            broken = generationOf(err);
-            return { kind: 'formFailed', error: err };
-          }
-        case 'recover': {
-          const afterForm = action.snapshotFrom === 'none';
-          const next = await recovery.recover(afterForm ? broken! : current(), action.error, {
-            snapshotFrom: action.snapshotFrom,
-            state,
-            globalStep: action.globalStep,
-            roundInProgress: afterForm ? undefined : roundInProgress,
-            lastCheckpoint: () => store.loadLatestGood(log),
-          });
-          roundInProgress = null;
-          members = next.members;
-          state = next.state;
-          return { kind: 'recovered', globalStep: state.globalStep, rolledBackTo: next.rolledBackTo };
-        }
-        case 'stepDone':
-          reportStep(action, current(), {
-            events,
-            log,
-            atMs: now(),
-            infoLine: (options.stepLogs ?? true) && (action.step + 1) % logEvery === 0,
-          });
-          return null;
-        case 'epochDone':
-          await recordEpoch(action.record, action.epochs, current(), { events, folder, log, atMs: now() });
-          return null;
-        case 'rewriteMetrics':
-          await folder.rewriteMetrics([...action.epochs]);
-          return null;
-        case 'refuse': {
-          const g = current();
-          for (const { rank, error } of action.refusals) g.group.refuse(rank, error);
-          return { kind: 'groupFailed', error: g.group.failedWith! };
-        }
-        case 'finish':
-        case 'fail':
-          throw new Error(`action '${action.kind}' is the executor's to end the run with`);
-        default:
-          try {
-            return await performGroupWork(action);
-          } catch (err) {
-            if (!isGroupFailure(err)) throw err;
-            return { kind: 'groupFailed', error: err };
-          }
-      }
-    };
-
-    /** The actions that wait for the group; a broken generation throws a `GroupFailure`. */
-    const performGroupWork = async (
-      action: Extract<RunAction, { kind: 'startRound' | 'evaluate' | 'checkpoint' | 'admit' }>,
-    ): Promise<RunMachineEvent> => {
-      const g = current();
-      switch (action.kind) {
-        case 'startRound': {
-          // 3. One step.
-          const round = rounds.next();
-          const { epoch, step, globalStep, lr } = action;
-          g.group.setPhase(`round ${round} (epoch ${epoch}, step ${step})`);
-          const started = performance.now();
-          roundInProgress = round;
-          g.group.broadcast({ type: 'roundStart', round, epoch, step, globalStep, lr });
-          const metrics = await g.together(
-            g.hubRound('grad', round),
-            g.group.collect('metrics', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.round === round }),
-          );
-          roundInProgress = null;
-          return { kind: 'roundDone', round, metrics, roundMs: performance.now() - started };
-        }
-        case 'evaluate': {
-          // 4. (and 5.) One sharded evaluation, BatchNorm statistics averaged first if the weights moved.
-          const { split, epoch } = action;
-          const totals = await evaluate(g, { split, epoch, averageBatchNorm: action.averageBatchNorm, evalId: evalId++, rounds, cfg });
-          events.emit({
-            kind: 'evaluation',
-            atMs: now(),
-            split,
-            epoch,
-            loss: totals.lossSum / totals.count,
-            accuracy: totals.correct / totals.count,
-            count: totals.count,
-            perClassAccuracy: perClassAccuracy(CIFAR10_CLASSES, totals),
-            confusion: totals.confusion,
-          });
-          return { kind: 'evaluated', totals };
-        }
-        case 'checkpoint': {
-          const snapshot = await checkpointSnapshot(g, action.globalStep, spe, cfg.roundTimeoutMs);
-          await writeCheckpoint(snapshot, g, action.globalStep);
-          return { kind: 'checkpointed', globalStep: action.globalStep };
-        }
-        case 'admit': {
-          // Workers waiting to join come in at this step boundary.
-          log.info(
-            { waiting: rendezvous.pendingCount, worldSize: g.plan.worldSize, globalStep: action.globalStep },
-            'admitting joining workers at a step boundary',
-          );
-          const next = await recovery.admit(g, action.globalStep);
-          members = next.members;
-          state = next.state;
-          return { kind: 'admitted' };
-        }
-      }
-    };
+    const run = new RunExecutor({
+      cfg,
+      log,
+      rootLog: options.log,
+      events,
+      now,
+      stepLogs: options.stepLogs ?? true,
+      rendezvous,
+      recovery,
+      rounds,
+      facts,
+      stepsPerEpoch: spe,
+      runId,
+      folder,
+      store,
+      writeCheckpoint,
+      aborted,
+      members,
+      state: start.state,
+    });
+    executor = run;
 
     /** Hands `event` to the machine, after the facts it learns between events: waiting workers, a stop request. */
     const feed = (event: RunMachineEvent): RunAction[] => {
@@ -388,57 +196,37 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
       return machine.handle(event);
     };
 
-    let actions = feed({ kind: 'started', globalStep: state.globalStep, epochs: start.epochs, epochSoFar: start.epochSoFar });
+    // 2.-6.: the machine decides, the executor performs, until the machine finishes or fails the run.
+    let actions = feed({ kind: 'started', globalStep: start.state.globalStep, epochs: start.epochs, epochSoFar: start.epochSoFar });
     for (;;) {
       let outcome: RunMachineEvent | null = null;
       for (const action of actions) {
         if (action.kind === 'fail') throw action.error;
         if (action.kind === 'finish') {
           // 5. Test, summary, leave.
-          const g = current();
-          await recordFinish(action.test, action.epochs, g, { folder, events, atMs: now(), generations: generationNumber });
-          return { epochs: [...action.epochs], test: action.test, plan: g.plan, generations: generationNumber };
+          const g = run.current();
+          await recordFinish(action.test, action.epochs, g, { folder, events, atMs: now(), generations: run.generations });
+          return { epochs: [...action.epochs], test: action.test, plan: g.plan, generations: run.generations };
         }
-        outcome = await perform(action);
+        outcome = await run.perform(action);
       }
       if (outcome === null) throw new Error(`the run machine's actions (${actions.map((a) => a.kind).join(', ')}) wait for nothing`);
       actions = feed(outcome);
     }
   } catch (caught) {
-    let err = caught;
-    if (stop.signal !== null && (err instanceof StopRequestedError || isGroupFailure(err))) {
-      const store = (saving as typeof saving)?.store ?? null;
-      err = await stopWithCheckpoint({
-        signal: stop.signal,
-        generation,
-        roundInProgress,
-        writeCheckpoint: (saving as typeof saving)?.writeCheckpoint ?? null,
-        newestCheckpoint: async () => {
-          const loaded = store === null ? null : await store.loadLatestGood();
-          return loaded === null
-            ? null
-            : { globalStep: (loaded.state.meta as unknown as RunCheckpointMeta).position.globalStep, path: loaded.path };
-        },
-        hardAbort,
-        snapshotTimeoutMs: Math.max(5000, cfg.stopGraceMs),
-        log,
-      });
-      roundInProgress = null;
-    }
-    events.emit({
-      kind: 'failed',
-      atMs: now(),
-      code: (err as { code?: string }).code ?? 'UNKNOWN',
-      message: err instanceof Error ? err.message : String(err),
+    // Assigned in the try block, which the compiler's narrowing does not follow into the catch.
+    const failedRun = executor as RunExecutor | null;
+    throw await endFailedRun(caught, {
+      stop,
+      generation: failedRun?.generation ?? null,
+      roundInProgress: failedRun?.roundInProgress ?? null,
+      saving: saving as typeof saving,
+      hardAbort,
+      stopGraceMs: cfg.stopGraceMs,
+      log,
+      events,
+      now,
     });
-    // Assigned in the executor's closures, which the compiler's narrowing does not follow.
-    const last = generation as Generation | null;
-    if (last !== null && !last.group.isDetached) {
-      const reason = err instanceof Error ? err.message : String(err);
-      if (roundInProgress !== null) last.group.broadcast({ type: 'roundAbort', round: roundInProgress, reason: reason.slice(0, 1024) });
-      await last.group.close({ type: 'leave', reason: 'shutdown', message: reason.slice(0, 4096) }).catch(() => undefined);
-    }
-    throw err;
   } finally {
     rendezvous.close();
   }

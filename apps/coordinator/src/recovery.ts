@@ -18,15 +18,16 @@
 //     --max-workers. Below --min-workers, save the state as a checkpoint at once (whatever happens
 //     next, nothing is lost), wait --rejoin-timeout-ms for replacements (heartbeating the survivors
 //     meanwhile), then stop with `TooFewWorkersError`, saying which checkpoint resumes the run.
+// The decisions of steps 3-4 are recovery_decisions.ts's (pure, unit-tested); this class waits and sends.
 import type { Logger } from 'pino';
 import { encodeMessage, type StateSnapshot } from '@gnet/protocol';
 import { ControlChannel } from '@gnet/collective';
 import type { EpochRecord, LoadedCheckpoint } from '@gnet/run-store';
 import type { CoordinatorConfig } from './coordinator_config.js';
-import { PhaseTimeoutError, RoundFailedError, TooFewWorkersError, isGroupFailure, type GroupFailure } from './errors.js';
+import { PhaseTimeoutError, RoundFailedError, isGroupFailure, type GroupFailure } from './errors.js';
 import type { Generation, StartState } from './generation.js';
 import type { Rendezvous } from './rendezvous.js';
-import { checkpointToStart } from './snapshot_checkpoint.js';
+import { replacementsNeeded, resumeAdvice, startOf, stateAfterLoss, tooFewWorkersError } from './recovery_decisions.js';
 import type { Candidate } from './worker_group.js';
 import { malformedFrameSenders } from './blame.js';
 
@@ -118,31 +119,19 @@ export class Recovery {
         snapshot = await this.snapshotOf(g, rank, ctx.globalStep, true);
         if (snapshot !== null) break;
       }
-      if (snapshot !== null) {
-        state = startOf(snapshot);
+      if (snapshot === null) loaded = (await ctx.lastCheckpoint?.()) ?? null;
+      ({ state, rolledBackTo } = stateAfterLoss(snapshot, loaded));
+      if (snapshot !== null)
         log.info({ globalStep: state.globalStep, appliedAbortedRound: state.globalStep > ctx.globalStep }, 'took the state of a survivor');
-      } else {
-        loaded = (await ctx.lastCheckpoint?.()) ?? null;
-        if (loaded !== null) {
-          const meta = loaded.state.meta as { position: { globalStep: number }; epochs: EpochRecord[]; epochSoFar?: unknown };
-          state = checkpointToStart(loaded.state, meta.position.globalStep);
-          rolledBackTo = { epochs: meta.epochs, epochSoFar: meta.epochSoFar };
-        } else {
-          state = { globalStep: 0, tensors: [], momentum: [] };
-          rolledBackTo = { epochs: [], epochSoFar: null };
-        }
-      }
     }
     // 4.
     const members = group.detach();
     members.push(...this.takeJoiners(members.length));
-    if (members.length < cfg.minWorkers) {
-      /** What --resume would continue from, for the give-up message: it must be true. */
-      let resumable: string | null = null;
-      if (snapshot !== null && this.o.saveBelowMinimum !== undefined) {
-        const path = await this.o.saveBelowMinimum(snapshot, g);
-        resumable = `a checkpoint at step ${snapshot.nextGlobalStep} was saved (${path}): start workers and resume with --resume`;
-      }
+    if (replacementsNeeded(members.length, cfg.minWorkers) > 0) {
+      /** The survivor's state saved at once (whatever happens next, nothing is lost); the give-up message points to it. */
+      let saved: { globalStep: number; path: string } | null = null;
+      if (snapshot !== null && this.o.saveBelowMinimum !== undefined)
+        saved = { globalStep: snapshot.nextGlobalStep, path: await this.o.saveBelowMinimum(snapshot, g) };
       log.warn(
         { survivors: members.length, minWorkers: cfg.minWorkers, waitMs: cfg.rejoinTimeoutMs },
         'below --min-workers; waiting for replacements',
@@ -166,17 +155,11 @@ export class Recovery {
       }
       members.push(...this.takeJoiners(members.length));
       const open = members.filter((m) => m.socket.readyState === m.socket.OPEN);
-      if (open.length < cfg.minWorkers) {
-        if (resumable === null) {
-          const last = loaded ?? (await ctx.lastCheckpoint?.()) ?? null;
-          resumable =
-            last !== null
-              ? `the last checkpoint ${last.path} stands: start workers and resume with --resume`
-              : 'no checkpoint exists, so --resume has nothing to continue from: start the run again without it';
-        }
-        const text = `Only ${open.length} worker${open.length === 1 ? '' : 's'} left, below --min-workers ${cfg.minWorkers}, and no replacement joined within --rejoin-timeout-ms ${cfg.rejoinTimeoutMs}; ${resumable}`;
-        shutDown(open, text, 1000, 'too few workers');
-        throw new TooFewWorkersError(text);
+      if (replacementsNeeded(open.length, cfg.minWorkers) > 0) {
+        const last = saved !== null ? null : (loaded ?? (await ctx.lastCheckpoint?.()) ?? null);
+        const tooFew = tooFewWorkersError(open.length, cfg, resumeAdvice(saved, last));
+        shutDown(open, tooFew.message, 1000, 'too few workers');
+        throw tooFew;
       }
     }
     // Said only now that the run goes on from it.
@@ -237,11 +220,6 @@ function shutDown(members: readonly Candidate[], text: string, code: number, rea
     m.socket.send(leave, { binary: true });
     m.socket.close(code, reason);
   }
-}
-
-/** A survivor's snapshot as the state the next generation starts from (the step it trains next). */
-function startOf(snapshot: StateSnapshot): StartState {
-  return { globalStep: snapshot.nextGlobalStep, tensors: snapshot.tensors, momentum: snapshot.momentum };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -2,10 +2,24 @@
 // running (its grace ran out), take the state of one worker (alive first, then one that is leaving
 // on its own signal and still answers), write it as a checkpoint, and describe truthfully what
 // `--resume` will continue from. Every wait is bounded; a second signal (hardAbort) ends it at once.
+// `endFailedRun` is the coordinator's catch path: the stop with a checkpoint when a stop was asked
+// for, the `failed` event, then `roundAbort` and `leave` to the group still formed. The decisions
+// (whether a failure is a stop, which checkpoint the message names, what the group is told) are
+// pure functions, unit-tested in stop_checkpoint.test.ts; the rest is thin I/O.
 import type { Logger } from 'pino';
-import type { StateSnapshot } from '@gnet/protocol';
-import { InterruptedError } from './errors.js';
+import type { Leave, RoundAbort } from '@gnet/protocol';
+import type { CheckpointStore, RunCheckpointMeta } from '@gnet/run-store';
+import type { WriteCheckpoint } from './checkpoint_writer.js';
+import { InterruptedError, isGroupFailure } from './errors.js';
 import type { Generation } from './generation.js';
+import { StopRequestedError, type GracefulStop } from './graceful_stop.js';
+import type { RunEvents } from './run_events.js';
+
+/** A checkpoint on disk: the step it trains next and its file. */
+export interface CheckpointRef {
+  globalStep: number;
+  path: string;
+}
 
 /** What {@link stopWithCheckpoint} needs from the run. */
 export interface StopContext {
@@ -15,9 +29,9 @@ export interface StopContext {
   /** The round whose step was in progress (its grace ran out), if any. */
   roundInProgress: number | null;
   /** Writes a snapshot as checkpoints/ckpt-<step>.ckpt and returns its path; null before the run folder is ready. */
-  writeCheckpoint: ((snapshot: StateSnapshot, g: Generation, globalStep: number) => Promise<string>) | null;
+  writeCheckpoint: WriteCheckpoint | null;
   /** The newest good checkpoint on disk (this life's or an earlier one's), for the message. */
-  newestCheckpoint: () => Promise<{ globalStep: number; path: string } | null>;
+  newestCheckpoint: () => Promise<CheckpointRef | null>;
   /** Rejects on a second signal: give up on saving. */
   hardAbort: Promise<never>;
   /** How long one worker may take to send its state. */
@@ -31,7 +45,7 @@ export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedErr
   let hard = false;
   c.hardAbort.catch(() => (hard = true));
   const g = c.generation;
-  let saved: { globalStep: number; path: string } | null = null;
+  let saved: CheckpointRef | null = null;
   let why = '';
   if (g === null || g.group.isDetached || c.writeCheckpoint === null) {
     why = 'no group was training';
@@ -74,22 +88,116 @@ export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedErr
       }
     }
   }
-  if (saved !== null)
+  const pointTo = saved ?? (await c.newestCheckpoint().catch(() => null));
+  return interruptedError(signal, saved !== null ? 'saved' : 'newest', pointTo, why);
+}
+
+/**
+ * The error that ends a run stopped by `signal`, naming the checkpoint --resume continues from:
+ * the one just `saved`, else the `newest` on disk (with `why` the state could not be saved now),
+ * else none (there is nothing to resume).
+ */
+export function interruptedError(
+  signal: NodeJS.Signals,
+  kind: 'saved' | 'newest',
+  checkpoint: CheckpointRef | null,
+  why: string,
+): InterruptedError {
+  if (checkpoint === null)
     return new InterruptedError(
       signal,
-      saved,
-      `Interrupted by ${signal}: a checkpoint at step ${saved.globalStep} was saved (${saved.path})`,
+      null,
+      `Interrupted by ${signal} before any checkpoint existed (${why}): there is nothing to resume; start the run again`,
     );
-  const newest = await c.newestCheckpoint().catch(() => null);
-  if (newest !== null)
+  if (kind === 'saved')
     return new InterruptedError(
       signal,
-      newest,
-      `Interrupted by ${signal}: the state could not be saved now (${why}); the newest checkpoint is step ${newest.globalStep} (${newest.path})`,
+      checkpoint,
+      `Interrupted by ${signal}: a checkpoint at step ${checkpoint.globalStep} was saved (${checkpoint.path})`,
     );
   return new InterruptedError(
     signal,
-    null,
-    `Interrupted by ${signal} before any checkpoint existed (${why}): there is nothing to resume; start the run again`,
+    checkpoint,
+    `Interrupted by ${signal}: the state could not be saved now (${why}); the newest checkpoint is step ${checkpoint.globalStep} (${checkpoint.path})`,
   );
+}
+
+/**
+ * Whether the run's failure `err` ends as a stop with a checkpoint: a stop was requested
+ * (`stopSignal`) and `err` is that stop, noticed at a step boundary or when the grace ran out, or
+ * a group failure (the stop aborted a wait, or a worker leaving on the same signal broke the group).
+ */
+export function endsAsStop(stopSignal: NodeJS.Signals | null, err: unknown): boolean {
+  return stopSignal !== null && (err instanceof StopRequestedError || isGroupFailure(err));
+}
+
+/** The `failed` event's code and message for the error that ends the run. */
+export function failure(err: unknown): { code: string; message: string } {
+  return { code: (err as { code?: string }).code ?? 'UNKNOWN', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** What the group still formed is told when the run ends with `message`: `roundAbort` for a round in progress, then `leave` (shutdown). */
+export function farewell(message: string, roundInProgress: number | null): { roundAbort: RoundAbort | null; leave: Leave } {
+  return {
+    roundAbort: roundInProgress === null ? null : { type: 'roundAbort', round: roundInProgress, reason: message.slice(0, 1024) },
+    leave: { type: 'leave', reason: 'shutdown', message: message.slice(0, 4096) },
+  };
+}
+
+/** The newest good checkpoint in `store` (null: none, or no store yet), as the stop message names it. */
+export async function newestCheckpointIn(store: CheckpointStore | null): Promise<CheckpointRef | null> {
+  const loaded = store === null ? null : await store.loadLatestGood();
+  return loaded === null
+    ? null
+    : { globalStep: (loaded.state.meta as unknown as RunCheckpointMeta).position.globalStep, path: loaded.path };
+}
+
+/** What {@link endFailedRun} needs from the run. */
+export interface FailedRunContext {
+  stop: GracefulStop;
+  /** The current generation; null when none was formed yet. */
+  generation: Generation | null;
+  /** The round whose step was in flight, if any. */
+  roundInProgress: number | null;
+  /** Set once the run folder is ready: what a stop saves with. */
+  saving: { writeCheckpoint: WriteCheckpoint; store: CheckpointStore } | null;
+  hardAbort: Promise<never>;
+  /** --stop-grace-ms: with at least 5 s, how long a worker may take to send its state. */
+  stopGraceMs: number;
+  log: Logger;
+  events: RunEvents;
+  now: () => number;
+}
+
+/**
+ * The coordinator's catch path for `caught`: after a stop request, save a checkpoint and end with
+ * `InterruptedError` instead; emit `failed`; abort the round in flight and tell the group still
+ * formed to leave. Returns the error the run ends with (never throws).
+ */
+export async function endFailedRun(caught: unknown, c: FailedRunContext): Promise<unknown> {
+  let err = caught;
+  let roundInProgress = c.roundInProgress;
+  if (c.stop.signal !== null && endsAsStop(c.stop.signal, err)) {
+    err = await stopWithCheckpoint({
+      signal: c.stop.signal,
+      generation: c.generation,
+      roundInProgress,
+      writeCheckpoint: c.saving?.writeCheckpoint ?? null,
+      newestCheckpoint: () => newestCheckpointIn(c.saving?.store ?? null),
+      hardAbort: c.hardAbort,
+      snapshotTimeoutMs: Math.max(5000, c.stopGraceMs),
+      log: c.log,
+    });
+    // Aborted (and its grace spent) by the stop itself.
+    roundInProgress = null;
+  }
+  const { code, message } = failure(err);
+  c.events.emit({ kind: 'failed', atMs: c.now(), code, message });
+  const last = c.generation;
+  if (last !== null && !last.group.isDetached) {
+    const { roundAbort, leave } = farewell(message, roundInProgress);
+    if (roundAbort !== null) last.group.broadcast(roundAbort);
+    await last.group.close(leave).catch(() => undefined);
+  }
+  return err;
 }

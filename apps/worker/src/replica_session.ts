@@ -133,7 +133,7 @@ export class ReplicaSession {
     if (!digestsAgree(summed, mine, group.worldSize)) {
       throw new WorkerRunError(
         'WORKER_WEIGHTS_DIFFER',
-        `Initial weights differ across ranks: ours have SHA-256 ${digest}, and not every rank's matches it; check every worker runs the same code and backend`,
+        `Initial weights differ across ranks in generation ${group.generation}: rank ${group.rank} has SHA-256 ${digest}, and ${othersOf(group.rank, group.worldSize)} holds other weights; check every worker runs the same code and backend`,
       );
     }
     return digest;
@@ -363,4 +363,13 @@ export class ReplicaSession {
       new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
     );
   }
+}
+
+/**
+ * The ranks of a group other than `rank`, for the weights check's error: the summed digests only
+ * say that some rank differs, so with two ranks it is the other one, with more any of them.
+ */
+function othersOf(rank: number, worldSize: number): string {
+  const others = Array.from({ length: worldSize }, (_, r) => r).filter((r) => r !== rank);
+  return others.length === 1 ? `rank ${others[0]}` : `at least one of ranks ${others.join(', ')}`;
 }

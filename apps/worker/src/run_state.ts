@@ -25,7 +25,8 @@ export interface RunState {
 
 /** What {@link prepareRun} needs besides the generation's messages. */
 export interface RunContext {
-  config: ServeConfig;
+  /** The `serve` flags a run's session reads. */
+  config: Pick<ServeConfig, 'traceWeights' | 'traceSamples' | 'dumpDir' | 'faultNanAtStep'>;
   /** The backend selected at start-up. */
   backend: string;
   sets: { train: CifarSet; test: CifarSet };
