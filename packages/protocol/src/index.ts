@@ -29,15 +29,6 @@ export {
 export { getFloat16Codec, readFloats, setFloat16Codec, viewFloat32, writeFloats, type Float16Codec } from './float_bytes.js';
 export { WireTensorSchema, checkTensor, tensorFromFloat32, tensorToFloat32, type WireTensor } from './tensor.js';
 export {
-  AugmentationSchema,
-  HyperParamsSchema,
-  ModelConfigSchema,
-  SeedSchema,
-  type Augmentation,
-  type HyperParams,
-  type ModelConfig,
-} from './hyper_params.js';
-export {
   AllReduceAlgorithmSchema,
   AllReduceConfigSchema,
   BucketSchema,
