@@ -25,6 +25,7 @@ export {
   type ShapeOf,
 } from './setting.js';
 export { HYPER_SETTINGS, RECIPE, RUN_SETTINGS } from './recipe.js';
+export { parseRecipeCommand, type CommandInput, type RecipeCommandSpec } from './recipe_command.js';
 export {
   AugmentationSchema,
   HyperParamsSchema,
