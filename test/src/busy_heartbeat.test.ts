@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { describe, finished, startGroup } from './distributed_group.js';
+import { coordinatorArgs, describe, finished, startGroup } from './distributed_group.js';
 
 const TIMEOUT_MS = 5 * 60_000;
 const WORKER_TIMEOUT_MS = 2000;
@@ -23,22 +23,19 @@ test(
       const group = await startGroup({
         workers: 2,
         timeoutMs: TIMEOUT_MS,
-        coordinatorArgs: [
-          ...[
-            '--width',
-            '0.0625',
-            '--epochs',
-            '1',
-            '--batch-size',
-            String(2 * PER_WORKER_BATCH),
-            '--micro-batch',
-            '8',
-            '--train-limit',
-            String(4 * PER_WORKER_BATCH),
-          ],
-          ...['--eval-limit', '16', '--warmup-epochs', '0', '--run-dir', runDir, '--no-dashboard', '--checkpoint-every-steps', '0'],
-          ...['--worker-timeout-ms', String(WORKER_TIMEOUT_MS), '--heartbeat-ms', '200', '--min-workers', '2'],
-        ],
+        coordinatorArgs: coordinatorArgs({
+          epochs: 1,
+          batchSize: 2 * PER_WORKER_BATCH,
+          microBatch: 8,
+          trainLimit: 4 * PER_WORKER_BATCH,
+          evalLimit: 16,
+          runDir,
+          dashboard: false,
+          checkpointEverySteps: 0,
+          workerTimeoutMs: WORKER_TIMEOUT_MS,
+          heartbeatMs: 200,
+          minWorkers: 2,
+        }),
       });
       const results = await finished(group);
       assert.equal(results.coordinator.code, 0, describe(results));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { REPO_ROOT } from './cifar_dir.js';
 import { launchChromium, readDashboard } from './dashboard_page.js';
-import { describe, finished, startGroup, type Group } from './distributed_group.js';
+import { coordinatorArgs, describe, finished, startGroup, type Group } from './distributed_group.js';
 
 const TRAIN_IMAGES = 384;
 const GLOBAL_BATCH = 24;
@@ -32,34 +32,17 @@ test(
       group = await startGroup({
         workers: 2,
         timeoutMs: TIMEOUT_MS,
-        coordinatorArgs: [
-          ...[
-            '--width',
-            '0.0625',
-            '--epochs',
-            String(EPOCHS),
-            '--batch-size',
-            String(GLOBAL_BATCH),
-            '--lr',
-            '0.05',
-            '--warmup-epochs',
-            '0',
-            '--seed',
-            '3',
-          ],
-          ...[
-            '--train-limit',
-            String(TRAIN_IMAGES),
-            '--eval-limit',
-            '40',
-            '--run-dir',
-            runDir,
-            '--dashboard-port',
-            '0',
-            '--checkpoint-every-steps',
-            '0',
-          ],
-        ],
+        coordinatorArgs: coordinatorArgs({
+          epochs: EPOCHS,
+          batchSize: GLOBAL_BATCH,
+          lr: 0.05,
+          seed: 3,
+          trainLimit: TRAIN_IMAGES,
+          evalLimit: 40,
+          runDir,
+          dashboardPort: 0,
+          checkpointEverySteps: 0,
+        }),
       });
       const listening = await group.coordinator.waitForLog((l) => l['msg'] === 'dashboard listening', 60_000);
       const url = listening['dashboard'] as string;

@@ -15,53 +15,90 @@ export interface Group {
   workers: RunningApp[];
 }
 
+/** A flag's value: a string or number follows the flag; `true` is the switch alone, `false` its `--no-` form; `undefined` leaves it out. */
+export type FlagValue = string | number | boolean | undefined;
+
+/** Flags by name in camelCase (`batchSize` is `--batch-size`, `lr` is `--lr`): what a test says it runs with. */
+export type Flags = Readonly<Record<string, FlagValue>>;
+
+/**
+ * Command-line arguments from flags by name, in the object's order: `{ batchSize: 24, dashboard: false }`
+ * is `['--batch-size', '24', '--no-dashboard']`. Keys are unique, so an override (a later spread)
+ * replaces a default instead of repeating the flag and leaving commander to pick the last.
+ */
+export function flagsOf(flags: Flags): string[] {
+  return Object.entries(flags).flatMap(([name, value]) => {
+    const flag = '--' + name.replace(/[A-Z]/g, (letter) => '-' + letter.toLowerCase());
+    if (value === undefined) return [];
+    if (typeof value === 'boolean') return [value ? flag : flag.replace(/^--/, '--no-')];
+    return [flag, String(value)];
+  });
+}
+
+/** The model every process test trains unless it says otherwise: GoogLeNet at 1/16 width (fast on 2 cores), no warm-up. */
+export const TINY_MODEL = { width: 0.0625, warmupEpochs: 0 } as const satisfies Flags;
+
+/** Arguments of `coordinator:serve` for a test: `TINY_MODEL`, then `flags` (which may override it). */
+export function coordinatorArgs(flags: Flags): string[] {
+  return flagsOf({ ...TINY_MODEL, ...flags });
+}
+
+/** Arguments of a `worker:serve` dialing `url` as `workerId`: one oneDNN thread, the test data, then `flags`. */
+export function workerArgs(url: string, workerId: string, flags: Flags = {}): string[] {
+  return flagsOf({ coordinator: url, workerId, backend: 'onednn', threads: 1, dataDir: CIFAR10_TEST_DIR, ...flags });
+}
+
+/**
+ * The run the fault tests share (fault_tolerance, interrupts, misbehaving_worker): 2 epochs of 16
+ * steps of 24 images, debug logs, failures noticed within seconds. A worker silent for
+ * `workerTimeoutMs` is lost: a training step blocks a worker's event loop (and so its heartbeats),
+ * and the 2 shared cores may be very busy, so it is short enough for a test, long enough that no
+ * healthy worker is ever taken for a frozen one.
+ */
+export const FAULT_RUN = {
+  epochs: 2,
+  batchSize: 24,
+  seed: 5,
+  trainLimit: 384,
+  evalLimit: 40,
+  logLevel: 'debug',
+  heartbeatMs: 500,
+  workerTimeoutMs: 15_000,
+  rejoinTimeoutMs: 20_000,
+} as const satisfies Flags;
+
+/** The workers' side of `FAULT_RUN`: debug logs and deadlines long enough for busy shared cores. */
+export const FAULT_WORKER = {
+  logLevel: 'debug',
+  coordinatorTimeoutMs: 30_000,
+  reconnectTimeoutMs: 60_000,
+  collectiveTimeoutMs: 30_000,
+} as const satisfies Flags;
+
 /** Starts the coordinator with `coordinatorArgs` (plus --workers, --port 0, the test data) and `workers` workers with `workerArgs(i)`. */
-export async function startGroup(o: {
+export async function startGroup(options: {
   workers: number;
   coordinatorArgs: readonly string[];
-  workerArgs?: (i: number) => string[];
+  workerArgs?: (index: number) => string[];
   timeoutMs: number;
   token?: string;
 }): Promise<Group> {
-  const token = o.token ?? 'integration-secret';
+  const env = { GNET_TOKEN: options.token ?? 'integration-secret' };
   const coordinator = startApp(
     COORDINATOR_ENTRY,
     [
-      '--workers',
-      String(o.workers),
-      '--port',
-      '0',
-      '--data-dir',
-      CIFAR10_TEST_DIR,
-      '--join-timeout-ms',
-      String(o.timeoutMs),
-      ...o.coordinatorArgs,
+      ...flagsOf({ workers: options.workers, port: 0, dataDir: CIFAR10_TEST_DIR, joinTimeoutMs: options.timeoutMs }),
+      ...options.coordinatorArgs,
     ],
-    { timeoutMs: o.timeoutMs, env: { GNET_TOKEN: token } },
+    { timeoutMs: options.timeoutMs, env },
   );
   const listening = await coordinator.waitForLog((l) => l['msg'] === 'coordinator listening', 60_000);
   const url = listening['url'] as string;
-  const workers = Array.from({ length: o.workers }, (_, i) =>
-    startApp(
-      WORKER_ENTRY,
-      [
-        '--coordinator',
-        url,
-        '--worker-id',
-        `w${i}`,
-        '--backend',
-        'onednn',
-        '--threads',
-        '1',
-        '--data-dir',
-        CIFAR10_TEST_DIR,
-        ...(o.workerArgs?.(i) ?? []),
-      ],
-      {
-        timeoutMs: o.timeoutMs,
-        env: { GNET_TOKEN: token },
-      },
-    ),
+  const workers = Array.from({ length: options.workers }, (_, index) =>
+    startApp(WORKER_ENTRY, [...workerArgs(url, `w${index}`), ...(options.workerArgs?.(index) ?? [])], {
+      timeoutMs: options.timeoutMs,
+      env,
+    }),
   );
   return { url, coordinator, workers };
 }

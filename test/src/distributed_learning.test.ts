@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint, RunFolder } from '@gnet/run-store';
 import { CIFAR10_TEST_DIR } from './cifar_dir.js';
-import { COORDINATOR_ENTRY, weightDigests } from './distributed_group.js';
+import { COORDINATOR_ENTRY, coordinatorArgs, weightDigests } from './distributed_group.js';
 import { runApp } from './run_process.js';
 
 const EPOCHS = 3;
@@ -41,27 +41,23 @@ test(
     try {
       const result = await runApp(
         COORDINATOR_ENTRY,
-        [
-          ...['--local-workers', '2', '--algorithm', 'star', '--backend', 'onednn', '--port', '0', '--token', 'local-secret'],
-          ...[
-            '--width',
-            '0.0625',
-            '--epochs',
-            String(EPOCHS),
-            '--batch-size',
-            '32',
-            '--lr',
-            '0.1',
-            '--warmup-epochs',
-            '0',
-            '--cutout',
-            '0',
-            '--label-smoothing',
-            '0',
-          ],
-          ...['--train-limit', '1024', '--eval-limit', String(EVAL_IMAGES), '--data-dir', CIFAR10_TEST_DIR, '--run-dir', runDir],
-          ...['--local-worker-args', `--trace-weights --dump-dir ${dumpDir} --timeline ${dumpDir}/timeline-{workerId}.json`],
-        ],
+        coordinatorArgs({
+          localWorkers: 2,
+          algorithm: 'star',
+          backend: 'onednn',
+          port: 0,
+          token: 'local-secret',
+          epochs: EPOCHS,
+          batchSize: 32,
+          lr: 0.1,
+          cutout: 0,
+          labelSmoothing: 0,
+          trainLimit: 1024,
+          evalLimit: EVAL_IMAGES,
+          dataDir: CIFAR10_TEST_DIR,
+          runDir,
+          localWorkerArgs: `--trace-weights --dump-dir ${dumpDir} --timeline ${dumpDir}/timeline-{workerId}.json`,
+        }),
         { timeoutMs: 7 * 60_000 },
       );
       assert.equal(result.timedOut, false, 'the run exceeded its time budget');

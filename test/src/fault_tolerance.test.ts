@@ -11,53 +11,34 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCifar10, stratifiedSplit } from '@gnet/data';
 import { CIFAR10_TEST_DIR } from './cifar_dir.js';
-import { COORDINATOR_ENTRY, describe, finished, startGroup, WORKER_ENTRY, type Group } from './distributed_group.js';
+import {
+  COORDINATOR_ENTRY,
+  coordinatorArgs,
+  describe,
+  FAULT_RUN,
+  FAULT_WORKER,
+  finished,
+  flagsOf,
+  startGroup,
+  WORKER_ENTRY,
+  workerArgs,
+  type Flags,
+  type Group,
+} from './distributed_group.js';
 import { startApp, type ProcessResult } from './run_process.js';
 
-const SEED = 5;
-const TRAIN_IMAGES = 384;
-const GLOBAL_BATCH = 24;
+const { seed: SEED, trainLimit: TRAIN_IMAGES, batchSize: GLOBAL_BATCH } = FAULT_RUN;
 const STEPS_PER_EPOCH = TRAIN_IMAGES / GLOBAL_BATCH;
 const TIMEOUT_MS = 4 * 60_000;
 
-/**
- * A worker silent this long is lost. A training step blocks a worker's event loop (and so its
- * heartbeats), and these 2 shared cores may be very busy: short enough for a test, long enough
- * that no healthy worker is ever taken for a frozen one.
- */
-const WORKER_TIMEOUT_MS = 15_000;
-
-/** A tiny run: narrow GoogLeNet, 2 epochs of 16 steps, quick failure detection. */
-function coordinatorArgs(runDir: string, algorithm: 'ring' | 'star', extra: string[] = []): string[] {
-  return [
-    ...['--algorithm', algorithm, '--width', '0.0625', '--epochs', '2', '--batch-size', String(GLOBAL_BATCH), '--seed', String(SEED)],
-    ...['--train-limit', String(TRAIN_IMAGES), '--eval-limit', '40', '--warmup-epochs', '0', '--run-dir', runDir, '--log-level', 'debug'],
-    ...[
-      '--heartbeat-ms',
-      '500',
-      '--worker-timeout-ms',
-      String(WORKER_TIMEOUT_MS),
-      '--round-timeout-ms',
-      '60000',
-      '--rejoin-timeout-ms',
-      '20000',
-    ],
-    ...extra,
-  ];
+/** A tiny run (`FAULT_RUN`: narrow GoogLeNet, 2 epochs of 16 steps, quick failure detection) on `algorithm`. */
+function faultRun(runDir: string, algorithm: 'ring' | 'star', extra: Flags = {}): Flags {
+  return { algorithm, ...FAULT_RUN, runDir, roundTimeoutMs: 60_000, ...extra };
 }
 
-const WORKER_ARGS = [
-  '--trace-weights',
-  '--trace-samples',
-  '--log-level',
-  'debug',
-  '--coordinator-timeout-ms',
-  '30000',
-  '--reconnect-timeout-ms',
-  '60000',
-  '--collective-timeout-ms',
-  '30000',
-];
+/** Each worker logs its weights digest and batch samples after every step. */
+const WORKER_FLAGS = { traceWeights: true, traceSamples: true, ...FAULT_WORKER } as const satisfies Flags;
+const WORKER_ARGS = flagsOf(WORKER_FLAGS);
 
 type Line = Record<string, unknown>;
 
@@ -170,7 +151,7 @@ test(
       const group = await startGroup({
         workers: 3,
         timeoutMs: TIMEOUT_MS,
-        coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--min-workers', '2']),
+        coordinatorArgs: coordinatorArgs(faultRun(runDir, 'ring', { minWorkers: 2 })),
         workerArgs: () => WORKER_ARGS,
       });
       await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 5, 120_000);
@@ -206,7 +187,7 @@ test(
       const group = await startGroup({
         workers: 2,
         timeoutMs: TIMEOUT_MS,
-        coordinatorArgs: coordinatorArgs(runDir, 'star', ['--min-workers', '1']),
+        coordinatorArgs: coordinatorArgs(faultRun(runDir, 'star', { minWorkers: 1 })),
         workerArgs: () => WORKER_ARGS,
       });
       await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
@@ -251,30 +232,14 @@ test(
       const group = await startGroup({
         workers: 1,
         timeoutMs: TIMEOUT_MS,
-        coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--max-workers', '2']),
+        coordinatorArgs: coordinatorArgs(faultRun(runDir, 'ring', { maxWorkers: 2 })),
         workerArgs: () => WORKER_ARGS,
       });
       await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 4, 120_000);
-      const late = startApp(
-        WORKER_ENTRY,
-        [
-          '--coordinator',
-          group.url,
-          '--worker-id',
-          'late',
-          '--backend',
-          'onednn',
-          '--threads',
-          '1',
-          '--data-dir',
-          CIFAR10_TEST_DIR,
-          ...WORKER_ARGS,
-        ],
-        {
-          timeoutMs: TIMEOUT_MS,
-          env: { GNET_TOKEN: 'integration-secret' },
-        },
-      );
+      const late = startApp(WORKER_ENTRY, workerArgs(group.url, 'late', WORKER_FLAGS), {
+        timeoutMs: TIMEOUT_MS,
+        env: { GNET_TOKEN: 'integration-secret' },
+      });
       group.workers.push(late);
       const joined = await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 2, 90_000);
       const results = await finished(group);
@@ -297,8 +262,13 @@ test(
   { timeout: TIMEOUT_MS + 60_000 },
   async (t) => {
     await withRunDir('resume', async (runDir) => {
-      const args = coordinatorArgs(runDir, 'ring', ['--checkpoint-every-steps', '4']);
-      const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
+      const run = faultRun(runDir, 'ring', { checkpointEverySteps: 4 });
+      const group = await startGroup({
+        workers: 2,
+        timeoutMs: TIMEOUT_MS,
+        coordinatorArgs: coordinatorArgs(run),
+        workerArgs: () => WORKER_ARGS,
+      });
       const port = new URL(group.url).port;
       await group.coordinator.waitForLog((l) => l['msg'] === 'checkpoint written' && (l['globalStep'] as number) >= 8, 120_000);
       const stepsBefore = Math.max(
@@ -311,7 +281,7 @@ test(
       assert.ok((await readdir(join(runDir, 'checkpoints'))).some((f) => /^ckpt-\d+\.ckpt$/.test(f)));
       const restarted = startApp(
         COORDINATOR_ENTRY,
-        ['--workers', '2', '--data-dir', CIFAR10_TEST_DIR, '--join-timeout-ms', '120000', ...args, '--port', port, '--resume'],
+        coordinatorArgs({ workers: 2, dataDir: CIFAR10_TEST_DIR, joinTimeoutMs: 120_000, ...run, port, resume: true }),
         { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: 'integration-secret' } },
       );
       const resumed = await restarted.waitForLog((l) => l['msg'] === 'resuming from checkpoint', 60_000);
@@ -341,8 +311,8 @@ test('ring: a NaN gradient on one worker is skipped by every replica alike and t
     const group = await startGroup({
       workers: 2,
       timeoutMs: TIMEOUT_MS,
-      coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--epochs', '1']),
-      workerArgs: (i) => [...WORKER_ARGS, ...(i === 0 ? ['--fault-nan-at-step', '3'] : [])],
+      coordinatorArgs: coordinatorArgs(faultRun(runDir, 'ring', { epochs: 1 })),
+      workerArgs: (i) => flagsOf({ ...WORKER_FLAGS, faultNanAtStep: i === 0 ? 3 : undefined }),
     });
     const results = await finished(group);
     assert.equal(results.coordinator.code, 0, describe(results));
@@ -371,8 +341,8 @@ test(
       const group = await startGroup({
         workers: 2,
         timeoutMs: TIMEOUT_MS,
-        coordinatorArgs: coordinatorArgs(runDir, 'ring', ['--epochs', '1', '--max-skipped-steps', '1']),
-        workerArgs: (i) => [...WORKER_ARGS, ...(i === 1 ? ['--fault-nan-at-step', '2'] : [])],
+        coordinatorArgs: coordinatorArgs(faultRun(runDir, 'ring', { epochs: 1, maxSkippedSteps: 1 })),
+        workerArgs: (i) => flagsOf({ ...WORKER_FLAGS, faultNanAtStep: i === 1 ? 2 : undefined }),
       });
       const results = await finished(group);
       assert.equal(results.coordinator.code, 1, describe(results));

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '@gnet/data';
 import { REPO_ROOT } from './cifar_dir.js';
-import { describe, finished, startGroup } from './distributed_group.js';
+import { coordinatorArgs, describe, finished, startGroup } from './distributed_group.js';
 import { fuzzConnection, rawTcpConnection, type ConnectionOutcome } from './fuzz_connection.js';
 import { FuzzPlanner, type FuzzPlan } from './fuzz_first_frames.js';
 
@@ -105,23 +105,16 @@ test(
       const group = await startGroup({
         workers: 2,
         timeoutMs: 8 * 60_000,
-        coordinatorArgs: [
-          ...[
-            '--width',
-            '0.0625',
-            '--epochs',
-            String(EPOCHS),
-            '--batch-size',
-            '32',
-            '--micro-batch',
-            '16',
-            '--lr',
-            '0.05',
-            '--warmup-epochs',
-            '0',
-          ],
-          ...['--train-limit', '256', '--eval-limit', '100', '--run-dir', runDir, '--seed', String(SEED)],
-        ],
+        coordinatorArgs: coordinatorArgs({
+          epochs: EPOCHS,
+          batchSize: 32,
+          microBatch: 16,
+          lr: 0.05,
+          trainLimit: 256,
+          evalLimit: 100,
+          runDir,
+          seed: SEED,
+        }),
       });
       const port = Number(new URL(group.url).port);
       const speaksFirst = await serverSpeaksFirst(group.url);

@@ -17,59 +17,31 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CIFAR10_TEST_DIR, REPO_ROOT } from './cifar_dir.js';
-import { COORDINATOR_ENTRY, describe, finished, startGroup, WORKER_ENTRY, type Group } from './distributed_group.js';
+import {
+  COORDINATOR_ENTRY,
+  coordinatorArgs,
+  describe,
+  FAULT_RUN,
+  FAULT_WORKER,
+  finished,
+  flagsOf,
+  startGroup,
+  WORKER_ENTRY,
+  workerArgs,
+  type Flags,
+  type Group,
+} from './distributed_group.js';
 import { startApp, type ProcessResult, type RunningApp } from './run_process.js';
 
 const TIMEOUT_MS = 4 * 60_000;
 const TOKEN = 'integration-secret';
 
-/** A tiny run: narrow GoogLeNet, 2 epochs of 16 steps of 24 images. */
-function coordinatorArgs(runDir: string, extra: string[] = []): string[] {
-  return [
-    ...[
-      '--algorithm',
-      'ring',
-      '--width',
-      '0.0625',
-      '--epochs',
-      '2',
-      '--batch-size',
-      '24',
-      '--seed',
-      '5',
-      '--train-limit',
-      '384',
-      '--eval-limit',
-      '40',
-    ],
-    ...[
-      '--warmup-epochs',
-      '0',
-      '--run-dir',
-      runDir,
-      '--log-level',
-      'debug',
-      '--heartbeat-ms',
-      '500',
-      '--worker-timeout-ms',
-      '15000',
-      '--rejoin-timeout-ms',
-      '20000',
-    ],
-    ...extra,
-  ];
+/** A tiny run (`FAULT_RUN`): narrow GoogLeNet on the ring, 2 epochs of 16 steps of 24 images. */
+function tinyRun(runDir: string, extra: Flags = {}): Flags {
+  return { algorithm: 'ring', ...FAULT_RUN, runDir, ...extra };
 }
 
-const WORKER_ARGS = [
-  '--log-level',
-  'debug',
-  '--coordinator-timeout-ms',
-  '30000',
-  '--reconnect-timeout-ms',
-  '60000',
-  '--collective-timeout-ms',
-  '30000',
-];
+const WORKER_ARGS = flagsOf(FAULT_WORKER);
 
 async function withRunDir(name: string, body: (runDir: string) => Promise<void>): Promise<void> {
   const runDir = await mkdtemp(join(tmpdir(), `interrupt-${name}-`));
@@ -109,23 +81,7 @@ function assertNoErrors(results: readonly ProcessResult[]): void {
 
 function startWorkers(url: string, count: number, prefix: string): RunningApp[] {
   return Array.from({ length: count }, (_, i) =>
-    startApp(
-      WORKER_ENTRY,
-      [
-        '--coordinator',
-        url,
-        '--worker-id',
-        `${prefix}${i}`,
-        '--backend',
-        'onednn',
-        '--threads',
-        '1',
-        '--data-dir',
-        CIFAR10_TEST_DIR,
-        ...WORKER_ARGS,
-      ],
-      { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: TOKEN } },
-    ),
+    startApp(WORKER_ENTRY, workerArgs(url, `${prefix}${i}`, FAULT_WORKER), { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: TOKEN } }),
   );
 }
 
@@ -143,15 +99,13 @@ test(
     await withRunDir('rounds', async (runDir) => {
       // --round-timeout-ms is long (as the default 10 min would be): a reused round number would
       // stall the resumed run for that long, which the test's own budget does not allow.
-      const args = coordinatorArgs(runDir, [
-        '--checkpoint-every-steps',
-        '4',
-        '--min-workers',
-        '2',
-        '--round-timeout-ms',
-        String(TIMEOUT_MS),
-      ]);
-      const group = await startGroup({ workers: 3, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
+      const run = tinyRun(runDir, { checkpointEverySteps: 4, minWorkers: 2, roundTimeoutMs: TIMEOUT_MS });
+      const group = await startGroup({
+        workers: 3,
+        timeoutMs: TIMEOUT_MS,
+        coordinatorArgs: coordinatorArgs(run),
+        workerArgs: () => WORKER_ARGS,
+      });
       const port = new URL(group.url).port;
       await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 2, 120_000);
       // 1. A worker dies: its round is aborted (the survivors remember that round number).
@@ -167,7 +121,7 @@ test(
       const restartedAt = performance.now();
       const restarted = startApp(
         COORDINATOR_ENTRY,
-        ['--workers', '2', '--data-dir', CIFAR10_TEST_DIR, '--join-timeout-ms', '120000', ...args, '--port', port, '--resume'],
+        coordinatorArgs({ workers: 2, dataDir: CIFAR10_TEST_DIR, joinTimeoutMs: 120_000, ...run, port, resume: true }),
         {
           timeoutMs: TIMEOUT_MS,
           env: { GNET_TOKEN: TOKEN },
@@ -201,7 +155,7 @@ test(
   async () => {
     await withRunDir('sigterm', async (runDir) => {
       // No periodic checkpoints: the one on disk after the stop can only be the stop's own.
-      const args = coordinatorArgs(runDir, ['--checkpoint-every-steps', '0', '--epochs', '1']);
+      const args = coordinatorArgs(tinyRun(runDir, { checkpointEverySteps: 0, epochs: 1 }));
       const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
       await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
       group.coordinator.child.kill('SIGTERM');
@@ -242,7 +196,7 @@ test(
   { timeout: 2 * TIMEOUT_MS },
   async () => {
     await withRunDir('sigint', async (runDir) => {
-      const args = coordinatorArgs(runDir, ['--checkpoint-every-steps', '0', '--epochs', '1']);
+      const args = coordinatorArgs(tinyRun(runDir, { checkpointEverySteps: 0, epochs: 1 }));
       const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
       await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
       for (const p of [group.coordinator, ...group.workers]) p.child.kill('SIGINT');
@@ -294,16 +248,7 @@ test(
   { timeout: TIMEOUT_MS },
   async () => {
     await withRunDir('workers', async (runDir) => {
-      const args = coordinatorArgs(runDir, [
-        '--checkpoint-every-steps',
-        '0',
-        '--epochs',
-        '1',
-        '--min-workers',
-        '2',
-        '--rejoin-timeout-ms',
-        '2000',
-      ]);
+      const args = coordinatorArgs(tinyRun(runDir, { checkpointEverySteps: 0, epochs: 1, minWorkers: 2, rejoinTimeoutMs: 2000 }));
       const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
       await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
       for (const w of group.workers) w.child.kill('SIGTERM');
@@ -334,18 +279,14 @@ test(
   { timeout: TIMEOUT_MS },
   async () => {
     await withRunDir('nx', async (runDir) => {
-      const args = [
-        ...coordinatorArgs(runDir, ['--checkpoint-every-steps', '0', '--epochs', '1', '--train-limit', '2400']),
-        '--workers',
-        '1',
-        '--local-workers',
-        '1',
-        '--port',
-        '0',
-        '--no-dashboard',
-        '--data-dir',
-        CIFAR10_TEST_DIR,
-      ];
+      const args = coordinatorArgs({
+        ...tinyRun(runDir, { checkpointEverySteps: 0, epochs: 1, trainLimit: 2400 }),
+        workers: 1,
+        localWorkers: 1,
+        port: 0,
+        dashboard: false,
+        dataDir: CIFAR10_TEST_DIR,
+      });
       // Its own process group, as a shell gives a foreground job; stdout a pipe, as with `| tee`.
       const nx = spawn(join(REPO_ROOT, 'node_modules', '.bin', 'nx'), ['run', 'coordinator:serve', '--', ...args], {
         cwd: REPO_ROOT,

@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CIFAR10_TEST_DIR } from './cifar_dir.js';
-import { COORDINATOR_ENTRY, describe, WORKER_ENTRY } from './distributed_group.js';
+import { COORDINATOR_ENTRY, coordinatorArgs, describe, FAULT_RUN, FAULT_WORKER, WORKER_ENTRY, workerArgs } from './distributed_group.js';
 import { startApp, type ProcessResult, type RunningApp } from './run_process.js';
 
 const MISBEHAVING_ENTRY = 'test/src/misbehaving_worker_main.ts';
@@ -25,58 +25,30 @@ const FAULTY = 'faulty';
 
 type Line = Record<string, unknown>;
 
-function coordinatorArgs(runDir: string, algorithm: 'ring' | 'star'): string[] {
-  return [
-    ...['--workers', '3', '--min-workers', '2', '--port', '0', '--data-dir', CIFAR10_TEST_DIR, '--join-timeout-ms', String(TIMEOUT_MS)],
-    // 192 images in steps of 24: one epoch of 8 steps, narrow GoogLeNet.
-    ...[
-      '--algorithm',
-      algorithm,
-      '--width',
-      '0.0625',
-      '--epochs',
-      '1',
-      '--batch-size',
-      '24',
-      '--seed',
-      '5',
-      '--train-limit',
-      '192',
-      '--eval-limit',
-      '40',
-    ],
-    ...['--warmup-epochs', '0', '--run-dir', runDir, '--log-level', 'debug', '--checkpoint-every-steps', '0'],
-    // Slow shared cores: a training step blocks a worker's heartbeats for a while.
-    ...['--heartbeat-ms', '500', '--worker-timeout-ms', '15000', '--round-timeout-ms', '60000', '--rejoin-timeout-ms', '20000'],
-  ];
+/**
+ * Three workers, at least two, on `FAULT_RUN` (quick failure detection, slow shared cores in mind)
+ * cut to 192 images in steps of 24: one epoch of 8 steps, narrow GoogLeNet.
+ */
+function runArgs(runDir: string, algorithm: 'ring' | 'star'): string[] {
+  return coordinatorArgs({
+    workers: 3,
+    minWorkers: 2,
+    port: 0,
+    dataDir: CIFAR10_TEST_DIR,
+    joinTimeoutMs: TIMEOUT_MS,
+    algorithm,
+    ...FAULT_RUN,
+    epochs: 1,
+    trainLimit: 192,
+    runDir,
+    checkpointEverySteps: 0,
+    roundTimeoutMs: 60_000,
+  });
 }
 
-function workerArgs(url: string, workerId: string): string[] {
-  return [
-    ...[
-      '--coordinator',
-      url,
-      '--worker-id',
-      workerId,
-      '--backend',
-      'onednn',
-      '--threads',
-      '1',
-      '--data-dir',
-      CIFAR10_TEST_DIR,
-      '--log-level',
-      'debug',
-    ],
-    // The faulty worker must not dial again after its eviction (an evicted worker rejoins by default).
-    ...[
-      '--coordinator-timeout-ms',
-      '30000',
-      '--reconnect-timeout-ms',
-      workerId === FAULTY ? '0' : '60000',
-      '--collective-timeout-ms',
-      '30000',
-    ],
-  ];
+/** The faulty worker must not dial again after its eviction (an evicted worker rejoins by default). */
+function dialArgs(url: string, workerId: string): string[] {
+  return workerArgs(url, workerId, { ...FAULT_WORKER, reconnectTimeoutMs: workerId === FAULTY ? 0 : FAULT_WORKER.reconnectTimeoutMs });
 }
 
 async function run(algorithm: 'ring' | 'star'): Promise<{ coordinator: ProcessResult; honest: ProcessResult[]; faulty: ProcessResult }> {
@@ -84,11 +56,11 @@ async function run(algorithm: 'ring' | 'star'): Promise<{ coordinator: ProcessRe
   const env = { GNET_TOKEN: TOKEN };
   let apps: RunningApp[] = [];
   try {
-    const coordinator = startApp(COORDINATOR_ENTRY, coordinatorArgs(runDir, algorithm), { timeoutMs: TIMEOUT_MS, env });
+    const coordinator = startApp(COORDINATOR_ENTRY, runArgs(runDir, algorithm), { timeoutMs: TIMEOUT_MS, env });
     apps = [coordinator];
     const url = (await coordinator.waitForLog((l) => l['msg'] === 'coordinator listening', 60_000))['url'] as string;
-    const honest = ['w0', 'w1'].map((id) => startApp(WORKER_ENTRY, workerArgs(url, id), { timeoutMs: TIMEOUT_MS, env }));
-    const faulty = startApp(MISBEHAVING_ENTRY, workerArgs(url, FAULTY), {
+    const honest = ['w0', 'w1'].map((id) => startApp(WORKER_ENTRY, dialArgs(url, id), { timeoutMs: TIMEOUT_MS, env }));
+    const faulty = startApp(MISBEHAVING_ENTRY, dialArgs(url, FAULTY), {
       timeoutMs: TIMEOUT_MS,
       env: { ...env, GNET_TEST_CORRUPT_CHUNK_ROUND: String(CORRUPT_ROUND) },
     });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CIFAR10_TEST_DIR, REPO_ROOT } from './cifar_dir.js';
-import { COORDINATOR_ENTRY } from './distributed_group.js';
+import { COORDINATOR_ENTRY, coordinatorArgs } from './distributed_group.js';
 
 const TIMEOUT_MS = 5 * 60_000;
 
@@ -45,35 +45,19 @@ interface Outcome {
 function runCoordinator(runDir: string, viaPty: boolean): Promise<Outcome> {
   const args = [
     ...['--conditions=source', '--import', 'tsx', join(REPO_ROOT, COORDINATOR_ENTRY)],
-    ...[
-      '--local-workers',
-      '1',
-      '--backend',
-      'onednn',
-      '--port',
-      '0',
-      '--no-dashboard',
-      '--data-dir',
-      CIFAR10_TEST_DIR,
-      '--run-dir',
+    ...coordinatorArgs({
+      localWorkers: 1,
+      backend: 'onednn',
+      port: 0,
+      dashboard: false,
+      dataDir: CIFAR10_TEST_DIR,
       runDir,
-    ],
-    ...[
-      '--width',
-      '0.0625',
-      '--epochs',
-      '1',
-      '--batch-size',
-      '16',
-      '--train-limit',
-      '96',
-      '--eval-limit',
-      '48',
-      '--warmup-epochs',
-      '0',
-      '--checkpoint-every-steps',
-      '0',
-    ],
+      epochs: 1,
+      batchSize: 16,
+      trainLimit: 96,
+      evalLimit: 48,
+      checkpointEverySteps: 0,
+    }),
   ];
   const [command, argv] = viaPty ? ['python3', ['-c', PTY_RUNNER, process.execPath, ...args]] : [process.execPath, args];
   const child = spawn(command, argv, {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { selfSignedCert } from '@gnet/collective/testing';
 import { CIFAR10_TEST_DIR } from './cifar_dir.js';
-import { COORDINATOR_ENTRY } from './distributed_group.js';
+import { COORDINATOR_ENTRY, coordinatorArgs } from './distributed_group.js';
 import { runApp } from './run_process.js';
 
 const TIMEOUT_MS = 5 * 60_000;
@@ -26,40 +26,22 @@ test(
       const runDir = join(dir, 'run');
       const result = await runApp(
         COORDINATOR_ENTRY,
-        [
-          ...[
-            '--local-workers',
-            '2',
-            '--algorithm',
-            'ring',
-            '--backend',
-            'wasm',
-            '--port',
-            '0',
-            '--no-dashboard',
-            '--data-dir',
-            CIFAR10_TEST_DIR,
-            '--run-dir',
-            runDir,
-          ],
-          ...['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')],
-          ...[
-            '--width',
-            '0.0625',
-            '--epochs',
-            '1',
-            '--batch-size',
-            '16',
-            '--train-limit',
-            '64',
-            '--eval-limit',
-            '32',
-            '--warmup-epochs',
-            '0',
-            '--checkpoint-every-steps',
-            '0',
-          ],
-        ],
+        coordinatorArgs({
+          localWorkers: 2,
+          algorithm: 'ring',
+          backend: 'wasm',
+          port: 0,
+          dashboard: false,
+          dataDir: CIFAR10_TEST_DIR,
+          runDir,
+          tlsCert: join(dir, 'cert.pem'),
+          tlsKey: join(dir, 'key.pem'),
+          epochs: 1,
+          batchSize: 16,
+          trainLimit: 64,
+          evalLimit: 32,
+          checkpointEverySteps: 0,
+        }),
         { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: 'tls-run-secret' } },
       );
       assert.equal(result.code, 0, result.stderr.slice(-3000));

@@ -6,18 +6,15 @@ import { z } from 'zod';
 import { CollectiveConfigError, readPemFile, readServerTls } from '@gnet/collective';
 import { resolveUserPath } from '@gnet/data';
 import {
-  checkRecipe,
   checkTlsFiles,
   ConfigError,
   DEFAULT_MAX_SKIPPED_STEPS,
   HostSchema,
   HYPER_SETTINGS,
-  parseSettings,
+  parseRecipeCommand,
   RUN_SETTINGS,
   setting,
   shapeOf,
-  validateSettings,
-  withRecipeRules,
 } from '@gnet/recipe';
 
 export { ConfigError, HelpShown } from '@gnet/recipe';
@@ -236,6 +233,15 @@ export const CoordinatorConfigSchema = z.object(shapeOf(COORDINATOR_SETTINGS)).s
 
 export type CoordinatorConfig = Readonly<z.infer<typeof CoordinatorConfigSchema>>;
 
+const SERVE_COMMAND = {
+  name: 'serve',
+  description:
+    'Coordinate data-parallel GoogLeNet training: wait for workers (or spawn them), drive rounds, evaluate, write the run folder.',
+  command: 'coordinator:serve',
+  settings: COORDINATOR_SETTINGS,
+  schema: CoordinatorConfigSchema,
+} as const;
+
 /** Parses argv (without node and script) and env into a frozen, validated config. */
 export function parseCoordinatorConfig(
   argv: readonly string[],
@@ -243,34 +249,24 @@ export function parseCoordinatorConfig(
   runsRoot = 'runs',
   now = new Date(),
 ): CoordinatorConfig {
-  const { given, program } = parseSettings(
-    {
-      name: 'serve',
-      description:
-        'Coordinate data-parallel GoogLeNet training: wait for workers (or spawn them), drive rounds, evaluate, write the run folder.',
-      command: 'coordinator:serve',
-      settings: COORDINATOR_SETTINGS,
-    },
-    argv,
-    { env, runsRoot, now, pid: process.pid },
-  );
-  // 0 is the flag's "not given" default (then --local-workers, else 1); given explicitly, it asks for no workers at all.
-  if (program.getOptionValueSource('workers') === 'cli' && given['workers'] === 0) {
-    throw new ConfigError('--workers must be at least 1 (leave it out to use --local-workers), but got 0');
-  }
-  const tlsCert = given['tlsCert'] as string;
-  const tlsKey = given['tlsKey'] as string;
-  const candidate = withRecipeRules({
-    ...given,
-    // Relative to the folder the command was typed in (nx runs us in apps/coordinator).
-    tlsCert: tlsCert === '' ? '' : resolveUserPath(tlsCert, env),
-    tlsKey: tlsKey === '' ? '' : resolveUserPath(tlsKey, env),
-    localWorkerArgs: (given['localWorkerArgs'] as string).split(/\s+/).filter((a) => a !== ''),
-    // 0 = "same as --workers", resolved below once --workers is known; 1 passes the schema meanwhile.
-    minWorkers: (given['minWorkers'] as number) || 1,
-    maxWorkers: (given['maxWorkers'] as number) || 1,
+  const { config: cfg, given } = parseRecipeCommand(SERVE_COMMAND, { argv, env, runsRoot, now }, (values, program) => {
+    // 0 is the flag's "not given" default (then --local-workers, else 1); given explicitly, it asks for no workers at all.
+    if (program.getOptionValueSource('workers') === 'cli' && values['workers'] === 0) {
+      throw new ConfigError('--workers must be at least 1 (leave it out to use --local-workers), but got 0');
+    }
+    const tlsCert = values['tlsCert'] as string;
+    const tlsKey = values['tlsKey'] as string;
+    return {
+      ...values,
+      // Relative to the folder the command was typed in (nx runs us in apps/coordinator).
+      tlsCert: tlsCert === '' ? '' : resolveUserPath(tlsCert, env),
+      tlsKey: tlsKey === '' ? '' : resolveUserPath(tlsKey, env),
+      localWorkerArgs: (values['localWorkerArgs'] as string).split(/\s+/).filter((a) => a !== ''),
+      // 0 = "same as --workers", resolved below once --workers is known; 1 passes the schema meanwhile.
+      minWorkers: (values['minWorkers'] as number) || 1,
+      maxWorkers: (values['maxWorkers'] as number) || 1,
+    };
   });
-  const cfg = validateSettings(CoordinatorConfigSchema, candidate, COORDINATOR_SETTINGS);
   // Cross-field rules, each naming both flags and the fix (Ray's pattern).
   checkTlsFiles({ cert: cfg.tlsCert, key: cfg.tlsKey }, 'both serve wss://, neither serves ws://', {
     readServerTls,
@@ -282,7 +278,6 @@ export function parseCoordinatorConfig(
       `--workers (${cfg.workers}) must equal --local-workers (${cfg.localWorkers}) when both are given; drop --workers to wait for the local ones only`,
     );
   }
-  checkRecipe(cfg);
   const workers = cfg.workers > 0 ? cfg.workers : cfg.localWorkers > 0 ? cfg.localWorkers : 1;
   const minWorkers = given['minWorkers'] === 0 ? workers : cfg.minWorkers;
   const maxWorkers = given['maxWorkers'] === 0 ? Math.max(workers, minWorkers) : cfg.maxWorkers;

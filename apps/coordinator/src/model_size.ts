@@ -8,7 +8,7 @@
 // honest: every worker refuses a `welcome` whose buckets do not cover its own model exactly, and
 // test/src/model_size.test.ts compares `coordinator:serve --print-plan` with `countParams` over
 // many configurations.
-import type { ModelConfig } from '@gnet/protocol';
+import type { ModelConfig } from '@gnet/recipe';
 
 /** Table 1 rows (Szegedy et al. 2015): #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj. */
 const INCEPTION_ROWS: readonly (readonly [string, number, number, number, number, number, number])[] = [

@@ -32,10 +32,10 @@ test('the group forms in join order; refused hellos get reject with a code and t
         "hello.proof from worker 'x' does not match this coordinator's secret: the two sides were given different secrets (--token / GNET_TOKEN), or one has none",
     });
     assert.equal((await badToken.closed).code, 1008);
-    const badVersion = await fakeWorker(rv.url, versionThree());
+    const badVersion = await fakeWorker(rv.url, versionFour());
     const rejected = await badVersion.next();
     assert.equal(rejected.type === 'reject' && rejected.code, 'PROTO_VERSION');
-    assert.equal(rejected.type === 'reject' && rejected.message, 'Unsupported protocol version 3 (supported: 2)');
+    assert.equal(rejected.type === 'reject' && rejected.message, 'Unsupported protocol version 4 (supported: 3)');
     const noPeer = await fakeWorker(rv.url, hello('z', { peer: null }));
     const np = await noPeer.next();
     assert.equal(np.type === 'reject' && np.code, 'NO_PEER_LISTENER');
@@ -92,8 +92,8 @@ test('too few workers: JoinTimeoutError names who joined', async () => {
   }
 });
 
-/** A hello of protocol version 3: a version-1 hello with the value patched (the codec only writes valid messages). */
-function versionThree(): Uint8Array {
+/** A hello of protocol version 4: a current hello with the value patched (the codec only writes valid messages). */
+function versionFour(): Uint8Array {
   const { secret: _secret, ...fields } = hello('y');
   const bytes = Buffer.from(
     encodeMessage({ ...fields, protocolVersion: PROTOCOL_VERSION, nonce: new Uint8Array(32), proof: new Uint8Array(0) }),
@@ -101,7 +101,7 @@ function versionThree(): Uint8Array {
   // `protocolVersion` is a positive fixint right after its key: find the key and bump the value.
   const key = Buffer.from('protocolVersion');
   const at = bytes.indexOf(key) + key.length;
-  assert.equal(bytes[at], 2);
-  bytes[at] = 3;
+  assert.equal(bytes[at], PROTOCOL_VERSION);
+  bytes[at] = 4;
   return bytes;
 }

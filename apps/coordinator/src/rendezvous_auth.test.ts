@@ -69,12 +69,12 @@ test('a hello of another protocol version is refused naming the supported ones',
     const frame = Buffer.from(
       encodeMessage({ ...fields, protocolVersion: PROTOCOL_VERSION, nonce: new Uint8Array(32), proof: new Uint8Array(0) }),
     );
-    frame[frame.indexOf(Buffer.from('protocolVersion')) + 'protocolVersion'.length] = 3;
+    frame[frame.indexOf(Buffer.from('protocolVersion')) + 'protocolVersion'.length] = PROTOCOL_VERSION - 1;
     const worker = await fakeWorker(rv.url, frame);
     assert.deepEqual(await worker.next(), {
       type: 'reject',
       code: 'PROTO_VERSION',
-      message: 'Unsupported protocol version 3 (supported: 2)',
+      message: 'Unsupported protocol version 2 (supported: 3)',
     });
     assert.deepEqual(await worker.closed, { code: 1008, reason: 'PROTO_VERSION' });
   } finally {

@@ -2,9 +2,9 @@
 // hyperparameters every worker receives, the model, the shard plan, the gradient bucket layout,
 // the all-reduce settings, the learning-rate schedule and the evaluation sizes. Pure: no I/O, so
 // it is unit-tested on its own and printed by `--print-plan`.
-import type { AllReduceConfig, Bucket, HyperParams, ModelConfig, ShardPlan } from '@gnet/protocol';
+import type { AllReduceConfig, Bucket, ShardPlan } from '@gnet/protocol';
 import { planBuckets } from '@gnet/collective';
-import { hyperParamsOf, modelConfigOf } from '@gnet/recipe';
+import { hyperParamsOf, modelConfigOf, type HyperParams, type ModelConfig } from '@gnet/recipe';
 import type { LrSchedule } from '@gnet/run-store';
 import { ConfigError, type CoordinatorConfig } from './coordinator_config.js';
 import { modelSize } from './model_size.js';

@@ -29,7 +29,6 @@ const welcome: Welcome = {
     auxWeight: 0,
     seed: 0,
     augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 },
-    evalEvery: 0,
   },
   model: { width: 0.0625, auxHeads: false, batchNorm: false, dropout: 0, auxDropout: 0 },
   shard: { datasetSize: 4, trainIndicesDigest: '0'.repeat(64), seed: 0 },

@@ -58,7 +58,6 @@ function welcomeFor(rank: number, seed = 5, shardDigest = splitDigest(seed)): We
       auxWeight: 0,
       seed,
       augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 },
-      evalEvery: 1,
     },
     model: MODEL,
     shard: { datasetSize: DATASET_SIZE, trainIndicesDigest: shardDigest, seed },

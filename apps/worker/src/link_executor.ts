@@ -262,7 +262,7 @@ export class LinkExecutor {
                 ca: trustedCa(config),
                 timeoutMs: config.connectTimeoutMs,
               })
-            : Promise.resolve(link.transport),
+            : Promise.resolve().then(() => link.starHub()),
         onTransportOpen: (transport) => {
           this.ring = transport;
           this.machine = ringOpened(this.machine);

@@ -5,8 +5,8 @@
 // generations, so rank and world size are arguments of each call, not state.
 import { indicesDigest, labelsOf, makeBatch, stratifiedSplit, type CifarSet, type GlobalBatchSampler } from '@gnet/data';
 import { GlobalBatches } from '@gnet/training';
-import type { EvalSplit, HyperParams, ShardPlan } from '@gnet/protocol';
-import { VAL_PER_CLASS } from '@gnet/recipe';
+import type { EvalSplit, ShardPlan } from '@gnet/protocol';
+import { VAL_PER_CLASS, type HyperParams } from '@gnet/recipe';
 
 /** Floats of one 32x32x3 image. */
 const IMAGE_FLOATS = 3072;

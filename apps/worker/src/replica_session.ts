@@ -8,16 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type {
-  CheckpointRequest,
-  EvalRequest,
-  EvalResult,
-  HyperParams,
-  Metrics,
-  RoundFailed,
-  RoundStart,
-  StateSnapshot,
-} from '@gnet/protocol';
+import type { CheckpointRequest, EvalRequest, EvalResult, Metrics, RoundFailed, RoundStart, StateSnapshot } from '@gnet/protocol';
 import {
   BadFrameError,
   CollectiveError,
@@ -27,6 +18,7 @@ import {
   type GradientReducer,
 } from '@gnet/collective';
 import { dropoutSeed, emptyEvalSums, evaluateImages, memoryStats, StepRunner, type Replica, type StepResult } from '@gnet/training';
+import type { HyperParams } from '@gnet/recipe';
 import type { ImageBatch, RankData } from './rank_data.js';
 import type { Timeline } from './timeline.js';
 import { digestsAgree, digestVector, floatsDigest, slotTensors } from './wire_state.js';

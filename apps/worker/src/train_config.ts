@@ -2,16 +2,7 @@
 // environment, validated once by one strict zod schema, frozen, then passed down. No module reads
 // process.env after this. The recipe's flags are @gnet/recipe's rows, shared with coordinator:serve.
 import { z } from 'zod';
-import {
-  checkRecipe,
-  HYPER_SETTINGS,
-  parseSettings,
-  RUN_SETTINGS,
-  setting,
-  shapeOf,
-  validateSettings,
-  withRecipeRules,
-} from '@gnet/recipe';
+import { HYPER_SETTINGS, parseRecipeCommand, RUN_SETTINGS, setting, shapeOf } from '@gnet/recipe';
 import { REQUIRE_GPU, resolveBackend, THREADS } from './backend_flags.js';
 
 export { BACKEND_CHOICES, commanderFailure, ConfigError, HelpShown } from '@gnet/recipe';
@@ -43,6 +34,14 @@ export const TrainConfigSchema = z.object(shapeOf(TRAIN_SETTINGS)).strict();
 
 export type TrainConfig = Readonly<z.infer<typeof TrainConfigSchema>>;
 
+const TRAIN_COMMAND = {
+  name: 'train',
+  description: 'Train GoogLeNet on CIFAR-10 in one process (development mode).',
+  command: 'worker:train',
+  settings: TRAIN_SETTINGS,
+  schema: TrainConfigSchema,
+} as const;
+
 /** Parses argv (without node and script) and env into a frozen, validated config. */
 export function parseTrainConfig(
   argv: readonly string[],
@@ -50,19 +49,10 @@ export function parseTrainConfig(
   runsRoot = 'runs',
   now = new Date(),
 ): TrainConfig {
-  const { given: parsed } = parseSettings(
-    {
-      name: 'train',
-      description: 'Train GoogLeNet on CIFAR-10 in one process (development mode).',
-      command: 'worker:train',
-      settings: TRAIN_SETTINGS,
-    },
-    argv,
-    { env, runsRoot, now, pid: process.pid },
-  );
-  const { requireGpu, ...given } = parsed;
-  const candidate = withRecipeRules({ ...given, backend: resolveBackend(given['backend'] as string, requireGpu as boolean) });
-  const cfg = validateSettings(TrainConfigSchema, candidate, TRAIN_SETTINGS);
-  checkRecipe(cfg);
-  return Object.freeze(cfg);
+  const { config } = parseRecipeCommand(TRAIN_COMMAND, { argv, env, runsRoot, now }, ({ requireGpu, ...given }) => ({
+    ...given,
+    // --require-gpu has no field of its own: it is folded into the backend.
+    backend: resolveBackend(given['backend'] as string, requireGpu as boolean),
+  }));
+  return Object.freeze(config);
 }

@@ -37,7 +37,6 @@ function welcome(generation: number): Welcome {
       auxWeight: 0.3,
       seed: 1,
       augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 },
-      evalEvery: 1,
     },
     model: { width: 0.125, auxHeads: false, batchNorm: true, dropout: 0, auxDropout: 0 },
     shard: { datasetSize: 16, trainIndicesDigest: '0'.repeat(64), seed: 1 },

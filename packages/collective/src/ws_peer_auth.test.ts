@@ -146,11 +146,11 @@ test('a peerHello of another protocol version is refused with PROTO_VERSION befo
       }),
     );
     const at = frame.indexOf(Buffer.from('protocolVersion')) + 'protocolVersion'.length;
-    frame[at] = 3;
+    frame[at] = PROTOCOL_VERSION - 1;
     client.socket.send(frame);
     assert.deepEqual(await client.closed, [1008, 'PROTO_VERSION']);
     const error = client.messages.find((m) => m.type === 'error');
-    assert.equal(error?.type === 'error' && error.message, 'Unsupported protocol version 3 (supported: 2)');
+    assert.equal(error?.type === 'error' && error.message, 'Unsupported protocol version 2 (supported: 3)');
   } finally {
     await listener.close();
   }

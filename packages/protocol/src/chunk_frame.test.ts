@@ -49,7 +49,7 @@ describe('encodeChunkInto', () => {
       Buffer.from(frame).toString('hex'),
       [
         '474e434b', // magic "GNCK"
-        '02', // version
+        '03', // version (PROTOCOL_VERSION)
         '02', // kind: reducedChunk
         '02', // dtype: float16
         '00', // reserved
@@ -177,7 +177,7 @@ describe('decodeChunk', () => {
   });
 
   it('refuses a wrong version byte', () => {
-    rejects(() => decodeChunk(corrupt(4, 3)), 'PROTO_BAD_CHUNK', 'Chunk frame version byte must be 2, but got 3');
+    rejects(() => decodeChunk(corrupt(4, 2)), 'PROTO_BAD_CHUNK', 'Chunk frame version byte must be 3, but got 2');
   });
 
   it('refuses an unknown kind', () => {

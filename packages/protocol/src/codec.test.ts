@@ -219,7 +219,7 @@ describe('decodeMessage stage 3: type and schema', () => {
     rejects(
       () => decodeMessage(raw.pack({ type: 'gossip', text: 'hi' })),
       'PROTO_UNKNOWN_TYPE',
-      "Unknown message type 'gossip' (protocol version 2)",
+      "Unknown message type 'gossip' (protocol version 3)",
     );
   });
 

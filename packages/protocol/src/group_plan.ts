@@ -1,9 +1,9 @@
 // What a worker needs to take part in the group, sent in `welcome`: its data shard plan, the
 // gradient bucket layout, the all-reduce settings and (for the ring) its peers' addresses.
 // Bucketing follows torch DDP's `Reducer`: fixed, contiguous ranges over one flat vector.
+import { SeedSchema } from '@gnet/recipe';
 import { z } from 'zod';
 import { WireDtypeSchema } from './dtype.js';
-import { SeedSchema } from './hyper_params.js';
 
 /**
  * How the training split is dealt out. Each worker derives its shard from these, its rank, the

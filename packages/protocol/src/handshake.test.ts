@@ -38,30 +38,30 @@ function rejects(fn: () => unknown, code: ProtocolErrorCode, message: string, cl
 }
 
 describe('protocol version', () => {
-  it('is 2, and only 2 is supported', () => {
-    assert.equal(PROTOCOL_VERSION, 2);
-    assert.deepEqual(SUPPORTED_PROTOCOL_VERSIONS, [2]);
-    checkProtocolVersion(2);
-    rejects(() => checkProtocolVersion(1), 'PROTO_VERSION', 'Unsupported protocol version 1 (supported: 2)', 1008);
+  it('is 3, and only 3 is supported', () => {
+    assert.equal(PROTOCOL_VERSION, 3);
+    assert.deepEqual(SUPPORTED_PROTOCOL_VERSIONS, [3]);
+    checkProtocolVersion(3);
+    rejects(() => checkProtocolVersion(1), 'PROTO_VERSION', 'Unsupported protocol version 1 (supported: 3)', 1008);
   });
 
   it('refuses another version naming the supported ones', () => {
-    rejects(() => checkProtocolVersion(3), 'PROTO_VERSION', 'Unsupported protocol version 3 (supported: 2)', 1008);
+    rejects(() => checkProtocolVersion(4), 'PROTO_VERSION', 'Unsupported protocol version 4 (supported: 3)', 1008);
   });
 
-  it('is checked when a hello is decoded', () => {
-    const hello = { ...sampleMessages().hello, protocolVersion: 3 };
-    rejects(() => decodeMessage(raw.pack(hello)), 'PROTO_VERSION', 'Unsupported protocol version 3 (supported: 2)', 1008);
+  it('refuses a version-2 hello (one whose hyper still carries evalEvery) at the version, before the schema', () => {
+    const hello = { ...sampleMessages().hello, protocolVersion: 2 };
+    rejects(() => decodeMessage(raw.pack(hello)), 'PROTO_VERSION', 'Unsupported protocol version 2 (supported: 3)', 1008);
   });
 
   it('is checked before the schema, so a future hello with other fields still hears why', () => {
-    const futureHello = { type: 'hello', protocolVersion: 3, auth: { scheme: 'mtls' }, capabilities: ['fp8'] };
-    rejects(() => decodeMessage(raw.pack(futureHello)), 'PROTO_VERSION', 'Unsupported protocol version 3 (supported: 2)', 1008);
+    const futureHello = { type: 'hello', protocolVersion: 4, auth: { scheme: 'mtls' }, capabilities: ['fp8'] };
+    rejects(() => decodeMessage(raw.pack(futureHello)), 'PROTO_VERSION', 'Unsupported protocol version 4 (supported: 3)', 1008);
   });
 
   it('is checked in a peerHello too', () => {
     const peerHello = { ...sampleMessages().peerHello, protocolVersion: 0 };
-    rejects(() => decodeMessage(raw.pack(peerHello)), 'PROTO_VERSION', 'Unsupported protocol version 0 (supported: 2)', 1008);
+    rejects(() => decodeMessage(raw.pack(peerHello)), 'PROTO_VERSION', 'Unsupported protocol version 0 (supported: 3)', 1008);
   });
 
   it('a non-integer version is a schema error', () => {
@@ -209,7 +209,7 @@ describe('checkPeerHello', () => {
 describe('reject and error messages', () => {
   it('a version refusal travels to the worker and becomes PROTO_REJECTED there', () => {
     // Coordinator side: decoding the hello fails, and the error becomes a reject.
-    const versionError = catchProtocolError(() => decodeMessage(raw.pack({ ...sampleMessages().hello, protocolVersion: 3 })));
+    const versionError = catchProtocolError(() => decodeMessage(raw.pack({ ...sampleMessages().hello, protocolVersion: 2 })));
     const frame = encodeMessage(rejectFor(versionError));
     // Worker side: the reject arrives and is raised as an error naming the coordinator's reason.
     const reject = decodeMessage(new Uint8Array(frame), { expect: ['welcome', 'reject'] });
@@ -219,7 +219,7 @@ describe('reject and error messages', () => {
         throw errorFromReject(reject);
       },
       'PROTO_REJECTED',
-      'Coordinator rejected hello with PROTO_VERSION: Unsupported protocol version 3 (supported: 2)',
+      'Coordinator rejected hello with PROTO_VERSION: Unsupported protocol version 2 (supported: 3)',
       1008,
     );
   });

@@ -104,8 +104,8 @@ export function errorMessageFor(err: ProtocolError): ErrorMessage {
  * coordinator's code and reason.
  *
  * @example
- * errorFromReject({ type: 'reject', code: 'PROTO_VERSION', message: 'Unsupported protocol version 3 (supported: 2)' }).message
- * // "Coordinator rejected hello with PROTO_VERSION: Unsupported protocol version 3 (supported: 2)"
+ * errorFromReject({ type: 'reject', code: 'PROTO_VERSION', message: 'Unsupported protocol version 2 (supported: 3)' }).message
+ * // "Coordinator rejected hello with PROTO_VERSION: Unsupported protocol version 2 (supported: 3)"
  */
 export function errorFromReject(reject: Reject): ProtocolError {
   return new ProtocolError('PROTO_REJECTED', `Coordinator rejected hello with ${reject.code}: ${reject.message}`);

@@ -2,10 +2,10 @@
 // initialWeights, challenge → peerHello → peerWelcome, ready. Each is declared once: `type`,
 // schema, inferred type, and who sends it when (after horovod's message.fbs). The steps in order
 // are in the package README; the proofs are computed in auth.ts.
+import { HyperParamsSchema, ModelConfigSchema } from '@gnet/recipe';
 import { z } from 'zod';
 import { NONCE_BYTES, PROOF_BYTES } from './auth.js';
 import { BytesSchema } from './dtype.js';
-import { HyperParamsSchema, ModelConfigSchema } from './hyper_params.js';
 import { AllReduceConfigSchema, BucketSchema, PeerSchema, ShardPlanSchema } from './group_plan.js';
 import { WireTensorSchema } from './tensor.js';
 

@@ -22,7 +22,7 @@ export const EvalSplitSchema = z.enum(['test', 'val']);
 export type EvalSplit = z.infer<typeof EvalSplitSchema>;
 
 /**
- * coordinator → every worker between rounds (after each `hyper.evalEvery` epochs): evaluate the
+ * coordinator → every worker between rounds (validation after every epoch, test after the last): evaluate the
  * current weights on samples `[start, end)` of `split`. The shards of all workers cover the split
  * exactly once; a shard may be empty when there are more workers than samples.
  */

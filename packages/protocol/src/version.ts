@@ -6,7 +6,7 @@ import { ProtocolError } from './protocol_error.js';
  * The version this build speaks. Bump it on any change to a message schema, to the codec
  * options or to the chunk frame layout (the golden fixtures fail when one of those changes).
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * Versions this build still accepts in a `hello` / `peerHello`. Only one today: a second entry
@@ -18,7 +18,7 @@ export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = Object.freeze([PRO
  * Throws `PROTO_VERSION` unless `version` is supported.
  *
  * @example
- * checkProtocolVersion(3); // ProtocolError: Unsupported protocol version 3 (supported: 2)
+ * checkProtocolVersion(2); // ProtocolError: Unsupported protocol version 2 (supported: 3)
  */
 export function checkProtocolVersion(version: number): void {
   if (!SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {

@@ -53,11 +53,6 @@ export const HyperParamsSchema = z.strictObject({
   /** Run seed. */
   seed: SeedSchema,
   augmentation: AugmentationSchema,
-  /**
-   * Reserved, always 0: validation runs after every epoch and the test split once after the last.
-   * Kept on the wire because removing a field is a protocol change (the golden fixtures pin it).
-   */
-  evalEvery: z.int().min(0),
 });
 /** Optimisation hyperparameters. */
 export type HyperParams = z.infer<typeof HyperParamsSchema>;

@@ -44,8 +44,6 @@ export function hyperParamsOf(recipe: Readonly<HyperSettings>, microBatch = reci
     auxWeight: recipe.auxWeight,
     seed: recipe.seed,
     augmentation: { cropPaddingPx: recipe.crop, flip: recipe.flip, cutoutPx: recipe.cutout },
-    // Reserved: validation runs after every epoch, the test split once after the last.
-    evalEvery: 0,
   };
 }
 

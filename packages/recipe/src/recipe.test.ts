@@ -63,7 +63,6 @@ test('the default hyperparameters are the documented recipe, on the wire schema'
     auxWeight: 0.3,
     seed: 0,
     augmentation: { cropPaddingPx: 4, flip: true, cutoutPx: 16 },
-    evalEvery: 0,
   });
   assert.deepEqual(ModelConfigSchema.parse(modelConfigOf(DEFAULT_HYPER_SETTINGS)), {
     width: 1,
