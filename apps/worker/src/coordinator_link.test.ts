@@ -6,38 +6,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { createNonce, decodeMessage, encodeMessage, PROTOCOL_VERSION, ProtocolError, type Hello, type Welcome } from '@gnet/protocol';
 import { CoordinatorLink, CoordinatorLinkError, type HelloFields } from './coordinator_link.js';
 import { WorkerRunError } from './worker_run_error.js';
+import { sampleWelcome } from './testing/sample_welcome.js';
 
 const log = pino({ level: 'silent' });
 const hello: HelloFields = { type: 'hello', protocolVersion: PROTOCOL_VERSION, workerId: 'w', backend: 'cpu', device: 'test', peer: null };
-const welcome: Welcome = {
-  type: 'welcome',
-  rank: 0,
-  worldSize: 1,
-  runId: 'run',
-  generation: 0,
-  heartbeatMs: 1000,
-  hyper: {
-    epochs: 1,
-    globalBatch: 2,
-    microBatch: 2,
-    lrPeak: 0.1,
-    warmupEpochs: 0,
-    momentum: 0.9,
-    nesterov: true,
-    weightDecay: 0,
-    labelSmoothing: 0,
-    auxWeight: 0,
-    seed: 0,
-    augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 },
-  },
-  model: { width: 0.0625, auxHeads: false, batchNorm: false, dropout: 0, auxDropout: 0 },
-  shard: { datasetSize: 4, trainIndicesDigest: '0'.repeat(64), seed: 0 },
-  buckets: [{ bucket: 0, offset: 0, length: 10 }],
-  allReduce: { algorithm: 'star', chunkBytes: 4096, wireDtype: 'float32' },
-  peers: [],
-  // No secret on either side here (coordinator_link_auth.test.ts covers the proofs).
-  serverProof: new Uint8Array(0),
-};
+const welcome: Welcome = sampleWelcome();
 
 /** A fake coordinator: `challenge` on each connection, then answers each hello with `answer(socket, hello)`. */
 async function fakeCoordinator(answer: (socket: WebSocket, hello: Hello) => void): Promise<{ url: string; close(): void }> {

@@ -17,41 +17,16 @@ import {
   welcomeProof,
   type Hello,
   type Message,
-  type Welcome,
 } from '@gnet/protocol';
 import { CoordinatorLink, CoordinatorLinkError, type HelloFields } from './coordinator_link.js';
 import { selfSignedCert } from '@gnet/collective/testing';
+import { sampleWelcome } from './testing/sample_welcome.js';
 
 const SECRET = 'coordinator-secret-9b2e';
 const log = pino({ level: 'silent' });
 const hello: HelloFields = { type: 'hello', protocolVersion: PROTOCOL_VERSION, workerId: 'w', backend: 'cpu', device: 'test', peer: null };
-const welcome: Omit<Welcome, 'serverProof'> = {
-  type: 'welcome',
-  rank: 0,
-  worldSize: 1,
-  runId: 'run',
-  generation: 0,
-  heartbeatMs: 1000,
-  hyper: {
-    epochs: 1,
-    globalBatch: 2,
-    microBatch: 2,
-    lrPeak: 0.1,
-    warmupEpochs: 0,
-    momentum: 0.9,
-    nesterov: true,
-    weightDecay: 0,
-    labelSmoothing: 0,
-    auxWeight: 0,
-    seed: 0,
-    augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 },
-  },
-  model: { width: 0.0625, auxHeads: false, batchNorm: false, dropout: 0, auxDropout: 0 },
-  shard: { datasetSize: 4, trainIndicesDigest: '0'.repeat(64), seed: 0 },
-  buckets: [{ bucket: 0, offset: 0, length: 10 }],
-  allReduce: { algorithm: 'star', chunkBytes: 4096, wireDtype: 'float32' },
-  peers: [],
-};
+// Without its proof: each connection's is computed from its nonces.
+const { serverProof: _unproven, ...welcome } = sampleWelcome();
 
 interface FakeCoordinator {
   url: string;

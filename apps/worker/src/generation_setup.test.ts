@@ -16,6 +16,7 @@ import { joinGeneration, prepareGeneration } from './generation_setup.js';
 import { ShardMismatchError } from './rank_data.js';
 import type { RunContext, RunState } from './run_state.js';
 import { WorkerRunError } from './worker_run_error.js';
+import { sampleWelcome, TWO_UNDIALED_PEERS } from './testing/sample_welcome.js';
 
 before(async () => {
   await selectBackend({ requested: 'cpu', log: { info: () => undefined } });
@@ -38,37 +39,19 @@ function splitDigest(seed: number): string {
 }
 
 function welcomeFor(rank: number, seed = 5, shardDigest = splitDigest(seed)): Welcome {
-  return {
-    type: 'welcome',
+  return sampleWelcome({
     rank,
     worldSize: 2,
     runId: 'run-setup-test',
     generation: 3,
-    heartbeatMs: 1000,
-    hyper: {
-      epochs: 1,
-      globalBatch: 8,
-      microBatch: 4,
-      lrPeak: 0.1,
-      warmupEpochs: 0,
-      momentum: 0.9,
-      nesterov: true,
-      weightDecay: 5e-4,
-      labelSmoothing: 0,
-      auxWeight: 0,
-      seed,
-      augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 },
-    },
+    hyper: { globalBatch: 8, microBatch: 4, weightDecay: 5e-4, seed },
     model: MODEL,
     shard: { datasetSize: DATASET_SIZE, trainIndicesDigest: shardDigest, seed },
     buckets: [{ bucket: 0, offset: 0, length: countParams({ ...MODEL, numClasses: 10 }).total }],
     allReduce: { algorithm: 'ring', chunkBytes: 4096, wireDtype: 'float32' },
-    peers: [
-      { rank: 0, url: 'ws://127.0.0.1:1' },
-      { rank: 1, url: 'ws://127.0.0.1:2' },
-    ],
+    peers: TWO_UNDIALED_PEERS,
     serverProof: new Uint8Array(32),
-  };
+  });
 }
 
 const initial: InitialWeights = {

@@ -15,39 +15,20 @@ import {
   type WorkerAction,
   type WorkerState,
 } from './worker_machine.js';
+import { sampleWelcome, TWO_UNDIALED_PEERS } from './testing/sample_welcome.js';
 
 function welcome(generation: number): Welcome {
-  return {
-    type: 'welcome',
-    rank: 0,
+  return sampleWelcome({
     worldSize: 2,
     runId: 'run-test',
     generation,
-    heartbeatMs: 1000,
-    hyper: {
-      epochs: 1,
-      globalBatch: 8,
-      microBatch: 4,
-      lrPeak: 0.1,
-      warmupEpochs: 0,
-      momentum: 0.9,
-      nesterov: true,
-      weightDecay: 5e-4,
-      labelSmoothing: 0,
-      auxWeight: 0.3,
-      seed: 1,
-      augmentation: { cropPaddingPx: 0, flip: false, cutoutPx: 0 },
-    },
+    hyper: { globalBatch: 8, microBatch: 4, weightDecay: 5e-4, auxWeight: 0.3, seed: 1 },
     model: { width: 0.125, auxHeads: false, batchNorm: true, dropout: 0, auxDropout: 0 },
     shard: { datasetSize: 16, trainIndicesDigest: '0'.repeat(64), seed: 1 },
-    buckets: [{ bucket: 0, offset: 0, length: 10 }],
     allReduce: { algorithm: 'ring', chunkBytes: 1024, wireDtype: 'float32' },
-    peers: [
-      { rank: 0, url: 'ws://127.0.0.1:1' },
-      { rank: 1, url: 'ws://127.0.0.1:2' },
-    ],
+    peers: TWO_UNDIALED_PEERS,
     serverProof: new Uint8Array(32),
-  };
+  });
 }
 
 const initialWeights = (generation: number): MessageOf<'initialWeights'> => ({
