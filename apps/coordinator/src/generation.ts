@@ -71,7 +71,7 @@ function peerUrl(peer: { host: string; port: number; tls: boolean }): string {
 
 function vectorHub(group: WorkerGroup, plan: RunPlan, cfg: CoordinatorConfig, buckets: Bucket[], exact: boolean): StarHub {
   return new StarHub({
-    transport: group.transport,
+    transport: group.starHub(),
     worldSize: group.worldSize,
     buckets,
     chunkBytes: plan.allReduce.chunkBytes,
@@ -96,6 +96,7 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
   const group = new WorkerGroup({
     members,
     generation,
+    algorithm: plan.allReduce.algorithm,
     log: o.log.child({ module: 'group' }),
     heartbeatMs: cfg.heartbeatMs,
     stallWarnMs: cfg.stallWarnMs,
