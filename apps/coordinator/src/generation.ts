@@ -2,8 +2,9 @@
 // for these workers, send each its `welcome` (rank, world size, generation, peers) and
 // `initialWeights` (the state the generation starts from: nothing on a fresh run, where every
 // worker initialises from the seed; else a checkpoint's or a survivor's tensors), then run the
-// generation's weights check (one exact all-reduce round: star through our hub) and wait for every
-// `ready`. A failure here is a `GroupFailure` like any other: the caller re-forms again.
+// generation's weights check (one exact all-reduce round: star through our hubs, which sum over
+// the group's star transport, `group.starHub()`; ring between the workers alone) and wait for
+// every `ready`. A failure here is a `GroupFailure` like any other: the caller re-forms again.
 import type { Logger } from 'pino';
 import type { Bucket, WireTensor } from '@gnet/protocol';
 import { BadFrameError, PeerLostError, StarHub } from '@gnet/collective';
