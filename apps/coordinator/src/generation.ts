@@ -2,8 +2,9 @@
 // for these workers, send each its `welcome` (rank, world size, generation, peers) and
 // `initialWeights` (the state the generation starts from: nothing on a fresh run, where every
 // worker initialises from the seed; else a checkpoint's or a survivor's tensors), then run the
-// generation's weights check (one exact all-reduce round: star through our hub) and wait for every
-// `ready`. A failure here is a `GroupFailure` like any other: the caller re-forms again.
+// generation's weights check (one exact all-reduce round: star through our hubs, which sum over
+// the group's star transport, `group.starHub()`; ring between the workers alone) and wait for
+// every `ready`. A failure here is a `GroupFailure` like any other: the caller re-forms again.
 import type { Logger } from 'pino';
 import type { Bucket, WireTensor } from '@gnet/protocol';
 import { BadFrameError, PeerLostError, StarHub } from '@gnet/collective';
@@ -71,7 +72,7 @@ function peerUrl(peer: { host: string; port: number; tls: boolean }): string {
 
 function vectorHub(group: WorkerGroup, plan: RunPlan, cfg: CoordinatorConfig, buckets: Bucket[], exact: boolean): StarHub {
   return new StarHub({
-    transport: group.transport,
+    transport: group.starHub(),
     worldSize: group.worldSize,
     buckets,
     chunkBytes: plan.allReduce.chunkBytes,
@@ -96,6 +97,7 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
   const group = new WorkerGroup({
     members,
     generation,
+    algorithm: plan.allReduce.algorithm,
     log: o.log.child({ module: 'group' }),
     heartbeatMs: cfg.heartbeatMs,
     stallWarnMs: cfg.stallWarnMs,

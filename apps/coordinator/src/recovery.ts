@@ -20,7 +20,7 @@
 //     meanwhile), then stop with `TooFewWorkersError`, saying which checkpoint resumes the run.
 // The decisions of steps 3-4 are recovery_decisions.ts's (pure, unit-tested); this class waits and sends.
 import type { Logger } from 'pino';
-import { encodeMessage, type StateSnapshot } from '@gnet/protocol';
+import type { Leave, StateSnapshot } from '@gnet/protocol';
 import { ControlChannel } from '@gnet/collective';
 import type { EpochRecord, LoadedCheckpoint } from '@gnet/run-store';
 import type { CoordinatorConfig } from './coordinator_config.js';
@@ -212,14 +212,14 @@ export class Recovery {
   }
 }
 
-/** Ends the run for workers outside any generation: `leave` (shutdown) with `text`, then close. */
+/**
+ * Ends the run for workers outside any generation: `leave` (shutdown) with `text`, then the close,
+ * cut a second later whatever the worker does (ControlChannel.sendAndClose: a frozen worker never
+ * answers the close, and ws alone would wait 30 s for it).
+ */
 function shutDown(members: readonly Candidate[], text: string, code: number, reason: string): void {
-  const leave = encodeMessage({ type: 'leave', reason: 'shutdown', message: text.slice(0, 4096) });
-  for (const m of members) {
-    if (m.socket.readyState !== m.socket.OPEN) continue;
-    m.socket.send(leave, { binary: true });
-    m.socket.close(code, reason);
-  }
+  const leave: Leave = { type: 'leave', reason: 'shutdown', message: text.slice(0, 4096) };
+  for (const m of members) new ControlChannel({ socket: m.socket }).sendAndClose(leave, code, reason);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeMessage } from '@gnet/protocol';
+import type WebSocket from 'ws';
+import { CollectiveUsageError } from '@gnet/collective';
+import { decodeMessage, encodeMessage, type AllReduceAlgorithm, type ChunkMessage } from '@gnet/protocol';
 import { PhaseTimeoutError, RoundFailedError, WorkerLostError } from './errors.js';
 import { Rendezvous } from './rendezvous.js';
 import { capturingLogger, fakeWorker, hello, type FakeWorker } from './testing/sockets.js';
@@ -8,6 +10,7 @@ import { WorkerGroup } from './worker_group.js';
 
 async function formGroup(
   lines = capturingLogger('warn'),
+  algorithm: AllReduceAlgorithm = 'star',
 ): Promise<{ group: WorkerGroup; workers: FakeWorker[]; rv: Rendezvous; lines: Record<string, unknown>[] }> {
   const rv = await Rendezvous.listen({
     host: '127.0.0.1',
@@ -15,7 +18,7 @@ async function formGroup(
     token: 'tok',
     maxWorkers: 2,
     activeWorkerIds: () => [],
-    algorithm: 'star',
+    algorithm,
     log: lines.log,
   });
   const joining = rv.join(2, 5000);
@@ -23,12 +26,43 @@ async function formGroup(
   const group = new WorkerGroup({
     members: await joining,
     generation: 0,
+    algorithm,
     log: lines.log,
     heartbeatMs: 50,
     stallWarnMs: 100,
     workerTimeoutMs: 60_000,
   });
   return { group, workers, rv, lines: lines.lines };
+}
+
+/** A well-formed gradient chunk of 4 float32 values from `rank`: what a star worker sends its hub. */
+function gradChunk(rank: number, round: number): ChunkMessage {
+  const values = new Float32Array([1, 2, 3, rank]);
+  return {
+    type: 'gradChunk',
+    round,
+    bucket: 0,
+    chunk: 0,
+    offset: 0,
+    count: values.length,
+    dtype: 'float32',
+    rank,
+    bytes: new Uint8Array(values.buffer),
+  };
+}
+
+/** Resolves once the coordinator's end of a socket has received `count` more frames (whoever reads them). */
+function framesArrived(socket: WebSocket, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const onMessage = (): void => {
+      seen += 1;
+      if (seen < count) return;
+      socket.off('message', onMessage);
+      resolve();
+    };
+    socket.on('message', onMessage);
+  });
 }
 
 test('collect gathers one message per rank, heartbeats flow, stragglers are named, then timed out', async () => {
@@ -123,6 +157,7 @@ test('a silent worker is lost after --worker-timeout-ms; detach hands the surviv
   const group = new WorkerGroup({
     members: await joining,
     generation: 3,
+    algorithm: 'star',
     log: lines.log,
     heartbeatMs: 50,
     stallWarnMs: 10_000,
@@ -156,6 +191,7 @@ test('a silent worker is lost after --worker-timeout-ms; detach hands the surviv
     const next = new WorkerGroup({
       members: survivors,
       generation: 4,
+      algorithm: 'star',
       log: lines.log,
       heartbeatMs: 50,
       stallWarnMs: 10_000,
@@ -196,3 +232,106 @@ test('a roundFailed report fails the wait with RoundFailedError; stale replies a
     rv.close();
   }
 });
+
+test(
+  'ring mode: a chunk frame on a control socket is refused with PROTO_UNEXPECTED and its rank is lost',
+  { timeout: 20_000 },
+  async () => {
+    const { group, workers, rv } = await formGroup(capturingLogger('warn'), 'ring');
+    try {
+      // Chunks travel on the ring's own connections: no star transport exists to take them.
+      assert.throws(
+        () => group.starHub(),
+        (e: unknown) =>
+          e instanceof CollectiveUsageError &&
+          e.code === 'COLLECTIVE_USAGE' &&
+          e.message === "WorkerGroup.starHub: the workers' sockets carry chunks only for the star all-reduce, but generation 0 uses 'ring'",
+      );
+      const waiting = group.collect('metrics', { timeoutMs: 60_000 });
+      workers[1]!.socket.send(encodeMessage(gradChunk(1, 5)));
+      await assert.rejects(
+        waiting,
+        (e: unknown) =>
+          e instanceof WorkerLostError &&
+          e.rank === 1 &&
+          e.workerId === 'w1' &&
+          /sent a bad message \(PROTO_UNEXPECTED\): Unexpected message 'gradChunk'/.test(e.message),
+      );
+      assert.deepEqual(await workers[1]!.closed, { code: 1002, reason: 'PROTO_UNEXPECTED' });
+      const error = workers[1]!.received.find((m) => m.type === 'error');
+      assert.ok(error?.type === 'error' && error.code === 'PROTO_UNEXPECTED' && /'gradChunk'/.test(error.message), JSON.stringify(error));
+      assert.match(group.lost.get(1) ?? '', /^sent a bad message \(PROTO_UNEXPECTED\)/);
+      assert.deepEqual(group.aliveRanks, [0]);
+      // The other rank's control messages still flow.
+      workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 0 }));
+      assert.deepEqual(await group.collect('ready', { timeoutMs: 5000, ranks: [0] }), [{ type: 'ready', generation: 0 }]);
+    } finally {
+      await group.close(null);
+      rv.close();
+    }
+  },
+);
+
+test('star mode: chunk frames on a control socket reach the hub transport, control messages the group', { timeout: 20_000 }, async () => {
+  const { group, workers, rv } = await formGroup(capturingLogger('warn'), 'star');
+  try {
+    const ready = group.collect('ready', { timeoutMs: 5000, ranks: [1] });
+    workers[1]!.socket.send(encodeMessage(gradChunk(1, 5)));
+    workers[1]!.socket.send(encodeMessage({ type: 'ready', generation: 0 }));
+    const frame = await group.starHub().recv(1, { timeoutMs: 5000, operation: 'test recv', round: 5 });
+    const chunk = decodeMessage(frame);
+    assert.ok(chunk.type === 'gradChunk' && chunk.round === 5 && chunk.rank === 1, JSON.stringify(chunk.type));
+    assert.deepEqual([...new Float32Array(Uint8Array.from(chunk.bytes).buffer)], [1, 2, 3, 1]);
+    assert.deepEqual(await ready, [{ type: 'ready', generation: 0 }]);
+    assert.equal(group.lost.size, 0);
+    assert.equal(
+      workers[1]!.received.find((m) => m.type === 'error'),
+      undefined,
+    );
+  } finally {
+    await group.close(null);
+    rv.close();
+  }
+});
+
+test(
+  'ring mode: the survivors hand-over keeps early frames in order, and an early chunk frame is refused by the next generation',
+  { timeout: 20_000 },
+  async () => {
+    const { group, workers, rv } = await formGroup(capturingLogger('warn'), 'ring');
+    let next: WorkerGroup | null = null;
+    try {
+      const survivors = group.detach();
+      assert.deepEqual(
+        survivors.map((c) => c.hello.workerId),
+        ['w0', 'w1'],
+      );
+      // Between generations: rank 0 sends two replies, rank 1 a chunk; all arrive before the next group reads.
+      const arrived = [framesArrived(survivors[0]!.socket, 2), framesArrived(survivors[1]!.socket, 1)];
+      workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 1 }));
+      workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 2 }));
+      workers[1]!.socket.send(encodeMessage(gradChunk(1, 9)));
+      await Promise.all(arrived);
+      next = new WorkerGroup({
+        members: survivors,
+        generation: 1,
+        algorithm: 'ring',
+        log: capturingLogger('warn').log,
+        heartbeatMs: 50,
+        stallWarnMs: 10_000,
+        workerTimeoutMs: 60_000,
+      });
+      // The early chunk was refused as the new channel read it.
+      assert.match(next.lost.get(1) ?? '', /^sent a bad message \(PROTO_UNEXPECTED\): Unexpected message 'gradChunk'/);
+      assert.deepEqual(await workers[1]!.closed, { code: 1002, reason: 'PROTO_UNEXPECTED' });
+      // Rank 0's early frames come first and in order, then what it sends after the hand-over.
+      workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 3 }));
+      for (const generation of [1, 2, 3])
+        assert.deepEqual(await next.collect('ready', { timeoutMs: 5000, ranks: [0] }), [{ type: 'ready', generation }]);
+    } finally {
+      await next?.close(null);
+      await group.close(null);
+      rv.close();
+    }
+  },
+);

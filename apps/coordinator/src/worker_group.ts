@@ -1,17 +1,24 @@
-// One generation of the group as the coordinator sees it: one WebSocket per rank, carrying both
-// the control messages and (for the star all-reduce) the gradient chunks. Each socket is attached
-// to one WsTransport whose rank is the star hub's; chunk frames go to the transport for the
-// StarHub, control frames to the rank's ControlChannel (decoding, refusing a bad frame with its
-// protocol code, heartbeats, the silence verdict), and its messages are queued here per rank. Every wait for the workers (`collect`)
-// is bounded, warns about stragglers by rank (horovod's stall inspector), and fails as soon as a
-// rank it waits for is lost or reports a failed round. A rank is lost when its socket closes, it
-// sends `error` or `leave`, or it is silent for `workerTimeoutMs` (heartbeats stop when a process
-// is frozen or its machine is gone). The sockets outlive the generation: `detach` hands the
-// survivors' sockets back for the next one.
+// One generation of the group as the coordinator sees it: one WebSocket per rank and one
+// ControlChannel on it (decoding against the messages a worker may send, refusing a bad frame with
+// its protocol code, heartbeats, the silence verdict); the rank's messages are queued here. Who
+// reads the socket depends on the all-reduce, as on the worker's side (coordinator_link.ts):
+//  - star: the socket also carries the gradient chunks, so a WsTransport (rank = the star hub's)
+//    reads it, keeps the chunk frames for the StarHub (`starHub()`) and feeds the control frames
+//    to the channel;
+//  - ring: chunks travel on the workers' own ring connections, so the channel reads the socket
+//    itself and a chunk frame on it is refused like any unexpected message (`error`
+//    PROTO_UNEXPECTED, close 1002, the rank lost): never buffered unread.
+// Every wait for the workers (`collect`) is bounded, warns about stragglers by rank (horovod's
+// stall inspector), and fails as soon as a rank it waits for is lost or reports a failed round. A
+// rank is lost when its socket closes, it sends `error` or `leave`, or it is silent for
+// `workerTimeoutMs` (heartbeats stop when a process is frozen or its machine is gone). The sockets
+// outlive the generation: `detach` hands the survivors' sockets back for the next one, holding
+// what they send meanwhile (holdFrames), so no frame is lost or reordered in either mode.
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import {
   encodeMessage,
+  type AllReduceAlgorithm,
   type Hello,
   type Leave,
   type Message,
@@ -21,7 +28,7 @@ import {
   type MessageType,
   type ProtocolError,
 } from '@gnet/protocol';
-import { ControlChannel, holdFrames, starHubRank, WsTransport, type ChannelEnd } from '@gnet/collective';
+import { CollectiveUsageError, ControlChannel, holdFrames, starHubRank, WsTransport, type ChannelEnd } from '@gnet/collective';
 import { PhaseTimeoutError, RoundFailedError, WorkerLostError } from './errors.js';
 import { StallClock } from './stall_clock.js';
 
@@ -82,6 +89,8 @@ interface Collector {
 export interface WorkerGroupOptions {
   members: readonly Candidate[];
   generation: number;
+  /** The generation's all-reduce: `star` sends the chunks over these sockets too (see the file header). */
+  algorithm: AllReduceAlgorithm;
   log: Logger;
   /** Period of our heartbeats to every worker, in milliseconds. */
   heartbeatMs: number;
@@ -98,8 +107,7 @@ export class WorkerGroup {
   readonly worldSize: number;
   readonly generation: number;
   readonly members: readonly Member[];
-  /** Reaches every rank; its own rank is `starHubRank(worldSize)` (the StarHub runs on it). */
-  readonly transport: WsTransport;
+  readonly algorithm: AllReduceAlgorithm;
   /** Rejects with the first `WorkerLostError`; never resolves. */
   readonly failed: Promise<never>;
   /** Every rank lost so far, with the reason. */
@@ -119,6 +127,8 @@ export class WorkerGroup {
   private readonly candidates: readonly Candidate[];
   /** One per rank: the rank's control messages, our heartbeats to it, its liveness. */
   private readonly channels: readonly ControlChannel[];
+  /** Star only: reads every rank's socket (see the file header); null in ring mode. */
+  private readonly starTransport: WsTransport | null;
   private readonly queues: Message[][];
   private collector: Collector | null = null;
   private failure: WorkerLostError | null = null;
@@ -134,6 +144,7 @@ export class WorkerGroup {
     // Every line of this group names its generation (bound once here: callers must not bind it too).
     this.log = log.child({ generation: options.generation });
     this.generation = options.generation;
+    this.algorithm = options.algorithm;
     this.stallWarnMs = options.stallWarnMs;
     this.worldSize = members.length;
     this.candidates = members;
@@ -159,17 +170,32 @@ export class WorkerGroup {
     });
     // Callers race `failed` against what they wait for; an unobserved rejection must not crash.
     this.failed.catch(() => undefined);
-    this.transport = new WsTransport({
-      rank: starHubRank(this.worldSize),
-      onControlFrame: (rank, frame) => this.channels[rank]!.receive(frame),
-    });
+    const transport =
+      options.algorithm === 'star'
+        ? new WsTransport({ rank: starHubRank(this.worldSize), onControlFrame: (rank, frame) => this.channels[rank]!.receive(frame) })
+        : null;
+    this.starTransport = transport;
     members.forEach((c, rank) => {
       const channel = this.channels[rank]!;
-      this.transport.attach(rank, c.socket, 'accepted', c.takeEarlyFrames());
+      // The early frames go first, in this tick, to whoever reads the socket from now on.
+      if (transport !== null) transport.attach(rank, c.socket, 'accepted', c.takeEarlyFrames());
+      else channel.listen(c.takeEarlyFrames());
       if (!channel.isOpen) this.lose(rank, 'connection closed while the group was forming');
       channel.startHeartbeat(options.heartbeatMs);
       channel.watchSilence(options.workerTimeoutMs);
     });
+  }
+
+  /**
+   * The transport the StarHub sums over (its own rank is `starHubRank(worldSize)`). Star only: in
+   * ring mode these sockets carry no chunks, and asking is a bug (`CollectiveUsageError`).
+   */
+  starHub(): WsTransport {
+    if (this.starTransport === null)
+      throw new CollectiveUsageError(
+        `WorkerGroup.starHub: the workers' sockets carry chunks only for the star all-reduce, but generation ${this.generation} uses '${this.algorithm}'`,
+      );
+    return this.starTransport;
   }
 
   /** What the run is doing, named in loss and timeout errors: `round 7 (epoch 1, step 3)`. */
@@ -343,8 +369,9 @@ export class WorkerGroup {
    */
   detach(): Candidate[] {
     this.detached = true;
+    // Every reader lets go in this tick, and `rehome` below starts holding the survivors' frames.
     for (const channel of this.channels) channel.release();
-    this.transport.detach();
+    this.starTransport?.detach();
     // Lost ranks whose socket is still open (silent, stuck, leaving): tell them why and cut it, so
     // a frozen process that wakes up reads that it was evicted (not that we died) and rejoins as
     // a new member. Its kernel still accepts these bytes while the process is stopped.
@@ -385,7 +412,10 @@ export class WorkerGroup {
     this.closing = true;
     for (const channel of this.channels) channel.release();
     if (leave !== null) this.broadcast(leave);
-    await this.transport.close(1000, leave?.reason ?? 'done');
+    const reason = leave?.reason ?? 'done';
+    // The star transport also fails the hub's pending chunk sends and receives.
+    if (this.starTransport !== null) await this.starTransport.close(1000, reason);
+    else await Promise.all(this.channels.map((channel) => channel.close(1000, reason)));
   }
 
   private onMessage(rank: number, message: Message): void {
