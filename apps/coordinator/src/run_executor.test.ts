@@ -16,7 +16,8 @@ import { tensorToFloat32 } from '@gnet/protocol';
 import { loadCheckpoint } from '@gnet/run-store';
 import { runCoordinator, type CoordinatorResult } from './coordinator.js';
 import { parseCoordinatorConfig } from './coordinator_config.js';
-import { TooFewWorkersError, TrainingDivergedError } from './errors.js';
+import { InterruptedError, TooFewWorkersError, TrainingDivergedError } from './errors.js';
+import { GracefulStop } from './graceful_stop.js';
 import { RunEvents, type RunEvent } from './run_events.js';
 import { readEvalLabels, rightOnEvenClasses, ScriptedWorker, type EvalLabels, type WorkerScript } from './testing/scripted_worker.js';
 import { capturingLogger } from './testing/sockets.js';
@@ -73,8 +74,11 @@ interface Run {
   join(workerId: string, script?: WorkerScript): Promise<ScriptedWorker>;
 }
 
-/** Starts runCoordinator with `argv`, then connects one scripted worker per entry of `scripts` (ids w0, w1, ...). */
-async function startRun(argv: string[], scripts: WorkerScript[]): Promise<Run> {
+/**
+ * Starts runCoordinator with `argv` (and `stop`, the SIGINT/SIGTERM handle main.ts would pass), then
+ * connects one scripted worker per entry of `scripts` (ids w0, w1, ...).
+ */
+async function startRun(argv: string[], scripts: WorkerScript[], stop?: GracefulStop): Promise<Run> {
   const cfg = parseCoordinatorConfig(argv, {});
   const feed = new RunEvents();
   const events: RunEvent[] = [];
@@ -82,11 +86,23 @@ async function startRun(argv: string[], scripts: WorkerScript[]): Promise<Run> {
   const { log } = capturingLogger('warn');
   let onListening!: (url: string) => void;
   const listening = new Promise<string>((resolve) => (onListening = resolve));
-  const outcome = runCoordinator({ config: cfg, runDir: cfg.runDir, dataDir: DATA_DIR, log, events: feed, stepLogs: false, onListening }).then(
+  const outcome = runCoordinator({
+    config: cfg,
+    runDir: cfg.runDir,
+    dataDir: DATA_DIR,
+    log,
+    events: feed,
+    stepLogs: false,
+    onListening,
+    ...(stop === undefined ? {} : { stop }),
+  }).then(
     (result) => ({ result }),
     (error: unknown) => ({ error }),
   );
-  const url = await Promise.race([listening, outcome.then((o) => Promise.reject(new Error(`the coordinator ended before listening: ${String(o)}`)))]);
+  const ended = outcome.then((o) =>
+    Promise.reject(new Error(`the coordinator ended before listening: ${'error' in o ? String(o.error) : 'finished'}`)),
+  );
+  const url = await within(Promise.race([listening, ended]), WAIT_MS, 'the coordinator to listen');
   const workers: ScriptedWorker[] = [];
   const join = async (workerId: string, script: WorkerScript = {}): Promise<ScriptedWorker> => {
     const worker = await ScriptedWorker.connect({ url, workerId, labels, script });
@@ -111,9 +127,20 @@ async function failedWith(run: Run): Promise<unknown> {
   return outcome.error;
 }
 
+/** Resolves once the run's live feed has carried an event that satisfies `match` (at most `WAIT_MS`). */
+async function eventSeen(run: Run, match: (event: RunEvent) => boolean): Promise<void> {
+  const deadline = performance.now() + WAIT_MS;
+  while (!run.events.some(match)) {
+    if (performance.now() > deadline) assert.fail(`no matching event on the run's feed within ${WAIT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer!: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`waited ${timeoutMs} ms for ${what}`)), timeoutMs)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`waited ${timeoutMs} ms for ${what}`)), timeoutMs)),
+  );
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
@@ -170,7 +197,16 @@ test('2 workers: the run finishes; metrics.jsonl, summary.json and checkpoints h
   const epochs = lines.filter((l) => l['kind'] === 'epoch');
   const val = expectedAccuracy('val');
   assert.deepEqual(
-    epochs.map((e) => [e['epoch'], e['steps'], e['images'], e['trainAccuracy'], e['valLoss'], e['valAccuracy'], e['worldSize'], e['generation']]),
+    epochs.map((e) => [
+      e['epoch'],
+      e['steps'],
+      e['images'],
+      e['trainAccuracy'],
+      e['valLoss'],
+      e['valAccuracy'],
+      e['worldSize'],
+      e['generation'],
+    ]),
     [
       [1, STEPS_PER_EPOCH, STEPS_PER_EPOCH * GLOBAL_BATCH, 0.5, 1.5, val.accuracy, 2, 0],
       [2, STEPS_PER_EPOCH, STEPS_PER_EPOCH * GLOBAL_BATCH, 0.5, 1.5, val.accuracy, 2, 0],
@@ -199,7 +235,11 @@ test('2 workers: the run finishes; metrics.jsonl, summary.json and checkpoints h
     assert.deepEqual(stepsStarted(worker), [0, 1, 2, 3, 4, 5, 6, 7]);
     const shards = worker.messages('evalRequest').map((m) => [m.split, m.start, m.end]);
     const shard = rank === 0 ? [0, EVAL_IMAGES / 2] : [EVAL_IMAGES / 2, EVAL_IMAGES];
-    assert.deepEqual(shards, [['val', ...shard], ['val', ...shard], ['test', ...shard]]);
+    assert.deepEqual(shards, [
+      ['val', ...shard],
+      ['val', ...shard],
+      ['test', ...shard],
+    ]);
     const leave = await worker.waitFor('leave', WAIT_MS);
     assert.equal(leave.reason, 'finished');
     assert.match(leave.message, /^test accuracy \d+\.\d\d%$/);
@@ -251,11 +291,9 @@ test('a silent worker (no heartbeats, no answers) is evicted after --worker-time
   const timeoutMs = 1000;
   const run = await startRun(flags(runDir, ['--min-workers', '1', '--worker-timeout-ms', String(timeoutMs)]), [{}, { silentAtStep: 2 }]);
   const [survivor, silent] = run.workers;
-  const frozen = await silent!.waitFor('roundStart', WAIT_MS, (m) => m.globalStep === 2);
-  const frozenAt = performance.now();
-  void frozen;
   const leave = await silent!.waitFor('leave', WAIT_MS);
-  const evictedAfterMs = performance.now() - frozenAt;
+  const evictedAfterMs = performance.now() - silent!.mutedAtMs!;
+  assert.deepEqual(stepsStarted(silent!), [0, 1, 2], 'it fell silent at the roundStart of step 2');
   assert.equal(leave.reason, 'evicted');
   assert.match(leave.message, new RegExp(`silent for \\d+ ms \\(limit --worker-timeout-ms ${timeoutMs}\\)`));
   assert.ok(evictedAfterMs >= timeoutMs - 100, `evicted ${Math.round(evictedAfterMs)} ms after falling silent`);
@@ -270,30 +308,30 @@ test('a silent worker (no heartbeats, no answers) is evicted after --worker-time
       [1, 1],
     ],
   );
+  // The survivor answered step 2 before its peer was given up on: generation 1 trains step 3 from its state.
+  const [, restart] = survivor!.messages('initialWeights');
+  assert.equal(restart?.globalStep, 3);
+  assert.equal(appliedUpdates(restart!.tensors), 3);
   assert.deepEqual(stepsStarted(survivor!), [0, 1, 2, 3, 4, 5, 6, 7]);
   assert.equal((await summary(runDir))['worldSize'], 1);
 });
 
 test('a worker joining mid-run is admitted at a step boundary: generation 1 of worldSize 3 starts from rank 0’s state', async () => {
   const runDir = await runFolder('join');
-  let run!: Run;
+  // Set once startRun returns, which is before any step: the workers' hellos are its last act.
+  const started: { run: Run | null } = { run: null };
   let late: ScriptedWorker | null = null;
-  const joined = new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (!run?.events.some((e) => e.kind === 'membership' && e.event === 'joined' && e.workerId === 'w2')) return;
-      clearInterval(check);
-      resolve();
-    }, 5);
-  });
   // Rank 0 holds step 2 until the joiner's hello was accepted, so it waits at the boundary after it.
   const hold = {
     globalStep: 2,
     until: async () => {
+      const run = started.run!;
       late = await run.join('w2');
-      await within(joined, WAIT_MS, 'w2 to be accepted');
+      await eventSeen(run, (e) => e.kind === 'membership' && e.event === 'joined' && e.workerId === 'w2');
     },
   };
-  run = await startRun(flags(runDir, ['--max-workers', '3']), [{ holdAtStep: hold }, {}]);
+  const run = await startRun(flags(runDir, ['--max-workers', '3']), [{ holdAtStep: hold }, {}]);
+  started.run = run;
   const result = await finished(run);
   assert.equal(result.generations, 2);
   assert.ok(late !== null);
@@ -344,7 +382,10 @@ test('a step with a non-finite gradient is recorded as skipped and the run goes 
 
 test('--max-skipped-steps 1: one non-finite step stops the run with a checkpoint and TrainingDivergedError naming the rank', async () => {
   const runDir = await runFolder('diverged');
-  const run = await startRun(flags(runDir, ['--max-skipped-steps', '1']), [{ skippedSteps: [2] }, { skippedSteps: [2], nanLossSteps: [2] }]);
+  const run = await startRun(flags(runDir, ['--max-skipped-steps', '1']), [
+    { skippedSteps: [2] },
+    { skippedSteps: [2], nanLossSteps: [2] },
+  ]);
   const error = await failedWith(run);
   assert.ok(error instanceof TrainingDivergedError, String(error));
   assert.equal(error.code, 'COORD_DIVERGED');
@@ -391,4 +432,40 @@ test('--resume continues a run at the step of the checkpoint its first life wrot
     [1, 2],
   );
   assert.ok((await summary(runDir))['testAccuracy'] === expectedAccuracy('test').accuracy);
+});
+
+test('a stop request (SIGTERM) mid-run: the step in flight finishes, its state is checkpointed, the workers are told, InterruptedError', async () => {
+  const runDir = await runFolder('stop');
+  const stop = new GracefulStop(WAIT_MS);
+  // The signal arrives while step 1 is in flight on rank 0.
+  const hold = { globalStep: 1, until: () => Promise.resolve(stop.request('SIGTERM')) };
+  const run = await startRun(flags(runDir), [{ holdAtStep: hold }, {}], stop);
+  const error = await failedWith(run);
+  assert.ok(error instanceof InterruptedError, String(error));
+  assert.equal(error.code, 'COORD_INTERRUPTED');
+  assert.match(error.message, /^Interrupted by SIGTERM: a checkpoint at step 2 was saved \(.*ckpt-000000002\.ckpt\)$/);
+  assert.deepEqual(await checkpointSteps(runDir), [2]);
+  assert.equal((await loadCheckpoint(join(runDir, 'checkpoints', 'ckpt-000000002.ckpt'))).weights[0], 2);
+  for (const worker of run.workers) {
+    assert.deepEqual(stepsStarted(worker), [0, 1], 'no step starts after the stop request');
+    const leave = await worker.waitFor('leave', WAIT_MS);
+    assert.deepEqual([leave.reason, leave.message], ['shutdown', error.message]);
+  }
+});
+
+test('every worker leaving (SIGTERM) mid-step: a leaving worker’s state becomes the checkpoint, then TooFewWorkersError says so', async () => {
+  const runDir = await runFolder('leaving');
+  const run = await startRun(flags(runDir), [{ leaveAtStep: 2 }, { leaveAtStep: 2 }]);
+  const error = await failedWith(run);
+  assert.ok(error instanceof TooFewWorkersError, String(error));
+  assert.match(
+    error.message,
+    /^Only 0 workers left, below --min-workers 2, .*; a checkpoint at step 2 was saved \(.*ckpt-000000002\.ckpt\): start workers and resume with --resume$/,
+  );
+  assert.deepEqual(await checkpointSteps(runDir), [2]);
+  assert.equal((await loadCheckpoint(join(runDir, 'checkpoints', 'ckpt-000000002.ckpt'))).weights[0], 2);
+  // Rank 0 still answered for its state after saying it was leaving.
+  const [rank0] = run.workers;
+  const leftAt = rank0!.received.findIndex((m) => m.type === 'roundStart' && m.globalStep === 2);
+  assert.ok(rank0!.received.slice(leftAt).some((m) => m.type === 'checkpointRequest'));
 });

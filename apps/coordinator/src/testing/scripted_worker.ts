@@ -67,6 +67,11 @@ export interface WorkerScript {
   closeAtStep?: number;
   /** At this step's `roundStart`, stop heartbeats and answers but keep the socket open (a frozen process). */
   silentAtStep?: number;
+  /**
+   * At this step's `roundStart`, send `leave` (shutdown) instead of training, as a worker stopped by
+   * SIGTERM does, but keep heartbeating and answering `checkpointRequest` (it still holds the state).
+   */
+  leaveAtStep?: number;
   /** At this step's `roundStart`, await `until()` before answering (a slow step, so a test can line up a join). */
   holdAtStep?: { globalStep: number; until: () => Promise<void> };
   /** Mean training loss reported for a step; default 2.3 − 0.01 × step. */
@@ -107,8 +112,10 @@ export class ScriptedWorker {
     return this.fake.closed;
   }
 
-  /** Steps this worker answered with `metrics`, in order (retried steps appear again). */
-  readonly stepsAnswered: number[] = [];
+  /** performance.now() when the script made it crash or go silent; null while it answers. */
+  mutedAtMs: number | null = null;
+  /** What a failed `holdAtStep.until` threw (the double then crashed); null otherwise. */
+  scriptError: unknown = null;
   private fake!: FakeWorker;
   private welcome: Welcome | null = null;
   private state: HeldTensor[] = [];
@@ -187,7 +194,11 @@ export class ScriptedWorker {
         this.send({ type: 'ready', generation: message.generation });
         return;
       case 'roundStart':
-        void this.step(message);
+        // A failed hold (the test's own wait) crashes the double, as an exception would a worker.
+        this.step(message).catch((err: unknown) => {
+          this.scriptError = err;
+          this.crash();
+        });
         return;
       case 'evalRequest':
         this.send(this.evaluate(message));
@@ -234,13 +245,17 @@ export class ScriptedWorker {
     const { script } = this;
     const { globalStep } = start;
     if (globalStep === script.closeAtStep) {
-      this.mute = true;
-      this.fake.socket.terminate();
+      this.crash();
       return;
     }
     if (globalStep === script.silentAtStep) {
       this.mute = true;
+      this.mutedAtMs = performance.now();
       this.stopHeartbeat();
+      return;
+    }
+    if (globalStep === script.leaveAtStep) {
+      this.send({ type: 'leave', reason: 'shutdown', message: 'stopped by SIGTERM (scripted)' });
       return;
     }
     const started = performance.now();
@@ -254,7 +269,6 @@ export class ScriptedWorker {
     // "Training": the first element counts the updates applied, so a state's history is visible.
     if (!skipped) this.state[0]!.values[0]! += 1;
     this.nextGlobalStep = globalStep + 1;
-    this.stepsAnswered.push(globalStep);
     const stepMs = performance.now() - started;
     this.send({
       type: 'metrics',
@@ -305,6 +319,14 @@ export class ScriptedWorker {
       // The protocol wants no matrix for an empty shard.
       confusion: empty ? [] : confusion,
     };
+  }
+
+  /** Drops the connection without a word, as a killed process does. */
+  private crash(): void {
+    this.mute = true;
+    this.mutedAtMs ??= performance.now();
+    this.stopHeartbeat();
+    this.fake.socket.terminate();
   }
 
   private welcomed(): Welcome {
