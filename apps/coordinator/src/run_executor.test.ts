@@ -249,7 +249,7 @@ test('2 workers: the run finishes; metrics.jsonl, summary.json and checkpoints h
 
 test("a worker's socket closing mid-epoch: the survivor's state forms generation 1 (worldSize 1) and the run finishes", async () => {
   const runDir = await runFolder('closed');
-  const run = await startRun(flags(runDir, ['--min-workers', '1']), [{}, { closeAtStep: 2 }]);
+  const run = await startRun(flags(runDir, ['--min-workers', '1', '--epochs', '1']), [{}, { closeAtStep: 2 }]);
   const result = await finished(run);
   const [survivor] = run.workers;
   assert.equal(result.generations, 2);
@@ -269,27 +269,29 @@ test("a worker's socket closing mid-epoch: the survivor's state forms generation
   // It had applied step 2 before its peer vanished, so the next generation trains step 3 next.
   assert.equal(restart?.globalStep, 3);
   assert.equal(appliedUpdates(restart!.tensors), 3);
-  assert.deepEqual(stepsStarted(survivor!), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(stepsStarted(survivor!), [0, 1, 2, 3]);
 
   const epochs = (await metricsLines(runDir)).filter((l) => l['kind'] === 'epoch');
   assert.deepEqual(
     epochs.map((e) => [e['epoch'], e['worldSize'], e['generation']]),
-    [
-      [1, 1, 1],
-      [2, 1, 1],
-    ],
+    [[1, 1, 1]],
   );
   const lost = run.events.find((e) => e.kind === 'membership' && e.event === 'lost');
   assert.ok(lost?.kind === 'membership' && lost.workerId === 'w1' && lost.rank === 1, JSON.stringify(lost));
   assert.match(lost.reason, /connection lost \(1006/);
-  assert.deepEqual([(await summary(runDir))['worldSize'], (await summary(runDir))['generations']], [1, 2]);
+  const written = await summary(runDir);
+  assert.deepEqual([written['worldSize'], written['generations']], [1, 2]);
   assert.equal((await survivor!.waitFor('leave', WAIT_MS)).reason, 'finished');
 });
 
 test('a silent worker (no heartbeats, no answers) is evicted after --worker-timeout-ms and the run goes on without it', async () => {
   const runDir = await runFolder('silent');
-  const timeoutMs = 1000;
-  const run = await startRun(flags(runDir, ['--min-workers', '1', '--worker-timeout-ms', String(timeoutMs)]), [{}, { silentAtStep: 2 }]);
+  // Judged on ticks of min(1 s, the limit): a verdict comes up to one tick late.
+  const timeoutMs = 500;
+  const run = await startRun(flags(runDir, ['--min-workers', '1', '--epochs', '1', '--worker-timeout-ms', String(timeoutMs)]), [
+    {},
+    { silentAtStep: 2 },
+  ]);
   const [survivor, silent] = run.workers;
   const leave = await silent!.waitFor('leave', WAIT_MS);
   const evictedAfterMs = performance.now() - silent!.mutedAtMs!;
@@ -312,7 +314,7 @@ test('a silent worker (no heartbeats, no answers) is evicted after --worker-time
   const [, restart] = survivor!.messages('initialWeights');
   assert.equal(restart?.globalStep, 3);
   assert.equal(appliedUpdates(restart!.tensors), 3);
-  assert.deepEqual(stepsStarted(survivor!), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(stepsStarted(survivor!), [0, 1, 2, 3]);
   assert.equal((await summary(runDir))['worldSize'], 1);
 });
 
@@ -330,7 +332,7 @@ test('a worker joining mid-run is admitted at a step boundary: generation 1 of w
       await eventSeen(run, (e) => e.kind === 'membership' && e.event === 'joined' && e.workerId === 'w2');
     },
   };
-  const run = await startRun(flags(runDir, ['--max-workers', '3']), [{ holdAtStep: hold }, {}]);
+  const run = await startRun(flags(runDir, ['--max-workers', '3', '--epochs', '1']), [{ holdAtStep: hold }, {}]);
   started.run = run;
   const result = await finished(run);
   assert.equal(result.generations, 2);
@@ -347,15 +349,12 @@ test('a worker joining mid-run is admitted at a step boundary: generation 1 of w
   assert.equal(appliedUpdates(start!.tensors), 3, "the joiner starts from rank 0's weights after step 2");
   assert.equal(start?.momentum.length, 1);
   assert.ok(run.workers[0]!.messages('checkpointRequest').some((m) => m.globalStep === 3));
-  assert.deepEqual(stepsStarted(joiner), [3, 4, 5, 6, 7]);
+  assert.deepEqual(stepsStarted(joiner), [3]);
   for (const worker of run.workers) assert.equal((await worker.waitFor('leave', WAIT_MS)).reason, 'finished');
   const epochs = (await metricsLines(runDir)).filter((l) => l['kind'] === 'epoch');
   assert.deepEqual(
     epochs.map((e) => [e['worldSize'], e['generation'], e['images']]),
-    [
-      [3, 1, STEPS_PER_EPOCH * GLOBAL_BATCH],
-      [3, 1, STEPS_PER_EPOCH * GLOBAL_BATCH],
-    ],
+    [[3, 1, STEPS_PER_EPOCH * GLOBAL_BATCH]],
   );
   assert.equal((await summary(runDir))['worldSize'], 3);
 });
