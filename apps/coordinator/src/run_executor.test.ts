@@ -189,7 +189,7 @@ function stepsStarted(worker: ScriptedWorker): number[] {
 
 test('2 workers: the run finishes; metrics.jsonl, summary.json and checkpoints hold the summed scripted results; both told leave finished', async () => {
   const runDir = await runFolder('clean');
-  const run = await startRun(flags(runDir), [{}, {}]);
+  const run = await startRun(flags(runDir, ['--checkpoint-every-steps', '3', '--keep-checkpoints', '2']), [{}, {}]);
   const result = await finished(run);
   assert.equal(result.generations, 1);
 
@@ -225,8 +225,10 @@ test('2 workers: the run finishes; metrics.jsonl, summary.json and checkpoints h
   const perClass = written['perClassAccuracy'] as Record<string, number | null>;
   for (const [label, accuracy] of expectedTest.perClass) assert.equal(Object.values(perClass)[label], accuracy, `class ${label}`);
 
-  // A checkpoint after each epoch's evaluation, holding rank 0's state: every step applied.
-  assert.deepEqual(await checkpointSteps(runDir), [4, 8]);
+  // Checkpoints every 3 steps (3, 6) and after each epoch's evaluation (4, 8), the newest 2 kept,
+  // each holding rank 0's state: every step applied.
+  assert.deepEqual(await checkpointSteps(runDir), [6, 8]);
+  assert.equal((await loadCheckpoint(join(runDir, 'checkpoints', 'ckpt-000000006.ckpt'))).weights[0], 6);
   const last = await loadCheckpoint(join(runDir, 'checkpoints', 'ckpt-000000008.ckpt'));
   assert.equal(last.weights[0], 8);
 
@@ -410,13 +412,22 @@ test('--resume continues a run at the step of the checkpoint its first life wrot
   const first = await startRun(flags(runDir), [{}, { closeAtStep: 5 }]);
   const error = await failedWith(first);
   assert.ok(error instanceof TooFewWorkersError, String(error));
+  assert.equal(error.code, 'COORD_TOO_FEW_WORKERS');
   assert.match(error.message, /a checkpoint at step 6 was saved \(.*ckpt-000000006\.ckpt\): start workers and resume with --resume$/);
   assert.deepEqual(await checkpointSteps(runDir), [4, 6]);
   assert.equal((await first.workers[0]!.waitFor('leave', WAIT_MS)).reason, 'shutdown');
 
+  // Round numbers the first life handed out, the aborted round of step 5 included.
+  const firstLifeRounds = first.workers.flatMap((w) => w.received.flatMap((m) => ('round' in m ? [m.round] : [])));
+
   // Second life: two new workers get the checkpoint's state and train only the steps left.
   const second = await startRun(flags(runDir, ['--resume']), [{}, {}]);
   await finished(second);
+  const secondLifeRounds = second.workers.flatMap((w) => w.received.flatMap((m) => ('round' in m ? [m.round] : [])));
+  assert.ok(
+    Math.min(...secondLifeRounds) > Math.max(...firstLifeRounds),
+    `round numbers repeat across lives: ${JSON.stringify({ firstLifeRounds, secondLifeRounds })}`,
+  );
   for (const worker of second.workers) {
     const [start] = worker.messages('initialWeights');
     assert.equal(start?.globalStep, 6);
@@ -430,6 +441,9 @@ test('--resume continues a run at the step of the checkpoint its first life wrot
     epochs.map((e) => e['epoch']),
     [1, 2],
   );
+  // Epoch 2's figures carry the first life's step 4 (the checkpoint's epoch so far) and the second's 6 and 7.
+  assert.ok((epochs[1]!['steps'] as number) >= 3, JSON.stringify(epochs[1]));
+  assert.equal(epochs[1]!['images'], (epochs[1]!['steps'] as number) * GLOBAL_BATCH);
   assert.ok((await summary(runDir))['testAccuracy'] === expectedAccuracy('test').accuracy);
 });
 
