@@ -6,7 +6,7 @@
 // coordinator's side a double is indistinguishable from a real worker; what crosses processes
 // (replicas bit-identical, sample accounting, a worker's own exit) stays in test/src. Each test
 // asserts on the run folder and on the messages the workers received, in a second or two.
-import { test, before, after } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,17 @@ let root: string;
 before(async () => {
   labels = await readEvalLabels(DATA_DIR, 0);
   root = await mkdtemp(join(tmpdir(), 'gnet-executor-'));
+});
+
+/** Runs started by the current test: a failed test must not leave a coordinator or heartbeats behind (the file would never exit). */
+const activeRuns: Run[] = [];
+
+afterEach(async () => {
+  for (const run of activeRuns.splice(0)) {
+    for (const worker of run.workers) worker.close();
+    // Every worker gone: the coordinator fails its wait at once (or its --join-timeout-ms ends it).
+    await within(run.outcome, WAIT_MS, 'the coordinator to end after its workers closed').catch(() => undefined);
+  }
 });
 
 after(async () => {
@@ -109,8 +120,10 @@ async function startRun(argv: string[], scripts: WorkerScript[], stop?: Graceful
     workers.push(worker);
     return worker;
   };
+  const run: Run = { url, outcome, events, workers, join };
+  activeRuns.push(run);
   for (const [i, script] of scripts.entries()) await join(`w${i}`, script);
-  return { url, outcome, events, workers, join };
+  return run;
 }
 
 /** The run's result; fails the test with the error when it failed, or after `WAIT_MS`. */
