@@ -35,9 +35,14 @@ export interface FakeWorker {
 /**
  * Connects, waits for the `challenge`, then sends `first`: a hello (its proof computed with the
  * draft's secret), raw bytes, or nothing (null: a client that never says hello). `ca` trusts a
- * wss:// coordinator's certificate.
+ * wss:// coordinator's certificate; `onMessage` sees every message after the challenge as it
+ * arrives, in order (a scripted worker answers from it: scripted_worker.ts).
  */
-export async function fakeWorker(url: string, first: HelloDraft | Uint8Array | null, options: { ca?: string } = {}): Promise<FakeWorker> {
+export async function fakeWorker(
+  url: string,
+  first: HelloDraft | Uint8Array | null,
+  options: { ca?: string; onMessage?: (message: Message) => void } = {},
+): Promise<FakeWorker> {
   const socket = new WebSocket(url, { perMessageDeflate: false, ...(options.ca === undefined ? {} : { ca: options.ca }) });
   const received: Message[] = [];
   let taken = 0;
@@ -55,6 +60,7 @@ export async function fakeWorker(url: string, first: HelloDraft | Uint8Array | n
     received.push(message);
     const w = waiters.shift();
     if (w !== undefined) w(received[taken++]!);
+    options.onMessage?.(message);
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
