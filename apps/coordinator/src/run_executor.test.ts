@@ -391,6 +391,11 @@ test('a step with a non-finite gradient is recorded as skipped and the run goes 
   assert.equal(saved.weights[0], 3);
   const [epoch] = (await metricsLines(runDir)).filter((l) => l['kind'] === 'epoch');
   assert.equal(epoch?.['steps'], STEPS_PER_EPOCH);
+  // The skipped step's images trained nothing and its NaN loss stays out of the epoch's figures.
+  assert.equal(epoch?.['skippedSteps'], 1);
+  assert.equal(epoch?.['images'], (STEPS_PER_EPOCH - 1) * GLOBAL_BATCH);
+  assert.equal(typeof epoch?.['trainLoss'], 'number');
+  assert.ok(Number.isFinite(epoch?.['trainLoss']), `trainLoss ${String(epoch?.['trainLoss'])}`);
   for (const worker of run.workers) assert.equal((await worker.waitFor('leave', WAIT_MS)).reason, 'finished');
 });
 

@@ -185,7 +185,7 @@ export class RunMachine {
     if (!skipped) this.batchNormDirty = true;
     this.lastLr = phase.lr;
     const seconds = roundMs / 1000;
-    this.meter.addRound(metrics, seconds);
+    this.meter.addRound(metrics, seconds, skipped);
     this.globalStepNow += 1;
     const summary: StepSummary = {
       round,

@@ -34,3 +34,19 @@ test('a meter restored from its state (a checkpoint) goes on as if never interru
     assert.deepEqual(EpochMeter.restore(bad).state(), new EpochMeter().state());
   }
 });
+
+test('a skipped step (NaN loss on one rank) counts as a step and its time, never in the loss, the accuracy or the images', () => {
+  const meter = new EpochMeter();
+  meter.addRound([m(1, 4, 8, 10, 100), m(3, 0, 8, 30, 100)], 0.5);
+  meter.addRound([m(Number.NaN, 0, 8, 0, 100), m(2, 8, 8, 40, 100)], 0.5, true);
+  const r = meter.result();
+  assert.deepEqual(
+    [r.steps, r.skippedSteps, r.images, r.trainLoss, r.trainAccuracy, r.seconds, r.imagesPerSecond],
+    [2, 1, 16, 2, 0.25, 1, 16],
+  );
+  // Its state survives a checkpoint; a checkpoint from before skipped steps were kept reads 0.
+  const restored = EpochMeter.restore(JSON.parse(JSON.stringify(meter.state())));
+  assert.deepEqual(restored.result(), r);
+  const { skippedSteps: _dropped, ...older } = meter.state();
+  assert.equal(EpochMeter.restore(older).result().skippedSteps, 0);
+});

@@ -24,8 +24,11 @@ export interface StepReport {
 /** An epoch's training figures. */
 export interface EpochTraining {
   steps: number;
+  /** Steps whose update every rank skipped (a non-finite reduced gradient): counted in `steps` and `seconds`, not in the image figures. */
+  skippedSteps: number;
+  /** Images of the steps that updated the weights. */
   images: number;
-  /** Mean main-head cross-entropy over the epoch's images. */
+  /** Mean main-head cross-entropy over the images of the steps that updated the weights. */
   trainLoss: number;
   trainAccuracy: number;
   /** Wall-clock seconds of the epoch's rounds on the coordinator (evaluation excluded). */
@@ -40,6 +43,8 @@ export interface EpochTraining {
 /** An `EpochMeter`'s sums as plain JSON, kept in checkpoints so a resumed epoch's record covers the whole epoch. */
 export interface EpochMeterState {
   steps: number;
+  /** Absent in checkpoints written before skipped steps were kept apart (read as 0). */
+  skippedSteps?: number;
   lossSum: number;
   correct: number;
   count: number;
@@ -71,6 +76,7 @@ export class EpochMeter {
       return meter;
     }
     meter.steps = s.steps!;
+    meter.skippedSteps = finite(s.skippedSteps) ? s.skippedSteps : 0;
     meter.lossSum = s.lossSum!;
     meter.correct = s.correct!;
     meter.count = s.count!;
@@ -82,6 +88,7 @@ export class EpochMeter {
   }
 
   private steps = 0;
+  private skippedSteps = 0;
   private lossSum = 0;
   private correct = 0;
   private count = 0;
@@ -90,15 +97,22 @@ export class EpochMeter {
   private share = 0;
   private readonly phases = { dataMs: 0, computeMs: 0, reduceMs: 0, applyMs: 0, stepMs: 0 };
 
-  /** Adds one step: every rank's report and the step's wall time in seconds. */
-  addRound(metrics: readonly StepReport[], seconds: number): void {
+  /**
+   * Adds one step: every rank's report and the step's wall time in seconds. A `skipped` step (its
+   * update skipped on every rank alike) took its time, but its images trained nothing and its loss
+   * may be the NaN that caused the skip: it stays out of the loss, the accuracy and the images.
+   */
+  addRound(metrics: readonly StepReport[], seconds: number, skipped = false): void {
     this.steps += 1;
     this.seconds += seconds;
+    if (skipped) this.skippedSteps += 1;
     for (const m of metrics) {
-      // `loss` is the mean over the rank's batch: weigh it by its images.
-      this.lossSum += m.loss * m.count;
-      this.correct += m.correct;
-      this.count += m.count;
+      if (!skipped) {
+        // `loss` is the mean over the rank's batch: weigh it by its images.
+        this.lossSum += m.loss * m.count;
+        this.correct += m.correct;
+        this.count += m.count;
+      }
       this.reports += 1;
       this.share += m.timings.stepMs > 0 ? m.timings.reduceMs / m.timings.stepMs : 0;
       for (const key of Object.keys(this.phases) as (keyof typeof this.phases)[]) this.phases[key] += m.timings[key];
@@ -109,6 +123,7 @@ export class EpochMeter {
   state(): EpochMeterState {
     return {
       steps: this.steps,
+      skippedSteps: this.skippedSteps,
       lossSum: this.lossSum,
       correct: this.correct,
       count: this.count,
@@ -125,6 +140,7 @@ export class EpochMeter {
     const mean = (v: number): number => v / n;
     return {
       steps: this.steps,
+      skippedSteps: this.skippedSteps,
       images: this.count,
       trainLoss: this.lossSum / Math.max(1, this.count),
       trainAccuracy: this.correct / Math.max(1, this.count),

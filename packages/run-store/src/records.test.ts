@@ -29,6 +29,7 @@ test('the epoch record carries the meter figures, the lr, the validation sums an
       kind: 'epoch',
       epoch: 1,
       steps: 1,
+      skippedSteps: 0,
       images: 4,
       seconds: 0.5,
       imagesPerSecond: 8,

@@ -24,6 +24,8 @@ export interface TrainingEpochRecord extends EpochRecord {
   /** Mean over ranks and steps of reduceMs / stepMs (0 on one process: its reduce is the identity). */
   communicationShare: number;
   meanStepMs: EpochTraining['meanStepMs'];
+  /** Steps of the epoch whose update was skipped (a non-finite gradient); their images are not in `images` or the train figures. */
+  skippedSteps: number;
   /** Ranks of the group that ended the epoch (1 for single-process training). */
   worldSize: number;
   /** Generation of that group (0 for single-process training). */
@@ -59,6 +61,7 @@ export function epochRecord(o: {
     kind: 'epoch',
     epoch: o.epochIndex + 1,
     steps: training.steps,
+    skippedSteps: training.skippedSteps,
     images: training.images,
     seconds: training.seconds,
     imagesPerSecond: training.imagesPerSecond,

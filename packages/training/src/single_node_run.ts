@@ -251,6 +251,7 @@ export async function runSingleNode(options: SingleNodeRunOptions): Promise<Sing
           },
         ],
         seconds,
+        skipped,
       );
       if (skipped)
         log.warn(
