@@ -1,6 +1,7 @@
 // Fault injection with real processes over real sockets on 127.0.0.1 (issue 4's proof): a worker
 // SIGKILLed mid-epoch, a worker frozen (SIGSTOP) and woken, a worker joining mid-run, the
-// coordinator SIGKILLed and restarted with --resume, and a NaN gradient on one worker. In each,
+// coordinator SIGKILLed and restarted with --resume after a worker's death aborted a round (the
+// resumed run must never reuse that round's number), and a NaN gradient on one worker. In each,
 // training finishes, the replicas of every generation stay bit-identical step by step, and the
 // epoch's sample accounting holds: for every step, the samples of its last (successful) attempt,
 // over all ranks, are exactly that step's global batch, and together each training image once.
@@ -55,32 +56,35 @@ function digestsByStep(results: readonly ProcessResult[]): Map<number, Map<strin
   return out;
 }
 
+/** Logged by a worker each time its coordinator went away and it dials again (coordinator_link / link_executor). */
+const LOST_COORDINATOR = 'lost the coordinator; dialing again to rejoin';
+
 /**
- * For each global step, the lines `msg` of its final attempt: those of the highest generation
- * that ran it. Generation numbers restart when a coordinator restarts; with `lastPerWorker` each
- * worker's latest line for the step counts instead (right when every worker took part in the
- * final attempt of every step, as when only the coordinator died).
+ * For each global step, the lines `msg` of its final attempt: those of the latest generation that
+ * ran it. Generation numbers restart when a coordinator restarts, so with `coordinatorRestarted`
+ * an attempt is ordered by (coordinator life, generation), a worker's life being how many times
+ * it had lost the coordinator when it logged the line (every survivor loses it once per restart).
  */
-function finalAttempts(results: readonly ProcessResult[], msg: string, lastPerWorker = false): Map<number, Line[]> {
-  const final = new Map<number, { generation: number; lines: Line[] }>();
+function finalAttempts(results: readonly ProcessResult[], msg: string, coordinatorRestarted = false): Map<number, Line[]> {
+  const final = new Map<number, { order: number; lines: Line[] }>();
   for (const r of results) {
-    const mine = new Map<number, Line>();
-    for (const l of r.logs.filter((x) => x['msg'] === msg)) mine.set(l['globalStep'] as number, l);
-    const lines = lastPerWorker ? [...mine.values()] : r.logs.filter((x) => x['msg'] === msg);
-    for (const l of lines) {
+    let life = 0;
+    for (const l of r.logs) {
+      if (l['msg'] === LOST_COORDINATOR && coordinatorRestarted) life += 1;
+      if (l['msg'] !== msg) continue;
       const step = l['globalStep'] as number;
-      const generation = lastPerWorker ? 0 : (l['generation'] as number);
+      const order = life * 1_000_000 + (l['generation'] as number);
       const seen = final.get(step);
-      if (seen === undefined || generation > seen.generation) final.set(step, { generation, lines: [l] });
-      else if (generation === seen.generation) seen.lines.push(l);
+      if (seen === undefined || order > seen.order) final.set(step, { order, lines: [l] });
+      else if (order === seen.order) seen.lines.push(l);
     }
   }
   return new Map([...final].map(([step, v]) => [step, v.lines]));
 }
 
 /** Replicas that trained a step in its final attempt agree on the weights after it. */
-function assertIdenticalReplicas(results: readonly ProcessResult[], lastPerWorker = false): void {
-  const final = finalAttempts(results, 'weights digest', lastPerWorker);
+function assertIdenticalReplicas(results: readonly ProcessResult[], coordinatorRestarted = false): void {
+  const final = finalAttempts(results, 'weights digest', coordinatorRestarted);
   assert.ok(final.size > 0, 'no weight digests were logged');
   for (const [step, lines] of final) {
     const digests = lines.map((l) => l['weightsSha256'] as string);
@@ -89,9 +93,9 @@ function assertIdenticalReplicas(results: readonly ProcessResult[], lastPerWorke
 }
 
 /** Every step of both epochs ran, and each epoch's final attempts cover the training images exactly once. */
-async function assertSampleAccounting(results: readonly ProcessResult[], lastPerWorker = false): Promise<void> {
+async function assertSampleAccounting(results: readonly ProcessResult[], coordinatorRestarted = false): Promise<void> {
   const final = new Map(
-    [...finalAttempts(results, 'batch samples', lastPerWorker)].map(([step, lines]) => [
+    [...finalAttempts(results, 'batch samples', coordinatorRestarted)].map(([step, lines]) => [
       step,
       { samples: lines.flatMap((l) => l['samples'] as number[]) },
     ]),
@@ -258,18 +262,28 @@ test(
 );
 
 test(
-  'ring: the coordinator SIGKILLed and restarted with --resume continues from its checkpoint; the workers rejoin and finish',
+  'ring: a worker SIGKILLed (its round aborted), then the coordinator SIGKILLed and restarted with --resume: it continues from its checkpoint and never reuses a round number; the survivors rejoin and finish identical, every sample once',
   { timeout: TIMEOUT_MS + 60_000 },
   async (t) => {
     await withRunDir('resume', async (runDir) => {
-      const run = faultRun(runDir, 'ring', { checkpointEverySteps: 4 });
+      // A reused round number would be dropped unrun by the workers that remember it aborted: the
+      // resumed run would stall until --round-timeout-ms and break its generation, which the
+      // assertions below refuse.
+      const run = faultRun(runDir, 'ring', { checkpointEverySteps: 4, minWorkers: 2 });
       const group = await startGroup({
-        workers: 2,
+        workers: 3,
         timeoutMs: TIMEOUT_MS,
         coordinatorArgs: coordinatorArgs(run),
         workerArgs: () => WORKER_ARGS,
       });
       const port = new URL(group.url).port;
+      await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 2, 120_000);
+      // 1. A worker dies: its round is aborted (the survivors remember that round number).
+      group.workers[await workerWithRank(group, 2)]!.child.kill('SIGKILL');
+      await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 2, 60_000);
+      const aborted = group.coordinator.logs.filter((l) => l['msg'] === 'generation broken; re-forming the group');
+      assert.ok(aborted.length >= 1, 'the kill broke a generation');
+      // 2. Later the coordinator dies too, and comes back with --resume.
       await group.coordinator.waitForLog((l) => l['msg'] === 'checkpoint written' && (l['globalStep'] as number) >= 8, 120_000);
       const stepsBefore = Math.max(
         ...group.coordinator.logs.filter((l) => l['msg'] === 'round done').map((l) => l['globalStep'] as number),
@@ -278,10 +292,11 @@ test(
       group.coordinator.child.kill('SIGKILL');
       const first = await group.coordinator.done;
       assert.equal(first.signal, 'SIGKILL');
+      const firstLifeRounds = first.logs.filter((l) => l['msg'] === 'round done').map((l) => l['round'] as number);
       assert.ok((await readdir(join(runDir, 'checkpoints'))).some((f) => /^ckpt-\d+\.ckpt$/.test(f)));
       const restarted = startApp(
         COORDINATOR_ENTRY,
-        coordinatorArgs({ workers: 2, dataDir: CIFAR10_TEST_DIR, joinTimeoutMs: 120_000, ...run, port, resume: true }),
+        coordinatorArgs({ ...run, workers: 2, dataDir: CIFAR10_TEST_DIR, joinTimeoutMs: 120_000, port, resume: true }),
         { timeoutMs: TIMEOUT_MS, env: { GNET_TOKEN: 'integration-secret' } },
       );
       const resumed = await restarted.waitForLog((l) => l['msg'] === 'resuming from checkpoint', 60_000);
@@ -289,18 +304,30 @@ test(
       const recoveryMs = performance.now() - killedAt;
       const coordinator = await restarted.done;
       const workers = await Promise.all(group.workers.map((w) => w.done));
+      const survivors = workers.filter((w) => w.signal !== 'SIGKILL');
       const results = { coordinator, workers };
       assert.equal(coordinator.code, 0, describe(results));
-      for (const w of workers) assert.equal(w.code, 0, describe(results));
+      assert.equal(survivors.length, 2);
+      for (const w of survivors) assert.equal(w.code, 0, describe(results));
       const resumedAt = resumed['globalStep'] as number;
       assert.ok(resumedAt >= 8 && resumedAt <= stepsBefore + 1, `resumed at ${resumedAt}, last step before the kill ${stepsBefore}`);
       assert.ok(stepsBefore + 1 - resumedAt <= 4, 'lost more than one checkpoint interval');
-      for (const w of workers) assert.ok(w.logs.some((l) => l['msg'] === 'lost the coordinator; dialing again to rejoin'));
+      // Not one phase of the resumed life waited in vain, and no round number came back.
+      const broken = coordinator.logs.filter((l) => l['msg'] === 'generation broken; re-forming the group');
+      assert.deepEqual(broken, [], `the resumed run broke a generation: ${JSON.stringify(broken).slice(0, 800)}`);
+      const secondLifeRounds = coordinator.logs.filter((l) => l['msg'] === 'round done').map((l) => l['round'] as number);
+      assert.ok(secondLifeRounds.length > 0);
+      assert.ok(
+        Math.min(...secondLifeRounds) > Math.max(...firstLifeRounds),
+        `round numbers repeat across lives: ${JSON.stringify({ firstLifeRounds, secondLifeRounds })}`,
+      );
+      for (const w of survivors) assert.ok(w.logs.some((l) => l['msg'] === LOST_COORDINATOR));
+      // The killed worker's lines count for the steps it last trained in; the survivors' for the rest.
       assertIdenticalReplicas(workers, true);
       await assertSampleAccounting(workers, true);
       assert.ok(finalAccuracy(coordinator) >= 0);
       t.diagnostic(
-        `coordinator restart: kill → first round of the resumed run in ${Math.round(recoveryMs)} ms; resumed at step ${resumedAt}, ${stepsBefore + 1 - resumedAt} steps recomputed`,
+        `coordinator restart: kill → first round of the resumed run in ${Math.round(recoveryMs)} ms; resumed at step ${resumedAt}, ${stepsBefore + 1 - resumedAt} steps recomputed; rounds ${Math.min(...secondLifeRounds)}..${Math.max(...secondLifeRounds)} after the first life's ${Math.max(...firstLifeRounds)}`,
       );
     });
   },
