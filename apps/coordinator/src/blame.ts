@@ -50,22 +50,22 @@ export interface Culprit {
  */
 export function malformedFrameSenders(
   reports: readonly FailureReport[],
-  o: { round: number; worldSize: number; algorithm: AllReduceAlgorithm },
+  options: { round: number; worldSize: number; algorithm: AllReduceAlgorithm },
 ): Culprit[] {
-  if (o.algorithm !== 'ring' || o.worldSize < 2) return [];
+  if (options.algorithm !== 'ring' || options.worldSize < 2) return [];
   /** accuser → its accusation; accused → its accuser (one each: a rank hears from its prev only). */
   const accusations = new Map<number, FailureReport>();
   const accuserOf = new Map<number, number>();
   for (const r of reports) {
     const { rank, report } = r;
-    if (report.round !== o.round || report.code !== BAD_FRAME_CODE || accusations.has(rank)) continue;
-    if (rank < 0 || rank >= o.worldSize || report.peerRank !== ringNeighbours(rank, o.worldSize).prev) continue;
+    if (report.round !== options.round || report.code !== BAD_FRAME_CODE || accusations.has(rank)) continue;
+    if (rank < 0 || rank >= options.worldSize || report.peerRank !== ringNeighbours(rank, options.worldSize).prev) continue;
     accusations.set(rank, r);
     accuserOf.set(report.peerRank, rank);
   }
   const counts = (accuser: number): boolean => {
     let hops = 0;
-    for (let r = accuser; hops <= o.worldSize; hops += 1) {
+    for (let r = accuser; hops <= options.worldSize; hops += 1) {
       const against = accuserOf.get(r);
       if (against === undefined) return hops % 2 === 0;
       if (against === accuser) return true;

@@ -154,8 +154,8 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
       abortedNow,
     });
     const { runId } = start;
-    const spe = basePlan.stepsPerEpoch;
-    const writeCheckpoint = checkpointWriter({ runId, stepsPerEpoch: spe, store, records: () => machine.records, log, events, now });
+    const stepsPerEpoch = basePlan.stepsPerEpoch;
+    const writeCheckpoint = checkpointWriter({ runId, stepsPerEpoch, store, records: () => machine.records, log, events, now });
     saving = { writeCheckpoint, store };
     // 2. The first generation's members.
     const members = await rendezvous.join(cfg.workers, cfg.joinTimeoutMs, abortedNow);
@@ -165,7 +165,7 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
       rendezvous,
       aborted: abortedNow,
       // Below --min-workers: keep the survivor's state at once, so --resume loses nothing.
-      saveBelowMinimum: (snapshot, g) => writeCheckpoint(snapshot, g, snapshot.nextGlobalStep),
+      saveBelowMinimum: (snapshot, generation) => writeCheckpoint(snapshot, generation, snapshot.nextGlobalStep),
     });
     const run = new RunExecutor({
       cfg,
@@ -178,7 +178,7 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
       recovery,
       rounds,
       facts,
-      stepsPerEpoch: spe,
+      stepsPerEpoch,
       runId,
       folder,
       store,
@@ -204,9 +204,9 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
         if (action.kind === 'fail') throw action.error;
         if (action.kind === 'finish') {
           // 5. Test, summary, leave.
-          const g = run.current();
-          await recordFinish(action.test, action.epochs, g, { folder, events, atMs: now(), generations: run.generations });
-          return { epochs: [...action.epochs], test: action.test, plan: g.plan, generations: run.generations };
+          const generation = run.current();
+          await recordFinish(action.test, action.epochs, generation, { folder, events, atMs: now(), generations: run.generations });
+          return { epochs: [...action.epochs], test: action.test, plan: generation.plan, generations: run.generations };
         }
         outcome = await run.perform(action);
       }

@@ -20,7 +20,7 @@ export interface EvalTotals {
 }
 
 /** The `evalRequest` for each rank: rank r evaluates `evalShard(images, worldSize, r)`. */
-export function evalRequests(o: {
+export function evalRequests(options: {
   evalId: number;
   epoch: number;
   split: EvalSplit;
@@ -29,17 +29,17 @@ export function evalRequests(o: {
   batchSize: number;
   averageRound?: number | null;
 }): EvalRequest[] {
-  return Array.from({ length: o.worldSize }, (_, rank) => {
-    const { start, end } = evalShard(o.images, o.worldSize, rank);
+  return Array.from({ length: options.worldSize }, (_, rank) => {
+    const { start, end } = evalShard(options.images, options.worldSize, rank);
     return {
       type: 'evalRequest',
-      evalId: o.evalId,
-      epoch: o.epoch,
-      split: o.split,
+      evalId: options.evalId,
+      epoch: options.epoch,
+      split: options.split,
       start,
       end,
-      batchSize: o.batchSize,
-      averageRound: o.averageRound ?? null,
+      batchSize: options.batchSize,
+      averageRound: options.averageRound ?? null,
     };
   });
 }

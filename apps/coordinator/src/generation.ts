@@ -42,9 +42,9 @@ const brokenGenerations = new WeakMap<object, Generation>();
 
 /** The generation whose formation failed with `err`. */
 export function generationOf(err: Error): Generation {
-  const g = brokenGenerations.get(err);
-  if (g === undefined) throw new Error(`no generation recorded for ${err.name}`);
-  return g;
+  const broken = brokenGenerations.get(err);
+  if (broken === undefined) throw new Error(`no generation recorded for ${err.name}`);
+  return broken;
 }
 
 /** Options of {@link formGeneration}. */
@@ -87,22 +87,22 @@ function vectorHub(group: WorkerGroup, plan: RunPlan, cfg: CoordinatorConfig, bu
  * check and said `ready`; rejects with a `GroupFailure` (`generationOf(err)` gives the group, so
  * the caller can detach the survivors).
  */
-export async function formGeneration(o: FormOptions): Promise<Generation> {
-  const { cfg, members, generation, state } = o;
+export async function formGeneration(options: FormOptions): Promise<Generation> {
+  const { cfg, members, generation, state } = options;
   const plan = planRun(
     cfg,
     members.map((m) => m.hello.backend),
-    o.facts,
+    options.facts,
   );
   const group = new WorkerGroup({
     members,
     generation,
     algorithm: plan.allReduce.algorithm,
-    log: o.log.child({ module: 'group' }),
+    log: options.log.child({ module: 'group' }),
     heartbeatMs: cfg.heartbeatMs,
     stallWarnMs: cfg.stallWarnMs,
     workerTimeoutMs: cfg.workerTimeoutMs,
-    onLost: o.onLost,
+    onLost: options.onLost,
   });
   const star = plan.allReduce.algorithm === 'star';
   const hubs = star
@@ -114,7 +114,7 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
     : null;
   const together = async <T>(hubWork: Promise<void>, collected: Promise<T>): Promise<T> => {
     try {
-      const [, value] = await Promise.race([Promise.all([hubWork, collected]), o.aborted]);
+      const [, value] = await Promise.race([Promise.all([hubWork, collected]), options.aborted]);
       return value;
     } catch (err) {
       // A dead worker fails the hub with PeerLostError at the same moment its socket closes;
@@ -141,14 +141,14 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
   const gen: Generation = { group, plan, hubs, together, hubRound };
   try {
     const peers = plan.allReduce.algorithm === 'ring' ? members.map((m, rank) => ({ rank, url: peerUrl(m.hello.peer!) })) : [];
-    const epoch = Math.floor(state.globalStep / o.stepsPerEpoch);
-    const step = state.globalStep % o.stepsPerEpoch;
+    const epoch = Math.floor(state.globalStep / options.stepsPerEpoch);
+    const step = state.globalStep % options.stepsPerEpoch;
     members.forEach((member, rank) => {
       group.send(rank, {
         type: 'welcome',
         rank,
         worldSize: plan.worldSize,
-        runId: o.runId,
+        runId: options.runId,
         generation,
         heartbeatMs: cfg.heartbeatMs,
         hyper: plan.hyper,
@@ -162,7 +162,7 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
       group.send(rank, {
         type: 'initialWeights',
         generation,
-        round: o.checkRound,
+        round: options.checkRound,
         epoch,
         step,
         globalStep: state.globalStep,
@@ -170,9 +170,9 @@ export async function formGeneration(o: FormOptions): Promise<Generation> {
         momentum: state.momentum,
       });
     });
-    group.setPhase(`generation ${generation} formation (round ${o.checkRound}, weights check)`);
+    group.setPhase(`generation ${generation} formation (round ${options.checkRound}, weights check)`);
     await together(
-      hubRound('check', o.checkRound),
+      hubRound('check', options.checkRound),
       group.collect('ready', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.generation === generation }),
     );
     return gen;

@@ -13,7 +13,7 @@ import type { RunEvents } from './run_events.js';
 
 /** One sharded evaluation of `split` (with `averageBatchNorm`, the workers average BatchNorm statistics in the same round first). */
 export async function evaluate(
-  g: Generation,
+  generation: Generation,
   options: { split: EvalSplit; epoch: number; averageBatchNorm: boolean; evalId: number; rounds: RoundIds; cfg: CoordinatorConfig },
 ): Promise<EvalTotals> {
   const { split, epoch } = options;
@@ -21,37 +21,37 @@ export async function evaluate(
   let averageRound: number | null = null;
   if (options.averageBatchNorm) {
     averageRound = options.rounds.next();
-    g.group.setPhase(`round ${averageRound} (BatchNorm statistics average before ${split} evaluation)`);
-    bnWork = g.hubRound('bn', averageRound);
+    generation.group.setPhase(`round ${averageRound} (BatchNorm statistics average before ${split} evaluation)`);
+    bnWork = generation.hubRound('bn', averageRound);
   } else {
-    g.group.setPhase(`${split} evaluation after epoch ${epoch + 1}`);
+    generation.group.setPhase(`${split} evaluation after epoch ${epoch + 1}`);
   }
   const requests = evalRequests({
     evalId: options.evalId,
     epoch,
     split,
-    images: split === 'test' ? g.plan.testImages : g.plan.valImages,
-    worldSize: g.plan.worldSize,
+    images: split === 'test' ? generation.plan.testImages : generation.plan.valImages,
+    worldSize: generation.plan.worldSize,
     batchSize: options.cfg.evalBatch,
     averageRound,
   });
-  requests.forEach((request, rank) => g.group.send(rank, request));
-  const results = await g.together(
+  requests.forEach((request, rank) => generation.group.send(rank, request));
+  const results = await generation.together(
     bnWork,
-    g.group.collect('evalResult', { timeoutMs: options.cfg.roundTimeoutMs, match: (m) => m.evalId === options.evalId }),
+    generation.group.collect('evalResult', { timeoutMs: options.cfg.roundTimeoutMs, match: (m) => m.evalId === options.evalId }),
   );
   return sumEvalResults(requests, results, CIFAR10_CLASSES.length);
 }
 
 /** Rank 0's state at `globalStep` (`checkpointRequest` → `stateSnapshot`, request id = the step). */
 export async function checkpointSnapshot(
-  g: Generation,
+  generation: Generation,
   globalStep: number,
   stepsPerEpoch: number,
   timeoutMs: number,
 ): Promise<StateSnapshot> {
-  g.group.setPhase(`checkpoint at step ${globalStep}`);
-  g.group.send(0, {
+  generation.group.setPhase(`checkpoint at step ${globalStep}`);
+  generation.group.send(0, {
     type: 'checkpointRequest',
     requestId: globalStep,
     epoch: Math.floor(globalStep / stepsPerEpoch),
@@ -59,30 +59,30 @@ export async function checkpointSnapshot(
     globalStep,
     includeMomentum: true,
   });
-  const [snapshot] = await g.together(
+  const [snapshot] = await generation.together(
     Promise.resolve(),
-    g.group.collect('stateSnapshot', { timeoutMs, ranks: [0], match: (m) => m.requestId === globalStep }),
+    generation.group.collect('stateSnapshot', { timeoutMs, ranks: [0], match: (m) => m.requestId === globalStep }),
   );
   return snapshot!;
 }
 
 /** The generation as the run machine sees it. */
-export function formedGeneration(g: Generation): FormedGeneration {
+export function formedGeneration(generation: Generation): FormedGeneration {
   return {
-    generation: g.group.generation,
-    workerIds: g.group.members.map((m) => m.hello.workerId),
-    batchNorm: g.plan.bufferElements > 0,
-    globalBatch: g.plan.globalBatch,
-    schedule: g.plan.schedule,
+    generation: generation.group.generation,
+    workerIds: generation.group.members.map((m) => m.hello.workerId),
+    batchNorm: generation.plan.bufferElements > 0,
+    globalBatch: generation.plan.globalBatch,
+    schedule: generation.plan.schedule,
   };
 }
 
-/** Tells the live feed and the log that `g` was formed, starting at `globalStep`. */
+/** Tells the live feed and the log that `generation` was formed, starting at `globalStep`. */
 export function announceGeneration(
-  g: Generation,
+  generation: Generation,
   options: { globalStep: number; stepsPerEpoch: number; events: RunEvents; log: Logger; atMs: number },
 ): void {
-  const workers = g.group.members.map((m) => ({
+  const workers = generation.group.members.map((m) => ({
     rank: m.rank,
     workerId: m.hello.workerId,
     backend: m.hello.backend,
@@ -91,20 +91,20 @@ export function announceGeneration(
   options.events.emit({
     kind: 'generation',
     atMs: options.atMs,
-    generation: g.group.generation,
-    worldSize: g.plan.worldSize,
+    generation: generation.group.generation,
+    worldSize: generation.plan.worldSize,
     globalStep: options.globalStep,
     workers,
-    microBatch: g.plan.hyper.microBatch,
+    microBatch: generation.plan.hyper.microBatch,
   });
   options.log.info(
     {
-      generation: g.group.generation,
-      worldSize: g.plan.worldSize,
+      generation: generation.group.generation,
+      worldSize: generation.plan.worldSize,
       workers,
       globalStep: options.globalStep,
-      microBatch: g.plan.hyper.microBatch,
-      globalBatch: g.plan.globalBatch,
+      microBatch: generation.plan.hyper.microBatch,
+      globalBatch: generation.plan.globalBatch,
       stepsPerEpoch: options.stepsPerEpoch,
     },
     'group formed',

@@ -61,7 +61,7 @@ export class LocalWorkers {
   private readonly children: ChildProcess[] = [];
   private exitExpected = false;
 
-  private constructor(o: LocalWorkersOptions) {
+  private constructor(options: LocalWorkersOptions) {
     let fail!: (err: LocalWorkerExitError) => void;
     this.unexpectedExit = new Promise<never>((_, reject) => (fail = reject));
     this.unexpectedExit.catch(() => undefined);
@@ -71,40 +71,40 @@ export class LocalWorkers {
       BUILT || process.execArgv.some((a) => a.includes('tsx'))
         ? process.execArgv
         : ['--conditions=source', '--import', 'tsx', ...process.execArgv];
-    const threads = localWorkerThreads(o.count, availableParallelism());
-    for (let i = 0; i < o.count; i += 1) {
+    const threads = localWorkerThreads(options.count, availableParallelism());
+    for (let i = 0; i < options.count; i += 1) {
       const args = [
         WORKER_ENTRY,
         '--coordinator',
-        o.coordinatorUrl,
+        options.coordinatorUrl,
         '--backend',
-        o.backend,
+        options.backend,
         '--worker-id',
         `local-${i}`,
         '--log-level',
-        o.logLevel,
+        options.logLevel,
       ];
       // Each worker's share of the cores for oneDNN, unless --local-worker-args says otherwise.
-      if (!o.extraArgs.includes('--threads')) args.push('--threads', String(threads));
-      if (o.dataDir !== '') args.push('--data-dir', o.dataDir);
-      args.push(...o.extraArgs);
+      if (!options.extraArgs.includes('--threads')) args.push('--threads', String(threads));
+      if (options.dataDir !== '') args.push('--data-dir', options.dataDir);
+      args.push(...options.extraArgs);
       // The token travels in the environment, not on the command line (visible in `ps`).
       // Own process group: Ctrl-C reaches only the coordinator, which then tells the workers to leave.
       // Passive OpenMP threads sleep between kernels instead of spinning on cores a neighbour
       // needs; OpenMP reads this once at start-up, so it must be set here.
-      const omp = o.count > 1 && process.env.OMP_WAIT_POLICY === undefined ? { OMP_WAIT_POLICY: 'passive' } : {};
+      const omp = options.count > 1 && process.env.OMP_WAIT_POLICY === undefined ? { OMP_WAIT_POLICY: 'passive' } : {};
       const child = spawn(process.execPath, [...nodeArgs, ...args], {
-        env: { ...process.env, ...omp, GNET_TOKEN: o.token },
+        env: { ...process.env, ...omp, GNET_TOKEN: options.token },
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
       });
       this.children.push(child);
-      const log = o.log.child({ localWorker: i });
+      const log = options.log.child({ localWorker: i });
       let rest = '';
       child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
         const lines = (rest + chunk).split('\n');
         rest = lines.pop() ?? '';
-        for (const line of lines) if (line.trim() !== '') forward(line, log, o.relog);
+        for (const line of lines) if (line.trim() !== '') forward(line, log, options.relog);
       });
       let stderrTail = '';
       child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {

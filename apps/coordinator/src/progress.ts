@@ -262,9 +262,9 @@ export class TerminalProgress {
   }
 
   /** Draws `events` from now on. */
-  attach(events: RunEvents, o: { expectedEvalImages?: Partial<Record<EvalSplit, number>>; now?: () => number } = {}): void {
-    const now = o.now ?? Date.now;
-    const model = new ProgressModel(o.expectedEvalImages);
+  attach(events: RunEvents, options: { expectedEvalImages?: Partial<Record<EvalSplit, number>>; now?: () => number } = {}): void {
+    const now = options.now ?? Date.now;
+    const model = new ProgressModel(options.expectedEvalImages);
     this.timer = setInterval(() => {
       const change = model.tick(now());
       if (change !== null) this.apply(change);

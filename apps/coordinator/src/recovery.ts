@@ -38,7 +38,7 @@ export interface RecoveryOptions {
   rendezvous: Rendezvous;
   aborted: Promise<never>;
   /** Saves `state` as a checkpoint below --min-workers; returns its path. */
-  saveBelowMinimum?: (state: StateSnapshot, g: Generation) => Promise<string>;
+  saveBelowMinimum?: (state: StateSnapshot, generation: Generation) => Promise<string>;
 }
 
 /** Who forms the next generation, and from which state. */
@@ -60,13 +60,13 @@ export interface RecoverContext {
 }
 
 export class Recovery {
-  constructor(private readonly o: RecoveryOptions) {}
+  constructor(private readonly options: RecoveryOptions) {}
 
-  /** Re-forms after `err` broke generation `g`; see the steps at the top of this file. */
-  async recover(g: Generation, err: GroupFailure, ctx: RecoverContext): Promise<NextGeneration> {
-    const { cfg, log } = this.o;
+  /** Re-forms after `err` broke the `broken` generation; see the steps at the top of this file. */
+  async recover(broken: Generation, err: GroupFailure, ctx: RecoverContext): Promise<NextGeneration> {
+    const { cfg, log } = this.options;
     const started = performance.now();
-    const { group } = g;
+    const { group } = broken;
     log.warn(
       {
         generation: group.generation,
@@ -92,7 +92,7 @@ export class Recovery {
         : malformedFrameSenders(group.roundFailures, {
             round: failedRound,
             worldSize: group.worldSize,
-            algorithm: g.plan.allReduce.algorithm,
+            algorithm: broken.plan.allReduce.algorithm,
           });
     for (const c of culprits) {
       if (group.lost.has(c.rank)) continue;
@@ -111,12 +111,12 @@ export class Recovery {
     if (ctx.snapshotFrom === 'survivor') {
       group.clearQueues();
       for (const rank of group.aliveRanks) {
-        snapshot = await this.snapshotOf(g, rank, ctx.globalStep, false);
+        snapshot = await this.snapshotOf(broken, rank, ctx.globalStep, false);
         if (snapshot !== null) break;
       }
       // Everyone left or died: a worker leaving deliberately still holds the state.
       for (const rank of snapshot === null ? group.leavingRanks : []) {
-        snapshot = await this.snapshotOf(g, rank, ctx.globalStep, true);
+        snapshot = await this.snapshotOf(broken, rank, ctx.globalStep, true);
         if (snapshot !== null) break;
       }
       if (snapshot === null) loaded = (await ctx.lastCheckpoint?.()) ?? null;
@@ -130,8 +130,8 @@ export class Recovery {
     if (replacementsNeeded(members.length, cfg.minWorkers) > 0) {
       /** The survivor's state saved at once (whatever happens next, nothing is lost); the give-up message points to it. */
       let saved: { globalStep: number; path: string } | null = null;
-      if (snapshot !== null && this.o.saveBelowMinimum !== undefined)
-        saved = { globalStep: snapshot.nextGlobalStep, path: await this.o.saveBelowMinimum(snapshot, g) };
+      if (snapshot !== null && this.options.saveBelowMinimum !== undefined)
+        saved = { globalStep: snapshot.nextGlobalStep, path: await this.options.saveBelowMinimum(snapshot, broken) };
       log.warn(
         { survivors: members.length, minWorkers: cfg.minWorkers, waitMs: cfg.rejoinTimeoutMs },
         'below --min-workers; waiting for replacements',
@@ -140,7 +140,7 @@ export class Recovery {
       const keepAlive = members.map((m) => new ControlChannel({ socket: m.socket }));
       for (const channel of keepAlive) channel.startHeartbeat(cfg.heartbeatMs);
       try {
-        await this.o.rendezvous.waitForPending(cfg.minWorkers - members.length, cfg.rejoinTimeoutMs, this.o.aborted);
+        await this.options.rendezvous.waitForPending(cfg.minWorkers - members.length, cfg.rejoinTimeoutMs, this.options.aborted);
       } catch (err) {
         // Stopped while waiting (a signal): the survivors belong to no group any more; tell them here.
         shutDown(
@@ -176,38 +176,38 @@ export class Recovery {
   }
 
   /** Admits waiting workers at a step boundary: rank 0's state, then survivors plus joiners. */
-  async admit(g: Generation, globalStep: number): Promise<{ members: Candidate[]; state: StartState }> {
-    const snapshot = await this.snapshotOrThrow(g, 0, globalStep);
-    const members = g.group.detach();
+  async admit(current: Generation, globalStep: number): Promise<{ members: Candidate[]; state: StartState }> {
+    const snapshot = await this.snapshotOrThrow(current, 0, globalStep);
+    const members = current.group.detach();
     members.push(...this.takeJoiners(members.length));
     return { members, state: startOf(snapshot) };
   }
 
   private takeJoiners(present: number): Candidate[] {
-    const room = Math.max(0, this.o.cfg.maxWorkers - present);
-    const pending = this.o.rendezvous.takePending();
+    const room = Math.max(0, this.options.cfg.maxWorkers - present);
+    const pending = this.options.rendezvous.takePending();
     // Beyond --max-workers (cannot happen while the rendezvous enforces it): refuse politely.
     for (const extra of pending.slice(room)) extra.socket.close(1008, 'GROUP_FULL');
     return pending.slice(0, room);
   }
 
   /** `stateSnapshot` of `rank`, or null (and the rank evicted) when it fails to send one. */
-  private async snapshotOf(g: Generation, rank: number, globalStep: number, leaving: boolean): Promise<StateSnapshot | null> {
+  private async snapshotOf(generation: Generation, rank: number, globalStep: number, leaving: boolean): Promise<StateSnapshot | null> {
     try {
-      return await this.snapshotOrThrow(g, rank, globalStep, leaving);
+      return await this.snapshotOrThrow(generation, rank, globalStep, leaving);
     } catch (err) {
       if (!isGroupFailure(err)) throw err;
-      this.o.log.warn({ rank, reason: err.message }, 'survivor could not send its state');
-      if (!g.group.lost.has(rank)) g.group.evict(rank, `no state snapshot: ${err.message}`);
+      this.options.log.warn({ rank, reason: err.message }, 'survivor could not send its state');
+      if (!generation.group.lost.has(rank)) generation.group.evict(rank, `no state snapshot: ${err.message}`);
       return null;
     }
   }
 
-  private snapshotOrThrow(g: Generation, rank: number, globalStep: number, leaving = false): Promise<StateSnapshot> {
+  private snapshotOrThrow(generation: Generation, rank: number, globalStep: number, leaving = false): Promise<StateSnapshot> {
     const phase = `state snapshot from rank ${rank} at step ${globalStep}`;
-    return g.together(
+    return generation.together(
       Promise.resolve(),
-      g.group.requestSnapshot(rank, { globalStep, timeoutMs: this.o.cfg.roundTimeoutMs, phase, fromLeaving: leaving }),
+      generation.group.requestSnapshot(rank, { globalStep, timeoutMs: this.options.cfg.roundTimeoutMs, phase, fromLeaving: leaving }),
     );
   }
 }

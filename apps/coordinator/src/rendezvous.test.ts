@@ -67,7 +67,7 @@ test('the group forms in join order; refused hellos get reject with a code and t
       ['d'],
     );
     joiner.socket.terminate();
-    for (const w of [a, b]) w.socket.terminate();
+    for (const worker of [a, b]) worker.socket.terminate();
   } finally {
     rv.close();
   }

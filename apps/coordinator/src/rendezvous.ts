@@ -145,7 +145,7 @@ export class Rendezvous {
     const started = performance.now();
     if (!(await this.waitForPending(count, timeoutMs, abort))) {
       throw new JoinTimeoutError(
-        this.waiting.map((w) => w.hello.workerId),
+        this.waiting.map((worker) => worker.hello.workerId),
         count,
         Math.round(performance.now() - started),
       );
@@ -184,7 +184,7 @@ export class Rendezvous {
    * them).
    */
   close(): void {
-    for (const w of this.waiting.splice(0)) w.socket.terminate();
+    for (const worker of this.waiting.splice(0)) worker.socket.terminate();
     this.server.close();
   }
 
@@ -256,7 +256,7 @@ export class Rendezvous {
   private checkJoin(hello: Hello): { code: RejectCode; message: string } | null {
     const { maxWorkers, algorithm } = this.options;
     const active = this.options.activeWorkerIds();
-    if (this.waiting.some((w) => w.hello.workerId === hello.workerId) || active.includes(hello.workerId)) {
+    if (this.waiting.some((worker) => worker.hello.workerId === hello.workerId) || active.includes(hello.workerId)) {
       return {
         code: 'DUPLICATE_WORKER',
         message: `A worker named '${hello.workerId}' is already in the run; give each worker its own --worker-id`,

@@ -110,8 +110,8 @@ async function startRun(argv: string[], scripts: WorkerScript[], stop?: Graceful
     (result) => ({ result }),
     (error: unknown) => ({ error }),
   );
-  const ended = outcome.then((o) =>
-    Promise.reject(new Error(`the coordinator ended before listening: ${'error' in o ? String(o.error) : 'finished'}`)),
+  const ended = outcome.then((result) =>
+    Promise.reject(new Error(`the coordinator ended before listening: ${'error' in result ? String(result.error) : 'finished'}`)),
   );
   const url = await within(Promise.race([listening, ended]), WAIT_MS, 'the coordinator to listen');
   const workers: ScriptedWorker[] = [];
@@ -274,7 +274,7 @@ test("a worker's socket closing mid-epoch: the survivor's state forms generation
   assert.ok(snapshotRequest !== undefined, 'the survivor was asked for its state at step 2');
   const welcomes = survivor!.messages('welcome');
   assert.deepEqual(
-    welcomes.map((w) => [w.generation, w.rank, w.worldSize]),
+    welcomes.map((welcome) => [welcome.generation, welcome.rank, welcome.worldSize]),
     [
       [0, 0, 2],
       [1, 0, 1],
@@ -319,7 +319,7 @@ test('a silent worker (no heartbeats, no answers) is evicted after --worker-time
   const result = await finished(run);
   assert.equal(result.generations, 2);
   assert.deepEqual(
-    survivor!.messages('welcome').map((w) => [w.generation, w.worldSize]),
+    survivor!.messages('welcome').map((welcome) => [welcome.generation, welcome.worldSize]),
     [
       [0, 2],
       [1, 1],
@@ -420,7 +420,7 @@ test('--max-skipped-steps 1: one non-finite step stops the run with a checkpoint
     assert.equal(leave.reason, 'shutdown');
     assert.equal(leave.message, error.message);
   }
-  assert.ok(!run.workers.some((w) => stepsStarted(w).includes(3)), 'no step after the limit was started');
+  assert.ok(!run.workers.some((worker) => stepsStarted(worker).includes(3)), 'no step after the limit was started');
 });
 
 test('--resume continues a run at the step of the checkpoint its first life wrote, with that state', async () => {
@@ -436,12 +436,12 @@ test('--resume continues a run at the step of the checkpoint its first life wrot
   assert.equal((await first.workers[0]!.waitFor('leave', WAIT_MS)).reason, 'shutdown');
 
   // Round numbers the first life handed out, the aborted round of step 5 included.
-  const firstLifeRounds = first.workers.flatMap((w) => w.received.flatMap((m) => ('round' in m ? [m.round] : [])));
+  const firstLifeRounds = first.workers.flatMap((worker) => worker.received.flatMap((m) => ('round' in m ? [m.round] : [])));
 
   // Second life: two new workers get the checkpoint's state and train only the steps left.
   const second = await startRun(flags(runDir, ['--resume']), [{}, {}]);
   await finished(second);
-  const secondLifeRounds = second.workers.flatMap((w) => w.received.flatMap((m) => ('round' in m ? [m.round] : [])));
+  const secondLifeRounds = second.workers.flatMap((worker) => worker.received.flatMap((m) => ('round' in m ? [m.round] : [])));
   assert.ok(
     Math.min(...secondLifeRounds) > Math.max(...firstLifeRounds),
     `round numbers repeat across lives: ${JSON.stringify({ firstLifeRounds, secondLifeRounds })}`,

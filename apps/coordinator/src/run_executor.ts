@@ -139,9 +139,9 @@ export class RunExecutor {
         await folder.rewriteMetrics([...action.epochs]);
         return null;
       case 'refuse': {
-        const g = this.current();
-        for (const { rank, error } of action.refusals) g.group.refuse(rank, error);
-        return { kind: 'groupFailed', error: g.group.failedWith! };
+        const current = this.current();
+        for (const { rank, error } of action.refusals) current.group.refuse(rank, error);
+        return { kind: 'groupFailed', error: current.group.failedWith! };
       }
       case 'finish':
       case 'fail':
@@ -161,19 +161,19 @@ export class RunExecutor {
     action: Extract<RunAction, { kind: 'startRound' | 'evaluate' | 'checkpoint' | 'admit' }>,
   ): Promise<RunMachineEvent> {
     const { cfg, log, events, now, rounds, recovery, rendezvous, stepsPerEpoch } = this.options;
-    const g = this.current();
+    const generation = this.current();
     switch (action.kind) {
       case 'startRound': {
         // 3. One step.
         const round = rounds.next();
         const { epoch, step, globalStep, lr } = action;
-        g.group.setPhase(`round ${round} (epoch ${epoch}, step ${step})`);
+        generation.group.setPhase(`round ${round} (epoch ${epoch}, step ${step})`);
         const started = performance.now();
         this.roundInProgress = round;
-        g.group.broadcast({ type: 'roundStart', round, epoch, step, globalStep, lr });
-        const metrics = await g.together(
-          g.hubRound('grad', round),
-          g.group.collect('metrics', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.round === round }),
+        generation.group.broadcast({ type: 'roundStart', round, epoch, step, globalStep, lr });
+        const metrics = await generation.together(
+          generation.hubRound('grad', round),
+          generation.group.collect('metrics', { timeoutMs: cfg.roundTimeoutMs, match: (m) => m.round === round }),
         );
         this.roundInProgress = null;
         return { kind: 'roundDone', round, metrics, roundMs: performance.now() - started };
@@ -181,7 +181,14 @@ export class RunExecutor {
       case 'evaluate': {
         // 4. (and 5.) One sharded evaluation, BatchNorm statistics averaged first if the weights moved.
         const { split, epoch } = action;
-        const totals = await evaluate(g, { split, epoch, averageBatchNorm: action.averageBatchNorm, evalId: this.evalId++, rounds, cfg });
+        const totals = await evaluate(generation, {
+          split,
+          epoch,
+          averageBatchNorm: action.averageBatchNorm,
+          evalId: this.evalId++,
+          rounds,
+          cfg,
+        });
         events.emit({
           kind: 'evaluation',
           atMs: now(),
@@ -196,17 +203,17 @@ export class RunExecutor {
         return { kind: 'evaluated', totals };
       }
       case 'checkpoint': {
-        const snapshot = await checkpointSnapshot(g, action.globalStep, stepsPerEpoch, cfg.roundTimeoutMs);
-        await this.options.writeCheckpoint(snapshot, g, action.globalStep);
+        const snapshot = await checkpointSnapshot(generation, action.globalStep, stepsPerEpoch, cfg.roundTimeoutMs);
+        await this.options.writeCheckpoint(snapshot, generation, action.globalStep);
         return { kind: 'checkpointed', globalStep: action.globalStep };
       }
       case 'admit': {
         // Workers waiting to join come in at this step boundary.
         log.info(
-          { waiting: rendezvous.pendingCount, worldSize: g.plan.worldSize, globalStep: action.globalStep },
+          { waiting: rendezvous.pendingCount, worldSize: generation.plan.worldSize, globalStep: action.globalStep },
           'admitting joining workers at a step boundary',
         );
-        const next = await recovery.admit(g, action.globalStep);
+        const next = await recovery.admit(generation, action.globalStep);
         this.members = next.members;
         this.state = next.state;
         return { kind: 'admitted' };

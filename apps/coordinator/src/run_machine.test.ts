@@ -106,15 +106,15 @@ interface Ran {
 /** Drives a machine from `start` until it finishes or fails; at most 200 actions (a loop is a failure). */
 function drive(
   script: Script = () => undefined,
-  o: { options?: Partial<RunMachineOptions>; start?: RunStart; worldSize?: number } = {},
+  setup: { options?: Partial<RunMachineOptions>; start?: RunStart; worldSize?: number } = {},
 ): Ran {
-  const machine = new RunMachine({ ...OPTIONS, ...o.options });
+  const machine = new RunMachine({ ...OPTIONS, ...setup.options });
   const trace: string[] = [];
   const actions: RunAction[] = [];
-  let worldSize = o.worldSize ?? 2;
+  let worldSize = setup.worldSize ?? 2;
   let gen = 0;
   let round = 100;
-  let next: RunAction[] = machine.handle({ kind: 'started', ...(o.start ?? FRESH) });
+  let next: RunAction[] = machine.handle({ kind: 'started', ...(setup.start ?? FRESH) });
   for (let i = 0; i < 200; i += 1) {
     let outcome: RunMachineEvent | null = null;
     for (const action of next) {

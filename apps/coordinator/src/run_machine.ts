@@ -54,7 +54,7 @@ export class RunMachine {
   private workersWaiting = 0;
   private stopSignal: NodeJS.Signals | null = null;
 
-  constructor(private readonly o: RunMachineOptions) {}
+  constructor(private readonly options: RunMachineOptions) {}
 
   /** The global step the run trains next. */
   get globalStep(): number {
@@ -67,7 +67,7 @@ export class RunMachine {
   }
 
   get totalSteps(): number {
-    return this.o.epochs * this.o.stepsPerEpoch;
+    return this.options.epochs * this.options.stepsPerEpoch;
   }
 
   /** The run's reply to `event`; see run_machine_types.ts. Throws `RunMachineStateError` for an event out of turn. */
@@ -104,7 +104,7 @@ export class RunMachine {
         // Workers leaving while we stop (Slurm and Kubernetes signal every task at once): stop, don't re-form.
         if (this.stopSignal !== null) return this.fail(event.error);
         this.reformsWithoutProgress += 1;
-        if (this.reformsWithoutProgress > this.o.maxReforms)
+        if (this.reformsWithoutProgress > this.options.maxReforms)
           return this.fail(this.noProgress(this.reformsWithoutProgress - 1, event.error));
         this.phase = { kind: 'recovering', error: event.error, afterFormFailure: false };
         return [{ kind: 'recover', snapshotFrom: 'survivor', globalStep: this.globalStepNow, error: event.error }];
@@ -127,28 +127,28 @@ export class RunMachine {
 
   /** The decisions at a step boundary (see the top of this file). */
   private advance(): RunAction[] {
-    const spe = this.o.stepsPerEpoch;
+    const stepsPerEpoch = this.options.stepsPerEpoch;
     const group = this.formed();
     if (this.stopSignal !== null) return this.fail(new StopRequestedError(this.stopSignal));
     const averageBatchNorm = this.batchNormDirty && group.batchNorm;
-    if (this.epochRecords.length < Math.floor(this.globalStepNow / spe)) {
+    if (this.epochRecords.length < Math.floor(this.globalStepNow / stepsPerEpoch)) {
       const epoch = this.epochRecords.length;
       this.phase = { kind: 'evaluating', split: 'val', epoch };
       return [{ kind: 'evaluate', split: 'val', epoch, averageBatchNorm }];
     }
     if (this.globalStepNow >= this.totalSteps) {
-      const epoch = this.o.epochs - 1;
+      const epoch = this.options.epochs - 1;
       this.phase = { kind: 'evaluating', split: 'test', epoch };
       return [{ kind: 'evaluate', split: 'test', epoch, averageBatchNorm }];
     }
-    if (this.workersWaiting > 0 && group.workerIds.length < this.o.maxWorkers) {
+    if (this.workersWaiting > 0 && group.workerIds.length < this.options.maxWorkers) {
       this.phase = { kind: 'admitting' };
       return [{ kind: 'admit', globalStep: this.globalStepNow }];
     }
     const globalStep = this.globalStepNow;
     const round = {
-      epoch: Math.floor(globalStep / spe),
-      step: globalStep % spe,
+      epoch: Math.floor(globalStep / stepsPerEpoch),
+      step: globalStep % stepsPerEpoch,
       globalStep,
       lr: learningRateAt(globalStep, group.schedule),
     };
@@ -199,9 +199,9 @@ export class RunMachine {
       generation: group.generation,
     };
     const done: RunAction = { kind: 'stepDone', ...summary };
-    if (this.skippedInARow >= this.o.maxSkippedSteps) return [done, ...this.checkpoint(this.diverged(metrics))];
-    const every = this.o.checkpointEverySteps;
-    if (every > 0 && this.globalStepNow % every === 0 && this.globalStepNow % this.o.stepsPerEpoch !== 0)
+    if (this.skippedInARow >= this.options.maxSkippedSteps) return [done, ...this.checkpoint(this.diverged(metrics))];
+    const every = this.options.checkpointEverySteps;
+    if (every > 0 && this.globalStepNow % every === 0 && this.globalStepNow % this.options.stepsPerEpoch !== 0)
       return [done, ...this.checkpoint(null)];
     return [done, ...this.advance()];
   }
@@ -214,7 +214,7 @@ export class RunMachine {
     this.batchNormDirty = false;
     if (phase.split === 'test') {
       this.phase = { kind: 'ended' };
-      return [{ kind: 'finish', test: testRecord(this.o.classes, event.totals), epochs: [...this.epochRecords] }];
+      return [{ kind: 'finish', test: testRecord(this.options.classes, event.totals), epochs: [...this.epochRecords] }];
     }
     const record = epochRecord({
       epochIndex: phase.epoch,
@@ -233,7 +233,7 @@ export class RunMachine {
     const phase = this.expect(event, 'recovering');
     if (phase.afterFormFailure) {
       this.formAttempts += 1;
-      if (this.formAttempts >= this.o.maxReforms) return this.fail(this.noProgress(this.formAttempts, phase.error));
+      if (this.formAttempts >= this.options.maxReforms) return this.fail(this.noProgress(this.formAttempts, phase.error));
       return this.form(false);
     }
     const actions: RunAction[] = [];
@@ -267,7 +267,7 @@ export class RunMachine {
 
   private noProgress(reforms: number, last: Error): NoProgressError {
     return new NoProgressError(
-      `The group was re-formed ${reforms} times in a row without completing a step (limit --max-reforms ${this.o.maxReforms}); last failure: ${last.message}`,
+      `The group was re-formed ${reforms} times in a row without completing a step (limit --max-reforms ${this.options.maxReforms}); last failure: ${last.message}`,
     );
   }
 
@@ -281,7 +281,7 @@ export class RunMachine {
         ? `only ${suspects.join(', ')} computed a non-finite loss while the others' stayed finite: suspect that worker (its backend, hardware or data) before the learning rate; replace it and resume with --resume`
         : 'lower --lr and resume with --resume';
     return new TrainingDivergedError(
-      `${this.skippedInARow} steps in a row (up to global step ${this.globalStepNow - 1}) had a NaN or infinite gradient and were skipped (limit --max-skipped-steps ${this.o.maxSkippedSteps}); a checkpoint was saved: ${advice}`,
+      `${this.skippedInARow} steps in a row (up to global step ${this.globalStepNow - 1}) had a NaN or infinite gradient and were skipped (limit --max-skipped-steps ${this.options.maxSkippedSteps}); a checkpoint was saved: ${advice}`,
     );
   }
 

@@ -10,7 +10,7 @@ import type { RunEvents, WorkerStep } from './run_events.js';
 /** The `step` event of the live feed and the `round done` log line (info when `infoLine`, warn when skipped, else debug). */
 export function reportStep(
   s: StepSummary,
-  g: Generation,
+  generation: Generation,
   options: { events: RunEvents; log: Logger; atMs: number; infoLine: boolean },
 ): void {
   const { metrics, seconds } = s;
@@ -18,7 +18,7 @@ export function reportStep(
   const loss = metrics.reduce((sum, m) => sum + m.loss * m.count, 0) / Math.max(1, images);
   const workers: WorkerStep[] = metrics.map((m, rank) => ({
     rank,
-    workerId: g.group.members[rank]!.hello.workerId,
+    workerId: generation.group.members[rank]!.hello.workerId,
     loss: m.loss,
     count: m.count,
     correct: m.correct,
@@ -62,14 +62,14 @@ export function reportStep(
 export async function recordEpoch(
   record: TrainingEpochRecord,
   epochs: readonly EpochRecord[],
-  g: Generation,
+  generation: Generation,
   options: { events: RunEvents; folder: RunFolder; log: Logger; atMs: number },
 ): Promise<void> {
   options.events.emit({ kind: 'epoch', atMs: options.atMs, record });
   await options.folder.append(record);
   await options.folder.writeChart(
     [...epochs],
-    `GoogLeNet (width ${g.plan.model.width}) on CIFAR-10, ${g.plan.worldSize} workers (${g.plan.allReduce.algorithm})`,
+    `GoogLeNet (width ${generation.plan.model.width}) on CIFAR-10, ${generation.plan.worldSize} workers (${generation.plan.allReduce.algorithm})`,
   );
   options.log.info(
     {
@@ -85,7 +85,7 @@ export async function recordEpoch(
 export async function recordFinish(
   test: TestRecord,
   epochs: readonly EpochRecord[],
-  g: Generation,
+  generation: Generation,
   options: { events: RunEvents; folder: RunFolder; atMs: number; generations: number },
 ): Promise<void> {
   await options.folder.append(test);
@@ -98,10 +98,15 @@ export async function recordFinish(
     testImages: test.count,
     epochs: epochs.length,
     lastEpoch: last ?? null,
-    worldSize: g.plan.worldSize,
+    worldSize: generation.plan.worldSize,
     generations: options.generations,
-    algorithm: g.plan.allReduce.algorithm,
-    workers: g.group.members.map((m) => ({ rank: m.rank, workerId: m.hello.workerId, backend: m.hello.backend, device: m.hello.device })),
+    algorithm: generation.plan.allReduce.algorithm,
+    workers: generation.group.members.map((m) => ({
+      rank: m.rank,
+      workerId: m.hello.workerId,
+      backend: m.hello.backend,
+      device: m.hello.device,
+    })),
   });
-  await g.group.close({ type: 'leave', reason: 'finished', message: `test accuracy ${(test.accuracy * 100).toFixed(2)}%` });
+  await generation.group.close({ type: 'leave', reason: 'finished', message: `test accuracy ${(test.accuracy * 100).toFixed(2)}%` });
 }

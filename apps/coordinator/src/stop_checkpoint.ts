@@ -44,13 +44,13 @@ export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedErr
   const { signal, log } = c;
   let hard = false;
   c.hardAbort.catch(() => (hard = true));
-  const g = c.generation;
+  const generation = c.generation;
   let saved: CheckpointRef | null = null;
   let why = '';
-  if (g === null || g.group.isDetached || c.writeCheckpoint === null) {
+  if (generation === null || generation.group.isDetached || c.writeCheckpoint === null) {
     why = 'no group was training';
   } else {
-    const { group } = g;
+    const { group } = generation;
     const aborting = new Error(`the coordinator is stopping (${signal})`);
     if (c.roundInProgress !== null) {
       group.broadcast({
@@ -76,7 +76,7 @@ export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedErr
           group.requestSnapshot(rank, { globalStep: 0, timeoutMs: c.snapshotTimeoutMs, phase, fromLeaving: leaving }),
           c.hardAbort,
         ]);
-        const path = await c.writeCheckpoint(snapshot, g, snapshot.nextGlobalStep);
+        const path = await c.writeCheckpoint(snapshot, generation, snapshot.nextGlobalStep);
         saved = { globalStep: snapshot.nextGlobalStep, path };
         break;
       } catch (err) {

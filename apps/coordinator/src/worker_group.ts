@@ -336,17 +336,17 @@ export class WorkerGroup {
    */
   async requestSnapshot(
     rank: number,
-    o: { globalStep: number; timeoutMs: number; phase: string; fromLeaving?: boolean },
+    options: { globalStep: number; timeoutMs: number; phase: string; fromLeaving?: boolean },
   ): Promise<StateSnapshot> {
     const requestId = snapshotRequestIds++;
-    this.setPhase(o.phase);
-    this.send(rank, { type: 'checkpointRequest', requestId, epoch: 0, step: 0, globalStep: o.globalStep, includeMomentum: true });
+    this.setPhase(options.phase);
+    this.send(rank, { type: 'checkpointRequest', requestId, epoch: 0, step: 0, globalStep: options.globalStep, includeMomentum: true });
     const [snapshot] = await this.collect('stateSnapshot', {
-      timeoutMs: o.timeoutMs,
+      timeoutMs: options.timeoutMs,
       ranks: [rank],
       match: (m) => m.requestId === requestId,
       roundFailed: false,
-      fromLeaving: o.fromLeaving,
+      fromLeaving: options.fromLeaving,
     });
     return snapshot!;
   }

@@ -72,7 +72,7 @@ test('serves the page and uPlot from node_modules; /api/state; unknown paths 404
     const body = (await state.json()) as { status: string; globalStep: number; workers: Array<{ workerId: string; active: boolean }> };
     assert.deepEqual([body.status, body.globalStep], ['training', 5]);
     assert.deepEqual(
-      body.workers.map((w) => [w.workerId, w.active]),
+      body.workers.map((worker) => [worker.workerId, worker.active]),
       [
         ['w0', true],
         ['w1', false],

@@ -107,11 +107,11 @@ export class DashboardServer {
     private readonly guard: PreauthGuard,
     readonly url: string,
     private readonly files: ReadonlyMap<string, StaticFile>,
-    private readonly o: DashboardOptions,
+    private readonly options: DashboardOptions,
   ) {
-    this.maxSubscribers = o.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS;
-    this.sseLimits = { ...DEFAULT_SSE_LIMITS, ...o.sse };
-    this.metrics = new RunMetrics(o.events);
+    this.maxSubscribers = options.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS;
+    this.sseLimits = { ...DEFAULT_SSE_LIMITS, ...options.sse };
+    this.metrics = new RunMetrics(options.events);
     const registers = [this.metrics.registry];
     this.subscriberGauge = new Gauge({ name: 'gnet_dashboard_subscribers', help: 'Dashboard pages connected to /events.', registers });
     this.droppedCounter = new Counter({
@@ -120,8 +120,8 @@ export class DashboardServer {
       labelNames: ['reason'],
       registers,
     });
-    for (const e of o.events.history) this.state.apply(e);
-    this.unsubscribe = o.events.subscribe((e) => {
+    for (const e of options.events.history) this.state.apply(e);
+    this.unsubscribe = options.events.subscribe((e) => {
       this.state.apply(e);
       for (const client of this.subscribers) client.push(e);
     });
@@ -134,7 +134,7 @@ export class DashboardServer {
   }
 
   /** Binds `host:port`; rejects with the listen error (e.g. EADDRINUSE). */
-  static async listen(o: DashboardOptions): Promise<DashboardServer> {
+  static async listen(options: DashboardOptions): Promise<DashboardServer> {
     const files = new Map<string, StaticFile>();
     for (const [route, { path, type }] of Object.entries(staticRoutes())) files.set(route, { body: await readFile(path), type });
     const server = createServer({
@@ -143,18 +143,18 @@ export class DashboardServer {
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
     });
     server.maxConnections = MAX_CONNECTIONS;
-    const guard = new PreauthGuard({ limits: { ...DASHBOARD_PREAUTH_LIMITS, ...o.preauth }, log: o.log });
+    const guard = new PreauthGuard({ limits: { ...DASHBOARD_PREAUTH_LIMITS, ...options.preauth }, log: options.log });
     guard.attach(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(o.port, o.host, () => {
+      server.listen(options.port, options.host, () => {
         server.off('error', reject);
         resolve();
       });
     });
     const { port } = server.address() as AddressInfo;
-    const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-    return new DashboardServer(server, guard, `http://${host}:${port}/`, files, o);
+    const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+    return new DashboardServer(server, guard, `http://${host}:${port}/`, files, options);
   }
 
   /** `/events` subscribers connected now. */
@@ -214,7 +214,7 @@ export class DashboardServer {
             res.end(body);
           },
           (err: unknown) => {
-            this.o.log.warn({ err }, 'metrics collection failed');
+            this.options.log.warn({ err }, 'metrics collection failed');
             text(res, 500, 'metrics collection failed\n');
           },
         );
@@ -237,11 +237,11 @@ export class DashboardServer {
       if (reason === 'slow' || reason === 'stalled') {
         this.dropped += 1;
         this.droppedCounter.inc({ reason });
-        this.o.log.warn({ reason, subscribers: this.subscribers.size }, 'dashboard subscriber dropped');
+        this.options.log.warn({ reason, subscribers: this.subscribers.size }, 'dashboard subscriber dropped');
       }
     };
     // A copy of the history: the feed thins its own as it grows, which would shift the replay.
-    client = new SseClient(res, [...this.o.events.history], this.sseLimits, onClose);
+    client = new SseClient(res, [...this.options.events.history], this.sseLimits, onClose);
     if (client.open) this.subscribers.add(client);
     this.subscriberGauge.set(this.subscribers.size);
   }

@@ -178,15 +178,15 @@ export class RunMetrics {
         m.lr.set(e.lr);
         m.imagesPerSecond.set(e.imagesPerSecond);
         m.stepSeconds.observe(e.seconds);
-        for (const w of e.workers) {
-          const worker = { worker: w.workerId };
-          m.compute.observe(worker, Math.max(0, w.timings.stepMs - w.timings.reduceMs) / 1000);
-          m.reduce.observe(worker, w.timings.reduceMs / 1000);
-          m.wait.observe(worker, w.waitMs / 1000);
-          m.workerImagesPerSecond.set(worker, w.timings.stepMs > 0 ? (w.count * 1000) / w.timings.stepMs : 0);
-          m.numTensors.set(worker, w.memory.numTensors);
-          m.rss.set(worker, w.memory.rssBytes);
-          m.heap.set(worker, w.memory.heapUsedBytes);
+        for (const report of e.workers) {
+          const worker = { worker: report.workerId };
+          m.compute.observe(worker, Math.max(0, report.timings.stepMs - report.timings.reduceMs) / 1000);
+          m.reduce.observe(worker, report.timings.reduceMs / 1000);
+          m.wait.observe(worker, report.waitMs / 1000);
+          m.workerImagesPerSecond.set(worker, report.timings.stepMs > 0 ? (report.count * 1000) / report.timings.stepMs : 0);
+          m.numTensors.set(worker, report.memory.numTensors);
+          m.rss.set(worker, report.memory.rssBytes);
+          m.heap.set(worker, report.memory.heapUsedBytes);
         }
         break;
       case 'epoch':

@@ -14,7 +14,7 @@ test('the snapshot follows the run: latest figures, the current group, per-worke
   );
   assert.deepEqual([s.generation, s.worldSize, s.checkpoints, s.lastCheckpoint?.globalStep], [1, 1, 1, 4]);
   assert.deepEqual(
-    s.workers.map((w) => [w.workerId, w.rank, w.backend, w.active]),
+    s.workers.map((worker) => [worker.workerId, worker.rank, worker.backend, worker.active]),
     [
       ['w0', 0, 'wasm', true],
       ['w1', 1, 'wasm', false],

@@ -140,8 +140,8 @@ export class RunStateView {
         break;
       }
       case 'generation': {
-        const members = new Set(e.workers.map((w) => w.workerId));
-        for (const w of s.workers) w.active = members.has(w.workerId);
+        const members = new Set(e.workers.map((worker) => worker.workerId));
+        for (const worker of s.workers) worker.active = members.has(worker.workerId);
         for (const info of e.workers) {
           const known = this.worker(info.workerId);
           if (known === undefined) s.workers.push({ ...info, active: true, last: null });
@@ -167,20 +167,20 @@ export class RunStateView {
         });
         s.stepsDone += 1;
         if (e.skipped) s.skippedSteps += 1;
-        for (const w of e.workers) {
-          const worker = this.worker(w.workerId);
+        for (const report of e.workers) {
+          const worker = this.worker(report.workerId);
           if (worker === undefined) continue;
           worker.last = {
             globalStep: e.globalStep,
-            loss: w.loss,
-            images: w.count,
-            imagesPerSecond: w.timings.stepMs > 0 ? (w.count * 1000) / w.timings.stepMs : 0,
-            computeMs: Math.max(0, w.timings.stepMs - w.timings.reduceMs),
-            reduceMs: w.timings.reduceMs,
-            waitMs: w.waitMs,
-            numTensors: w.memory.numTensors,
-            rssBytes: w.memory.rssBytes,
-            heapUsedBytes: w.memory.heapUsedBytes,
+            loss: report.loss,
+            images: report.count,
+            imagesPerSecond: report.timings.stepMs > 0 ? (report.count * 1000) / report.timings.stepMs : 0,
+            computeMs: Math.max(0, report.timings.stepMs - report.timings.reduceMs),
+            reduceMs: report.timings.reduceMs,
+            waitMs: report.waitMs,
+            numTensors: report.memory.numTensors,
+            rssBytes: report.memory.rssBytes,
+            heapUsedBytes: report.memory.heapUsedBytes,
           };
         }
         break;
@@ -208,7 +208,7 @@ export class RunStateView {
   }
 
   private worker(workerId: string): WorkerView | undefined {
-    return this.state.workers.find((w) => w.workerId === workerId);
+    return this.state.workers.find((worker) => worker.workerId === workerId);
   }
 
   private note(atMs: number, kind: TimelineEntry['kind'], text: string): void {

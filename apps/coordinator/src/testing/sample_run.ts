@@ -24,11 +24,11 @@ function worker(rank: number, workerId: string, stepMs: number, reduceMs: number
 /** A step of the sample run with two workers (or only `w0` from generation 1 on). */
 export function stepEvent(
   globalStep: number,
-  o: { skipped?: boolean; generation?: number; loss?: number } = {},
+  options: { skipped?: boolean; generation?: number; loss?: number } = {},
 ): Extract<RunEvent, { kind: 'step' }> {
-  const generation = o.generation ?? 0;
+  const generation = options.generation ?? 0;
   const workers = generation === 0 ? [worker(0, 'w0', 900, 300, 100), worker(1, 'w1', 1000, 310, 0)] : [worker(0, 'w0', 800, 0, 50)];
-  const images = workers.reduce((s, w) => s + w.count, 0);
+  const images = workers.reduce((s, worker) => s + worker.count, 0);
   return {
     kind: 'step',
     atMs: 1_000 + globalStep * 1000,
@@ -36,12 +36,12 @@ export function stepEvent(
     epoch: Math.floor(globalStep / 4),
     step: globalStep % 4,
     lr: 0.05,
-    loss: o.loss ?? 2.3 - globalStep * 0.01,
+    loss: options.loss ?? 2.3 - globalStep * 0.01,
     accuracy: 0.25,
     images,
     seconds: 1,
     imagesPerSecond: images,
-    skipped: o.skipped ?? false,
+    skipped: options.skipped ?? false,
     generation,
     workers,
   };
@@ -180,7 +180,7 @@ export function readSse(url: string): Promise<SseReader> {
           }
           if (data.length > 0) messages.push({ event, data: data.join('\n') });
         }
-        for (const w of waiters) w();
+        for (const waiter of waiters) waiter();
       });
       const ended = new Promise<void>((done) => response.on('close', () => done()));
       const waitFor = (count: number, timeoutMs: number): Promise<SseMessage[]> =>

@@ -58,8 +58,8 @@ export async function fakeWorker(
       return;
     }
     received.push(message);
-    const w = waiters.shift();
-    if (w !== undefined) w(received[taken++]!);
+    const waiter = waiters.shift();
+    if (waiter !== undefined) waiter(received[taken++]!);
     options.onMessage?.(message);
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
