@@ -40,8 +40,12 @@ interface FakeCoordinator {
  * A coordinator that checks each hello's proof with `secret` and answers `welcome` with a server
  * proof made with `proofSecret` (default: the same secret); over wss:// when `tls` is given.
  */
-async function fakeCoordinator(o: { secret: string; proofSecret?: string; tls?: { cert: string; key: string } }): Promise<FakeCoordinator> {
-  const https = o.tls === undefined ? null : createServer(o.tls);
+async function fakeCoordinator(options: {
+  secret: string;
+  proofSecret?: string;
+  tls?: { cert: string; key: string };
+}): Promise<FakeCoordinator> {
+  const https = options.tls === undefined ? null : createServer(options.tls);
   const server = https === null ? new WebSocketServer({ host: '127.0.0.1', port: 0 }) : new WebSocketServer({ server: https });
   https?.listen(0, '127.0.0.1');
   await new Promise((resolve) => (https ?? server).once('listening', resolve));
@@ -52,9 +56,9 @@ async function fakeCoordinator(o: { secret: string; proofSecret?: string; tls?: 
     closes.push(new Promise((resolve) => socket.once('close', (code: number, reason: Buffer) => resolve([code, reason.toString()]))));
     socket.once('message', (data: Buffer) => {
       const h = decodeMessage(data) as Hello;
-      checkHelloProof(h, serverNonce, o.secret);
+      checkHelloProof(h, serverNonce, options.secret);
       socket.on('message', (more: Buffer) => after.push(decodeMessage(more)));
-      const serverProof = welcomeProof(o.proofSecret ?? o.secret, { serverNonce, clientNonce: h.nonce });
+      const serverProof = welcomeProof(options.proofSecret ?? options.secret, { serverNonce, clientNonce: h.nonce });
       socket.send(encodeMessage({ ...welcome, serverProof }));
     });
     socket.send(encodeMessage({ type: 'challenge', nonce: serverNonce }));

@@ -48,30 +48,30 @@ export class RankData {
   private readonly test: CifarSet;
 
   /** Throws `ShardMismatchError` when the split on disk is not the coordinator's. */
-  constructor(o: RankDataOptions) {
-    this.train = o.train;
-    this.test = o.test;
-    const split = stratifiedSplit(o.train.labels, VAL_PER_CLASS, o.hyper.seed);
-    if (o.shard.datasetSize > split.train.length) {
+  constructor(options: RankDataOptions) {
+    this.train = options.train;
+    this.test = options.test;
+    const split = stratifiedSplit(options.train.labels, VAL_PER_CLASS, options.hyper.seed);
+    if (options.shard.datasetSize > split.train.length) {
       throw new ShardMismatchError(
-        `shard.datasetSize must be at most the ${split.train.length} training images on this machine, but got ${o.shard.datasetSize}`,
+        `shard.datasetSize must be at most the ${split.train.length} training images on this machine, but got ${options.shard.datasetSize}`,
       );
     }
-    this.trainIndices = split.train.subarray(0, o.shard.datasetSize);
+    this.trainIndices = split.train.subarray(0, options.shard.datasetSize);
     this.valIndices = split.val;
     const digest = indicesDigest(this.trainIndices);
-    if (digest !== o.shard.trainIndicesDigest) {
+    if (digest !== options.shard.trainIndicesDigest) {
       throw new ShardMismatchError(
-        `The training split on this machine (digest ${digest.slice(0, 12)}…) differs from the coordinator's (${o.shard.trainIndicesDigest.slice(0, 12)}…): different CIFAR-10 files or code versions`,
+        `The training split on this machine (digest ${digest.slice(0, 12)}…) differs from the coordinator's (${options.shard.trainIndicesDigest.slice(0, 12)}…): different CIFAR-10 files or code versions`,
       );
     }
     this.batches = new GlobalBatches({
-      train: o.train,
+      train: options.train,
       trainIndices: this.trainIndices,
-      globalBatch: o.hyper.globalBatch,
-      shuffleSeed: o.shard.seed,
-      augmentSeed: o.hyper.seed,
-      augment: o.hyper.augmentation,
+      globalBatch: options.hyper.globalBatch,
+      shuffleSeed: options.shard.seed,
+      augmentSeed: options.hyper.seed,
+      augment: options.hyper.augmentation,
     });
     this.sampler = this.batches.sampler;
     this.stepsPerEpoch = this.batches.stepsPerEpoch;

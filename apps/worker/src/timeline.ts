@@ -60,9 +60,9 @@ export class Timeline {
    * Creates (or truncates) `path` and names the process `processName` in the viewer. A failed write
    * later stops the timeline (the run goes on) and calls `onError` once.
    */
-  static open(path: string, o: { processName: string; pid?: number; onError?: (err: Error) => void }): Timeline {
-    const timeline = new Timeline(path, o.pid ?? process.pid, o.onError ?? (() => undefined));
-    timeline.add({ name: 'process_name', ph: 'M', pid: timeline.pid, tid: 0, args: { name: o.processName } });
+  static open(path: string, options: { processName: string; pid?: number; onError?: (err: Error) => void }): Timeline {
+    const timeline = new Timeline(path, options.pid ?? process.pid, options.onError ?? (() => undefined));
+    timeline.add({ name: 'process_name', ph: 'M', pid: timeline.pid, tid: 0, args: { name: options.processName } });
     return timeline;
   }
 

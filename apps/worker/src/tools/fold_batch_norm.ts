@@ -35,8 +35,8 @@ export function foldBatchNorm(kernel: Float32Array, bn: BatchNormStats, epsilon 
       `\`kernel\` passed to \`foldBatchNorm\` must hold a multiple of ${out} values (one per output channel), but holds ${kernel.length}`,
     );
   }
-  const scale = Float64Array.from(bn.gamma, (g, o) => g / Math.sqrt(bn.variance[o]! + epsilon));
-  const bias = Float32Array.from(bn.beta, (b, o) => b - bn.mean[o]! * scale[o]!);
-  const folded = Float32Array.from(kernel, (w, i) => w * scale[i % out]!);
+  const scale = Float64Array.from(bn.gamma, (gamma, channel) => gamma / Math.sqrt(bn.variance[channel]! + epsilon));
+  const bias = Float32Array.from(bn.beta, (beta, channel) => beta - bn.mean[channel]! * scale[channel]!);
+  const folded = Float32Array.from(kernel, (weight, i) => weight * scale[i % out]!);
   return { kernel: folded, bias };
 }

@@ -21,9 +21,9 @@ function cifarPng(set: CifarSet, index: number, factor: number): Buffer {
   for (let y = 0; y < side; y++) {
     for (let x = 0; x < side; x++) {
       const p = Math.floor(y / factor) * 32 + Math.floor(x / factor);
-      const o = (y * side + x) * 4;
-      for (let c = 0; c < 3; c++) png.data[o + c] = set.images[base + c * CIFAR10_PLANE_BYTES + p]!;
-      png.data[o + 3] = 255;
+      const offset = (y * side + x) * 4;
+      for (let c = 0; c < 3; c++) png.data[offset + c] = set.images[base + c * CIFAR10_PLANE_BYTES + p]!;
+      png.data[offset + 3] = 255;
     }
   }
   return PNG.sync.write(png);

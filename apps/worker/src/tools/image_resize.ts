@@ -66,12 +66,12 @@ export function resizeRgb(rgb: ArrayLike<number>, width: number, height: number,
   const rows = new Float64Array(height * outWidth * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < outWidth; x++) {
-      const o = (y * outWidth + x) * 3;
+      const offset = (y * outWidth + x) * 3;
       for (const { index, weight } of xTaps[x]!) {
         const s = (y * width + index) * 3;
-        rows[o]! += rgb[s]! * weight;
-        rows[o + 1]! += rgb[s + 1]! * weight;
-        rows[o + 2]! += rgb[s + 2]! * weight;
+        rows[offset]! += rgb[s]! * weight;
+        rows[offset + 1]! += rgb[s + 1]! * weight;
+        rows[offset + 2]! += rgb[s + 2]! * weight;
       }
     }
   }

@@ -107,7 +107,7 @@ export function buildLayersModel(model: GoogLeNet): tfl.LayersModel {
 
   const layersModel = tfl.model({ name: 'googlenet', inputs: input, outputs: probabilities });
   for (const { layer, weights } of assignments) {
-    const tensors = weights.map((w) => tf.tensor(w.values, [...w.shape], 'float32'));
+    const tensors = weights.map((weight) => tf.tensor(weight.values, [...weight.shape], 'float32'));
     layer.setWeights(tensors); // copies into the layer's variables
     tf.dispose(tensors);
   }

@@ -80,7 +80,7 @@ function parseWith<T>(
   program: Command,
   argv: readonly string[],
   schema: z.ZodType<T>,
-  candidate: (o: Record<string, unknown>, args: string[]) => Record<string, unknown>,
+  candidate: (options: Record<string, unknown>, args: string[]) => Record<string, unknown>,
 ): Readonly<T> {
   try {
     program.parse([...argv], { from: 'user' });
@@ -109,14 +109,14 @@ export function parseEvaluateConfig(argv: readonly string[], env: Env): Evaluate
     .option('--batch-size <n>', 'images per forward pass', num, 100)
     .option('--limit <n>', 'evaluate only the first N test images (0 = all 10,000)', num, 0)
     .option('--json', 'print one JSON object instead of the text report', false);
-  return parseWith(program, argv, EvaluateConfigSchema, (o) => ({
-    checkpoint: o.checkpoint,
-    backend: o.backend,
-    logLevel: o.logLevel,
-    dataDir: o.dataDir,
-    batchSize: o.batchSize,
-    limit: o.limit,
-    json: o.json,
+  return parseWith(program, argv, EvaluateConfigSchema, (options) => ({
+    checkpoint: options.checkpoint,
+    backend: options.backend,
+    logLevel: options.logLevel,
+    dataDir: options.dataDir,
+    batchSize: options.batchSize,
+    limit: options.limit,
+    json: options.json,
   }));
 }
 
@@ -131,13 +131,13 @@ export function parsePredictConfig(argv: readonly string[], env: Env): PredictCo
     .option('--top-k <n>', 'classes to print per image', num, 3)
     .option('--batch-size <n>', 'images per forward pass', num, 32)
     .option('--json', 'print one JSON object instead of one line per image', false);
-  return parseWith(program, argv, PredictConfigSchema, (o, args) => ({
-    checkpoint: o.checkpoint,
-    backend: o.backend,
-    logLevel: o.logLevel,
-    topK: o.topK,
-    batchSize: o.batchSize,
-    json: o.json,
+  return parseWith(program, argv, PredictConfigSchema, (options, args) => ({
+    checkpoint: options.checkpoint,
+    backend: options.backend,
+    logLevel: options.logLevel,
+    topK: options.topK,
+    batchSize: options.batchSize,
+    json: options.json,
     images: args,
   }));
 }
@@ -152,12 +152,12 @@ export function parseExportConfig(argv: readonly string[], env: Env): ExportConf
     .requiredOption('--out <dir>', 'folder to write model.json, the weight shards and index.html into (created if missing)')
     .addOption(new Option('--format <name>', 'export format').choices(['layers']).default('layers'))
     .option('--json', 'print one JSON object instead of the text summary', false);
-  return parseWith(program, argv, ExportConfigSchema, (o) => ({
-    checkpoint: o.checkpoint,
-    backend: o.backend,
-    logLevel: o.logLevel,
-    out: o.out,
-    format: o.format,
-    json: o.json,
+  return parseWith(program, argv, ExportConfigSchema, (options) => ({
+    checkpoint: options.checkpoint,
+    backend: options.backend,
+    logLevel: options.logLevel,
+    out: options.out,
+    format: options.format,
+    json: options.json,
   }));
 }
