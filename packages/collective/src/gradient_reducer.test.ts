@@ -58,5 +58,5 @@ test('abort fails the round at once with RoundAbortedError, and the next round w
   const grads = [integerGradient(0, 2000), integerGradient(1, 2000)];
   const expected = plainSum(grads);
   await Promise.all(reducers.map((r, rank) => r.allReduce(grads[rank]!, { round: 2 })));
-  for (const g of grads) assert.equal(maxAbsDiff(g, expected), 0);
+  for (const grad of grads) assert.equal(maxAbsDiff(grad, expected), 0);
 });

@@ -119,7 +119,7 @@ test('the per-address cap resets connections beyond it at once; other addresses 
     assert.deepEqual(Object.fromEntries(s.guard.refusals.counts), { ADDRESS_LIMIT: 3, TOTAL_LIMIT: 1 });
     // Logged: the first refusal of each code, with what it was measured against; the rest counted.
     assert.deepEqual(
-      s.warned.map((w) => [w.msg, w.fields['code'], w.fields['remote']]),
+      s.warned.map((warning) => [warning.msg, warning.fields['code'], warning.fields['remote']]),
       [
         ['connection refused before authentication', 'ADDRESS_LIMIT', '127.0.0.2'],
         ['connection refused before authentication', 'TOTAL_LIMIT', '127.0.0.3'],

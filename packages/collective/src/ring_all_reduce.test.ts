@@ -17,9 +17,13 @@ test('ring sums integer-valued gradients exactly for N = 1..4, any length (also 
         const expected = plainSum(grads);
         const { reducers } = ringGroup({ worldSize, buckets, chunkBytes });
         const outcomes = await allReduceEverywhere(reducers, grads, 1);
-        outcomes.forEach((o, rank) => {
-          assert.equal(o.error, null, `N=${worldSize} length=${length} chunkBytes=${chunkBytes} rank ${rank}: ${String(o.error)}`);
-          assert.equal(maxAbsDiff(o.data, expected), 0, `N=${worldSize} length=${length} chunkBytes=${chunkBytes} rank ${rank}`);
+        outcomes.forEach((outcome, rank) => {
+          assert.equal(
+            outcome.error,
+            null,
+            `N=${worldSize} length=${length} chunkBytes=${chunkBytes} rank ${rank}: ${String(outcome.error)}`,
+          );
+          assert.equal(maxAbsDiff(outcome.data, expected), 0, `N=${worldSize} length=${length} chunkBytes=${chunkBytes} rank ${rank}`);
         });
       }
     }
@@ -36,10 +40,10 @@ test('ring results on random floats are bit-identical on every rank and follow t
     const expected = ringOrderSum(grads, buckets);
     const { reducers } = ringGroup({ worldSize, buckets, chunkBytes: 256 });
     const outcomes = await allReduceEverywhere(reducers, grads, 3);
-    for (const o of outcomes) {
-      assert.equal(o.error, null);
-      assert.ok(bitIdentical(o.data, outcomes[0]!.data), `N=${worldSize}: ranks differ`);
-      assert.ok(bitIdentical(o.data, expected), `N=${worldSize}: not the documented summation order`);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.error, null);
+      assert.ok(bitIdentical(outcome.data, outcomes[0]!.data), `N=${worldSize}: ranks differ`);
+      assert.ok(bitIdentical(outcome.data, expected), `N=${worldSize}: not the documented summation order`);
     }
   }
 });
@@ -56,12 +60,12 @@ test('ring with fp16 / bf16 on the wire stays within tolerance and bit-identical
     const exact = plainSum(grads);
     const { reducers } = ringGroup({ worldSize, buckets, chunkBytes: 512, wireDtype });
     const outcomes = await allReduceEverywhere(reducers, grads, 1);
-    for (const o of outcomes) {
-      assert.equal(o.error, null);
-      assert.ok(bitIdentical(o.data, outcomes[0]!.data), `${wireDtype}: ranks differ`);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.error, null);
+      assert.ok(bitIdentical(outcome.data, outcomes[0]!.data), `${wireDtype}: ranks differ`);
       // Each of the N - 1 hops and the final broadcast round to the wire dtype: a few ulps of |sum| ≤ 4.
-      assert.ok(maxAbsDiff(o.data, exact) <= relTol * 4, `${wireDtype}: max error ${maxAbsDiff(o.data, exact)}`);
-      assert.ok(maxAbsDiff(o.data, exact) > 0, `${wireDtype}: rounding should be visible`);
+      assert.ok(maxAbsDiff(outcome.data, exact) <= relTol * 4, `${wireDtype}: max error ${maxAbsDiff(outcome.data, exact)}`);
+      assert.ok(maxAbsDiff(outcome.data, exact) > 0, `${wireDtype}: rounding should be visible`);
     }
   }
 });
@@ -143,9 +147,9 @@ test('a garbage frame fails the round with BadFrameError naming its sender and c
   });
   // Rank 0's own first chunk was already on its way; after it, the close.
   const peer = hub.endpoint(1);
-  const w = { timeoutMs: 1000, operation: 'peer', round: 1 };
-  await peer.recv(0, w);
-  await assert.rejects(peer.recv(0, w), {
+  const wait = { timeoutMs: 1000, operation: 'peer', round: 1 };
+  await peer.recv(0, wait);
+  await assert.rejects(peer.recv(0, wait), {
     name: 'PeerLostError',
     message: 'Lost peer rank 0 during peer in round 1: closed by peer (PROTO_BAD_CHUNK)',
   });
@@ -156,21 +160,21 @@ test('a chunk of the wrong bucket fails with BadFrameError (PROTO_UNEXPECTED) na
   const bucket = { bucket: 0, offset: 0, length: 8 };
   const frame = new Uint8Array(chunkFrameBytes(4, 'float32'));
   const peer = hub.endpoint(1);
-  const w = { timeoutMs: 100, operation: 'x', round: 5 };
+  const wait = { timeoutMs: 100, operation: 'x', round: 5 };
   // A late frame of round 4 first: dropped, not an error.
   let n = encodeChunkInto(
     frame,
     { type: 'gradChunk', round: 4, bucket: 0, chunk: 0, offset: 4, dtype: 'float32', rank: 1 },
     new Float32Array(4),
   );
-  await peer.send(0, frame.subarray(0, n), w);
+  await peer.send(0, frame.subarray(0, n), wait);
   n = encodeChunkInto(
     frame,
     { type: 'gradChunk', round: 5, bucket: 3, chunk: 0, offset: 0, dtype: 'float32', rank: 1 },
     new Float32Array(4),
   );
   const running = ring.reduceBucket(new Float32Array(8), bucket, { round: 5 });
-  await peer.send(0, frame.subarray(0, n), w);
+  await peer.send(0, frame.subarray(0, n), wait);
   await assert.rejects(running, (err: unknown) => {
     assert.ok(err instanceof BadFrameError);
     assert.equal(err.code, 'COLLECTIVE_BAD_FRAME');

@@ -18,9 +18,13 @@ test('star sums integer-valued gradients exactly for N = 1..4, any length, any c
         const expected = plainSum(grads);
         const { reducers, starHub } = starGroup({ worldSize, buckets, chunkBytes });
         const [outcomes] = await Promise.all([allReduceEverywhere(reducers, grads, 1), starHub.reduceRound(1)]);
-        outcomes.forEach((o, rank) => {
-          assert.equal(o.error, null, `N=${worldSize} length=${length} chunkBytes=${chunkBytes} rank ${rank}: ${String(o.error)}`);
-          assert.equal(maxAbsDiff(o.data, expected), 0);
+        outcomes.forEach((outcome, rank) => {
+          assert.equal(
+            outcome.error,
+            null,
+            `N=${worldSize} length=${length} chunkBytes=${chunkBytes} rank ${rank}: ${String(outcome.error)}`,
+          );
+          assert.equal(maxAbsDiff(outcome.data, expected), 0);
         });
       }
     }
@@ -35,9 +39,9 @@ test('star sums random floats in rank order, bit-identical on every rank, over s
     const grads = Array.from({ length: worldSize }, (_, r) => randomGradient(round, r, 4005));
     const expected = plainSum(grads); // rank order, float32
     const [outcomes] = await Promise.all([allReduceEverywhere(reducers, grads, round), starHub.reduceRound(round)]);
-    for (const o of outcomes) {
-      assert.equal(o.error, null);
-      assert.ok(bitIdentical(o.data, expected), `round ${round}: not the rank-order float32 sum`);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.error, null);
+      assert.ok(bitIdentical(outcome.data, expected), `round ${round}: not the rank-order float32 sum`);
     }
   }
 });
@@ -49,10 +53,10 @@ test('star with fp16 on the wire stays within tolerance and bit-identical across
   const exact = plainSum(grads);
   const { reducers, starHub } = starGroup({ worldSize, buckets, chunkBytes: 256, wireDtype: 'float16' });
   const [outcomes] = await Promise.all([allReduceEverywhere(reducers, grads, 1), starHub.reduceRound(1)]);
-  for (const o of outcomes) {
-    assert.equal(o.error, null);
-    assert.ok(bitIdentical(o.data, outcomes[0]!.data));
-    assert.ok(maxAbsDiff(o.data, exact) <= 4e-3 * 4, `max error ${maxAbsDiff(o.data, exact)}`);
+  for (const outcome of outcomes) {
+    assert.equal(outcome.error, null);
+    assert.ok(bitIdentical(outcome.data, outcomes[0]!.data));
+    assert.ok(maxAbsDiff(outcome.data, exact) <= 4e-3 * 4, `max error ${maxAbsDiff(outcome.data, exact)}`);
   }
 });
 
@@ -101,20 +105,20 @@ test('the hub refuses chunks that disagree across ranks or fall outside the layo
   const hub = new MemoryHub(3);
   const starHub = new StarHub({ transport: hub.endpoint(2), worldSize: 2, buckets, chunkBytes: 32, timeoutMs: 2000 });
   const frame = new Uint8Array(chunkFrameBytes(8, 'float32'));
-  const w = { timeoutMs: 100, operation: 'x', round: 1 };
+  const wait = { timeoutMs: 100, operation: 'x', round: 1 };
   const running = starHub.reduceRound(1);
   let n = encodeChunkInto(
     frame,
     { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float32', rank: 0 },
     new Float32Array(8),
   );
-  await hub.endpoint(0).send(2, frame.subarray(0, n), w);
+  await hub.endpoint(0).send(2, frame.subarray(0, n), wait);
   n = encodeChunkInto(
     frame,
     { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float16', rank: 1 },
     new Float32Array(8),
   );
-  await hub.endpoint(1).send(2, frame.subarray(0, n), w);
+  await hub.endpoint(1).send(2, frame.subarray(0, n), wait);
   await assert.rejects(running, (err: unknown) => {
     assert.ok(err instanceof BadFrameError);
     assert.equal(err.peerRank, 1);
@@ -133,8 +137,8 @@ test('the hub refuses chunks that disagree across ranks or fall outside the layo
     { type: 'gradChunk', round: 2, bucket: 5, chunk: 0, offset: 0, dtype: 'float32', rank: 0 },
     new Float32Array(8),
   );
-  await hub.endpoint(0).send(2, frame.subarray(0, n), { ...w, round: 2 });
-  await hub.endpoint(1).send(2, frame.subarray(0, n), { ...w, round: 2 });
+  await hub.endpoint(0).send(2, frame.subarray(0, n), { ...wait, round: 2 });
+  await hub.endpoint(1).send(2, frame.subarray(0, n), { ...wait, round: 2 });
   await assert.rejects(again, {
     name: 'BadFrameError',
     code: 'COLLECTIVE_BAD_FRAME',
@@ -168,7 +172,7 @@ test('a malformed gradChunk fails the hub with BadFrameError naming the rank it 
   });
   // The coordinator aborts the round on the workers (`roundAbort`).
   reducers.forEach((r) => r.abort('rank 1 sent a malformed frame'));
-  for (const o of await workers) assert.ok(o.error instanceof RoundAbortedError, String(o.error));
+  for (const outcome of await workers) assert.ok(outcome.error instanceof RoundAbortedError, String(outcome.error));
 });
 
 test('StarAllReduce and StarHub refuse bad settings', () => {

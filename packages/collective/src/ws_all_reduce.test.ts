@@ -46,9 +46,9 @@ test('ring over WebSocket: exact sums for N = 2, 3, 4, lengths below N and not d
         const expected = plainSum(grads);
         // New reducers per case (chunk size), same connections: rounds keep increasing.
         const outcomes = await allReduceEverywhere(ringReducers(group.transports, buckets, chunkBytes), grads, round);
-        for (const o of outcomes) {
-          assert.equal(o.error, null, `N=${worldSize} length=${length}: ${String(o.error)}`);
-          assert.equal(maxAbsDiff(o.data, expected), 0, `N=${worldSize} length=${length} chunkBytes=${chunkBytes}`);
+        for (const outcome of outcomes) {
+          assert.equal(outcome.error, null, `N=${worldSize} length=${length}: ${String(outcome.error)}`);
+          assert.equal(maxAbsDiff(outcome.data, expected), 0, `N=${worldSize} length=${length} chunkBytes=${chunkBytes}`);
         }
       }
     } finally {
@@ -68,17 +68,17 @@ test('ring over WebSocket: random floats over several buckets are bit-identical 
     const expected = ringOrderSum(grads, buckets);
     const exact = plainSum(grads);
     const outcomes = await allReduceEverywhere(ringReducers(group.transports, buckets, 16_384), grads, 1);
-    for (const o of outcomes) {
-      assert.equal(o.error, null);
-      assert.ok(bitIdentical(o.data, expected));
+    for (const outcome of outcomes) {
+      assert.equal(outcome.error, null);
+      assert.ok(bitIdentical(outcome.data, expected));
     }
     const halves = Array.from({ length: worldSize }, (_, r) => randomGradient(6, r, length));
     const halfExact = plainSum(halves);
     const fp16 = await allReduceEverywhere(ringReducers(group.transports, buckets, 16_384, 'float16'), halves, 2);
-    for (const o of fp16) {
-      assert.equal(o.error, null);
-      assert.ok(bitIdentical(o.data, fp16[0]!.data));
-      assert.ok(maxAbsDiff(o.data, halfExact) < 1e-2, `fp16 error ${maxAbsDiff(o.data, halfExact)}`);
+    for (const outcome of fp16) {
+      assert.equal(outcome.error, null);
+      assert.ok(bitIdentical(outcome.data, fp16[0]!.data));
+      assert.ok(maxAbsDiff(outcome.data, halfExact) < 1e-2, `fp16 error ${maxAbsDiff(outcome.data, halfExact)}`);
     }
     assert.ok(maxAbsDiff(exact, halfExact) > 0); // different inputs, so the second round really ran
   } finally {
@@ -104,9 +104,9 @@ test('star over WebSocket: exact sums for N = 2, 3, 4 over several buckets and r
         const grads = Array.from({ length: worldSize }, (_, r) => integerGradient(r + round, length));
         const expected = plainSum(grads);
         const [outcomes] = await Promise.all([allReduceEverywhere(reducers, grads, round), hub.reduceRound(round)]);
-        for (const o of outcomes) {
-          assert.equal(o.error, null, String(o.error));
-          assert.equal(maxAbsDiff(o.data, expected), 0);
+        for (const outcome of outcomes) {
+          assert.equal(outcome.error, null, String(outcome.error));
+          assert.equal(maxAbsDiff(outcome.data, expected), 0);
         }
       }
     } finally {
@@ -174,7 +174,7 @@ test('star over WebSocket: a chunk whose header claims another rank is blamed on
     const hub = new StarHub({ transport: group.transports[worldSize]!, worldSize, buckets, chunkBytes: 32, timeoutMs: 5000 });
     const running = hub.reduceRound(1);
     const frame = new Uint8Array(chunkFrameBytes(8, 'float32'));
-    const w = { timeoutMs: 1000, operation: 'test send', round: 1 };
+    const wait = { timeoutMs: 1000, operation: 'test send', round: 1 };
     for (const sender of [0, 1]) {
       // Both headers say rank 0: rank 1 pretends to be rank 0.
       const n = encodeChunkInto(
@@ -182,7 +182,7 @@ test('star over WebSocket: a chunk whose header claims another rank is blamed on
         { type: 'gradChunk', round: 1, bucket: 0, chunk: 0, offset: 0, dtype: 'float32', rank: 0 },
         new Float32Array(8),
       );
-      await group.transports[sender]!.send(worldSize, frame.subarray(0, n), w);
+      await group.transports[sender]!.send(worldSize, frame.subarray(0, n), wait);
     }
     await assert.rejects(running, (err: unknown) => {
       assert.ok(err instanceof BadFrameError, String(err));

@@ -82,7 +82,7 @@ async function rawServer(
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const hello = { runId: 'run', generation: 0, rank: 0 };
-const w = { timeoutMs: 2000, operation: 'recv', round: 1 };
+const wait = { timeoutMs: 2000, operation: 'recv', round: 1 };
 
 test('split headers, 16-bit lengths and fragmented messages arrive whole; pings are answered', async () => {
   const big = Buffer.alloc(300, 7);
@@ -103,11 +103,11 @@ test('split headers, 16-bit lengths and fragmented messages arrive whole; pings 
   const dialed = await dialPeer({ url: server.url, peerRank: 1, hello });
   const transport = new WsTransport({ rank: 0 });
   transport.attach(1, dialed.socket, 'dialed', dialed.takeEarlyFrames());
-  assert.deepEqual([...(await transport.recv(1, w))], [1, 2, 3]);
-  assert.deepEqual([...(await transport.recv(1, w))], [4, 5, 6]);
-  assert.ok(Buffer.from(await transport.recv(1, w)).equals(big));
+  assert.deepEqual([...(await transport.recv(1, wait))], [1, 2, 3]);
+  assert.deepEqual([...(await transport.recv(1, wait))], [4, 5, 6]);
+  assert.ok(Buffer.from(await transport.recv(1, wait)).equals(big));
   await server.done;
-  await assert.rejects(transport.recv(1, w), {
+  await assert.rejects(transport.recv(1, wait), {
     name: 'PeerLostError',
     message: 'Lost peer rank 1 during recv in round 1: closed by peer with 1001 bye',
   });
@@ -127,7 +127,7 @@ test('a masked server frame is refused with 1002 and fails the peer', async () =
   const dialed = await dialPeer({ url: server.url, peerRank: 1, hello });
   const transport = new WsTransport({ rank: 0 });
   transport.attach(1, dialed.socket, 'dialed', dialed.takeEarlyFrames());
-  const err = await transport.recv(1, w).then(
+  const err = await transport.recv(1, wait).then(
     () => null,
     (e: unknown) => e,
   );

@@ -31,7 +31,7 @@ export function randomGradient(seed: number, rank: number, length: number): Floa
 /** Element-wise float32 sum over ranks, in rank order. */
 export function plainSum(grads: readonly Float32Array[]): Float32Array {
   const out = new Float32Array(grads[0]!.length);
-  for (const g of grads) for (let i = 0; i < out.length; i += 1) out[i] = Math.fround(out[i]! + g[i]!);
+  for (const grad of grads) for (let i = 0; i < out.length; i += 1) out[i] = Math.fround(out[i]! + grad[i]!);
   return out;
 }
 
