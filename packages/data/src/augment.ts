@@ -102,7 +102,7 @@ export function makeBatch(set: CifarSet, indices: ArrayLike<number>, out: Float3
       );
     }
     const src = index * CIFAR10_IMAGE_BYTES;
-    let o = i * BATCH_IMAGE_FLOATS;
+    let offset = i * BATCH_IMAGE_FLOATS;
     let dy = 0;
     let dx = 0;
     let mirror = false;
@@ -113,10 +113,10 @@ export function makeBatch(set: CifarSet, indices: ArrayLike<number>, out: Float3
     if (flip) mirror = rng!.next() < 0.5;
     if (dy === 0 && dx === 0 && !mirror) {
       // Fast path (evaluation, or no shift drawn): a straight planar -> interleaved gather.
-      for (let p = src, end = src + P; p < end; p++, o += 3) {
-        out[o] = lutR[images[p]!]!;
-        out[o + 1] = lutG[images[p + P]!]!;
-        out[o + 2] = lutB[images[p + 2 * P]!]!;
+      for (let p = src, end = src + P; p < end; p++, offset += 3) {
+        out[offset] = lutR[images[p]!]!;
+        out[offset + 1] = lutG[images[p + P]!]!;
+        out[offset + 2] = lutB[images[p + 2 * P]!]!;
       }
     } else {
       // Output pixel (y, x) reads source (y + dy, sx) with sx = x + dx, or sx = (S - 1 - x) + dx when
@@ -127,36 +127,36 @@ export function makeBatch(set: CifarSet, indices: ArrayLike<number>, out: Float3
       for (let y = 0; y < S; y++) {
         const sy = y + dy;
         if (sy < 0 || sy >= S) {
-          for (let x = 0; x < S; x++, o += 3) {
-            out[o] = padR;
-            out[o + 1] = padG;
-            out[o + 2] = padB;
+          for (let x = 0; x < S; x++, offset += 3) {
+            out[offset] = padR;
+            out[offset + 1] = padG;
+            out[offset + 2] = padB;
           }
           continue;
         }
         let x = 0;
-        for (; x < xa; x++, o += 3) {
-          out[o] = padR;
-          out[o + 1] = padG;
-          out[o + 2] = padB;
+        for (; x < xa; x++, offset += 3) {
+          out[offset] = padR;
+          out[offset + 1] = padG;
+          out[offset + 2] = padB;
         }
         if (mirror) {
-          for (let p = src + sy * S + (S - 1 - xa + dx); x < xb; x++, p--, o += 3) {
-            out[o] = lutR[images[p]!]!;
-            out[o + 1] = lutG[images[p + P]!]!;
-            out[o + 2] = lutB[images[p + 2 * P]!]!;
+          for (let p = src + sy * S + (S - 1 - xa + dx); x < xb; x++, p--, offset += 3) {
+            out[offset] = lutR[images[p]!]!;
+            out[offset + 1] = lutG[images[p + P]!]!;
+            out[offset + 2] = lutB[images[p + 2 * P]!]!;
           }
         } else {
-          for (let p = src + sy * S + xa + dx; x < xb; x++, p++, o += 3) {
-            out[o] = lutR[images[p]!]!;
-            out[o + 1] = lutG[images[p + P]!]!;
-            out[o + 2] = lutB[images[p + 2 * P]!]!;
+          for (let p = src + sy * S + xa + dx; x < xb; x++, p++, offset += 3) {
+            out[offset] = lutR[images[p]!]!;
+            out[offset + 1] = lutG[images[p + P]!]!;
+            out[offset + 2] = lutB[images[p + 2 * P]!]!;
           }
         }
-        for (; x < S; x++, o += 3) {
-          out[o] = padR;
-          out[o + 1] = padG;
-          out[o + 2] = padB;
+        for (; x < S; x++, offset += 3) {
+          out[offset] = padR;
+          out[offset + 1] = padG;
+          out[offset + 2] = padB;
         }
       }
     }

@@ -14,27 +14,27 @@ const setup = fc.record({
 });
 
 function allRanks(
-  o: { datasetSize: number; worldSize: number; seed: number; dropLast: boolean; shuffle: boolean },
+  setup: { datasetSize: number; worldSize: number; seed: number; dropLast: boolean; shuffle: boolean },
   epoch: number,
 ): Int32Array[] {
-  return Array.from({ length: o.worldSize }, (_, rank) => new DistributedSampler({ ...o, rank }).indicesForEpoch(epoch));
+  return Array.from({ length: setup.worldSize }, (_, rank) => new DistributedSampler({ ...setup, rank }).indicesForEpoch(epoch));
 }
 
 test('property: equal sizes, in range; disjoint with no padding; padding covers every index', () => {
   fc.assert(
-    fc.property(setup, (o) => {
-      const lists = allRanks(o, o.epoch);
-      const expected = o.dropLast ? Math.floor(o.datasetSize / o.worldSize) : Math.ceil(o.datasetSize / o.worldSize);
-      const counts = new Int32Array(o.datasetSize);
+    fc.property(setup, (drawn) => {
+      const lists = allRanks(drawn, drawn.epoch);
+      const expected = drawn.dropLast ? Math.floor(drawn.datasetSize / drawn.worldSize) : Math.ceil(drawn.datasetSize / drawn.worldSize);
+      const counts = new Int32Array(drawn.datasetSize);
       for (const list of lists) {
         assert.equal(list.length, expected);
         for (const i of list) {
-          assert.ok(i >= 0 && i < o.datasetSize);
+          assert.ok(i >= 0 && i < drawn.datasetSize);
           counts[i]!++;
         }
       }
-      const total = expected * o.worldSize;
-      if (o.dropLast || o.datasetSize % o.worldSize === 0) {
+      const total = expected * drawn.worldSize;
+      if (drawn.dropLast || drawn.datasetSize % drawn.worldSize === 0) {
         // Disjoint: no index twice; with dropLast exactly datasetSize % worldSize indices are left out.
         assert.ok(counts.every((c) => c <= 1));
         assert.equal(
@@ -44,7 +44,7 @@ test('property: equal sizes, in range; disjoint with no padding; padding covers 
       } else {
         // Every index at least once; the repeats are exactly the padding.
         assert.ok(counts.every((c) => c >= 1));
-        assert.equal(counts.reduce((a, c) => a + c, 0) - o.datasetSize, total - o.datasetSize);
+        assert.equal(counts.reduce((a, c) => a + c, 0) - drawn.datasetSize, total - drawn.datasetSize);
       }
     }),
   );
@@ -52,13 +52,13 @@ test('property: equal sizes, in range; disjoint with no padding; padding covers 
 
 test('property: deterministic from (seed, epoch) alone, with no hidden state', () => {
   fc.assert(
-    fc.property(setup, fc.integer({ min: 0, max: 8 }), (o, r) => {
-      const rank = r % o.worldSize;
-      const a = new DistributedSampler({ ...o, rank });
-      const first = a.indicesForEpoch(o.epoch);
-      a.indicesForEpoch(o.epoch + 1); // asking for another epoch changes nothing
-      assert.deepEqual(a.indicesForEpoch(o.epoch), first);
-      assert.deepEqual(new DistributedSampler({ ...o, rank }).indicesForEpoch(o.epoch), first);
+    fc.property(setup, fc.integer({ min: 0, max: 8 }), (drawn, r) => {
+      const rank = r % drawn.worldSize;
+      const a = new DistributedSampler({ ...drawn, rank });
+      const first = a.indicesForEpoch(drawn.epoch);
+      a.indicesForEpoch(drawn.epoch + 1); // asking for another epoch changes nothing
+      assert.deepEqual(a.indicesForEpoch(drawn.epoch), first);
+      assert.deepEqual(new DistributedSampler({ ...drawn, rank }).indicesForEpoch(drawn.epoch), first);
     }),
   );
 });

@@ -10,12 +10,12 @@ import { DataArgumentError } from './errors.js';
 describe('rankSlice', () => {
   it('tiles [0, B) in rank order with sizes differing by at most one', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 0, max: 500 }), (w, extra) => {
-        const b = w + extra;
+      fc.property(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 0, max: 500 }), (worldSize, extra) => {
+        const b = worldSize + extra;
         let next = 0;
         const sizes: number[] = [];
-        for (let r = 0; r < w; r += 1) {
-          const s = rankSlice(r, w, b);
+        for (let r = 0; r < worldSize; r += 1) {
+          const s = rankSlice(r, worldSize, b);
           assert.equal(s.start, next);
           next = s.end;
           sizes.push(s.end - s.start);
@@ -40,9 +40,9 @@ describe('rankSlice', () => {
 describe('GlobalBatchSampler', () => {
   it('W ranks together see what one rank sees with the whole batch', () => {
     const s = new GlobalBatchSampler({ datasetSize: 1000, globalBatch: 96, seed: 7 });
-    for (const w of [2, 3, 5]) {
+    for (const worldSize of [2, 3, 5]) {
       const whole = s.positions(1, 4, 0, 1);
-      const parts = Array.from({ length: w }, (_, r) => [...s.positions(1, 4, r, w)]).flat();
+      const parts = Array.from({ length: worldSize }, (_, r) => [...s.positions(1, 4, r, worldSize)]).flat();
       assert.deepEqual(parts, [...whole]);
     }
   });
@@ -57,8 +57,8 @@ describe('GlobalBatchSampler', () => {
           const s = new GlobalBatchSampler({ datasetSize: n, globalBatch: Math.min(b, n), seed: 3 });
           const seen: number[] = [];
           for (let step = 0; step < s.stepsPerEpoch; step += 1) {
-            const w = Math.min(sizes[step % sizes.length]!, s.globalBatch);
-            for (let r = 0; r < w; r += 1) seen.push(...s.positions(0, step, r, w));
+            const worldSize = Math.min(sizes[step % sizes.length]!, s.globalBatch);
+            for (let r = 0; r < worldSize; r += 1) seen.push(...s.positions(0, step, r, worldSize));
           }
           assert.equal(seen.length, s.stepsPerEpoch * s.globalBatch);
           assert.equal(new Set(seen).size, seen.length, 'a sample was seen twice');

@@ -35,7 +35,7 @@ test('getState / fromState resume the exact stream (property)', () => {
       const state = rng.getState();
       const copy = Rng.fromState(JSON.parse(JSON.stringify(state)) as number[]);
       for (let i = 0; i < 20; i++) assert.equal(copy.nextUint32(), rng.nextUint32());
-      assert.ok(state.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32));
+      assert.ok(state.every((word) => Number.isInteger(word) && word >= 0 && word < 2 ** 32));
     }),
   );
 });

@@ -114,8 +114,8 @@ export class Rng {
     if (
       !Array.isArray(state) ||
       state.length !== 4 ||
-      !state.every((w) => Number.isInteger(w) && w >= 0 && w < TWO_POW_32) ||
-      state.every((w) => w === 0)
+      !state.every((word) => Number.isInteger(word) && word >= 0 && word < TWO_POW_32) ||
+      state.every((word) => word === 0)
     ) {
       throw new DataArgumentError(
         'state',

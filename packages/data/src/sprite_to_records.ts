@@ -44,9 +44,9 @@ export function spriteToRecords(png: Uint8Array, labels: Uint8Array, labelOffset
   // pngjs always decodes to RGBA, [height, 1024, 4].
   const out = Buffer.allocUnsafe(height * CIFAR10_RECORD_BYTES);
   for (let r = 0; r < height; r++) {
-    const o = r * CIFAR10_RECORD_BYTES;
-    out[o] = labels[labelOffset + r]!;
-    const red = o + 1;
+    const offset = r * CIFAR10_RECORD_BYTES;
+    out[offset] = labels[labelOffset + r]!;
+    const red = offset + 1;
     const green = red + CIFAR10_PLANE_BYTES;
     const blue = green + CIFAR10_PLANE_BYTES;
     for (let p = 0, q = r * CIFAR10_PLANE_BYTES * 4; p < CIFAR10_PLANE_BYTES; p++, q += 4) {
