@@ -80,8 +80,10 @@ export function batchNormTrain(
       updateRunning(mean as tf.Tensor, variance as tf.Tensor);
       save([x, mean as tf.Tensor, invStd as tf.Tensor, gamma]);
       const gradFunc = (dy: tf.Tensor4D, saved: tf.Tensor[]): tf.Tensor[] => {
-        const [xs, mu, inv, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD_KERNEL, { dy, x: xs, mean: mu, invStd: inv, gamma: g }, {}) as tf.Tensor[];
+        const [xs, mu, inv, savedGamma] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return tf
+          .engine()
+          .runKernel(BATCH_NORM_TRAIN_GRAD_KERNEL, { dy, x: xs, mean: mu, invStd: inv, gamma: savedGamma }, {}) as tf.Tensor[];
       };
       return { value: y as tf.Tensor4D, gradFunc };
     });
