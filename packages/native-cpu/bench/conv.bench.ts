@@ -43,13 +43,13 @@ const gflop = (n: number): number => (2 * n * h * h * k * k * cin * cout) / 1e9;
 /** Median ms per call of `kernel` at `n` images on the current backend, or why it cannot run. */
 function time(kernel: KernelName, n: number, calls: number, warmUp: boolean): number | string {
   const x = tf.randomNormal([n, h, h, cin]);
-  const w = tf.randomNormal([k, k, cin, cout]);
+  const filter = tf.randomNormal([k, k, cin, cout]);
   const dy = tf.randomNormal([n, h, h, cout]);
   const conv = { strides: 1, pad: 'same', dataFormat: 'NHWC' } as const;
   const run = (): tf.Tensor => {
-    if (kernel === 'Conv2D') return tf.engine().runKernel(kernel, { x, filter: w }, { ...conv, dilations: 1 }) as tf.Tensor;
+    if (kernel === 'Conv2D') return tf.engine().runKernel(kernel, { x, filter }, { ...conv, dilations: 1 }) as tf.Tensor;
     if (kernel === 'Conv2DBackpropInput') {
-      return tf.engine().runKernel(kernel, { dy, filter: w }, { ...conv, inputShape: [n, h, h, cin] }) as tf.Tensor;
+      return tf.engine().runKernel(kernel, { dy, filter }, { ...conv, inputShape: [n, h, h, cin] }) as tf.Tensor;
     }
     return tf.engine().runKernel(kernel, { x, dy }, { ...conv, filterShape: [k, k, cin, cout] }) as tf.Tensor;
   };
@@ -68,7 +68,7 @@ function time(kernel: KernelName, n: number, calls: number, warmUp: boolean): nu
   } catch (err) {
     return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
   } finally {
-    tf.dispose([x, w, dy]);
+    tf.dispose([x, filter, dy]);
   }
 }
 

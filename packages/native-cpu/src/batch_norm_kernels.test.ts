@@ -158,7 +158,8 @@ const SHAPES: number[][] = [
   [7, 1],
 ];
 
-const bits = (o: Outputs): Uint8Array[] => Object.values(o).map((v: Float32Array) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+const bits = (outputs: Outputs): Uint8Array[] =>
+  Object.values(outputs).map((v: Float32Array) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
 
 // Not skipped without the addon: requireAddon fails loudly.
 describe('BatchNorm training kernels', () => {

@@ -237,7 +237,7 @@ describe("the 'onednn' backend's buffer pool", () => {
     y.dispose();
     assert.equal(backend.pool.stats.returned, returned, "y's shared buffer is not pooled");
     const others = [1, 2, 3, 4].map((i) => tf.relu(tf.mul(input, -i)));
-    for (const o of others) assert.notEqual(storage(o).buffer, values.buffer);
+    for (const other of others) assert.notEqual(storage(other).buffer, values.buffer);
     assert.deepEqual(s.dataSync(), want);
     s.dispose();
     assert.equal(backend.pool.stats.returned, returned, 'nor when its view goes');

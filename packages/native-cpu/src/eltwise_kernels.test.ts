@@ -78,19 +78,22 @@ async function onBoth(f: () => tf.Tensor | tf.Tensor[]): Promise<{ want: Read[];
 function assertSameValues(got: ArrayLike<number>, want: ArrayLike<number>, what: string, anyZeroSign = false): void {
   assert.equal(got.length, want.length, `${what}: length`);
   for (let i = 0; i < want.length; i++) {
-    const g = got[i]!;
-    const w = want[i]!;
-    const same = Number.isNaN(w) ? Number.isNaN(g) : anyZeroSign ? g === w : Object.is(g, w);
-    if (!same) assert.fail(`${what}: element ${i} is ${Object.is(g, -0) ? '-0' : g}, expected ${Object.is(w, -0) ? '-0' : w}`);
+    const gotValue = got[i]!;
+    const wantValue = want[i]!;
+    const same = Number.isNaN(wantValue) ? Number.isNaN(gotValue) : anyZeroSign ? gotValue === wantValue : Object.is(gotValue, wantValue);
+    if (!same)
+      assert.fail(
+        `${what}: element ${i} is ${Object.is(gotValue, -0) ? '-0' : gotValue}, expected ${Object.is(wantValue, -0) ? '-0' : wantValue}`,
+      );
   }
 }
 
 function assertSameReads(got: Read[], want: Read[], what: string, anyZeroSign = false): void {
   assert.equal(got.length, want.length, `${what}: outputs`);
-  got.forEach((g, i) => {
-    assert.deepEqual(g.shape, want[i]!.shape, `${what}: output ${i} shape`);
-    assert.equal(g.dtype, want[i]!.dtype, `${what}: output ${i} dtype`);
-    assertSameValues(g.values, want[i]!.values, `${what}: output ${i}`, anyZeroSign);
+  got.forEach((gotRead, i) => {
+    assert.deepEqual(gotRead.shape, want[i]!.shape, `${what}: output ${i} shape`);
+    assert.equal(gotRead.dtype, want[i]!.dtype, `${what}: output ${i} dtype`);
+    assertSameValues(gotRead.values, want[i]!.values, `${what}: output ${i}`, anyZeroSign);
   });
 }
 
@@ -275,9 +278,9 @@ describe('oneDNN addon element-wise, concat/split and matmul kernels', () => {
           });
           assert.ok(native.binaryOp >= 2, `${kernel} ${shapes(as, bs)}: native calls ${native.binaryOp}`);
           assert.equal(got.length, 2);
-          got.forEach((g, i) => {
-            assert.deepEqual(g.shape, want[i]!.shape, `d${i} ${kernel} ${shapes(as, bs)}: shape`);
-            assertClose(g.values, want[i]!.values, `d${i} ${kernel} ${shapes(as, bs)}`, 1e-6);
+          got.forEach((gotRead, i) => {
+            assert.deepEqual(gotRead.shape, want[i]!.shape, `d${i} ${kernel} ${shapes(as, bs)}: shape`);
+            assertClose(gotRead.values, want[i]!.values, `d${i} ${kernel} ${shapes(as, bs)}`, 1e-6);
           });
         }
       }
@@ -594,9 +597,9 @@ describe('oneDNN addon element-wise, concat/split and matmul kernels', () => {
         });
         // The first matMul above, tf.grads' own forward, and one per gradient.
         assert.equal(native.batchMatMul, 4, `grad ${label(c)}: native calls`);
-        got.forEach((g, i) => {
-          assert.deepEqual(g.shape, want[i]!.shape, `d${i} ${label(c)}: shape`);
-          assertClose(g.values, want[i]!.values, `d${i} ${label(c)}`, 1e-5);
+        got.forEach((gotRead, i) => {
+          assert.deepEqual(gotRead.shape, want[i]!.shape, `d${i} ${label(c)}: shape`);
+          assertClose(gotRead.values, want[i]!.values, `d${i} ${label(c)}`, 1e-5);
         });
       }
     });

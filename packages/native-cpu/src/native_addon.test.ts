@@ -48,10 +48,10 @@ const { addon } = loadNativeAddon();
 describe('the oneDNN addon', () => {
   before(() => requireAddon());
   const a = addon!;
-  // x [1, 4, 4, 2] * w [3, 3, 2, 3], 'same': y [1, 4, 4, 3].
+  // x [1, 4, 4, 2] * filter [3, 3, 2, 3], 'same': y [1, 4, 4, 3].
   const shape = Int32Array.of(1, 4, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1);
   const x = new Float32Array(32).fill(1);
-  const w = new Float32Array(54).fill(1);
+  const filter = new Float32Array(54).fill(1);
 
   it('is loaded once per thread', () => {
     assert.equal(loadNativeAddon().addon, a);
@@ -73,12 +73,12 @@ describe('the oneDNN addon', () => {
       const y = new Float32Array(48);
       try {
         a.setNumThreads(2);
-        a.conv2dForward(shape, x, w, null, false, y);
+        a.conv2dForward(shape, x, filter, null, false, y);
         assert.equal(a.setNumThreads(1), 1);
         assert.equal(a.info().maxThreads, 1);
         // oneDNN splits a JIT kernel's work for the thread count at creation: a new primitive.
         const misses = a.cacheStats().misses;
-        a.conv2dForward(shape, x, w, null, false, y);
+        a.conv2dForward(shape, x, filter, null, false, y);
         assert.equal(a.cacheStats().misses, misses + 1);
       } finally {
         a.setNumThreads(before);
@@ -92,16 +92,16 @@ describe('the oneDNN addon', () => {
 
   it('computes a convolution in place', () => {
     const y = new Float32Array(48);
-    a.conv2dForward(shape, x, w, null, false, y);
+    a.conv2dForward(shape, x, filter, null, false, y);
     // A corner sees 2x2 pixels of 2 channels of ones; an edge 2x3; the middle 3x3.
     assert.deepEqual([y[0], y[3], y[15], y[5 * 3]], [8, 12, 18, 18]);
     const biased = new Float32Array(48);
-    a.conv2dForward(shape, x, w, Float32Array.of(-10, -20, 0), true, biased);
+    a.conv2dForward(shape, x, filter, Float32Array.of(-10, -20, 0), true, biased);
     assert.deepEqual([...biased.subarray(0, 3)], [0, 0, 8]); // relu(8 - 10), relu(8 - 20), 8
   });
 
   it('rejects arrays of the wrong length or type, and inconsistent shapes', () => {
-    assert.throws(() => a.conv2dForward(shape, x, w, null, false, new Float32Array(3)), {
+    assert.throws(() => a.conv2dForward(shape, x, filter, null, false, new Float32Array(3)), {
       name: 'Error',
       code: 'ONEDNN_BAD_ARGUMENT',
       message: '`y` passed to conv2dForward must have 48 elements, but got 3',
@@ -111,7 +111,7 @@ describe('the oneDNN addon', () => {
       message: '`filter` passed to conv2dBackwardData must be a Float32Array',
     });
     const wrongOut = Int32Array.of(1, 4, 4, 2, 5, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1);
-    assert.throws(() => a.conv2dForward(wrongOut, x, w, null, false, new Float32Array(60)), {
+    assert.throws(() => a.conv2dForward(wrongOut, x, filter, null, false, new Float32Array(60)), {
       code: 'ONEDNN_BAD_ARGUMENT',
       message: 'conv shape [n=1, 4x4x2] * [3x3] stride 1x1 pads t1 l1 b1 r1 does not give the output 5x4x3',
     });
@@ -128,14 +128,14 @@ describe('the oneDNN addon', () => {
       assert.equal(a.cacheStats().size, 2);
       const y = new Float32Array(48);
       const dw = new Float32Array(54);
-      a.conv2dForward(shape, x, w, null, false, y); // entry 1
+      a.conv2dForward(shape, x, filter, null, false, y); // entry 1
       a.conv2dBackwardWeights(shape, x, y, dw); // entry 2
-      a.conv2dForward(shape, x, w, null, true, y); // entry 3 (ReLU): evicts entry 1
+      a.conv2dForward(shape, x, filter, null, true, y); // entry 3 (ReLU): evicts entry 1
       const s = a.cacheStats();
       assert.equal(s.size, 2);
       a.conv2dBackwardWeights(shape, x, y, dw); // still cached
       assert.equal(a.cacheStats().hits, s.hits + 1);
-      a.conv2dForward(shape, x, w, null, false, y); // was evicted
+      a.conv2dForward(shape, x, filter, null, false, y); // was evicted
       assert.equal(a.cacheStats().misses, s.misses + 1);
     } finally {
       a.setCacheCapacity(before.capacity);
