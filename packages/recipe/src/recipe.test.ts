@@ -76,7 +76,9 @@ test('the default hyperparameters are the documented recipe, on the wire schema'
 test('the per-command checkpoint cadence differs on purpose, and only there', () => {
   assert.equal(defaultOf(RUN_SETTINGS.checkpointEverySteps, 'coordinator:serve', ctx), 100);
   assert.equal(defaultOf(RUN_SETTINGS.checkpointEverySteps, 'worker:train', ctx), 0);
-  const overridden = Object.entries(RECIPE).filter(([, row]) => Object.values(row.perCommand ?? {}).some((o) => o.default !== undefined));
+  const overridden = Object.entries(RECIPE).filter(([, row]) =>
+    Object.values(row.perCommand ?? {}).some((option) => option.default !== undefined),
+  );
   assert.deepEqual(
     overridden.map(([key]) => key),
     ['checkpointEverySteps'],

@@ -48,7 +48,7 @@ export function perClassAccuracy(
 }
 
 /** Epoch `epochIndex` (0-based) of the run: its training figures, the last lr, and the validation sums. */
-export function epochRecord(o: {
+export function epochRecord(options: {
   epochIndex: number;
   training: EpochTraining;
   lr: number;
@@ -56,24 +56,24 @@ export function epochRecord(o: {
   worldSize: number;
   generation: number;
 }): TrainingEpochRecord {
-  const { training, val } = o;
+  const { training, val } = options;
   return {
     kind: 'epoch',
-    epoch: o.epochIndex + 1,
+    epoch: options.epochIndex + 1,
     steps: training.steps,
     skippedSteps: training.skippedSteps,
     images: training.images,
     seconds: training.seconds,
     imagesPerSecond: training.imagesPerSecond,
-    lr: o.lr,
+    lr: options.lr,
     trainLoss: training.trainLoss,
     trainAccuracy: training.trainAccuracy,
     valLoss: val.lossSum / val.count,
     valAccuracy: val.correct / val.count,
     communicationShare: training.communicationShare,
     meanStepMs: training.meanStepMs,
-    worldSize: o.worldSize,
-    generation: o.generation,
+    worldSize: options.worldSize,
+    generation: options.generation,
   };
 }
 
