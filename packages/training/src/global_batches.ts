@@ -47,16 +47,20 @@ export class GlobalBatches {
 
   private readonly augment: AugmentOptions;
 
-  constructor(private readonly o: GlobalBatchesOptions) {
-    this.augment = { crop: o.augment.cropPaddingPx, flip: o.augment.flip, cutout: o.augment.cutoutPx };
-    this.sampler = new GlobalBatchSampler({ datasetSize: o.trainIndices.length, globalBatch: o.globalBatch, seed: o.shuffleSeed });
+  constructor(private readonly options: GlobalBatchesOptions) {
+    this.augment = { crop: options.augment.cropPaddingPx, flip: options.augment.flip, cutout: options.augment.cutoutPx };
+    this.sampler = new GlobalBatchSampler({
+      datasetSize: options.trainIndices.length,
+      globalBatch: options.globalBatch,
+      seed: options.shuffleSeed,
+    });
     this.stepsPerEpoch = this.sampler.stepsPerEpoch;
-    this.maxBatch = o.globalBatch;
+    this.maxBatch = options.globalBatch;
   }
 
   /** Samples `rank` of `worldSize` trains on at each step. */
   batchSize(rank: number, worldSize: number): number {
-    const slice = rankSlice(rank, worldSize, this.o.globalBatch);
+    const slice = rankSlice(rank, worldSize, this.options.globalBatch);
     return slice.end - slice.start;
   }
 
@@ -67,7 +71,7 @@ export class GlobalBatches {
   batchIndices(epoch: number, step: number, rank: number, worldSize: number, out: Int32Array): Int32Array {
     const view = out.subarray(0, this.batchSize(rank, worldSize));
     this.sampler.positions(epoch, step, rank, worldSize, view);
-    for (let i = 0; i < view.length; i += 1) view[i] = this.o.trainIndices[view[i]!]!;
+    for (let i = 0; i < view.length; i += 1) view[i] = this.options.trainIndices[view[i]!]!;
     return view;
   }
 
@@ -77,11 +81,11 @@ export class GlobalBatches {
    */
   fillBatch(epoch: number, step: number, rank: number, worldSize: number, batch: LocalBatch, indices: Int32Array): Int32Array {
     const view = this.batchIndices(epoch, step, rank, worldSize, indices);
-    const { start } = rankSlice(rank, worldSize, this.o.globalBatch);
-    const rng = new Rng(augmentationSeed(this.o.augmentSeed, epoch, step, start));
+    const { start } = rankSlice(rank, worldSize, this.options.globalBatch);
+    const rng = new Rng(augmentationSeed(this.options.augmentSeed, epoch, step, start));
     batch.count = view.length;
-    makeBatch(this.o.train, view, batch.images.subarray(0, view.length * IMAGE_FLOATS), { augment: this.augment, rng });
-    labelsOf(this.o.train, view, batch.labels.subarray(0, view.length));
+    makeBatch(this.options.train, view, batch.images.subarray(0, view.length * IMAGE_FLOATS), { augment: this.augment, rng });
+    labelsOf(this.options.train, view, batch.labels.subarray(0, view.length));
     return view;
   }
 }

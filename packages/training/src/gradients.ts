@@ -131,10 +131,10 @@ function accumulateMicroBatch(
       return tf.mul(objective, opts.lossScale);
     }, vars);
     layout.slots.forEach((slot, i) => {
-      const g = grads[vars[i]!.name];
-      if (!g) throw new GradientError(`No gradient reached parameter '${slot.name}': is it used by forward()?`);
-      const data = g.dataSync() as Float32Array;
-      for (let j = 0, o = slot.offset; j < slot.size; j++, o++) gradsOut[o]! += data[j]!;
+      const grad = grads[vars[i]!.name];
+      if (!grad) throw new GradientError(`No gradient reached parameter '${slot.name}': is it used by forward()?`);
+      const data = grad.dataSync() as Float32Array;
+      for (let j = 0, offset = slot.offset; j < slot.size; j++, offset++) gradsOut[offset]! += data[j]!;
     });
     stats.objectiveSum += value.dataSync()[0]! / opts.lossScale;
     stats.lossSum += lossSum!.dataSync()[0]!;

@@ -98,7 +98,7 @@ test('accumulateYielding gives the event loop a turn between micro-batches and t
   }
   assert.ok(turns >= 3, `timers ran ${turns} times during the 4 micro-batches (at least once between each two)`);
   assert.deepEqual(sb, sa);
-  assert.ok(a.grads.some((g) => g !== 0));
+  assert.ok(a.grads.some((grad) => grad !== 0));
   assert.deepEqual(b.grads, a.grads);
   const tensors = tf.memory().numTensors;
   await b.accumulateYielding(data, micro);

@@ -55,10 +55,10 @@ export class Sgd {
     }
     if (nesterov) {
       for (let i = 0; i < n; i++) {
-        const g = grads[i]!;
-        const vi = mu * v[i]! + g;
+        const grad = grads[i]!;
+        const vi = mu * v[i]! + grad;
         v[i] = vi;
-        weights[i]! -= lr * (g + mu * vi);
+        weights[i]! -= lr * (grad + mu * vi);
       }
     } else {
       for (let i = 0; i < n; i++) {

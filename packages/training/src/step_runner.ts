@@ -99,8 +99,8 @@ export class StepRunner {
   skippedSteps = 0;
   private readonly maxSkippedSteps: number;
 
-  constructor(private readonly o: StepRunnerOptions) {
-    const limit = o.maxSkippedSteps ?? DEFAULT_MAX_SKIPPED_STEPS;
+  constructor(private readonly options: StepRunnerOptions) {
+    const limit = options.maxSkippedSteps ?? DEFAULT_MAX_SKIPPED_STEPS;
     if (!(limit >= 1 && (Number.isInteger(limit) || limit === Infinity))) {
       throw new RangeError(`maxSkippedSteps must be an integer >= 1 or Infinity, but got ${limit}`);
     }
@@ -113,17 +113,17 @@ export class StepRunner {
    * of skips in a row is checked by {@link checkSkipLimit}, so the caller can save a checkpoint first.
    */
   async run(batch: LocalBatch, step: StepOptions): Promise<StepResult | null> {
-    const { replica } = this.o;
+    const { replica } = this.options;
     const startMs = performance.now();
     replica.zeroGrad();
     const gradientOptions = {
-      microBatch: this.o.microBatch,
-      labelSmoothing: this.o.labelSmoothing,
-      auxWeight: this.o.auxWeight,
-      lossScale: 1 / this.o.globalBatch,
+      microBatch: this.options.microBatch,
+      labelSmoothing: this.options.labelSmoothing,
+      auxWeight: this.options.auxWeight,
+      lossScale: 1 / this.options.globalBatch,
       seed: step.seed,
     };
-    const stats = this.o.yieldBetweenMicroBatches
+    const stats = this.options.yieldBetweenMicroBatches
       ? await replica.accumulateYielding(batch, gradientOptions)
       : replica.accumulate(batch, gradientOptions);
     if (step.abandon?.() === true) return null;
@@ -133,7 +133,7 @@ export class StepRunner {
     // gradient is non-finite on every rank and every rank skips the step alike.
     if (!Number.isFinite(stats.objectiveSum) || poisoned) replica.grads[0] = Number.NaN;
     const accumulatedMs = performance.now();
-    await this.o.reduce(replica.grads);
+    await this.options.reduce(replica.grads);
     const reducedMs = performance.now();
     const skipped = !allFinite(replica.grads);
     if (skipped) {

@@ -12,8 +12,8 @@ import { KernelScope } from './kernel_scope.js';
  */
 export function flipSwapFilter(backend: KernelBackend, filter: TensorInfo): TensorInfo {
   const [kh, kw, cin, cout] = filter.shape as [number, number, number, number];
-  const w = backend.readSync(filter.dataId) as Float32Array;
-  const out = new Float32Array(w.length);
+  const filterValues = backend.readSync(filter.dataId) as Float32Array;
+  const out = new Float32Array(filterValues.length);
   const taps = kh * kw;
   const block = cin * cout;
   for (let t = 0; t < taps; t++) {
@@ -21,7 +21,7 @@ export function flipSwapFilter(backend: KernelBackend, filter: TensorInfo): Tens
     const dst = (taps - 1 - t) * block; // flipping both spatial axes reverses the flat tap index
     for (let ci = 0; ci < cin; ci++) {
       const row = src + ci * cout;
-      for (let co = 0; co < cout; co++) out[dst + co * cin + ci] = w[row + co]!;
+      for (let co = 0; co < cout; co++) out[dst + co * cin + ci] = filterValues[row + co]!;
     }
   }
   const shape = [kh, kw, cout, cin];

@@ -27,16 +27,16 @@ export function copyBox(src: Numeric, shape: readonly number[], begin: readonly 
   const run = size[j]! * inner;
   const outer = size.slice(0, j).reduce((a, b) => a * b, 1);
   const idx = new Array<number>(j).fill(0);
-  let o = 0;
+  let offset = 0;
   for (let t = 0; t < outer; t++) {
     let off = begin[j]! * inner;
     for (let a = 0; a < j; a++) off += (begin[a]! + idx[a]!) * strides[a]!;
     if (run >= 32) {
-      dst.set(src.subarray(off, off + run), o);
+      dst.set(src.subarray(off, off + run), offset);
     } else {
-      for (let e = 0; e < run; e++) dst[o + e] = src[off + e]!;
+      for (let e = 0; e < run; e++) dst[offset + e] = src[off + e]!;
     }
-    o += run;
+    offset += run;
     for (let a = j - 1; a >= 0; a--) {
       if (++idx[a]! < size[a]!) break;
       idx[a] = 0;
