@@ -105,7 +105,7 @@ export async function startGroup(options: {
 
 /** Waits for every process of the group to exit. */
 export async function finished(group: Group): Promise<{ coordinator: ProcessResult; workers: ProcessResult[] }> {
-  const [coordinator, ...workers] = await Promise.all([group.coordinator.done, ...group.workers.map((w) => w.done)]);
+  const [coordinator, ...workers] = await Promise.all([group.coordinator.done, ...group.workers.map((worker) => worker.done)]);
   return { coordinator: coordinator!, workers };
 }
 
@@ -135,5 +135,5 @@ export function batchSamples(logs: ReadonlyArray<Record<string, unknown>>): Map<
 /** A failure message with each process's stderr tail, for assertions. */
 export function describe(results: { coordinator: ProcessResult; workers: ProcessResult[] }): string {
   const tail = (r: ProcessResult): string => `code ${String(r.code)}${r.timedOut ? ' (timed out)' : ''}: ${r.stderr.slice(-800)}`;
-  return [`coordinator ${tail(results.coordinator)}`, ...results.workers.map((w, i) => `worker ${i} ${tail(w)}`)].join('\n');
+  return [`coordinator ${tail(results.coordinator)}`, ...results.workers.map((worker, i) => `worker ${i} ${tail(worker)}`)].join('\n');
 }

@@ -62,18 +62,18 @@ test(
       });
       const results = await finished(group);
       assert.equal(results.coordinator.code, 0, describe(results));
-      results.workers.forEach((w) => assert.equal(w.code, 0, describe(results)));
+      results.workers.forEach((worker) => assert.equal(worker.code, 0, describe(results)));
       const byRank = [...results.workers].sort((a, b) => rankOf(a.logs) - rankOf(b.logs));
       assert.deepEqual(
-        byRank.map((w) => rankOf(w.logs)),
+        byRank.map((worker) => rankOf(worker.logs)),
         [0, 1],
       );
 
       // 1. Bit-identical after every step.
-      const digests = byRank.map((w) => weightDigests(w.logs));
+      const digests = byRank.map((worker) => weightDigests(worker.logs));
       assert.equal(digests[0]!.size, STEPS);
       for (const [key, digest] of digests[0]!) assert.equal(digests[1]!.get(key), digest, `weights differ after step ${key}`);
-      const initial = byRank.map((w) => w.logs.find((l) => l['msg'] === 'initial weights checked')?.['weightsSha256']);
+      const initial = byRank.map((worker) => worker.logs.find((l) => l['msg'] === 'initial weights checked')?.['weightsSha256']);
       assert.equal(initial[0], initial[1]);
       const finals = await Promise.all([0, 1].map((r) => readFile(join(dumpDir, `rank${r}-weights.f32`))));
       assert.ok(finals[0]!.equals(finals[1]!), 'final weight files differ');
@@ -81,7 +81,7 @@ test(
       // 3. Every training sample of the run exactly once in the epoch, the two ranks disjoint.
       const train = await readCifar10(CIFAR10_TEST_DIR, 'train');
       const runImages = stratifiedSplit(train.labels, 500, SEED).train.subarray(0, TRAIN_IMAGES);
-      const samples = byRank.map((w) => batchSamples(w.logs));
+      const samples = byRank.map((worker) => batchSamples(worker.logs));
       const seen = [...samples[0]!.values(), ...samples[1]!.values()].flat();
       assert.equal(seen.length, TRAIN_IMAGES);
       assert.deepEqual(
@@ -124,7 +124,7 @@ test(
       }
       const distributed = new Float32Array(finals[0]!.buffer, finals[0]!.byteOffset, finals[0]!.byteLength / 4);
       assert.equal(distributed.length, replica.weights.length);
-      const firstDiff = distributed.findIndex((w, i) => w !== emulated[0]!.weights[i]);
+      const firstDiff = distributed.findIndex((weight, i) => weight !== emulated[0]!.weights[i]);
       assert.equal(firstDiff, -1, `distributed weights differ from the in-process emulation of two workers at parameter ${firstDiff}`);
       let worst = 0;
       let worstAt = -1;
@@ -142,7 +142,7 @@ test(
       // The runs really trained: the weights moved from their initialisation by far more than the tolerance.
       const init = createGoogLeNet(MODEL, SEED);
       const start = new Replica(init, { momentum: 0.9, nesterov: true, weightDecay: 5e-4 }).weights;
-      const moved = distributed.reduce((m, w, i) => Math.max(m, Math.abs(w - start[i]!)), 0);
+      const moved = distributed.reduce((m, weight, i) => Math.max(m, Math.abs(weight - start[i]!)), 0);
       assert.ok(moved > 10 * ATOL, `weights moved only ${moved}`);
       t.diagnostic(
         `ring equivalence: max |w_dist - w_ref| = ${maxAbs.toExponential(2)} over ${distributed.length} parameters; max movement ${moved.toExponential(2)}`,

@@ -142,7 +142,7 @@ function finalAccuracy(coordinator: ProcessResult): number {
 
 async function workerWithRank(group: Group, rank: number): Promise<number> {
   const ranks = await Promise.all(
-    group.workers.map(async (w) => (await w.waitForLog((l) => l['msg'] === 'welcome', 60_000))['rank'] as number),
+    group.workers.map(async (worker) => (await worker.waitForLog((l) => l['msg'] === 'welcome', 60_000))['rank'] as number),
   );
   return ranks.indexOf(rank);
 }
@@ -166,9 +166,9 @@ test(
       const recoveryMs = performance.now() - killedAt;
       const results = await finished(group);
       assert.equal(results.coordinator.code, 0, describe(results));
-      const survivors = results.workers.filter((w) => w.signal !== 'SIGKILL');
+      const survivors = results.workers.filter((worker) => worker.signal !== 'SIGKILL');
       assert.equal(survivors.length, 2);
-      for (const w of survivors) assert.equal(w.code, 0, describe(results));
+      for (const worker of survivors) assert.equal(worker.code, 0, describe(results));
       assert.equal(reformed['worldSize'], 2);
       const lost = results.coordinator.logs.find((l) => l['msg'] === 'worker lost');
       assert.equal(lost?.['rank'], 1);
@@ -209,11 +209,13 @@ test(
       );
       const results = await finished(group);
       assert.equal(results.coordinator.code, 0, describe(results));
-      for (const w of results.workers) assert.equal(w.code, 0, describe(results));
+      for (const worker of results.workers) assert.equal(worker.code, 0, describe(results));
       // It is told it was evicted and why, not that the coordinator went away.
-      const rejoin = results.workers.flatMap((w) => w.logs).find((l) => l['msg'] === 'evicted by the coordinator; dialing again to rejoin');
-      const linkLines = results.workers.map((w) =>
-        w.logs
+      const rejoin = results.workers
+        .flatMap((worker) => worker.logs)
+        .find((l) => l['msg'] === 'evicted by the coordinator; dialing again to rejoin');
+      const linkLines = results.workers.map((worker) =>
+        worker.logs
           .filter((l) => /lost|evicted|leave|rejoin|failed|stopped/.test(String(l['msg'])))
           .map((l) => `${String(l['msg'])}: ${String(l['reason'] ?? '')}`),
       );
@@ -248,7 +250,7 @@ test(
       const joined = await group.coordinator.waitForLog((l) => l['msg'] === 'group formed' && l['worldSize'] === 2, 90_000);
       const results = await finished(group);
       assert.equal(results.coordinator.code, 0, describe(results));
-      for (const w of results.workers) assert.equal(w.code, 0, describe(results));
+      for (const worker of results.workers) assert.equal(worker.code, 0, describe(results));
       const lateWelcome = results.workers[1]!.logs.find((l) => l['msg'] === 'welcome');
       assert.equal(lateWelcome?.['stateFrom'], 'sent');
       assert.equal(lateWelcome?.['globalStep'], joined['globalStep']);
@@ -303,12 +305,12 @@ test(
       await restarted.waitForLog((l) => l['msg'] === 'round done', 120_000);
       const recoveryMs = performance.now() - killedAt;
       const coordinator = await restarted.done;
-      const workers = await Promise.all(group.workers.map((w) => w.done));
-      const survivors = workers.filter((w) => w.signal !== 'SIGKILL');
+      const workers = await Promise.all(group.workers.map((worker) => worker.done));
+      const survivors = workers.filter((worker) => worker.signal !== 'SIGKILL');
       const results = { coordinator, workers };
       assert.equal(coordinator.code, 0, describe(results));
       assert.equal(survivors.length, 2);
-      for (const w of survivors) assert.equal(w.code, 0, describe(results));
+      for (const worker of survivors) assert.equal(worker.code, 0, describe(results));
       const resumedAt = resumed['globalStep'] as number;
       assert.ok(resumedAt >= 8 && resumedAt <= stepsBefore + 1, `resumed at ${resumedAt}, last step before the kill ${stepsBefore}`);
       assert.ok(stepsBefore + 1 - resumedAt <= 4, 'lost more than one checkpoint interval');
@@ -321,7 +323,7 @@ test(
         Math.min(...secondLifeRounds) > Math.max(...firstLifeRounds),
         `round numbers repeat across lives: ${JSON.stringify({ firstLifeRounds, secondLifeRounds })}`,
       );
-      for (const w of survivors) assert.ok(w.logs.some((l) => l['msg'] === LOST_COORDINATOR));
+      for (const worker of survivors) assert.ok(worker.logs.some((l) => l['msg'] === LOST_COORDINATOR));
       // The killed worker's lines count for the steps it last trained in; the survivors' for the rest.
       assertIdenticalReplicas(workers, true);
       await assertSampleAccounting(workers, true);
@@ -348,9 +350,9 @@ test('ring: a NaN gradient on one worker is skipped by every replica alike and t
       skipped.map((l) => l['globalStep']),
       [3],
     );
-    for (const w of results.workers) {
-      assert.equal(w.code, 0, describe(results));
-      assert.ok(w.logs.some((l) => l['msg'] === 'non-finite gradient: update skipped on every rank' && l['globalStep'] === 3));
+    for (const worker of results.workers) {
+      assert.equal(worker.code, 0, describe(results));
+      assert.ok(worker.logs.some((l) => l['msg'] === 'non-finite gradient: update skipped on every rank' && l['globalStep'] === 3));
     }
     const digests = digestsByStep(results.workers);
     // Skipped: the weights after step 3 are those after step 2, on both replicas.
@@ -379,7 +381,7 @@ test(
       );
       // The checkpoint holds the state after the skipped step (which trains step 3 next).
       assert.ok((await readdir(join(runDir, 'checkpoints'))).includes('ckpt-000000003.ckpt'));
-      for (const w of results.workers) assert.equal(w.code, 1, describe(results));
+      for (const worker of results.workers) assert.equal(worker.code, 1, describe(results));
     });
   },
 );

@@ -47,19 +47,20 @@ function documentedCodes(): ReadonlyMap<string, number> {
   return new Map([...text.matchAll(/^\| `([A-Z][A-Z_]+)` \| (\d{4}) \| .+ \|$/gm)].map((m) => [m[1]!, Number(m[2])]));
 }
 
-/** Why `o` breaks the rules, or null. */
-function violation(o: ConnectionOutcome, documented: ReadonlyMap<string, number>): string | null {
-  if (o.failure !== null) return o.failure;
-  if (o.kind === 'raw TCP') return null;
-  if (o.reject !== null) {
-    const expected = documented.get(o.reject.code);
-    if (expected === undefined) return `reject code ${o.reject.code} is not in the protocol README (${o.reject.message})`;
-    if (o.closeCode !== expected) return `reject ${o.reject.code} must close with ${expected}, but closed with ${String(o.closeCode)}`;
+/** Why `outcome` breaks the rules, or null. */
+function violation(outcome: ConnectionOutcome, documented: ReadonlyMap<string, number>): string | null {
+  if (outcome.failure !== null) return outcome.failure;
+  if (outcome.kind === 'raw TCP') return null;
+  if (outcome.reject !== null) {
+    const expected = documented.get(outcome.reject.code);
+    if (expected === undefined) return `reject code ${outcome.reject.code} is not in the protocol README (${outcome.reject.message})`;
+    if (outcome.closeCode !== expected)
+      return `reject ${outcome.reject.code} must close with ${expected}, but closed with ${String(outcome.closeCode)}`;
     return null;
   }
   // Every text frame, valid UTF-8 or not, is refused with PROTO_MALFORMED (the servers skip ws's
   // own UTF-8 check, which would close with 1007 before our code sees the frame).
-  if (!new Set(documented.values()).has(o.closeCode ?? -1)) return `closed with ${String(o.closeCode)} and no reject`;
+  if (!new Set(documented.values()).has(outcome.closeCode ?? -1)) return `closed with ${String(outcome.closeCode)} and no reject`;
   return null;
 }
 
@@ -189,7 +190,7 @@ test(
 
       assert.equal(results.coordinator.timedOut, false, 'the run exceeded its time budget');
       assert.equal(results.coordinator.code, 0, `coordinator failed:\n${describe(results)}`);
-      results.workers.forEach((w, i) => assert.equal(w.code, 0, `worker ${i} failed:\n${describe(results)}`));
+      results.workers.forEach((worker, i) => assert.equal(worker.code, 0, `worker ${i} failed:\n${describe(results)}`));
       const final = results.coordinator.logs.find(
         (l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('final test accuracy '),
       );

@@ -190,7 +190,7 @@ test(
       );
       t.diagnostic(`idle: ${refusedAtOnce(idle)} of ${idle.length} refused at once, the longest lived ${Math.round(maxLived(idle))} ms`);
       t.diagnostic(
-        `silent WebSockets: ${websockets.filter((w) => w.upgraded).length} of ${websockets.length} upgraded, the longest lived ${Math.round(maxLived(websockets))} ms`,
+        `silent WebSockets: ${websockets.filter((socket) => socket.upgraded).length} of ${websockets.length} upgraded, the longest lived ${Math.round(maxLived(websockets))} ms`,
       );
       t.diagnostic(
         `slowloris: ${refusedAtOnce(slow)} of ${slow.length} refused at once, ${slowStillOpen} open during the /metrics checks, the longest lived ${Math.round(maxLived(slow))} ms`,
@@ -198,19 +198,19 @@ test(
 
       t.diagnostic(`the run was ${stillTrainingAfter ? 'still' : 'no longer'} training when the last flood connection had closed`);
       t.diagnostic(
-        `coordinator exit code ${String(results.coordinator.code)}, workers ${results.workers.map((w) => String(w.code)).join(', ')}`,
+        `coordinator exit code ${String(results.coordinator.code)}, workers ${results.workers.map((worker) => String(worker.code)).join(', ')}`,
       );
       // The run first: before the fix the coordinator died of EMFILE and took every socket with it.
       assert.equal(results.coordinator.timedOut, false, 'the run exceeded its time budget');
       assert.equal(results.coordinator.code, 0, `coordinator failed:\n${describe(results)}`);
-      results.workers.forEach((w, i) => assert.equal(w.code, 0, `worker ${i} failed:\n${describe(results)}`));
+      results.workers.forEach((worker, i) => assert.equal(worker.code, 0, `worker ${i} failed:\n${describe(results)}`));
       assert.ok(trainingDuringFlood, 'the run had finished training before the flood was open: the flood proved nothing');
 
       assert.ok(maxLived(idle) < CLOSED_WITHIN_MS, `an idle connection lived ${Math.round(maxLived(idle))} ms`);
       assert.ok(maxLived(websockets) < CLOSED_WITHIN_MS, `a silent WebSocket lived ${Math.round(maxLived(websockets))} ms`);
       assert.ok(maxLived(slow) < CLOSED_WITHIN_MS, `a slowloris connection lived ${Math.round(maxLived(slow))} ms`);
       assert.ok(
-        websockets.every((w) => w.upgraded),
+        websockets.every((socket) => socket.upgraded),
         'the silent WebSockets were upgraded (so the hello deadline, not a cap, closed them)',
       );
       assert.ok(slowStillOpen > 0, 'no slowloris connection was open during the /metrics checks: the flood proved nothing');

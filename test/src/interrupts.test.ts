@@ -111,13 +111,13 @@ test(
           `Interrupted by SIGTERM: a checkpoint at step ${saved} was saved \\(.*ckpt-0*${saved}\\.ckpt\\); resume with: npx nx run coordinator:serve -- .*--resume`,
         ),
       );
-      for (const w of results.workers) {
-        assert.equal(w.code, 1, describe(results));
+      for (const worker of results.workers) {
+        assert.equal(worker.code, 1, describe(results));
         assert.ok(
-          w.logs.some((l) => l['msg'] === 'worker stopped' && l['code'] === 'WORKER_RUN_STOPPED'),
+          worker.logs.some((l) => l['msg'] === 'worker stopped' && l['code'] === 'WORKER_RUN_STOPPED'),
           describe(results),
         );
-        assert.match(w.stderr, /the coordinator ended the run \(shutdown\): Interrupted by SIGTERM: a checkpoint at step/);
+        assert.match(worker.stderr, /the coordinator ended the run \(shutdown\): Interrupted by SIGTERM: a checkpoint at step/);
       }
       assertNoErrors([coordinator, ...results.workers]);
     });
@@ -136,15 +136,15 @@ test(
       const results = await finished(group);
       const { coordinator } = results;
       assert.equal(coordinator.code, 130, describe(results));
-      for (const w of results.workers) assert.equal(w.code, 130, describe(results));
+      for (const worker of results.workers) assert.equal(worker.code, 130, describe(results));
       const done = lastStepDone(coordinator);
       const steps = await checkpointSteps(runDir);
       assert.equal(steps.length, 1, `checkpoints ${JSON.stringify(steps)}`);
       // The state handed over is after the last step every rank finished, or after the one in flight.
       assert.ok(steps[0]! >= done + 1 && steps[0]! <= done + 2, `checkpoint ${steps[0]}, last step done ${done}`);
       assert.ok(
-        results.workers.some((w) =>
-          w.logs.some((l) => l['msg'] === 'worker stopped' && /the coordinator has our latest state/.test(String(l['reason']))),
+        results.workers.some((worker) =>
+          worker.logs.some((l) => l['msg'] === 'worker stopped' && /the coordinator has our latest state/.test(String(l['reason']))),
         ),
         describe(results),
       );
@@ -162,7 +162,7 @@ test(
       const workers = startWorkers(url, 2, 'r');
       const second = await finished({ url, coordinator: resumed, workers });
       assert.equal(second.coordinator.code, 0, describe(second));
-      for (const w of second.workers) assert.equal(w.code, 0, describe(second));
+      for (const worker of second.workers) assert.equal(worker.code, 0, describe(second));
       assert.ok(second.coordinator.logs.some((l) => typeof l['testAccuracy'] === 'number'));
       // The epoch split over two coordinator lives is recorded whole (the checkpoint carries its figures so far).
       const records = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8'))
@@ -184,10 +184,10 @@ test(
       const args = coordinatorArgs(tinyRun(runDir, { checkpointEverySteps: 0, epochs: 1, minWorkers: 2, rejoinTimeoutMs: 2000 }));
       const group = await startGroup({ workers: 2, timeoutMs: TIMEOUT_MS, coordinatorArgs: args, workerArgs: () => WORKER_ARGS });
       await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['globalStep'] as number) >= 3, 120_000);
-      for (const w of group.workers) w.child.kill('SIGTERM');
+      for (const worker of group.workers) worker.child.kill('SIGTERM');
       const results = await finished(group);
       const { coordinator } = results;
-      for (const w of results.workers) assert.equal(w.code, 143, describe(results));
+      for (const worker of results.workers) assert.equal(worker.code, 143, describe(results));
       assert.equal(coordinator.code, 1, describe(results));
       const steps = await checkpointSteps(runDir);
       assert.equal(steps.length, 1, `checkpoints ${JSON.stringify(steps)}`);

@@ -80,7 +80,7 @@ function assertSenderEvicted(r: { coordinator: ProcessResult; honest: ProcessRes
   assert.ok(fault, `the faulty worker never sent its malformed chunk\n${describe(all)}`);
   // The run went on without it and finished.
   assert.equal(r.coordinator.code, 0, describe(all));
-  for (const w of r.honest) assert.equal(w.code, 0, describe(all));
+  for (const worker of r.honest) assert.equal(worker.code, 0, describe(all));
   // The coordinator named the sender, by rank and worker id, as evicted for a malformed frame, and nobody else.
   const faultyRank = (r.faulty.logs.find((l) => l['msg'] === 'welcome') as Line | undefined)?.['rank'];
   const lost = r.coordinator.logs.filter((l) => l['msg'] === 'worker lost');
@@ -100,7 +100,7 @@ function assertSenderEvicted(r: { coordinator: ProcessResult; honest: ProcessRes
   const formed = r.coordinator.logs.filter((l) => l['msg'] === 'group formed');
   assert.equal(formed.at(-1)?.['worldSize'], 2);
   const last = formed.at(-1)!['workers'] as Array<{ workerId: string }>;
-  assert.deepEqual(last.map((w) => w.workerId).sort(), ['w0', 'w1']);
+  assert.deepEqual(last.map((member) => member.workerId).sort(), ['w0', 'w1']);
   // The faulty worker was told it was evicted, and why, and exited non-zero.
   assert.notEqual(r.faulty.code, 0, describe(all));
   assert.match(r.faulty.stderr, /evicted this worker: .*malformed frame/);
@@ -123,8 +123,8 @@ test(
     const r = await run('ring');
     // The coordinator went by the receiving neighbour's roundFailed.
     assertSenderEvicted(r, /^evicted: rank \d+ \(worker 'w[01]'\) received a malformed frame from this rank in round \d+: /);
-    const reports = r.honest.flatMap((w) =>
-      w.logs.filter(
+    const reports = r.honest.flatMap((worker) =>
+      worker.logs.filter(
         (l) => l['msg'] === 'round failed; waiting for the coordinator to re-form the group' && l['code'] === 'COLLECTIVE_BAD_FRAME',
       ),
     );

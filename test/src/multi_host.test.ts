@@ -115,9 +115,9 @@ test(
           ...['--backend', 'onednn', '--threads', '1', '--data-dir', CIFAR10_TEST_DIR, '--trace-weights'],
         ]),
       );
-      const everyone = Promise.all([coordinator.done, ...workers.map((w) => w.done)]);
+      const everyone = Promise.all([coordinator.done, ...workers.map((worker) => worker.done)]);
       // While they train: each worker's namespace holds a TCP connection to the other worker.
-      await Promise.all(workers.map((w) => w.waitForLog((l) => l['msg'] === 'welcome', 120_000)));
+      await Promise.all(workers.map((worker) => worker.waitForLog((l) => l['msg'] === 'welcome', 120_000)));
       const [ring0, ring1] = await Promise.all([
         ringConnection(net, 'w0', workerHosts[0]!.address, workerHosts[1]!.address, everyone, 120_000),
         ringConnection(net, 'w1', workerHosts[1]!.address, workerHosts[0]!.address, everyone, 120_000),
@@ -147,11 +147,11 @@ test(
       // Ring all-reduce, two ranks, bit-identical weights after every step.
       const byRank = [...workerResults].sort((a, b) => rankOf(a.logs) - rankOf(b.logs));
       assert.deepEqual(
-        byRank.map((w) => rankOf(w.logs)),
+        byRank.map((worker) => rankOf(worker.logs)),
         [0, 1],
       );
-      for (const w of byRank) assert.equal(w.logs.find((l) => l['msg'] === 'welcome')?.['algorithm'], 'ring');
-      const digests = byRank.map((w) => weightDigests(w.logs));
+      for (const worker of byRank) assert.equal(worker.logs.find((l) => l['msg'] === 'welcome')?.['algorithm'], 'ring');
+      const digests = byRank.map((worker) => weightDigests(worker.logs));
       assert.equal(digests[0]!.size, STEPS);
       for (const [step, digest] of digests[0]!) assert.equal(digests[1]!.get(step), digest, `weights differ after step ${step}`);
 

@@ -33,7 +33,7 @@ for (const algorithm of ['star', 'ring'] as const) {
         });
         await group.coordinator.waitForLog((l) => l['msg'] === 'round done' && (l['round'] as number) >= 2, 90_000);
         const ranks = await Promise.all(
-          group.workers.map(async (w) => (await w.waitForLog((l) => l['msg'] === 'welcome', 1000))['rank'] as number),
+          group.workers.map(async (worker) => (await worker.waitForLog((l) => l['msg'] === 'welcome', 1000))['rank'] as number),
         );
         const victim = group.workers[ranks.indexOf(1)]!;
         const survivor = group.workers[ranks.indexOf(0)]!;
@@ -90,9 +90,9 @@ test('ring: a killed coordinator makes every worker fail fast with a clear error
     const results = await finished(group);
     const elapsedMs = performance.now() - killedAt;
     assert.ok(elapsedMs < PROMPT_MS, `the workers took ${Math.round(elapsedMs)} ms to stop`);
-    for (const w of results.workers) {
-      assert.equal(w.code, 1, describe(results));
-      assert.match(w.stderr, /The coordinator closed the connection \(1006\): it exited or the network dropped/);
+    for (const worker of results.workers) {
+      assert.equal(worker.code, 1, describe(results));
+      assert.match(worker.stderr, /The coordinator closed the connection \(1006\): it exited or the network dropped/);
     }
   } finally {
     await rm(runDir, { recursive: true, force: true });
