@@ -119,8 +119,16 @@ function benchLayer(backend: string, batch: number, l: ConvLayer): Row {
 }
 
 const fmt = (v: number | null | 'stock'): string => (v === null ? '—' : v === 'stock' ? '(stock)' : v < 0.1 ? v.toFixed(3) : v.toFixed(2));
-const ratio = ([s, o]: [number | null, number | null | 'stock']): string =>
-  o === 'stock' ? '1x' : s === null ? (o === null ? '—' : 'new') : o === null ? '—' : `${(o / s).toFixed(1)}x`;
+const ratio = ([stockRate, oursRate]: [number | null, number | null | 'stock']): string =>
+  oursRate === 'stock'
+    ? '1x'
+    : stockRate === null
+      ? oursRate === null
+        ? '—'
+        : 'new'
+      : oursRate === null
+        ? '—'
+        : `${(oursRate / stockRate).toFixed(1)}x`;
 
 function printRows(rows: Row[]): void {
   const head = ['backend', 'N', 'layer', 'fwd', 'dx stock', 'dx ours', 'dx ours/stock', 'dW stock', 'dW ours', 'dW ours/stock'];
@@ -140,7 +148,7 @@ function printRows(rows: Row[]): void {
   const line = (c: string[]): string => `| ${c.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |`;
   console.log('GFLOP/s (higher is better); — = no such kernel on that backend; new = only ours exists; (stock) = ours is the stock kernel');
   console.log(line(head));
-  console.log(line(widths.map((w) => '-'.repeat(w))));
+  console.log(line(widths.map((width) => '-'.repeat(width))));
   for (const c of cells) console.log(line(c));
 }
 

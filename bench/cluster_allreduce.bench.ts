@@ -165,7 +165,7 @@ async function main(): Promise<void> {
 }
 
 /** Builds `workers` hosts on `rateMbit` links, runs one worker process in each, and collects their reports. */
-async function runCase(o: {
+async function runCase(options: {
   rateMbit: number;
   workers: number;
   mtu: number;
@@ -173,9 +173,9 @@ async function runCase(o: {
   job: Omit<Job, 'rank' | 'addresses'>;
 }): Promise<CaseReport[]> {
   const network: HostNetwork = await createHostNetwork({
-    hosts: Array.from({ length: o.workers }, (_, i) => ({ name: `w${i}`, rateMbit: o.rateMbit })),
-    mtu: o.mtu,
-    tbf: o.tbf,
+    hosts: Array.from({ length: options.workers }, (_, i) => ({ name: `w${i}`, rateMbit: options.rateMbit })),
+    mtu: options.mtu,
+    tbf: options.tbf,
   });
   const killer = setTimeout(() => void network.destroy(), CASE_TIMEOUT_MS);
   try {
@@ -185,7 +185,7 @@ async function runCase(o: {
       network.spawn(
         h.name,
         process.execPath,
-        ['--conditions=source', '--import', 'tsx', file, '--child', JSON.stringify({ ...o.job, rank, addresses })],
+        ['--conditions=source', '--import', 'tsx', file, '--child', JSON.stringify({ ...options.job, rank, addresses })],
         { stdio: ['pipe', 'pipe', 'inherit'] },
       ),
     );
@@ -299,9 +299,9 @@ async function listenTcp(host: string): Promise<{ connect(left: string): Promise
           callback: (n: number) => {
             received += n;
             if (received >= want && wake !== null) {
-              const w = wake;
+              const resume = wake;
               wake = null;
-              w();
+              resume();
             }
             return true;
           },

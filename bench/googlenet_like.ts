@@ -41,11 +41,11 @@ export function buildGoogLeNetLike(width: number, seed = 1): GoogLeNetLike {
   const ch = (n: number): number => Math.max(1, Math.round(n * width));
 
   const convBnRelu = (cin: number, cout: number, k: number): Layer => {
-    const w = variable([k, k, cin, cout], Math.sqrt(2 / (k * k * cin))) as tf.Variable<tf.Rank.R4>;
+    const filter = variable([k, k, cin, cout], Math.sqrt(2 / (k * k * cin))) as tf.Variable<tf.Rank.R4>;
     const gamma = variable([cout], 0.1);
     const beta = variable([cout], 0.1);
     return (x) => {
-      const y = tf.conv2d(x, w, 1, 'same');
+      const y = tf.conv2d(x, filter, 1, 'same');
       const { mean, variance } = tf.moments(y, [0, 1, 2]); // per channel over [N, H, W]
       const normed = tf.mul(tf.sub(y, mean), tf.rsqrt(tf.add(variance, 1e-5)));
       return tf.relu(tf.add(tf.mul(normed, gamma), beta)) as tf.Tensor4D;

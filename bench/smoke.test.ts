@@ -128,12 +128,12 @@ test('soak bench trains 30 steps with a real coordinator and 2 workers and repor
       workers: { rank: number; steps: number; numTensorsMin: number; numTensorsMax: number; rssWarmBytes: number; rssEndBytes: number }[];
       rows: { step: number; numTensors: number[] }[];
     };
-    assert.deepEqual(result.workers.map((w) => w.rank).sort(), [0, 1]);
-    for (const w of result.workers) {
-      assert.equal(w.steps, 30);
+    assert.deepEqual(result.workers.map((worker) => worker.rank).sort(), [0, 1]);
+    for (const worker of result.workers) {
+      assert.equal(worker.steps, 30);
       // A replica holds hundreds of tensors (weights, momentum, BatchNorm statistics).
-      assert.ok(w.numTensorsMin > 100 && w.numTensorsMax >= w.numTensorsMin, JSON.stringify(w));
-      assert.ok(w.rssWarmBytes > 50 * 1024 * 1024 && w.rssEndBytes > 50 * 1024 * 1024, JSON.stringify(w));
+      assert.ok(worker.numTensorsMin > 100 && worker.numTensorsMax >= worker.numTensorsMin, JSON.stringify(worker));
+      assert.ok(worker.rssWarmBytes > 50 * 1024 * 1024 && worker.rssEndBytes > 50 * 1024 * 1024, JSON.stringify(worker));
     }
     assert.deepEqual(
       result.rows.map((r) => r.step),

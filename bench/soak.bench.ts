@@ -114,12 +114,12 @@ const children: StartedApp[] = [];
 
 function printRow(step: number): void {
   if (rows.length === 0) {
-    const cols = workers.map((w) => `${w.id} (rank ${w.rank}) tensors | ${w.id} RSS MiB`).join(' | ');
+    const cols = workers.map((worker) => `${worker.id} (rank ${worker.rank}) tensors | ${worker.id} RSS MiB`).join(' | ');
     console.log(`\n| step | ${cols} | coordinator RSS MiB | ms/step |`);
     console.log(`|---:|${workers.map(() => '---:|---:').join('|')}|---:|---:|`);
   }
-  const slowest = (k: number): number => Math.max(...workers.map((w) => w.samples[k - 1]!.timeMs));
-  const at = workers.map((w) => w.samples[step - 1]!);
+  const slowest = (k: number): number => Math.max(...workers.map((worker) => worker.samples[k - 1]!.timeMs));
+  const at = workers.map((worker) => worker.samples[step - 1]!);
   // From the previous row, or for the first row from step 1 (start-up is not a step).
   const previousStep = rows.at(-1)?.step ?? 1;
   const coordinator = coordinatorRss[step - 1] ?? null;
@@ -137,7 +137,7 @@ function printRow(step: number): void {
 
 /** After a worker's step: sample the coordinator for each step every worker has now finished, print due rows. */
 function onStep(): void {
-  const done = Math.min(...workers.map((w) => w.samples.length));
+  const done = Math.min(...workers.map((worker) => worker.samples.length));
   while (coordinatorRss.length < done) {
     coordinatorRss.push(processRssBytes(children[0]?.child.pid, readText));
     const step = coordinatorRss.length;
@@ -194,29 +194,29 @@ try {
     listening,
     coordinator.exited.then((e) => Promise.reject(new Error(`coordinator exited (${e.code}) before listening:\n${e.tail}`))),
   ]);
-  for (const w of workers) {
+  for (const worker of workers) {
     children.push(
       startApp({
-        name: w.id,
+        name: worker.id,
         repoRoot,
         entry: 'apps/worker/src/serve_main.ts',
-        args: ['--coordinator', url, '--worker-id', w.id, '--backend', 'wasm', '--data-dir', dataDir, '--log-level', 'debug'],
+        args: ['--coordinator', url, '--worker-id', worker.id, '--backend', 'wasm', '--data-dir', dataDir, '--log-level', 'debug'],
         env,
         timeoutMs,
-        logFile: logFile(w.id),
+        logFile: logFile(worker.id),
         onLog: (line) => {
-          if (line['msg'] === 'welcome') w.rank = line['rank'] as number;
+          if (line['msg'] === 'welcome') worker.rank = line['rank'] as number;
           if (line['msg'] !== 'step done') return;
           const fields = ['numTensors', 'rssBytes', 'heapUsedBytes', 'time'] as const;
           const missing = fields.filter((f) => typeof line[f] !== 'number');
           if (missing.length > 0) {
             // A worker without the memory fields makes the whole soak meaningless: say so once, fail at the end.
-            if (w.malformed++ === 0)
-              console.error(`${w.id}: 'step done' line lacks numeric ${missing.join(', ')}: ${JSON.stringify(line).slice(0, 300)}`);
+            if (worker.malformed++ === 0)
+              console.error(`${worker.id}: 'step done' line lacks numeric ${missing.join(', ')}: ${JSON.stringify(line).slice(0, 300)}`);
             return;
           }
-          w.samples.push({
-            step: w.samples.length + 1,
+          worker.samples.push({
+            step: worker.samples.length + 1,
             numTensors: line['numTensors'] as number,
             rssBytes: line['rssBytes'] as number,
             heapUsedBytes: line['heapUsedBytes'] as number,
@@ -234,10 +234,10 @@ try {
       `\n${name} failed: exit ${e.code}${e.signal ? ` (${e.signal})` : ''}${e.timedOut ? `, killed after --timeout-min ${values['timeout-min']}` : ''}\n${e.tail}`,
     );
   }
-  const short = workers.filter((w) => w.samples.length !== expectedSteps);
-  for (const w of short)
+  const short = workers.filter((worker) => worker.samples.length !== expectedSteps);
+  for (const worker of short)
     console.error(
-      `${w.id}: logged ${w.samples.length} usable 'step done' lines (${w.malformed} without memory fields), expected ${expectedSteps}`,
+      `${worker.id}: logged ${worker.samples.length} usable 'step done' lines (${worker.malformed} without memory fields), expected ${expectedSteps}`,
     );
   if (failed.length > 0 || short.length > 0) {
     exitCode = 1;
@@ -256,10 +256,10 @@ process.exit(exitCode);
 function report(): void {
   const wallS = (performance.now() - startedMs) / 1000;
   // RSS medians over one table interval at each end (see soak/soak_summary.ts for why not single samples).
-  const summaries: (WorkerSummary & { id: string; rank: number })[] = workers.map((w) => ({
-    id: w.id,
-    rank: w.rank,
-    ...summarizeWorker(w.samples, warmupSteps, every, floorWindow),
+  const summaries: (WorkerSummary & { id: string; rank: number })[] = workers.map((worker) => ({
+    id: worker.id,
+    rank: worker.rank,
+    ...summarizeWorker(worker.samples, warmupSteps, every, floorWindow),
   }));
   const coordinatorSeries = coordinatorRss.every((b): b is number => b !== null) ? (coordinatorRss as number[]) : null;
   const coordinator: GrowthSummary | null =

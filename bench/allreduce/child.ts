@@ -291,9 +291,9 @@ async function throughput(job: ChildJob): Promise<ChildReport> {
       inFlight += 1;
       peer.socket.write(block, () => {
         inFlight -= 1;
-        const w = wake;
+        const resume = wake;
         wake = null;
-        w?.();
+        resume?.();
       });
     }
   }

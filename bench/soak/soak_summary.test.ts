@@ -97,16 +97,16 @@ test('no verdict without steps after warm-up', () => {
 });
 
 test('coordinator growth is measured from the warm-up step to the last', () => {
-  const g = summarizeGrowth([50, 80, 100, 104, 112], 3, 1, 1);
-  assert.equal(g.warmBytes, 100);
-  assert.equal(g.endBytes, 112);
-  assert.ok(Math.abs(g.growthPct - 12) < 1e-9);
-  assert.ok(Math.abs(g.medianGrowthPct - 12) < 1e-9);
-  assert.equal(g.withinTarget, false);
+  const growth = summarizeGrowth([50, 80, 100, 104, 112], 3, 1, 1);
+  assert.equal(growth.warmBytes, 100);
+  assert.equal(growth.endBytes, 112);
+  assert.ok(Math.abs(growth.growthPct - 12) < 1e-9);
+  assert.ok(Math.abs(growth.medianGrowthPct - 12) < 1e-9);
+  assert.equal(growth.withinTarget, false);
   // Window of 2: medians of [100, 104] and [104, 112].
-  const w = summarizeGrowth([50, 80, 100, 104, 112], 3, 2, 2);
-  assert.equal(w.warmMedianBytes, 102);
-  assert.equal(w.endMedianBytes, 108);
+  const windowed = summarizeGrowth([50, 80, 100, 104, 112], 3, 2, 2);
+  assert.equal(windowed.warmMedianBytes, 102);
+  assert.equal(windowed.endMedianBytes, 108);
 });
 
 test('uncollected garbage at the end raises medians, not the floor; a rising floor is a leak', () => {

@@ -42,13 +42,17 @@ export interface StartAppOptions {
 /** Kept for the failure message: enough to show a stack trace, bounded so a long run stays small. */
 const TAIL_CHARS = 4000;
 
-export function startApp(o: StartAppOptions): StartedApp {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(o.repoRoot, o.entry), ...o.args], {
-    cwd: o.repoRoot,
-    env: { ...process.env, ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const copy = o.logFile ? createWriteStream(o.logFile) : null;
+export function startApp(options: StartAppOptions): StartedApp {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', join(options.repoRoot, options.entry), ...options.args],
+    {
+      cwd: options.repoRoot,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const copy = options.logFile ? createWriteStream(options.logFile) : null;
   let tail = '';
   const keep = (text: string): void => {
     tail = (tail + text).slice(-TAIL_CHARS);
@@ -70,7 +74,7 @@ export function startApp(o: StartAppOptions): StartedApp {
       if (typeof parsed === 'object' && parsed !== null) {
         // Errors are logged once, as NDJSON: keep them for the failure message too.
         if (typeof (parsed as { level?: unknown }).level === 'number' && (parsed as { level: number }).level >= 50) keep(line + '\n');
-        o.onLog?.(parsed as Record<string, unknown>);
+        options.onLog?.(parsed as Record<string, unknown>);
       }
     }
   });
@@ -79,7 +83,7 @@ export function startApp(o: StartAppOptions): StartedApp {
   const timer = setTimeout(() => {
     timedOut = true;
     child.kill('SIGKILL');
-  }, o.timeoutMs);
+  }, options.timeoutMs);
   const exited = new Promise<AppExit>((resolve) => {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -87,7 +91,7 @@ export function startApp(o: StartAppOptions): StartedApp {
       resolve({ code, signal, timedOut, tail });
     });
   });
-  return { name: o.name, child, exited };
+  return { name: options.name, child, exited };
 }
 
 /** VmRSS of a live process from /proc, in bytes; null where /proc is missing or the process is gone. */
