@@ -50,9 +50,9 @@ function finalEnv(file: Containerfile): Map<string, string> {
 /** Workspace folders of the root package.json (`packages/*` expanded to folders with a package.json). */
 function workspaces(): string[] {
   const globs = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
-  return globs.flatMap((g) => {
-    if (!g.endsWith('/*')) return [g];
-    const parent = g.slice(0, -2);
+  return globs.flatMap((glob) => {
+    if (!glob.endsWith('/*')) return [glob];
+    const parent = glob.slice(0, -2);
     return readdirSync(join(REPO_ROOT, parent), { withFileTypes: true })
       .filter((d) => d.isDirectory() && existsSync(join(REPO_ROOT, parent, d.name, 'package.json')))
       .map((d) => `${parent}/${d.name}`);

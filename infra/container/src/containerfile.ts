@@ -107,7 +107,7 @@ export function execForm(instruction: Instruction): string[] | undefined {
 export function flagsAndWords(args: string): { flags: Map<string, string>; words: string[] } {
   const flags = new Map<string, string>();
   const words: string[] = [];
-  for (const word of args.split(/\s+/).filter((w) => w !== '')) {
+  for (const word of args.split(/\s+/).filter((token) => token !== '')) {
     const flag = /^--([a-z-]+)(?:=(.*))?$/.exec(word);
     if (flag !== null && words.length === 0) flags.set(flag[1]!, flag[2] ?? 'true');
     else words.push(word);
@@ -203,7 +203,7 @@ export function contextSources(instruction: Instruction): string[] {
 /** `ENV k=v k2=v2` pairs of one instruction (the `ENV k v` legacy form too). No quoting in these files. */
 export function envPairs(instruction: Instruction): Map<string, string> {
   const env = new Map<string, string>();
-  const words = instruction.args.split(/\s+/).filter((w) => w !== '');
+  const words = instruction.args.split(/\s+/).filter((word) => word !== '');
   if (words.length === 2 && !words[0]!.includes('=')) {
     env.set(words[0]!, words[1]!);
     return env;

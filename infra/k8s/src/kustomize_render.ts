@@ -79,11 +79,11 @@ export function parseManifests(text: string, source: string): K8sObject[] {
     if (doc.errors.length > 0) throw new KustomizeRenderError(`${source}: document ${i} is not valid YAML: ${doc.errors[0]!.message}`);
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue;
-    const o = value as Partial<K8sObject>;
-    if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string' || typeof o.metadata?.name !== 'string') {
+    const candidate = value as Partial<K8sObject>;
+    if (typeof candidate.apiVersion !== 'string' || typeof candidate.kind !== 'string' || typeof candidate.metadata?.name !== 'string') {
       throw new KustomizeRenderError(`${source}: document ${i} has no apiVersion, kind and metadata.name`);
     }
-    objects.push(o as K8sObject);
+    objects.push(candidate as K8sObject);
   }
   return objects;
 }

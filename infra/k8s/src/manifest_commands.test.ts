@@ -47,8 +47,11 @@ test("the apps' own parsers accept the rendered flags (base and gpu; tls in mani
   for (const name of ['base', 'gpu'] as const) {
     const c = containerOf(findObject(all[name], 'Deployment', 'gnet-coordinator'), 'coordinator');
     input.coordinators[name] = { args: expandedArgs(c), env: envOf(c, { GNET_TOKEN: 'x' }) };
-    const w = containerOf(findObject(all[name], 'Job', 'gnet-worker'), 'worker');
-    input.workers[name] = { args: expandedArgs(w, pod), env: envOf(w, { GNET_TOKEN: 'x', GNET_THREADS: '4', ...pod }) };
+    const workerContainer = containerOf(findObject(all[name], 'Job', 'gnet-worker'), 'worker');
+    input.workers[name] = {
+      args: expandedArgs(workerContainer, pod),
+      env: envOf(workerContainer, { GNET_TOKEN: 'x', GNET_THREADS: '4', ...pod }),
+    };
   }
   const out = (await parseWithApps(input)) as Record<string, Record<string, unknown>>;
   for (const name of ['base', 'gpu']) {
@@ -58,9 +61,17 @@ test("the apps' own parsers accept the rendered flags (base and gpu; tls in mani
       ['0.0.0.0', 29500, 29501, 2, 1, 2, '/runs/gnet', '/data/cifar-10-batches-bin'],
       name,
     );
-    const w = out[`worker ${name}`]!;
+    const worker = out[`worker ${name}`]!;
     assert.deepEqual(
-      [w['coordinator'], w['advertiseHost'], w['peerHost'], w['peerPort'], w['workerId'], w['threads'], w['dataDir']],
+      [
+        worker['coordinator'],
+        worker['advertiseHost'],
+        worker['peerHost'],
+        worker['peerPort'],
+        worker['workerId'],
+        worker['threads'],
+        worker['dataDir'],
+      ],
       [
         'ws://gnet-coordinator:29500',
         'gnet-worker-0.gnet-workers',

@@ -36,7 +36,7 @@ interface ServiceSpec {
   ports?: Array<{ name?: string; port: number; targetPort?: string | number }>;
 }
 
-const spec = <T>(o: K8sObject): T => o['spec'] as T;
+const spec = <T>(k8sObject: K8sObject): T => k8sObject['spec'] as T;
 const coordinatorOf = (objects: K8sObject[]) => containerOf(findObject(objects, 'Deployment', 'gnet-coordinator'), 'coordinator');
 const workerJobOf = (objects: K8sObject[]) => findObject(objects, 'Job', 'gnet-worker');
 const workerOf = (objects: K8sObject[]) => containerOf(workerJobOf(objects), 'worker');

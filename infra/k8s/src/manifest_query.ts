@@ -34,15 +34,17 @@ export interface PodSpec {
 
 /** The one object of `kind` named `name`; throws naming what is there when it is missing. */
 export function findObject(objects: readonly K8sObject[], kind: string, name: string): K8sObject {
-  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  const found = objects.find((k8sObject) => k8sObject.kind === kind && k8sObject.metadata.name === name);
   if (found === undefined)
-    throw new Error(`no ${kind} named ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+    throw new Error(
+      `no ${kind} named ${name} among ${objects.map((k8sObject) => `${k8sObject.kind}/${k8sObject.metadata.name}`).join(', ')}`,
+    );
   return found;
 }
 
 /** The objects of `kind`. */
 export function objectsOf(objects: readonly K8sObject[], kind: string): K8sObject[] {
-  return objects.filter((o) => o.kind === kind);
+  return objects.filter((k8sObject) => k8sObject.kind === kind);
 }
 
 /** `spec.template.spec` of a Deployment or Job. */
@@ -62,10 +64,10 @@ export function containerOf(obj: K8sObject, name: string): Container {
 /** Every container and init container of every pod template among `objects`, with its owner. */
 export function allContainers(objects: readonly K8sObject[]): Array<{ owner: string; container: Container; init: boolean }> {
   return objects
-    .filter((o) => o.kind === 'Deployment' || o.kind === 'Job')
-    .flatMap((o) => {
-      const spec = podSpecOf(o);
-      const owner = `${o.kind}/${o.metadata.name}`;
+    .filter((k8sObject) => k8sObject.kind === 'Deployment' || k8sObject.kind === 'Job')
+    .flatMap((k8sObject) => {
+      const spec = podSpecOf(k8sObject);
+      const owner = `${k8sObject.kind}/${k8sObject.metadata.name}`;
       return [
         ...spec.containers.map((container) => ({ owner, container, init: false })),
         ...(spec.initContainers ?? []).map((container) => ({ owner, container, init: true })),

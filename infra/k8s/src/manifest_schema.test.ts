@@ -18,7 +18,7 @@ test('every object of every kustomization passes the OpenAPI schemas and declare
   const all = await renderedOrSkip(t);
   if (all === null) return;
   const sets: ManifestSet[] = Object.entries(all).map(([source, objects]) => ({ source, objects }));
-  const kinds = new Set(sets.flatMap((s) => s.objects.map((o) => o.kind)));
+  const kinds = new Set(sets.flatMap((s) => s.objects.map((k8sObject) => k8sObject.kind)));
   assert.deepEqual([...kinds].sort(), ['Deployment', 'Job', 'PersistentVolumeClaim', 'Service']);
   const problems = [...(await validateOpenApi(sets)), ...checkFields(sets)];
   assert.deepEqual(problems, [], show(problems));

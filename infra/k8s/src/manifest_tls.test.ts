@@ -95,10 +95,15 @@ test("tls: the apps' own parsers accept the overlay's flags with make-tls-certs.
     const here = (args: string[]) => args.map((a) => (a.startsWith(`${MOUNT}/`) ? join(dir, a.slice(MOUNT.length + 1)) : a));
     const pod = { JOB_COMPLETION_INDEX: '1', POD_NAME: 'gnet-worker-1-q9z4m' };
     const c = containerOf(findObject(all.tls, 'Deployment', 'gnet-coordinator'), 'coordinator');
-    const w = containerOf(findObject(all.tls, 'Job', 'gnet-worker'), 'worker');
+    const workerContainer = containerOf(findObject(all.tls, 'Job', 'gnet-worker'), 'worker');
     const input: { coordinators: Record<string, ParseInput>; workers: Record<string, ParseInput> } = {
       coordinators: { tls: { args: here(expandedArgs(c)), env: envOf(c, { GNET_TOKEN: 'x' }) } },
-      workers: { tls: { args: here(expandedArgs(w, pod)), env: envOf(w, { GNET_TOKEN: 'x', GNET_THREADS: '4', ...pod }) } },
+      workers: {
+        tls: {
+          args: here(expandedArgs(workerContainer, pod)),
+          env: envOf(workerContainer, { GNET_TOKEN: 'x', GNET_THREADS: '4', ...pod }),
+        },
+      },
     };
     const out = (await parseWithApps(input)) as Record<string, Record<string, unknown>>;
     assert.deepEqual([out['coordinator tls']!['tlsCert'], out['coordinator tls']!['tlsKey']], [join(dir, 'tls.crt'), join(dir, 'tls.key')]);

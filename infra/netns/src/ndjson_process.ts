@@ -60,7 +60,7 @@ export function watchNdjson(child: ChildProcess, options: WatchNdjsonOptions): N
       }
       options.onLine?.(text, line, parsed);
       logs.push(line);
-      for (const w of [...watchers]) w(line);
+      for (const watcher of [...watchers]) watcher(line);
     }
   });
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-stderrTailChars)));
@@ -76,7 +76,7 @@ export function watchNdjson(child: ChildProcess, options: WatchNdjsonOptions): N
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       exited = true;
-      for (const w of [...exitWatchers]) w();
+      for (const watcher of [...exitWatchers]) watcher();
       resolve({ code, signal, logs, stderr, timedOut });
     });
   });

@@ -206,10 +206,10 @@ describe(
         );
         return { node: m[1]!, advertised: m[2]!, gpus: m[3]! };
       });
-      assert.deepEqual(tasks.map((w) => w.node).sort(), [...allocated].sort());
-      for (const w of tasks) {
-        assert.equal(w.advertised, c.network.host(w.node).address, `worker on ${w.node}`);
-        assert.equal(w.gpus, '0', `worker on ${w.node}: Slurm gives each task its node's one GPU`);
+      assert.deepEqual(tasks.map((task) => task.node).sort(), [...allocated].sort());
+      for (const task of tasks) {
+        assert.equal(task.advertised, c.network.host(task.node).address, `worker on ${task.node}`);
+        assert.equal(task.gpus, '0', `worker on ${task.node}: Slurm gives each task its node's one GPU`);
       }
 
       // The coordinator saw each worker come from, and advertise, its own node's address ...

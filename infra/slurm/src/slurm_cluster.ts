@@ -58,8 +58,8 @@ export interface SlurmCluster {
 }
 
 /** Starts munged, slurmctld and a slurmd per name in `nodes`, and waits until every node is idle. */
-export async function startSlurmCluster(o: { nodes: readonly string[]; cpusPerNode: number }): Promise<SlurmCluster> {
-  const network = await createHostNetwork({ hosts: [{ name: 'ctl' }, ...o.nodes.map((name) => ({ name }))] });
+export async function startSlurmCluster(options: { nodes: readonly string[]; cpusPerNode: number }): Promise<SlurmCluster> {
+  const network = await createHostNetwork({ hosts: [{ name: 'ctl' }, ...options.nodes.map((name) => ({ name }))] });
   // Made after the network, so at exit its cleanup (killing every process in the namespaces)
   // runs before this folder's removal: nothing is left writing into it.
   const dir = await mkdtemp(join(tmpdir(), 'gnet-slurm-')).catch(async (err: unknown) => {
@@ -70,7 +70,7 @@ export async function startSlurmCluster(o: { nodes: readonly string[]; cpusPerNo
   const daemons: Daemon[] = [];
   const jobs: number[] = [];
   const controller = network.host('ctl');
-  const nodes = o.nodes.map((n) => network.host(n));
+  const nodes = options.nodes.map((n) => network.host(n));
   const conf = join(dir, 'slurm.conf');
   // Daemons live in /usr/sbin; jobs need this node binary first on PATH.
   const path = [dirname(process.execPath), process.env['PATH'] ?? '', '/usr/sbin', '/usr/bin'].join(delimiter);
@@ -134,7 +134,7 @@ export async function startSlurmCluster(o: { nodes: readonly string[]; cpusPerNo
 
   try {
     const mungeDir = join(dir, 'munge');
-    for (const sub of ['state', 'log', ...o.nodes.map((n) => join('spool', n))]) await mkdir(join(dir, sub), { recursive: true });
+    for (const sub of ['state', 'log', ...options.nodes.map((n) => join('spool', n))]) await mkdir(join(dir, sub), { recursive: true });
     // munged refuses a socket folder others cannot search, and a key others can read.
     await mkdir(mungeDir, { recursive: true });
     await chmod(dir, 0o711);
@@ -147,7 +147,7 @@ export async function startSlurmCluster(o: { nodes: readonly string[]; cpusPerNo
         dir,
         controller: { name: 'ctl', address: controller.address },
         nodes: nodes.map((n) => ({ name: n.name, address: n.address })),
-        cpusPerNode: o.cpusPerNode,
+        cpusPerNode: options.cpusPerNode,
         mungeSocket: socket,
       }),
     );
@@ -214,7 +214,7 @@ export async function startSlurmCluster(o: { nodes: readonly string[]; cpusPerNo
       }
     },
     async logTails() {
-      const files = ['slurmctld.log', ...o.nodes.map((n) => `slurmd-${n}.log`)];
+      const files = ['slurmctld.log', ...options.nodes.map((n) => `slurmd-${n}.log`)];
       const tails = await Promise.all(
         files.map(async (f) => `--- ${f}\n${(await readFile(join(dir, 'log', f), 'utf8').catch(() => '')).slice(-1500)}`),
       );

@@ -34,16 +34,16 @@ export const SLURMCTLD_PORT = 6817;
 export const SLURMD_PORT = 6818;
 
 /** slurm.conf for `options`; `%n` in paths is the node name (slurmd expands it). */
-export function renderSlurmConf(o: SlurmConfOptions): string {
-  const d = o.dir;
+export function renderSlurmConf(options: SlurmConfOptions): string {
+  const d = options.dir;
   return [
     'ClusterName=gnettest',
-    `SlurmctldHost=${o.controller.name}(${o.controller.address})`,
+    `SlurmctldHost=${options.controller.name}(${options.controller.address})`,
     `SlurmctldPort=${SLURMCTLD_PORT}`,
     `SlurmdPort=${SLURMD_PORT}`,
     'AuthType=auth/munge',
     'CredType=cred/munge',
-    `AuthInfo=socket=${o.mungeSocket}`,
+    `AuthInfo=socket=${options.mungeSocket}`,
     'SlurmUser=root',
     'SlurmdUser=root',
     `StateSaveLocation=${join(d, 'state')}`,
@@ -65,8 +65,8 @@ export function renderSlurmConf(o: SlurmConfOptions): string {
     'SlurmdParameters=config_overrides',
     'GresTypes=gpu',
     'KillWait=5',
-    ...o.nodes.map((n) => `NodeName=${n.name} NodeAddr=${n.address} CPUs=${o.cpusPerNode} Gres=gpu:1 State=UNKNOWN`),
-    `PartitionName=test Nodes=${o.nodes.map((n) => n.name).join(',')} Default=YES MaxTime=INFINITE State=UP`,
+    ...options.nodes.map((n) => `NodeName=${n.name} NodeAddr=${n.address} CPUs=${options.cpusPerNode} Gres=gpu:1 State=UNKNOWN`),
+    `PartitionName=test Nodes=${options.nodes.map((n) => n.name).join(',')} Default=YES MaxTime=INFINITE State=UP`,
     '',
   ].join('\n');
 }
