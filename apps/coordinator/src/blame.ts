@@ -56,11 +56,11 @@ export function malformedFrameSenders(
   /** accuser → its accusation; accused → its accuser (one each: a rank hears from its prev only). */
   const accusations = new Map<number, FailureReport>();
   const accuserOf = new Map<number, number>();
-  for (const r of reports) {
-    const { rank, report } = r;
+  for (const failure of reports) {
+    const { rank, report } = failure;
     if (report.round !== options.round || report.code !== BAD_FRAME_CODE || accusations.has(rank)) continue;
     if (rank < 0 || rank >= options.worldSize || report.peerRank !== ringNeighbours(rank, options.worldSize).prev) continue;
-    accusations.set(rank, r);
+    accusations.set(rank, failure);
     accuserOf.set(report.peerRank, rank);
   }
   const counts = (accuser: number): boolean => {

@@ -135,8 +135,8 @@ export async function formGeneration(options: FormOptions): Promise<Generation> 
     }
   };
   const hubRound = (hub: 'grad' | 'check' | 'bn', round: number): Promise<void> => {
-    const h = hubs?.[hub] ?? null;
-    return h === null ? Promise.resolve() : h.reduceRound(round);
+    const starHub = hubs?.[hub] ?? null;
+    return starHub === null ? Promise.resolve() : starHub.reduceRound(round);
   };
   const gen: Generation = { group, plan, hubs, together, hubRound };
   try {

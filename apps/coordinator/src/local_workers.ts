@@ -140,17 +140,17 @@ export class LocalWorkers {
   async stop(graceMs = 5000): Promise<void> {
     this.expectExit();
     const alive = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
-    const exited = (c: ChildProcess): Promise<void> =>
-      alive(c) ? new Promise((resolve) => c.once('exit', () => resolve())) : Promise.resolve();
+    const exited = (child: ChildProcess): Promise<void> =>
+      alive(child) ? new Promise((resolve) => child.once('exit', () => resolve())) : Promise.resolve();
     const within = (ms: number): Promise<void> =>
       Promise.race([
         Promise.all(this.children.map(exited)).then(() => undefined),
         new Promise<void>((resolve) => setTimeout(resolve, ms).unref()),
       ]);
     await within(graceMs);
-    for (const c of this.children) if (alive(c)) c.kill('SIGTERM');
+    for (const child of this.children) if (alive(child)) child.kill('SIGTERM');
     await within(2000);
-    for (const c of this.children) if (alive(c)) c.kill('SIGKILL');
+    for (const child of this.children) if (alive(child)) child.kill('SIGKILL');
   }
 }
 

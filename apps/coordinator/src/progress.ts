@@ -123,60 +123,60 @@ export class ProgressModel {
     return { op: 'update', bar: this.bar.state };
   }
 
-  private onStep(e: Extract<RunEvent, { kind: 'step' }>): BarChange[] {
+  private onStep(event: Extract<RunEvent, { kind: 'step' }>): BarChange[] {
     const changes: BarChange[] = [];
-    if (this.bar !== null && (this.bar.kind !== 'epoch' || this.bar.epoch !== e.epoch)) changes.push(...this.stopCurrent(null));
+    if (this.bar !== null && (this.bar.kind !== 'epoch' || this.bar.epoch !== event.epoch)) changes.push(...this.stopCurrent(null));
     let bar = this.bar as EpochBar | null;
     if (bar === null) {
       bar = {
         kind: 'epoch',
-        epoch: e.epoch,
-        firstStep: e.step,
-        startedAtMs: e.atMs - e.seconds * 1000,
+        epoch: event.epoch,
+        firstStep: event.step,
+        startedAtMs: event.atMs - event.seconds * 1000,
         images: 0,
-        state: this.epochState(e.epoch, e.step, '—', '?', ''),
+        state: this.epochState(event.epoch, event.step, '—', '?', ''),
       };
       this.bar = bar;
       changes.push({ op: 'start', bar: bar.state });
     }
-    const done = e.step + 1;
-    const seconds = Math.max(1e-3, (e.atMs - bar.startedAtMs) / 1000);
-    bar.images += e.images;
+    const done = event.step + 1;
+    const seconds = Math.max(1e-3, (event.atMs - bar.startedAtMs) / 1000);
+    bar.images += event.images;
     const secondsPerStep = seconds / (done - bar.firstStep);
     bar.state = this.epochState(
-      e.epoch,
+      event.epoch,
       done,
       `${(bar.images / seconds).toFixed(1)} img/s`,
       formatSeconds((this.stepsPerEpoch - done) * secondsPerStep),
-      `loss ${e.loss.toFixed(3)}${e.skipped ? ' (step skipped)' : ''}`,
+      `loss ${event.loss.toFixed(3)}${event.skipped ? ' (step skipped)' : ''}`,
     );
     changes.push({ op: 'update', bar: bar.state });
     if (done >= this.stepsPerEpoch) {
       changes.push(...this.stopCurrent(null));
       // The coordinator validates right after an epoch's last step.
-      changes.push(...this.startEval('val', e.atMs));
+      changes.push(...this.startEval('val', event.atMs));
     }
     return changes;
   }
 
-  private onEvaluation(e: Extract<RunEvent, { kind: 'evaluation' }>): BarChange[] {
+  private onEvaluation(event: Extract<RunEvent, { kind: 'evaluation' }>): BarChange[] {
     const changes: BarChange[] = [];
-    if (this.bar?.kind !== 'eval' || this.bar.split !== e.split) {
-      changes.push(...this.stopCurrent(null), ...this.startEval(e.split, e.atMs));
+    if (this.bar?.kind !== 'eval' || this.bar.split !== event.split) {
+      changes.push(...this.stopCurrent(null), ...this.startEval(event.split, event.atMs));
     }
     const bar = this.bar as EvalBar;
-    const seconds = (e.atMs - bar.startedAtMs) / 1000;
-    const rate = seconds > 0 ? e.count / seconds : null;
+    const seconds = (event.atMs - bar.startedAtMs) / 1000;
+    const rate = seconds > 0 ? event.count / seconds : null;
     if (rate !== null) this.evalRate = rate;
-    this.evalImages[e.split] = e.count;
+    this.evalImages[event.split] = event.count;
     bar.state = {
       label: bar.state.label,
-      value: e.count,
-      total: Math.max(1, e.count),
-      progress: `${e.count}/${e.count} images`,
+      value: event.count,
+      total: Math.max(1, event.count),
+      progress: `${event.count}/${event.count} images`,
       rate: rate === null ? '—' : `${rate.toFixed(1)} img/s`,
       eta: '0s',
-      info: `accuracy ${(e.accuracy * 100).toFixed(2)}%, loss ${e.loss.toFixed(3)}, took ${seconds < 10 ? `${seconds.toFixed(1)}s` : formatSeconds(seconds)}`,
+      info: `accuracy ${(event.accuracy * 100).toFixed(2)}%, loss ${event.loss.toFixed(3)}, took ${seconds < 10 ? `${seconds.toFixed(1)}s` : formatSeconds(seconds)}`,
     };
     changes.push({ op: 'update', bar: bar.state }, ...this.stopCurrent(null));
     return changes;

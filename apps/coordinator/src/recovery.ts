@@ -94,12 +94,12 @@ export class Recovery {
             worldSize: group.worldSize,
             algorithm: broken.plan.allReduce.algorithm,
           });
-    for (const c of culprits) {
-      if (group.lost.has(c.rank)) continue;
-      const accuser = group.members[c.accusedBy]!.hello.workerId;
+    for (const culprit of culprits) {
+      if (group.lost.has(culprit.rank)) continue;
+      const accuser = group.members[culprit.accusedBy]!.hello.workerId;
       group.evict(
-        c.rank,
-        `rank ${c.accusedBy} (worker '${accuser}') received a malformed frame from this rank in round ${failedRound}: ${c.reason}`,
+        culprit.rank,
+        `rank ${culprit.accusedBy} (worker '${accuser}') received a malformed frame from this rank in round ${failedRound}: ${culprit.reason}`,
         { code: 1008, reason: 'COLLECTIVE_BAD_FRAME' },
       );
     }

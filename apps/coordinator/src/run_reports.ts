@@ -9,11 +9,11 @@ import type { RunEvents, WorkerStep } from './run_events.js';
 
 /** The `step` event of the live feed and the `round done` log line (info when `infoLine`, warn when skipped, else debug). */
 export function reportStep(
-  s: StepSummary,
+  summary: StepSummary,
   generation: Generation,
   options: { events: RunEvents; log: Logger; atMs: number; infoLine: boolean },
 ): void {
-  const { metrics, seconds } = s;
+  const { metrics, seconds } = summary;
   const images = metrics.reduce((sum, m) => sum + m.count, 0);
   const loss = metrics.reduce((sum, m) => sum + m.loss * m.count, 0) / Math.max(1, images);
   const workers: WorkerStep[] = metrics.map((m, rank) => ({
@@ -29,31 +29,31 @@ export function reportStep(
   options.events.emit({
     kind: 'step',
     atMs: options.atMs,
-    globalStep: s.globalStep,
-    epoch: s.epoch,
-    step: s.step,
-    lr: s.lr,
+    globalStep: summary.globalStep,
+    epoch: summary.epoch,
+    step: summary.step,
+    lr: summary.lr,
     loss,
     accuracy: metrics.reduce((sum, m) => sum + m.correct, 0) / Math.max(1, images),
     images,
     seconds,
     imagesPerSecond: images / Math.max(1e-9, seconds),
-    skipped: s.skipped,
-    generation: s.generation,
+    skipped: summary.skipped,
+    generation: summary.generation,
     workers,
   });
   const fields = {
-    round: s.round,
-    epoch: s.epoch,
-    step: s.step,
-    globalStep: s.globalStep,
-    lr: s.lr,
+    round: summary.round,
+    epoch: summary.epoch,
+    step: summary.step,
+    globalStep: summary.globalStep,
+    lr: summary.lr,
     loss,
-    skipped: s.skipped,
+    skipped: summary.skipped,
     ms: Math.round(seconds * 1000),
     reduceMs: metrics.map((m) => Math.round(m.timings.reduceMs)),
   };
-  if (s.skipped) options.log.warn(fields, 'round done');
+  if (summary.skipped) options.log.warn(fields, 'round done');
   else if (options.infoLine) options.log.info(fields, 'round done');
   else options.log.debug(fields, 'round done');
 }

@@ -59,17 +59,17 @@ export function checkStepMetrics(metrics: readonly Metrics[], expect: StepExpect
   return refusals;
 }
 
-function whatIsWrong(m: Metrics, rank: number, e: StepExpectation): string | null {
-  if (m.round !== e.round || m.epoch !== e.epoch || m.step !== e.step) {
-    return `must be for round ${e.round} (epoch ${e.epoch}, step ${e.step}), but are for round ${m.round} (epoch ${m.epoch}, step ${m.step})`;
+function whatIsWrong(metrics: Metrics, rank: number, expected: StepExpectation): string | null {
+  if (metrics.round !== expected.round || metrics.epoch !== expected.epoch || metrics.step !== expected.step) {
+    return `must be for round ${expected.round} (epoch ${expected.epoch}, step ${expected.step}), but are for round ${metrics.round} (epoch ${metrics.epoch}, step ${metrics.step})`;
   }
-  const { start, end } = rankSlice(rank, e.worldSize, e.globalBatch);
-  if (m.count !== end - start) {
-    return `must count ${end - start} samples (its slice [${start}, ${end}) of the global batch of ${e.globalBatch} over ${e.worldSize} ranks), but count ${m.count}`;
+  const { start, end } = rankSlice(rank, expected.worldSize, expected.globalBatch);
+  if (metrics.count !== end - start) {
+    return `must count ${end - start} samples (its slice [${start}, ${end}) of the global batch of ${expected.globalBatch} over ${expected.worldSize} ranks), but count ${metrics.count}`;
   }
-  const limitMs = e.roundMs * (1 + STEP_MS_RATE_SLACK) + STEP_MS_SLACK_MS;
-  if (m.timings.stepMs > limitMs) {
-    return `must time the step within the round (${Math.round(e.roundMs)} ms on the coordinator's clock), but say stepMs ${m.timings.stepMs}`;
+  const limitMs = expected.roundMs * (1 + STEP_MS_RATE_SLACK) + STEP_MS_SLACK_MS;
+  if (metrics.timings.stepMs > limitMs) {
+    return `must time the step within the round (${Math.round(expected.roundMs)} ms on the coordinator's clock), but say stepMs ${metrics.timings.stepMs}`;
   }
   return null;
 }

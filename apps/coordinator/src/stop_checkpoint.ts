@@ -40,25 +40,25 @@ export interface StopContext {
 }
 
 /** Saves what can be saved and returns the `InterruptedError` that ends the run (never throws otherwise). */
-export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedError> {
-  const { signal, log } = c;
+export async function stopWithCheckpoint(context: StopContext): Promise<InterruptedError> {
+  const { signal, log } = context;
   let hard = false;
-  c.hardAbort.catch(() => (hard = true));
-  const generation = c.generation;
+  context.hardAbort.catch(() => (hard = true));
+  const generation = context.generation;
   let saved: CheckpointRef | null = null;
   let why = '';
-  if (generation === null || generation.group.isDetached || c.writeCheckpoint === null) {
+  if (generation === null || generation.group.isDetached || context.writeCheckpoint === null) {
     why = 'no group was training';
   } else {
     const { group } = generation;
     const aborting = new Error(`the coordinator is stopping (${signal})`);
-    if (c.roundInProgress !== null) {
+    if (context.roundInProgress !== null) {
       group.broadcast({
         type: 'roundAbort',
-        round: c.roundInProgress,
+        round: context.roundInProgress,
         reason: `the coordinator is stopping (${signal}); --stop-grace-ms ran out`,
       });
-      log.info({ round: c.roundInProgress }, 'stop: the step in progress did not finish within --stop-grace-ms; aborted it');
+      log.info({ round: context.roundInProgress }, 'stop: the step in progress did not finish within --stop-grace-ms; aborted it');
     }
     // A wait still pending (the step, an evaluation) must not block the snapshot's.
     group.abortWait(aborting);
@@ -73,10 +73,10 @@ export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedErr
       try {
         const phase = `state snapshot from rank ${rank} before stopping (${signal})`;
         const snapshot = await Promise.race([
-          group.requestSnapshot(rank, { globalStep: 0, timeoutMs: c.snapshotTimeoutMs, phase, fromLeaving: leaving }),
-          c.hardAbort,
+          group.requestSnapshot(rank, { globalStep: 0, timeoutMs: context.snapshotTimeoutMs, phase, fromLeaving: leaving }),
+          context.hardAbort,
         ]);
-        const path = await c.writeCheckpoint(snapshot, generation, snapshot.nextGlobalStep);
+        const path = await context.writeCheckpoint(snapshot, generation, snapshot.nextGlobalStep);
         saved = { globalStep: snapshot.nextGlobalStep, path };
         break;
       } catch (err) {
@@ -88,7 +88,7 @@ export async function stopWithCheckpoint(c: StopContext): Promise<InterruptedErr
       }
     }
   }
-  const pointTo = saved ?? (await c.newestCheckpoint().catch(() => null));
+  const pointTo = saved ?? (await context.newestCheckpoint().catch(() => null));
   return interruptedError(signal, saved !== null ? 'saved' : 'newest', pointTo, why);
 }
 
@@ -174,26 +174,26 @@ export interface FailedRunContext {
  * `InterruptedError` instead; emit `failed`; abort the round in flight and tell the group still
  * formed to leave. Returns the error the run ends with (never throws).
  */
-export async function endFailedRun(caught: unknown, c: FailedRunContext): Promise<unknown> {
+export async function endFailedRun(caught: unknown, context: FailedRunContext): Promise<unknown> {
   let err = caught;
-  let roundInProgress = c.roundInProgress;
-  if (c.stop.signal !== null && endsAsStop(c.stop.signal, err)) {
+  let roundInProgress = context.roundInProgress;
+  if (context.stop.signal !== null && endsAsStop(context.stop.signal, err)) {
     err = await stopWithCheckpoint({
-      signal: c.stop.signal,
-      generation: c.generation,
+      signal: context.stop.signal,
+      generation: context.generation,
       roundInProgress,
-      writeCheckpoint: c.saving?.writeCheckpoint ?? null,
-      newestCheckpoint: () => newestCheckpointIn(c.saving?.store ?? null),
-      hardAbort: c.hardAbort,
-      snapshotTimeoutMs: Math.max(5000, c.stopGraceMs),
-      log: c.log,
+      writeCheckpoint: context.saving?.writeCheckpoint ?? null,
+      newestCheckpoint: () => newestCheckpointIn(context.saving?.store ?? null),
+      hardAbort: context.hardAbort,
+      snapshotTimeoutMs: Math.max(5000, context.stopGraceMs),
+      log: context.log,
     });
     // Aborted (and its grace spent) by the stop itself.
     roundInProgress = null;
   }
   const { code, message } = failure(err);
-  c.events.emit({ kind: 'failed', atMs: c.now(), code, message });
-  const last = c.generation;
+  context.events.emit({ kind: 'failed', atMs: context.now(), code, message });
+  const last = context.generation;
   if (last !== null && !last.group.isDetached) {
     const { roundAbort, leave } = farewell(message, roundInProgress);
     if (roundAbort !== null) last.group.broadcast(roundAbort);

@@ -150,9 +150,9 @@ export class WorkerGroup {
     this.candidates = members;
     this.queues = members.map(() => []);
     this.channels = members.map(
-      (c, rank) =>
+      (candidate, rank) =>
         new ControlChannel({
-          socket: c.socket,
+          socket: candidate.socket,
           expect: FROM_WORKER,
           onMessage: (message) => this.onMessage(rank, message),
           onEnd: (end) => this.onEnd(rank, end),
@@ -175,11 +175,11 @@ export class WorkerGroup {
         ? new WsTransport({ rank: starHubRank(this.worldSize), onControlFrame: (rank, frame) => this.channels[rank]!.receive(frame) })
         : null;
     this.starTransport = transport;
-    members.forEach((c, rank) => {
+    members.forEach((candidate, rank) => {
       const channel = this.channels[rank]!;
       // The early frames go first, in this tick, to whoever reads the socket from now on.
-      if (transport !== null) transport.attach(rank, c.socket, 'accepted', c.takeEarlyFrames());
-      else channel.listen(c.takeEarlyFrames());
+      if (transport !== null) transport.attach(rank, candidate.socket, 'accepted', candidate.takeEarlyFrames());
+      else channel.listen(candidate.takeEarlyFrames());
       if (!channel.isOpen) this.lose(rank, 'connection closed while the group was forming');
       channel.startHeartbeat(options.heartbeatMs);
       channel.watchSilence(options.workerTimeoutMs);
@@ -306,9 +306,9 @@ export class WorkerGroup {
       if (watchRoundFailed) {
         // A roundFailed already queued, from any rank (also outside `ranks`), breaks the group.
         for (const [rank, queue] of this.queues.entries()) {
-          const f = queue.find((m) => m.type === 'roundFailed');
-          if (f !== undefined && f.type === 'roundFailed') {
-            collector.reject(new RoundFailedError(rank, f.round, f.peerRank, f.message));
+          const failed = queue.find((m) => m.type === 'roundFailed');
+          if (failed !== undefined && failed.type === 'roundFailed') {
+            collector.reject(new RoundFailedError(rank, failed.round, failed.peerRank, failed.message));
             return;
           }
         }
@@ -318,10 +318,10 @@ export class WorkerGroup {
       for (const rank of ranks) {
         const queue = this.queues[rank]!;
         for (let i = 0; i < queue.length && !collector.got.has(rank);) {
-          const m = queue[i]!;
-          if (m.type === type) {
+          const message = queue[i]!;
+          if (message.type === type) {
             queue.splice(i, 1);
-            if (collector.match(m)) collector.got.set(rank, m);
+            if (collector.match(message)) collector.got.set(rank, message);
           } else i += 1;
         }
       }
@@ -508,6 +508,11 @@ function badMessage(err: ProtocolError): string {
  * worker may still send replies of the old generation meanwhile; the next group's `collect`
  * drops those it does not match).
  */
-function rehome(c: Candidate): Candidate {
-  return { hello: c.hello, socket: c.socket, serverProof: c.serverProof, takeEarlyFrames: holdFrames(c.socket) };
+function rehome(candidate: Candidate): Candidate {
+  return {
+    hello: candidate.hello,
+    socket: candidate.socket,
+    serverProof: candidate.serverProof,
+    takeEarlyFrames: holdFrames(candidate.socket),
+  };
 }

@@ -120,10 +120,10 @@ export class DashboardServer {
       labelNames: ['reason'],
       registers,
     });
-    for (const e of options.events.history) this.state.apply(e);
-    this.unsubscribe = options.events.subscribe((e) => {
-      this.state.apply(e);
-      for (const client of this.subscribers) client.push(e);
+    for (const event of options.events.history) this.state.apply(event);
+    this.unsubscribe = options.events.subscribe((event) => {
+      this.state.apply(event);
+      for (const client of this.subscribers) client.push(event);
     });
     server.on('request', (req, res) => {
       // A complete request: the connection is no stranger any more (keep-alive and SSE ones stay

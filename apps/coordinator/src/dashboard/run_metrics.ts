@@ -13,7 +13,7 @@ export class RunMetrics {
   readonly registry = new Registry();
   private readonly unsubscribe: () => void;
 
-  private readonly m = (() => {
+  private readonly metrics = (() => {
     const registers = [this.registry];
     const workerLabel = ['worker'] as const;
     const splitLabel = ['split'] as const;
@@ -132,9 +132,9 @@ export class RunMetrics {
 
   /** Folds the run so far (`events.history`), then follows `events`. */
   constructor(events: RunEvents) {
-    this.m.finished.set(0);
-    this.m.failed.set(0);
-    for (const e of events.history) this.apply(e);
+    this.metrics.finished.set(0);
+    this.metrics.failed.set(0);
+    for (const event of events.history) this.apply(event);
     this.unsubscribe = events.subscribe((e) => this.apply(e));
   }
 
@@ -152,61 +152,61 @@ export class RunMetrics {
     this.unsubscribe();
   }
 
-  private apply(e: RunEvent): void {
-    const m = this.m;
-    switch (e.kind) {
+  private apply(event: RunEvent): void {
+    const metrics = this.metrics;
+    switch (event.kind) {
       case 'started':
-        m.totalSteps.set(e.totalSteps);
+        metrics.totalSteps.set(event.totalSteps);
         break;
       case 'generation':
-        m.worldSize.set(e.worldSize);
-        m.generation.set(e.generation);
+        metrics.worldSize.set(event.worldSize);
+        metrics.generation.set(event.generation);
         // Gauges describe the current group: a worker that left it has no current figures.
-        for (const gauge of [m.workerImagesPerSecond, m.numTensors, m.rss, m.heap]) gauge.reset();
+        for (const gauge of [metrics.workerImagesPerSecond, metrics.numTensors, metrics.rss, metrics.heap]) gauge.reset();
         break;
       case 'membership':
-        (e.event === 'joined' ? m.joined : m.lost).inc();
+        (event.event === 'joined' ? metrics.joined : metrics.lost).inc();
         break;
       case 'step':
-        m.steps.inc();
-        if (e.skipped) m.skipped.inc();
-        m.images.inc(e.images);
-        m.globalStep.set(e.globalStep);
+        metrics.steps.inc();
+        if (event.skipped) metrics.skipped.inc();
+        metrics.images.inc(event.images);
+        metrics.globalStep.set(event.globalStep);
         // A diverged loss (NaN, ±Infinity) is still reported: the text format spells them NaN, +Inf, -Inf.
-        m.stepLoss.set(e.loss);
-        m.stepAccuracy.set(e.accuracy);
-        m.lr.set(e.lr);
-        m.imagesPerSecond.set(e.imagesPerSecond);
-        m.stepSeconds.observe(e.seconds);
-        for (const report of e.workers) {
+        metrics.stepLoss.set(event.loss);
+        metrics.stepAccuracy.set(event.accuracy);
+        metrics.lr.set(event.lr);
+        metrics.imagesPerSecond.set(event.imagesPerSecond);
+        metrics.stepSeconds.observe(event.seconds);
+        for (const report of event.workers) {
           const worker = { worker: report.workerId };
-          m.compute.observe(worker, Math.max(0, report.timings.stepMs - report.timings.reduceMs) / 1000);
-          m.reduce.observe(worker, report.timings.reduceMs / 1000);
-          m.wait.observe(worker, report.waitMs / 1000);
-          m.workerImagesPerSecond.set(worker, report.timings.stepMs > 0 ? (report.count * 1000) / report.timings.stepMs : 0);
-          m.numTensors.set(worker, report.memory.numTensors);
-          m.rss.set(worker, report.memory.rssBytes);
-          m.heap.set(worker, report.memory.heapUsedBytes);
+          metrics.compute.observe(worker, Math.max(0, report.timings.stepMs - report.timings.reduceMs) / 1000);
+          metrics.reduce.observe(worker, report.timings.reduceMs / 1000);
+          metrics.wait.observe(worker, report.waitMs / 1000);
+          metrics.workerImagesPerSecond.set(worker, report.timings.stepMs > 0 ? (report.count * 1000) / report.timings.stepMs : 0);
+          metrics.numTensors.set(worker, report.memory.numTensors);
+          metrics.rss.set(worker, report.memory.rssBytes);
+          metrics.heap.set(worker, report.memory.heapUsedBytes);
         }
         break;
       case 'epoch':
-        m.epochsDone.set(e.record.epoch);
-        m.loss.set({ split: 'train' }, e.record.trainLoss);
-        m.accuracy.set({ split: 'train' }, e.record.trainAccuracy);
+        metrics.epochsDone.set(event.record.epoch);
+        metrics.loss.set({ split: 'train' }, event.record.trainLoss);
+        metrics.accuracy.set({ split: 'train' }, event.record.trainAccuracy);
         break;
       case 'evaluation':
-        m.loss.set({ split: e.split }, e.loss);
-        m.accuracy.set({ split: e.split }, e.accuracy);
+        metrics.loss.set({ split: event.split }, event.loss);
+        metrics.accuracy.set({ split: event.split }, event.accuracy);
         break;
       case 'checkpoint':
-        m.checkpoints.inc();
-        m.checkpointStep.set(e.globalStep);
+        metrics.checkpoints.inc();
+        metrics.checkpointStep.set(event.globalStep);
         break;
       case 'finished':
-        m.finished.set(1);
+        metrics.finished.set(1);
         break;
       case 'failed':
-        m.failed.set(1);
+        metrics.failed.set(1);
         break;
     }
   }

@@ -109,69 +109,71 @@ export class RunStateView {
     return this.state;
   }
 
-  apply(e: RunEvent): void {
-    const s = this.state;
-    s.updatedAtMs = e.atMs;
-    switch (e.kind) {
+  apply(event: RunEvent): void {
+    const state = this.state;
+    state.updatedAtMs = event.atMs;
+    switch (event.kind) {
       case 'started':
-        Object.assign(s, {
+        Object.assign(state, {
           status: 'training',
-          runId: e.runId,
-          config: e.config,
-          stepsPerEpoch: e.stepsPerEpoch,
-          totalSteps: e.totalSteps,
-          epochs: e.epochs,
-          startedAtMs: e.atMs,
+          runId: event.runId,
+          config: event.config,
+          stepsPerEpoch: event.stepsPerEpoch,
+          totalSteps: event.totalSteps,
+          epochs: event.epochs,
+          startedAtMs: event.atMs,
         });
         this.note(
-          e.atMs,
+          event.atMs,
           'started',
-          e.resumedAtStep === null ? `run ${e.runId} started` : `run ${e.runId} resumed at step ${e.resumedAtStep}`,
+          event.resumedAtStep === null ? `run ${event.runId} started` : `run ${event.runId} resumed at step ${event.resumedAtStep}`,
         );
         break;
       case 'membership': {
-        const worker = this.worker(e.workerId);
-        if (e.event === 'lost' && worker !== undefined) worker.active = false;
+        const worker = this.worker(event.workerId);
+        if (event.event === 'lost' && worker !== undefined) worker.active = false;
         this.note(
-          e.atMs,
-          e.event,
-          e.event === 'joined' ? `${e.workerId} joined (${e.reason})` : `${e.workerId} (rank ${e.rank ?? '?'}) lost: ${e.reason}`,
+          event.atMs,
+          event.event,
+          event.event === 'joined'
+            ? `${event.workerId} joined (${event.reason})`
+            : `${event.workerId} (rank ${event.rank ?? '?'}) lost: ${event.reason}`,
         );
         break;
       }
       case 'generation': {
-        const members = new Set(e.workers.map((worker) => worker.workerId));
-        for (const worker of s.workers) worker.active = members.has(worker.workerId);
-        for (const info of e.workers) {
+        const members = new Set(event.workers.map((worker) => worker.workerId));
+        for (const worker of state.workers) worker.active = members.has(worker.workerId);
+        for (const info of event.workers) {
           const known = this.worker(info.workerId);
-          if (known === undefined) s.workers.push({ ...info, active: true, last: null });
+          if (known === undefined) state.workers.push({ ...info, active: true, last: null });
           else Object.assign(known, info, { active: true });
         }
-        s.workers.sort((a, b) => Number(b.active) - Number(a.active) || a.rank - b.rank);
-        Object.assign(s, { generation: e.generation, worldSize: e.worldSize });
+        state.workers.sort((a, b) => Number(b.active) - Number(a.active) || a.rank - b.rank);
+        Object.assign(state, { generation: event.generation, worldSize: event.worldSize });
         this.note(
-          e.atMs,
+          event.atMs,
           'generation',
-          `generation ${e.generation} formed: ${e.worldSize} workers at step ${e.globalStep} (micro-batch ${e.microBatch})`,
+          `generation ${event.generation} formed: ${event.worldSize} workers at step ${event.globalStep} (micro-batch ${event.microBatch})`,
         );
         break;
       }
       case 'step':
-        Object.assign(s, {
-          globalStep: e.globalStep,
-          epoch: e.epoch,
-          lr: e.lr,
-          loss: e.loss,
-          accuracy: e.accuracy,
-          imagesPerSecond: e.imagesPerSecond,
+        Object.assign(state, {
+          globalStep: event.globalStep,
+          epoch: event.epoch,
+          lr: event.lr,
+          loss: event.loss,
+          accuracy: event.accuracy,
+          imagesPerSecond: event.imagesPerSecond,
         });
-        s.stepsDone += 1;
-        if (e.skipped) s.skippedSteps += 1;
-        for (const report of e.workers) {
+        state.stepsDone += 1;
+        if (event.skipped) state.skippedSteps += 1;
+        for (const report of event.workers) {
           const worker = this.worker(report.workerId);
           if (worker === undefined) continue;
           worker.last = {
-            globalStep: e.globalStep,
+            globalStep: event.globalStep,
             loss: report.loss,
             images: report.count,
             imagesPerSecond: report.timings.stepMs > 0 ? (report.count * 1000) / report.timings.stepMs : 0,
@@ -186,23 +188,23 @@ export class RunStateView {
         break;
       case 'epoch':
         // A rollback to a checkpoint re-records epochs: keep one record per epoch, the latest.
-        s.epochRecords = [...s.epochRecords.filter((r) => r.epoch < e.record.epoch), e.record];
+        state.epochRecords = [...state.epochRecords.filter((r) => r.epoch < event.record.epoch), event.record];
         break;
       case 'evaluation':
-        s.evaluations.push({ split: e.split, epoch: e.epoch, loss: e.loss, accuracy: e.accuracy, count: e.count });
+        state.evaluations.push({ split: event.split, epoch: event.epoch, loss: event.loss, accuracy: event.accuracy, count: event.count });
         break;
       case 'checkpoint':
-        s.checkpoints += 1;
-        s.lastCheckpoint = { globalStep: e.globalStep, path: e.path };
-        this.note(e.atMs, 'checkpoint', `checkpoint at step ${e.globalStep}`);
+        state.checkpoints += 1;
+        state.lastCheckpoint = { globalStep: event.globalStep, path: event.path };
+        this.note(event.atMs, 'checkpoint', `checkpoint at step ${event.globalStep}`);
         break;
       case 'finished':
-        Object.assign(s, { status: 'finished', test: e.test });
-        this.note(e.atMs, 'finished', `finished: test accuracy ${(e.test.accuracy * 100).toFixed(2)}%`);
+        Object.assign(state, { status: 'finished', test: event.test });
+        this.note(event.atMs, 'finished', `finished: test accuracy ${(event.test.accuracy * 100).toFixed(2)}%`);
         break;
       case 'failed':
-        Object.assign(s, { status: 'failed', failure: { code: e.code, message: e.message } });
-        this.note(e.atMs, 'failed', `failed (${e.code}): ${e.message}`);
+        Object.assign(state, { status: 'failed', failure: { code: event.code, message: event.message } });
+        this.note(event.atMs, 'failed', `failed (${event.code}): ${event.message}`);
         break;
     }
   }
