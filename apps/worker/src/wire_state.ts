@@ -23,10 +23,10 @@ export function slotTensors(slots: readonly ParamSlot[], flat: Float32Array): Wi
 export function tensorsInto(tensors: readonly WireTensor[], slots: readonly ParamSlot[], flat: Float32Array, what: string): void {
   const byName = new Map(tensors.map((t) => [t.name, t]));
   for (const slot of slots) {
-    const t = byName.get(slot.name);
-    if (t === undefined) throw new RangeError(`${what} must hold '${slot.name}', but does not`);
-    if (t.count !== slot.size) throw new RangeError(`${what} '${slot.name}' must have ${slot.size} elements, but has ${t.count}`);
-    flat.set(tensorToFloat32(t), slot.offset);
+    const tensor = byName.get(slot.name);
+    if (tensor === undefined) throw new RangeError(`${what} must hold '${slot.name}', but does not`);
+    if (tensor.count !== slot.size) throw new RangeError(`${what} '${slot.name}' must have ${slot.size} elements, but has ${tensor.count}`);
+    flat.set(tensorToFloat32(tensor), slot.offset);
   }
 }
 

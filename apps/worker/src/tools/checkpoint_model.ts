@@ -91,9 +91,9 @@ export function modelConfigFromMeta(meta: Record<string, unknown>, source: strin
 }
 
 function positionOf(meta: Record<string, unknown>): CheckpointPosition | null {
-  const p = meta['position'];
-  if (!isObject(p)) return null;
-  const { epoch, stepInEpoch, globalStep } = p;
+  const position = meta['position'];
+  if (!isObject(position)) return null;
+  const { epoch, stepInEpoch, globalStep } = position;
   return typeof epoch === 'number' && typeof stepInEpoch === 'number' && typeof globalStep === 'number'
     ? { epoch, stepInEpoch, globalStep }
     : null;

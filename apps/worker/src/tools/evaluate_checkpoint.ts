@@ -86,22 +86,29 @@ export function evaluationReport(
 const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
 
 /** The human-readable report: summary, per-class accuracy, confusion matrix. */
-export function formatEvaluation(r: EvaluationReport): string {
+export function formatEvaluation(report: EvaluationReport): string {
   const lines: string[] = [];
-  const at = r.position === null ? '' : `, epoch ${r.position.epoch} step ${r.position.stepInEpoch} (global step ${r.position.globalStep})`;
-  lines.push(`checkpoint  ${r.checkpoint} (${r.writer}${at})`);
-  lines.push(`model       GoogLeNet width ${r.model.width}, ${r.model.batchNorm ? 'BatchNorm' : 'no BatchNorm'}, inference (no aux heads)`);
+  const at =
+    report.position === null
+      ? ''
+      : `, epoch ${report.position.epoch} step ${report.position.stepInEpoch} (global step ${report.position.globalStep})`;
+  lines.push(`checkpoint  ${report.checkpoint} (${report.writer}${at})`);
   lines.push(
-    `images      ${r.images} of the test split, backend ${r.backend}, ${r.seconds.toFixed(1)} s (${(r.images / r.seconds).toFixed(1)} img/s)`,
+    `model       GoogLeNet width ${report.model.width}, ${report.model.batchNorm ? 'BatchNorm' : 'no BatchNorm'}, inference (no aux heads)`,
   );
-  lines.push(`accuracy    ${pct(r.accuracy)} (${r.perClass.reduce((n, c) => n + c.correct, 0)}/${r.images})`);
-  lines.push(`loss        ${r.loss.toFixed(4)} (mean cross-entropy)`);
+  lines.push(
+    `images      ${report.images} of the test split, backend ${report.backend}, ${report.seconds.toFixed(1)} s (${(report.images / report.seconds).toFixed(1)} img/s)`,
+  );
+  lines.push(`accuracy    ${pct(report.accuracy)} (${report.perClass.reduce((n, c) => n + c.correct, 0)}/${report.images})`);
+  lines.push(`loss        ${report.loss.toFixed(4)} (mean cross-entropy)`);
   lines.push('', 'per-class accuracy:');
-  const nameWidth = Math.max(...r.classes.map((c) => c.length));
-  for (const c of r.perClass) lines.push(`  ${c.name.padEnd(nameWidth)}  ${pct(c.accuracy).padStart(7)}  (${c.correct}/${c.count})`);
+  const nameWidth = Math.max(...report.classes.map((c) => c.length));
+  for (const c of report.perClass) lines.push(`  ${c.name.padEnd(nameWidth)}  ${pct(c.accuracy).padStart(7)}  (${c.correct}/${c.count})`);
   lines.push('', 'confusion matrix (rows: true class, columns: predicted class):');
-  const cell = Math.max(5, ...r.confusion.flat().map((v) => String(v).length)) + 1;
-  lines.push(`  ${''.padEnd(nameWidth)} ${r.classes.map((c) => c.slice(0, cell - 1).padStart(cell)).join('')}`);
-  r.confusion.forEach((row, t) => lines.push(`  ${r.classes[t]!.padEnd(nameWidth)} ${row.map((v) => String(v).padStart(cell)).join('')}`));
+  const cell = Math.max(5, ...report.confusion.flat().map((v) => String(v).length)) + 1;
+  lines.push(`  ${''.padEnd(nameWidth)} ${report.classes.map((c) => c.slice(0, cell - 1).padStart(cell)).join('')}`);
+  report.confusion.forEach((row, t) =>
+    lines.push(`  ${report.classes[t]!.padEnd(nameWidth)} ${row.map((v) => String(v).padStart(cell)).join('')}`),
+  );
   return lines.join('\n');
 }

@@ -47,6 +47,6 @@ export function predictImages(model: TrainableModel, images: readonly PreparedIm
 }
 
 /** `cat.png: cat 81.2%, dog 10.1%, deer 3.0%` */
-export function formatPrediction(p: Prediction): string {
-  return `${p.file}: ${p.top.map((c) => `${c.name} ${(100 * c.probability).toFixed(1)}%`).join(', ')}`;
+export function formatPrediction(prediction: Prediction): string {
+  return `${prediction.file}: ${prediction.top.map((c) => `${c.name} ${(100 * c.probability).toFixed(1)}%`).join(', ')}`;
 }
