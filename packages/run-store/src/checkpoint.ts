@@ -108,19 +108,20 @@ function isSlot(x: unknown): x is ParamSlot {
 }
 
 /** Returns what is wrong with a parsed header, or null. The checksum guards the bytes; this guards against a writer bug. */
-function headerProblem(h: Header, version: number): string | null {
-  if (typeof h !== 'object' || h === null || Array.isArray(h)) return 'is not a JSON object';
-  if (typeof h.meta !== 'object' || h.meta === null || Array.isArray(h.meta)) return "has no 'meta' object";
-  if (!Array.isArray(h.weightSlots) || !h.weightSlots.every(isSlot)) return "has no valid 'weightSlots' list";
-  if (!Array.isArray(h.bufferSlots) || !h.bufferSlots.every(isSlot)) return "has no valid 'bufferSlots' list";
-  if (!Array.isArray(h.sections)) return "has no 'sections' list";
+function headerProblem(header: Header, version: number): string | null {
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) return 'is not a JSON object';
+  if (typeof header.meta !== 'object' || header.meta === null || Array.isArray(header.meta)) return "has no 'meta' object";
+  if (!Array.isArray(header.weightSlots) || !header.weightSlots.every(isSlot)) return "has no valid 'weightSlots' list";
+  if (!Array.isArray(header.bufferSlots) || !header.bufferSlots.every(isSlot)) return "has no valid 'bufferSlots' list";
+  if (!Array.isArray(header.sections)) return "has no 'sections' list";
   for (const name of SECTION_NAMES) {
-    const s = h.sections.filter((x) => x?.name === name);
+    const s = header.sections.filter((x) => x?.name === name);
     if (s.length !== 1) return `has ${s.length} '${name}' sections, expected 1`;
     if (!isCount(s[0]!.offset) || !isCount(s[0]!.length)) return `has a '${name}' section without a valid offset and length`;
   }
-  if (h.sections.length !== SECTION_NAMES.length) return `has ${h.sections.length} sections, expected ${SECTION_NAMES.length}`;
-  if (version === 1 && (typeof h.bodySha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.bodySha256))) return "has no valid 'bodySha256'";
+  if (header.sections.length !== SECTION_NAMES.length) return `has ${header.sections.length} sections, expected ${SECTION_NAMES.length}`;
+  if (version === 1 && (typeof header.bodySha256 !== 'string' || !/^[0-9a-f]{64}$/.test(header.bodySha256)))
+    return "has no valid 'bodySha256'";
   return null;
 }
 
@@ -162,8 +163,8 @@ export function decodeCheckpoint(bytes: Buffer, source = 'checkpoint'): Checkpoi
     return header;
   };
   const floatsOf = (h: Header) => h.sections.reduce((n, s) => n + s.length, 0);
-  const sizeProblem = (h: Header): string | null => {
-    const expected = headerEnd + floatsOf(h) * 4 + trailerBytes;
+  const sizeProblem = (parsedHeader: Header): string | null => {
+    const expected = headerEnd + floatsOf(parsedHeader) * 4 + trailerBytes;
     if (bytes.length < expected) return `is truncated: it holds ${bytes.length} bytes, but its header describes ${expected}`;
     if (bytes.length > expected) return `holds ${bytes.length} bytes, but its header describes ${expected}: trailing bytes`;
     return null;

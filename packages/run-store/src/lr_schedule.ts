@@ -15,12 +15,12 @@ export interface LrSchedule {
  * Warm-up ramps from lrPeak/warmupSteps to lrPeak over `warmupSteps`, then cosine decay to 0 at
  * `totalSteps`.
  */
-export function learningRateAt(step: number, s: LrSchedule): number {
+export function learningRateAt(step: number, schedule: LrSchedule): number {
   if (!Number.isInteger(step) || step < 0) {
     throw new RangeError(`\`step\` passed to learningRateAt must be a non-negative integer, but got ${step}`);
   }
-  if (s.warmupSteps > 0 && step < s.warmupSteps) return (s.lrPeak * (step + 1)) / s.warmupSteps;
-  const decaySteps = Math.max(1, s.totalSteps - s.warmupSteps);
-  const t = Math.min(1, (step - s.warmupSteps) / decaySteps);
-  return 0.5 * s.lrPeak * (1 + Math.cos(Math.PI * t));
+  if (schedule.warmupSteps > 0 && step < schedule.warmupSteps) return (schedule.lrPeak * (step + 1)) / schedule.warmupSteps;
+  const decaySteps = Math.max(1, schedule.totalSteps - schedule.warmupSteps);
+  const t = Math.min(1, (step - schedule.warmupSteps) / decaySteps);
+  return 0.5 * schedule.lrPeak * (1 + Math.cos(Math.PI * t));
 }

@@ -86,17 +86,17 @@ export function reportMarkdown(report: RunReport, hasChart: boolean): string {
     if (hasChart) lines.push('![loss and accuracy per epoch](chart.png)', '');
     lines.push(row(['epoch', 'train loss', 'train accuracy', 'validation loss', 'validation accuracy', 'lr', 'images/s', 'seconds']));
     lines.push(row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
-    for (const e of report.epochs) {
+    for (const record of report.epochs) {
       lines.push(
         row([
-          e.epoch,
-          fixed(e.trainLoss, 4),
-          percent(e.trainAccuracy),
-          fixed(e.valLoss, 4),
-          percent(e.valAccuracy),
-          fixed(e.lr, 5),
-          fixed(e.imagesPerSecond, 1),
-          fixed(e.seconds, 1),
+          record.epoch,
+          fixed(record.trainLoss, 4),
+          percent(record.trainAccuracy),
+          fixed(record.valLoss, 4),
+          percent(record.valAccuracy),
+          fixed(record.lr, 5),
+          fixed(record.imagesPerSecond, 1),
+          fixed(record.seconds, 1),
         ]),
       );
     }
