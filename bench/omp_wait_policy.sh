@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # How OpenMP's wait policy changes single-process training on `onednn` on a quiet machine and on a
 # loaded one (4 busy loops, bounded by `timeout`): worker:train, width 0.125, one epoch of 1,024
-# real CIFAR-10 images. Prints wall seconds per case; compare the ratios within one run.
+# real CIFAR-10 images. Prints wall seconds per case; compare the ratios within one run. `gomp-300k` is
+# libgomp's own default spin; `ours` is what the addon's loader sets where the user chose nothing
+# (GOMP_SPINCOUNT=20000, packages/native-cpu/src/native_addon.ts), the same as `spin20k`.
 # Usage: bash bench/omp_wait_policy.sh   (CIFAR10_DIR defaults to ../shared/data/cifar-10-batches-bin)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,8 @@ run() {
   printf '%-16s %6.1f s\n' "$tag" "$(echo "$end - $start" | bc)"
 }
 
-run quiet-default GNET_BENCH=1
+run quiet-gomp-300k GOMP_SPINCOUNT=300000
+run quiet-ours GNET_BENCH=1
 run quiet-passive OMP_WAIT_POLICY=passive
 run quiet-spin20k GOMP_SPINCOUNT=20000
 busy=()
@@ -30,6 +33,7 @@ for _ in 1 2 3 4; do
   busy+=("$!")
 done
 trap 'kill "${busy[@]}" 2>/dev/null || true' EXIT
-run loaded-default GNET_BENCH=1
+run loaded-gomp-300k GOMP_SPINCOUNT=300000
+run loaded-ours GNET_BENCH=1
 run loaded-passive OMP_WAIT_POLICY=passive
 run loaded-spin20k GOMP_SPINCOUNT=20000

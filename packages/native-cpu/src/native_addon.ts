@@ -192,6 +192,20 @@ export function loadAddonAt(path: string): AddonLoad {
  *   if (addon === null) log.info({ reason }, 'oneDNN backend unavailable');
  */
 export function loadNativeAddon(): AddonLoad {
+  if (loaded === undefined) shortenOpenMpSpin(process.env);
   loaded ??= loadAddonAt(ADDON_PATH);
   return loaded;
+}
+
+/**
+ * GNU OpenMP's spin count before a waiting thread sleeps, set unless the user chose one or a wait
+ * policy: the default spin burns the cores that a loaded machine's other processes need (one epoch
+ * of `bash bench/omp_wait_policy.sh`: 15.0 s quiet and 120.3 s under 4 busy loops by default,
+ * 15.1 s and 72.5 s with 20,000). libgomp reads it when the addon loads it, so it is set just before.
+ */
+export const DEFAULT_GOMP_SPINCOUNT = '20000';
+
+/** Sets `GOMP_SPINCOUNT` in `env` to {@link DEFAULT_GOMP_SPINCOUNT} where neither it nor `OMP_WAIT_POLICY` is set. */
+export function shortenOpenMpSpin(env: NodeJS.ProcessEnv): void {
+  if (env['GOMP_SPINCOUNT'] === undefined && env['OMP_WAIT_POLICY'] === undefined) env['GOMP_SPINCOUNT'] = DEFAULT_GOMP_SPINCOUNT;
 }
