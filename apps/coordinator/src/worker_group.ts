@@ -29,8 +29,8 @@ import {
   type ProtocolError,
 } from '@gnet/protocol';
 import { CollectiveUsageError, ControlChannel, holdFrames, starHubRank, WsTransport, type ChannelEnd } from '@gnet/collective';
-import { PhaseTimeoutError, RoundFailedError, WorkerLostError } from './errors.js';
-import { StallClock } from './stall_clock.js';
+import { RoundFailedError, WorkerLostError } from './errors.js';
+import { RankCollector } from './rank_collector.js';
 
 /**
  * Request ids of `requestSnapshot`: far above any global step, which periodic checkpoints use as
@@ -72,17 +72,6 @@ export interface Member {
   hello: Hello;
   /** performance.now() of the last control message of any kind from this rank (its channel's). */
   readonly lastHeardMs: number;
-}
-
-interface Collector {
-  type: MessageType;
-  got: Map<number, Message>;
-  ranks: readonly number[];
-  match: (message: Message) => boolean;
-  /** A `roundFailed` from any rank fails the wait. */
-  watchRoundFailed: boolean;
-  reject(err: Error): void;
-  check(): void;
 }
 
 /** Options of {@link WorkerGroup}. */
@@ -130,7 +119,7 @@ export class WorkerGroup {
   /** Star only: reads every rank's socket (see the file header); null in ring mode. */
   private readonly starTransport: WsTransport | null;
   private readonly queues: Message[][];
-  private collector: Collector | null = null;
+  private collector: RankCollector | null = null;
   private failure: WorkerLostError | null = null;
   private fail!: (err: WorkerLostError) => void;
   private phase = 'group formation';
@@ -237,7 +226,7 @@ export class WorkerGroup {
    * Waits for one `type` message that `match` accepts from each of `ranks` (default: all), in
    * rank order; messages of that type that `match` refuses (late replies of an aborted round) are
    * dropped. Warns every `stallWarnMs` naming the ranks still missing and for how long; rejects
-   * with `PhaseTimeoutError` after `timeoutMs`, with `WorkerLostError` as soon as one of `ranks`
+   * with `PhaseTimeoutError` (rank_collector.ts) after `timeoutMs`, with `WorkerLostError` as soon as one of `ranks`
    * is lost, and (unless `roundFailed` is false) with `RoundFailedError` when a rank reports a
    * failed all-reduce. With `fromLeaving`, ranks that are leaving deliberately (`leavingRanks`)
    * may answer too; their socket closing fails the wait.
@@ -257,76 +246,56 @@ export class WorkerGroup {
     const lostRank = ranks.find((r) => this.lost.has(r) && !(options.fromLeaving === true && this.leavingRanks.includes(r)));
     if (lostRank !== undefined) return Promise.reject(this.lostError(lostRank));
     const phase = this.phase;
-    const clock = new StallClock(this.stallWarnMs);
-    const match = (options.match ?? (() => true)) as (message: Message) => boolean;
-    const watchRoundFailed = options.roundFailed ?? true;
-    return new Promise<MessageOf<K>[]>((resolve, reject) => {
-      const missing = (): number[] => ranks.filter((r) => !collector.got.has(r));
-      const finish = (): void => {
-        clearInterval(ticker);
-        clearTimeout(timer);
-        this.collector = null;
-      };
-      const collector: Collector = {
-        type,
-        got: new Map(),
-        ranks,
-        match: (message) => message.type === type && match(message),
-        watchRoundFailed: false,
-        reject: (err) => {
-          finish();
-          reject(err);
-        },
-        check: () => {
-          if (missing().length > 0) return;
-          finish();
-          resolve(ranks.map((r) => collector.got.get(r) as MessageOf<K>));
-        },
-      };
-      const ticker = setInterval(
-        () => {
-          const due = clock.due(performance.now());
-          if (due === null) return;
-          const now = performance.now();
-          this.log.warn(
-            {
-              phase,
-              waiting: type,
-              missingRanks: missing(),
-              waitingMs: Math.round(due),
-              lastHeardAgoMs: Object.fromEntries(missing().map((r) => [r, Math.round(now - this.members[r]!.lastHeardMs)])),
-            },
-            'stall: waiting for ranks',
-          );
-        },
-        Math.min(1000, this.stallWarnMs),
-      );
-      const timer = setTimeout(() => collector.reject(new PhaseTimeoutError(phase, missing(), options.timeoutMs)), options.timeoutMs);
-      this.collector = collector;
-      if (watchRoundFailed) {
-        // A roundFailed already queued, from any rank (also outside `ranks`), breaks the group.
-        for (const [rank, queue] of this.queues.entries()) {
-          const failed = queue.find((m) => m.type === 'roundFailed');
-          if (failed !== undefined && failed.type === 'roundFailed') {
-            collector.reject(new RoundFailedError(rank, failed.round, failed.peerRank, failed.message));
-            return;
-          }
-        }
-        collector.watchRoundFailed = true;
-      }
-      // Messages that arrived before we started waiting.
-      for (const rank of ranks) {
-        const queue = this.queues[rank]!;
-        for (let i = 0; i < queue.length && !collector.got.has(rank);) {
-          const message = queue[i]!;
-          if (message.type === type) {
-            queue.splice(i, 1);
-            if (collector.match(message)) collector.got.set(rank, message);
-          } else i += 1;
-        }
-      }
-      collector.check();
+    const collector: RankCollector = new RankCollector({
+      type,
+      ranks,
+      match: (options.match ?? (() => true)) as (message: Message) => boolean,
+      phase,
+      timeoutMs: options.timeoutMs,
+      stallWarnMs: this.stallWarnMs,
+      onStall: (missingRanks, waitedMs) => {
+        const now = performance.now();
+        this.log.warn(
+          {
+            phase,
+            waiting: type,
+            missingRanks,
+            waitingMs: Math.round(waitedMs),
+            lastHeardAgoMs: Object.fromEntries(missingRanks.map((r) => [r, Math.round(now - this.members[r]!.lastHeardMs)])),
+          },
+          'stall: waiting for ranks',
+        );
+      },
+      onSettled: () => {
+        if (this.collector === collector) this.collector = null;
+      },
     });
+    this.collector = collector;
+    // Only messages of `type` reach `match` and the answer.
+    const answer = collector.answer as Promise<MessageOf<K>[]>;
+    if (options.roundFailed ?? true) {
+      // A roundFailed already queued, from any rank (also outside `ranks`), breaks the group.
+      for (const [rank, queue] of this.queues.entries()) {
+        const failed = queue.find((m) => m.type === 'roundFailed');
+        if (failed !== undefined && failed.type === 'roundFailed') {
+          collector.reject(new RoundFailedError(rank, failed.round, failed.peerRank, failed.message));
+          return answer;
+        }
+      }
+      collector.watchRoundFailed = true;
+    }
+    // Messages that arrived before we started waiting.
+    for (const rank of ranks) {
+      const queue = this.queues[rank]!;
+      for (let i = 0; i < queue.length && collector.awaits(rank);) {
+        const message = queue[i]!;
+        if (collector.wants(rank, message)) {
+          queue.splice(i, 1);
+          collector.offer(rank, message);
+        } else i += 1;
+      }
+    }
+    return answer;
   }
 
   /**
@@ -439,11 +408,8 @@ export class WorkerGroup {
       collector.reject(new RoundFailedError(rank, message.round, message.peerRank, message.message));
       return;
     }
-    if (collector !== null && collector.type === message.type && collector.ranks.includes(rank) && !collector.got.has(rank)) {
-      if (collector.match(message)) {
-        collector.got.set(rank, message);
-        collector.check();
-      } else this.log.debug({ rank, type: message.type }, 'dropped a late reply');
+    if (collector !== null && collector.wants(rank, message)) {
+      if (!collector.offer(rank, message)) this.log.debug({ rank, type: message.type }, 'dropped a late reply');
       return;
     }
     this.queues[rank]!.push(message);

@@ -1,10 +1,9 @@
 // Training curves as a PNG, like the reference's figure: loss per epoch (train, validation) on the
-// left, accuracy per epoch on the right. Drawn by Vega-Lite (compiled to Vega, rendered headless to
-// SVG) and rasterised by resvg, so no browser or native canvas is needed.
+// left, accuracy per epoch on the right. Drawn by Vega-Lite, headless (render_vega.ts), so no
+// browser or native canvas is needed.
 import { writeFile } from 'node:fs/promises';
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import { renderSvg, svgToPng } from './render_vega.js';
 
 /** One epoch's figures as written to metrics.jsonl. */
 export interface EpochPoint {
@@ -53,17 +52,11 @@ export async function renderChartSvg(points: readonly EpochPoint[], title: strin
     data: { values: longFormat(points) },
     hconcat: [panel('loss'), panel('accuracy')],
   } as TopLevelSpec;
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderSvg(spec);
 }
 
 /** Renders and writes `path` (PNG). */
 export async function writeChartPng(path: string, points: readonly EpochPoint[], title: string): Promise<void> {
   const svg = await renderChartSvg(points, title);
-  const png = new Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true } }).render().asPng();
-  await writeFile(path, png);
+  await writeFile(path, await svgToPng(svg));
 }

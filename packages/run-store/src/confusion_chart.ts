@@ -1,13 +1,12 @@
 // The test split's confusion matrix as a PNG heat map (scikit-learn's ConfusionMatrixDisplay
 // layout: true class down, predicted class across, the count in each cell). Drawn the way chart.ts
-// draws the training curves: Vega-Lite compiled to Vega, rendered headless to SVG, rasterised by
-// resvg. Cells are coloured by the share of their row (the true class), so a class's recall reads
-// the same whatever its size; the number printed is the image count.
+// draws the training curves (render_vega.ts). Cells are coloured by the share of their row (the
+// true class), so a class's recall reads the same whatever its size; the number printed is the
+// image count.
 import { writeFile } from 'node:fs/promises';
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import { checkConfusion, type ConfusionMatrix } from './confusion_matrix.js';
+import { renderSvg, svgToPng } from './render_vega.js';
 
 interface Cell {
   actual: string;
@@ -68,17 +67,11 @@ export async function renderConfusionSvg(matrix: ConfusionMatrix, classes: reado
       },
     ],
   } as TopLevelSpec;
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderSvg(spec);
 }
 
 /** Renders and writes `path` (PNG, twice the SVG's size like chart.png). */
 export async function writeConfusionPng(path: string, matrix: ConfusionMatrix, classes: readonly string[], title: string): Promise<void> {
   const svg = await renderConfusionSvg(matrix, classes, title);
-  const png = new Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true } }).render().asPng();
-  await writeFile(path, png);
+  await writeFile(path, await svgToPng(svg));
 }
