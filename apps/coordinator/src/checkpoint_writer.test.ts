@@ -7,10 +7,10 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pino } from 'pino';
-import { tensorFromFloat32, type StateSnapshot } from '@gnet/protocol';
 import { RunFolder, type EpochMeterState } from '@gnet/run-store';
 import { checkpointMeta, checkpointWriter, type CheckpointSource } from './checkpoint_writer.js';
 import { RunEvents } from './run_events.js';
+import { sampleSnapshot } from './testing/sample_snapshot.js';
 
 const plan = {
   hyper: { globalBatch: 8, seed: 3 },
@@ -21,22 +21,6 @@ const plan = {
 } as unknown as CheckpointSource['plan'];
 const epochSoFar = { steps: 1 } as unknown as EpochMeterState;
 const records = { epochs: [], epochSoFar };
-
-function snapshot(nextGlobalStep: number): StateSnapshot {
-  return {
-    type: 'stateSnapshot',
-    requestId: 0,
-    epoch: 0,
-    step: 0,
-    globalStep: nextGlobalStep - 1,
-    nextGlobalStep,
-    tensors: [
-      tensorFromFloat32('conv/kernel', [2], Float32Array.of(1, 2)),
-      tensorFromFloat32('conv/bn/running_mean', [1], Float32Array.of(3)),
-    ],
-    momentum: [],
-  };
-}
 
 test('the meta places a state by the step it trains next: epoch and step within it', () => {
   const meta = checkpointMeta('run-1', 10, 4, records, plan);
@@ -67,7 +51,7 @@ test('the writer saves a loadable file named by the step, keeps the newest ones 
       now: () => 1234,
     });
     const paths: string[] = [];
-    for (const step of [3, 5, 9]) paths.push(await write(snapshot(step), { plan }, step));
+    for (const step of [3, 5, 9]) paths.push(await write(sampleSnapshot(step, { momentum: false }), { plan }, step));
     assert.deepEqual(paths, [store.pathFor(3), store.pathFor(5), store.pathFor(9)]);
     // --keep-checkpoints 2: the oldest went.
     assert.deepEqual((await readdir(dirname(store.pathFor(9)))).sort(), [basename(store.pathFor(5)), basename(store.pathFor(9))]);

@@ -3,28 +3,12 @@
 // give-up message points --resume to, and the error the run ends with.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tensorFromFloat32, tensorToFloat32, type StateSnapshot } from '@gnet/protocol';
+import { tensorToFloat32 } from '@gnet/protocol';
 import type { LoadedCheckpoint } from '@gnet/run-store';
 import { TooFewWorkersError } from './errors.js';
 import { replacementsNeeded, resumeAdvice, stateAfterLoss, tooFewWorkersError } from './recovery_decisions.js';
 import { snapshotToCheckpoint } from './snapshot_checkpoint.js';
-
-/** A survivor's snapshot of a two-weight, one-statistic model that trains `nextGlobalStep` next. */
-function snapshot(nextGlobalStep: number): StateSnapshot {
-  return {
-    type: 'stateSnapshot',
-    requestId: 1,
-    epoch: 0,
-    step: 3,
-    globalStep: 3,
-    nextGlobalStep,
-    tensors: [
-      tensorFromFloat32('conv/kernel', [2], Float32Array.of(1, 2)),
-      tensorFromFloat32('conv/bn/running_mean', [1], Float32Array.of(3)),
-    ],
-    momentum: [tensorFromFloat32('conv/kernel', [2], Float32Array.of(4, 5))],
-  };
-}
+import { SAMPLE_SIZES, sampleSnapshot } from './testing/sample_snapshot.js';
 
 /** An epoch's record as the checkpoint's meta keeps it (opaque to recovery). */
 const epochRecord = { epoch: 0, trainLoss: 1.5 };
@@ -32,7 +16,7 @@ const epochRecord = { epoch: 0, trainLoss: 1.5 };
 function loadedAt(globalStep: number): LoadedCheckpoint {
   const meta = { position: { epoch: 1, stepInEpoch: 2, globalStep }, epochs: [epochRecord], epochSoFar: { steps: 2 } };
   return {
-    state: snapshotToCheckpoint(snapshot(globalStep), { paramElements: 2, bufferElements: 1 }, meta),
+    state: snapshotToCheckpoint(sampleSnapshot(globalStep), SAMPLE_SIZES, meta),
     path: `/runs/r/checkpoints/ckpt-${globalStep}.ckpt`,
     globalStep,
     skipped: [],
@@ -40,7 +24,7 @@ function loadedAt(globalStep: number): LoadedCheckpoint {
 }
 
 test('a survivor’s snapshot is the next state, at the step it trains next, with no rollback', () => {
-  const sent = snapshot(4);
+  const sent = sampleSnapshot(4);
   const { state, rolledBackTo } = stateAfterLoss(sent, loadedAt(2));
   assert.deepEqual(state, { globalStep: 4, tensors: sent.tensors, momentum: sent.momentum });
   assert.equal(rolledBackTo, null);

@@ -333,6 +333,77 @@ test('a silent worker (no heartbeats, no answers) is evicted after --worker-time
   assert.equal((await summary(runDir))['worldSize'], 1);
 });
 
+test('a worker that heartbeats but never answers its round is evicted after --round-timeout-ms, and the run goes on without it', async () => {
+  const runDir = await runFolder('stuck');
+  const roundTimeoutMs = 500;
+  const run = await startRun(flags(runDir, ['--min-workers', '1', '--epochs', '1', '--round-timeout-ms', String(roundTimeoutMs)]), [
+    {},
+    { stuckAtStep: 2 },
+  ]);
+  const [survivor, stuck] = run.workers;
+  const leave = await stuck!.waitFor('leave', WAIT_MS);
+  assert.equal(leave.reason, 'evicted');
+  // Not silent (it kept heartbeating): the round's wait timed out (PhaseTimeoutError) and named it.
+  assert.match(leave.message, new RegExp(`no answer within ${roundTimeoutMs} ms during `));
+  assert.equal((await within(stuck!.closed, WAIT_MS, 'the stuck worker to be cut off')).code, 1008);
+  assert.deepEqual(stepsStarted(stuck!), [0, 1, 2]);
+
+  const result = await finished(run);
+  assert.equal(result.generations, 2);
+  const lost = run.events.find((e) => e.kind === 'membership' && e.event === 'lost');
+  assert.ok(lost?.kind === 'membership' && lost.workerId === 'w1', JSON.stringify(lost));
+  assert.match(lost.reason, /^evicted: no answer within 500 ms/);
+  // The survivor answered step 2: generation 1 trains step 3 from its state.
+  const [, restart] = survivor!.messages('initialWeights');
+  assert.equal(restart?.globalStep, 3);
+  assert.equal(appliedUpdates(restart!.tensors), 3);
+  assert.deepEqual(stepsStarted(survivor!), [0, 1, 2, 3]);
+  assert.equal((await summary(runDir))['worldSize'], 1);
+});
+
+test('ring of 3: a rank reporting a malformed frame from its ring neighbour gets that sender evicted, not itself; the other two finish', async () => {
+  const runDir = await runFolder('blame');
+  // Rank 0 receives from its ring prev (rank 1) and reports that rank's chunk as malformed.
+  const run = await startRun(flags(runDir, ['--workers', '3', '--min-workers', '2', '--epochs', '1']), [
+    { badFrameFromPrevAtStep: 2 },
+    {},
+    {},
+  ]);
+  const [reporter, sender, bystander] = run.workers;
+  assert.equal((await sender!.waitFor('welcome', WAIT_MS)).rank, 1);
+  const leave = await sender!.waitFor('leave', WAIT_MS);
+  assert.equal(leave.reason, 'evicted');
+  assert.match(
+    leave.message,
+    /^rank 0 \(worker 'w0'\) received a malformed frame from this rank in round \d+: reduce-scatter step 0: chunk from rank 1 did not decode/,
+  );
+  assert.deepEqual(await within(sender!.closed, WAIT_MS, 'the sender to be cut off'), { code: 1008, reason: 'COLLECTIVE_BAD_FRAME' });
+
+  const result = await finished(run);
+  assert.equal(result.generations, 2);
+  for (const survivor of [reporter!, bystander!]) {
+    assert.deepEqual(
+      survivor.messages('welcome').map((m) => [m.generation, m.worldSize]),
+      [
+        [0, 3],
+        [1, 2],
+      ],
+    );
+    assert.equal(survivor.messages('roundAbort').length, 1, 'the broken round was aborted');
+    assert.equal((await survivor.waitFor('leave', WAIT_MS)).reason, 'finished');
+  }
+  // Nothing of the failed round was applied on the reporter, whose state generation 1 starts from.
+  const [, restart] = reporter!.messages('initialWeights');
+  assert.equal(restart?.globalStep, 2);
+  assert.equal(appliedUpdates(restart!.tensors), 2);
+  const lost = run.events.filter((e) => e.kind === 'membership' && e.event === 'lost');
+  assert.deepEqual(
+    lost.map((e) => (e.kind === 'membership' ? e.workerId : '')),
+    ['w1'],
+  );
+  assert.equal((await summary(runDir))['worldSize'], 2);
+});
+
 test('a worker joining mid-run is admitted at a step boundary: generation 1 of worldSize 3 starts from rank 0’s state', async () => {
   const runDir = await runFolder('join');
   // Set once startRun returns, which is before any step: the workers' hellos are its last act.

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tensorFromFloat32 } from '@gnet/protocol';
 import { RunFolder } from '@gnet/run-store';
 import { InterruptedError, TooFewWorkersError, WorkerLostError } from './errors.js';
 import { StopRequestedError } from './graceful_stop.js';
 import { snapshotToCheckpoint } from './snapshot_checkpoint.js';
 import { endsAsStop, failure, farewell, interruptedError, newestCheckpointIn } from './stop_checkpoint.js';
+import { SAMPLE_SIZES, sampleSnapshot } from './testing/sample_snapshot.js';
 
 const saved = { globalStep: 40, path: '/runs/r/checkpoints/ckpt-40.ckpt' };
 
@@ -70,19 +70,10 @@ test('the newest good checkpoint of a real run folder is named by the step it tr
     assert.equal(await newestCheckpointIn(null), null);
     const store = new RunFolder(dir).checkpoints(2);
     assert.equal(await newestCheckpointIn(store), null);
-    const snapshot = {
-      type: 'stateSnapshot' as const,
-      requestId: 0,
-      epoch: 0,
-      step: 0,
-      globalStep: 5,
-      nextGlobalStep: 6,
-      tensors: [tensorFromFloat32('w', [1], Float32Array.of(1))],
-      momentum: [],
-    };
+    const snapshot = sampleSnapshot(6);
     for (const globalStep of [3, 6]) {
       const meta = { position: { epoch: 0, stepInEpoch: globalStep, globalStep } };
-      await store.save(snapshotToCheckpoint(snapshot, { paramElements: 1, bufferElements: 0 }, meta), globalStep);
+      await store.save(snapshotToCheckpoint(snapshot, SAMPLE_SIZES, meta), globalStep);
     }
     assert.deepEqual(await newestCheckpointIn(store), { globalStep: 6, path: store.pathFor(6) });
   } finally {

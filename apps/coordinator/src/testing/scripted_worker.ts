@@ -13,6 +13,7 @@
 // CIFAR-10 labels and a scripted model (`predict`); `stateSnapshot` of the state it holds (the
 // tensors of `initialWeights`, or zeros of the plan's sizes on a fresh run), whose first element
 // counts the updates it applied, so a test can follow a state through survivors and checkpoints.
+import { ringNeighbours } from '@gnet/collective';
 import { readCifar10, rankSlice, stratifiedSplit } from '@gnet/data';
 import {
   encodeMessage,
@@ -27,6 +28,7 @@ import {
   type WireTensor,
 } from '@gnet/protocol';
 import { VAL_PER_CLASS } from '@gnet/recipe';
+import { BAD_FRAME_CODE } from '../blame.js';
 import { modelSize } from '../model_size.js';
 import { fakeWorker, hello, type FakeWorker, type HelloDraft } from './sockets.js';
 
@@ -72,6 +74,18 @@ export interface WorkerScript {
    * SIGTERM does, but keep heartbeating and answering `checkpointRequest` (it still holds the state).
    */
   leaveAtStep?: number;
+  /**
+   * At this step's `roundStart`, never answer the round but keep heartbeating and answering
+   * everything else (a process stuck in its step, e.g. a hung all-reduce: alive, but no metrics).
+   */
+  stuckAtStep?: number;
+  /**
+   * At this step's `roundStart`, report `roundFailed` with `COLLECTIVE_BAD_FRAME` naming this rank's
+   * ring `prev` (the only rank it receives from), as a worker does whose neighbour sent a chunk
+   * that does not decode; the state stays as it was (nothing applied). Once: the step's retry in
+   * the next generation trains.
+   */
+  badFrameFromPrevAtStep?: number;
   /** At this step's `roundStart`, await `until()` before answering (a slow step, so a test can line up a join). */
   holdAtStep?: { globalStep: number; until: () => Promise<void> };
   /** Mean training loss reported for a step; default 2.3 − 0.01 × step. */
@@ -127,6 +141,8 @@ export class ScriptedWorker {
   private readonly watchers = new Set<() => void>();
   /** Crashed or frozen: nothing more is sent. */
   private mute = false;
+  /** `badFrameFromPrevAtStep` has fired. */
+  private reportedBadFrame = false;
 
   private constructor(
     private readonly workerId: string,
@@ -256,6 +272,20 @@ export class ScriptedWorker {
     }
     if (globalStep === script.leaveAtStep) {
       this.send({ type: 'leave', reason: 'shutdown', message: 'stopped by SIGTERM (scripted)' });
+      return;
+    }
+    if (globalStep === script.stuckAtStep) return;
+    if (globalStep === script.badFrameFromPrevAtStep && !this.reportedBadFrame) {
+      this.reportedBadFrame = true;
+      const { rank, worldSize } = this.welcomed();
+      const { prev } = ringNeighbours(rank, worldSize);
+      this.send({
+        type: 'roundFailed',
+        round: start.round,
+        code: BAD_FRAME_CODE,
+        message: `reduce-scatter step 0: chunk from rank ${prev} did not decode (scripted)`,
+        peerRank: prev,
+      });
       return;
     }
     const started = performance.now();
