@@ -134,10 +134,12 @@ async function withRunDir(name: string, body: (runDir: string) => Promise<void>)
   }
 }
 
-function finalAccuracy(coordinator: ProcessResult): number {
+/** The coordinator ended with a final test accuracy, a share of the test images (the run got to its test). */
+function assertFinalAccuracy(coordinator: ProcessResult): void {
   const line = coordinator.logs.find((l) => typeof l['testAccuracy'] === 'number');
   assert.ok(line, 'the coordinator logged no final test accuracy');
-  return line['testAccuracy'] as number;
+  const accuracy = line['testAccuracy'] as number;
+  assert.ok(accuracy >= 0 && accuracy <= 1, `final test accuracy ${accuracy}`);
 }
 
 async function workerWithRank(group: Group, rank: number): Promise<number> {
@@ -175,7 +177,7 @@ test(
       assert.match(String(lost?.['reason']), /connection lost \(1006/);
       assertIdenticalReplicas(results.workers);
       await assertSampleAccounting(results.workers);
-      assert.ok(finalAccuracy(results.coordinator) >= 0);
+      assertFinalAccuracy(results.coordinator);
       t.diagnostic(
         `worker loss: kill → next generation formed in ${Math.round(recoveryMs)} ms; generations ${JSON.stringify(generations(results.coordinator.logs))}`,
       );
@@ -327,7 +329,7 @@ test(
       // The killed worker's lines count for the steps it last trained in; the survivors' for the rest.
       assertIdenticalReplicas(workers, true);
       await assertSampleAccounting(workers, true);
-      assert.ok(finalAccuracy(coordinator) >= 0);
+      assertFinalAccuracy(coordinator);
       t.diagnostic(
         `coordinator restart: kill → first round of the resumed run in ${Math.round(recoveryMs)} ms; resumed at step ${resumedAt}, ${stepsBefore + 1 - resumedAt} steps recomputed; rounds ${Math.min(...secondLifeRounds)}..${Math.max(...secondLifeRounds)} after the first life's ${Math.max(...firstLifeRounds)}`,
       );

@@ -98,3 +98,10 @@ test('a timeout rejects with PhaseTimeoutError naming the phase and the missing 
   }
   assert.equal(settled(), 1);
 });
+
+test('a wait on no ranks resolves at once, with no answers', async () => {
+  const { collector: wait, settled } = collector({ ranks: [] });
+  wait.settleIfComplete();
+  assert.deepEqual(await wait.answer, []);
+  assert.equal(settled(), 1);
+});

@@ -81,8 +81,13 @@ export class RankCollector {
   offer(rank: number, message: Message): boolean {
     if (!this.match(message)) return false;
     this.got.set(rank, message);
-    if (this.missing.length === 0 && this.settle()) this.resolveAnswer(this.ranks.map((r) => this.got.get(r)!));
+    this.settleIfComplete();
     return true;
+  }
+
+  /** Resolves the answer once every rank has answered; at once for a wait on no ranks. */
+  settleIfComplete(): void {
+    if (this.missing.length === 0 && this.settle()) this.resolveAnswer(this.ranks.map((r) => this.got.get(r)!));
   }
 
   /** Fails the wait with `err` (a no-op once it has settled). */

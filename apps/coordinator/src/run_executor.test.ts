@@ -130,6 +130,12 @@ async function startRun(argv: string[], scripts: WorkerScript[], stop?: Graceful
 async function finished(run: Run): Promise<CoordinatorResult> {
   const outcome = await within(run.outcome, WAIT_MS, 'the run to finish');
   if ('error' in outcome) throw outcome.error;
+  // A scripted worker whose own script failed (a hold's wait) crashed on purpose: the run proves nothing then.
+  assert.deepEqual(
+    run.workers.map((worker) => worker.scriptError),
+    run.workers.map(() => null),
+    'a scripted worker’s script failed',
+  );
   return outcome.result;
 }
 

@@ -11,6 +11,7 @@ import { WorkerGroup } from './worker_group.js';
 async function formGroup(
   lines = capturingLogger('warn'),
   algorithm: AllReduceAlgorithm = 'star',
+  workerTimeoutMs = 60_000,
 ): Promise<{ group: WorkerGroup; workers: FakeWorker[]; rv: Rendezvous; lines: Record<string, unknown>[] }> {
   const rv = await Rendezvous.listen({
     host: '127.0.0.1',
@@ -30,7 +31,7 @@ async function formGroup(
     log: lines.log,
     heartbeatMs: 50,
     stallWarnMs: 100,
-    workerTimeoutMs: 60_000,
+    workerTimeoutMs,
   });
   return { group, workers, rv, lines: lines.lines };
 }
@@ -335,3 +336,22 @@ test(
     }
   },
 );
+
+test('a leaving worker that falls silent fails the wait for its state at --worker-timeout-ms, not at the wait’s own limit', async () => {
+  const { group, workers, rv } = await formGroup(capturingLogger('error'), 'ring', 300);
+  try {
+    // SIGTERM: it says it leaves (and would still hand over its state), then its process freezes.
+    workers[1]!.socket.send(encodeMessage({ type: 'leave', reason: 'shutdown', message: 'stopped by SIGTERM' }));
+    const deadline = performance.now() + 5000;
+    while (!group.leavingRanks.includes(1) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(group.leavingRanks, [1]);
+    const started = performance.now();
+    const snapshot = group.requestSnapshot(1, { globalStep: 3, timeoutMs: 30_000, phase: 'stopping', fromLeaving: true });
+    await assert.rejects(snapshot, (e: unknown) => e instanceof WorkerLostError && e.rank === 1);
+    const waitedMs = performance.now() - started;
+    assert.ok(waitedMs < 5000, `the wait for a silent leaving rank took ${Math.round(waitedMs)} ms`);
+  } finally {
+    await group.close(null);
+    rv.close();
+  }
+});

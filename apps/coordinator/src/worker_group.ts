@@ -295,6 +295,8 @@ export class WorkerGroup {
         } else i += 1;
       }
     }
+    // Resolves now when every rank had answered already (or `ranks` is empty).
+    collector.settleIfComplete();
     return answer;
   }
 
@@ -379,6 +381,8 @@ export class WorkerGroup {
    */
   async close(leave: Leave | null): Promise<void> {
     this.closing = true;
+    // A wait still running (a hard abort gave up on it) ends here, with its timers.
+    this.collector?.reject(this.failure ?? new WorkerLostError(-1, '', this.phase, 'the group was closed'));
     for (const channel of this.channels) channel.release();
     if (leave !== null) this.broadcast(leave);
     const reason = leave?.reason ?? 'done';
@@ -428,6 +432,8 @@ export class WorkerGroup {
         );
         return;
       case 'silent':
+        // A leaving rank gone silent will not hand over its state in time either: stop waiting for it.
+        if (this.leaving.delete(rank) && this.collector?.ranks.includes(rank)) this.collector.reject(this.lostError(rank));
         this.lose(rank, `silent for ${Math.round(end.silentMs)} ms (limit --worker-timeout-ms ${end.limitMs})`);
         return;
       case 'protocol':

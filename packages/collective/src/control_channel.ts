@@ -152,7 +152,8 @@ export class ControlChannel {
   startHeartbeat(periodMs: number): void {
     checkPositive('periodMs', 'startHeartbeat', periodMs);
     this.stopHeartbeat();
-    if (this.released) return;
+    // A silent peer's socket is still open (the channel goes on heartbeating it); a closed one is not.
+    if (this.released || (this.finished && this.endedWith?.kind !== 'silent')) return;
     this.heartbeat = setInterval(() => this.send({ type: 'heartbeat', sentAtMs: Date.now() }), periodMs);
     this.heartbeat.unref();
   }
@@ -238,7 +239,11 @@ export class ControlChannel {
 
   /** The peer's account of the end: given once; heartbeats go on only while a silent peer's socket stays open. */
   private end(end: ChannelEnd): void {
-    if (this.finished) return;
+    if (this.finished) {
+      // A silent peer's socket closing later: nothing more to heartbeat (the verdict stays `silent`).
+      if (end.kind === 'closed') this.stopHeartbeat();
+      return;
+    }
     this.finished = true;
     this.stopWatch();
     if (end.kind !== 'silent') this.stopHeartbeat();

@@ -17,7 +17,6 @@ export { FrameInbox } from './frame_inbox.js';
 export { MemoryHub } from './memory_transport.js';
 export { WsTransport } from './ws_transport.js';
 export { listenWsServer, type TlsCredentials, type WsServer } from './ws_server.js';
-export { onTimeTicks } from './on_time_ticks.js';
 export { ControlChannel, type ChannelEnd, type ControlChannelOptions } from './control_channel.js';
 export { holdFrames } from './hold_frames.js';
 export { challengeConnection, refuseProtocolError, sendRefusal } from './challenge_connection.js';

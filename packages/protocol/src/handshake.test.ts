@@ -49,7 +49,7 @@ describe('protocol version', () => {
     rejects(() => checkProtocolVersion(4), 'PROTO_VERSION', 'Unsupported protocol version 4 (supported: 3)', 1008);
   });
 
-  it('refuses a version-2 hello (one whose hyper still carries evalEvery) at the version, before the schema', () => {
+  it('refuses a version-2 hello (a worker of the build before protocol 3) at the version, before the schema', () => {
     const hello = { ...sampleMessages().hello, protocolVersion: 2 };
     rejects(() => decodeMessage(raw.pack(hello)), 'PROTO_VERSION', 'Unsupported protocol version 2 (supported: 3)', 1008);
   });

@@ -50,3 +50,12 @@ test('a skipped step (NaN loss on one rank) counts as a step and its time, never
   const { skippedSteps: _dropped, ...older } = meter.state();
   assert.equal(EpochMeter.restore(older).result().skippedSteps, 0);
 });
+
+test('an epoch whose every step was skipped has no training loss or accuracy (NaN, written as null), not 0', () => {
+  const meter = new EpochMeter();
+  meter.addRound([m(Number.NaN, 0, 8, 0, 100), m(2, 8, 8, 40, 100)], 0.5, true);
+  const r = meter.result();
+  assert.deepEqual([r.steps, r.skippedSteps, r.images], [1, 1, 0]);
+  assert.ok(Number.isNaN(r.trainLoss) && Number.isNaN(r.trainAccuracy), JSON.stringify(r));
+  assert.deepEqual(JSON.parse(JSON.stringify({ loss: r.trainLoss })), { loss: null });
+});

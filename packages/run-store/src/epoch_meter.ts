@@ -28,8 +28,9 @@ export interface EpochTraining {
   skippedSteps: number;
   /** Images of the steps that updated the weights. */
   images: number;
-  /** Mean main-head cross-entropy over the images of the steps that updated the weights. */
+  /** Mean main-head cross-entropy over the images of the steps that updated the weights (NaN if none did). */
   trainLoss: number;
+  /** Top-1 accuracy over the same images (NaN if none). */
   trainAccuracy: number;
   /** Wall-clock seconds of the epoch's rounds on the coordinator (evaluation excluded). */
   seconds: number;
@@ -142,8 +143,9 @@ export class EpochMeter {
       steps: this.steps,
       skippedSteps: this.skippedSteps,
       images: this.count,
-      trainLoss: this.lossSum / Math.max(1, this.count),
-      trainAccuracy: this.correct / Math.max(1, this.count),
+      // No image trained (every step skipped): no figure, written as null, never a perfect-looking 0.
+      trainLoss: this.count > 0 ? this.lossSum / this.count : Number.NaN,
+      trainAccuracy: this.count > 0 ? this.correct / this.count : Number.NaN,
       seconds: this.seconds,
       imagesPerSecond: this.seconds > 0 ? this.count / this.seconds : 0,
       communicationShare: mean(this.share),

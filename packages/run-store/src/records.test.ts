@@ -46,7 +46,7 @@ test('the epoch record carries the meter figures, the lr, the validation sums an
   );
 });
 
-test('resume policy: differing fields are named with both values; microBatch may change; old metadata is refused', () => {
+test('resume policy: differing fields are named with both values; microBatch may change; a retired field is ignored; old metadata is refused', () => {
   const meta = {
     runId: 'r',
     position: { epoch: 0, stepInEpoch: 1, globalStep: 1 },
@@ -64,6 +64,9 @@ test('resume policy: differing fields are named with both values; microBatch may
       e.message ===
         "the settings differ from those of p in hyper.augmentation.crop (checkpoint 4, now 0), hyper.lrPeak (checkpoint 0.1, now 0.2), model.width (checkpoint 1, now 0.5); pass the run's original settings",
   );
+  // A checkpoint of protocol 2 carries the retired hyper.evalEvery (always 0): it resumes.
+  const protocol2 = { ...meta, hyper: { ...meta.hyper, evalEvery: 0 } };
+  assert.equal(checkResumable(protocol2, { hyper: meta.hyper, model: meta.model }, 'p'), protocol2);
   assert.throws(
     () => checkResumable({ position: { globalStep: 1 }, epochs: [], hp: {} }, { hyper: {}, model: {} }, 'old.ckpt'),
     /old.ckpt has no runId, position or epochs/,

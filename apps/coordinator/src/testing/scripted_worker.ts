@@ -10,7 +10,7 @@
 // What it answers, scripted: `metrics` with its exact share of the global batch (`rankSlice`), a
 // loss of `stepLoss(globalStep)` and half its samples correct, `skipped` (and a NaN loss) where the
 // script says the reduced gradient was not finite; `evalResult` sums over its shard, with real
-// CIFAR-10 labels and a scripted model (`predict`); `stateSnapshot` of the state it holds (the
+// CIFAR-10 labels and a scripted model (`rightOnEvenClasses`); `stateSnapshot` of the state it holds (the
 // tensors of `initialWeights`, or zeros of the plan's sizes on a fresh run), whose first element
 // counts the updates it applied, so a test can follow a state through survivors and checkpoints.
 import { ringNeighbours } from '@gnet/collective';
@@ -31,6 +31,9 @@ import { VAL_PER_CLASS } from '@gnet/recipe';
 import { BAD_FRAME_CODE } from '../blame.js';
 import { modelSize } from '../model_size.js';
 import { fakeWorker, hello, type FakeWorker, type HelloDraft } from './sockets.js';
+
+/** Cross-entropy it reports per evaluated image (`evalResult.lossSum` = this × count). */
+const EVAL_LOSS_PER_IMAGE = 1.5;
 
 /** Classes of CIFAR-10: the length of every per-class array of `evalResult`. */
 const CLASSES = 10;
@@ -88,12 +91,6 @@ export interface WorkerScript {
   badFrameFromPrevAtStep?: number;
   /** At this step's `roundStart`, await `until()` before answering (a slow step, so a test can line up a join). */
   holdAtStep?: { globalStep: number; until: () => Promise<void> };
-  /** Mean training loss reported for a step; default 2.3 − 0.01 × step. */
-  stepLoss?: (globalStep: number) => number;
-  /** The evaluation model; default {@link rightOnEvenClasses}. */
-  predict?: Predict;
-  /** Cross-entropy reported per evaluated image (evalResult.lossSum = this × count); default 1.5. */
-  evalLossPerImage?: number;
 }
 
 /** One tensor of the state the double holds (copied out of the frame it came in). */
@@ -305,7 +302,7 @@ export class ScriptedWorker {
       round: start.round,
       epoch: start.epoch,
       step: start.step,
-      loss: nanLoss ? Number.NaN : (script.stepLoss ?? defaultStepLoss)(globalStep),
+      loss: nanLoss ? Number.NaN : stepLoss(globalStep),
       correct: Math.floor(count / 2),
       count,
       timings: { dataMs: 0, computeMs: 0, reduceMs: 0, applyMs: 0, stepMs },
@@ -316,7 +313,6 @@ export class ScriptedWorker {
 
   /** Sums over images `[start, end)` of the split: true labels from `labels`, predictions from the script. */
   private evaluate(request: EvalRequest): Message {
-    const predict = this.script.predict ?? rightOnEvenClasses;
     const labels = this.labels[request.split];
     const perClassCorrect = new Array<number>(CLASSES).fill(0);
     const perClassCount = new Array<number>(CLASSES).fill(0);
@@ -324,7 +320,7 @@ export class ScriptedWorker {
     let correct = 0;
     for (let index = request.start; index < request.end; index += 1) {
       const label = labels[index]!;
-      const predicted = predict(request.split, index, label);
+      const predicted = rightOnEvenClasses(request.split, index, label);
       perClassCount[label]! += 1;
       confusion[label * CLASSES + predicted]! += 1;
       if (predicted === label) {
@@ -341,7 +337,7 @@ export class ScriptedWorker {
       split: request.split,
       start: request.start,
       end: request.end,
-      lossSum: (this.script.evalLossPerImage ?? 1.5) * count,
+      lossSum: EVAL_LOSS_PER_IMAGE * count,
       correct,
       count,
       perClassCorrect,
@@ -380,7 +376,8 @@ export class ScriptedWorker {
   }
 }
 
-function defaultStepLoss(globalStep: number): number {
+/** The mean training loss it reports for a step. */
+function stepLoss(globalStep: number): number {
   return 2.3 - 0.01 * globalStep;
 }
 
