@@ -220,6 +220,7 @@ export async function runCoordinator(options: CoordinatorRunOptions): Promise<Co
       stop,
       generation: failedRun?.generation ?? null,
       roundInProgress: failedRun?.roundInProgress ?? null,
+      leftBehind: failedRun?.leftBehind() ?? null,
       saving: saving as typeof saving,
       hardAbort,
       stopGraceMs: cfg.stopGraceMs,

@@ -410,6 +410,24 @@ test('ring of 3: a rank reporting a malformed frame from its ring neighbour gets
   assert.equal((await summary(runDir))['worldSize'], 2);
 });
 
+test('a run that fails after a failed formation (--max-reforms) still tells the waiting survivors to leave', async () => {
+  const runDir = await runFolder('reforms');
+  const run = await startRun(flags(runDir, ['--workers', '3', '--min-workers', '2', '--max-reforms', '1']), [
+    {},
+    {},
+    { closeAtInitialWeights: true },
+  ]);
+  const error = await failedWith(run);
+  assert.match(String(error), /re-formed 1 times in a row without completing a step \(limit --max-reforms 1\)/);
+  for (const survivor of run.workers.slice(0, 2)) {
+    // Without this, a survivor held between generations would dial back until --reconnect-timeout-ms.
+    const leave = await survivor.waitFor('leave', WAIT_MS);
+    assert.equal(leave.reason, 'shutdown');
+    assert.match(leave.message, /--max-reforms 1/);
+    assert.equal((await within(survivor.closed, WAIT_MS, 'the survivor to be closed')).code, 1000);
+  }
+});
+
 test('a worker joining mid-run is admitted at a step boundary: generation 1 of worldSize 3 starts from rank 0’s state', async () => {
   const runDir = await runFolder('join');
   // Set once startRun returns, which is before any step: the workers' hellos are its last act.

@@ -19,6 +19,7 @@ import type { RunEvents } from './run_events.js';
 import type { RunAction, RunMachineEvent } from './run_machine_types.js';
 import type { SplitFacts } from './run_plan.js';
 import { recordEpoch, reportStep } from './run_reports.js';
+import type { LeftBehind } from './stop_checkpoint.js';
 import type { Candidate } from './worker_group.js';
 
 /** Options of {@link RunExecutor}. */
@@ -69,6 +70,16 @@ export class RunExecutor {
     this.members = options.members;
     this.state = options.state;
     this.logEvery = Math.max(1, Math.floor(options.stepsPerEpoch / 10));
+  }
+
+  /**
+   * The workers a failed run must still tell to leave when no live generation holds them (null
+   * when one does: it is closed as the run's generation).
+   */
+  leftBehind(): LeftBehind | null {
+    if (this.generation !== null && !this.generation.group.isDetached) return null;
+    if (this.broken !== null && !this.broken.group.isDetached) return { group: this.broken.group };
+    return { members: this.members };
   }
 
   /** The current generation; throws before the first is formed (a bug: the machine forms first). */

@@ -7,6 +7,7 @@
 // (whether a failure is a stop, which checkpoint the message names, what the group is told) are
 // pure functions, unit-tested in stop_checkpoint.test.ts; the rest is thin I/O.
 import type { Logger } from 'pino';
+import { ControlChannel } from '@gnet/collective';
 import type { Leave, RoundAbort } from '@gnet/protocol';
 import type { CheckpointStore, RunCheckpointMeta } from '@gnet/run-store';
 import type { WriteCheckpoint } from './checkpoint_writer.js';
@@ -14,6 +15,7 @@ import { InterruptedError, isGroupFailure } from './errors.js';
 import type { Generation } from './generation.js';
 import { StopRequestedError, type GracefulStop } from './graceful_stop.js';
 import type { RunEvents } from './run_events.js';
+import type { Candidate, WorkerGroup } from './worker_group.js';
 
 /** A checkpoint on disk: the step it trains next and its file. */
 export interface CheckpointRef {
@@ -153,12 +155,20 @@ export async function newestCheckpointIn(store: CheckpointStore | null): Promise
 }
 
 /** What {@link endFailedRun} needs from the run. */
+/**
+ * Workers of a run that no formed generation holds: the group of a formation that failed (not
+ * yet detached), or the members waiting for the next formation (survivors and joiners).
+ */
+export type LeftBehind = { group: WorkerGroup } | { members: readonly Candidate[] };
+
 export interface FailedRunContext {
   stop: GracefulStop;
   /** The current generation; null when none was formed yet. */
   generation: Generation | null;
   /** The round whose step was in flight, if any. */
   roundInProgress: number | null;
+  /** Workers no formed generation holds (RunExecutor.leftBehind): told to leave too. */
+  leftBehind: LeftBehind | null;
   /** Set once the run folder is ready: what a stop saves with. */
   saving: { writeCheckpoint: WriteCheckpoint; store: CheckpointStore } | null;
   hardAbort: Promise<never>;
@@ -194,10 +204,16 @@ export async function endFailedRun(caught: unknown, context: FailedRunContext): 
   const { code, message } = failure(err);
   context.events.emit({ kind: 'failed', atMs: context.now(), code, message });
   const last = context.generation;
+  const { roundAbort, leave } = farewell(message, roundInProgress);
   if (last !== null && !last.group.isDetached) {
-    const { roundAbort, leave } = farewell(message, roundInProgress);
     if (roundAbort !== null) last.group.broadcast(roundAbort);
     await last.group.close(leave).catch(() => undefined);
+  } else if (context.leftBehind !== null) {
+    // A formation that failed, or the survivors waiting for the next one: told, so none dials back in vain.
+    if ('group' in context.leftBehind) await context.leftBehind.group.close(leave).catch(() => undefined);
+    else
+      for (const member of context.leftBehind.members)
+        new ControlChannel({ socket: member.socket }).sendAndClose(leave, 1000, leave.reason);
   }
   return err;
 }

@@ -68,6 +68,8 @@ export interface WorkerScript {
   skippedSteps?: readonly number[];
   /** Steps where this rank's own loss is NaN (with `skipped`): the rank that poisoned the gradient. */
   nanLossSteps?: readonly number[];
+  /** On its first `initialWeights`, drop the connection without a word: it dies while its group forms. */
+  closeAtInitialWeights?: boolean;
   /** At this step's `roundStart`, drop the connection without a word (a crashed process: 1006 on the coordinator's side). */
   closeAtStep?: number;
   /** At this step's `roundStart`, stop heartbeats and answers but keep the socket open (a frozen process). */
@@ -202,6 +204,10 @@ export class ScriptedWorker {
         this.startHeartbeat(message.heartbeatMs);
         return;
       case 'initialWeights':
+        if (this.script.closeAtInitialWeights === true) {
+          this.crash();
+          return;
+        }
         this.load(message);
         // The weights check runs between the workers on the ring: the coordinator only waits for `ready`.
         this.send({ type: 'ready', generation: message.generation });
