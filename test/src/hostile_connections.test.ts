@@ -176,7 +176,10 @@ test(
       const slowStillOpen = slow.filter((s) => s.livedMs === null).length;
 
       const all = [...websockets, ...slow, ...idle];
-      await Promise.race([Promise.all(all.map((s) => s.closed)), new Promise((r) => setTimeout(r, CLOSED_WITHIN_MS + 10_000))]);
+      // Bounded; the timer is cleared once all have closed (left pending, it kept this file's process alive ~20 s).
+      let giveUp!: NodeJS.Timeout;
+      await Promise.race([Promise.all(all.map((s) => s.closed)), new Promise((r) => (giveUp = setTimeout(r, CLOSED_WITHIN_MS + 10_000)))]);
+      clearTimeout(giveUp);
       clearInterval(sampler);
       for (const s of all) s.socket.destroy();
       const stillTrainingAfter = !lastEpochDone();

@@ -14,7 +14,7 @@ const TRAIN_IMAGES = 2048;
 const EVAL_IMAGES = 500;
 const MIN_VAL_ACCURACY = 0.3;
 
-test(`narrow GoogLeNet reaches >= ${MIN_VAL_ACCURACY * 100}% validation accuracy on real CIFAR-10`, { timeout: 15 * 60_000 }, async () => {
+test(`narrow GoogLeNet reaches >= ${MIN_VAL_ACCURACY * 100}% validation accuracy on real CIFAR-10`, { timeout: 15 * 60_000 }, async (t) => {
   const runDir = await mkdtemp(join(tmpdir(), 'learn-'));
   try {
     const result = await runApp(
@@ -38,6 +38,9 @@ test(`narrow GoogLeNet reaches >= ${MIN_VAL_ACCURACY * 100}% validation accuracy
     assert.equal(epochs.length, 3);
     const valAccuracy = epochs.map((e) => e['valAccuracy'] as number);
     const trainLoss = epochs.map((e) => e['trainLoss'] as number);
+    t.diagnostic(
+      `val accuracy ${valAccuracy.map((a) => a.toFixed(3)).join(' → ')}, train loss ${trainLoss.map((l) => l.toFixed(3)).join(' → ')}`,
+    );
     assert.ok(trainLoss[2]! < trainLoss[0]!, `train loss should fall: ${trainLoss.join(' → ')}`);
     assert.ok(valAccuracy[2]! >= MIN_VAL_ACCURACY, `validation accuracy ${valAccuracy.join(' → ')} should end >= ${MIN_VAL_ACCURACY}`);
     const testLine = lines.find((l) => l['kind'] === 'test');
