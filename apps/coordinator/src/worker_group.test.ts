@@ -8,11 +8,25 @@ import { Rendezvous } from './rendezvous.js';
 import { capturingLogger, fakeWorker, hello, type FakeWorker } from './testing/sockets.js';
 import { WorkerGroup } from './worker_group.js';
 
-async function formGroup(
-  lines = capturingLogger('warn'),
-  algorithm: AllReduceAlgorithm = 'star',
-  workerTimeoutMs = 60_000,
-): Promise<{ group: WorkerGroup; workers: FakeWorker[]; rv: Rendezvous; lines: Record<string, unknown>[] }> {
+/** How a test's group is formed: its logger (kept lines), all-reduce, silence limit, generation and stall warnings. */
+interface GroupOptions {
+  lines?: ReturnType<typeof capturingLogger>;
+  algorithm?: AllReduceAlgorithm;
+  workerTimeoutMs?: number;
+  generation?: number;
+  stallWarnMs?: number;
+}
+
+interface FormedGroup {
+  group: WorkerGroup;
+  workers: FakeWorker[];
+  rv: Rendezvous;
+  lines: Record<string, unknown>[];
+}
+
+/** Two fake workers (w0, w1) joined through a real rendezvous on 127.0.0.1, formed into generation 0. */
+async function formGroup(options: GroupOptions = {}): Promise<FormedGroup> {
+  const { lines = capturingLogger('warn'), algorithm = 'star', workerTimeoutMs = 60_000, generation = 0, stallWarnMs = 100 } = options;
   const rv = await Rendezvous.listen({
     host: '127.0.0.1',
     port: 0,
@@ -26,14 +40,25 @@ async function formGroup(
   const workers = [await fakeWorker(rv.url, hello('w0')), await fakeWorker(rv.url, hello('w1'))];
   const group = new WorkerGroup({
     members: await joining,
-    generation: 0,
+    generation,
     algorithm,
     log: lines.log,
     heartbeatMs: 50,
-    stallWarnMs: 100,
+    stallWarnMs,
     workerTimeoutMs,
   });
   return { group, workers, rv, lines: lines.lines };
+}
+
+/** Forms a group (`formGroup`), runs `body` with it, then closes the group and the rendezvous whatever happened. */
+async function withGroup(options: GroupOptions, body: (formed: FormedGroup) => Promise<void>): Promise<void> {
+  const formed = await formGroup(options);
+  try {
+    await body(formed);
+  } finally {
+    await formed.group.close(null);
+    formed.rv.close();
+  }
 }
 
 /** A well-formed gradient chunk of 4 float32 values from `rank`: what a star worker sends its hub. */
@@ -67,8 +92,7 @@ function framesArrived(socket: WebSocket, count: number): Promise<void> {
 }
 
 test('collect gathers one message per rank, heartbeats flow, stragglers are named, then timed out', async () => {
-  const { group, workers, rv, lines } = await formGroup();
-  try {
+  await withGroup({}, async ({ group, workers, lines }) => {
     group.setPhase('round 0 (initial weights check)');
     const ready = group.collect('ready', { timeoutMs: 2000 });
     workers[1]!.socket.send(encodeMessage({ type: 'heartbeat', sentAtMs: Date.now() }));
@@ -94,15 +118,11 @@ test('collect gathers one message per rank, heartbeats flow, stragglers are name
     assert.ok(stall, 'a stall warning was logged');
     assert.deepEqual(stall['missingRanks'], [0, 1]);
     assert.ok((stall['waitingMs'] as number) >= 100);
-  } finally {
-    await group.close(null);
-    rv.close();
-  }
+  });
 });
 
 test('a worker that disappears fails the wait at once, naming its rank and the phase', async () => {
-  const { group, workers, rv } = await formGroup();
-  try {
+  await withGroup({}, async ({ group, workers }) => {
     group.setPhase('round 7 (epoch 1, step 3)');
     const waiting = group.collect('metrics', { timeoutMs: 60_000 });
     const started = performance.now();
@@ -118,15 +138,11 @@ test('a worker that disappears fails the wait at once, naming its rank and the p
     assert.ok(performance.now() - started < 2000);
     // Later waits fail the same way.
     await assert.rejects(group.collect('ready', { timeoutMs: 1000 }), WorkerLostError);
-  } finally {
-    await group.close(null);
-    rv.close();
-  }
+  });
 });
 
 test('a malformed message is answered with `error` and ends the run', async () => {
-  const { group, workers, rv } = await formGroup();
-  try {
+  await withGroup({}, async ({ group, workers }) => {
     const waiting = group.collect('ready', { timeoutMs: 60_000 });
     workers[0]!.socket.send(Buffer.from([0xc1]));
     await assert.rejects(
@@ -136,34 +152,12 @@ test('a malformed message is answered with `error` and ends the run', async () =
     const error = await workers[0]!.next();
     assert.equal(error.type === 'error' && error.code, 'PROTO_MALFORMED');
     assert.equal((await workers[0]!.closed).code, 1002);
-  } finally {
-    await group.close(null);
-    rv.close();
-  }
+  });
 });
 
 test('a silent worker is lost after --worker-timeout-ms; detach hands the survivor on, tells the silent one it was evicted and why, and cuts its socket', async () => {
   const lines = capturingLogger('warn');
-  const rv = await Rendezvous.listen({
-    host: '127.0.0.1',
-    port: 0,
-    token: 'tok',
-    maxWorkers: 2,
-    activeWorkerIds: () => [],
-    algorithm: 'star',
-    log: lines.log,
-  });
-  const joining = rv.join(2, 5000);
-  const workers = [await fakeWorker(rv.url, hello('w0')), await fakeWorker(rv.url, hello('w1'))];
-  const group = new WorkerGroup({
-    members: await joining,
-    generation: 3,
-    algorithm: 'star',
-    log: lines.log,
-    heartbeatMs: 50,
-    stallWarnMs: 10_000,
-    workerTimeoutMs: 600,
-  });
+  const { group, workers, rv } = await formGroup({ lines, generation: 3, stallWarnMs: 10_000, workerTimeoutMs: 600 });
   // w0 keeps talking; w1 (a frozen process: its socket stays open) says nothing.
   const beat = setInterval(() => workers[0]!.socket.send(encodeMessage({ type: 'heartbeat', sentAtMs: Date.now() })), 100);
   try {
@@ -209,8 +203,7 @@ test('a silent worker is lost after --worker-timeout-ms; detach hands the surviv
 });
 
 test('a roundFailed report fails the wait with RoundFailedError; stale replies are dropped by match', async () => {
-  const { group, workers, rv } = await formGroup();
-  try {
+  await withGroup({}, async ({ group, workers }) => {
     workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 0 }));
     workers[1]!.socket.send(encodeMessage({ type: 'ready', generation: 1 }));
     const ready = group.collect('ready', { timeoutMs: 500, match: (m) => m.generation === 1 });
@@ -228,18 +221,14 @@ test('a roundFailed report fails the wait with RoundFailedError; stale replies a
         e.code === 'COORD_ROUND_FAILED' &&
         e.message === 'Rank 1 failed round 9 waiting for rank 0: Lost peer rank 0',
     );
-  } finally {
-    await group.close(null);
-    rv.close();
-  }
+  });
 });
 
 test(
   'ring mode: a chunk frame on a control socket is refused with PROTO_UNEXPECTED and its rank is lost',
   { timeout: 20_000 },
   async () => {
-    const { group, workers, rv } = await formGroup(capturingLogger('warn'), 'ring');
-    try {
+    await withGroup({ algorithm: 'ring' }, async ({ group, workers }) => {
       // Chunks travel on the ring's own connections: no star transport exists to take them.
       assert.throws(
         () => group.starHub(),
@@ -266,16 +255,12 @@ test(
       // The other rank's control messages still flow.
       workers[0]!.socket.send(encodeMessage({ type: 'ready', generation: 0 }));
       assert.deepEqual(await group.collect('ready', { timeoutMs: 5000, ranks: [0] }), [{ type: 'ready', generation: 0 }]);
-    } finally {
-      await group.close(null);
-      rv.close();
-    }
+    });
   },
 );
 
 test('star mode: chunk frames on a control socket reach the hub transport, control messages the group', { timeout: 20_000 }, async () => {
-  const { group, workers, rv } = await formGroup(capturingLogger('warn'), 'star');
-  try {
+  await withGroup({ algorithm: 'star' }, async ({ group, workers }) => {
     const ready = group.collect('ready', { timeoutMs: 5000, ranks: [1] });
     workers[1]!.socket.send(encodeMessage(gradChunk(1, 5)));
     workers[1]!.socket.send(encodeMessage({ type: 'ready', generation: 0 }));
@@ -289,17 +274,14 @@ test('star mode: chunk frames on a control socket reach the hub transport, contr
       workers[1]!.received.find((m) => m.type === 'error'),
       undefined,
     );
-  } finally {
-    await group.close(null);
-    rv.close();
-  }
+  });
 });
 
 test(
   'ring mode: the survivors hand-over keeps early frames in order, and an early chunk frame is refused by the next generation',
   { timeout: 20_000 },
   async () => {
-    const { group, workers, rv } = await formGroup(capturingLogger('warn'), 'ring');
+    const { group, workers, rv } = await formGroup({ algorithm: 'ring' });
     let next: WorkerGroup | null = null;
     try {
       const survivors = group.detach();
@@ -338,8 +320,7 @@ test(
 );
 
 test('a leaving worker that falls silent fails the wait for its state at --worker-timeout-ms, not at the wait’s own limit', async () => {
-  const { group, workers, rv } = await formGroup(capturingLogger('error'), 'ring', 300);
-  try {
+  await withGroup({ lines: capturingLogger('error'), algorithm: 'ring', workerTimeoutMs: 300 }, async ({ group, workers }) => {
     // SIGTERM: it says it leaves (and would still hand over its state), then its process freezes.
     workers[1]!.socket.send(encodeMessage({ type: 'leave', reason: 'shutdown', message: 'stopped by SIGTERM' }));
     const deadline = performance.now() + 5000;
@@ -350,8 +331,5 @@ test('a leaving worker that falls silent fails the wait for its state at --worke
     await assert.rejects(snapshot, (e: unknown) => e instanceof WorkerLostError && e.rank === 1);
     const waitedMs = performance.now() - started;
     assert.ok(waitedMs < 5000, `the wait for a silent leaving rank took ${Math.round(waitedMs)} ms`);
-  } finally {
-    await group.close(null);
-    rv.close();
-  }
+  });
 });
