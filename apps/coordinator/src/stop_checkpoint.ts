@@ -154,13 +154,13 @@ export async function newestCheckpointIn(store: CheckpointStore | null): Promise
     : { globalStep: (loaded.state.meta as unknown as RunCheckpointMeta).position.globalStep, path: loaded.path };
 }
 
-/** What {@link endFailedRun} needs from the run. */
 /**
  * Workers of a run that no formed generation holds: the group of a formation that failed (not
  * yet detached), or the members waiting for the next formation (survivors and joiners).
  */
 export type LeftBehind = { group: WorkerGroup } | { members: readonly Candidate[] };
 
+/** What {@link endFailedRun} needs from the run. */
 export interface FailedRunContext {
   stop: GracefulStop;
   /** The current generation; null when none was formed yet. */
@@ -182,7 +182,8 @@ export interface FailedRunContext {
 /**
  * The coordinator's catch path for `caught`: after a stop request, save a checkpoint and end with
  * `InterruptedError` instead; emit `failed`; abort the round in flight and tell the group still
- * formed to leave. Returns the error the run ends with (never throws).
+ * formed to leave (or, with none, the workers left behind). Returns the error the run ends with
+ * (never throws).
  */
 export async function endFailedRun(caught: unknown, context: FailedRunContext): Promise<unknown> {
   let err = caught;
