@@ -421,9 +421,11 @@ export class WorkerGroup {
 
   /** The end of `rank`'s channel, told by the channel once: the rank is lost. */
   private onEnd(rank: number, end: ChannelEnd): void {
+    // A leaving rank whose channel ended (closed, silent or refused) will not hand over its state:
+    // a wait for it fails now, not at its own limit.
+    if (this.leaving.delete(rank) && this.collector?.ranks.includes(rank)) this.collector.reject(this.lostError(rank));
     switch (end.kind) {
       case 'closed':
-        if (this.leaving.delete(rank) && this.collector?.ranks.includes(rank)) this.collector.reject(this.lostError(rank));
         this.lose(
           rank,
           end.code === 1006
@@ -432,8 +434,6 @@ export class WorkerGroup {
         );
         return;
       case 'silent':
-        // A leaving rank gone silent will not hand over its state in time either: stop waiting for it.
-        if (this.leaving.delete(rank) && this.collector?.ranks.includes(rank)) this.collector.reject(this.lostError(rank));
         this.lose(rank, `silent for ${Math.round(end.silentMs)} ms (limit --worker-timeout-ms ${end.limitMs})`);
         return;
       case 'protocol':
