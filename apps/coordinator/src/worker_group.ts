@@ -226,9 +226,9 @@ export class WorkerGroup {
    * Waits for one `type` message that `match` accepts from each of `ranks` (default: all), in
    * rank order; messages of that type that `match` refuses (late replies of an aborted round) are
    * dropped. Warns every `stallWarnMs` naming the ranks still missing and for how long; rejects
-   * with `PhaseTimeoutError` (rank_collector.ts) after `timeoutMs`, with `WorkerLostError` as soon as one of `ranks`
-   * is lost, and (unless `roundFailed` is false) with `RoundFailedError` when a rank reports a
-   * failed all-reduce. With `fromLeaving`, ranks that are leaving deliberately (`leavingRanks`)
+   * with `PhaseTimeoutError` after `timeoutMs` (the wait itself is a RankCollector), with
+   * `WorkerLostError` as soon as one of `ranks` is lost, and (unless `roundFailed` is false) with
+   * `RoundFailedError` when a rank reports a failed all-reduce. With `fromLeaving`, ranks that are leaving deliberately (`leavingRanks`)
    * may answer too; their socket closing fails the wait.
    */
   collect<K extends MessageType>(
@@ -353,7 +353,7 @@ export class WorkerGroup {
         'evicted',
       );
     }
-    this.collector?.reject(this.failure ?? new WorkerLostError(-1, '', this.phase, 'the generation ended'));
+    this.abortWait(this.failure ?? new WorkerLostError(-1, '', this.phase, 'the generation ended'));
     return this.aliveRanks.map((rank) => rehome(this.candidates[rank]!));
   }
 
@@ -382,7 +382,7 @@ export class WorkerGroup {
   async close(leave: Leave | null): Promise<void> {
     this.closing = true;
     // A wait still running (a hard abort gave up on it) ends here, with its timers.
-    this.collector?.reject(this.failure ?? new WorkerLostError(-1, '', this.phase, 'the group was closed'));
+    this.abortWait(this.failure ?? new WorkerLostError(-1, '', this.phase, 'the group was closed'));
     for (const channel of this.channels) channel.release();
     if (leave !== null) this.broadcast(leave);
     const reason = leave?.reason ?? 'done';
