@@ -12,7 +12,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tensorToFloat32 } from '@gnet/protocol';
+import { tensorToFloat32, type InitialWeights } from '@gnet/protocol';
 import { loadCheckpoint } from '@gnet/run-store';
 import { runCoordinator, type CoordinatorResult } from './coordinator.js';
 import { parseCoordinatorConfig } from './coordinator_config.js';
@@ -201,6 +201,17 @@ function appliedUpdates(tensors: readonly Parameters<typeof tensorToFloat32>[0][
   return tensorToFloat32(tensors[0]!)[0]!;
 }
 
+/**
+ * The `initialWeights` of `worker`'s `nth` generation (0: the first it joined): it trains
+ * `globalStep` next, from a state with as many updates applied (the double's first element counts them).
+ */
+function startOf(worker: ScriptedWorker, nth: number, globalStep: number, why?: string): InitialWeights {
+  const start = worker.messages('initialWeights')[nth];
+  assert.equal(start?.globalStep, globalStep, why);
+  assert.equal(appliedUpdates(start!.tensors), globalStep, why);
+  return start!;
+}
+
 /** Global steps of the `roundStart`s a worker received. */
 function stepsStarted(worker: ScriptedWorker): number[] {
   return worker.messages('roundStart').map((m) => m.globalStep);
@@ -286,10 +297,8 @@ test("a worker's socket closing mid-epoch: the survivor's state forms generation
       [1, 0, 1],
     ],
   );
-  const [, restart] = survivor!.messages('initialWeights');
   // It had applied step 2 before its peer vanished, so the next generation trains step 3 next.
-  assert.equal(restart?.globalStep, 3);
-  assert.equal(appliedUpdates(restart!.tensors), 3);
+  startOf(survivor!, 1, 3);
   assert.deepEqual(stepsStarted(survivor!), [0, 1, 2, 3]);
 
   const epochs = (await metricsLines(runDir)).filter((l) => l['kind'] === 'epoch');
@@ -332,9 +341,7 @@ test('a silent worker (no heartbeats, no answers) is evicted after --worker-time
     ],
   );
   // The survivor answered step 2 before its peer was given up on: generation 1 trains step 3 from its state.
-  const [, restart] = survivor!.messages('initialWeights');
-  assert.equal(restart?.globalStep, 3);
-  assert.equal(appliedUpdates(restart!.tensors), 3);
+  startOf(survivor!, 1, 3);
   assert.deepEqual(stepsStarted(survivor!), [0, 1, 2, 3]);
   assert.equal((await summary(runDir))['worldSize'], 1);
 });
@@ -360,9 +367,7 @@ test('a worker that heartbeats but never answers its round is evicted after --ro
   assert.ok(lost?.kind === 'membership' && lost.workerId === 'w1', JSON.stringify(lost));
   assert.match(lost.reason, /^evicted: no answer within 500 ms/);
   // The survivor answered step 2: generation 1 trains step 3 from its state.
-  const [, restart] = survivor!.messages('initialWeights');
-  assert.equal(restart?.globalStep, 3);
-  assert.equal(appliedUpdates(restart!.tensors), 3);
+  startOf(survivor!, 1, 3);
   assert.deepEqual(stepsStarted(survivor!), [0, 1, 2, 3]);
   assert.equal((await summary(runDir))['worldSize'], 1);
 });
@@ -399,9 +404,7 @@ test('ring of 3: a rank reporting a malformed frame from its ring neighbour gets
     assert.equal((await survivor.waitFor('leave', WAIT_MS)).reason, 'finished');
   }
   // Nothing of the failed round was applied on the reporter, whose state generation 1 starts from.
-  const [, restart] = reporter!.messages('initialWeights');
-  assert.equal(restart?.globalStep, 2);
-  assert.equal(appliedUpdates(restart!.tensors), 2);
+  startOf(reporter!, 1, 2);
   const lost = run.events.filter((e) => e.kind === 'membership' && e.event === 'lost');
   assert.deepEqual(
     lost.map((e) => (e.kind === 'membership' ? e.workerId : '')),
@@ -454,10 +457,8 @@ test('a worker joining mid-run is admitted at a step boundary: generation 1 of w
     welcome?.peers.map((p) => p.rank),
     [0, 1, 2],
   );
-  const [start] = joiner.messages('initialWeights');
-  assert.equal(start?.globalStep, 3);
-  assert.equal(appliedUpdates(start!.tensors), 3, "the joiner starts from rank 0's weights after step 2");
-  assert.equal(start?.momentum.length, 1);
+  const start = startOf(joiner, 0, 3, "the joiner starts from rank 0's weights after step 2");
+  assert.equal(start.momentum.length, 1);
   assert.ok(run.workers[0]!.messages('checkpointRequest').some((m) => m.globalStep === 3));
   assert.deepEqual(stepsStarted(joiner), [3]);
   for (const worker of run.workers) assert.equal((await worker.waitFor('leave', WAIT_MS)).reason, 'finished');
@@ -542,9 +543,7 @@ test('--resume continues a run at the step of the checkpoint its first life wrot
     `round numbers repeat across lives: ${JSON.stringify({ firstLifeRounds, secondLifeRounds })}`,
   );
   for (const worker of second.workers) {
-    const [start] = worker.messages('initialWeights');
-    assert.equal(start?.globalStep, 6);
-    assert.equal(appliedUpdates(start!.tensors), 6);
+    startOf(worker, 0, 6);
     assert.deepEqual(stepsStarted(worker), [6, 7]);
     assert.equal((await worker.waitFor('leave', WAIT_MS)).reason, 'finished');
   }
