@@ -32,9 +32,9 @@ export interface RunCheckpointMeta {
 export const RESUMABLE_CHANGES: readonly string[] = ['microBatch'];
 
 /**
- * Hyperparameters older versions wrote into every checkpoint and this one no longer has: a field
- * the checkpoint holds and the recipe no longer knows is no difference (the user could not pass
- * it back). `evalEvery` was always 0 and left the wire with protocol 3.
+ * Hyperparameters older versions wrote into every checkpoint and this one no longer has (the
+ * recipe's strict schema cannot hold them): never a difference, since the user could not pass them
+ * back. `evalEvery` was always 0 and left the wire with protocol 3.
  */
 export const RETIRED_FIELDS: readonly string[] = ['evalEvery'];
 
@@ -59,10 +59,6 @@ export function differingFields(saved: unknown, now: unknown, prefix: string, ig
   return keys.flatMap((k) => differingFields(saved[k], now[k], `${prefix}.${k}`));
 }
 
-function hasField(value: unknown, key: string): boolean {
-  return typeof value === 'object' && value !== null && key in value;
-}
-
 /**
  * Checks that `meta` (from the checkpoint at `path`) can continue a run of `hyper` and `model`;
  * returns it typed. Throws `ResumeMismatchError` naming each differing field with both values.
@@ -75,9 +71,8 @@ export function checkResumable(meta: unknown, now: { hyper: unknown; model: unkn
       [],
     );
   }
-  const retired = RETIRED_FIELDS.filter((k) => !hasField(now.hyper, k));
   const fields = [
-    ...differingFields(m.hyper, now.hyper, 'hyper', [...RESUMABLE_CHANGES, ...retired]),
+    ...differingFields(m.hyper, now.hyper, 'hyper', [...RESUMABLE_CHANGES, ...RETIRED_FIELDS]),
     ...differingFields(m.model, now.model, 'model'),
   ];
   if (fields.length > 0) {
