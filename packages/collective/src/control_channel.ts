@@ -152,8 +152,8 @@ export class ControlChannel {
   startHeartbeat(periodMs: number): void {
     checkPositive('periodMs', 'startHeartbeat', periodMs);
     this.stopHeartbeat();
-    // A silent peer's socket is still open (the channel goes on heartbeating it); a closed one is not.
-    if (this.released || (this.finished && this.endedWith?.kind !== 'silent')) return;
+    // Only on an open socket: a silent peer's still is (it goes on being heartbeated), a closed one is not.
+    if (this.released || !this.isOpen) return;
     this.heartbeat = setInterval(() => this.send({ type: 'heartbeat', sentAtMs: Date.now() }), periodMs);
     this.heartbeat.unref();
   }
