@@ -20,7 +20,7 @@
 //     meanwhile), then stop with `TooFewWorkersError`, saying which checkpoint resumes the run.
 // The decisions of steps 3-4 are recovery_decisions.ts's (pure, unit-tested); this class waits and sends.
 import type { Logger } from 'pino';
-import type { Leave, StateSnapshot } from '@gnet/protocol';
+import type { StateSnapshot } from '@gnet/protocol';
 import { ControlChannel } from '@gnet/collective';
 import type { EpochRecord, LoadedCheckpoint } from '@gnet/run-store';
 import type { CoordinatorConfig } from './coordinator_config.js';
@@ -28,7 +28,7 @@ import { PhaseTimeoutError, RoundFailedError, isGroupFailure, type GroupFailure 
 import type { Generation, StartState } from './generation.js';
 import type { Rendezvous } from './rendezvous.js';
 import { replacementsNeeded, resumeAdvice, startOf, stateAfterLoss, tooFewWorkersError } from './recovery_decisions.js';
-import type { Candidate } from './worker_group.js';
+import { shutDown, type Candidate } from './worker_group.js';
 import { malformedFrameSenders } from './blame.js';
 
 /** Options of {@link Recovery}. */
@@ -210,16 +210,6 @@ export class Recovery {
       generation.group.requestSnapshot(rank, { globalStep, timeoutMs: this.options.cfg.roundTimeoutMs, phase, fromLeaving: leaving }),
     );
   }
-}
-
-/**
- * Ends the run for workers outside any generation: `leave` (shutdown) with `text`, then the close,
- * cut a second later whatever the worker does (ControlChannel.sendAndClose: a frozen worker never
- * answers the close, and ws alone would wait 30 s for it).
- */
-function shutDown(members: readonly Candidate[], text: string, code: number, reason: string): void {
-  const leave: Leave = { type: 'leave', reason: 'shutdown', message: text.slice(0, 4096) };
-  for (const m of members) new ControlChannel({ socket: m.socket }).sendAndClose(leave, code, reason);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -7,7 +7,6 @@
 // (whether a failure is a stop, which checkpoint the message names, what the group is told) are
 // pure functions, unit-tested in stop_checkpoint.test.ts; the rest is thin I/O.
 import type { Logger } from 'pino';
-import { ControlChannel } from '@gnet/collective';
 import type { Leave, RoundAbort } from '@gnet/protocol';
 import type { CheckpointStore, RunCheckpointMeta } from '@gnet/run-store';
 import type { WriteCheckpoint } from './checkpoint_writer.js';
@@ -15,7 +14,7 @@ import { InterruptedError, isGroupFailure } from './errors.js';
 import type { Generation } from './generation.js';
 import { StopRequestedError, type GracefulStop } from './graceful_stop.js';
 import type { RunEvents } from './run_events.js';
-import type { Candidate, WorkerGroup } from './worker_group.js';
+import { shutDown, type Candidate, type WorkerGroup } from './worker_group.js';
 
 /** A checkpoint on disk: the step it trains next and its file. */
 export interface CheckpointRef {
@@ -212,9 +211,7 @@ export async function endFailedRun(caught: unknown, context: FailedRunContext): 
   } else if (context.leftBehind !== null) {
     // A formation that failed, or the survivors waiting for the next one: told, so none dials back in vain.
     if ('group' in context.leftBehind) await context.leftBehind.group.close(leave).catch(() => undefined);
-    else
-      for (const member of context.leftBehind.members)
-        new ControlChannel({ socket: member.socket }).sendAndClose(leave, 1000, leave.reason);
+    else shutDown(context.leftBehind.members, message, 1000, leave.reason);
   }
   return err;
 }

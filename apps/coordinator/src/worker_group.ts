@@ -470,6 +470,16 @@ export class WorkerGroup {
   }
 }
 
+/**
+ * Ends the run for workers outside any generation: `leave` (shutdown) with `text`, then the close,
+ * cut a second later whatever the worker does (ControlChannel.sendAndClose: a frozen worker never
+ * answers the close, and ws alone would wait 30 s for it).
+ */
+export function shutDown(members: readonly Candidate[], text: string, code: number, reason: string): void {
+  const leave: Leave = { type: 'leave', reason: 'shutdown', message: text.slice(0, 4096) };
+  for (const m of members) new ControlChannel({ socket: m.socket }).sendAndClose(leave, code, reason);
+}
+
 /** Why a rank that broke the protocol is lost. */
 function badMessage(err: ProtocolError): string {
   return `sent a bad message (${err.code}): ${err.message}`;
