@@ -10,9 +10,11 @@
 // What it answers, scripted: `metrics` with its exact share of the global batch (`rankSlice`), a
 // loss of `stepLoss(globalStep)` and half its samples correct, `skipped` (and a NaN loss) where the
 // script says the reduced gradient was not finite; `evalResult` sums over its shard, with real
-// CIFAR-10 labels and a scripted model (`rightOnEvenClasses`); `stateSnapshot` of the state it holds (the
-// tensors of `initialWeights`, or zeros of the plan's sizes on a fresh run), whose first element
-// counts the updates it applied, so a test can follow a state through survivors and checkpoints.
+// CIFAR-10 labels and a scripted model (`rightOnEvenClasses`); `stateSnapshot` of the state it
+// holds (the tensors of `initialWeights`, or zeros of the plan's sizes on a fresh run), whose first
+// element counts the updates it applied, so a test can follow a state through survivors and
+// checkpoints. Failures it can play: a crash, silence, a stuck step, a deliberate leave, a report
+// of a malformed ring frame (see `WorkerScript`).
 import { ringNeighbours } from '@gnet/collective';
 import { readCifar10, rankSlice, stratifiedSplit } from '@gnet/data';
 import {
