@@ -316,8 +316,10 @@ test("a worker's socket closing mid-epoch: the survivor's state forms generation
 
 test('a silent worker (no heartbeats, no answers) is evicted after --worker-timeout-ms and the run goes on without it', async () => {
   const runDir = await runFolder('silent');
-  // Judged on ticks of min(1 s, the limit): a verdict comes up to one tick late.
-  const timeoutMs = 500;
+  // Judged on ticks of min(1 s, the limit): a verdict comes up to one tick late. 2 s, not 500 ms: with
+  // 500 ms, one CI run with three test projects at once lost the healthy survivor too (0 workers
+  // left), which heartbeats every 50 ms from this same busy process.
+  const timeoutMs = 2000;
   const run = await startRun(flags(runDir, ['--min-workers', '1', '--epochs', '1', '--worker-timeout-ms', String(timeoutMs)]), [
     {},
     { silentAtStep: 2 },
